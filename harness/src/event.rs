@@ -1,0 +1,264 @@
+//! Kernel reports found in the console: oops, BUG, WARNING, KASAN, kmemleak,
+//! sleep-in-atomic, lockups, stalls and panics, each as a typed event with its
+//! whole report block, the step it happened in and the module symbol in its
+//! stack trace.
+
+use crate::step::Transcript;
+use regex::Regex;
+use serde::Serialize;
+use std::fmt;
+use std::sync::LazyLock;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "class", rename_all = "kebab-case")]
+pub enum EventKind {
+    Panic,
+    Oops,
+    Bug,
+    Warning,
+    Kasan { bug_type: String },
+    Kmemleak,
+    SleepInAtomic,
+    SoftLockup,
+    HungTask,
+    RcuStall,
+}
+
+impl EventKind {
+    /// A crash ends what the guest was doing; the rest are reports the kernel
+    /// survives, which still fail the run.
+    pub fn is_crash(&self) -> bool {
+        matches!(self, EventKind::Panic | EventKind::Oops | EventKind::Bug)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Panic => f.write_str("kernel panic"),
+            EventKind::Oops => f.write_str("oops"),
+            EventKind::Bug => f.write_str("BUG"),
+            EventKind::Warning => f.write_str("WARNING"),
+            EventKind::Kasan { bug_type } => write!(f, "KASAN {bug_type}"),
+            EventKind::Kmemleak => f.write_str("kmemleak leak"),
+            EventKind::SleepInAtomic => f.write_str("sleep in atomic context"),
+            EventKind::SoftLockup => f.write_str("soft lockup"),
+            EventKind::HungTask => f.write_str("hung task"),
+            EventKind::RcuStall => f.write_str("RCU stall"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The step running when the report began, if any.
+    pub step: Option<String>,
+    /// 1-based console log line of the header.
+    pub line: usize,
+    /// The report, header first, timestamps removed.
+    pub block: Vec<String>,
+    /// The first `symbol [module]` frame of the report, if a module is involved.
+    pub module_symbol: Option<String>,
+}
+
+impl Event {
+    pub fn first_line(&self) -> &str {
+        self.block.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+static KASAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG: KASAN: ([\w-]+)").unwrap());
+static MODULE_FRAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)? \[(\w+)\]").unwrap());
+
+/// Classifies a report's first line.
+pub fn classify(message: &str) -> Option<EventKind> {
+    let m = message.trim_start();
+    if m.starts_with("Kernel panic - not syncing") {
+        return Some(EventKind::Panic);
+    }
+    if let Some(c) = KASAN.captures(m) {
+        return Some(EventKind::Kasan { bug_type: c[1].to_string() });
+    }
+    if m.starts_with("BUG: sleeping function called from invalid context") {
+        return Some(EventKind::SleepInAtomic);
+    }
+    if m.contains("BUG: soft lockup") {
+        return Some(EventKind::SoftLockup);
+    }
+    if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error: Oops") {
+        return Some(EventKind::Oops);
+    }
+    if m.starts_with("kernel BUG at") || m.starts_with("BUG: ") {
+        return Some(EventKind::Bug);
+    }
+    // "cut here" opens WARN/BUG reports ("------------[ cut here ]") and, on
+    // ARM, oopses ("8<--- cut here ---"); the line after it names the report.
+    if m.starts_with("WARNING: CPU:") || m.contains("--[ cut here ]--") || m.starts_with("8<--- cut here") {
+        return Some(EventKind::Warning);
+    }
+    if m.starts_with("unreferenced object 0x") {
+        return Some(EventKind::Kmemleak);
+    }
+    if m.starts_with("INFO: task ") && m.contains(" blocked for more than ") {
+        return Some(EventKind::HungTask);
+    }
+    if m.contains("rcu: INFO:") && m.contains("stall") || m.contains("detected stalls on CPUs") {
+        return Some(EventKind::RcuStall);
+    }
+    None
+}
+
+/// Whether `message` closes the block of a report of `kind`.
+fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
+    match kind {
+        // kmemleak reports are the header plus indented lines.
+        EventKind::Kmemleak => !message.starts_with(' '),
+        // KASAN reports close with a ruler of '='.
+        EventKind::Kasan { .. } => message.starts_with("=========="),
+        _ => message.starts_with("---[ end ") || (len > 1 && message.is_empty()),
+    }
+}
+
+/// The longest block kept, so a flood cannot eat memory.
+const MAX_BLOCK: usize = 200;
+
+/// Finds every report in the transcript.
+pub fn scan(t: &Transcript) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut open: Option<Event> = None;
+    for line in &t.lines {
+        let message = line.message.as_str();
+        let header = classify(message);
+        // "cut here" is followed by the WARNING or BUG line that names the
+        // report: fold the two into one event.
+        if let (Some(ev), Some(kind)) = (open.as_mut(), &header) {
+            if ev.block.len() == 1 && ev.block[0].contains("cut here") {
+                ev.kind = kind.clone();
+                ev.block.push(message.to_string());
+                continue;
+            }
+        }
+        // An ARM oops prints "Unable to handle kernel ..." and then "Internal
+        // error: Oops ...": one report, not two.
+        if let (Some(ev), Some(EventKind::Oops)) = (open.as_mut(), &header) {
+            if ev.kind == EventKind::Oops {
+                ev.block.push(message.to_string());
+                continue;
+            }
+        }
+        if let Some(ev) = open.as_mut() {
+            let closes = ends_block(&ev.kind, message, ev.block.len());
+            let marker = crate::step::parse_marker(message).is_some();
+            if header.is_some() || marker || ev.block.len() >= MAX_BLOCK || closes {
+                if closes && !matches!(ev.kind, EventKind::Kmemleak) {
+                    ev.block.push(message.to_string());
+                }
+                events.push(finish(open.take().unwrap()));
+                if header.is_none() {
+                    continue;
+                }
+            } else {
+                ev.block.push(message.to_string());
+                continue;
+            }
+        }
+        if let Some(kind) = header {
+            let step = line.step.map(|i| t.steps[i].name.clone());
+            open = Some(Event { kind, step, line: line.number, block: vec![message.to_string()], module_symbol: None });
+        }
+    }
+    if let Some(ev) = open {
+        events.push(finish(ev));
+    }
+    events
+}
+
+fn finish(mut ev: Event) -> Event {
+    ev.module_symbol = ev
+        .block
+        .iter()
+        .find_map(|l| MODULE_FRAME.captures(l).map(|c| format!("{} [{}]", &c[1], &c[2])));
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_headers() {
+        let cases = [
+            ("Kernel panic - not syncing: Attempted to kill init!", EventKind::Panic),
+            ("Unable to handle kernel NULL pointer dereference at virtual address 00000000", EventKind::Oops),
+            ("Internal error: Oops: 805 [#1] SMP ARM", EventKind::Oops),
+            ("kernel BUG at mm/slub.c:123!", EventKind::Bug),
+            ("BUG: scheduling while atomic: insmod/77/0x00000002", EventKind::Bug),
+            ("WARNING: CPU: 1 PID: 77 at kmod/warn.c:9 warn_init+0x10/0x20 [warn]", EventKind::Warning),
+            ("BUG: KASAN: slab-out-of-bounds in oob_init+0x30/0x60 [oob]", EventKind::Kasan { bug_type: "slab-out-of-bounds".into() }),
+            ("BUG: KASAN: double-free in kfree+0x1/0x2", EventKind::Kasan { bug_type: "double-free".into() }),
+            ("unreferenced object 0xc3a4b000 (size 100):", EventKind::Kmemleak),
+            ("BUG: sleeping function called from invalid context at mm/vmalloc.c:3000", EventKind::SleepInAtomic),
+            ("watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [insmod:70]", EventKind::SoftLockup),
+            ("INFO: task insmod:70 blocked for more than 30 seconds.", EventKind::HungTask),
+            ("rcu: INFO: rcu_sched detected stalls on CPUs/tasks:", EventKind::RcuStall),
+        ];
+        for (line, kind) in cases {
+            assert_eq!(classify(line), Some(kind), "{line}");
+        }
+        for benign in ["process:insmod", "mmc exit!", "BUGS are fun", "Warning: unable to open an initial console."] {
+            assert_eq!(classify(benign), None, "{benign}");
+        }
+    }
+
+    #[test]
+    fn oops_block_is_attributed_with_its_module_symbol() {
+        let t = Transcript::from_log(
+            "[ 1.0] @@harness begin insmod\n\
+             [ 1.1] 8<--- cut here ---\n\
+             [ 1.1] Unable to handle kernel NULL pointer dereference at virtual address 00000000 when write\n\
+             [ 1.1] Internal error: Oops: 817 [#1] SMP ARM\n\
+             [ 1.1] PC is at null_init+0x10/0x1000 [null_deref]\n\
+             [ 1.1]  null_init [null_deref] from do_one_initcall+0x58/0x1bc\n\
+             [ 1.1] ---[ end trace 0000000000000000 ]---\n\
+             [ 1.2] @@harness end insmod rc=139\n",
+        );
+        let ev = scan(&t);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].kind, EventKind::Oops);
+        assert_eq!(ev[0].step.as_deref(), Some("insmod"));
+        assert_eq!(ev[0].line, 2);
+        assert_eq!(ev[0].block.len(), 6);
+        assert!(ev[0].block[1].starts_with("Unable to handle"));
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("null_init [null_deref]"));
+    }
+
+    #[test]
+    fn cut_here_folds_into_the_warning() {
+        let t = Transcript::from_log(
+            "------------[ cut here ]------------\n\
+             WARNING: CPU: 0 PID: 70 at warn.c:9 warn_init+0x1c/0x30 [warn_on]\n\
+             Modules linked in: warn_on(O+)\n\
+             ---[ end trace 0000000000000000 ]---\n\
+             next\n",
+        );
+        let ev = scan(&t);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].kind, EventKind::Warning);
+        assert_eq!(ev[0].block.len(), 4);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("warn_init [warn_on]"));
+    }
+
+    #[test]
+    fn kmemleak_block_ends_at_the_first_unindented_line() {
+        let t = Transcript::from_log(
+            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    [<bf000040>] leak_init+0x40/0x1000 [leaky]\nunreferenced object 0xc3a4c000 (size 64):\n  backtrace:\nafter\n",
+        );
+        let ev = scan(&t);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(ev[0].block.len(), 4);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [leaky]"));
+        assert_eq!(ev[1].block.len(), 2);
+    }
+}

@@ -1,0 +1,389 @@
+//! The kernel: find its source, configure it from the profile, build it once
+//! out of tree into the cache, and hand out the artifacts.
+//!
+//! The cache key hashes the source identity, the profile's config inputs
+//! (defconfig name and fragment bytes, which determine the merged config for
+//! a given source) and the cross compiler's version. A warm run computes the
+//! key, finds the published directory and runs no make at all.
+
+use crate::cache;
+use crate::kconfig;
+use crate::process;
+use crate::profile::Profile;
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Bump when the build recipe changes in a way the key cannot see.
+const RECIPE: &str = "kernel-recipe-1";
+
+/// Where the kernel source comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Tarball(PathBuf),
+    Tree(PathBuf),
+}
+
+impl Source {
+    /// Resolves `--kernel-src`, or the newest Debian `linux-source-*` tarball.
+    pub fn resolve(arg: Option<&Path>) -> Result<Source> {
+        let Some(p) = arg else {
+            return default_tarball().context(
+                "no kernel source given and no /usr/src/linux-source-*.tar.xz found: \
+                 install linux-source-6.12 or pass --kernel-src DIR|TARBALL",
+            );
+        };
+        let p = p.canonicalize().with_context(|| format!("--kernel-src {}: no such file or directory", p.display()))?;
+        if p.is_dir() {
+            let ok = p.join("Makefile").is_file() && p.join("Kconfig").is_file() && p.join("arch").is_dir();
+            if !ok {
+                bail!("--kernel-src {}: not a kernel tree (no top-level Makefile, Kconfig and arch/)", p.display());
+            }
+            Ok(Source::Tree(p))
+        } else if is_tarball(&p) {
+            Ok(Source::Tarball(p))
+        } else {
+            bail!("--kernel-src {}: expected a kernel tree or a .tar, .tar.xz, .tar.gz or .tar.bz2 tarball", p.display())
+        }
+    }
+
+    /// A string that changes whenever the source does.
+    fn identity(&self) -> Result<String> {
+        match self {
+            Source::Tarball(p) => {
+                let m = p.metadata().with_context(|| format!("reading {}", p.display()))?;
+                let mtime = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
+                Ok(format!("tarball:{}:{}:{}", p.display(), m.len(), mtime.as_nanos()))
+            }
+            Source::Tree(p) => Ok(format!("tree:{}:{}", p.display(), tree_fingerprint(p)?)),
+        }
+    }
+}
+
+fn is_tarball(p: &Path) -> bool {
+    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    [".tar", ".tar.xz", ".tar.gz", ".tgz", ".tar.bz2"].iter().any(|s| n.ends_with(s))
+}
+
+/// Debian installs `/usr/src/linux-source-X.Y.tar.xz`; take the newest.
+fn default_tarball() -> Option<Source> {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/src")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ver = name.strip_prefix("linux-source-")?.strip_suffix(".tar.xz")?;
+            let key = ver.split('.').map(|x| x.parse().unwrap_or(0)).collect();
+            Some((key, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| Source::Tarball(p))
+}
+
+/// Size and mtime of every file in a tree: cheap next to a build, and any
+/// edit changes it, so an edited tree gets a fresh build.
+fn tree_fingerprint(root: &Path) -> Result<String> {
+    let mut entries = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let e = e?;
+            let name = e.file_name();
+            if name == ".git" {
+                continue;
+            }
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if let Ok(m) = e.metadata() {
+                let mtime = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
+                entries.push(format!("{}:{}:{}", e.path().display(), m.len(), mtime.as_nanos()));
+            }
+        }
+    }
+    entries.sort();
+    Ok(cache::digest(entries))
+}
+
+/// A finished, published kernel build.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// The `O=` directory: what `make -C` takes to build modules.
+    pub build_dir: PathBuf,
+    pub source_dir: PathBuf,
+    pub release: String,
+    pub arch: String,
+    pub cross_compile: String,
+    /// Whether this call built it (false: it came from the cache).
+    pub built_now: bool,
+}
+
+impl Kernel {
+    pub fn image(&self, profile: &Profile) -> PathBuf {
+        self.build_dir.join("arch").join(&self.arch).join("boot").join(&profile.kernel.image)
+    }
+    pub fn dtb(&self, dtb: &str) -> PathBuf {
+        self.build_dir.join("arch").join(&self.arch).join("boot/dts").join(dtb)
+    }
+}
+
+/// Options that change which kernel is built.
+pub struct BuildOptions<'a> {
+    pub source: &'a Source,
+    pub cross_compile: &'a str,
+    pub configs_dir: &'a Path,
+    pub jobs: usize,
+}
+
+/// The cache key of the profile's kernel for these options.
+pub fn cache_key(profile: &Profile, opts: &BuildOptions) -> Result<String> {
+    let gcc = format!("{}gcc", opts.cross_compile);
+    let compiler = process::output(&gcc, &["--version"])
+        .with_context(|| format!("probing the cross compiler {gcc}"))?;
+    let compiler = compiler.lines().next().unwrap_or_default().to_string();
+    let mut parts = vec![
+        RECIPE.to_string(),
+        opts.source.identity()?,
+        profile.arch.clone(),
+        profile.kernel.defconfig.clone(),
+        profile.kernel.image.clone(),
+        profile.kernel.dtbs.join(","),
+        compiler,
+    ];
+    for f in profile.fragment_paths(opts.configs_dir) {
+        parts.push(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    Ok(cache::digest(&parts))
+}
+
+/// Returns the profile's kernel, building it if the cache does not have it.
+pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
+    let requests = kconfig::read_fragments(&profile.fragment_paths(opts.configs_dir))?;
+    let key = cache_key(profile, opts)?;
+    let root = cache::root();
+    let entry = root.join("kernels").join(format!("{}-{key}", profile.name));
+
+    let source_dir = source_tree(opts.source, &root)?;
+    let (build_dir, built_now) = cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
+        build(profile, opts, &source_dir, &requests, tmp)
+    })?;
+    let release = std::fs::read_to_string(build_dir.join("include/config/kernel.release"))
+        .with_context(|| format!("reading the kernel release from {}", build_dir.display()))?
+        .trim()
+        .to_string();
+    Ok(Kernel {
+        build_dir,
+        source_dir,
+        release,
+        arch: profile.arch.clone(),
+        cross_compile: opts.cross_compile.to_string(),
+        built_now,
+    })
+}
+
+/// The source tree to build from: the tree itself, or the tarball extracted
+/// once into the cache.
+fn source_tree(source: &Source, root: &Path) -> Result<PathBuf> {
+    let tarball = match source {
+        Source::Tree(p) => return Ok(p.clone()),
+        Source::Tarball(p) => p,
+    };
+    let stem = tarball.file_name().unwrap_or_default().to_string_lossy().replace(".tar", "").replace(['.'], "_");
+    let entry = root.join("sources").join(format!("{stem}-{}", cache::digest([source.identity()?])));
+    let (dir, _) = cache::get_or_build(&entry, "extracting the kernel source", |tmp| {
+        eprintln!("harness: extracting {}", tarball.display());
+        let log = tmp.join("extract.log");
+        let args: Vec<OsString> =
+            vec!["-xf".into(), tarball.into(), "-C".into(), tmp.into(), "--no-same-owner".into()];
+        process::run("tar", &args, None, &[], &log, Duration::from_secs(20 * 60), |_| {})?;
+        let top = top_level_dir(tmp)?;
+        if !(top.join("Makefile").is_file() && top.join("Kconfig").is_file()) {
+            bail!("{}: not a kernel source tarball (no top-level Makefile and Kconfig inside)", tarball.display());
+        }
+        std::fs::rename(&top, tmp.join("linux")).context("naming the extracted tree")?;
+        Ok(())
+    })?;
+    Ok(dir.join("linux"))
+}
+
+/// The one directory a kernel tarball unpacks into.
+fn top_level_dir(dir: &Path) -> Result<PathBuf> {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(dir)?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    match dirs.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!("expected one top-level directory in the tarball, found {}", dirs.len()),
+    }
+}
+
+fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path) -> Result<()> {
+    let started = Instant::now();
+    let make_args = |extra: &[&str]| -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec![
+            "-C".into(),
+            src.into(),
+            format!("O={}", out.display()).into(),
+            format!("ARCH={}", profile.arch).into(),
+            format!("CROSS_COMPILE={}", opts.cross_compile).into(),
+        ];
+        a.extend(extra.iter().map(OsString::from));
+        a
+    };
+    // Reproducible-ish builds: the same inputs give the same version string.
+    let envs = [
+        ("KBUILD_BUILD_USER", OsString::from("harness")),
+        ("KBUILD_BUILD_HOST", OsString::from("harness")),
+    ];
+    let short = Duration::from_secs(10 * 60);
+    let logs = out.join("harness-logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+
+    eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
+    process::run("make", &make_args(&[&profile.kernel.defconfig]), None, &envs, &logs.join("defconfig.log"), short, |_| {})?;
+    let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
+    merge.extend(profile.fragment_paths(opts.configs_dir).into_iter().map(OsString::from));
+    let script = src.join("scripts/kconfig/merge_config.sh");
+    process::run(
+        &script.to_string_lossy(),
+        &merge,
+        Some(src),
+        &[("ARCH", profile.arch.clone().into()), ("CROSS_COMPILE", opts.cross_compile.into())],
+        &logs.join("merge_config.log"),
+        short,
+        |_| {},
+    )?;
+    process::run("make", &make_args(&["olddefconfig"]), None, &envs, &logs.join("olddefconfig.log"), short, |_| {})?;
+    kconfig::verify(requests, &out.join(".config"))
+        .with_context(|| format!("configuring the {} kernel (profile {})", profile.name, profile.path.display()))?;
+
+    let mut targets: Vec<String> = vec![profile.kernel.image.clone(), "modules".into()];
+    targets.extend(profile.kernel.dtbs.iter().cloned());
+    let jobs = format!("-j{}", opts.jobs);
+    let mut args: Vec<&str> = vec![&jobs];
+    args.extend(targets.iter().map(String::as_str));
+    let progress = Progress::new(&profile.name);
+    process::run("make", &make_args(&args), None, &envs, &logs.join("build.log"), Duration::from_secs(120 * 60), |l| {
+        progress.line(l)
+    })
+    .with_context(|| format!("building the {} kernel", profile.name))?;
+    progress.finish();
+    std::fs::write(
+        out.join("harness-kernel.txt"),
+        format!("profile {}\nbuilt in {:.0} s\n", profile.name, started.elapsed().as_secs_f64()),
+    )
+    .context("writing the build stamp")?;
+    Ok(())
+}
+
+/// A live counter of compiled objects: a spinner on a terminal, a line every
+/// 30 s otherwise (CI logs).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    count: std::cell::Cell<u64>,
+    last_print: std::cell::Cell<Instant>,
+    started: Instant,
+    name: String,
+}
+
+impl Progress {
+    fn new(name: &str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} kernel {prefix}: {pos} objects, {elapsed} {wide_msg}")
+                    .expect("valid template"),
+            );
+            b.set_prefix(name.to_string());
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Progress {
+            bar,
+            count: 0.into(),
+            last_print: Instant::now().into(),
+            started: Instant::now(),
+            name: name.to_string(),
+        }
+    }
+
+    fn line(&self, l: &str) {
+        let t = l.trim_start();
+        if !(t.starts_with("CC ") || t.starts_with("AS ") || t.starts_with("LD ") || t.starts_with("DTC ")) {
+            return;
+        }
+        self.count.set(self.count.get() + 1);
+        match &self.bar {
+            Some(b) => {
+                b.set_position(self.count.get());
+                b.set_message(t.to_string());
+            }
+            None if self.last_print.get().elapsed() > Duration::from_secs(30) => {
+                self.last_print.set(Instant::now());
+                eprintln!(
+                    "harness: kernel {}: {} objects built, {:.0} s",
+                    self.name,
+                    self.count.get(),
+                    self.started.elapsed().as_secs_f64()
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        eprintln!("harness: kernel {}: {} objects built in {:.0} s", self.name, self.count.get(), self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_kernel_src_paths_are_explained() {
+        let err = Source::resolve(Some(Path::new("/no/such/linux"))).unwrap_err().to_string();
+        assert!(err.contains("--kernel-src /no/such/linux: no such file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = Source::resolve(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("not a kernel tree"), "{err}");
+        let f = dir.path().join("notes.txt");
+        std::fs::write(&f, "x").unwrap();
+        let err = Source::resolve(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("expected a kernel tree or a .tar"), "{err}");
+    }
+
+    #[test]
+    fn a_tarball_that_is_not_a_kernel_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("junk-1.0")).unwrap();
+        std::fs::write(dir.path().join("junk-1.0/README"), "not linux").unwrap();
+        let tar = dir.path().join("junk-1.0.tar.gz");
+        let st = std::process::Command::new("tar")
+            .args(["-czf", tar.to_str().unwrap(), "-C", dir.path().to_str().unwrap(), "junk-1.0"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let src = Source::resolve(Some(&tar)).unwrap();
+        let cache = dir.path().join("cache");
+        let err = source_tree(&src, &cache).unwrap_err().to_string();
+        assert!(err.contains("not a kernel source tarball"), "{err}");
+        // Nothing half-made is left to be mistaken for an extracted tree.
+        let left: Vec<_> = std::fs::read_dir(cache.join("sources")).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
+    }
+
+    #[test]
+    fn tree_fingerprint_changes_when_a_file_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.c"), "1").unwrap();
+        let before = tree_fingerprint(dir.path()).unwrap();
+        assert_eq!(before, tree_fingerprint(dir.path()).unwrap());
+        std::fs::write(dir.path().join("a.c"), "22").unwrap();
+        assert_ne!(before, tree_fingerprint(dir.path()).unwrap());
+    }
+}

@@ -1,0 +1,135 @@
+//! `harness`: build a kernel and an out-of-tree module, boot them under QEMU,
+//! run insmod/rmmod and judge the console.
+//!
+//! Exit status: 0 the check passed, 1 it failed (FAILED, CRASHED or
+//! TIMED-OUT), 2 it could not be carried out (usage or environment).
+
+use clap::{Parser, Subcommand};
+use harness::run::{self, CheckOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "harness", version, about = "QEMU integration tests for out-of-tree kernel modules on the Tiny4412 family")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the kernel and the module, boot, insmod/rmmod, and judge.
+    Check(CheckArgs),
+    /// Install the host packages, kernel source and busybox a check needs.
+    Setup {
+        #[arg(long, value_name = "PREFIX", default_value = "arm-linux-gnueabihf-")]
+        cross_compile: String,
+    },
+    /// Print one key covering the kernel builds of the given profiles (all
+    /// shipped ones by default), for CI caches such as actions/cache.
+    CacheKey {
+        #[arg(long = "profile", value_name = "NAME")]
+        profiles: Vec<String>,
+        #[arg(long, value_name = "DIR|TARBALL")]
+        kernel_src: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Machine profile: a name from configs/profiles/ or a .toml path.
+    #[arg(long, default_value = "exynos4210")]
+    profile: String,
+    /// Module directory with a Kbuild file or a tutorial-style Makefile [default: kmod/].
+    #[arg(long, value_name = "DIR")]
+    module: Option<PathBuf>,
+    /// Expectations file [default: expect.toml in the module directory].
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
+    #[arg(long, value_name = "DIR|TARBALL")]
+    kernel_src: Option<PathBuf>,
+    /// Cross compiler prefix [default: the profile's, arm-linux-gnueabihf-].
+    #[arg(long, value_name = "PREFIX")]
+    cross_compile: Option<String>,
+    /// Keep the run directory (console log, initramfs, module build) even on success.
+    #[arg(long)]
+    keep: bool,
+    /// Give up on the guest after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    timeout: u64,
+    /// Parallel make jobs [default: number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = harness::process::install_signal_handler() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        Command::Setup { cross_compile } => exit_on_error(run::setup(&cross_compile, true)),
+        Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
+        Command::Check(a) => {
+            let defaults = CheckOptions::defaults();
+            let opts = CheckOptions {
+                profile: a.profile,
+                module_dir: a.module.unwrap_or(defaults.module_dir),
+                expect: a.expect,
+                kernel_src: a.kernel_src,
+                cross_compile: a.cross_compile,
+                keep: a.keep,
+                timeout: Duration::from_secs(a.timeout),
+                jobs: a.jobs.unwrap_or(defaults.jobs).max(1),
+            };
+            match run::check(&opts) {
+                Ok(report) => {
+                    println!("{}", report.verdict);
+                    if let Some(dir) = &report.run_dir {
+                        println!("run directory: {}", dir.display());
+                    }
+                    if report.verdict.passed() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn exit_on_error(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::Result<()> {
+    use harness::kernel::{cache_key, BuildOptions, Source};
+    use harness::profile::Profile;
+    let configs = harness::repo_root().join("configs");
+    if profiles.is_empty() {
+        profiles = Profile::available(&configs);
+    }
+    let source = Source::resolve(kernel_src.as_deref())?;
+    let mut keys = Vec::new();
+    for name in &profiles {
+        let p = Profile::load(name, &configs)?;
+        let opts = BuildOptions { source: &source, cross_compile: &p.cross_compile, configs_dir: &configs, jobs: 1 };
+        keys.push(format!("{name}={}", cache_key(&p, &opts)?));
+    }
+    println!("{}", harness::cache::digest(&keys));
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Machine profiles: `configs/profiles/NAME.toml`, data rather than code, in the
+//! spirit of kunit's `qemu_configs/`. A profile names the kernel to build and
+//! the QEMU machine to boot it on; it is validated before anything is built.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The file stem; filled in by [`Profile::load`].
+    #[serde(skip)]
+    pub name: String,
+    /// Where the profile was read from, for error messages.
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub description: String,
+    /// Kernel ARCH= value.
+    pub arch: String,
+    /// Default CROSS_COMPILE= prefix; `--cross-compile` overrides it.
+    pub cross_compile: String,
+    pub kernel: KernelSpec,
+    pub qemu: QemuSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// A defconfig target of the kernel tree, e.g. `exynos_defconfig`.
+    pub defconfig: String,
+    /// Fragment files under `configs/fragments/`, merged in order.
+    pub fragments: Vec<String>,
+    /// The boot image, relative to `arch/$ARCH/boot/`.
+    pub image: String,
+    /// Device trees to build, relative to `arch/$ARCH/boot/dts/`.
+    pub dtbs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSpec {
+    pub binary: String,
+    pub machine: String,
+    pub smp: u32,
+    /// `-m` value; absent for boards whose RAM size is fixed (smdkc210).
+    pub memory: Option<String>,
+    /// The dtb QEMU passes to the kernel; must be one of `kernel.dtbs`.
+    pub dtb: String,
+    /// `console=` value, e.g. `ttySAC0,115200n8`.
+    pub console: String,
+    /// Further kernel command line arguments, each with a reason in the profile.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+}
+
+impl Profile {
+    /// Loads `name_or_path`: a file path if it ends in `.toml` or exists,
+    /// otherwise a name looked up in `configs_dir/profiles/`.
+    pub fn load(name_or_path: &str, configs_dir: &Path) -> Result<Profile> {
+        let candidate = Path::new(name_or_path);
+        let path = if name_or_path.ends_with(".toml") || candidate.is_file() {
+            candidate.to_path_buf()
+        } else {
+            let path = configs_dir.join("profiles").join(format!("{name_or_path}.toml"));
+            if !path.is_file() {
+                bail!(
+                    "unknown profile {name_or_path:?}: available profiles are {} (from {})",
+                    Self::available(configs_dir).join(", "),
+                    configs_dir.join("profiles").display()
+                );
+            }
+            path
+        };
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading profile {}", path.display()))?;
+        let mut profile: Profile = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: invalid profile: {}", path.display(), e.to_string().trim_end()))?;
+        profile.name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        profile.path = path;
+        profile.validate(configs_dir)?;
+        Ok(profile)
+    }
+
+    /// Names of the profiles shipped in `configs_dir/profiles/`.
+    pub fn available(configs_dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(configs_dir.join("profiles"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                if p.extension()? != "toml" {
+                    return None;
+                }
+                Some(p.file_stem()?.to_string_lossy().into_owned())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Fragment paths, resolved against `configs_dir/fragments/`.
+    pub fn fragment_paths(&self, configs_dir: &Path) -> Vec<PathBuf> {
+        self.kernel.fragments.iter().map(|f| configs_dir.join("fragments").join(f)).collect()
+    }
+
+    /// Checks everything that can be checked without building or booting.
+    fn validate(&self, configs_dir: &Path) -> Result<()> {
+        let at = self.path.display();
+        for frag in self.fragment_paths(configs_dir) {
+            if !frag.is_file() {
+                bail!("{at}: kernel.fragments names {}, which does not exist", frag.display());
+            }
+        }
+        if !self.kernel.dtbs.contains(&self.qemu.dtb) {
+            bail!(
+                "{at}: qemu.dtb {:?} is not among kernel.dtbs {:?}; add it there so that it gets built",
+                self.qemu.dtb,
+                self.kernel.dtbs
+            );
+        }
+        if self.qemu.smp == 0 {
+            bail!("{at}: qemu.smp must be at least 1");
+        }
+        if self.qemu.console.is_empty() || self.qemu.console.contains(char::is_whitespace) {
+            bail!("{at}: qemu.console must be one word such as ttySAC0,115200n8");
+        }
+        if !self.kernel.defconfig.ends_with("defconfig") {
+            bail!("{at}: kernel.defconfig {:?} is not a defconfig target", self.kernel.defconfig);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs() -> PathBuf {
+        crate::repo_root().join("configs")
+    }
+
+    #[test]
+    fn shipped_profiles_load_and_validate() {
+        let names = Profile::available(&configs());
+        assert!(names.contains(&"exynos4210".to_string()), "{names:?}");
+        assert!(names.contains(&"vexpress-a9".to_string()), "{names:?}");
+        for name in names {
+            Profile::load(&name, &configs()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        }
+    }
+
+    #[test]
+    fn unknown_profile_lists_the_known_ones() {
+        let err = Profile::load("tiny9999", &configs()).unwrap_err().to_string();
+        assert!(err.contains("unknown profile \"tiny9999\""), "{err}");
+        assert!(err.contains("exynos4210"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, "description = \"x\"\narch = \n").unwrap();
+        let err = Profile::load(p.to_str().unwrap(), &configs()).unwrap_err().to_string();
+        assert!(err.contains("bad.toml: invalid profile"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn dtb_must_be_built() {
+        let text = std::fs::read_to_string(configs().join("profiles/exynos4210.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nodtb.toml");
+        std::fs::write(&p, text.replace("dtb = \"samsung/exynos4210-smdkv310.dtb\"", "dtb = \"x.dtb\"")).unwrap();
+        let err = Profile::load(p.to_str().unwrap(), &configs()).unwrap_err().to_string();
+        assert!(err.contains("qemu.dtb \"x.dtb\" is not among kernel.dtbs"), "{err}");
+    }
+}

@@ -1,0 +1,209 @@
+//! The guest's root filesystem: a static ARM busybox from Debian, the `/init`
+//! and step script from `rootfs/`, and the module, written as a newc cpio by
+//! [`crate::cpio`]. No root and no loop mounts are needed at any point.
+
+use crate::cpio::{self, Entry};
+use crate::module::Module;
+use crate::packages::{self, Privilege};
+use crate::process;
+use anyhow::{bail, Context, Result};
+use object::Object;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where busybox lives in the guest, and the applet links `/init` needs
+/// before it can run `busybox --install`.
+const BUSYBOX: &str = "bin/busybox";
+
+/// The static ARM busybox: `HARNESS_BUSYBOX` if set, otherwise Debian's
+/// `busybox-static:armhf` package, downloaded and extracted (not installed)
+/// into the cache once.
+pub fn busybox() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("HARNESS_BUSYBOX").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        check_arm_static(&p).with_context(|| format!("HARNESS_BUSYBOX={}", p.display()))?;
+        return Ok(p);
+    }
+    let entry = crate::cache::root().join("busybox-static-armhf");
+    let (dir, _) = crate::cache::get_or_build(&entry, "fetching busybox", fetch_busybox)?;
+    Ok(dir.join("busybox"))
+}
+
+fn fetch_busybox(tmp: &Path) -> Result<()> {
+    eprintln!("harness: fetching busybox-static:armhf with apt-get download");
+    let log = tmp.join("apt-download.log");
+    let download = || {
+        process::run(
+            "apt-get",
+            &["download".into(), "busybox-static:armhf".into()],
+            Some(tmp),
+            &[],
+            &log,
+            Duration::from_secs(10 * 60),
+            |_| {},
+        )
+    };
+    if let Err(first) = download() {
+        // apt only knows armhf packages once the architecture is added.
+        let foreign = process::output("dpkg", &["--print-foreign-architectures"]).unwrap_or_default();
+        let fix = "sudo dpkg --add-architecture armhf && sudo apt-get update";
+        if foreign.lines().any(|a| a == "armhf") {
+            return Err(first.context("downloading busybox-static:armhf"));
+        }
+        let refused = std::env::var("HARNESS_NO_INSTALL").map(|v| !v.is_empty() && v != "0").unwrap_or(false);
+        let privilege = packages::privilege();
+        if refused || privilege == Privilege::None {
+            bail!(
+                "busybox-static:armhf cannot be downloaded until apt knows the armhf architecture; run:\n  {fix}\n\
+                 (or point HARNESS_BUSYBOX at a static ARM busybox)"
+            );
+        }
+        eprintln!("harness: adding the armhf architecture to apt (dpkg --add-architecture armhf)");
+        packages::as_root(privilege, &["dpkg", "--add-architecture", "armhf"], &tmp.join("dpkg-arch.log"), Duration::from_secs(60))?;
+        packages::apt_update(privilege, tmp);
+        download().context("downloading busybox-static:armhf after adding armhf")?;
+    }
+    let deb = std::fs::read_dir(tmp)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download produced no .deb")?;
+    let root = tmp.join("deb");
+    process::run(
+        "dpkg-deb",
+        &["-x".into(), deb.clone().into(), root.clone().into()],
+        None,
+        &[],
+        &tmp.join("dpkg-deb.log"),
+        Duration::from_secs(120),
+        |_| {},
+    )?;
+    let bin = root.join("bin/busybox");
+    check_arm_static(&bin)?;
+    std::fs::rename(&bin, tmp.join("busybox")).context("placing busybox")?;
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::remove_file(&deb).ok();
+    Ok(())
+}
+
+/// A dynamically linked or x86 busybox would make the guest die with "Kernel
+/// panic - not syncing: No working init found": refuse it here instead.
+fn check_arm_static(path: &Path) -> Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF binary", path.display()))?;
+    if file.architecture() != object::Architecture::Arm {
+        bail!("{}: a {:?} binary, not 32-bit ARM", path.display(), file.architecture());
+    }
+    if file.section_by_name(".interp").is_some() {
+        bail!("{}: dynamically linked; the initramfs has no libc, so busybox must be static", path.display());
+    }
+    Ok(())
+}
+
+/// Everything that goes into the archive, in order (parents first).
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], module: &Module) -> Result<Vec<Entry>> {
+    let dir = |p: &str| Entry::Dir { path: p.into(), mode: 0o755 };
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = rootfs_dir.join(name);
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    };
+    let ko_name = format!("{}.ko", module.name);
+    let ko = std::fs::read(&module.ko).with_context(|| format!("reading {}", module.ko.display()))?;
+    let env = format!("MODULE_KO=/harness/{ko_name}\nMODULE_NAME={}\n", module.name);
+    let mut e = vec![
+        dir("bin"),
+        dir("sbin"),
+        dir("usr"),
+        dir("usr/bin"),
+        dir("usr/sbin"),
+        dir("dev"),
+        // The kernel opens /dev/console before /init runs, long before
+        // devtmpfs is mounted: it must be in the archive.
+        Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
+        Entry::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
+        dir("proc"),
+        dir("sys"),
+        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
+        dir("harness"),
+        Entry::File { path: BUSYBOX.into(), mode: 0o755, data: busybox.to_vec() },
+        Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
+        Entry::File { path: "init".into(), mode: 0o755, data: read("init")? },
+        Entry::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
+        Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
+        Entry::File { path: format!("harness/{ko_name}"), mode: 0o644, data: ko },
+    ];
+    let overlay = rootfs_dir.join("overlay");
+    if overlay.is_dir() {
+        add_overlay(&overlay, &overlay, &mut e)?;
+    }
+    Ok(e)
+}
+
+/// Files under `rootfs/overlay/` go to the same path in the guest.
+fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
+    let mut items: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    items.sort_by_key(|e| e.file_name());
+    for item in items {
+        let path = item.path();
+        let rel = path.strip_prefix(base).expect("under base").to_string_lossy().into_owned();
+        use std::os::unix::fs::PermissionsExt;
+        let meta = item.metadata()?;
+        if meta.is_dir() {
+            out.push(Entry::Dir { path: rel, mode: 0o755 });
+            add_overlay(base, &path, out)?;
+        } else {
+            let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            out.push(Entry::File { path: rel, mode: meta.permissions().mode() & 0o777, data });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the initramfs for `module` to `out`.
+pub fn write_initramfs(rootfs_dir: &Path, busybox: &Path, module: &Module, out: &Path) -> Result<()> {
+    let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
+    let entries = entries(rootfs_dir, &bb, module)?;
+    let mut buf = Vec::new();
+    cpio::write_archive(&mut buf, &entries).context("writing the cpio archive")?;
+    std::fs::write(out, buf).with_context(|| format!("writing {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(dir: &Path) -> Module {
+        let ko = dir.join("mmc_byte.ko");
+        std::fs::write(&ko, b"KO").unwrap();
+        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), modpost_warnings: vec![] }
+    }
+
+    #[test]
+    fn archive_has_console_init_busybox_and_module() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = entries(&crate::repo_root().join("rootfs"), b"BB", &module(dir.path())).unwrap();
+        let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
+        assert_eq!(find("dev/console"), &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 });
+        assert!(matches!(find("init"), Entry::File { mode: 0o755, .. }));
+        assert!(matches!(find("harness/mmc_byte.ko"), Entry::File { data, .. } if data == b"KO"));
+        match find("harness/env") {
+            Entry::File { data, .. } => {
+                assert_eq!(String::from_utf8_lossy(data), "MODULE_KO=/harness/mmc_byte.ko\nMODULE_NAME=mmc_byte\n")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Parents precede children, as the kernel's unpacker requires.
+        for (i, entry) in e.iter().enumerate() {
+            if let Some((parent, _)) = entry.path().rsplit_once('/') {
+                let pos = e.iter().position(|x| x.path() == parent).unwrap_or_else(|| panic!("no parent for {}", entry.path()));
+                assert!(pos < i, "{} before its parent", entry.path());
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_binary_is_refused_as_busybox() {
+        let err = check_arm_static(Path::new("/bin/sh")).unwrap_err().to_string();
+        assert!(err.contains("not 32-bit ARM"), "{err}");
+    }
+}

@@ -1,0 +1,279 @@
+//! One `check`: validate everything, then build, boot, watch and judge.
+
+use crate::console::{ConsoleMsg, ConsoleReader};
+use crate::event::{classify, EventKind};
+use crate::expect::Expectations;
+use crate::kernel::{self, BuildOptions, Source};
+use crate::module;
+use crate::packages;
+use crate::profile::Profile;
+use crate::qemu::{self, BootImages, Qemu};
+use crate::rootfs;
+use crate::step::{split_timestamp, Transcript};
+use crate::verdict::{self, RunEnd, Verdict};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The steps `/init` runs (rootfs/steps.sh), which expectations may name.
+pub const GUEST_STEPS: &[&str] = &["insmod", "rmmod", "gone"];
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub profile: String,
+    pub module_dir: PathBuf,
+    pub expect: Option<PathBuf>,
+    pub kernel_src: Option<PathBuf>,
+    pub cross_compile: Option<String>,
+    pub keep: bool,
+    pub timeout: Duration,
+    pub jobs: usize,
+}
+
+impl CheckOptions {
+    pub fn defaults() -> CheckOptions {
+        CheckOptions {
+            profile: "exynos4210".into(),
+            module_dir: crate::repo_root().join("kmod"),
+            expect: None,
+            kernel_src: None,
+            cross_compile: None,
+            keep: false,
+            timeout: Duration::from_secs(180),
+            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// What a check produced, beyond the verdict: where to look.
+pub struct CheckReport {
+    pub verdict: Verdict,
+    /// The run directory, if it was kept (`--keep`, or the check failed).
+    pub run_dir: Option<PathBuf>,
+    pub kernel_built_now: bool,
+}
+
+/// Prints a pipeline stage with the time since the check began.
+struct Stages {
+    started: Instant,
+}
+
+impl Stages {
+    fn say(&self, stage: &str, what: impl std::fmt::Display) {
+        eprintln!("harness: [{:>6.1}s] {stage:<7} {what}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Runs a whole check. `Err` means the check could not be carried out (bad
+/// input, a missing tool, a build failure); a verdict, passing or not, is `Ok`.
+pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
+    let stages = Stages { started: Instant::now() };
+    let root = crate::repo_root();
+    let configs = root.join("configs");
+
+    // Everything that can be wrong with the input is found before any build.
+    let profile = Profile::load(&opts.profile, &configs)?;
+    let module_dir = opts.module_dir.clone();
+    if !module_dir.is_dir() {
+        bail!("--module {}: no such directory", module_dir.display());
+    }
+    module::recipe(&module_dir)?;
+    let expect_path = opts.expect.clone().unwrap_or_else(|| module_dir.join("expect.toml"));
+    if !expect_path.is_file() {
+        bail!(
+            "no expectations file at {}: pass --expect FILE or add expect.toml to the module directory",
+            expect_path.display()
+        );
+    }
+    let expectations = Expectations::load(&expect_path, GUEST_STEPS)?;
+    let cross = opts.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
+    stages.say("config", format!("profile {} ({}), module {}", profile.name, profile.qemu.machine, module_dir.display()));
+
+    // An explicit source is checked now; the default one may need installing.
+    let explicit_source = opts.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
+
+    setup(&cross, opts.kernel_src.is_none())?;
+    let source = match explicit_source {
+        Some(s) => s,
+        None => Source::resolve(None)?,
+    };
+
+    let kernel = kernel::get(
+        &profile,
+        &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: opts.jobs },
+    )?;
+    stages.say(
+        "kernel",
+        format!("{} {} ({})", kernel.release, if kernel.built_now { "built" } else { "cached" }, kernel.build_dir.display()),
+    );
+
+    let runs = match std::env::var_os("HARNESS_RUN_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => root.join("target").join("harness-runs"),
+    };
+    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    let run_dir = tempfile::Builder::new()
+        .prefix(&format!("{}-{}-", profile.name, module_dir.file_name().unwrap_or_default().to_string_lossy()))
+        .tempdir_in(&runs)
+        .with_context(|| format!("creating a run directory in {}", runs.display()))?;
+
+    let module = module::build(&module_dir, &kernel, run_dir.path(), opts.jobs)?;
+    for w in &module.modpost_warnings {
+        eprintln!("harness: build warning: {w}");
+    }
+    stages.say("module", format!("{} ({})", module.ko.display(), module.vermagic));
+
+    let busybox = rootfs::busybox()?;
+    let initramfs = run_dir.path().join("initramfs.cpio");
+    rootfs::write_initramfs(&root.join("rootfs"), &busybox, &module, &initramfs)?;
+    stages.say("rootfs", initramfs.display());
+
+    let images = BootImages {
+        kernel: kernel.image(&profile),
+        dtb: kernel.dtb(&profile.qemu.dtb),
+        initramfs,
+    };
+    stages.say("boot", format!("qemu-system-arm -M {} -smp {}", profile.qemu.machine, profile.qemu.smp));
+    let (transcript, end) = boot(&profile, &images, run_dir.path(), opts.timeout)?;
+    let log = run_dir.path().join("console.log");
+    let verdict = verdict::judge(&transcript, &expectations, end, log);
+    stages.say("verdict", verdict.outcome);
+
+    let keep = opts.keep || !verdict.passed();
+    let kept = keep.then(|| run_dir.keep());
+    Ok(CheckReport { verdict, run_dir: kept, kernel_built_now: kernel.built_now })
+}
+
+/// Installs what a check needs: host packages, the default kernel source
+/// when `default_source`, and the guest's busybox. Idempotent and quick when
+/// everything is there.
+pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
+    let mut needs = packages::for_check(cross_compile);
+    // Any installed linux-source-* will do; only ask for 6.12 if none is.
+    if default_source && Source::resolve(None).is_err() {
+        needs.push(packages::Need::file("/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12"));
+    }
+    packages::ensure(&needs, &crate::cache::root().join("logs"))?;
+    rootfs::busybox()?;
+    Ok(())
+}
+
+/// How long the guest may take to power off after `/init` says it is done.
+const POWEROFF_GRACE: Duration = Duration::from_secs(15);
+/// How long to keep reading after "Kernel panic" for the rest of the report.
+const PANIC_GRACE: Duration = Duration::from_secs(2);
+
+/// Boots the guest and supervises it until it powers off, panics, stops or
+/// runs out of time. QEMU is killed and reaped on every path.
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Duration) -> Result<(Transcript, RunEnd)> {
+    for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
+        if !p.is_file() {
+            bail!("the {what} {} does not exist", p.display());
+        }
+    }
+    let cmdline = qemu::kernel_cmdline(profile);
+    let argv = qemu::argv(profile, images, &cmdline);
+    let shown: Vec<String> = argv.iter().map(|a| shell_quote(&a.to_string_lossy())).collect();
+    std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
+        .context("writing qemu-command.txt")?;
+    let stderr_log = run_dir.join("qemu.stderr");
+    let (guest, pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
+    let console = ConsoleReader::start(pipe, &run_dir.join("console.log"))?;
+
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut transcript = Transcript::new();
+    let mut panicked: Option<Instant> = None;
+    let mut done: Option<Instant> = None;
+    let end = loop {
+        let now = Instant::now();
+        let mut until = deadline;
+        if let Some(p) = panicked {
+            until = until.min(p + PANIC_GRACE);
+        }
+        if let Some(d) = done {
+            until = until.min(d + POWEROFF_GRACE);
+        }
+        let msg = console.lines.recv_timeout(until.saturating_duration_since(now));
+        match msg {
+            Ok(ConsoleMsg::Line(line)) => {
+                transcript.push(&line);
+                if transcript.done && done.is_none() {
+                    done = Some(Instant::now());
+                }
+                if panicked.is_none() && classify(split_timestamp(&line).1) == Some(EventKind::Panic) {
+                    panicked = Some(Instant::now());
+                }
+            }
+            Ok(ConsoleMsg::Closed) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = guest.wait_until(Instant::now() + Duration::from_secs(5))?;
+                break if transcript.done {
+                    RunEnd::Completed
+                } else if panicked.is_some() {
+                    RunEnd::Panicked
+                } else {
+                    RunEnd::ExitedEarly { status: status.and_then(|s| s.code()) }
+                };
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if panicked.is_some() {
+                    break RunEnd::Panicked;
+                }
+                if done.is_some() {
+                    // /init finished; a machine that cannot power off is not
+                    // the module's fault.
+                    break RunEnd::Completed;
+                }
+                if Instant::now() >= deadline {
+                    break RunEnd::TimedOut { after_secs: timeout.as_secs() };
+                }
+            }
+        }
+    };
+    guest.kill()?;
+    drop(guest);
+    console.join();
+
+    // A QEMU that never started the guest is an environment problem, not a
+    // verdict on the module: report it as an error with QEMU's own words.
+    if transcript.lines.is_empty() {
+        if let RunEnd::ExitedEarly { status } = end {
+            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            bail!(
+                "{} exited (status {}) before printing anything:\n{}",
+                profile.qemu.binary,
+                status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+                stderr.trim()
+            );
+        }
+    }
+    Ok((transcript, end))
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_is_minimal_and_safe() {
+        assert_eq!(shell_quote("-M"), "-M");
+        assert_eq!(shell_quote("console=ttySAC0,115200n8 rdinit=/init"), "'console=ttySAC0,115200n8 rdinit=/init'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn guest_steps_match_the_step_script() {
+        let script = std::fs::read_to_string(crate::repo_root().join("rootfs/steps.sh")).unwrap();
+        for step in GUEST_STEPS {
+            assert!(script.contains(&format!("harness_step {step} ")), "steps.sh does not run {step}");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! The verdict: steps, expectations and kernel reports turned into one outcome,
+//! with enough of the console to see why.
+//!
+//! A crash or a timeout is never reported as a mere failure: FAILED means the
+//! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
+//! died under it; TIMED-OUT means nothing more came.
+
+use crate::event::Event;
+use crate::expect::{Check, Expectations};
+use crate::step::Transcript;
+use serde::Serialize;
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Crashed,
+    TimedOut,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Passed => "PASSED",
+            Outcome::Failed => "FAILED",
+            Outcome::Crashed => "CRASHED",
+            Outcome::TimedOut => "TIMED-OUT",
+        })
+    }
+}
+
+/// How the guest's run ended, as the supervisor saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "how", rename_all = "kebab-case")]
+pub enum RunEnd {
+    /// `/init` reported done and the guest powered off.
+    Completed,
+    /// The kernel panicked; the harness stopped QEMU.
+    Panicked,
+    /// QEMU exited (or the console closed) before `/init` was done.
+    ExitedEarly { status: Option<i32> },
+    /// Nothing finished before the deadline.
+    TimedOut { after_secs: u64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub exit: Option<i32>,
+    pub seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// One sentence on why, when the outcome is not PASSED.
+    pub reason: Option<String>,
+    pub end: RunEnd,
+    pub steps: Vec<StepSummary>,
+    pub checks: Vec<Check>,
+    pub events: Vec<Event>,
+    /// The lines each failed step printed, for the report.
+    #[serde(skip)]
+    excerpts: Vec<(String, Vec<String>)>,
+    /// The last console lines, shown when the guest crashed or hung.
+    #[serde(skip)]
+    tail: Vec<String>,
+    pub console_log: PathBuf,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Passed
+    }
+}
+
+/// Judges one run.
+pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, console_log: PathBuf) -> Verdict {
+    let checks = expectations.evaluate(t);
+    let events = crate::event::scan(t);
+    let running = t.current_step().map(|s| s.name.clone());
+    let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
+
+    let (outcome, reason) = if let RunEnd::TimedOut { after_secs } = end {
+        (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
+    } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
+        (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
+    } else if end == RunEnd::Panicked {
+        (Outcome::Crashed, Some(format!("kernel panic{}", in_step(&running))))
+    } else if let RunEnd::ExitedEarly { status } = end {
+        let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
+        (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
+    } else if let Some(ev) = events.first() {
+        (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
+    } else if let Some(c) = checks.iter().find(|c| !c.held) {
+        (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
+    } else {
+        (Outcome::Passed, None)
+    };
+
+    let mut failed_steps: Vec<&str> = checks.iter().filter(|c| !c.held).map(|c| c.step.as_str()).collect();
+    failed_steps.dedup();
+    let excerpts = failed_steps
+        .iter()
+        .map(|name| (name.to_string(), t.step(name).map(|s| s.lines.clone()).unwrap_or_default()))
+        .collect();
+    let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
+        t.tail(25).iter().map(|l| l.raw.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let steps = t
+        .steps
+        .iter()
+        .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration() })
+        .collect();
+    Verdict { outcome, reason, end, steps, checks, events, excerpts, tail, console_log }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        for c in &self.checks {
+            let mark = if c.held { "PASS" } else { "FAIL" };
+            let _ = write!(s, "  {mark}  {}", c.description);
+            if let Some(d) = &c.detail {
+                let _ = write!(s, ": {d}");
+            }
+            s.push('\n');
+        }
+        for e in &self.events {
+            let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.kind, e.line);
+            if let Some(step) = &e.step {
+                let _ = write!(s, " in step {step}");
+            }
+            s.push('\n');
+            let _ = writeln!(s, "          {}", e.first_line());
+            if let Some(sym) = &e.module_symbol {
+                let _ = writeln!(s, "          at {sym}");
+            }
+        }
+        for (step, lines) in &self.excerpts {
+            let _ = writeln!(s, "\n  what step {step} printed:");
+            if lines.is_empty() {
+                let _ = writeln!(s, "    (nothing)");
+            }
+            for l in lines.iter().take(40) {
+                let _ = writeln!(s, "    | {l}");
+            }
+        }
+        if !self.tail.is_empty() {
+            let _ = writeln!(s, "\n  last console lines:");
+            for l in &self.tail {
+                let _ = writeln!(s, "    | {l}");
+            }
+        }
+        write!(f, "{s}\nverdict: {}", self.outcome)?;
+        if let Some(r) = &self.reason {
+            write!(f, ": {r}")?;
+        }
+        if !self.passed() {
+            write!(f, "\nconsole log: {}", self.console_log.display())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp() -> Expectations {
+        Expectations::parse(
+            "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n\
+             [[step]]\nname='rmmod'\nexit=0\nexpect=[{line='mmc exit!'}]\n",
+            "e",
+            &["insmod", "rmmod", "gone"],
+        )
+        .unwrap()
+    }
+
+    const GOOD: &str = "@@harness begin insmod\nprocess:insmod\n@@harness end insmod rc=0\n\
+                        @@harness begin rmmod\nmmc exit!\n@@harness end rmmod rc=0\n@@harness done\n";
+
+    #[test]
+    fn clean_run_passes() {
+        let v = judge(&Transcript::from_log(GOOD), &exp(), RunEnd::Completed, "log".into());
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        assert!(v.to_string().ends_with("verdict: PASSED"));
+    }
+
+    #[test]
+    fn a_warning_fails_even_when_every_line_appeared() {
+        let log = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, "log".into());
+        assert_eq!(v.outcome, Outcome::Failed);
+        assert!(v.checks.iter().all(|c| c.held));
+        assert!(v.reason.as_deref().unwrap().starts_with("WARNING during step insmod"), "{v}");
+    }
+
+    #[test]
+    fn a_missing_line_fails_and_shows_the_step() {
+        let log = GOOD.replace("mmc exit!", "something else");
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, "/runs/x/console.log".into());
+        assert_eq!(v.outcome, Outcome::Failed);
+        let text = v.to_string();
+        assert!(text.contains("FAIL  rmmod prints line \"mmc exit!\""), "{text}");
+        assert!(text.contains("what step rmmod printed:\n    | something else"), "{text}");
+        assert!(text.contains("console log: /runs/x/console.log"), "{text}");
+    }
+
+    #[test]
+    fn oops_is_crashed_and_hang_is_timed_out() {
+        let oops = "@@harness begin insmod\nUnable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+                    PC is at f+0x0/0x4 [m]\n---[ end trace 0 ]---\n@@harness end insmod rc=139\n";
+        let v = judge(&Transcript::from_log(oops), &exp(), RunEnd::Completed, "log".into());
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod"));
+
+        let hang = "@@harness begin insmod\n";
+        let v = judge(&Transcript::from_log(hang), &exp(), RunEnd::TimedOut { after_secs: 30 }, "log".into());
+        assert_eq!(v.outcome, Outcome::TimedOut);
+        assert_eq!(v.reason.as_deref(), Some("no progress within 30 s during step insmod"));
+        assert!(v.to_string().contains("last console lines:"));
+
+        let early = judge(&Transcript::from_log(hang), &exp(), RunEnd::ExitedEarly { status: Some(1) }, "log".into());
+        assert_eq!(early.outcome, Outcome::Crashed);
+    }
+}

@@ -1,0 +1,92 @@
+//! Full checks: the Rust module and its C twin on both profiles, a check
+//! whose expectations cannot hold, and a warm run that must not touch the
+//! kernel build.
+
+use crate::common::{self, check, harness, repo, text};
+use harness::verdict::Outcome;
+use std::time::SystemTime;
+
+fn passes(profile: &str, module: &str) {
+    let report = check(profile, &repo().join(module), None);
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{profile}/{module}:\n{v}");
+    // The verdict really looked at the lines, not only at exit codes.
+    for want in ["insmod prints line \"process:insmod\"", "rmmod prints line \"mmc exit!\"", "gone exits 0"] {
+        let c = v.checks.iter().find(|c| c.description == want).unwrap_or_else(|| panic!("no check {want}: {v}"));
+        assert!(c.held, "{want}: {v}");
+    }
+    assert!(v.events.is_empty(), "{:?}", v.events);
+    let steps: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["insmod", "rmmod", "gone"]);
+}
+
+#[test]
+fn exynos4210_rust_module_passes() {
+    passes("exynos4210", "kmod");
+}
+
+#[test]
+fn exynos4210_c_twin_passes() {
+    passes("exynos4210", "kmod/c-twin");
+}
+
+#[test]
+fn vexpress_a9_rust_module_passes() {
+    passes("vexpress-a9", "kmod");
+}
+
+#[test]
+fn vexpress_a9_c_twin_passes() {
+    passes("vexpress-a9", "kmod/c-twin");
+}
+
+/// Expectations that cannot hold make the binary exit 1, naming the
+/// expectation, showing what the step printed and where the log is.
+#[test]
+fn impossible_expectation_fails_with_the_right_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.toml");
+    std::fs::write(
+        &expect,
+        "[[step]]\nname = \"insmod\"\nexit = 0\nexpect = [{ line = \"process:rmmod\" }]\n",
+    )
+    .unwrap();
+    let out = harness(&["check", "--profile", "exynos4210", "--expect", expect.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FAIL  insmod prints line \"process:rmmod\": not among the"), "{t}");
+    assert!(t.contains("what step insmod printed:\n    | process:insmod"), "{t}");
+    assert!(t.contains("verdict: FAILED: expectation not met: insmod prints line \"process:rmmod\""), "{t}");
+    let log = t.lines().find_map(|l| l.strip_prefix("console log: ")).expect("log path printed");
+    assert!(std::fs::read_to_string(log).unwrap().contains("@@harness end insmod rc=0"));
+    common::assert_no_qemu_children();
+}
+
+/// A second check finds the kernel in the cache and writes nothing into it.
+#[test]
+fn warm_check_does_no_kernel_make_work() {
+    let kmod = repo().join("kmod");
+    let first = check("exynos4210", &kmod, None);
+    assert!(first.verdict.passed(), "{}", first.verdict);
+    let before = SystemTime::now();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = check("exynos4210", &kmod, None);
+    assert!(second.verdict.passed(), "{}", second.verdict);
+    assert!(!second.kernel_built_now, "the warm run rebuilt the kernel");
+    let kernels = harness::cache::root().join("kernels");
+    let mut touched = Vec::new();
+    let mut stack = vec![kernels];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.modified().unwrap() > before && !e.path().extension().is_some_and(|x| x == "lock") {
+                touched.push(e.path());
+            }
+        }
+    }
+    // Parallel tests may build another profile meanwhile; only exynos counts.
+    touched.retain(|p| p.to_string_lossy().contains("/exynos4210-"));
+    assert!(touched.is_empty(), "warm run modified the kernel build: {:?}", &touched[..touched.len().min(10)]);
+}

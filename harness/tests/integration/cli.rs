@@ -1,0 +1,75 @@
+//! Bad input is caught before anything is built or booted: exit status 2, a
+//! short message that names the file, field or line, and no Rust panic.
+
+use crate::common::{harness, repo, text};
+
+fn fails_with(args: &[&str], wants: &[&str]) {
+    let out = harness(args);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}:\n{t}");
+    for w in wants {
+        assert!(t.contains(w), "{args:?}: {w:?} missing from:\n{t}");
+    }
+    assert!(!t.contains("panicked") && !t.contains("RUST_BACKTRACE"), "{t}");
+}
+
+#[test]
+fn unknown_profile_lists_the_known_ones() {
+    fails_with(&["check", "--profile", "tiny9"], &["unknown profile \"tiny9\"", "exynos4210, vexpress-a9"]);
+}
+
+#[test]
+fn module_directory_without_kbuild_or_makefile() {
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(&["check", "--module", dir.path().to_str().unwrap()], &["has no Kbuild or Makefile", "obj-m"]);
+}
+
+#[test]
+fn missing_module_directory() {
+    fails_with(&["check", "--module", "/no/such/module"], &["--module /no/such/module: no such directory"]);
+}
+
+#[test]
+fn malformed_expectations_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[[step]]\nname = \"insmod\"\nexit = zero\n").unwrap();
+    fails_with(&["check", "--expect", f.to_str().unwrap()], &["bad.toml: invalid expectations", "line 3"]);
+}
+
+#[test]
+fn invalid_regex_names_the_step_and_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("re.toml");
+    std::fs::write(&f, "[[step]]\nname = \"insmod\"\nexpect = [{ regex = \"process:(\" }]\n").unwrap();
+    fails_with(&["check", "--expect", f.to_str().unwrap()], &["re.toml: step 1 (\"insmod\"): expect[0]: invalid regex"]);
+}
+
+#[test]
+fn malformed_profile_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.toml");
+    std::fs::write(&f, "description = \"x\"\narch = [\n").unwrap();
+    fails_with(&["check", "--profile", f.to_str().unwrap()], &["broken.toml: invalid profile"]);
+}
+
+#[test]
+fn bad_kernel_src() {
+    fails_with(&["check", "--kernel-src", "/no/such/tree"], &["--kernel-src /no/such/tree: no such file or directory"]);
+    let dir = tempfile::tempdir().unwrap();
+    fails_with(&["check", "--kernel-src", dir.path().to_str().unwrap()], &["not a kernel tree"]);
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = harness(&["check", "--help"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for flag in ["--profile", "--module", "--expect", "--kernel-src", "--keep", "--timeout", "--cross-compile"] {
+        assert!(t.contains(flag), "{flag} missing from --help");
+    }
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for flag in ["--profile", "--module", "--expect", "--kernel-src", "--keep", "--timeout", "--cross-compile"] {
+        assert!(readme.contains(flag), "README.md does not document {flag}");
+    }
+}

