@@ -10,6 +10,7 @@ pub mod event;
 pub mod expect;
 pub mod kconfig;
 pub mod kernel;
+pub mod ktap;
 pub mod module;
 pub mod packages;
 pub mod process;
