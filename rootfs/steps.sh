@@ -1,7 +1,9 @@
 # The steps a module goes through, framed by markers in the kernel log.
 # Sourced by the QEMU guest's /init. Markers go to /dev/kmsg, not stdout, so
 # that they land in the kernel log in true order with the module's printk
-# (the harness's step.rs documents the protocol).
+# (harness/src/step.rs documents the protocol and parses it).
+
+HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 
 # harness_step NAME CMD [ARG...]: runs CMD and reports its output and status.
 harness_step() {
@@ -17,14 +19,50 @@ harness_step() {
     echo "@@harness end $_name rc=$_rc" > /dev/kmsg
 }
 
+# insmod, then say where the module's code landed: reports printed after the
+# module is gone (kmemleak's) carry bare addresses the kernel can no longer
+# name, and the harness names them from these and the .ko.
+harness_insmod() {
+    insmod "$1" || return $?
+    for _s in .text .init.text .exit.text; do
+        if [ -r "/sys/module/$2/sections/$_s" ]; then
+            echo "@@harness section $_s $(cat "/sys/module/$2/sections/$_s")" > /dev/kmsg
+        fi
+    done
+    return 0
+}
+
 # Succeeds when module $1 is not in /proc/modules.
 harness_module_gone() {
     ! grep -q "^$1 " /proc/modules
 }
 
+# Leak suspects from before the module was loaded are not the module's:
+# scan once and mark them reported, so the final scan shows only new ones.
+harness_kmemleak_baseline() {
+    echo scan > $HARNESS_KMEMLEAK
+    echo clear > $HARNESS_KMEMLEAK
+}
+
+# kmemleak reports only objects older than its minimum age (5 s), and only
+# after a scan finds them unreferenced; scan twice, as its documentation
+# advises against transient false positives, then print the suspects.
+harness_kmemleak_report() {
+    sleep 6
+    echo scan > $HARNESS_KMEMLEAK
+    echo scan > $HARNESS_KMEMLEAK
+    cat $HARNESS_KMEMLEAK
+}
+
 # The steps, in order. Their names are the ones expectations files use.
 harness_run_steps() {
-    harness_step insmod insmod "$MODULE_KO"
+    if [ -e $HARNESS_KMEMLEAK ]; then
+        harness_kmemleak_baseline
+    fi
+    harness_step insmod harness_insmod "$MODULE_KO" "$MODULE_NAME"
     harness_step rmmod rmmod "$MODULE_NAME"
     harness_step gone harness_module_gone "$MODULE_NAME"
+    if [ -e $HARNESS_KMEMLEAK ]; then
+        harness_step leaks harness_kmemleak_report
+    fi
 }

@@ -60,17 +60,36 @@ pub struct Event {
     pub block: Vec<String>,
     /// The first `symbol [module]` frame of the report, if a module is involved.
     pub module_symbol: Option<String>,
+    /// For a kmemleak report, the size of the leaked object.
+    pub leak_size: Option<u64>,
+    /// For a kmemleak report, the task that allocated the object.
+    pub leak_comm: Option<String>,
 }
 
 impl Event {
+    /// The line that names the report ("cut here" rulers skipped).
     pub fn first_line(&self) -> &str {
-        self.block.first().map(String::as_str).unwrap_or("")
+        self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
+    }
+
+    /// Whether the report concerns `module`: a frame in it, or (for a leak)
+    /// an object allocated while insmod or rmmod ran.
+    pub fn involves(&self, module: &str) -> bool {
+        let frame = self.module_symbol.as_deref().is_some_and(|s| s.ends_with(&format!("[{module}]")));
+        let comm = matches!(self.leak_comm.as_deref(), Some("insmod" | "rmmod"));
+        frame || comm
     }
 }
 
 static KASAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG: KASAN: ([\w-]+)").unwrap());
 static MODULE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)? \[(\w+)\]").unwrap());
+/// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
+static BARE_FRAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
+static LEAK_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^unreferenced object 0x[0-9a-f]+ \(size (\d+)\)").unwrap());
+static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)""#).unwrap());
 
 /// Classifies a report's first line.
 pub fn classify(message: &str) -> Option<EventKind> {
@@ -124,8 +143,9 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
 /// The longest block kept, so a flood cannot eat memory.
 const MAX_BLOCK: usize = 200;
 
-/// Finds every report in the transcript.
-pub fn scan(t: &Transcript) -> Vec<Event> {
+/// Finds every report in the transcript. `name` resolves bare addresses of
+/// the module under test (see [`crate::symbols`]).
+pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     let mut open: Option<Event> = None;
     for line in &t.lines {
@@ -155,7 +175,7 @@ pub fn scan(t: &Transcript) -> Vec<Event> {
                 if closes && !matches!(ev.kind, EventKind::Kmemleak) {
                     ev.block.push(message.to_string());
                 }
-                events.push(finish(open.take().unwrap()));
+                events.push(finish(open.take().unwrap(), name));
                 if header.is_none() {
                     continue;
                 }
@@ -166,20 +186,38 @@ pub fn scan(t: &Transcript) -> Vec<Event> {
         }
         if let Some(kind) = header {
             let step = line.step.map(|i| t.steps[i].name.clone());
-            open = Some(Event { kind, step, line: line.number, block: vec![message.to_string()], module_symbol: None });
+            open = Some(Event {
+                kind,
+                step,
+                line: line.number,
+                block: vec![message.to_string()],
+                module_symbol: None,
+                leak_size: None,
+                leak_comm: None,
+            });
         }
     }
     if let Some(ev) = open {
-        events.push(finish(ev));
+        events.push(finish(ev, name));
     }
     events
 }
 
-fn finish(mut ev: Event) -> Event {
-    ev.module_symbol = ev
-        .block
-        .iter()
-        .find_map(|l| MODULE_FRAME.captures(l).map(|c| format!("{} [{}]", &c[1], &c[2])));
+fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
+    ev.module_symbol = ev.block.iter().find_map(|l| {
+        if let Some(c) = MODULE_FRAME.captures(l) {
+            return Some(format!("{} [{}]", &c[1], &c[2]));
+        }
+        let addr = u64::from_str_radix(&BARE_FRAME.captures(l)?[1], 16).ok()?;
+        let named = name(addr)?;
+        // Keep the kernel's short form: function [module].
+        let c = MODULE_FRAME.captures(&named)?;
+        Some(format!("{} [{}]", &c[1], &c[2]))
+    });
+    if ev.kind == EventKind::Kmemleak {
+        ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());
+        ev.leak_comm = ev.block.iter().find_map(|l| LEAK_COMM.captures(l).map(|c| c[1].to_string()));
+    }
     ev
 }
 
@@ -224,7 +262,7 @@ mod tests {
              [ 1.1] ---[ end trace 0000000000000000 ]---\n\
              [ 1.2] @@harness end insmod rc=139\n",
         );
-        let ev = scan(&t);
+        let ev = scan(&t, &|_| None);
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].kind, EventKind::Oops);
         assert_eq!(ev[0].step.as_deref(), Some("insmod"));
@@ -243,7 +281,7 @@ mod tests {
              ---[ end trace 0000000000000000 ]---\n\
              next\n",
         );
-        let ev = scan(&t);
+        let ev = scan(&t, &|_| None);
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].kind, EventKind::Warning);
         assert_eq!(ev[0].block.len(), 4);
@@ -255,10 +293,26 @@ mod tests {
         let t = Transcript::from_log(
             "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    [<bf000040>] leak_init+0x40/0x1000 [leaky]\nunreferenced object 0xc3a4c000 (size 64):\n  backtrace:\nafter\n",
         );
-        let ev = scan(&t);
+        let ev = scan(&t, &|_| None);
         assert_eq!(ev.len(), 2, "{ev:?}");
         assert_eq!(ev[0].block.len(), 4);
         assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [leaky]"));
         assert_eq!(ev[1].block.len(), 2);
+        assert_eq!(ev[0].leak_size, Some(100));
+        assert_eq!(ev[0].leak_comm.as_deref(), Some("insmod"));
+        assert!(ev[0].involves("leaky") && ev[0].involves("other"), "allocated by insmod");
+        assert!(!ev[1].involves("leaky"));
+    }
+
+    #[test]
+    fn bare_module_addresses_are_named_by_the_resolver() {
+        let t = Transcript::from_log(
+            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"kworker/0:1\", pid 9\n  backtrace (crc 0):\n    __kmalloc_cache_noprof+0x1/0x2\n    0xbf00004c\n    do_one_initcall+0x1/0x2\n",
+        );
+        let resolve = |a: u64| (a == 0xbf00004c).then(|| "leak_init+0x4c/0x80 [fault_leak]".to_string());
+        let ev = scan(&t, &resolve);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [fault_leak]"));
+        assert!(ev[0].involves("fault_leak"));
+        assert!(!scan(&t, &|_| None)[0].involves("fault_leak"));
     }
 }

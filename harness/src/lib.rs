@@ -16,9 +16,11 @@ pub mod packages;
 pub mod process;
 pub mod profile;
 pub mod qemu;
+pub mod report;
 pub mod rootfs;
 pub mod run;
 pub mod step;
+pub mod symbols;
 pub mod verdict;
 
 use std::path::PathBuf;

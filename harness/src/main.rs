@@ -56,9 +56,21 @@ struct CheckArgs {
     /// Keep the run directory (console log, initramfs, module build) even on success.
     #[arg(long)]
     keep: bool,
-    /// Give up on the guest after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    /// Give up on the guest after this many seconds in all (TIMED-OUT).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
     timeout: u64,
+    /// Give up when one step (insmod, rmmod, …) runs longer than this.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    step_timeout: u64,
+    /// Give up when the console prints nothing for this long.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    silence_timeout: u64,
+    /// Write the whole verdict (steps, expectations, events, KUnit, timings) as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per step, expectation and report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Parallel make jobs [default: number of CPUs].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -82,8 +94,14 @@ fn main() -> ExitCode {
                 kernel_src: a.kernel_src,
                 cross_compile: a.cross_compile,
                 keep: a.keep,
-                timeout: Duration::from_secs(a.timeout),
+                limits: run::Limits {
+                    total: Duration::from_secs(a.timeout),
+                    step: Duration::from_secs(a.step_timeout),
+                    silence: Duration::from_secs(a.silence_timeout),
+                },
                 jobs: a.jobs.unwrap_or(defaults.jobs).max(1),
+                json: a.json,
+                junit: a.junit,
             };
             match run::check(&opts) {
                 Ok(report) => {

@@ -50,8 +50,9 @@ pub fn join_cmdline(args: &[OsString]) -> OsString {
     out
 }
 
-/// The argv (without the program) for booting `images` on `profile`'s machine.
-pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString]) -> Vec<OsString> {
+/// The argv (without the program) for booting `images` on `profile`'s machine,
+/// with the QEMU monitor on a Unix socket at `monitor` if given.
+pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], monitor: Option<&Path>) -> Vec<OsString> {
     let q = &profile.qemu;
     let mut a: Vec<OsString> = Vec::new();
     fn push(a: &mut Vec<OsString>, flag: &str, value: OsString) {
@@ -82,7 +83,54 @@ pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString]) -> Vec
     push(&mut a, "-nic", "none".into());
     // A guest reboot (panic=-1, a triple fault) ends the run instead of looping.
     a.push("-no-reboot".into());
+    if let Some(sock) = monitor {
+        // The monitor, to ask a hung guest what its CPUs are doing before
+        // killing it; nowait: QEMU must not wait for us to connect.
+        let mut spec = OsString::from("unix:");
+        spec.push(sock);
+        spec.push(",server=on,wait=off");
+        push(&mut a, "-monitor", spec);
+    }
     a
+}
+
+/// Sends one command to a QEMU human monitor socket and returns its answer
+/// (the text between the command's echo and the next prompt), waiting at most
+/// `timeout` in all.
+pub fn monitor_command(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + timeout;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connecting to the qemu monitor at {}", socket.display()))?;
+    let read_until_prompt = |stream: &mut std::os::unix::net::UnixStream| -> Result<String> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).ends_with("(qemu) ") {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                anyhow::bail!("the qemu monitor did not answer within {} s", timeout.as_secs());
+            }
+            stream.set_read_timeout(Some(left)).context("setting a monitor read timeout")?;
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(e) => return Err(e).context("reading from the qemu monitor"),
+            }
+        }
+        Ok(String::from_utf8_lossy(&got).into_owned())
+    };
+    read_until_prompt(&mut stream)?; // the banner
+    stream.write_all(format!("{command}\n").as_bytes()).context("writing to the qemu monitor")?;
+    let answer = read_until_prompt(&mut stream)?;
+    // The monitor echoes the command (with terminal escapes) before answering.
+    let body: Vec<&str> = answer
+        .lines()
+        .skip_while(|l| !l.contains(command))
+        .skip(1)
+        .filter(|l| !l.starts_with("(qemu)"))
+        .collect();
+    Ok(body.join("\n").replace('\r', ""))
 }
 
 /// A running QEMU. Dropping it kills and reaps the process, so no code path,
@@ -178,7 +226,7 @@ mod tests {
     #[test]
     fn exynos_argv_boots_smdkc210_without_network_or_display() {
         let p = profile("exynos4210");
-        let argv = strings(&argv(&p, &images(), &kernel_cmdline(&p)));
+        let argv = strings(&argv(&p, &images(), &kernel_cmdline(&p), None));
         assert_eq!(value_of(&argv, "-M"), Some("smdkc210"));
         assert_eq!(value_of(&argv, "-smp"), Some("2"));
         assert_eq!(value_of(&argv, "-m"), None, "smdkc210 RAM is fixed");
@@ -193,12 +241,15 @@ mod tests {
         let append = value_of(&argv, "-append").unwrap();
         assert!(append.starts_with("console=ttySAC0,115200n8 rdinit=/init"), "{append}");
         assert!(!argv.iter().any(|a| a == "sh" || a == "-c"), "never through a shell");
+        assert_eq!(value_of(&argv, "-monitor"), None);
+        let with = strings(&super::argv(&p, &images(), &kernel_cmdline(&p), Some(Path::new("/run/m.sock"))));
+        assert_eq!(value_of(&with, "-monitor"), Some("unix:/run/m.sock,server=on,wait=off"));
     }
 
     #[test]
     fn vexpress_argv_sets_memory_and_four_cores() {
         let p = profile("vexpress-a9");
-        let argv = strings(&argv(&p, &images(), &kernel_cmdline(&p)));
+        let argv = strings(&argv(&p, &images(), &kernel_cmdline(&p), None));
         assert_eq!(value_of(&argv, "-M"), Some("vexpress-a9"));
         assert_eq!(value_of(&argv, "-smp"), Some("4"));
         assert_eq!(value_of(&argv, "-m"), Some("1024M"));

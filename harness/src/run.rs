@@ -8,15 +8,18 @@ use crate::module;
 use crate::packages;
 use crate::profile::Profile;
 use crate::qemu::{self, BootImages, Qemu};
+use crate::report::Report;
 use crate::rootfs;
-use crate::step::{split_timestamp, Transcript};
+use crate::symbols::ModuleSymbols;
+use crate::step::{split_timestamp, Marker, Transcript};
 use crate::verdict::{self, RunEnd, Verdict};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The steps `/init` runs (rootfs/steps.sh), which expectations may name.
-pub const GUEST_STEPS: &[&str] = &["insmod", "rmmod", "gone"];
+/// The steps `/init` runs (rootfs/steps.sh), which expectations may name;
+/// `leaks` runs only on kernels with kmemleak.
+pub const GUEST_STEPS: &[&str] = &["insmod", "rmmod", "gone", "leaks"];
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -26,8 +29,12 @@ pub struct CheckOptions {
     pub kernel_src: Option<PathBuf>,
     pub cross_compile: Option<String>,
     pub keep: bool,
-    pub timeout: Duration,
+    pub limits: Limits,
     pub jobs: usize,
+    /// Write the whole verdict as JSON here.
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    pub junit: Option<PathBuf>,
 }
 
 impl CheckOptions {
@@ -39,8 +46,14 @@ impl CheckOptions {
             kernel_src: None,
             cross_compile: None,
             keep: false,
-            timeout: Duration::from_secs(180),
+            limits: Limits {
+                total: Duration::from_secs(300),
+                step: Duration::from_secs(60),
+                silence: Duration::from_secs(120),
+            },
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            json: None,
+            junit: None,
         }
     }
 }
@@ -53,13 +66,24 @@ pub struct CheckReport {
     pub kernel_built_now: bool,
 }
 
-/// Prints a pipeline stage with the time since the check began.
+/// Prints each pipeline stage as it completes, with the time since the check
+/// began, and records how long each took.
 struct Stages {
     started: Instant,
+    last: std::cell::Cell<Instant>,
+    timings: std::cell::RefCell<Vec<(String, f64)>>,
 }
 
 impl Stages {
+    fn new() -> Stages {
+        let now = Instant::now();
+        Stages { started: now, last: now.into(), timings: Default::default() }
+    }
+
     fn say(&self, stage: &str, what: impl std::fmt::Display) {
+        let now = Instant::now();
+        self.timings.borrow_mut().push((stage.to_string(), (now - self.last.get()).as_secs_f64()));
+        self.last.set(now);
         eprintln!("harness: [{:>6.1}s] {stage:<7} {what}", self.started.elapsed().as_secs_f64());
     }
 }
@@ -67,7 +91,7 @@ impl Stages {
 /// Runs a whole check. `Err` means the check could not be carried out (bad
 /// input, a missing tool, a build failure); a verdict, passing or not, is `Ok`.
 pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
-    let stages = Stages { started: Instant::now() };
+    let stages = Stages::new();
     let root = crate::repo_root();
     let configs = root.join("configs");
 
@@ -134,10 +158,31 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         initramfs,
     };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", profile.qemu.machine, profile.qemu.smp));
-    let (transcript, end) = boot(&profile, &images, run_dir.path(), opts.timeout)?;
-    let log = run_dir.path().join("console.log");
-    let verdict = verdict::judge(&transcript, &expectations, end, log);
+    let booted = boot(&profile, &images, run_dir.path(), opts.limits)?;
+    let symbols = ModuleSymbols::load(&module.ko, &module.name, &booted.transcript.sections)?;
+    let ctx = verdict::Context {
+        console_log: run_dir.path().join("console.log"),
+        module: Some(module.name.clone()),
+        symbols: Some(symbols),
+        registers: booted.registers,
+    };
+    let verdict = verdict::judge(&booted.transcript, &expectations, booted.end, ctx);
     stages.say("verdict", verdict.outcome);
+    let timings = stages.timings.borrow().clone();
+    let module_label = module_dir.display().to_string();
+    let report = Report {
+        profile: &profile.name,
+        module: &module_label,
+        kernel_release: &kernel.release,
+        timings: &timings,
+        verdict: &verdict,
+    };
+    if let Some(p) = &opts.json {
+        report.write_json(p)?;
+    }
+    if let Some(p) = &opts.junit {
+        report.write_junit(p)?;
+    }
 
     let keep = opts.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
@@ -163,16 +208,39 @@ const POWEROFF_GRACE: Duration = Duration::from_secs(15);
 /// How long to keep reading after "Kernel panic" for the rest of the report.
 const PANIC_GRACE: Duration = Duration::from_secs(2);
 
-/// Boots the guest and supervises it until it powers off, panics, stops or
-/// runs out of time. QEMU is killed and reaped on every path.
-pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Duration) -> Result<(Transcript, RunEnd)> {
+/// The deadlines of one boot.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole boot, from QEMU's start to its exit.
+    pub total: Duration,
+    /// One step, from its begin marker to its end marker.
+    pub step: Duration,
+    /// No console output at all.
+    pub silence: Duration,
+}
+
+/// What one boot produced.
+pub struct Boot {
+    pub transcript: Transcript,
+    pub end: RunEnd,
+    /// `info registers -a`, taken from a hung guest before it was killed.
+    pub registers: Option<String>,
+}
+
+/// Boots the guest and supervises it until it powers off, panics, stops, hangs
+/// or runs out of time. QEMU is killed and reaped on every path.
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits) -> Result<Boot> {
     for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
         }
     }
+    // Unix socket paths are limited to 108 bytes; without a monitor, a hang
+    // is still reported, only without the registers.
+    let socket = run_dir.join("monitor.sock");
+    let monitor = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let cmdline = qemu::kernel_cmdline(profile);
-    let argv = qemu::argv(profile, images, &cmdline);
+    let argv = qemu::argv(profile, images, &cmdline, monitor);
     let shown: Vec<String> = argv.iter().map(|a| shell_quote(&a.to_string_lossy())).collect();
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;
@@ -181,28 +249,37 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Dur
     let console = ConsoleReader::start(pipe, &run_dir.join("console.log"))?;
 
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = started + limits.total;
     let mut transcript = Transcript::new();
+    let mut last_output = started;
+    let mut step_started: Option<(String, Instant)> = None;
     let mut panicked: Option<Instant> = None;
     let mut done: Option<Instant> = None;
     let end = loop {
-        let now = Instant::now();
-        let mut until = deadline;
+        let mut until = deadline.min(last_output + limits.silence);
+        if let Some((_, at)) = &step_started {
+            until = until.min(*at + limits.step);
+        }
         if let Some(p) = panicked {
             until = until.min(p + PANIC_GRACE);
         }
         if let Some(d) = done {
             until = until.min(d + POWEROFF_GRACE);
         }
-        let msg = console.lines.recv_timeout(until.saturating_duration_since(now));
+        let msg = console.lines.recv_timeout(until.saturating_duration_since(Instant::now()));
         match msg {
             Ok(ConsoleMsg::Line(line)) => {
-                transcript.push(&line);
+                last_output = Instant::now();
+                match transcript.push(&line) {
+                    Some(Marker::Begin { step }) => step_started = Some((step, last_output)),
+                    Some(Marker::End { .. }) => step_started = None,
+                    _ => {}
+                }
                 if transcript.done && done.is_none() {
-                    done = Some(Instant::now());
+                    done = Some(last_output);
                 }
                 if panicked.is_none() && classify(split_timestamp(&line).1) == Some(EventKind::Panic) {
-                    panicked = Some(Instant::now());
+                    panicked = Some(last_output);
                 }
             }
             Ok(ConsoleMsg::Closed) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -216,6 +293,7 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Dur
                 };
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
                 if panicked.is_some() {
                     break RunEnd::Panicked;
                 }
@@ -224,11 +302,28 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Dur
                     // the module's fault.
                     break RunEnd::Completed;
                 }
-                if Instant::now() >= deadline {
-                    break RunEnd::TimedOut { after_secs: timeout.as_secs() };
+                if let Some((step, at)) = &step_started {
+                    if now >= *at + limits.step {
+                        break RunEnd::StepTimedOut { step: step.clone(), after_secs: limits.step.as_secs() };
+                    }
+                }
+                if now >= last_output + limits.silence {
+                    break RunEnd::Silent { after_secs: limits.silence.as_secs() };
+                }
+                if now >= deadline {
+                    break RunEnd::TimedOut { after_secs: limits.total.as_secs() };
                 }
             }
         }
+    };
+    // Ask a hung guest what it was doing before it is killed.
+    let hung = matches!(end, RunEnd::StepTimedOut { .. } | RunEnd::Silent { .. } | RunEnd::TimedOut { .. });
+    let registers = match (hung, monitor) {
+        (true, Some(sock)) => match qemu::monitor_command(sock, "info registers -a", Duration::from_secs(5)) {
+            Ok(r) => Some(r),
+            Err(e) => Some(format!("(could not read the registers: {e:#})")),
+        },
+        _ => None,
     };
     guest.kill()?;
     drop(guest);
@@ -247,7 +342,7 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, timeout: Dur
             );
         }
     }
-    Ok((transcript, end))
+    Ok(Boot { transcript, end, registers })
 }
 
 fn shell_quote(s: &str) -> String {

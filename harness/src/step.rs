@@ -11,9 +11,13 @@
 //! [    3.10] @@harness begin insmod
 //! [    3.12] process:insmod
 //! [    3.13] @@harness out insmod <a line the step's command printed>
+//! [    3.13] @@harness section .text 0xbf000000
 //! [    3.14] @@harness end insmod rc=0
 //! [    3.50] @@harness done
 //! ```
+//!
+//! `section` says where a section of the module under test was loaded, so
+//! that addresses in reports printed after unload can still be named.
 
 use std::fmt;
 
@@ -25,6 +29,8 @@ pub enum Marker {
     Begin { step: String },
     Out { step: String, text: String },
     End { step: String, rc: i32 },
+    /// A section of the module under test and its load address.
+    Section { name: String, address: u64 },
     /// `/init` finished every step and is about to power off.
     Done,
 }
@@ -42,6 +48,11 @@ pub fn parse_marker(line: &str) -> Option<Marker> {
         "end" => {
             let (step, rc) = args.split_once(" rc=")?;
             Some(Marker::End { step: step.to_string(), rc: rc.trim().parse().ok()? })
+        }
+        "section" => {
+            let (name, addr) = args.split_once(' ')?;
+            let address = u64::from_str_radix(addr.trim().trim_start_matches("0x"), 16).ok()?;
+            Some(Marker::Section { name: name.to_string(), address })
         }
         "done" => Some(Marker::Done),
         _ => None,
@@ -67,7 +78,8 @@ pub struct ConsoleLine {
     /// 1-based line number in the console log, for pointing the user at it.
     pub number: usize,
     pub raw: String,
-    /// The message with the printk timestamp removed.
+    /// The message with the printk timestamp removed; for a step's output
+    /// (an `out` marker), the output line itself.
     pub message: String,
     pub timestamp: Option<f64>,
     /// Index into [`Transcript::steps`] of the step running when it was printed.
@@ -108,6 +120,8 @@ pub struct Transcript {
     pub steps: Vec<StepRecord>,
     /// `/init` reached its final marker.
     pub done: bool,
+    /// Load addresses of the module's sections, from `section` markers.
+    pub sections: Vec<(String, u64)>,
 }
 
 impl Transcript {
@@ -136,6 +150,7 @@ impl Transcript {
         let marker = parse_marker(message);
         let open = self.steps.iter().rposition(|s| s.rc.is_none());
         let mut step = open;
+        let mut message = message.to_string();
         match &marker {
             Some(Marker::Begin { step: name }) => {
                 self.steps.push(StepRecord {
@@ -148,10 +163,13 @@ impl Transcript {
                 step = Some(self.steps.len() - 1);
             }
             Some(Marker::Out { step: name, text }) => {
-                if let Some(s) = self.steps.iter_mut().rev().find(|s| &s.name == name) {
-                    s.lines.push(text.clone());
+                if let Some(i) = self.steps.iter().rposition(|s| &s.name == name) {
+                    self.steps[i].lines.push(text.clone());
+                    step = Some(i);
                 }
+                message = text.clone();
             }
+            Some(Marker::Section { name, address }) => self.sections.push((name.clone(), *address)),
             Some(Marker::End { step: name, rc }) => {
                 if let Some(s) = self.steps.iter_mut().rev().find(|s| &s.name == name && s.rc.is_none()) {
                     s.rc = Some(*rc);
@@ -161,14 +179,14 @@ impl Transcript {
             Some(Marker::Done) => self.done = true,
             None => {
                 if let Some(i) = open {
-                    self.steps[i].lines.push(message.to_string());
+                    self.steps[i].lines.push(message.clone());
                 }
             }
         }
         self.lines.push(ConsoleLine {
             number: self.lines.len() + 1,
             raw: raw.to_string(),
-            message: message.to_string(),
+            message,
             timestamp,
             step,
         });
@@ -198,6 +216,10 @@ mod tests {
             Some(Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() })
         );
         assert_eq!(parse_marker("@@harness done\r"), Some(Marker::Done));
+        assert_eq!(
+            parse_marker("@@harness section .init.text 0xbf004000"),
+            Some(Marker::Section { name: ".init.text".into(), address: 0xbf004000 })
+        );
         assert_eq!(parse_marker("[T12] @@harness done"), Some(Marker::Done));
         assert_eq!(parse_marker("@@harness end x rc=abc"), None);
         assert_eq!(parse_marker("@@harness begin"), None);
@@ -237,6 +259,18 @@ mod tests {
         assert_eq!(t.lines[5].step, None, "between steps belongs to none");
         assert_eq!(t.lines[7].step, Some(1));
         assert_eq!(t.lines[7].number, 8);
+        assert_eq!(t.lines[3].message, "some output", "step output is the message");
+        assert_eq!(t.lines[3].step, Some(0));
+    }
+
+    #[test]
+    fn sections_are_recorded() {
+        let t = Transcript::from_log("@@harness begin insmod
+@@harness section .text 0xbf000000
+@@harness end insmod rc=0
+");
+        assert_eq!(t.sections, vec![(".text".to_string(), 0xbf000000)]);
+        assert!(t.step("insmod").unwrap().lines.is_empty(), "markers are not step output");
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::expect::{Check, Expectations};
+use crate::ktap::{self, Counts, Ktap};
 use crate::step::Transcript;
+use crate::symbols::ModuleSymbols;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -42,8 +44,12 @@ pub enum RunEnd {
     Panicked,
     /// QEMU exited (or the console closed) before `/init` was done.
     ExitedEarly { status: Option<i32> },
-    /// Nothing finished before the deadline.
+    /// The whole run outlived `--timeout`.
     TimedOut { after_secs: u64 },
+    /// One step outlived the per-step timeout.
+    StepTimedOut { step: String, after_secs: u64 },
+    /// The console said nothing for too long.
+    Silent { after_secs: u64 },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +68,13 @@ pub struct Verdict {
     pub steps: Vec<StepSummary>,
     pub checks: Vec<Check>,
     pub events: Vec<Event>,
+    /// Kernel reports about something other than the module under test
+    /// (leak suspects of the kernel itself): shown, but not failing the run.
+    pub unrelated: Vec<Event>,
+    /// KUnit results, when the module printed KTAP.
+    pub ktap: Option<KtapSummary>,
+    /// `info registers` from the QEMU monitor, taken before killing a hung guest.
+    pub registers: Option<String>,
     /// The lines each failed step printed, for the report.
     #[serde(skip)]
     excerpts: Vec<(String, Vec<String>)>,
@@ -71,21 +84,58 @@ pub struct Verdict {
     pub console_log: PathBuf,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct KtapSummary {
+    pub counts: Counts,
+    pub failures: Vec<String>,
+    pub results: Ktap,
+}
+
 impl Verdict {
     pub fn passed(&self) -> bool {
         self.outcome == Outcome::Passed
     }
 }
 
+/// What the judge needs besides the transcript.
+pub struct Context {
+    pub console_log: PathBuf,
+    /// The name the module under test registered, to tell its reports from
+    /// the kernel's own; `None` when unknown.
+    pub module: Option<String>,
+    pub symbols: Option<ModuleSymbols>,
+    pub registers: Option<String>,
+}
+
+impl Context {
+    pub fn new(console_log: PathBuf) -> Context {
+        Context { console_log, module: None, symbols: None, registers: None }
+    }
+}
+
 /// Judges one run.
-pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, console_log: PathBuf) -> Verdict {
+pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, ctx: Context) -> Verdict {
     let checks = expectations.evaluate(t);
-    let events = crate::event::scan(t);
+    let symbols = ctx.symbols.as_ref();
+    let (events, unrelated): (Vec<Event>, Vec<Event>) =
+        crate::event::scan(t, &|a| symbols.and_then(|s| s.name(a))).into_iter().partition(|e| {
+            // A leak suspect that no frame or task ties to the module is the
+            // kernel's own noise; every other report counts.
+            e.kind != EventKind::Kmemleak || ctx.module.as_deref().is_none_or(|m| e.involves(m))
+        });
+    let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
+    let ktap = (!parsed.is_empty())
+        .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
+    let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
 
     let (outcome, reason) = if let RunEnd::TimedOut { after_secs } = end {
         (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
+    } else if let RunEnd::StepTimedOut { step, after_secs } = &end {
+        (Outcome::TimedOut, Some(format!("step {step} did not finish within {after_secs} s")))
+    } else if let RunEnd::Silent { after_secs } = end {
+        (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
         (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
     } else if end == RunEnd::Panicked {
@@ -93,8 +143,15 @@ pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, console_l
     } else if let RunEnd::ExitedEarly { status } = end {
         let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
         (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
+    } else if !leaks.is_empty() {
+        let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
+        let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
+        (Outcome::Failed, Some(format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())))
     } else if let Some(ev) = events.first() {
         (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
+    } else if let Some(k) = ktap.as_ref().filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
+        let n = k.counts.failed + k.counts.incomplete;
+        (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
     } else if let Some(c) = checks.iter().find(|c| !c.held) {
         (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
     } else {
@@ -107,6 +164,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, console_l
         .iter()
         .map(|name| (name.to_string(), t.step(name).map(|s| s.lines.clone()).unwrap_or_default()))
         .collect();
+    let console_log = ctx.console_log;
+    let registers = ctx.registers;
     let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
         t.tail(25).iter().map(|l| l.raw.clone()).collect()
     } else {
@@ -117,7 +176,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, console_l
         .iter()
         .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration() })
         .collect();
-    Verdict { outcome, reason, end, steps, checks, events, excerpts, tail, console_log }
+    Verdict { outcome, reason, end, steps, checks, events, unrelated, ktap, registers, excerpts, tail, console_log }
 }
 
 impl fmt::Display for Verdict {
@@ -142,12 +201,33 @@ impl fmt::Display for Verdict {
                 let _ = writeln!(s, "          at {sym}");
             }
         }
+        if let Some(k) = &self.ktap {
+            let c = &k.counts;
+            let mark = if k.failures.is_empty() && c.incomplete == 0 { "PASS" } else { "FAIL" };
+            let _ = writeln!(
+                s,
+                "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
+                c.passed, c.failed, c.skipped, c.incomplete
+            );
+            for f in &k.failures {
+                let _ = writeln!(s, "          not ok: {f}");
+            }
+        }
+        if !self.unrelated.is_empty() {
+            let _ = writeln!(s, "  note  {} kernel leak suspect(s) not tied to the module (not counted)", self.unrelated.len());
+        }
         for (step, lines) in &self.excerpts {
             let _ = writeln!(s, "\n  what step {step} printed:");
             if lines.is_empty() {
                 let _ = writeln!(s, "    (nothing)");
             }
             for l in lines.iter().take(40) {
+                let _ = writeln!(s, "    | {l}");
+            }
+        }
+        if let Some(r) = &self.registers {
+            let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
+            for l in r.lines().take(30) {
                 let _ = writeln!(s, "    | {l}");
             }
         }
@@ -187,7 +267,7 @@ mod tests {
 
     #[test]
     fn clean_run_passes() {
-        let v = judge(&Transcript::from_log(GOOD), &exp(), RunEnd::Completed, "log".into());
+        let v = judge(&Transcript::from_log(GOOD), &exp(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert!(v.to_string().ends_with("verdict: PASSED"));
     }
@@ -195,7 +275,7 @@ mod tests {
     #[test]
     fn a_warning_fails_even_when_every_line_appeared() {
         let log = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, "log".into());
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Failed);
         assert!(v.checks.iter().all(|c| c.held));
         assert!(v.reason.as_deref().unwrap().starts_with("WARNING during step insmod"), "{v}");
@@ -204,7 +284,7 @@ mod tests {
     #[test]
     fn a_missing_line_fails_and_shows_the_step() {
         let log = GOOD.replace("mmc exit!", "something else");
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, "/runs/x/console.log".into());
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("/runs/x/console.log".into()));
         assert_eq!(v.outcome, Outcome::Failed);
         let text = v.to_string();
         assert!(text.contains("FAIL  rmmod prints line \"mmc exit!\""), "{text}");
@@ -216,17 +296,54 @@ mod tests {
     fn oops_is_crashed_and_hang_is_timed_out() {
         let oops = "@@harness begin insmod\nUnable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                     PC is at f+0x0/0x4 [m]\n---[ end trace 0 ]---\n@@harness end insmod rc=139\n";
-        let v = judge(&Transcript::from_log(oops), &exp(), RunEnd::Completed, "log".into());
+        let v = judge(&Transcript::from_log(oops), &exp(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod"));
 
         let hang = "@@harness begin insmod\n";
-        let v = judge(&Transcript::from_log(hang), &exp(), RunEnd::TimedOut { after_secs: 30 }, "log".into());
+        let v = judge(&Transcript::from_log(hang), &exp(), RunEnd::TimedOut { after_secs: 30 }, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::TimedOut);
         assert_eq!(v.reason.as_deref(), Some("no progress within 30 s during step insmod"));
         assert!(v.to_string().contains("last console lines:"));
 
-        let early = judge(&Transcript::from_log(hang), &exp(), RunEnd::ExitedEarly { status: Some(1) }, "log".into());
+        let early = judge(&Transcript::from_log(hang), &exp(), RunEnd::ExitedEarly { status: Some(1) }, Context::new("log".into()));
         assert_eq!(early.outcome, Outcome::Crashed);
+
+        let v = judge(
+            &Transcript::from_log(hang),
+            &exp(),
+            RunEnd::StepTimedOut { step: "insmod".into(), after_secs: 20 },
+            Context::new("log".into()),
+        );
+        assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 20 s"));
+    }
+
+    fn ctx(module: &str) -> Context {
+        Context { module: Some(module.into()), ..Context::new("log".into()) }
+    }
+
+    #[test]
+    fn module_leaks_fail_with_count_size_and_symbol_and_kernel_noise_does_not() {
+        let leak = "unreferenced object 0xc1000000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace (crc 1):\n    leak_init+0x10/0x40 [fault_leak]\n";
+        let noise = "unreferenced object 0xc2000000 (size 64):\n  comm \"swapper/0\", pid 1\n  backtrace (crc 2):\n    kobject_add+0x1/0x2\n";
+        let log = format!("{GOOD}@@harness begin leaks\n{leak}{noise}@@harness end leaks rc=0\n");
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, ctx("fault_leak"));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert_eq!(v.reason.as_deref(), Some("kmemleak: 1 leaked object(s), 100 bytes, allocated at leak_init [fault_leak]"));
+        assert_eq!(v.unrelated.len(), 1);
+        let clean = format!("{GOOD}@@harness begin leaks\n{noise}@@harness end leaks rc=0\n");
+        let v = judge(&Transcript::from_log(&clean), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        assert!(v.to_string().contains("1 kernel leak suspect(s) not tied to the module"));
+    }
+
+    #[test]
+    fn a_failing_kunit_case_fails_the_check() {
+        let ktap = "KTAP version 1\n1..1\n    # Subtest: demo\n    1..2\n    ok 1 good\n    not ok 2 bad\nnot ok 1 demo\n";
+        let log = GOOD.replace("process:insmod\n", &format!("process:insmod\n{ktap}"));
+        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert_eq!(v.reason.as_deref(), Some("KUnit: 1 of 2 case(s) failed: demo.bad"));
+        assert!(v.to_string().contains("FAIL  KUnit: 1 passed, 1 failed, 0 skipped, 0 incomplete"));
     }
 }

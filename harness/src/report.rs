@@ -1,0 +1,138 @@
+//! Machine-readable results: `--json` (the whole verdict) and `--junit` (one
+//! test case per step, expectation, kernel report and KUnit case, so CI
+//! systems show them natively).
+
+use crate::ktap::{Status, TestResult};
+use crate::verdict::Verdict;
+use anyhow::{Context, Result};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'a> {
+    pub profile: &'a str,
+    pub module: &'a str,
+    pub kernel_release: &'a str,
+    /// Seconds each pipeline stage took.
+    pub timings: &'a [(String, f64)],
+    pub verdict: &'a Verdict,
+}
+
+impl Report<'_> {
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).context("serializing the verdict")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn junit(&self) -> quick_junit::Report {
+        let v = self.verdict;
+        let mut suite = TestSuite::new(format!("harness.{}.{}", self.profile, self.module));
+        let total: f64 = self.timings.iter().map(|(_, s)| s).sum();
+        suite.set_time(Duration::from_secs_f64(total));
+        for step in &v.steps {
+            let status = if step.exit.is_some() {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(format!("step {} never finished", step.name));
+                s
+            };
+            let mut case = TestCase::new(format!("step {}", step.name), status);
+            case.set_classname("steps");
+            if let Some(secs) = step.seconds {
+                case.set_time(Duration::from_secs_f64(secs.max(0.0)));
+            }
+            suite.add_test_case(case);
+        }
+        for c in &v.checks {
+            let status = if c.held {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(c.detail.clone().unwrap_or_else(|| "did not hold".into()));
+                s
+            };
+            let mut case = TestCase::new(c.description.clone(), status);
+            case.set_classname("expectations");
+            suite.add_test_case(case);
+        }
+        for e in &v.events {
+            let mut s = TestCaseStatus::non_success(if e.kind.is_crash() { NonSuccessKind::Error } else { NonSuccessKind::Failure });
+            s.set_message(e.first_line().to_string());
+            s.set_description(e.block.join("\n"));
+            let mut case = TestCase::new(format!("no {} (console line {})", e.kind, e.line), s);
+            case.set_classname("kernel-reports");
+            suite.add_test_case(case);
+        }
+        if let Some(k) = &v.ktap {
+            for t in &k.results.tests {
+                add_kunit(&mut suite, t, "kunit");
+            }
+        }
+        let mut report = quick_junit::Report::new("harness");
+        report.add_test_suite(suite);
+        report
+    }
+
+    pub fn write_junit(&self, path: &Path) -> Result<()> {
+        let xml = self.junit().to_string().context("serializing JUnit XML")?;
+        std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn add_kunit(suite: &mut TestSuite, t: &TestResult, prefix: &str) {
+    let name = format!("{prefix}.{}", t.name);
+    if !t.subtests.is_empty() && t.status != Status::Incomplete {
+        for s in &t.subtests {
+            add_kunit(suite, s, &name);
+        }
+        return;
+    }
+    let status = match t.status {
+        Status::Ok => TestCaseStatus::success(),
+        Status::Skip => TestCaseStatus::skipped(),
+        Status::NotOk => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        Status::Incomplete => TestCaseStatus::non_success(NonSuccessKind::Error),
+    };
+    let mut case = TestCase::new(name, status);
+    case.set_classname("kunit");
+    suite.add_test_case(case);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expect::Expectations;
+    use crate::step::Transcript;
+    use crate::verdict::{judge, Context, RunEnd};
+
+    #[test]
+    fn junit_and_json_carry_steps_expectations_events_and_kunit() {
+        let exp = Expectations::parse(
+            "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n",
+            "e",
+            &["insmod"],
+        )
+        .unwrap();
+        let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
+                   KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
+        let v = judge(&Transcript::from_log(log), &exp, RunEnd::Completed, Context::new("log".into()));
+        let timings = vec![("boot".to_string(), 1.5)];
+        let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };
+        let xml = r.junit().to_string().unwrap();
+        for want in ["step insmod", "insmod prints line &quot;process:insmod&quot;", "no WARNING (console line 3)", "kunit.s.c", "<failure"] {
+            assert!(xml.contains(want), "{want} missing from {xml}");
+        }
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(back.test_suites[0].test_cases.len(), 6, "1 step + 3 checks + 1 report + 1 KUnit case");
+        let dir = tempfile::tempdir().unwrap();
+        r.write_json(&dir.path().join("v.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap();
+        assert_eq!(json["verdict"]["outcome"], "FAILED");
+        assert_eq!(json["verdict"]["events"][0]["kind"]["class"], "warning");
+        assert_eq!(json["verdict"]["ktap"]["counts"]["failed"], 1);
+        assert_eq!(json["timings"][0][1], 1.5);
+    }
+}
