@@ -24,10 +24,12 @@ harness_step() {
 # name, and the harness names them from these and the .ko.
 harness_insmod() {
     insmod "$1" || return $?
-    for _s in .text .init.text .exit.text; do
-        if [ -r "/sys/module/$2/sections/$_s" ]; then
-            echo "@@harness section $_s $(cat "/sys/module/$2/sections/$_s")" > /dev/kmsg
-        fi
+    # Every code section: gcc puts functions called only from __init code in
+    # .text.unlikely, and a module may have .text.hot, .init.text, ...
+    for _s in $(ls -A "/sys/module/$2/sections" 2>/dev/null); do
+        case $_s in
+        *.text*) echo "@@harness section $_s $(cat "/sys/module/$2/sections/$_s")" > /dev/kmsg ;;
+        esac
     done
     return 0
 }

@@ -44,7 +44,12 @@ struct CheckArgs {
     /// Module directory with a Kbuild file or a tutorial-style Makefile [default: kmod/].
     #[arg(long, value_name = "DIR")]
     module: Option<PathBuf>,
-    /// Expectations file [default: expect.toml in the module directory].
+    /// Load this module from the kernel build instead of building --module:
+    /// a path relative to the build, e.g. lib/list-test.ko (a KUnit suite).
+    #[arg(long, value_name = "PATH", conflicts_with = "module")]
+    kernel_module: Option<PathBuf>,
+    /// Expectations file [default: expect.toml in the module directory; for
+    /// --kernel-module, every step must exit 0].
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
     /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
             let opts = CheckOptions {
                 profile: a.profile,
                 module_dir: a.module.unwrap_or(defaults.module_dir),
+                kernel_module: a.kernel_module,
                 expect: a.expect,
                 kernel_src: a.kernel_src,
                 cross_compile: a.cross_compile,
@@ -103,7 +109,14 @@ fn main() -> ExitCode {
                 json: a.json,
                 junit: a.junit,
             };
-            match run::check(&opts) {
+            let result = run::check(&opts);
+            if harness::process::interrupted() {
+                // The signal handler is stopping the children and will exit
+                // 130; whatever the check saw meanwhile is not a result.
+                std::thread::sleep(Duration::from_secs(30));
+                return ExitCode::from(130);
+            }
+            match result {
                 Ok(report) => {
                     println!("{}", report.verdict);
                     if let Some(dir) = &report.run_dir {

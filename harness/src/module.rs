@@ -146,14 +146,25 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Mo
         [] => bail!("building {} produced no .ko (log: {})", src.display(), log.display()),
         many => bail!("building {} produced {} .ko files; the harness loads one module per run", src.display(), many.len()),
     };
-    let info = modinfo(&ko)?;
+    let mut m = prebuilt(&ko, kernel)?;
+    m.modpost_warnings = warnings;
+    Ok(m)
+}
+
+/// A .ko that is already built (by the kernel build, or by hand), checked
+/// against the kernel it will be loaded into.
+pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
+    if !ko.is_file() {
+        bail!("{}: no such module (is it enabled as =m in the profile's fragments?)", ko.display());
+    }
+    let info = modinfo(ko)?;
     let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let name = get("name").with_context(|| format!("{}: no name= in .modinfo", ko.display()))?;
     let vermagic = get("vermagic").with_context(|| format!("{}: no vermagic= in .modinfo", ko.display()))?;
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
     }
-    Ok(Module { ko, name, vermagic, modpost_warnings: warnings })
+    Ok(Module { ko: ko.to_path_buf(), name, vermagic, modpost_warnings: Vec::new() })
 }
 
 /// The `key=value` pairs of a .ko's `.modinfo` section.

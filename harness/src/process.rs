@@ -36,10 +36,26 @@ pub fn interrupted() -> bool {
 
 fn kill_all() {
     let groups: Vec<i32> = GROUPS.lock().map(|g| g.iter().copied().collect()).unwrap_or_default();
-    for pgid in groups {
+    for &pgid in &groups {
         // SAFETY: plain syscall on a process group we created.
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+    // Reap them before exiting: a child that outlives us unreaped is handed
+    // to PID 1, which in a container may never reap it, and a zombie QEMU is
+    // still a QEMU left behind. The group leader's pid is the group id.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in groups {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on our own child; ECHILD if another thread
+            // (duct's) already reaped it.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r != 0 || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

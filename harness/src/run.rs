@@ -25,6 +25,9 @@ pub const GUEST_STEPS: &[&str] = &["insmod", "rmmod", "gone", "leaks"];
 pub struct CheckOptions {
     pub profile: String,
     pub module_dir: PathBuf,
+    /// Instead of building `module_dir`, load this module from the kernel
+    /// build (a path relative to it, e.g. `lib/list-test.ko`).
+    pub kernel_module: Option<PathBuf>,
     pub expect: Option<PathBuf>,
     pub kernel_src: Option<PathBuf>,
     pub cross_compile: Option<String>,
@@ -42,6 +45,7 @@ impl CheckOptions {
         CheckOptions {
             profile: "exynos4210".into(),
             module_dir: crate::repo_root().join("kmod"),
+            kernel_module: None,
             expect: None,
             kernel_src: None,
             cross_compile: None,
@@ -98,20 +102,34 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     // Everything that can be wrong with the input is found before any build.
     let profile = Profile::load(&opts.profile, &configs)?;
     let module_dir = opts.module_dir.clone();
-    if !module_dir.is_dir() {
-        bail!("--module {}: no such directory", module_dir.display());
-    }
-    module::recipe(&module_dir)?;
-    let expect_path = opts.expect.clone().unwrap_or_else(|| module_dir.join("expect.toml"));
-    if !expect_path.is_file() {
-        bail!(
-            "no expectations file at {}: pass --expect FILE or add expect.toml to the module directory",
-            expect_path.display()
-        );
-    }
-    let expectations = Expectations::load(&expect_path, GUEST_STEPS)?;
+    let (expectations, module_label) = match &opts.kernel_module {
+        Some(rel) => {
+            if rel.is_absolute() || rel.extension().is_none_or(|e| e != "ko") {
+                bail!("--kernel-module {}: give a .ko path relative to the kernel build, e.g. lib/list-test.ko", rel.display());
+            }
+            let exp = match &opts.expect {
+                Some(p) => Expectations::load(p, GUEST_STEPS)?,
+                None => Expectations::exit_codes_only(&["insmod", "rmmod", "gone"]),
+            };
+            (exp, rel.display().to_string())
+        }
+        None => {
+            if !module_dir.is_dir() {
+                bail!("--module {}: no such directory", module_dir.display());
+            }
+            module::recipe(&module_dir)?;
+            let expect_path = opts.expect.clone().unwrap_or_else(|| module_dir.join("expect.toml"));
+            if !expect_path.is_file() {
+                bail!(
+                    "no expectations file at {}: pass --expect FILE or add expect.toml to the module directory",
+                    expect_path.display()
+                );
+            }
+            (Expectations::load(&expect_path, GUEST_STEPS)?, module_dir.display().to_string())
+        }
+    };
     let cross = opts.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
-    stages.say("config", format!("profile {} ({}), module {}", profile.name, profile.qemu.machine, module_dir.display()));
+    stages.say("config", format!("profile {} ({}), module {module_label}", profile.name, profile.qemu.machine));
 
     // An explicit source is checked now; the default one may need installing.
     let explicit_source = opts.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
@@ -137,11 +155,18 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     };
     std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
     let run_dir = tempfile::Builder::new()
-        .prefix(&format!("{}-{}-", profile.name, module_dir.file_name().unwrap_or_default().to_string_lossy()))
+        .prefix(&format!(
+            "{}-{}-",
+            profile.name,
+            Path::new(&module_label).file_stem().unwrap_or_default().to_string_lossy()
+        ))
         .tempdir_in(&runs)
         .with_context(|| format!("creating a run directory in {}", runs.display()))?;
 
-    let module = module::build(&module_dir, &kernel, run_dir.path(), opts.jobs)?;
+    let module = match &opts.kernel_module {
+        Some(rel) => module::prebuilt(&kernel.build_dir.join(rel), &kernel)?,
+        None => module::build(&module_dir, &kernel, run_dir.path(), opts.jobs)?,
+    };
     for w in &module.modpost_warnings {
         eprintln!("harness: build warning: {w}");
     }
@@ -169,7 +194,6 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let verdict = verdict::judge(&booted.transcript, &expectations, booted.end, ctx);
     stages.say("verdict", verdict.outcome);
     let timings = stages.timings.borrow().clone();
-    let module_label = module_dir.display().to_string();
     let report = Report {
         profile: &profile.name,
         module: &module_label,

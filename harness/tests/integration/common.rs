@@ -10,15 +10,36 @@ pub fn repo() -> PathBuf {
 
 /// Runs a check in-process, as `cargo run -- check` would.
 pub fn check(profile: &str, module: &Path, expect: Option<&Path>) -> CheckReport {
-    let opts = CheckOptions {
+    check_with(CheckOptions {
         profile: profile.into(),
         module_dir: module.to_path_buf(),
         expect: expect.map(Path::to_path_buf),
         ..CheckOptions::defaults()
-    };
+    })
+}
+
+/// Runs a check with full options, and asserts that no guest survived it.
+pub fn check_with(opts: CheckOptions) -> CheckReport {
     let report = run::check(&opts).unwrap_or_else(|e| panic!("check could not run: {e:#}"));
     assert_no_qemu_children();
     report
+}
+
+/// Pids of this process's QEMU children.
+pub fn qemu_children_of(pid: u32) -> Vec<u32> {
+    let me = pid.to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        let ppid = rest.split_whitespace().nth(1).unwrap_or("");
+        if ppid == me && head.contains("(qemu-system") {
+            if let Ok(p) = entry.file_name().to_string_lossy().parse() {
+                found.push(p);
+            }
+        }
+    }
+    found
 }
 
 /// Runs the harness binary; the tests of exit codes and messages go through it.
@@ -37,16 +58,10 @@ pub fn text(out: &Output) -> String {
 /// No QEMU started by this test process outlives its check: every guest was
 /// killed and reaped (a zombie would still have a /proc entry).
 pub fn assert_no_qemu_children() {
-    let me = std::process::id().to_string();
-    let mut left = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // pid (comm) state ppid ...
-        let Some((comm_part, rest)) = stat.rsplit_once(") ") else { continue };
-        let ppid = rest.split_whitespace().nth(1).unwrap_or("");
-        if ppid == me && comm_part.contains("qemu-system") {
-            left.push(stat.clone());
-        }
-    }
+    let left = qemu_children_of(std::process::id());
     assert!(left.is_empty(), "QEMU processes left behind: {left:?}");
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("fixtures").join(name)
 }

@@ -7,4 +7,5 @@ mod boot;
 mod cli;
 mod common;
 mod ko;
+mod supervision;
 mod workflow;

@@ -1,0 +1,89 @@
+//! The harness's own guarantees: every wait has a deadline, and no QEMU
+//! outlives its run, whether the guest panics, hangs, or the harness itself
+//! is killed.
+
+use crate::common::{self, check_with, fixture, harness, qemu_children_of, text};
+use harness::run::CheckOptions;
+use harness::verdict::{Outcome, RunEnd};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_panic_is_crashed_and_the_guest_is_stopped() {
+    let r = check_with(CheckOptions { module_dir: fixture("faults/panic"), ..CheckOptions::defaults() });
+    let v = &r.verdict;
+    assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+    assert_eq!(v.end, RunEnd::Panicked, "{v}");
+    assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
+    let panic = v.events.iter().find(|e| e.kind == harness::event::EventKind::Panic).expect("panic event");
+    assert!(panic.first_line().contains("fault_panic: deliberate panic"), "{panic:?}");
+}
+
+/// An init that never returns is TIMED-OUT within the step timeout plus a
+/// few seconds, with the registers of the hung guest and its last lines.
+#[test]
+fn an_init_that_never_returns_times_out_on_the_step() {
+    let mut opts = CheckOptions { module_dir: fixture("faults/init-hang"), ..CheckOptions::defaults() };
+    opts.limits.step = Duration::from_secs(20);
+    let started = Instant::now();
+    let r = check_with(opts);
+    let v = &r.verdict;
+    assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+    assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 20 s"), "{v}");
+    // Module build and boot take some seconds on top; not the global 300 s.
+    assert!(started.elapsed() < Duration::from_secs(90), "took {:?}", started.elapsed());
+    let regs = v.registers.as_deref().expect("registers captured");
+    assert!(regs.contains("R15="), "{regs}");
+    let shown = v.to_string();
+    assert!(shown.contains("fault_init_hang: init will never return"), "last console lines shown: {shown}");
+}
+
+/// SIGTERM to the harness (a CI cancel) stops QEMU too.
+#[test]
+fn sigterm_to_the_harness_leaves_no_qemu() {
+    let hang = fixture("faults/init-hang");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", "--step-timeout", "600", "--module"])
+        .arg(&hang)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let qemu = loop {
+        if let Some(q) = qemu_children_of(child.id()).first() {
+            break *q;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "harness exited before booting");
+        assert!(Instant::now() < deadline, "no QEMU within 600 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Let the guest get into the hanging insmod.
+    std::thread::sleep(Duration::from_secs(5));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "harness did not exit within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    let stat = std::fs::read_to_string(format!("/proc/{qemu}/stat")).unwrap_or_default();
+    assert!(stat.is_empty(), "QEMU {qemu} survived the harness: {stat}");
+    common::assert_no_qemu_children();
+}
+
+/// The one thing a user sees on exit status 1 from a hang: the reason.
+#[test]
+fn hang_via_the_cli_exits_1_and_says_timed_out() {
+    let out = harness(&["check", "--step-timeout", "15", "--module", fixture("faults/init-hang").to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("verdict: TIMED-OUT: step insmod did not finish within 15 s"), "{t}");
+    assert!(t.contains("guest registers when it was stopped"), "{t}");
+}
