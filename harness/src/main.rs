@@ -61,15 +61,18 @@ struct CheckArgs {
     /// Keep the run directory (console log, initramfs, module build) even on success.
     #[arg(long)]
     keep: bool,
-    /// Give up on the guest after this many seconds in all (TIMED-OUT).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    timeout: u64,
-    /// Give up when one step (insmod, rmmod, …) runs longer than this.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    step_timeout: u64,
-    /// Give up when the console prints nothing for this long.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    silence_timeout: u64,
+    /// Give up on the guest after this many seconds in all (TIMED-OUT)
+    /// [default: the profile's, else 300].
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Give up when one step (insmod, rmmod, …) runs longer than this
+    /// [default: the profile's, else 60].
+    #[arg(long, value_name = "SECS")]
+    step_timeout: Option<u64>,
+    /// Give up when the console prints nothing for this long
+    /// [default: the profile's, else 120].
+    #[arg(long, value_name = "SECS")]
+    silence_timeout: Option<u64>,
     /// Write the whole verdict (steps, expectations, events, KUnit, timings) as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -100,10 +103,10 @@ fn main() -> ExitCode {
                 kernel_src: a.kernel_src,
                 cross_compile: a.cross_compile,
                 keep: a.keep,
-                limits: run::Limits {
-                    total: Duration::from_secs(a.timeout),
-                    step: Duration::from_secs(a.step_timeout),
-                    silence: Duration::from_secs(a.silence_timeout),
+                limits: run::LimitOverrides {
+                    total: a.timeout.map(Duration::from_secs),
+                    step: a.step_timeout.map(Duration::from_secs),
+                    silence: a.silence_timeout.map(Duration::from_secs),
                 },
                 jobs: a.jobs.unwrap_or(defaults.jobs).max(1),
                 json: a.json,

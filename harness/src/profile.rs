@@ -52,6 +52,11 @@ pub struct QemuSpec {
     /// Further kernel command line arguments, each with a reason in the profile.
     #[serde(default)]
     pub cmdline: Vec<String>,
+    /// Default limits in seconds for this machine (a debug kernel under TCG
+    /// is many times slower); `--timeout` and friends override them.
+    pub timeout: Option<u64>,
+    pub step_timeout: Option<u64>,
+    pub silence_timeout: Option<u64>,
 }
 
 impl Profile {

@@ -32,7 +32,8 @@ pub struct CheckOptions {
     pub kernel_src: Option<PathBuf>,
     pub cross_compile: Option<String>,
     pub keep: bool,
-    pub limits: Limits,
+    /// Overrides of the profile's (or the built-in) limits.
+    pub limits: LimitOverrides,
     pub jobs: usize,
     /// Write the whole verdict as JSON here.
     pub json: Option<PathBuf>,
@@ -50,11 +51,7 @@ impl CheckOptions {
             kernel_src: None,
             cross_compile: None,
             keep: false,
-            limits: Limits {
-                total: Duration::from_secs(300),
-                step: Duration::from_secs(60),
-                silence: Duration::from_secs(120),
-            },
+            limits: LimitOverrides::default(),
             jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             json: None,
             junit: None,
@@ -183,7 +180,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         initramfs,
     };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", profile.qemu.machine, profile.qemu.smp));
-    let booted = boot(&profile, &images, run_dir.path(), opts.limits)?;
+    let booted = boot(&profile, &images, run_dir.path(), opts.limits.resolve(&profile))?;
     let symbols = ModuleSymbols::load(&module.ko, &module.name, &booted.transcript.sections)?;
     let ctx = verdict::Context {
         console_log: run_dir.path().join("console.log"),
@@ -231,6 +228,26 @@ pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
 const POWEROFF_GRACE: Duration = Duration::from_secs(15);
 /// How long to keep reading after "Kernel panic" for the rest of the report.
 const PANIC_GRACE: Duration = Duration::from_secs(2);
+
+/// Limits given on the command line; `None` takes the profile's value, or
+/// the built-in default (300 s in all, 60 s a step, 120 s of silence).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitOverrides {
+    pub total: Option<Duration>,
+    pub step: Option<Duration>,
+    pub silence: Option<Duration>,
+}
+
+impl LimitOverrides {
+    pub fn resolve(&self, profile: &Profile) -> Limits {
+        let pick = |o: Option<Duration>, p: Option<u64>, d: u64| o.unwrap_or(Duration::from_secs(p.unwrap_or(d)));
+        Limits {
+            total: pick(self.total, profile.qemu.timeout, 300),
+            step: pick(self.step, profile.qemu.step_timeout, 60),
+            silence: pick(self.silence, profile.qemu.silence_timeout, 120),
+        }
+    }
+}
 
 /// The deadlines of one boot.
 #[derive(Debug, Clone, Copy)]

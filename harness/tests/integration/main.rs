@@ -4,7 +4,9 @@
 //! kernel build per profile through the harness's own cache lock.
 
 mod boot;
+mod cache;
 mod cli;
+mod faults;
 mod common;
 mod ko;
 mod supervision;

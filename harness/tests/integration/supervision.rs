@@ -23,7 +23,7 @@ fn a_panic_is_crashed_and_the_guest_is_stopped() {
 #[test]
 fn an_init_that_never_returns_times_out_on_the_step() {
     let mut opts = CheckOptions { module_dir: fixture("faults/init-hang"), ..CheckOptions::defaults() };
-    opts.limits.step = Duration::from_secs(20);
+    opts.limits.step = Some(Duration::from_secs(20));
     let started = Instant::now();
     let r = check_with(opts);
     let v = &r.verdict;

@@ -1,0 +1,153 @@
+//! Each fault fixture is classified as exactly the mistake it makes, on the
+//! debug profile (KASAN, kmemleak, DEBUG_ATOMIC_SLEEP, KUnit), and the
+//! mmc_byte modules pass clean there.
+
+use crate::common::{check_with, fixture, repo};
+use harness::event::EventKind;
+use harness::run::CheckOptions;
+use harness::verdict::{Outcome, Verdict};
+use std::path::PathBuf;
+
+const DEBUG: &str = "exynos4210-debug";
+
+fn run(module: PathBuf) -> Verdict {
+    check_with(CheckOptions { profile: DEBUG.into(), module_dir: module, ..CheckOptions::defaults() }).verdict
+}
+
+fn run_kernel_module(path: &str) -> Verdict {
+    check_with(CheckOptions { profile: DEBUG.into(), kernel_module: Some(path.into()), ..CheckOptions::defaults() })
+        .verdict
+}
+
+/// The one report the fixture must produce: its class, its step, and the
+/// module function in its stack trace.
+fn assert_event(v: &Verdict, kind: EventKind, step: &str, symbol: Option<&str>) {
+    let e = v.events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("no {kind} event in:\n{v}"));
+    assert_eq!(e.step.as_deref(), Some(step), "{v}");
+    if let Some(sym) = symbol {
+        assert_eq!(e.module_symbol.as_deref(), Some(sym), "{e:?}");
+    }
+}
+
+#[test]
+fn null_deref_is_an_oops_and_crashed() {
+    let v = run(fixture("faults/null-deref"));
+    assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+    assert_event(&v, EventKind::Oops, "insmod", Some("null_deref_do [fault_null_deref]"));
+}
+
+#[test]
+fn oob_write_is_kasan_slab_out_of_bounds() {
+    let v = run(fixture("faults/oob-write"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let kind = EventKind::Kasan { bug_type: "slab-out-of-bounds".into() };
+    assert_event(&v, kind, "insmod", Some("oob_write_do [fault_oob_write]"));
+}
+
+#[test]
+fn use_after_free_is_kasan_slab_use_after_free() {
+    let v = run(fixture("faults/use-after-free"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let kind = EventKind::Kasan { bug_type: "slab-use-after-free".into() };
+    assert_event(&v, kind, "insmod", Some("use_after_free_do [fault_use_after_free]"));
+}
+
+#[test]
+fn double_free_is_kasan_double_free() {
+    let v = run(fixture("faults/double-free"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_event(&v, EventKind::Kasan { bug_type: "double-free".into() }, "insmod", Some("double_free_do [fault_double_free]"));
+}
+
+#[test]
+fn vzalloc_under_a_spinlock_is_sleep_in_atomic() {
+    let v = run(fixture("faults/vzalloc-atomic"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_event(&v, EventKind::SleepInAtomic, "insmod", Some("vzalloc_atomic_do [fault_vzalloc_atomic]"));
+}
+
+#[test]
+fn leak_on_unload_is_found_with_size_and_allocating_symbol() {
+    let v = run(fixture("faults/leak"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+    assert_eq!(leaks.len(), 1, "{v}");
+    assert_eq!(leaks[0].step.as_deref(), Some("leaks"));
+    assert_eq!(leaks[0].leak_size, Some(100));
+    assert_eq!(leaks[0].module_symbol.as_deref(), Some("leak_do [fault_leak]"), "{:?}", leaks[0]);
+    assert_eq!(v.reason.as_deref(), Some("kmemleak: 1 leaked object(s), 100 bytes, allocated at leak_do [fault_leak]"));
+}
+
+/// A leaking module the harness has never seen: the kernel's own kmemleak
+/// sample (samples/kmemleak/kmemleak-test.c), built as a module of the debug
+/// kernel. It leaks several objects of different sizes from its init.
+#[test]
+fn the_kernels_own_leaking_sample_is_caught() {
+    let v = run_kernel_module("samples/kmemleak/kmemleak-test.ko");
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+    assert!(leaks.len() >= 3, "expected several leaks, got {}:\n{v}", leaks.len());
+    assert!(v.reason.as_deref().unwrap().starts_with("kmemleak: "), "{v}");
+    assert!(leaks.iter().any(|e| e.module_symbol.as_deref().is_some_and(|s| s.ends_with("[kmemleak_test]"))), "{v}");
+}
+
+#[test]
+fn init_returning_enomem_fails_the_insmod_expectation() {
+    let v = run(fixture("faults/enomem"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let c = v.checks.iter().find(|c| c.description == "insmod exits 0").unwrap();
+    assert!(!c.held, "{v}");
+    assert!(v.events.is_empty(), "-ENOMEM is not a kernel report: {:?}", v.events);
+    assert_eq!(v.reason.as_deref(), Some("expectation not met: insmod exits 0"), "{v}");
+}
+
+#[test]
+fn warn_on_is_a_warning() {
+    let v = run(fixture("faults/warn-on"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_event(&v, EventKind::Warning, "insmod", Some("warn_on_do [fault_warn_on]"));
+}
+
+#[test]
+fn init_hang_is_timed_out_on_the_debug_kernel_too() {
+    let mut opts = CheckOptions { profile: DEBUG.into(), module_dir: fixture("faults/init-hang"), ..CheckOptions::defaults() };
+    opts.limits.step = Some(std::time::Duration::from_secs(60));
+    let v = check_with(opts).verdict;
+    assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+    assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 60 s"));
+}
+
+#[test]
+fn mmc_byte_rust_passes_clean_on_the_debug_kernel() {
+    let v = run(repo().join("kmod"));
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    assert!(v.steps.iter().any(|s| s.name == "leaks" && s.exit == Some(0)), "the leak scan ran: {v}");
+}
+
+#[test]
+fn mmc_byte_c_twin_passes_clean_on_the_debug_kernel() {
+    let v = run(repo().join("kmod/c-twin"));
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    assert!(v.steps.iter().any(|s| s.name == "leaks" && s.exit == Some(0)), "the leak scan ran: {v}");
+}
+
+/// The kernel's own KUnit suite for lists, built as a module: every case
+/// passes and is counted.
+#[test]
+fn kernel_kunit_module_results_are_parsed() {
+    let v = run_kernel_module("lib/list-test.ko");
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    let k = v.ktap.as_ref().expect("KTAP parsed");
+    assert!(k.counts.passed >= 30, "{:?}", k.counts);
+    assert_eq!(k.counts.failed, 0);
+}
+
+#[test]
+fn a_failing_kunit_case_fails_the_check() {
+    let v = run(fixture("kunit-demo"));
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    let k = v.ktap.as_ref().expect("KTAP parsed");
+    assert_eq!((k.counts.passed, k.counts.failed, k.counts.skipped), (1, 1, 1), "{v}");
+    assert_eq!(k.failures, vec!["kunit-demo.deliberately_fails"]);
+    assert_eq!(v.reason.as_deref(), Some("KUnit: 1 of 3 case(s) failed: kunit-demo.deliberately_fails"));
+}
