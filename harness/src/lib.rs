@@ -3,6 +3,7 @@
 //! The pipeline is `configs → kernel → kmod → rootfs → qemu → console → verdict`;
 //! ARCHITECTURE.md at the repository root maps each stage to its module here.
 
+pub mod board;
 pub mod cache;
 pub mod console;
 pub mod cpio;

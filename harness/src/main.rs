@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Build the kernel and the module, boot, insmod/rmmod, and judge.
     Check(CheckArgs),
+    /// Build everything a real board needs (zImage, dtb, zImage-dtb, uImage,
+    /// the module, optionally a uInitrd) into one folder, with boot commands.
+    BoardImage(BoardImageArgs),
     /// Install the host packages, kernel source and busybox a check needs.
     Setup {
         #[arg(long, value_name = "PREFIX", default_value = "arm-linux-gnueabihf-")]
@@ -34,6 +37,31 @@ enum Command {
         #[arg(long, value_name = "DIR|TARBALL")]
         kernel_src: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct BoardImageArgs {
+    /// A board from configs/boards/.
+    #[arg(long, default_value = "tiny4412")]
+    board: String,
+    /// Output folder [default: target/board-image/BOARD].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Module directory [default: kmod/].
+    #[arg(long, value_name = "DIR")]
+    module: Option<PathBuf>,
+    /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
+    #[arg(long, value_name = "DIR|TARBALL")]
+    kernel_src: Option<PathBuf>,
+    /// Cross compiler prefix [default: the kernel profile's].
+    #[arg(long, value_name = "PREFIX")]
+    cross_compile: Option<String>,
+    /// Also write the harness's initramfs as a U-Boot ramdisk (uInitrd), so the
+    /// board runs the same /init steps as the QEMU guest.
+    #[arg(long)]
+    initramfs: bool,
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -91,6 +119,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     match cli.command {
+        Command::BoardImage(a) => exit_on_error(board_image(a)),
         Command::Setup { cross_compile } => exit_on_error(run::setup(&cross_compile, true)),
         Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
         Command::Check(a) => {
@@ -165,5 +194,35 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
         keys.push(format!("{name}={}", cache_key(&p, &opts)?));
     }
     println!("{}", harness::cache::digest(&keys));
+    Ok(())
+}
+
+fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
+    use harness::board::{build_image, Board, ImageOptions};
+    let root = harness::repo_root();
+    let (board, profile) = Board::load(&a.board, &root.join("configs"))?;
+    let module_dir = a.module.unwrap_or_else(|| root.join("kmod"));
+    harness::module::recipe(&module_dir)?;
+    let explicit = a.kernel_src.as_deref().map(|p| harness::kernel::Source::resolve(Some(p))).transpose()?;
+    let cross = a.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
+    run::setup(&cross, explicit.is_none())?;
+    let mkimage = [harness::packages::Need::program("mkimage", "u-boot-tools")];
+    harness::packages::ensure(&mkimage, &harness::cache::root().join("logs"))?;
+    let source = match explicit {
+        Some(s) => s,
+        None => harness::kernel::Source::resolve(None)?,
+    };
+    let out = a.out.unwrap_or_else(|| root.join("target").join("board-image").join(&board.name));
+    let jobs = a.jobs.unwrap_or(CheckOptions::defaults().jobs).max(1);
+    let image = build_image(
+        &board,
+        &profile,
+        &ImageOptions { source: &source, cross_compile: a.cross_compile.as_deref(), module_dir: &module_dir, out: &out, initramfs: a.initramfs, jobs },
+    )?;
+    println!("board image for {} in {}:", board.name, image.dir.display());
+    for f in &image.files {
+        println!("  {}", f.file_name().unwrap_or_default().to_string_lossy());
+    }
+    println!("\n{}", image.boot_text);
     Ok(())
 }

@@ -1,0 +1,215 @@
+//! A real board: `configs/boards/NAME.toml`, and the image folder that
+//! `board-image` assembles for it from the QEMU profile's cached kernel.
+
+use crate::kernel::{self, BuildOptions, Kernel, Source};
+use crate::module::{self, Module};
+use crate::process;
+use crate::profile::Profile;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    /// The profile whose kernel the board runs.
+    pub kernel_profile: String,
+    /// The board's device tree, relative to `arch/$ARCH/boot/dts/`.
+    pub dtb: String,
+    pub load_address: String,
+    pub kernel_staging_address: String,
+    pub ramdisk_staging_address: String,
+    pub console: String,
+}
+
+impl Board {
+    pub fn load(name: &str, configs_dir: &Path) -> Result<(Board, Profile)> {
+        let path = configs_dir.join("boards").join(format!("{name}.toml"));
+        if !path.is_file() {
+            bail!("unknown board {name:?}: boards are the .toml files in {}", configs_dir.join("boards").display());
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut board: Board = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: invalid board: {}", path.display(), e.to_string().trim_end()))?;
+        board.name = name.to_string();
+        let profile = Profile::load(&board.kernel_profile, configs_dir)?;
+        if !profile.kernel.dtbs.contains(&board.dtb) {
+            bail!(
+                "{}: dtb {:?} is not built by profile {} (add it to its kernel.dtbs)",
+                path.display(),
+                board.dtb,
+                profile.name
+            );
+        }
+        for a in [&board.load_address, &board.kernel_staging_address, &board.ramdisk_staging_address] {
+            parse_address(a).with_context(|| format!("{}: bad address {a:?}", path.display()))?;
+        }
+        Ok((board, profile))
+    }
+}
+
+fn parse_address(a: &str) -> Result<u64> {
+    let hex = a.strip_prefix("0x").context("addresses are written 0x…")?;
+    u64::from_str_radix(hex, 16).context("not a hexadecimal address")
+}
+
+/// What `board-image` produced.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub boot_text: String,
+    pub kernel_release: String,
+}
+
+pub struct ImageOptions<'a> {
+    pub source: &'a Source,
+    pub cross_compile: Option<&'a str>,
+    pub module_dir: &'a Path,
+    pub out: &'a Path,
+    /// Also pack the harness's initramfs as a U-Boot ramdisk.
+    pub initramfs: bool,
+    pub jobs: usize,
+}
+
+/// Assembles the board's files in `opts.out`.
+pub fn build_image(board: &Board, profile: &Profile, opts: &ImageOptions) -> Result<Image> {
+    let configs = crate::repo_root().join("configs");
+    let cross = opts.cross_compile.unwrap_or(&profile.cross_compile);
+    let k = kernel::get(profile, &BuildOptions { source: opts.source, cross_compile: cross, configs_dir: &configs, jobs: opts.jobs })?;
+    let config = std::fs::read_to_string(k.build_dir.join(".config")).context("reading the kernel .config")?;
+    if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
+        bail!("the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs", profile.name);
+    }
+    std::fs::create_dir_all(opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    let work = tempfile::tempdir_in(opts.out).context("creating a work directory")?;
+    let mut files = Vec::new();
+    let put = |name: &str, from: &Path| -> Result<PathBuf> {
+        let to = opts.out.join(name);
+        std::fs::copy(from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        Ok(to)
+    };
+    let zimage = put("zImage", &k.image(profile))?;
+    files.push(zimage.clone());
+    let dtb_name = Path::new(&board.dtb).file_name().context("dtb has no file name")?.to_string_lossy().into_owned();
+    let dtb = put(&dtb_name, &k.dtb(&board.dtb))?;
+    files.push(dtb.clone());
+
+    // The old FriendlyARM U-Boot passes no device tree: the kernel finds it
+    // appended to itself (CONFIG_ARM_APPENDED_DTB).
+    let mut appended = std::fs::read(&zimage).context("reading zImage")?;
+    appended.extend(std::fs::read(&dtb).context("reading the dtb")?);
+    let zimage_dtb = work.path().join("zImage-dtb");
+    std::fs::write(&zimage_dtb, &appended).context("writing zImage-dtb")?;
+    let zimage_dtb = put("zImage-dtb", &zimage_dtb)?;
+    files.push(zimage_dtb.clone());
+
+    let uimage = opts.out.join("uImage");
+    mkimage(&[
+        "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none",
+        "-a", &board.load_address, "-e", &board.load_address,
+        "-n", &format!("Linux {} {}", k.release, board.name),
+    ], &zimage_dtb, &uimage, work.path())?;
+    files.push(uimage);
+
+    let m = module::build(opts.module_dir, &k, work.path(), opts.jobs)?;
+    files.push(put(&format!("{}.ko", m.name), &m.ko)?);
+
+    if opts.initramfs {
+        let cpio = work.path().join("initramfs.cpio");
+        crate::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::rootfs::busybox()?, &m, &cpio)?;
+        let uinitrd = opts.out.join("uInitrd");
+        mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;
+        files.push(uinitrd);
+    }
+    let boot_text = boot_commands(board, &k, &m, opts.initramfs);
+    let readme = opts.out.join("BOOT.txt");
+    std::fs::write(&readme, &boot_text).with_context(|| format!("writing {}", readme.display()))?;
+    files.push(readme);
+    Ok(Image { dir: opts.out.to_path_buf(), files, boot_text, kernel_release: k.release })
+}
+
+fn mkimage(args: &[&str], input: &Path, output: &Path, log_dir: &Path) -> Result<()> {
+    let mut a: Vec<OsString> = args.iter().map(OsString::from).collect();
+    a.extend(["-d".into(), input.into(), output.into()]);
+    process::run("mkimage", &a, None, &[], &log_dir.join("mkimage.log"), Duration::from_secs(60), |_| {})
+}
+
+/// The U-Boot commands to boot the image, for the human at the bench.
+pub fn boot_commands(board: &Board, k: &Kernel, m: &Module, initramfs: bool) -> String {
+    let (kaddr, raddr) = (&board.kernel_staging_address, &board.ramdisk_staging_address);
+    let root = if initramfs { "rdinit=/init" } else { "root=/dev/mmcblk0p2 rootwait" };
+    let bootm = if initramfs { format!("bootm {kaddr} {raddr}") } else { format!("bootm {kaddr}") };
+    let mut s = String::new();
+    let _ = writeln!(s, "{} — Linux {} ({} kernel profile)", board.description, k.release, board.kernel_profile);
+    let _ = writeln!(s, "\nFiles: zImage, {}, zImage-dtb (dtb appended), uImage (zImage-dtb for U-Boot, load/entry {}),",
+        Path::new(&board.dtb).file_name().unwrap_or_default().to_string_lossy(), board.load_address);
+    let _ = writeln!(s, "       {}.ko (vermagic {}){}", m.name, m.vermagic.trim(), if initramfs { ", uInitrd (the harness initramfs)" } else { "" });
+    let _ = writeln!(s, "\nFrom the first FAT partition of the SD card (copy the files there), at the U-Boot prompt:");
+    let _ = writeln!(s, "  setenv bootargs console={} {root}", board.console);
+    let _ = writeln!(s, "  fatload mmc 0:1 {kaddr} uImage");
+    if initramfs {
+        let _ = writeln!(s, "  fatload mmc 0:1 {raddr} uInitrd");
+    }
+    let _ = writeln!(s, "  {bootm}");
+    let _ = writeln!(s, "\nOver TFTP (a U-Boot with networking; set your addresses):");
+    let _ = writeln!(s, "  setenv serverip 192.168.1.10; setenv ipaddr 192.168.1.230");
+    let _ = writeln!(s, "  setenv bootargs console={} {root}", board.console);
+    let _ = writeln!(s, "  tftp {kaddr} uImage");
+    if initramfs {
+        let _ = writeln!(s, "  tftp {raddr} uInitrd");
+    }
+    let _ = writeln!(s, "  {bootm}");
+    let _ = writeln!(s, "\nThen load the module on the board: insmod {}.ko; rmmod {}", m.name, m.name);
+    s
+}
+
+/// The `model` and `compatible` strings of a flattened device tree.
+pub fn dtb_identity(dtb: &Path) -> Result<(String, Vec<String>)> {
+    let data = std::fs::read(dtb).with_context(|| format!("reading {}", dtb.display()))?;
+    let fdt = fdt::Fdt::new(&data).map_err(|e| anyhow::anyhow!("{}: not a device tree blob: {e:?}", dtb.display()))?;
+    let root = fdt.root();
+    let model = root.model().to_string();
+    let compatible = root.compatible().all().map(str::to_string).collect();
+    Ok((model, compatible))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tiny4412_board_loads_on_the_exynos_kernel() {
+        let (b, p) = Board::load("tiny4412", &crate::repo_root().join("configs")).unwrap();
+        assert_eq!(p.name, "exynos4210");
+        assert_eq!(b.dtb, "samsung/exynos4412-tiny4412.dtb");
+        assert_eq!(parse_address(&b.load_address).unwrap(), 0x4000_8000);
+        let err = Board::load("tiny9999", &crate::repo_root().join("configs")).unwrap_err().to_string();
+        assert!(err.contains("unknown board"), "{err}");
+    }
+
+    #[test]
+    fn boot_commands_name_the_images_and_addresses() {
+        let (b, _) = Board::load("tiny4412", &crate::repo_root().join("configs")).unwrap();
+        let k = Kernel {
+            build_dir: "/k".into(),
+            source_dir: "/s".into(),
+            release: "6.12.117".into(),
+            arch: "arm".into(),
+            cross_compile: "arm-linux-gnueabihf-".into(),
+            built_now: false,
+        };
+        let m = Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), modpost_warnings: vec![] };
+        let t = boot_commands(&b, &k, &m, true);
+        for want in ["fatload mmc 0:1 0x41000000 uImage", "fatload mmc 0:1 0x42000000 uInitrd", "bootm 0x41000000 0x42000000", "console=ttySAC0,115200n8 rdinit=/init", "insmod mmc_byte.ko"] {
+            assert!(t.contains(want), "{want} missing from:\n{t}");
+        }
+        assert!(boot_commands(&b, &k, &m, false).contains("bootm 0x41000000\n"));
+    }
+}

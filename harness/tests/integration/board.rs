@@ -1,0 +1,42 @@
+//! `board-image` for the Tiny4412: every file is there, U-Boot's own tool
+//! reads the uImage, the dtb is the Tiny4412's, and the module's vermagic
+//! matches the kernel it ships with.
+
+use crate::common::{harness, text};
+use std::process::Command;
+
+#[test]
+fn tiny4412_board_image_is_complete_and_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("img");
+    let o = harness(&["board-image", "--initramfs", "--out", out.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for f in ["zImage", "exynos4412-tiny4412.dtb", "zImage-dtb", "uImage", "mmc_byte.ko", "uInitrd", "BOOT.txt"] {
+        let p = out.join(f);
+        assert!(p.is_file() && p.metadata().unwrap().len() > 0, "{f} missing or empty");
+    }
+    // zImage-dtb is exactly the zImage with the dtb behind it.
+    let z = std::fs::read(out.join("zImage")).unwrap();
+    let d = std::fs::read(out.join("exynos4412-tiny4412.dtb")).unwrap();
+    assert_eq!(std::fs::read(out.join("zImage-dtb")).unwrap(), [z, d].concat());
+
+    let l = Command::new("mkimage").arg("-l").arg(out.join("uImage")).output().expect("mkimage (u-boot-tools)");
+    let listing = String::from_utf8_lossy(&l.stdout);
+    assert!(l.status.success(), "{listing}");
+    assert!(listing.contains("ARM Linux Kernel Image (uncompressed)"), "{listing}");
+    assert!(listing.contains("Load Address: 40008000") && listing.contains("Entry Point:  40008000"), "{listing}");
+    let l = Command::new("mkimage").arg("-l").arg(out.join("uInitrd")).output().unwrap();
+    assert!(String::from_utf8_lossy(&l.stdout).contains("RAMDisk Image"));
+
+    let (model, compatible) = harness::board::dtb_identity(&out.join("exynos4412-tiny4412.dtb")).unwrap();
+    assert!(model.contains("TINY4412"), "{model}");
+    assert_eq!(compatible.first().map(String::as_str), Some("friendlyarm,tiny4412"), "{compatible:?}");
+
+    // The release inside the uImage name and the .ko's vermagic agree.
+    let release = listing.lines().find_map(|l| l.strip_prefix("Image Name:   Linux ")).unwrap().split(' ').next().unwrap().to_string();
+    let info = harness::module::modinfo(&out.join("mmc_byte.ko")).unwrap();
+    let vermagic = info.iter().find(|(k, _)| k == "vermagic").map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(vermagic.split_whitespace().next(), Some(release.as_str()), "{vermagic} vs {release}");
+    assert!(std::fs::read_to_string(out.join("BOOT.txt")).unwrap().contains("bootm 0x41000000 0x42000000"));
+}
