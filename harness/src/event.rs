@@ -106,7 +106,11 @@ pub fn classify(message: &str) -> Option<EventKind> {
     if m.contains("BUG: soft lockup") {
         return Some(EventKind::SoftLockup);
     }
-    if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error: Oops") {
+    // ARM words its oopses several ways: "Unable to handle kernel NULL pointer
+    // dereference", "Unhandled fault: page domain fault (0x81b) at 0x00000000"
+    // (a NULL write under KASAN's domain setup), then "Internal error: Oops: 817"
+    // or "Internal error: : 81b".
+    if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error:") || m.starts_with("Unhandled fault:") {
         return Some(EventKind::Oops);
     }
     if m.starts_with("kernel BUG at") || m.starts_with("BUG: ") {
@@ -231,6 +235,8 @@ mod tests {
             ("Kernel panic - not syncing: Attempted to kill init!", EventKind::Panic),
             ("Unable to handle kernel NULL pointer dereference at virtual address 00000000", EventKind::Oops),
             ("Internal error: Oops: 805 [#1] SMP ARM", EventKind::Oops),
+            ("Internal error: : 81b [#1] PREEMPT SMP ARM", EventKind::Oops),
+            ("Unhandled fault: page domain fault (0x81b) at 0x00000000", EventKind::Oops),
             ("kernel BUG at mm/slub.c:123!", EventKind::Bug),
             ("BUG: scheduling while atomic: insmod/77/0x00000002", EventKind::Bug),
             ("WARNING: CPU: 1 PID: 77 at kmod/warn.c:9 warn_init+0x10/0x20 [warn]", EventKind::Warning),
@@ -314,5 +320,95 @@ mod tests {
         assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [fault_leak]"));
         assert!(ev[0].involves("fault_leak"));
         assert!(!scan(&t, &|_| None)[0].involves("fault_leak"));
+    }
+}
+/// The parser against real console logs captured from the harness's own runs
+/// (harness/tests/fixtures/console/): each must give exactly its reports.
+#[cfg(test)]
+mod real_logs {
+    use super::*;
+
+    fn scan_fixture(name: &str) -> (Transcript, Vec<Event>) {
+        let p = crate::repo_root().join("harness/tests/fixtures/console").join(name);
+        let t = Transcript::from_log(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+        let ev = scan(&t, &|_| None);
+        (t, ev)
+    }
+
+    fn summary(ev: &[Event]) -> Vec<(String, Option<String>, Option<String>)> {
+        ev.iter().map(|e| (e.kind.to_string(), e.step.clone(), e.module_symbol.clone())).collect()
+    }
+
+    fn one(kind: &str, step: &str, sym: Option<&str>) -> (String, Option<String>, Option<String>) {
+        (kind.to_string(), Some(step.to_string()), sym.map(str::to_string))
+    }
+
+    #[test]
+    fn clean_runs_have_no_reports_and_every_step() {
+        for (name, steps) in [
+            ("exynos4210-mmc_byte.log", &["insmod", "rmmod", "gone"][..]),
+            ("exynos4210-debug-mmc_byte-pass.log", &["insmod", "rmmod", "gone", "leaks"][..]),
+        ] {
+            let (t, ev) = scan_fixture(name);
+            assert!(ev.is_empty(), "{name}: {:?}", summary(&ev));
+            assert!(t.done, "{name}");
+            let got: Vec<_> = t.steps.iter().map(|s| (s.name.as_str(), s.rc)).collect();
+            let want: Vec<_> = steps.iter().map(|s| (*s, Some(0))).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_fault_gives_exactly_its_report() {
+        let cases = [
+            ("exynos4210-debug-double-free.log", vec![one("KASAN double-free", "insmod", Some("double_free_do [fault_double_free]"))]),
+            ("exynos4210-debug-oob-write.log", vec![one("KASAN slab-out-of-bounds", "insmod", Some("oob_write_do [fault_oob_write]"))]),
+            ("exynos4210-debug-use-after-free.log", vec![one("KASAN slab-use-after-free", "insmod", Some("use_after_free_do [fault_use_after_free]"))]),
+            ("exynos4210-debug-vzalloc-atomic.log", vec![one("sleep in atomic context", "insmod", Some("vzalloc_atomic_do [fault_vzalloc_atomic]"))]),
+            ("exynos4210-debug-warn-on.log", vec![one("WARNING", "insmod", Some("warn_on_do [fault_warn_on]"))]),
+            ("exynos4210-panic.log", vec![one("kernel panic", "insmod", Some("panic_do [fault_panic]"))]),
+            // The oops kills insmod half way, so the module's init allocation
+            // is never freed either: kmemleak rightly reports it too.
+            ("exynos4210-debug-null-deref.log", vec![one("oops", "insmod", Some("null_deref_do [fault_null_deref]")), one("kmemleak leak", "leaks", None)]),
+            ("exynos4210-debug-leak.log", vec![one("kmemleak leak", "leaks", None)]),
+            ("exynos4210-debug-enomem.log", vec![]),
+            ("exynos4210-debug-init-hang.log", vec![]),
+        ];
+        for (name, want) in cases {
+            let (_, ev) = scan_fixture(name);
+            assert_eq!(summary(&ev), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn oops_block_runs_from_cut_here_to_end_trace() {
+        let (_, ev) = scan_fixture("exynos4210-debug-null-deref.log");
+        let b = &ev[0].block;
+        assert_eq!(b[0], "8<--- cut here ---");
+        assert_eq!(ev[0].first_line(), "Unhandled fault: page domain fault (0x81b) at 0x00000000");
+        assert!(b.last().unwrap().starts_with("---[ end trace"), "{:?}", b.last());
+        assert!(b.iter().any(|l| l.starts_with("PC is at null_deref_do")));
+    }
+
+    #[test]
+    fn leaks_carry_size_and_task() {
+        let (_, ev) = scan_fixture("exynos4210-debug-leak.log");
+        assert_eq!((ev[0].leak_size, ev[0].leak_comm.as_deref()), (Some(128), Some("insmod")));
+        assert!(ev[0].block.iter().any(|l| l.trim() == "0xbf000038"), "the bare frame the resolver names");
+        let (_, ev) = scan_fixture("exynos4210-debug-kmemleak-test.log");
+        assert_eq!(ev.len(), 26);
+        assert!(ev.iter().all(|e| e.kind == EventKind::Kmemleak && e.leak_comm.as_deref() == Some("insmod")));
+        let total: u64 = ev.iter().filter_map(|e| e.leak_size).sum();
+        assert_eq!(total, 37_952, "the sample leaks 26 objects of 64 to 4096 bytes");
+    }
+
+    #[test]
+    fn kunit_output_in_a_real_log_parses() {
+        let (t, ev) = scan_fixture("exynos4210-debug-kunit-demo.log");
+        assert!(ev.is_empty(), "{:?}", summary(&ev));
+        let k = crate::ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
+        let c = k.counts();
+        assert_eq!((c.passed, c.failed, c.skipped, c.incomplete), (1, 1, 1, 0));
+        assert_eq!(k.failures(), vec!["kunit-demo.deliberately_fails"]);
     }
 }

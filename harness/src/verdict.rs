@@ -338,6 +338,22 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_in_the_middle_of_ktap_is_crashed_not_failed() {
+        let log = "@@harness begin insmod\nKTAP version 1\n1..1\n    # Subtest: demo\n    1..3\n    ok 1 first\n    not ok 2 second\n\
+                   Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+                   PC is at demo_third+0x8/0x20 [demo]\n---[ end trace 0 ]---\n";
+        let v = judge(&Transcript::from_log(log), &exp(), RunEnd::TimedOut { after_secs: 5 }, Context::new("log".into()));
+        // A hang after the crash still reports the hang; a crash that the
+        // guest survives reports the crash.
+        assert_eq!(v.outcome, Outcome::TimedOut);
+        let v = judge(&Transcript::from_log(log), &exp(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        let k = v.ktap.as_ref().unwrap();
+        assert_eq!((k.counts.passed, k.counts.failed, k.counts.incomplete), (1, 1, 1));
+        assert!(v.to_string().contains("KUnit: 1 passed, 1 failed, 0 skipped, 1 incomplete"), "{v}");
+    }
+
+    #[test]
     fn a_failing_kunit_case_fails_the_check() {
         let ktap = "KTAP version 1\n1..1\n    # Subtest: demo\n    1..2\n    ok 1 good\n    not ok 2 bad\nnot ok 1 demo\n";
         let log = GOOD.replace("process:insmod\n", &format!("process:insmod\n{ktap}"));
