@@ -27,7 +27,9 @@ const LOADER_3_5: &[u32] = &[
 fn build(module: &str, work: &Path) -> harness::module::Module {
     let configs = repo().join("configs");
     let profile = Profile::load("exynos4210", &configs).unwrap();
-    let source = Source::resolve(None).expect("linux-source installed (run a check first)");
+    // Like `check`, install what is missing first (a fresh machine).
+    harness::run::setup(&profile.cross_compile, true).unwrap_or_else(|e| panic!("{e:#}"));
+    let source = Source::resolve(None).unwrap();
     let k = kernel::get(
         &profile,
         &BuildOptions { source: &source, cross_compile: &profile.cross_compile, configs_dir: &configs, jobs: 2 },
