@@ -17,6 +17,7 @@ pub mod packages;
 pub mod process;
 pub mod profile;
 pub mod qemu;
+pub mod replay;
 pub mod report;
 pub mod rootfs;
 pub mod run;

@@ -29,6 +29,19 @@ enum Command {
         #[arg(long, value_name = "PREFIX", default_value = "arm-linux-gnueabihf-")]
         cross_compile: String,
     },
+    /// Run the check's steps on a real board over its serial console
+    /// (scripts/board-replay wraps this): same steps, same verdict.
+    Replay(ReplayArgs),
+    /// Judge a transcript saved by `replay --transcript` again, offline.
+    Recheck(RecheckArgs),
+    /// Boot an emulated FriendlyARM board (QEMU, serial on a pty) to try
+    /// `replay` without a board; prints the pty and runs until Ctrl-C.
+    EmulateBoard {
+        /// A profile whose UART takes input under QEMU (vexpress-a9's does;
+        /// smdkc210's does not).
+        #[arg(long)]
+        profile: String,
+    },
     /// Print one key covering the kernel builds of the given profiles (all
     /// shipped ones by default), for CI caches such as actions/cache.
     CacheKey {
@@ -62,6 +75,85 @@ struct BoardImageArgs {
     initramfs: bool,
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The serial device on the board's console, e.g. /dev/ttyUSB0.
+    #[arg(long, value_name = "DEVICE")]
+    serial: PathBuf,
+    /// The console's baud rate (the Tiny4412's U-Boot and kernel use 115200).
+    #[arg(long, default_value_t = 115200)]
+    baud: u32,
+    /// Profile whose kernel --module is built against.
+    #[arg(long, default_value = "exynos4210")]
+    profile: String,
+    /// Module directory to build; its expect.toml is the default expectations [default: kmod/].
+    #[arg(long, value_name = "DIR")]
+    module: Option<PathBuf>,
+    /// A module built already (e.g. against the vendor kernel), instead of building --module.
+    #[arg(long, value_name = "FILE")]
+    ko: Option<PathBuf>,
+    /// The module is on the board already (SD card, NFS) at this path: nothing is copied.
+    #[arg(long, value_name = "PATH")]
+    board_path: Option<String>,
+    /// The module's name, with --board-path when there is no local module (nothing is built then).
+    #[arg(long, value_name = "NAME")]
+    module_name: Option<String>,
+    /// Expectations file [default: expect.toml in the module directory].
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Kernel source tree or tarball to build --module against, as for `check`.
+    #[arg(long, value_name = "DIR|TARBALL")]
+    kernel_src: Option<PathBuf>,
+    /// Cross compiler prefix [default: the profile's].
+    #[arg(long, value_name = "PREFIX")]
+    cross_compile: Option<String>,
+    /// The user to log in as, if the board asks.
+    #[arg(long, default_value = "root", value_name = "USER")]
+    login: String,
+    /// The password, if the board asks for one.
+    #[arg(long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// How to copy files over the console [default: base64 if the board has it, else printf].
+    #[arg(long, value_enum)]
+    transfer: Option<harness::replay::transfer::Encoding>,
+    /// Record the whole serial session (every byte received) to FILE, for `recheck`.
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+    /// Give up when no shell prompt answers within this long.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    prompt_timeout: u64,
+    /// Give up when one step (insmod, rmmod, …) runs longer than this.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    step_timeout: u64,
+    /// Give up when the steps together run longer than this (TIMED-OUT).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    timeout: u64,
+    /// Keep the run directory (serial log, module build) even on success.
+    #[arg(long)]
+    keep: bool,
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct RecheckArgs {
+    /// A transcript written by `replay --transcript`.
+    #[arg(long, value_name = "FILE")]
+    transcript: PathBuf,
+    /// Expectations file [default: expect.toml in the module directory].
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Module directory whose expect.toml to use [default: kmod/].
+    #[arg(long, value_name = "DIR")]
+    module: Option<PathBuf>,
+    /// The module's name [default: the one the replay wrote in its start line].
+    #[arg(long, value_name = "NAME")]
+    module_name: Option<String>,
+    /// The .ko that was replayed, to name addresses in kernel reports.
+    #[arg(long, value_name = "FILE")]
+    ko: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -122,6 +214,9 @@ fn main() -> ExitCode {
         Command::BoardImage(a) => exit_on_error(board_image(a)),
         Command::Setup { cross_compile } => exit_on_error(run::setup(&cross_compile, true)),
         Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
+        Command::Replay(a) => replay(a),
+        Command::Recheck(a) => recheck(a),
+        Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
         Command::Check(a) => {
             let defaults = CheckOptions::defaults();
             let opts = CheckOptions {
@@ -225,4 +320,91 @@ fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
     }
     println!("\n{}", image.boot_text);
     Ok(())
+}
+
+fn replay(a: ReplayArgs) -> ExitCode {
+    use harness::replay::{ReplayLimits, ReplayOptions};
+    let defaults = ReplayOptions::new(a.serial.clone());
+    let opts = ReplayOptions {
+        baud: a.baud,
+        profile: a.profile,
+        module_dir: a.module.unwrap_or(defaults.module_dir.clone()),
+        ko: a.ko,
+        board_path: a.board_path,
+        module_name: a.module_name,
+        expect: a.expect,
+        kernel_src: a.kernel_src,
+        cross_compile: a.cross_compile,
+        jobs: a.jobs.unwrap_or(defaults.jobs).max(1),
+        user: a.login,
+        password: a.password,
+        transfer: a.transfer,
+        transcript: a.transcript,
+        limits: ReplayLimits {
+            prompt: Duration::from_secs(a.prompt_timeout),
+            step: Duration::from_secs(a.step_timeout),
+            total: Duration::from_secs(a.timeout),
+        },
+        keep: a.keep,
+        ..defaults
+    };
+    let result = harness::replay::replay(&opts);
+    if harness::process::interrupted() {
+        std::thread::sleep(Duration::from_secs(30));
+        return ExitCode::from(130);
+    }
+    match result {
+        Ok(report) => {
+            println!("{}", report.verdict);
+            if let Some(dir) = &report.run_dir {
+                println!("run directory: {}", dir.display());
+            }
+            verdict_exit(&report.verdict)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn recheck(a: RecheckArgs) -> ExitCode {
+    let opts = harness::replay::RecheckOptions {
+        transcript: a.transcript,
+        expect: a.expect,
+        module_dir: a.module.unwrap_or_else(|| harness::repo_root().join("kmod")),
+        module_name: a.module_name,
+        ko: a.ko,
+    };
+    match harness::replay::recheck(&opts) {
+        Ok(verdict) => {
+            println!("{verdict}");
+            verdict_exit(&verdict)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn verdict_exit(v: &harness::verdict::Verdict) -> ExitCode {
+    if v.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn emulate_board(profile: &str) -> anyhow::Result<()> {
+    let board = harness::replay::emulated::EmulatedBoard::start(profile, Duration::from_secs(60))?;
+    println!("emulated board ({profile}) on {}", board.pty.display());
+    println!("try: scripts/board-replay {} --profile {profile}", board.pty.display());
+    println!("Ctrl-C stops it.");
+    // The signal handler kills QEMU (registered by its guard) and exits.
+    while !board.exited()? {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    println!("the emulated board stopped (a kernel panic or a poweroff)");
+    board.stop()
 }

@@ -94,6 +94,20 @@ pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], monito
     a
 }
 
+/// `argv` with the guest's serial port on a pseudo-terminal instead of
+/// QEMU's stdout: QEMU prints `char device redirected to /dev/pts/N (label
+/// serial0)` and the guest's console is then a tty that a serial-port client
+/// (the board replay) opens like a USB serial adapter.
+pub fn serial_on_pty(argv: &[OsString]) -> Vec<OsString> {
+    let mut out = argv.to_vec();
+    for i in 1..out.len() {
+        if out[i - 1] == "-serial" {
+            out[i] = "pty".into();
+        }
+    }
+    out
+}
+
 /// Sends one command to a QEMU human monitor socket and returns its answer
 /// (the text between the command's echo and the next prompt), waiting at most
 /// `timeout` in all.
@@ -254,6 +268,17 @@ mod tests {
         assert_eq!(value_of(&argv, "-smp"), Some("4"));
         assert_eq!(value_of(&argv, "-m"), Some("1024M"));
         assert!(value_of(&argv, "-append").unwrap().starts_with("console=ttyAMA0,115200 "));
+    }
+
+    #[test]
+    fn serial_on_pty_changes_only_the_serial_backend() {
+        let p = profile("vexpress-a9");
+        let plain = strings(&argv(&p, &images(), &kernel_cmdline(&p), None));
+        let pty = strings(&serial_on_pty(&argv(&p, &images(), &kernel_cmdline(&p), None)));
+        assert_eq!(value_of(&pty, "-serial"), Some("pty"));
+        let differ: Vec<usize> = (0..plain.len()).filter(|&i| plain[i] != pty[i]).collect();
+        assert_eq!(plain.len(), pty.len());
+        assert_eq!(differ.len(), 1, "{pty:?}");
     }
 
     #[test]

@@ -59,6 +59,28 @@ pub fn parse_marker(line: &str) -> Option<Marker> {
     }
 }
 
+/// The line a board replay writes to `/dev/kmsg` just before its steps:
+/// `@@harness replay NONCE MODULE`. On a board that has been up for days,
+/// `dmesg` holds earlier boots' worth of messages and earlier replays; the
+/// replay's own lines are those after its start line (see replay.rs).
+pub fn replay_start_line(nonce: &str, module: &str) -> String {
+    format!("{MARKER}replay {nonce} {module}")
+}
+
+/// The line `/init` writes when every step is done; a board replay writes
+/// it too, after `harness_run_steps`.
+pub fn done_line() -> String {
+    format!("{MARKER}done")
+}
+
+/// The nonce and module name (if written) of a replay's start line.
+pub fn parse_replay_start(line: &str) -> Option<(String, Option<String>)> {
+    let rest = &line[line.find(MARKER)? + MARKER.len()..];
+    let mut words = rest.strip_prefix("replay ")?.split_whitespace();
+    let nonce = words.next()?.to_string();
+    Some((nonce, words.next().map(str::to_string)))
+}
+
 /// Splits the `[ seconds.micros]` printk timestamp off a console line.
 pub fn split_timestamp(line: &str) -> (Option<f64>, &str) {
     let t = line.trim_start();
@@ -224,6 +246,19 @@ mod tests {
         assert_eq!(parse_marker("@@harness end x rc=abc"), None);
         assert_eq!(parse_marker("@@harness begin"), None);
         assert_eq!(parse_marker("process:insmod"), None);
+    }
+
+    #[test]
+    fn replay_start_lines_round_trip() {
+        let line = replay_start_line("1a2b3c4d", "mmc_byte");
+        assert_eq!(line, "@@harness replay 1a2b3c4d mmc_byte");
+        let stamped = format!("[   12.500000] {line}\r");
+        assert_eq!(parse_replay_start(&stamped), Some(("1a2b3c4d".into(), Some("mmc_byte".into()))));
+        assert_eq!(parse_replay_start("@@harness replay abc"), Some(("abc".into(), None)));
+        assert_eq!(parse_replay_start("@@harness replay "), None);
+        assert_eq!(parse_replay_start("@@harness begin insmod"), None);
+        assert_eq!(parse_marker(&line), None, "not a step marker: a plain line to the transcript");
+        assert_eq!(parse_marker(&done_line()), Some(Marker::Done));
     }
 
     #[test]

@@ -10,5 +10,6 @@ mod cli;
 mod faults;
 mod common;
 mod ko;
+mod replay;
 mod supervision;
 mod workflow;

@@ -1,0 +1,198 @@
+//! An emulated FriendlyARM board, to test `replay` without one: a profile's
+//! cached kernel under QEMU with an initramfs whose init behaves like the
+//! vendor's root filesystem (`rootfs/friendlyarm-init`), and the guest's
+//! serial port on a pseudo-terminal that `replay --serial` opens like a USB
+//! serial adapter.
+//!
+//! Only machines whose UART takes input under QEMU will do: vexpress-a9's
+//! PL011 does; smdkc210's Exynos UART does not.
+
+use crate::cpio::{self, Entry};
+use crate::kernel::{self, BuildOptions, Source};
+use crate::profile::Profile;
+use crate::qemu::{self, BootImages, Qemu};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running emulated board. Dropping it stops QEMU (through [`Qemu`]).
+pub struct EmulatedBoard {
+    qemu: Qemu,
+    /// The guest's serial console, e.g. `/dev/pts/3`.
+    pub pty: PathBuf,
+    /// Holds the initramfs and QEMU's stderr while the board runs.
+    pub dir: tempfile::TempDir,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmulatedBoard {
+    /// Boots `profile`'s kernel (from the cache; it is built first if it is
+    /// not there) and waits at most `timeout` for QEMU to name the pty.
+    pub fn start(profile: &str, timeout: Duration) -> Result<EmulatedBoard> {
+        let root = crate::repo_root();
+        let configs = root.join("configs");
+        let profile = Profile::load(profile, &configs)?;
+        let source = Source::resolve(None)?;
+        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let kernel = kernel::get(
+            &profile,
+            &BuildOptions { source: &source, cross_compile: &profile.cross_compile, configs_dir: &configs, jobs },
+        )?;
+        // With the run directories: a board stopped by Ctrl-C (the signal
+        // handler exits without destructors) leaves its files where an
+        // interrupted check's are, not in /tmp.
+        let runs = match std::env::var_os("HARNESS_RUN_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => root.join("target").join("harness-runs"),
+        };
+        std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("emulated-board-")
+            .tempdir_in(&runs)
+            .with_context(|| format!("creating a directory in {}", runs.display()))?;
+        let busybox = crate::rootfs::busybox()?;
+        let initramfs = dir.path().join("initramfs.cpio");
+        write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;
+        let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
+        let argv = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None));
+        let stderr_log = dir.path().join("qemu.stderr");
+        let (qemu, mut pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
+
+        // QEMU 7 prints the pty's name on stdout, later versions on stderr:
+        // watch both.
+        let stdout = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&stdout);
+        let reader = std::thread::Builder::new()
+            .name("emulated-board-stdout".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = sink.lock() {
+                        s.extend_from_slice(&buf[..n]);
+                    }
+                }
+            })
+            .context("starting the qemu output reader")?;
+        let mut board = EmulatedBoard { qemu, pty: PathBuf::new(), dir, reader: Some(reader) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = stdout.lock().map(|s| String::from_utf8_lossy(&s).into_owned()).unwrap_or_default();
+            let err = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            if let Some(p) = pty_name(&out).or_else(|| pty_name(&err)) {
+                board.pty = p;
+                return Ok(board);
+            }
+            if board.qemu.wait_until(Instant::now())?.is_some() {
+                bail!("{} exited before naming its pty:\n{}{}", profile.qemu.binary, out.trim(), err.trim());
+            }
+            if Instant::now() >= deadline {
+                bail!("{} named no pty within {} s; it printed:\n{}{}", profile.qemu.binary, timeout.as_secs(), out.trim(), err.trim());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.qemu.pid()
+    }
+
+    /// Whether the guest has stopped (a panic with `-no-reboot`, a poweroff).
+    pub fn exited(&self) -> Result<bool> {
+        Ok(self.qemu.wait_until(Instant::now())?.is_some())
+    }
+
+    /// Stops QEMU and waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        self.qemu.kill()?;
+        if let Some(t) = self.reader.take() {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+/// The path in QEMU's `char device redirected to /dev/pts/N (label serial0)`.
+pub fn pty_name(output: &str) -> Option<PathBuf> {
+    output.lines().find_map(|l| {
+        let rest = l.split("char device redirected to ").nth(1)?;
+        let (path, label) = rest.split_once(' ')?;
+        label.contains("serial0").then(|| PathBuf::from(path))
+    })
+}
+
+/// The harness guest's command line, less what only the harness sets: a
+/// board boots without `printk.devkmsg=on`, so the replay must cope with the
+/// kernel's default rate limit on `/dev/kmsg`, as on a real 6.x board.
+pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
+    qemu::kernel_cmdline(profile).into_iter().filter(|a| a != "printk.devkmsg=on").collect()
+}
+
+/// The board's root filesystem: busybox and `friendlyarm-init` as /init.
+pub fn entries(rootfs_dir: &Path, busybox: &[u8]) -> Result<Vec<Entry>> {
+    let dir = |p: &str| Entry::Dir { path: p.into(), mode: 0o755 };
+    let init_path = rootfs_dir.join("friendlyarm-init");
+    let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
+    Ok(vec![
+        dir("bin"),
+        dir("sbin"),
+        dir("usr"),
+        dir("usr/bin"),
+        dir("usr/sbin"),
+        dir("dev"),
+        // Opened by the kernel before /init mounts devtmpfs.
+        Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
+        Entry::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
+        dir("etc"),
+        dir("proc"),
+        dir("sys"),
+        dir("root"),
+        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
+        Entry::File { path: "bin/busybox".into(), mode: 0o755, data: busybox.to_vec() },
+        Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
+        Entry::File { path: "init".into(), mode: 0o755, data: init },
+    ])
+}
+
+fn write_initramfs(rootfs_dir: &Path, busybox: &Path, out: &Path) -> Result<()> {
+    let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
+    let mut buf = Vec::new();
+    cpio::write_archive(&mut buf, &entries(rootfs_dir, &bb)?).context("writing the cpio archive")?;
+    std::fs::write(out, buf).with_context(|| format!("writing {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pty_names_are_found_in_qemu_output() {
+        assert_eq!(
+            pty_name("qemu-system-arm: warning: x\nchar device redirected to /dev/pts/7 (label serial0)\n"),
+            Some(PathBuf::from("/dev/pts/7"))
+        );
+        assert_eq!(pty_name("char device redirected to /dev/pts/2 (label compat_monitor0)"), None);
+        assert_eq!(pty_name(""), None);
+    }
+
+    #[test]
+    fn the_board_archive_has_its_own_init_and_no_steps() {
+        let e = entries(&crate::repo_root().join("rootfs"), b"BB").unwrap();
+        let init = e.iter().find(|x| x.path() == "init").expect("init");
+        assert!(matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst")));
+        assert!(!e.iter().any(|x| x.path().starts_with("harness")), "a board has no harness files until the replay sends them");
+    }
+
+    #[test]
+    fn the_board_boots_without_the_harness_kmsg_setting() {
+        let p = Profile::load("vexpress-a9", &crate::repo_root().join("configs")).unwrap();
+        let c: Vec<String> = board_cmdline(&p).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(c.iter().any(|a| a.starts_with("console=ttyAMA0")), "{c:?}");
+        assert!(!c.iter().any(|a| a.contains("devkmsg")), "{c:?}");
+    }
+}

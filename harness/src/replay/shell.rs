@@ -1,0 +1,426 @@
+//! A shell on the board's serial console: getting one, whatever the board
+//! shows first, and running commands on it with their output and status.
+//!
+//! Each command is sent as one line framed by sentinels:
+//!
+//! ```text
+//! echo @@B$((7+0))@@; CMD; echo @@E$((7+0)):$?@@
+//! ```
+//!
+//! The tty echoes the line as typed, with `$((7+0))`; only the shell's real
+//! output says `@@B7@@` and `@@E7:<status>@@`, so the echo can never be
+//! mistaken for the answer. The output is what lies between the two.
+//! Command numbers start at a random base per session so that a late answer
+//! to an earlier, abandoned session cannot match.
+
+use super::link::{garbage_percent, Link};
+use anyhow::{bail, Result};
+use std::time::{Duration, Instant};
+
+/// The longest line sent. Busybox's line editor keeps at most 1024
+/// characters (FEATURE_EDITING_MAX_LEN) and old ttys' canonical mode not
+/// much more; the framing adds at most about 70 to a command.
+pub const MAX_COMMAND: usize = 820;
+
+/// How long the line must be quiet before what is on screen is acted on:
+/// a prompt is the last thing printed, and it does not end with a newline.
+const IDLE: Duration = Duration::from_millis(400);
+/// How often to ask an unrecognised screen whether a shell is listening.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// A board that never stops talking (a looping message) is poked anyway.
+const BUSY_LIMIT: Duration = Duration::from_secs(3);
+
+/// What the last thing on the console asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Busybox init's askfirst: "Please press Enter to activate this console."
+    Activate,
+    /// getty/login: "FriendlyARM login: ".
+    Login,
+    Password,
+    /// Something that ends like a shell prompt (`# `, `$ `, `> `).
+    Prompt,
+    /// Boot noise, or nothing.
+    Other,
+}
+
+/// Removes ANSI escape sequences (colour prompts, cursor queries).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters, then one final byte in @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Classifies what the board printed since the harness last acted.
+pub fn screen(recent: &str) -> Screen {
+    let text = strip_ansi(recent).replace('\r', "");
+    let last = text.rsplit('\n').next().unwrap_or("").trim_end();
+    if text.rsplit('\n').take(3).any(|l| l.contains("Please press Enter to activate this console")) {
+        return Screen::Activate;
+    }
+    let lower = last.to_ascii_lowercase();
+    if lower.ends_with("login:") {
+        Screen::Login
+    } else if lower.ends_with("password:") {
+        Screen::Password
+    } else if !last.is_empty() && last.len() < 120 && (last.ends_with('#') || last.ends_with('$') || last.ends_with('>')) {
+        Screen::Prompt
+    } else {
+        Screen::Other
+    }
+}
+
+/// The line that runs `cmd` as command number `n`.
+pub fn frame(n: u64, cmd: &str) -> String {
+    format!("echo @@B$(({n}+0))@@; {cmd}; echo @@E$(({n}+0)):$?@@\r")
+}
+
+/// A command's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// What the command printed, `\r` removed, without the final newline.
+    pub output: String,
+    pub status: i32,
+}
+
+/// Finds the answer to command `n` in `received`. `None` until the end
+/// sentinel, with its status, has fully arrived.
+pub fn parse_answer(n: u64, received: &[u8]) -> Option<Answer> {
+    let begin = format!("@@B{n}@@");
+    let end = format!("@@E{n}:");
+    let b = find(received, begin.as_bytes(), 0)?;
+    let e = find(received, end.as_bytes(), b)?;
+    let rest = &received[e + end.len()..];
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || !rest[digits..].starts_with(b"@@") {
+        return None;
+    }
+    let status = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let mut body = &received[b + begin.len()..e];
+    // The begin sentinel's own line ending.
+    body = body.strip_prefix(b"\r").unwrap_or(body);
+    body = body.strip_prefix(b"\n").unwrap_or(body);
+    let text = String::from_utf8_lossy(body).replace('\r', "");
+    let output = text.strip_suffix('\n').unwrap_or(&text).to_string();
+    Some(Answer { output, status })
+}
+
+/// Byte-string search from `from`.
+pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() || from > hay.len() - needle.len() {
+        return None;
+    }
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// Quotes a word for the board's shell.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./=:+,".contains(&c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Who to log in as, when the board asks.
+pub struct Login {
+    pub user: String,
+    pub password: Option<String>,
+}
+
+/// A command started on the board, not yet answered.
+pub struct Pending {
+    n: u64,
+    /// Where in the received bytes its answer starts.
+    pub mark: usize,
+    pub command: String,
+}
+
+pub struct Shell {
+    pub link: Link,
+    next: u64,
+}
+
+impl Shell {
+    /// Gets a shell prompt on `link` within `timeout`, whatever the board
+    /// shows first: a prompt already waiting, busybox's "Please press Enter
+    /// to activate this console", a login (and password) prompt, or boot
+    /// noise that ends in one of those. `seed` makes the command numbers of
+    /// this session unlike any other's.
+    pub fn attach(mut link: Link, login: &Login, timeout: Duration, seed: u64) -> Result<Shell> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let mut next = 1000 + seed % 9_000_000;
+        let phase = link.seen.len();
+        // Bytes before `acted` were printed before the harness's last action.
+        let mut acted = phase;
+        let mut last_rx = Instant::now();
+        let mut last_action: Option<Instant> = None;
+        let mut probes: Vec<u64> = Vec::new();
+        let mut logins = 0;
+        let mut passwords = 0;
+        loop {
+            if let Some(pct) = garbage_percent(&link.seen[phase..]) {
+                bail!(
+                    "the serial line carries garbage: {pct}% of the {} bytes received on {} are not text; is that the \
+                     board's console rate? (the Tiny4412's is 115200; set it with --baud) last bytes received: {}",
+                    link.seen.len() - phase,
+                    link.describe(),
+                    link.tail(160)
+                );
+            }
+            if probes.iter().any(|n| find(&link.seen, format!("@@R{n}@@").as_bytes(), phase).is_some()) {
+                // Let the rest of the answer (the next prompt) arrive, so
+                // it is not taken for part of the first command's output.
+                let quiet = Instant::now() + Duration::from_millis(300);
+                while Instant::now() < quiet {
+                    link.read_for(Duration::from_millis(50))?;
+                }
+                return Ok(Shell { link, next });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let secs = timeout.as_secs();
+                if link.seen.len() == phase {
+                    bail!(
+                        "no answer from the board on {} within {secs} s: nothing was received (is the board powered, \
+                         the cable on its console UART, and --serial the right port?)",
+                        link.describe()
+                    );
+                }
+                let text = String::from_utf8_lossy(&link.seen[acted..]).into_owned();
+                let why = match screen(&text) {
+                    Screen::Login => format!("the board still shows a login prompt after logging in as {:?}", login.user),
+                    Screen::Password => "the board still asks for a password".to_string(),
+                    _ => "no shell prompt answered".to_string(),
+                };
+                bail!(
+                    "{why} within {secs} s on {}; last bytes received: {}",
+                    link.describe(),
+                    link.tail(200)
+                );
+            }
+            if link.read_for(Duration::from_millis(100).min(deadline - now))? > 0 {
+                last_rx = Instant::now();
+                if last_rx - last_action.unwrap_or(started) < BUSY_LIMIT {
+                    continue;
+                }
+            } else if last_rx.elapsed() < IDLE {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&link.seen[acted..]).into_owned();
+            let since = last_action.map(|t| t.elapsed());
+            match screen(&text) {
+                _ if last_action.is_none() => {
+                    // A bare Enter first: it makes the board show what it
+                    // is waiting for (a fresh prompt, the login again) and
+                    // answers "press Enter" without typing into a login.
+                    say(&mut link, "\r")?;
+                }
+                Screen::Activate => say(&mut link, "\r")?,
+                Screen::Login => {
+                    logins += 1;
+                    if logins > 2 {
+                        bail!(
+                            "logging in as {:?} failed twice: check --login and --password; last bytes received: {}",
+                            login.user,
+                            link.tail(200)
+                        );
+                    }
+                    say(&mut link, &format!("{}\r", login.user))?;
+                }
+                Screen::Password => {
+                    let Some(pw) = &login.password else {
+                        bail!("the board asks for {:?}'s password: pass --password", login.user);
+                    };
+                    passwords += 1;
+                    if passwords > 2 {
+                        bail!("the password for {:?} was refused twice: check --password", login.user);
+                    }
+                    say(&mut link, &format!("{pw}\r"))?;
+                }
+                screen => {
+                    let wait = if screen == Screen::Prompt { IDLE } else { PROBE_EVERY };
+                    if since.is_some_and(|s| s < wait) {
+                        continue;
+                    }
+                    // From the second probe on, Ctrl-C first: it clears a
+                    // half-typed line or an open quote, and stops whatever
+                    // holds the console in the foreground.
+                    if !probes.is_empty() {
+                        say(&mut link, "\x03")?;
+                    }
+                    let n = next;
+                    next += 1;
+                    probes.push(n);
+                    say(&mut link, &format!("echo @@R$(({n}+0))@@\r"))?;
+                }
+            }
+            last_action = Some(Instant::now());
+            acted = link.seen.len();
+        }
+    }
+
+    /// Sends `cmd`; its answer is then awaited with [`Shell::poll`].
+    pub fn start(&mut self, cmd: &str) -> Result<Pending> {
+        if cmd.len() > MAX_COMMAND || cmd.contains(['\r', '\n', '\t']) {
+            bail!("internal error: a board command must be one line of at most {MAX_COMMAND} characters without tabs");
+        }
+        let n = self.next;
+        self.next += 1;
+        self.link.drain()?;
+        let mark = self.link.seen.len();
+        self.link.send(frame(n, cmd).as_bytes(), Duration::from_secs(10))?;
+        Ok(Pending { n, mark, command: cmd.to_string() })
+    }
+
+    /// Reads for at most `wait`; the answer, once complete.
+    pub fn poll(&mut self, p: &Pending, wait: Duration) -> Result<Option<Answer>> {
+        if let Some(a) = parse_answer(p.n, &self.link.seen[p.mark..]) {
+            return Ok(Some(a));
+        }
+        self.link.read_for(wait)?;
+        Ok(parse_answer(p.n, &self.link.seen[p.mark..]))
+    }
+
+    /// Runs `cmd` and waits at most `timeout` for its answer.
+    pub fn run(&mut self, cmd: &str, timeout: Duration) -> Result<Answer> {
+        let p = self.start(cmd)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "the board did not finish `{}` within {} s; last bytes received: {}",
+                    short(&p.command),
+                    timeout.as_secs(),
+                    self.link.tail(200)
+                );
+            }
+            if let Some(a) = self.poll(&p, left.min(Duration::from_millis(200)))? {
+                return Ok(a);
+            }
+        }
+    }
+
+    /// Runs `cmd` and fails unless it exits 0.
+    pub fn run_ok(&mut self, cmd: &str, timeout: Duration) -> Result<String> {
+        let a = self.run(cmd, timeout)?;
+        if a.status != 0 {
+            bail!("`{}` failed on the board with exit status {}: {}", short(cmd), a.status, a.output.trim());
+        }
+        Ok(a.output)
+    }
+
+    /// Tries to get the prompt back after a command that did not answer:
+    /// Ctrl-C, then a probe. `true` if the shell answered within `timeout`.
+    pub fn recover(&mut self, timeout: Duration) -> bool {
+        if self.link.send(b"\x03\r", Duration::from_secs(5)).is_err() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        self.run("true", timeout).is_ok_and(|a| a.status == 0)
+    }
+}
+
+/// Types `what` on the board's console.
+fn say(link: &mut Link, what: &str) -> Result<()> {
+    link.send(what.as_bytes(), Duration::from_secs(10))
+}
+
+/// A command as shown in messages: its first 80 characters.
+fn short(cmd: &str) -> String {
+    if cmd.len() <= 80 {
+        cmd.to_string()
+    } else {
+        let mut end = 80;
+        while !cmd.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &cmd[..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screens_are_recognised() {
+        assert_eq!(screen("\r\nPlease press Enter to activate this console. "), Screen::Activate);
+        assert_eq!(screen("Starting network...\r\n\r\nFriendlyARM login: "), Screen::Login);
+        assert_eq!(screen("root\r\nPassword: "), Screen::Password);
+        assert_eq!(screen("\r\n[root@FriendlyARM /]# "), Screen::Prompt);
+        assert_eq!(screen("\x1b[1;32mroot@board\x1b[0m:~$ "), Screen::Prompt);
+        assert_eq!(screen("/ # "), Screen::Prompt);
+        assert_eq!(screen("[    3.100000] mmc0: new high speed SDHC card\r\n"), Screen::Other);
+        assert_eq!(screen(""), Screen::Other);
+        // An answered "press Enter" followed by the shell is a prompt, not
+        // another activation: only the last lines count.
+        assert_eq!(
+            screen("Please press Enter to activate this console. \r\n\r\nstarting pid 80, tty '/dev/ttySAC0'\r\nline\r\n[root@FriendlyARM /]# "),
+            Screen::Prompt
+        );
+    }
+
+    #[test]
+    fn ansi_sequences_are_removed() {
+        assert_eq!(strip_ansi("\x1b[6n\x1b[1;32m/ #\x1b[0m "), "/ # ");
+        assert_eq!(strip_ansi("a\x1bcb"), "ab");
+    }
+
+    #[test]
+    fn frames_hide_the_number_from_the_echo() {
+        let f = frame(1234, "uname -r");
+        assert_eq!(f, "echo @@B$((1234+0))@@; uname -r; echo @@E$((1234+0)):$?@@\r");
+        // The echo of the line alone is no answer.
+        assert_eq!(parse_answer(1234, f.as_bytes()), None);
+    }
+
+    #[test]
+    fn answers_parse_with_output_and_status() {
+        let rx = b"echo @@B$((7+0))@@; uname -r; echo @@E$((7+0)):$?@@\r\n@@B7@@\r\n3.5.0-FriendlyARM\r\nsecond\r\n@@E7:0@@\r\n[root@FriendlyARM /]# ";
+        assert_eq!(parse_answer(7, rx), Some(Answer { output: "3.5.0-FriendlyARM\nsecond".into(), status: 0 }));
+        // Output without a final newline ends where the sentinel starts.
+        assert_eq!(parse_answer(8, b"@@B8@@\r\nA@@E8:0@@\r\n"), Some(Answer { output: "A".into(), status: 0 }));
+        assert_eq!(parse_answer(9, b"@@B9@@\r\n@@E9:127@@"), Some(Answer { output: "".into(), status: 127 }));
+        // Not complete yet.
+        assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:12"), None);
+        assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:"), None);
+        // Another command's sentinels do not count.
+        assert_eq!(parse_answer(10, b"@@B1@@\r\n@@E1:0@@\r\n@@B10@@\r\nx\r\n@@E100:0@@"), None);
+        assert_eq!(parse_answer(1, b"@@B1@@\r\n@@E10:0@@\r\n@@E1:3@@"), Some(Answer { output: "@@E10:0@@".into(), status: 3 }));
+    }
+
+    #[test]
+    fn quoting_is_safe() {
+        assert_eq!(quote("/tmp/harness-mmc_byte.ko"), "/tmp/harness-mmc_byte.ko");
+        assert_eq!(quote("/mnt/sd card/it's.ko"), "'/mnt/sd card/it'\\''s.ko'");
+        assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn find_searches_from_an_offset() {
+        assert_eq!(find(b"abcabc", b"bc", 0), Some(1));
+        assert_eq!(find(b"abcabc", b"bc", 2), Some(4));
+        assert_eq!(find(b"abc", b"abcd", 0), None);
+        assert_eq!(find(b"abc", b"c", 5), None);
+    }
+}

@@ -1,0 +1,339 @@
+//! `replay` and `recheck` without a board: end to end against an emulated
+//! FriendlyARM board (the vexpress-a9 kernel under QEMU, serial on a pty,
+//! busybox init asking to press Enter), and the failures of a bad serial
+//! line against a bare pty pair that a thread feeds.
+
+use crate::common::{self, repo, text};
+use harness::replay::emulated::EmulatedBoard;
+use harness::replay::link::Link;
+use harness::replay::shell::{Login, Shell};
+use harness::replay::{self, RecheckOptions, ReplayOptions};
+use harness::verdict::Outcome;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PROFILE: &str = "vexpress-a9";
+
+fn board() -> EmulatedBoard {
+    EmulatedBoard::start(PROFILE, Duration::from_secs(60)).unwrap_or_else(|e| panic!("emulated board: {e:#}"))
+}
+
+fn held(v: &harness::verdict::Verdict, description: &str) {
+    let c = v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
+    assert!(c.held, "{description}: {v}");
+}
+
+/// Runs one command on the board through the harness's own shell code.
+fn on_board(pty: &Path, cmd: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let link = Link::open(pty, 115200, &dir.path().join("probe.log")).unwrap();
+    let login = Login { user: "root".into(), password: None };
+    let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 42).unwrap_or_else(|e| panic!("{e:#}"));
+    let a = shell.run(cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e:#}"));
+    a.output.trim().to_string()
+}
+
+/// The whole replay against the emulated board: a shell from "Please press
+/// Enter", the copy (base64 here), insmod/rmmod, PASSED with the module's
+/// lines, a transcript that `recheck` judges the same, and a board left as
+/// found.
+#[test]
+fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
+    let board = board();
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = dir.path().join("board.log");
+    let opts = ReplayOptions {
+        profile: PROFILE.into(),
+        module_dir: repo().join("kmod"),
+        transcript: Some(transcript.clone()),
+        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), ..Default::default() },
+        // Kept for the module it built, used again below.
+        keep: true,
+        ..ReplayOptions::new(board.pty.clone())
+    };
+    let started = Instant::now();
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "insmod prints line \"process:insmod\"");
+    held(v, "rmmod prints line \"mmc exit!\"");
+    held(v, "gone exits 0");
+    let steps: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["insmod", "rmmod", "gone"]);
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    eprintln!("replay took {:.1} s", started.elapsed().as_secs_f64());
+
+    // Every byte received is in the transcript, the dump among them.
+    let raw = std::fs::read(&transcript).unwrap();
+    assert_eq!(report.transcript, transcript);
+    let shown = String::from_utf8_lossy(&raw);
+    assert!(shown.contains("@@DMESG0@@") && shown.contains("@@DMESGEND0@@"), "no dump in the transcript");
+    assert!(shown.contains("base64 -d >> /tmp/harness-mmc_byte.ko"), "the copy went another way");
+
+    // Offline, the same verdict, word for word.
+    let again = replay::recheck(&RecheckOptions {
+        transcript: transcript.clone(),
+        expect: None,
+        module_dir: repo().join("kmod"),
+        module_name: None,
+        ko: None,
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(again.to_string(), v.to_string());
+    let out = common::harness(&["recheck", "--transcript", transcript.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), v.to_string());
+
+    // Left as found: module gone, no harness files, kmsg limit restored.
+    assert_eq!(on_board(&board.pty, "grep -c '^mmc_byte ' /proc/modules"), "0");
+    assert_eq!(on_board(&board.pty, "ls /tmp | grep -c '^harness-'"), "0");
+    assert_eq!(on_board(&board.pty, "cat /proc/sys/kernel/printk_devkmsg"), "ratelimit");
+
+    // A module the user put on the board (SD card, NFS): --board-path, with
+    // the local --ko for its name and symbols; nothing is copied, and the
+    // user's file stays.
+    let run_dir = report.run_dir.clone().expect("kept");
+    let ko = run_dir.join("module/mmc_byte.ko");
+    {
+        let link = Link::open(&board.pty, 115200, &dir.path().join("copy.log")).unwrap();
+        let login = Login { user: "root".into(), password: None };
+        let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 7).unwrap();
+        let tools = harness::replay::transfer::detect(&mut shell, None).unwrap();
+        harness::replay::transfer::copy(&mut shell, &std::fs::read(&ko).unwrap(), "/root/mmc_byte.ko", tools).unwrap();
+    }
+    let second = dir.path().join("second.log");
+    let opts = ReplayOptions {
+        ko: Some(ko),
+        board_path: Some("/root/mmc_byte.ko".into()),
+        transcript: Some(second.clone()),
+        limits: replay::ReplayLimits { prompt: Duration::from_secs(60), ..Default::default() },
+        ..ReplayOptions::new(board.pty.clone())
+    };
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    assert_eq!(report.verdict.outcome, Outcome::Passed, "{}", report.verdict);
+    held(&report.verdict, "rmmod prints line \"mmc exit!\"");
+    // The line editor wraps the echo of long commands at 80 columns.
+    let raw = String::from_utf8_lossy(&std::fs::read(&second).unwrap()).replace(['\r', '\n'], "");
+    assert!(!raw.contains(">> /tmp/harness-mmc_byte.ko"), "the module was copied again");
+    assert!(raw.contains("MODULE_KO=/root/mmc_byte.ko"), "not loaded from --board-path");
+    assert_eq!(on_board(&board.pty, "ls /root/mmc_byte.ko"), "/root/mmc_byte.ko");
+    std::fs::remove_dir_all(&run_dir).unwrap();
+
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
+/// A module that panics the kernel: CRASHED, as `check` says it, although
+/// the emulated board's line goes away with QEMU (-no-reboot).
+#[test]
+fn replay_of_a_panicking_module_is_crashed() {
+    let board = board();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReplayOptions {
+        profile: PROFILE.into(),
+        module_dir: common::fixture("faults/panic"),
+        transcript: Some(dir.path().join("board.log")),
+        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), ..Default::default() },
+        ..ReplayOptions::new(board.pty.clone())
+    };
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+    assert_eq!(v.end, harness::verdict::RunEnd::Panicked, "{v}");
+    assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
+    assert!(report.notes.iter().any(|n| n.contains("reset the board")), "{:?}", report.notes);
+    if let Some(d) = &report.run_dir {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
+/// An init that never returns: TIMED-OUT on the step deadline; the shell
+/// comes back with Ctrl-C, and the module that cannot be unloaded is said so.
+#[test]
+fn replay_of_a_hanging_init_times_out_on_the_step() {
+    let board = board();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReplayOptions {
+        profile: PROFILE.into(),
+        module_dir: common::fixture("faults/init-hang"),
+        transcript: Some(dir.path().join("board.log")),
+        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), step: Duration::from_secs(15), ..Default::default() },
+        ..ReplayOptions::new(board.pty.clone())
+    };
+    let started = Instant::now();
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+    assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 15 s"), "{v}");
+    assert!(v.to_string().contains("fault_init_hang: init will never return"), "{v}");
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+    assert!(
+        report.notes.iter().any(|n| n.contains("fault_init_hang") && (n.contains("second rmmod") || n.contains("reset the board"))),
+        "{:?}",
+        report.notes
+    );
+    if let Some(d) = &report.run_dir {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
+/// The printf transfer (old busyboxes without base64), through the binary
+/// as `scripts/board-replay` runs it: exit 0 and the printed verdict.
+#[test]
+fn replay_with_the_printf_transfer_through_the_cli() {
+    let board = board();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["replay", "--serial"])
+        .arg(&board.pty)
+        .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("printf, checked with md5sum"), "{t}");
+    assert!(t.contains("PASS  insmod prints line \"process:insmod\""), "{t}");
+    assert!(t.contains("PASS  rmmod prints line \"mmc exit!\""), "{t}");
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("verdict: PASSED"), "{t}");
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
+/// A pty pair standing in for a USB serial adapter: the test holds the
+/// master (the "board" end) and the replay opens the slave by its path.
+struct FakeLine {
+    master: i32,
+    slave: i32,
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeLine {
+    /// `feed` is written every `every` until the line is dropped.
+    fn new(feed: Option<(Vec<u8>, Duration)>) -> FakeLine {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills two fds; no name, termios or size given.
+        let r = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: plain fcntl on our own fds. Not inherited by the harness
+        // binary; the master never blocks the feeding thread.
+        unsafe {
+            libc::fcntl(master, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(slave, libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(master, libc::F_SETFL, libc::O_NONBLOCK);
+        }
+        let path = std::fs::read_link(format!("/proc/self/fd/{slave}")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = feed.map(|(bytes, every)| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // SAFETY: writing our buffer to our fd; EAGAIN (nobody
+                    // reading) is ignored.
+                    unsafe { libc::write(master, bytes.as_ptr().cast(), bytes.len()) };
+                    // Drain what the replay types, as a board would read it.
+                    let mut sink = [0u8; 4096];
+                    unsafe { libc::read(master, sink.as_mut_ptr().cast(), sink.len()) };
+                    std::thread::sleep(every);
+                }
+            })
+        });
+        FakeLine { master, slave, path, stop, writer }
+    }
+}
+
+impl Drop for FakeLine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        // SAFETY: closing the fds openpty gave us.
+        unsafe {
+            libc::close(self.slave);
+            libc::close(self.master);
+        }
+    }
+}
+
+/// Options for a replay that needs no module build: the module is "on the
+/// board" already, so the failure under test is the line's.
+fn line_opts(line: &FakeLine, prompt_secs: u64, dir: &Path) -> ReplayOptions {
+    ReplayOptions {
+        board_path: Some("/tmp/x.ko".into()),
+        module_name: Some("x".into()),
+        transcript: Some(dir.join("serial.log")),
+        limits: replay::ReplayLimits { prompt: Duration::from_secs(prompt_secs), ..Default::default() },
+        ..ReplayOptions::new(line.path.clone())
+    }
+}
+
+/// A board that never says anything: a clear error at the prompt deadline.
+#[test]
+fn replay_on_a_silent_line_gives_up_at_the_prompt_deadline() {
+    let line = FakeLine::new(None);
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = format!("{:#}", replay::replay(&line_opts(&line, 3, dir.path())).err().expect("no shell on a silent line"));
+    let took = started.elapsed();
+    assert!(err.contains("no answer from the board on"), "{err}");
+    assert!(err.contains("within 3 s: nothing was received"), "{err}");
+    assert!(err.contains("the serial session is recorded in"), "{err}");
+    assert!(!err.contains("run directory"), "nothing to keep: {err}");
+    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(10), "took {took:?}");
+    drop(line);
+    common::assert_no_qemu_children();
+}
+
+/// Boot noise that never ends in a prompt: the error says so and shows the
+/// last bytes received, escaped.
+#[test]
+fn replay_on_noise_without_a_prompt_shows_what_was_seen() {
+    let line = FakeLine::new(Some((b"[    1.000000] still booting, no prompt here\r\n".to_vec(), Duration::from_millis(150))));
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let err = format!("{:#}", replay::replay(&line_opts(&line, 4, dir.path())).err().expect("no shell in noise"));
+    let took = started.elapsed();
+    assert!(err.contains("no shell prompt answered within 4 s"), "{err}");
+    assert!(err.contains("last bytes received: …\""), "{err}");
+    assert!(err.contains("still booting, no prompt here\\r\\n"), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    drop(line);
+    common::assert_no_qemu_children();
+}
+
+/// Garbage on the line (a wrong baud rate) stops the replay well before the
+/// prompt deadline, through the binary: exit 2 and a message naming --baud
+/// and showing the bytes.
+#[test]
+fn replay_on_a_garbage_line_names_the_baud_rate() {
+    let garbage: Vec<u8> = (0..64u32).map(|i| [0x00, 0xf8, 0x80, b'x', 0xfe, 0x1e, b'~', 0x86][i as usize % 8]).collect();
+    let line = FakeLine::new(Some((garbage, Duration::from_millis(50))));
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["replay", "--serial"])
+        .arg(&line.path)
+        .args(["--board-path", "/tmp/x.ko", "--module-name", "x", "--baud", "9600", "--prompt-timeout", "30", "--transcript"])
+        .arg(dir.path().join("serial.log"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("the serial line carries garbage"), "{t}");
+    assert!(t.contains("at 9600 baud are not text") && t.contains("set it with --baud"), "{t}");
+    assert!(t.contains("\\xf8\\x80x\\xfe"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    drop(line);
+    common::assert_no_qemu_children();
+}
