@@ -236,30 +236,35 @@ fn main() -> ExitCode {
                 json: a.json,
                 junit: a.junit,
             };
-            let result = run::check(&opts);
-            if harness::process::interrupted() {
-                // The signal handler is stopping the children and will exit
-                // 130; whatever the check saw meanwhile is not a result.
-                std::thread::sleep(Duration::from_secs(30));
-                return ExitCode::from(130);
+            finish(run::check(&opts).map(|r| (r.verdict, r.run_dir)))
+        }
+    }
+}
+
+/// Prints a verdict (and where its run directory was kept) and turns it into
+/// the exit status: 0 passed, 1 not passed, 2 the run could not be made.
+fn finish(result: anyhow::Result<(harness::verdict::Verdict, Option<PathBuf>)>) -> ExitCode {
+    if harness::process::interrupted() {
+        // The signal handler is stopping the children and will exit 130;
+        // whatever the run saw meanwhile is not a result.
+        std::thread::sleep(Duration::from_secs(30));
+        return ExitCode::from(130);
+    }
+    match result {
+        Ok((verdict, run_dir)) => {
+            println!("{verdict}");
+            if let Some(dir) = run_dir {
+                println!("run directory: {}", dir.display());
             }
-            match result {
-                Ok(report) => {
-                    println!("{}", report.verdict);
-                    if let Some(dir) = &report.run_dir {
-                        println!("run directory: {}", dir.display());
-                    }
-                    if report.verdict.passed() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
+            if verdict.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }
@@ -348,24 +353,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
         keep: a.keep,
         ..defaults
     };
-    let result = harness::replay::replay(&opts);
-    if harness::process::interrupted() {
-        std::thread::sleep(Duration::from_secs(30));
-        return ExitCode::from(130);
-    }
-    match result {
-        Ok(report) => {
-            println!("{}", report.verdict);
-            if let Some(dir) = &report.run_dir {
-                println!("run directory: {}", dir.display());
-            }
-            verdict_exit(&report.verdict)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    finish(harness::replay::replay(&opts).map(|r| (r.verdict, r.run_dir)))
 }
 
 fn recheck(a: RecheckArgs) -> ExitCode {
@@ -376,24 +364,7 @@ fn recheck(a: RecheckArgs) -> ExitCode {
         module_name: a.module_name,
         ko: a.ko,
     };
-    match harness::replay::recheck(&opts) {
-        Ok(verdict) => {
-            println!("{verdict}");
-            verdict_exit(&verdict)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn verdict_exit(v: &harness::verdict::Verdict) -> ExitCode {
-    if v.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    finish(harness::replay::recheck(&opts).map(|v| (v, None)))
 }
 
 fn emulate_board(profile: &str) -> anyhow::Result<()> {

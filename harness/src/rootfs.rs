@@ -100,17 +100,12 @@ fn check_arm_static(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Everything that goes into the archive, in order (parents first).
-pub fn entries(rootfs_dir: &Path, busybox: &[u8], module: &Module) -> Result<Vec<Entry>> {
+/// What every guest archive starts with: the directories busybox installs
+/// its applets into, the device nodes the kernel needs before /init runs,
+/// and busybox itself with `/bin/sh`.
+pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
     let dir = |p: &str| Entry::Dir { path: p.into(), mode: 0o755 };
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let p = rootfs_dir.join(name);
-        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
-    };
-    let ko_name = format!("{}.ko", module.name);
-    let ko = std::fs::read(&module.ko).with_context(|| format!("reading {}", module.ko.display()))?;
-    let env = format!("MODULE_KO=/harness/{ko_name}\nMODULE_NAME={}\n", module.name);
-    let mut e = vec![
+    vec![
         dir("bin"),
         dir("sbin"),
         dir("usr"),
@@ -121,17 +116,33 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], module: &Module) -> Result<Vec
         // devtmpfs is mounted: it must be in the archive.
         Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
         Entry::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
+        dir("etc"),
         dir("proc"),
         dir("sys"),
+        dir("root"),
         Entry::Dir { path: "tmp".into(), mode: 0o1777 },
-        dir("harness"),
         Entry::File { path: BUSYBOX.into(), mode: 0o755, data: busybox.to_vec() },
         Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
+    ]
+}
+
+/// Everything that goes into the archive, in order (parents first).
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], module: &Module) -> Result<Vec<Entry>> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = rootfs_dir.join(name);
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    };
+    let ko_name = format!("{}.ko", module.name);
+    let ko = std::fs::read(&module.ko).with_context(|| format!("reading {}", module.ko.display()))?;
+    let env = format!("MODULE_KO=/harness/{ko_name}\nMODULE_NAME={}\n", module.name);
+    let mut e = skeleton(busybox);
+    e.extend([
+        Entry::Dir { path: "harness".into(), mode: 0o755 },
         Entry::File { path: "init".into(), mode: 0o755, data: read("init")? },
         Entry::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
         Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
         Entry::File { path: format!("harness/{ko_name}"), mode: 0o644, data: ko },
-    ];
+    ]);
     let overlay = rootfs_dir.join("overlay");
     if overlay.is_dir() {
         add_overlay(&overlay, &overlay, &mut e)?;

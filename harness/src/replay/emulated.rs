@@ -135,28 +135,11 @@ pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
 
 /// The board's root filesystem: busybox and `friendlyarm-init` as /init.
 pub fn entries(rootfs_dir: &Path, busybox: &[u8]) -> Result<Vec<Entry>> {
-    let dir = |p: &str| Entry::Dir { path: p.into(), mode: 0o755 };
     let init_path = rootfs_dir.join("friendlyarm-init");
     let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
-    Ok(vec![
-        dir("bin"),
-        dir("sbin"),
-        dir("usr"),
-        dir("usr/bin"),
-        dir("usr/sbin"),
-        dir("dev"),
-        // Opened by the kernel before /init mounts devtmpfs.
-        Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
-        Entry::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
-        dir("etc"),
-        dir("proc"),
-        dir("sys"),
-        dir("root"),
-        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
-        Entry::File { path: "bin/busybox".into(), mode: 0o755, data: busybox.to_vec() },
-        Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
-        Entry::File { path: "init".into(), mode: 0o755, data: init },
-    ])
+    let mut e = crate::rootfs::skeleton(busybox);
+    e.push(Entry::File { path: "init".into(), mode: 0o755, data: init });
+    Ok(e)
 }
 
 fn write_initramfs(rootfs_dir: &Path, busybox: &Path, out: &Path) -> Result<()> {
