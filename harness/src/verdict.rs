@@ -69,7 +69,8 @@ pub struct Verdict {
     pub checks: Vec<Check>,
     pub events: Vec<Event>,
     /// Kernel reports about something other than the module under test
-    /// (leak suspects of the kernel itself): shown, but not failing the run.
+    /// (printed before it was loaded, or leak suspects of the kernel itself):
+    /// shown, but not failing the run.
     pub unrelated: Vec<Event>,
     /// KUnit results, when the module printed KTAP.
     pub ktap: Option<KtapSummary>,
@@ -117,11 +118,18 @@ impl Context {
 pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, ctx: Context) -> Verdict {
     let checks = expectations.evaluate(t);
     let symbols = ctx.symbols.as_ref();
+    // Reports printed before the first step began come from a kernel that
+    // had not seen the module yet (under load, the debug kernel's own workers
+    // can trip the hung-task detector while it boots).
+    let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let (events, unrelated): (Vec<Event>, Vec<Event>) =
         crate::event::scan(t, &|a| symbols.and_then(|s| s.name(a))).into_iter().partition(|e| {
+            let before_module = first_step_line.is_some_and(|first| e.line < first);
             // A leak suspect that no frame or task ties to the module is the
-            // kernel's own noise; every other report counts.
-            e.kind != EventKind::Kmemleak || ctx.module.as_deref().is_none_or(|m| e.involves(m))
+            // kernel's own noise too; every other report counts.
+            let foreign_leak =
+                e.kind == EventKind::Kmemleak && ctx.module.as_deref().is_some_and(|m| !e.involves(m));
+            !(before_module || foreign_leak)
         });
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
@@ -214,7 +222,10 @@ impl fmt::Display for Verdict {
             }
         }
         if !self.unrelated.is_empty() {
-            let _ = writeln!(s, "  note  {} kernel leak suspect(s) not tied to the module (not counted)", self.unrelated.len());
+            let _ = writeln!(s, "  note  {} kernel report(s) not tied to the module (not counted):", self.unrelated.len());
+            for e in &self.unrelated {
+                let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
+            }
         }
         for (step, lines) in &self.excerpts {
             let _ = writeln!(s, "\n  what step {step} printed:");
@@ -334,7 +345,7 @@ mod tests {
         let clean = format!("{GOOD}@@harness begin leaks\n{noise}@@harness end leaks rc=0\n");
         let v = judge(&Transcript::from_log(&clean), &exp(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
-        assert!(v.to_string().contains("1 kernel leak suspect(s) not tied to the module"));
+        assert!(v.to_string().contains("1 kernel report(s) not tied to the module"));
     }
 
     #[test]
@@ -351,6 +362,19 @@ mod tests {
         let k = v.ktap.as_ref().unwrap();
         assert_eq!((k.counts.passed, k.counts.failed, k.counts.incomplete), (1, 1, 1));
         assert!(v.to_string().contains("KUnit: 1 passed, 1 failed, 0 skipped, 1 incomplete"), "{v}");
+    }
+
+    #[test]
+    fn reports_before_the_first_step_are_not_the_modules() {
+        let boot = "INFO: task kworker/u8:1:33 blocked for more than 20 seconds.\n      Not tainted 6.12.117 #1\n\n";
+        let v = judge(&Transcript::from_log(&format!("{boot}{GOOD}")), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        assert_eq!(v.unrelated.len(), 1);
+        assert!(v.to_string().contains("hung task (console line 1): INFO: task kworker"), "{v}");
+        // The same report during a step fails the run.
+        let during = GOOD.replace("process:insmod\n", &format!("process:insmod\n{boot}"));
+        let v = judge(&Transcript::from_log(&during), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
     }
 
     #[test]
