@@ -183,15 +183,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let steps_path = root.join("rootfs").join("steps.sh");
     let steps_sh = std::fs::read(&steps_path).with_context(|| format!("reading {}", steps_path.display()))?;
 
-    let runs = match std::env::var_os("HARNESS_RUN_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => root.join("target").join("harness-runs"),
-    };
-    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
-    let run_dir = tempfile::Builder::new()
-        .prefix("replay-")
-        .tempdir_in(&runs)
-        .with_context(|| format!("creating a run directory in {}", runs.display()))?;
+    let run_dir = crate::run::new_run_dir("replay-")?;
 
     let local = if let Some(ko) = &opts.ko {
         let info = module::modinfo(ko)?;

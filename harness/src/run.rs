@@ -146,19 +146,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         format!("{} {} ({})", kernel.release, if kernel.built_now { "built" } else { "cached" }, kernel.build_dir.display()),
     );
 
-    let runs = match std::env::var_os("HARNESS_RUN_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => root.join("target").join("harness-runs"),
-    };
-    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
-    let run_dir = tempfile::Builder::new()
-        .prefix(&format!(
-            "{}-{}-",
-            profile.name,
-            Path::new(&module_label).file_stem().unwrap_or_default().to_string_lossy()
-        ))
-        .tempdir_in(&runs)
-        .with_context(|| format!("creating a run directory in {}", runs.display()))?;
+    let run_dir = new_run_dir(&format!(
+        "{}-{}-",
+        profile.name,
+        Path::new(&module_label).file_stem().unwrap_or_default().to_string_lossy()
+    ))?;
 
     let module = match &opts.kernel_module {
         Some(rel) => module::prebuilt(&kernel.build_dir.join(rel), &kernel)?,
@@ -208,6 +200,20 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let keep = opts.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
     Ok(CheckReport { verdict, run_dir: kept, kernel_built_now: kernel.built_now })
+}
+
+/// A fresh run directory under `HARNESS_RUN_DIR` (default
+/// `target/harness-runs`), deleted on drop unless kept.
+pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    let runs = match std::env::var_os("HARNESS_RUN_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => crate::repo_root().join("target").join("harness-runs"),
+    };
+    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&runs)
+        .with_context(|| format!("creating a run directory in {}", runs.display()))
 }
 
 /// Installs what a check needs: host packages, the default kernel source

@@ -44,15 +44,7 @@ impl EmulatedBoard {
         // With the run directories: a board stopped by Ctrl-C (the signal
         // handler exits without destructors) leaves its files where an
         // interrupted check's are, not in /tmp.
-        let runs = match std::env::var_os("HARNESS_RUN_DIR") {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => root.join("target").join("harness-runs"),
-        };
-        std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("emulated-board-")
-            .tempdir_in(&runs)
-            .with_context(|| format!("creating a directory in {}", runs.display()))?;
+        let dir = crate::run::new_run_dir("emulated-board-")?;
         let busybox = crate::rootfs::busybox()?;
         let initramfs = dir.path().join("initramfs.cpio");
         write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;
