@@ -24,7 +24,10 @@ pub fn busybox() -> Result<PathBuf> {
         check_arm_static(&p).with_context(|| format!("HARNESS_BUSYBOX={}", p.display()))?;
         return Ok(p);
     }
-    let entry = crate::cache::root().join("busybox-static-armhf");
+    // The entry's name carries the harness version and the recipe, so that
+    // a changed way of fetching it is never served from an old entry.
+    let recipe = concat!("busybox-recipe-1 harness-", env!("CARGO_PKG_VERSION"));
+    let entry = crate::cache::root().join(format!("busybox-static-armhf-{}", crate::cache::digest([recipe])));
     let (dir, _) = crate::cache::get_or_build(&entry, "fetching busybox", fetch_busybox)?;
     Ok(dir.join("busybox"))
 }
