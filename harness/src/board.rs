@@ -1,8 +1,9 @@
 //! A real board: `configs/boards/NAME.toml`, and the image folder that
 //! `board-image` assembles for it from the QEMU profile's cached kernel.
 
-use crate::kernel::{self, BuildOptions, Kernel, Source};
-use crate::module::{self, Module};
+use crate::kernel::Kernel;
+use crate::module::Module;
+use crate::prepare::Prepared;
 use crate::process;
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
@@ -68,30 +69,21 @@ pub struct Image {
     pub kernel_release: String,
 }
 
-pub struct ImageOptions<'a> {
-    pub source: &'a Source,
-    pub cross_compile: Option<&'a str>,
-    pub module_dir: &'a Path,
-    pub out: &'a Path,
-    /// Also pack the harness's initramfs as a U-Boot ramdisk.
-    pub initramfs: bool,
-    pub jobs: usize,
-}
-
-/// Assembles the board's files in `opts.out`.
-pub fn build_image(board: &Board, profile: &Profile, opts: &ImageOptions) -> Result<Image> {
-    let configs = crate::repo_root().join("configs");
-    let cross = opts.cross_compile.unwrap_or(&profile.cross_compile);
-    let k = kernel::get(profile, &BuildOptions { source: opts.source, cross_compile: cross, configs_dir: &configs, jobs: opts.jobs })?;
+/// Assembles the board's files in `out` from a prepared run (the board
+/// profile's kernel, the modules, the plan), with the harness's initramfs
+/// as a U-Boot ramdisk when `initramfs`.
+pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> Result<Image> {
+    let k = &p.kernel;
+    let profile = &p.profile;
     let config = std::fs::read_to_string(k.build_dir.join(".config")).context("reading the kernel .config")?;
     if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
         bail!("the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs", profile.name);
     }
-    std::fs::create_dir_all(opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    let work = tempfile::tempdir_in(opts.out).context("creating a work directory")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let work = tempfile::tempdir_in(out).context("creating a work directory")?;
     let mut files = Vec::new();
     let put = |name: &str, from: &Path| -> Result<PathBuf> {
-        let to = opts.out.join(name);
+        let to = out.join(name);
         std::fs::copy(from, &to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
         Ok(to)
     };
@@ -110,7 +102,7 @@ pub fn build_image(board: &Board, profile: &Profile, opts: &ImageOptions) -> Res
     let zimage_dtb = put("zImage-dtb", &zimage_dtb)?;
     files.push(zimage_dtb.clone());
 
-    let uimage = opts.out.join("uImage");
+    let uimage = out.join("uImage");
     mkimage(&[
         "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none",
         "-a", &board.load_address, "-e", &board.load_address,
@@ -118,21 +110,27 @@ pub fn build_image(board: &Board, profile: &Profile, opts: &ImageOptions) -> Res
     ], &zimage_dtb, &uimage, work.path())?;
     files.push(uimage);
 
-    let m = module::build(opts.module_dir, &k, work.path(), opts.jobs)?;
-    files.push(put(&format!("{}.ko", m.name), &m.ko)?);
+    for m in &p.modules {
+        files.push(put(&format!("{}.ko", m.name), &m.ko)?);
+    }
+    for prog in &p.programs {
+        files.push(put(&prog.name, &prog.path)?);
+    }
 
-    if opts.initramfs {
+    if initramfs {
         let cpio = work.path().join("initramfs.cpio");
-        crate::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::rootfs::busybox()?, &m, &cpio)?;
-        let uinitrd = opts.out.join("uInitrd");
+        let nonce = crate::step::new_nonce();
+        let guest = crate::rootfs::Guest { modules: &p.modules, programs: &p.programs, plan: &p.plan, nonce: &nonce };
+        crate::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::rootfs::busybox()?, &guest, &cpio)?;
+        let uinitrd = out.join("uInitrd");
         mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;
         files.push(uinitrd);
     }
-    let boot_text = boot_commands(board, &k, &m, opts.initramfs);
-    let readme = opts.out.join("BOOT.txt");
+    let boot_text = boot_commands(board, k, &p.modules, initramfs);
+    let readme = out.join("BOOT.txt");
     std::fs::write(&readme, &boot_text).with_context(|| format!("writing {}", readme.display()))?;
     files.push(readme);
-    Ok(Image { dir: opts.out.to_path_buf(), files, boot_text, kernel_release: k.release })
+    Ok(Image { dir: out.to_path_buf(), files, boot_text, kernel_release: k.release.clone() })
 }
 
 fn mkimage(args: &[&str], input: &Path, output: &Path, log_dir: &Path) -> Result<()> {
@@ -142,7 +140,7 @@ fn mkimage(args: &[&str], input: &Path, output: &Path, log_dir: &Path) -> Result
 }
 
 /// The U-Boot commands to boot the image, for the human at the bench.
-pub fn boot_commands(board: &Board, k: &Kernel, m: &Module, initramfs: bool) -> String {
+pub fn boot_commands(board: &Board, k: &Kernel, modules: &[Module], initramfs: bool) -> String {
     let (kaddr, raddr) = (&board.kernel_staging_address, &board.ramdisk_staging_address);
     let root = if initramfs { "rdinit=/init" } else { "root=/dev/mmcblk0p2 rootwait" };
     let bootm = if initramfs { format!("bootm {kaddr} {raddr}") } else { format!("bootm {kaddr}") };
@@ -150,7 +148,8 @@ pub fn boot_commands(board: &Board, k: &Kernel, m: &Module, initramfs: bool) -> 
     let _ = writeln!(s, "{} — Linux {} ({} kernel profile)", board.description, k.release, board.kernel_profile);
     let _ = writeln!(s, "\nFiles: zImage, {}, zImage-dtb (dtb appended), uImage (zImage-dtb for U-Boot, load/entry {}),",
         Path::new(&board.dtb).file_name().unwrap_or_default().to_string_lossy(), board.load_address);
-    let _ = writeln!(s, "       {}.ko (vermagic {}){}", m.name, m.vermagic.trim(), if initramfs { ", uInitrd (the harness initramfs)" } else { "" });
+    let kos: Vec<String> = modules.iter().map(|m| format!("{}.ko (vermagic {})", m.name, m.vermagic.trim())).collect();
+    let _ = writeln!(s, "       {}{}", kos.join(", "), if initramfs { ", uInitrd (the harness initramfs)" } else { "" });
     let _ = writeln!(s, "\nFrom the first FAT partition of the SD card (copy the files there), at the U-Boot prompt:");
     let _ = writeln!(s, "  setenv bootargs console={} {root}", board.console);
     let _ = writeln!(s, "  fatload mmc 0:1 {kaddr} uImage");
@@ -166,7 +165,9 @@ pub fn boot_commands(board: &Board, k: &Kernel, m: &Module, initramfs: bool) -> 
         let _ = writeln!(s, "  tftp {raddr} uInitrd");
     }
     let _ = writeln!(s, "  {bootm}");
-    let _ = writeln!(s, "\nThen load the module on the board: insmod {}.ko; rmmod {}", m.name, m.name);
+    let insmod: Vec<String> = modules.iter().map(|m| format!("insmod {}.ko", m.name)).collect();
+    let rmmod: Vec<String> = modules.iter().rev().map(|m| format!("rmmod {}", m.name)).collect();
+    let _ = writeln!(s, "\nThen load the module on the board: {}; {}", insmod.join("; "), rmmod.join("; "));
     s
 }
 
@@ -205,7 +206,7 @@ mod tests {
             cross_compile: "arm-linux-gnueabihf-".into(),
             built_now: false,
         };
-        let m = Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), modpost_warnings: vec![] };
+        let m = [Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![] }];
         let t = boot_commands(&b, &k, &m, true);
         for want in ["fatload mmc 0:1 0x41000000 uImage", "fatload mmc 0:1 0x42000000 uInitrd", "bootm 0x41000000 0x42000000", "console=ttySAC0,115200n8 rdinit=/init", "insmod mmc_byte.ko"] {
             assert!(t.contains(want), "{want} missing from:\n{t}");

@@ -3,7 +3,7 @@
 //! whole report block, the step it happened in and the module symbol in its
 //! stack trace.
 
-use crate::step::Transcript;
+use crate::step::{LineKind, Transcript};
 use regex::Regex;
 use serde::Serialize;
 use std::fmt;
@@ -153,6 +153,13 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
     let mut events: Vec<Event> = Vec::new();
     let mut open: Option<Event> = None;
     for line in &t.lines {
+        // What a step's command printed is user space's, not a kernel
+        // report, whatever it looks like; except the leaks step's, which is
+        // kmemleak's own report read from debugfs.
+        let leaks_step = line.step.is_some_and(|i| t.steps[i].name == crate::step::LEAKS);
+        if line.kind == LineKind::Dropped || (line.kind == LineKind::Output && !leaks_step) {
+            continue;
+        }
         let message = line.message.as_str();
         let header = classify(message);
         // "cut here" is followed by the WARNING or BUG line that names the
@@ -174,7 +181,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         }
         if let Some(ev) = open.as_mut() {
             let closes = ends_block(&ev.kind, message, ev.block.len());
-            let marker = crate::step::parse_marker(message).is_some();
+            let marker = line.kind == LineKind::Marker;
             if header.is_some() || marker || ev.block.len() >= MAX_BLOCK || closes {
                 if closes && !matches!(ev.kind, EventKind::Kmemleak) {
                     ev.block.push(message.to_string());
@@ -229,6 +236,10 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
 mod tests {
     use super::*;
 
+    fn tlog(s: &str) -> Transcript {
+        Transcript::from_log(&crate::step::with_nonce(s, crate::step::FIXTURE_NONCE), crate::step::FIXTURE_NONCE)
+    }
+
     #[test]
     fn classifies_headers() {
         let cases = [
@@ -258,7 +269,7 @@ mod tests {
 
     #[test]
     fn oops_block_is_attributed_with_its_module_symbol() {
-        let t = Transcript::from_log(
+        let t = tlog(
             "[ 1.0] @@harness begin insmod\n\
              [ 1.1] 8<--- cut here ---\n\
              [ 1.1] Unable to handle kernel NULL pointer dereference at virtual address 00000000 when write\n\
@@ -280,7 +291,7 @@ mod tests {
 
     #[test]
     fn cut_here_folds_into_the_warning() {
-        let t = Transcript::from_log(
+        let t = tlog(
             "------------[ cut here ]------------\n\
              WARNING: CPU: 0 PID: 70 at warn.c:9 warn_init+0x1c/0x30 [warn_on]\n\
              Modules linked in: warn_on(O+)\n\
@@ -296,7 +307,7 @@ mod tests {
 
     #[test]
     fn kmemleak_block_ends_at_the_first_unindented_line() {
-        let t = Transcript::from_log(
+        let t = tlog(
             "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    [<bf000040>] leak_init+0x40/0x1000 [leaky]\nunreferenced object 0xc3a4c000 (size 64):\n  backtrace:\nafter\n",
         );
         let ev = scan(&t, &|_| None);
@@ -312,7 +323,7 @@ mod tests {
 
     #[test]
     fn bare_module_addresses_are_named_by_the_resolver() {
-        let t = Transcript::from_log(
+        let t = tlog(
             "unreferenced object 0xc3a4b000 (size 100):\n  comm \"kworker/0:1\", pid 9\n  backtrace (crc 0):\n    __kmalloc_cache_noprof+0x1/0x2\n    0xbf00004c\n    do_one_initcall+0x1/0x2\n",
         );
         let resolve = |a: u64| (a == 0xbf00004c).then(|| "leak_init+0x4c/0x80 [fault_leak]".to_string());
@@ -330,7 +341,8 @@ mod real_logs {
 
     fn scan_fixture(name: &str) -> (Transcript, Vec<Event>) {
         let p = crate::repo_root().join("harness/tests/fixtures/console").join(name);
-        let t = Transcript::from_log(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let t = Transcript::from_log(&text, crate::step::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
         (t, ev)
     }

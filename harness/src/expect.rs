@@ -1,26 +1,36 @@
-//! Expectations: a TOML file beside the module that says, per step, the exit
-//! status and the lines that must appear, in order.
+//! Expectations: what each step must do. An optional TOML file beside the
+//! module; without one, the defaults: every step exits 0.
 //!
 //! ```toml
+//! programs = ["app.c"]             # C sources built into static ARM programs on the guest's PATH
+//!
 //! [[step]]
-//! name = "insmod"
-//! exit = 0
-//! expect = [{ line = "process:insmod" }, { regex = "^mmc_byte: .*ok$" }]
+//! name = "insmod"                  # insmod, rmmod, gone, leaks (`insmod:<module>` with several modules)
+//! args = "count=3"                 # insmod: module parameters
+//! exit = 0                         # the default
+//! expect = [{ line = "process:insmod" }, { regex = "^mmc_byte: .*ok$" }]   # kernel log, in order
+//!
+//! [[step]]
+//! name = "app"                     # any other name: a command step
+//! run = "app /dev/hello_misc"      # run in the guest between loading and unloading
+//! stdout = [{ line = "app: got pong" }]                                    # its own output, in order
 //! ```
 //!
 //! `line` matches a whole message (printk timestamp removed, surrounding
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
+//! This module does no I/O: the caller reads the file.
 
-use crate::step::Transcript;
-use anyhow::{bail, Context, Result};
+use crate::step::{self, Transcript};
+use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(default)]
+    programs: Vec<String>,
     #[serde(default)]
     step: Vec<StepSpec>,
 }
@@ -29,9 +39,13 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct StepSpec {
     name: String,
+    run: Option<String>,
+    args: Option<String>,
     exit: Option<i32>,
     #[serde(default)]
     expect: Vec<PatternSpec>,
+    #[serde(default)]
+    stdout: Vec<PatternSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,13 +82,47 @@ impl fmt::Display for Pattern {
 #[derive(Debug, Clone)]
 pub struct StepExpectation {
     pub name: String,
-    pub exit: Option<i32>,
-    pub patterns: Vec<Pattern>,
+    /// A command step's shell command.
+    pub run: Option<String>,
+    /// insmod's module parameters.
+    pub args: Option<String>,
+    pub exit: i32,
+    /// Kernel log lines printed during the step, in order.
+    pub expect: Vec<Pattern>,
+    /// Lines of the step command's own output, in order.
+    pub stdout: Vec<Pattern>,
+    /// A command step written after an rmmod or gone entry: it runs after
+    /// the modules are unloaded.
+    pub after_unload: bool,
 }
 
-#[derive(Debug, Clone)]
+impl StepExpectation {
+    fn default_for(name: &str) -> StepExpectation {
+        StepExpectation {
+            name: name.to_string(),
+            run: None,
+            args: None,
+            exit: 0,
+            expect: Vec::new(),
+            stdout: Vec::new(),
+            after_unload: false,
+        }
+    }
+
+    /// Whether this entry speaks for the step `step` (`insmod` speaks for
+    /// every `insmod:<module>`).
+    pub fn covers(&self, step: &str) -> bool {
+        self.name == step || (step::BUILTIN.contains(&self.name.as_str()) && step::kind_of(step) == self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct Expectations {
+    /// C sources of user programs, relative to the module directory.
+    pub programs: Vec<String>,
     pub steps: Vec<StepExpectation>,
+    /// No file was given: the defaults alone apply.
+    pub defaults: bool,
 }
 
 /// The result of one expectation.
@@ -87,104 +135,186 @@ pub struct Check {
     pub detail: Option<String>,
 }
 
+/// A name a command step may have: one word the marker protocol can carry.
+fn valid_step_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 impl Expectations {
-    /// Loads and validates `path`; `known_steps` are the steps the guest runs,
-    /// so a typo in a step name fails here, before anything boots.
-    pub fn load(path: &Path, known_steps: &[&str]) -> Result<Expectations> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading expectations file {}", path.display()))?;
-        Self::parse(&text, &path.display().to_string(), known_steps)
+    /// The expectations used when no file is given: every step exits 0 and
+    /// no kernel report appears.
+    pub fn defaults() -> Expectations {
+        Expectations { defaults: true, ..Default::default() }
     }
 
-    pub fn parse(text: &str, origin: &str, known_steps: &[&str]) -> Result<Expectations> {
+    /// Parses and validates an expectations file's text; `origin` names it
+    /// in errors, so a typo fails here, before anything is built.
+    pub fn parse(text: &str, origin: &str) -> Result<Expectations> {
         let file: File = toml::from_str(text)
             .map_err(|e| anyhow::anyhow!("{origin}: invalid expectations: {}", e.to_string().trim_end()))?;
-        if file.step.is_empty() {
-            bail!("{origin}: no [[step]] tables: an expectations file must check at least one step");
-        }
         let mut steps = Vec::new();
+        let mut unloaded = false;
         for (i, s) in file.step.into_iter().enumerate() {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
-            if !known_steps.contains(&s.name.as_str()) {
-                bail!("{at}: unknown step; the guest runs {}", known_steps.join(", "));
+            let kind = step::kind_of(&s.name);
+            let builtin = step::BUILTIN.contains(&kind);
+            if builtin {
+                if s.run.is_some() {
+                    bail!("{at}: `run` is for command steps; {kind} runs itself (give the command step another name)");
+                }
+                if s.args.is_some() && kind != step::INSMOD {
+                    bail!("{at}: `args` are module parameters, for insmod steps only");
+                }
+                if let Some((_, module)) = s.name.split_once(':') {
+                    if kind == step::LEAKS || module.is_empty() {
+                        bail!("{at}: write {kind} or {kind}:<module name>");
+                    }
+                }
+                if kind == step::RMMOD || kind == step::GONE {
+                    unloaded = true;
+                }
+            } else {
+                if !valid_step_name(&s.name) {
+                    bail!("{at}: a step name is one word of letters, digits, '_', '-' or '.'");
+                }
+                if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                    bail!(
+                        "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
+                        step::BUILTIN.join(", ")
+                    );
+                }
+                if s.args.is_some() {
+                    bail!("{at}: `args` are module parameters, for insmod steps only");
+                }
             }
-            let mut patterns = Vec::new();
-            for (j, p) in s.expect.into_iter().enumerate() {
-                patterns.push(match (p.line, p.regex) {
-                    (Some(l), None) => Pattern::Line(l),
-                    (None, Some(r)) => Pattern::Regex(
-                        Regex::new(&r).map_err(|e| anyhow::anyhow!("{at}: expect[{j}]: invalid regex {r:?}: {e}"))?,
-                    ),
-                    _ => bail!("{at}: expect[{j}] needs exactly one of `line` or `regex`"),
-                });
+            if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
+                bail!("{at}: a second entry for the same step; put its expectations in one entry");
             }
-            steps.push(StepExpectation { name: s.name, exit: s.exit, patterns });
-        }
-        Ok(Expectations { steps })
-    }
-
-    /// The expectations used when none are given: every step exits 0.
-    pub fn exit_codes_only(steps: &[&str]) -> Expectations {
-        Expectations {
-            steps: steps
-                .iter()
-                .map(|s| StepExpectation { name: s.to_string(), exit: Some(0), patterns: Vec::new() })
-                .collect(),
-        }
-    }
-
-    /// Judges the transcript. Patterns of a step must match its lines in
-    /// order: each one after the line the previous one matched.
-    pub fn evaluate(&self, t: &Transcript) -> Vec<Check> {
-        let mut checks = Vec::new();
-        for exp in &self.steps {
-            let record = t.step(&exp.name);
-            let ran = record.map(|r| r.rc.is_some()).unwrap_or(false);
-            checks.push(Check {
-                step: exp.name.clone(),
-                description: format!("{} ran to completion", exp.name),
-                held: ran,
-                detail: match record {
-                    None => Some("the step never started".into()),
-                    Some(r) if r.rc.is_none() => Some("the step started but never finished".into()),
-                    _ => None,
-                },
+            let patterns = |specs: Vec<PatternSpec>, field: &str| -> Result<Vec<Pattern>> {
+                specs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, p)| match (p.line, p.regex) {
+                        (Some(l), None) => Ok(Pattern::Line(l)),
+                        (None, Some(r)) => Regex::new(&r)
+                            .map(Pattern::Regex)
+                            .map_err(|e| anyhow::anyhow!("{at}: {field}[{j}]: invalid regex {r:?}: {e}")),
+                        _ => bail!("{at}: {field}[{j}] needs exactly one of `line` or `regex`"),
+                    })
+                    .collect()
+            };
+            steps.push(StepExpectation {
+                after_unload: !builtin && unloaded,
+                expect: patterns(s.expect, "expect")?,
+                stdout: patterns(s.stdout, "stdout")?,
+                name: s.name,
+                run: s.run,
+                args: s.args,
+                exit: s.exit.unwrap_or(0),
             });
-            if let Some(want) = exp.exit {
+        }
+        for (i, p) in file.programs.iter().enumerate() {
+            let path = std::path::Path::new(p);
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            if path.is_absolute() || p.split('/').any(|c| c == "..") || !p.ends_with(".c") || !valid_step_name(&stem) {
+                bail!("{origin}: programs[{i}] {p:?}: name a .c file inside the module directory, e.g. \"app.c\"");
+            }
+        }
+        Ok(Expectations { programs: file.programs, steps, defaults: false })
+    }
+
+    /// The command steps, in file order.
+    pub fn commands(&self) -> impl Iterator<Item = &StepExpectation> {
+        self.steps.iter().filter(|s| s.run.is_some())
+    }
+
+    /// The entry for a builtin step (exact name first, then its kind).
+    pub fn entry_for(&self, step: &str) -> Option<&StepExpectation> {
+        self.steps.iter().find(|e| e.name == step).or_else(|| self.steps.iter().find(|e| e.covers(step)))
+    }
+
+    /// Judges the transcript of a run of `planned` (step names, in order).
+    /// Every planned step is checked: by its entry if the file has one, else
+    /// by the defaults (it ran, it exited 0); `leaks` only when the kernel
+    /// has kmemleak (the step ran) or the file asks for it. Patterns of an
+    /// entry match its steps' lines in order, each after the line the
+    /// previous one matched.
+    pub fn evaluate(&self, planned: &[String], t: &Transcript) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let mut entries: Vec<StepExpectation> = Vec::new();
+        let mut targets: Vec<Vec<&str>> = Vec::new();
+        for name in planned {
+            let entry = self.entry_for(name);
+            if entry.is_none() && name == step::LEAKS && t.step(name).is_none() {
+                continue;
+            }
+            let entry = entry.cloned().unwrap_or_else(|| StepExpectation::default_for(name));
+            match entries.iter().position(|e| e.name == entry.name) {
+                Some(k) => targets[k].push(name),
+                None => {
+                    entries.push(entry);
+                    targets.push(vec![name]);
+                }
+            }
+        }
+        for (exp, names) in entries.iter().zip(&targets) {
+            let mut kernel: Vec<&str> = Vec::new();
+            let mut output: Vec<&str> = Vec::new();
+            for name in names {
+                let record = t.step(name);
+                checks.push(Check {
+                    step: name.to_string(),
+                    description: format!("{name} ran to completion"),
+                    held: record.is_some_and(|r| r.rc.is_some()),
+                    detail: match record {
+                        None => Some("the step never started".into()),
+                        Some(r) if r.rc.is_none() => Some("the step started but never finished".into()),
+                        _ => None,
+                    },
+                });
                 let got = record.and_then(|r| r.rc);
                 checks.push(Check {
-                    step: exp.name.clone(),
-                    description: format!("{} exits {want}", exp.name),
-                    held: got == Some(want),
+                    step: name.to_string(),
+                    description: format!("{name} exits {}", exp.exit),
+                    held: got == Some(exp.exit),
                     detail: match got {
-                        Some(rc) if rc != want => Some(format!("it exited {rc}")),
+                        Some(rc) if rc != exp.exit => Some(format!("it exited {rc}")),
                         None => Some("no exit status was reported".into()),
                         _ => None,
                     },
                 });
-            }
-            let lines: &[String] = record.map(|r| r.lines.as_slice()).unwrap_or(&[]);
-            let mut from = 0;
-            for p in &exp.patterns {
-                let found = lines[from..].iter().position(|l| p.matches(l));
-                let description = format!("{} prints {p}", exp.name);
-                match found {
-                    Some(k) => {
-                        from += k + 1;
-                        checks.push(Check { step: exp.name.clone(), description, held: true, detail: None });
-                    }
-                    None => {
-                        let detail = if from > 0 && lines[..from].iter().any(|l| p.matches(l)) {
-                            "it appeared, but not after the previous expected line".to_string()
-                        } else {
-                            format!("not among the {} line(s) the step printed", lines.len())
-                        };
-                        checks.push(Check { step: exp.name.clone(), description, held: false, detail: Some(detail) });
-                    }
+                if let Some(r) = record {
+                    kernel.extend(t.kernel_lines(r));
+                    output.extend(t.output_lines(r));
                 }
             }
+            let step = names.first().map(|n| n.to_string()).unwrap_or_default();
+            in_order(&mut checks, &step, &format!("{} prints", exp.name), &exp.expect, &kernel, "kernel line(s)");
+            in_order(&mut checks, &step, &format!("{} outputs", exp.name), &exp.stdout, &output, "line(s) of output");
         }
         checks
+    }
+}
+
+/// Checks that `patterns` match `lines` in order.
+fn in_order(checks: &mut Vec<Check>, step: &str, what: &str, patterns: &[Pattern], lines: &[&str], noun: &str) {
+    let mut from = 0;
+    for p in patterns {
+        let description = format!("{what} {p}");
+        match lines[from..].iter().position(|l| p.matches(l)) {
+            Some(k) => {
+                from += k + 1;
+                checks.push(Check { step: step.to_string(), description, held: true, detail: None });
+            }
+            None => {
+                let detail = if from > 0 && lines[..from].iter().any(|l| p.matches(l)) {
+                    "it appeared, but not after the previous expected line".to_string()
+                } else {
+                    format!("not among the {} {noun} the step printed", lines.len())
+                };
+                checks.push(Check { step: step.to_string(), description, held: false, detail: Some(detail) });
+            }
+        }
     }
 }
 
@@ -192,18 +322,30 @@ impl Expectations {
 mod tests {
     use super::*;
 
-    const STEPS: &[&str] = &["insmod", "rmmod", "gone"];
+    const N: &str = "00000000000000aa";
 
     fn transcript() -> Transcript {
         Transcript::from_log(
-            "[ 2.0] @@harness begin insmod\n\
+            &"[ 2.0] @@N begin insmod\n\
              [ 2.1] process:insmod\n\
              [ 2.1] second\n\
-             [ 2.3] @@harness end insmod rc=0\n\
-             [ 2.5] @@harness begin rmmod\n\
+             [ 2.3] @@N end insmod rc=0\n\
+             [ 2.4] @@N begin app\n\
+             [ 2.4] hello_misc: write ping\n\
+             [ 2.4] @@N out app app: got pong\n\
+             [ 2.4] @@N end app rc=0\n\
+             [ 2.5] @@N begin rmmod\n\
              [ 2.6] mmc exit!\n\
-             [ 2.7] @@harness end rmmod rc=0\n",
+             [ 2.7] @@N end rmmod rc=0\n\
+             [ 2.8] @@N begin gone\n\
+             [ 2.9] @@N end gone rc=0\n"
+                .replace("@@N", &format!("@@harness {N}")),
+            N,
         )
+    }
+
+    fn planned() -> Vec<String> {
+        ["insmod", "app", "rmmod", "gone", "leaks"].map(String::from).to_vec()
     }
 
     fn failed(checks: &[Check]) -> Vec<&str> {
@@ -213,37 +355,64 @@ mod tests {
     #[test]
     fn the_shipped_expectations_parse() {
         for p in ["kmod/expect.toml", "kmod/c-twin/expect.toml"] {
-            Expectations::load(&crate::repo_root().join(p), STEPS).unwrap_or_else(|e| panic!("{e:#}"));
+            let text = std::fs::read_to_string(crate::repo_root().join(p)).unwrap();
+            Expectations::parse(&text, p).unwrap_or_else(|e| panic!("{e:#}"));
         }
     }
 
     #[test]
     fn passing_transcript_holds_every_check() {
         let e = Expectations::parse(
-            "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'},{regex='^sec'}]\n\
-             [[step]]\nname='rmmod'\nexit=0\nexpect=[{line='mmc exit!'}]\n",
+            "programs = ['app.c']\n\
+             [[step]]\nname='insmod'\nargs='count=3'\nexpect=[{line='process:insmod'},{regex='^sec'}]\n\
+             [[step]]\nname='app'\nrun='app /dev/hello_misc'\nstdout=[{line='app: got pong'}]\nexpect=[{line='hello_misc: write ping'}]\n\
+             [[step]]\nname='rmmod'\nexpect=[{line='mmc exit!'}]\n",
             "e.toml",
-            STEPS,
         )
         .unwrap();
-        let checks = e.evaluate(&transcript());
-        assert_eq!(checks.len(), 7);
+        assert_eq!(e.programs, ["app.c"]);
+        assert_eq!(e.commands().count(), 1);
+        let checks = e.evaluate(&planned(), &transcript());
+        // insmod 2+2, app 2+1+1, rmmod 2+1, gone 2 (defaults); no leaks step ran.
+        assert_eq!(checks.len(), 13, "{checks:#?}");
         assert!(failed(&checks).is_empty(), "{checks:?}");
+    }
+
+    #[test]
+    fn output_and_kernel_lines_are_kept_apart() {
+        let e = Expectations::parse(
+            "[[step]]\nname='app'\nrun='app'\nstdout=[{line='hello_misc: write ping'}]\nexpect=[{line='app: got pong'}]\n",
+            "e.toml",
+        )
+        .unwrap();
+        let checks = e.evaluate(&planned(), &transcript());
+        assert_eq!(failed(&checks), ["app prints line \"app: got pong\"", "app outputs line \"hello_misc: write ping\""]);
+    }
+
+    #[test]
+    fn defaults_check_every_planned_step() {
+        let checks = Expectations::defaults().evaluate(&planned(), &transcript());
+        assert!(failed(&checks).is_empty(), "{checks:?}");
+        assert_eq!(checks.len(), 8);
+        let mut t = transcript();
+        t.push(&format!("@@harness {N} begin leaks"));
+        let checks = Expectations::defaults().evaluate(&planned(), &t);
+        assert_eq!(failed(&checks), ["leaks ran to completion", "leaks exits 0"]);
     }
 
     #[test]
     fn order_exit_and_missing_steps_fail_with_reasons() {
         let e = Expectations::parse(
-            "[[step]]\nname='insmod'\nexit=1\nexpect=[{line='second'},{line='process:insmod'}]\n\
-             [[step]]\nname='gone'\nexit=0\n",
+            "[[step]]\nname='insmod'\nexit=1\nexpect=[{line='second'},{line='process:insmod'}]\n",
             "e.toml",
-            STEPS,
         )
         .unwrap();
-        let checks = e.evaluate(&transcript());
+        let mut planned = planned();
+        planned.insert(1, "other".into());
+        let checks = e.evaluate(&planned, &transcript());
         assert_eq!(
             failed(&checks),
-            vec!["insmod exits 1", "insmod prints line \"process:insmod\"", "gone ran to completion", "gone exits 0"]
+            vec!["insmod exits 1", "insmod prints line \"process:insmod\"", "other ran to completion", "other exits 0"]
         );
         let order = checks.iter().find(|c| c.description.contains("process:insmod")).unwrap();
         assert_eq!(order.detail.as_deref(), Some("it appeared, but not after the previous expected line"));
@@ -252,18 +421,47 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_entry_covers_every_module_and_a_named_one_its_own() {
+        let n = |s: &str| s.replace("@@N", &format!("@@harness {N}"));
+        let t = Transcript::from_log(
+            &n("@@N begin insmod:a\nA up\n@@N end insmod:a rc=0\n@@N begin insmod:b\nB up\n@@N end insmod:b rc=1\n"),
+            N,
+        );
+        let planned: Vec<String> = ["insmod:a", "insmod:b"].map(String::from).to_vec();
+        let e = Expectations::parse("[[step]]\nname='insmod'\nexpect=[{line='A up'},{line='B up'}]\n", "e").unwrap();
+        let checks = e.evaluate(&planned, &t);
+        assert_eq!(failed(&checks), ["insmod:b exits 0"]);
+        let e = Expectations::parse("[[step]]\nname='insmod:b'\nexit=1\nexpect=[{line='A up'}]\n", "e").unwrap();
+        assert_eq!(failed(&e.evaluate(&planned, &t)), ["insmod:b prints line \"A up\""]);
+    }
+
+    #[test]
     fn bad_files_name_the_place_and_the_fix() {
-        let err = Expectations::parse("[[step]]\nname='insmod'\nexpect=[{regex='('}]\n", "e.toml", STEPS)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("e.toml: step 1 (\"insmod\"): expect[0]: invalid regex \"(\""), "{err}");
-        let err = Expectations::parse("[[step]]\nname='insmd'\n", "e.toml", STEPS).unwrap_err().to_string();
-        assert!(err.contains("unknown step; the guest runs insmod, rmmod, gone"), "{err}");
-        let err = Expectations::parse("[[step]\n", "e.toml", STEPS).unwrap_err().to_string();
-        assert!(err.starts_with("e.toml: invalid expectations"), "{err}");
-        let err = Expectations::parse("[[step]]\nname='insmod'\nexpect=[{line='a', regex='b'}]\n", "e.toml", STEPS)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("exactly one of `line` or `regex`"), "{err}");
+        let err = |text: &str| Expectations::parse(text, "e.toml").unwrap_err().to_string();
+        let e = err("[[step]]\nname='insmod'\nexpect=[{regex='('}]\n");
+        assert!(e.contains("e.toml: step 1 (\"insmod\"): expect[0]: invalid regex \"(\""), "{e}");
+        let e = err("[[step]]\nname='insmd'\n");
+        assert!(e.contains("unknown step; a command step needs `run"), "{e}");
+        let e = err("[[step]\n");
+        assert!(e.starts_with("e.toml: invalid expectations"), "{e}");
+        let e = err("[[step]]\nname='insmod'\nexpect=[{line='a', regex='b'}]\n");
+        assert!(e.contains("exactly one of `line` or `regex`"), "{e}");
+        assert!(err("[[step]]\nname='rmmod'\nargs='x=1'\n").contains("for insmod steps only"));
+        assert!(err("[[step]]\nname='insmod'\nrun='ls'\n").contains("`run` is for command steps"));
+        assert!(err("[[step]]\nname='my app'\nrun='ls'\n").contains("one word"));
+        assert!(err("programs=['../x.c']\n").contains("programs[0]"));
+        assert!(err("programs=['app.sh']\n").contains("programs[0]"));
+        assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='app'\nrun='b'\n").contains("a second entry"));
+    }
+
+    #[test]
+    fn a_command_after_rmmod_runs_after_unloading() {
+        let e = Expectations::parse(
+            "[[step]]\nname='before'\nrun='a'\n[[step]]\nname='rmmod'\n[[step]]\nname='after'\nrun='b'\n",
+            "e",
+        )
+        .unwrap();
+        let flags: Vec<(String, bool)> = e.commands().map(|s| (s.name.clone(), s.after_unload)).collect();
+        assert_eq!(flags, [("before".to_string(), false), ("after".to_string(), true)]);
     }
 }

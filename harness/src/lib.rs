@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod cache;
+pub mod check;
 pub mod console;
 pub mod cpio;
 pub mod event;
@@ -13,6 +14,10 @@ pub mod kconfig;
 pub mod kernel;
 pub mod ktap;
 pub mod module;
+pub mod options;
+pub mod plan;
+pub mod prepare;
+pub mod program;
 pub mod packages;
 pub mod process;
 pub mod profile;
@@ -20,10 +25,10 @@ pub mod qemu;
 pub mod replay;
 pub mod report;
 pub mod rootfs;
-pub mod run;
 pub mod step;
 pub mod symbols;
 pub mod verdict;
+pub mod watch;
 
 use std::path::PathBuf;
 

@@ -16,62 +16,42 @@ pub struct Module {
     /// The name insmod registers (`name=` in .modinfo), which rmmod takes.
     pub name: String,
     pub vermagic: String,
+    /// The modules it needs loaded first (modinfo `depends`).
+    pub depends: Vec<String>,
     /// `WARNING:` lines modpost printed.
     pub modpost_warnings: Vec<String>,
 }
 
-/// How a module directory wants to be built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recipe {
-    /// `make -C KDIR M=DIR modules`: a Kbuild file, or a kbuild-only Makefile.
-    Kbuild,
-    /// The directory's own Makefile, tutorial style, which calls kbuild itself
-    /// with the kernel directory from LINUX_SRC, KDIR or KERNEL_DIR.
-    OwnMakefile,
-}
-
-pub fn recipe(dir: &Path) -> Result<Recipe> {
-    if dir.join("Kbuild").is_file() {
-        return Ok(Recipe::Kbuild);
+/// Checks that `dir` is a module directory kbuild can read: a `Kbuild` file
+/// or a `Makefile` (read by kbuild as a kbuild file, never run).
+pub fn check_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("--module {}: no such directory", dir.display());
     }
-    let makefile = dir.join("Makefile");
-    if !makefile.is_file() {
+    if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
         bail!(
             "module directory {} has no Kbuild or Makefile: add a Kbuild file with `obj-m := NAME.o`",
             dir.display()
         );
     }
-    let text = std::fs::read_to_string(&makefile).with_context(|| format!("reading {}", makefile.display()))?;
-    let calls_kbuild = ["LINUX_SRC", "KDIR", "KERNEL_DIR", "KERN_DIR"].iter().any(|v| text.contains(v))
-        && text.contains("M=");
-    Ok(if calls_kbuild { Recipe::OwnMakefile } else { Recipe::Kbuild })
+    Ok(())
 }
 
-/// The make invocation for `recipe`; pure, for testing.
-pub fn make_argv(recipe: Recipe, module_dir: &Path, kernel: &Kernel, jobs: usize) -> Vec<OsString> {
-    let kdir = kernel.build_dir.display().to_string();
-    let mut a: Vec<OsString> = match recipe {
-        Recipe::Kbuild => vec![
-            "-C".into(),
-            kdir.clone().into(),
-            format!("M={}", module_dir.display()).into(),
-        ],
-        // Tutorial Makefiles name the kernel tree differently; give all three.
-        Recipe::OwnMakefile => vec![
-            "-C".into(),
-            module_dir.into(),
-            format!("LINUX_SRC={kdir}").into(),
-            format!("KDIR={kdir}").into(),
-            format!("KERNEL_DIR={kdir}").into(),
-        ],
-    };
-    a.push(format!("ARCH={}", kernel.arch).into());
-    a.push(format!("CROSS_COMPILE={}", kernel.cross_compile).into());
-    a.push(format!("-j{jobs}").into());
-    if recipe == Recipe::Kbuild {
-        a.push("modules".into());
-    }
-    a
+/// The one way a module directory is built: kbuild's own external-module
+/// build, `make -C KDIR M=DIR modules`. kbuild reads the directory's Kbuild
+/// or Makefile as a kbuild file (obj-m, <mod>-y, ccflags-y), so a tutorial
+/// Makefile's `all:` rule (which may run `sudo insmod` or the vendor's
+/// compiler) and its hard-coded LINUX_SRC are never used. Pure, for testing.
+pub fn make_argv(module_dir: &Path, kernel: &Kernel, jobs: usize) -> Vec<OsString> {
+    vec![
+        "-C".into(),
+        kernel.build_dir.clone().into(),
+        format!("M={}", module_dir.display()).into(),
+        format!("ARCH={}", kernel.arch).into(),
+        format!("CROSS_COMPILE={}", kernel.cross_compile).into(),
+        format!("-j{jobs}").into(),
+        "modules".into(),
+    ]
 }
 
 /// Copies `src` to `dest`, leaving out VCS data and build products.
@@ -102,13 +82,42 @@ fn copy_sources(src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the module in `src` against `kernel`, in `work/module`.
-pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Module> {
-    let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
-    if !src.is_dir() {
-        bail!("--module {}: not a directory", src.display());
+/// A failed module build: the compiler's error lines, and where the whole
+/// log is. The run directory holding the log must be kept.
+#[derive(Debug)]
+pub struct BuildError {
+    pub dir: PathBuf,
+    pub errors: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the module in {} does not compile:", self.dir.display())?;
+        for l in &self.errors {
+            writeln!(f, "  | {l}")?;
+        }
+        write!(f, "full log: {}", self.log.display())
     }
-    let recipe = recipe(&src)?;
+}
+
+impl std::error::Error for BuildError {}
+
+/// The compiler's error lines in a build log, at most `max`.
+pub fn error_lines(log: &str, max: usize) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("error:") || l.contains("error[") || l.contains("No such file or directory"))
+        .take(max)
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
+/// Builds the modules in `src` against `kernel`, in `work/module`, and
+/// returns them in load order: a module after those it depends on (modinfo
+/// `depends`), otherwise in kbuild's `modules.order`.
+pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Vec<Module>> {
+    check_dir(src)?;
+    let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
     let dir = work.join("module");
     copy_sources(&src, &dir)?;
     let log = work.join("module-build.log");
@@ -117,38 +126,75 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Mo
     let cargo_target = crate::cache::root().join("cargo").join(crate::cache::digest([src.display().to_string()]));
     let envs = [("CARGO_TARGET_DIR", OsString::from(&cargo_target))];
     let mut warnings = Vec::new();
-    let result = process::run("make", &make_argv(recipe, &dir, kernel, jobs), None, &envs, &log, Duration::from_secs(15 * 60), |l| {
+    let result = process::run("make", &make_argv(&dir, kernel, jobs), None, &envs, &log, Duration::from_secs(15 * 60), |l| {
         if l.contains("WARNING:") {
             warnings.push(l.trim().to_string());
         }
     });
     if let Err(e) = result {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let errors: Vec<&str> =
-            text.lines().filter(|l| l.contains("error:") || l.contains("error[")).take(20).collect();
+        let errors = error_lines(&text, 20);
         if errors.is_empty() {
             return Err(e.context(format!("building the module in {}", src.display())));
         }
-        bail!(
-            "the module in {} does not compile:\n{}\nfull log: {}",
-            src.display(),
-            errors.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
-            log.display()
-        );
+        return Err(BuildError { dir: src, errors, log }.into());
     }
-    let kos: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
-        .collect();
-    let ko = match kos.as_slice() {
-        [one] => one.clone(),
-        [] => bail!("building {} produced no .ko (log: {})", src.display(), log.display()),
-        many => bail!("building {} produced {} .ko files; the harness loads one module per run", src.display(), many.len()),
+    let mut kos: Vec<PathBuf> = Vec::new();
+    collect_kos(&dir, &mut kos)?;
+    if kos.is_empty() {
+        bail!("building {} produced no .ko: does its Kbuild or Makefile say `obj-m += NAME.o`? (log: {})", src.display(), log.display());
+    }
+    let order = std::fs::read_to_string(dir.join("modules.order")).unwrap_or_default();
+    let mut modules = Vec::new();
+    for ko in kos {
+        let mut m = prebuilt(&ko, kernel)?;
+        m.modpost_warnings = warnings.clone();
+        modules.push(m);
+    }
+    Ok(load_order(modules, &order))
+}
+
+/// Every .ko under `dir` (a module directory may build into subdirectories).
+fn collect_kos(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            collect_kos(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "ko") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Sorts modules so that each comes after the modules of the set it depends
+/// on; otherwise as kbuild's `modules.order` lists them (the obj-m order).
+pub fn load_order(mut modules: Vec<Module>, order: &str) -> Vec<Module> {
+    let rank = |m: &Module| {
+        let stem = m.ko.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        order
+            .lines()
+            .position(|l| {
+                let f = l.trim().rsplit('/').next().unwrap_or("");
+                f.strip_suffix(".o").or_else(|| f.strip_suffix(".ko")) == Some(stem.as_str())
+            })
+            .unwrap_or(usize::MAX)
     };
-    let mut m = prebuilt(&ko, kernel)?;
-    m.modpost_warnings = warnings;
-    Ok(m)
+    modules.sort_by_key(|m| rank(m));
+    let mut sorted: Vec<Module> = Vec::new();
+    while !modules.is_empty() {
+        let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
+        // The first whose dependencies in the set are all placed; on a cycle
+        // (which insmod could not load anyway), the first left.
+        let i = modules
+            .iter()
+            .position(|m| m.depends.iter().all(|d| !names.contains(d) || d == &m.name))
+            .unwrap_or(0);
+        sorted.push(modules.remove(i));
+    }
+    sorted
 }
 
 /// A .ko that is already built (by the kernel build, or by hand), checked
@@ -164,7 +210,8 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
     }
-    Ok(Module { ko: ko.to_path_buf(), name, vermagic, modpost_warnings: Vec::new() })
+    let depends = get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new() })
 }
 
 /// The `key=value` pairs of a .ko's `.modinfo` section.
@@ -203,30 +250,44 @@ mod tests {
     }
 
     #[test]
-    fn recipes_follow_the_directory() {
+    fn directories_need_a_kbuild_file_or_makefile() {
         let root = crate::repo_root();
-        assert_eq!(recipe(&root.join("kmod")).unwrap(), Recipe::Kbuild);
-        assert_eq!(recipe(&root.join("kmod/c-twin")).unwrap(), Recipe::OwnMakefile);
+        check_dir(&root.join("kmod")).unwrap();
+        check_dir(&root.join("kmod/c-twin")).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let err = recipe(dir.path()).unwrap_err().to_string();
+        let err = check_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("has no Kbuild or Makefile"), "{err}");
-        std::fs::write(dir.path().join("Makefile"), "obj-m := x.o\n").unwrap();
-        assert_eq!(recipe(dir.path()).unwrap(), Recipe::Kbuild);
+        let err = check_dir(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(err.contains("no such directory"), "{err}");
     }
 
     #[test]
-    fn kbuild_argv_is_the_ordinary_command() {
-        let a = strings(make_argv(Recipe::Kbuild, Path::new("/run/module"), &kernel(), 2));
+    fn kbuild_argv_is_the_ordinary_command_whatever_the_makefile() {
+        let a = strings(make_argv(Path::new("/run/module"), &kernel(), 2));
         assert_eq!(a, ["-C", "/cache/k", "M=/run/module", "ARCH=arm", "CROSS_COMPILE=arm-linux-gnueabihf-", "-j2", "modules"]);
     }
 
-    #[test]
-    fn own_makefile_gets_every_kernel_dir_spelling() {
-        let a = strings(make_argv(Recipe::OwnMakefile, Path::new("/run/module"), &kernel(), 1));
-        for want in ["LINUX_SRC=/cache/k", "KDIR=/cache/k", "KERNEL_DIR=/cache/k", "ARCH=arm"] {
-            assert!(a.contains(&want.to_string()), "{want} missing from {a:?}");
+    fn module(name: &str, depends: &[&str]) -> Module {
+        Module {
+            ko: format!("/m/{name}.ko").into(),
+            name: name.into(),
+            vermagic: String::new(),
+            depends: depends.iter().map(|s| s.to_string()).collect(),
+            modpost_warnings: vec![],
         }
-        assert_eq!(&a[..2], ["-C", "/run/module"]);
+    }
+
+    #[test]
+    fn modules_load_after_their_dependencies_else_in_obj_m_order() {
+        let names = |v: Vec<Module>| v.into_iter().map(|m| m.name).collect::<Vec<_>>();
+        // modules.order lists the consumer first; depends puts the exporter first.
+        let order = "/m/consumer.o\n/m/exporter.o\n/m/other.o\n";
+        let got = load_order(vec![module("other", &[]), module("exporter", &[]), module("consumer", &["exporter"])], order);
+        assert_eq!(names(got), ["exporter", "consumer", "other"]);
+        // Without dependencies, the obj-m order; dependencies outside the set
+        // (the kernel's own modules) do not count.
+        let got = load_order(vec![module("b", &["videodev"]), module("a", &[])], "a.ko\nb.ko\n");
+        assert_eq!(names(got), ["a", "b"]);
     }
 
     #[test]

@@ -20,15 +20,17 @@ pub mod shell;
 pub mod transfer;
 
 use crate::console::LineSplitter;
-use crate::event::{classify, EventKind};
 use crate::expect::Expectations;
-use crate::kernel::{self, BuildOptions, Source};
 use crate::module;
-use crate::profile::Profile;
-use crate::run::GUEST_STEPS;
-use crate::step::{done_line, parse_replay_start, replay_start_line, split_timestamp, Marker, Transcript};
+use crate::options::{KernelArgs, ModuleArgs, OutputArgs};
+use crate::plan::{self, Plan, PlanModule};
+use crate::prepare::{self, Stages};
+use crate::program::Program;
+use crate::report::Report;
+use crate::step::{self, Marker, Transcript};
 use crate::symbols::ModuleSymbols;
 use crate::verdict::{self, RunEnd, Verdict};
+use crate::watch::{self, Limits, Watch};
 use anyhow::{bail, Context, Result};
 use link::Link;
 use shell::{quote, Login, Shell};
@@ -38,6 +40,8 @@ use transfer::Encoding;
 
 /// Where the replay's files go on the board; all named `harness-*`.
 const BOARD_DIR: &str = "/tmp";
+/// The programs' directory on the board, put first on PATH for the steps.
+const BOARD_BIN: &str = "/tmp/harness-bin";
 /// The sentinels around the kernel log dump. `echo @@DMESG$((0))@@` prints
 /// `@@DMESG0@@`, while the tty's echo of the command shows `$((0))`: only
 /// the real dump is found in a raw transcript.
@@ -47,76 +51,96 @@ const DUMP_END: &str = "@@DMESGEND0@@";
 const QUICK: Duration = Duration::from_secs(20);
 /// Reading back the kernel log: a 1 MiB ring buffer takes 90 s at 115200 baud.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(180);
-/// How long to keep reading after "Kernel panic" for the rest of the report.
-const PANIC_GRACE: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Clone)]
+/// `replay`: the check's steps on a real board, over its serial console.
+#[derive(clap::Args, Debug, Clone)]
 pub struct ReplayOptions {
+    /// The serial device on the board's console, e.g. /dev/ttyUSB0.
+    #[arg(long, value_name = "DEVICE")]
     pub serial: PathBuf,
+    /// The console's baud rate (the Tiny4412's U-Boot and kernel use 115200).
+    #[arg(long, default_value_t = 115200)]
     pub baud: u32,
-    /// The profile whose kernel `module_dir` is built against.
-    pub profile: String,
-    /// The module to build, and where `expect.toml` is by default.
-    pub module_dir: PathBuf,
-    /// A module built already: not built again.
-    pub ko: Option<PathBuf>,
-    /// The module is on the board already, at this path: nothing is copied.
+    /// Which kernel --module is built against (the profile's; exynos4210 is
+    /// the one board-image writes).
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    /// A module built already (e.g. against the vendor kernel), instead of
+    /// building --module; may be given more than once (load order).
+    #[arg(long, value_name = "FILE")]
+    pub ko: Vec<PathBuf>,
+    /// The module is on the board already (SD card, NFS) at this path: nothing is copied.
+    #[arg(long, value_name = "PATH")]
     pub board_path: Option<String>,
-    /// The module's name, when there is no local module to read it from.
+    /// The module's name, with --board-path when there is no local module (nothing is built then).
+    #[arg(long, value_name = "NAME")]
     pub module_name: Option<String>,
-    pub expect: Option<PathBuf>,
-    pub kernel_src: Option<PathBuf>,
-    pub cross_compile: Option<String>,
-    pub jobs: usize,
+    /// The user to log in as, if the board asks.
+    #[arg(long = "login", default_value = "root", value_name = "USER")]
     pub user: String,
+    /// The password, if the board asks for one.
+    #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
-    /// `None`: base64 where the board has it, else printf.
+    /// How to copy files over the console [default: base64 if the board has it, else printf].
+    #[arg(long, value_enum)]
     pub transfer: Option<Encoding>,
-    /// Record the serial session here (else in the run directory).
+    /// Record the whole serial session (every byte received) to FILE, for `recheck`.
+    #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
+    #[command(flatten)]
     pub limits: ReplayLimits,
-    pub keep: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl ReplayOptions {
     pub fn new(serial: PathBuf) -> ReplayOptions {
-        let defaults = crate::run::CheckOptions::defaults();
         ReplayOptions {
             serial,
             baud: 115200,
-            profile: defaults.profile,
-            module_dir: defaults.module_dir,
-            ko: None,
+            kernel: KernelArgs::default(),
+            module: ModuleArgs::default(),
+            ko: Vec::new(),
             board_path: None,
             module_name: None,
-            expect: None,
-            kernel_src: None,
-            cross_compile: None,
-            jobs: defaults.jobs,
             user: "root".into(),
             password: None,
             transfer: None,
             transcript: None,
             limits: ReplayLimits::default(),
-            keep: false,
+            output: OutputArgs::default(),
         }
     }
 }
 
-/// The deadlines of a replay.
-#[derive(Debug, Clone, Copy)]
+/// The deadlines of a replay, in seconds.
+#[derive(clap::Args, Debug, Clone, Copy)]
 pub struct ReplayLimits {
-    /// Getting a shell prompt, from opening the port.
-    pub prompt: Duration,
-    /// One step, from its begin marker on the console.
-    pub step: Duration,
-    /// All the steps together.
-    pub total: Duration,
+    /// Give up when no shell prompt answers within this long.
+    #[arg(long = "prompt-timeout", value_name = "SECS", default_value_t = 60)]
+    pub prompt: u64,
+    /// Give up when one step (insmod, a command, rmmod, …) runs longer than this.
+    #[arg(long = "step-timeout", value_name = "SECS", default_value_t = watch::DEFAULT_STEP)]
+    pub step: u64,
+    /// Give up when the steps together run longer than this (TIMED-OUT).
+    #[arg(long = "timeout", value_name = "SECS", default_value_t = watch::DEFAULT_TOTAL)]
+    pub total: u64,
 }
 
 impl Default for ReplayLimits {
     fn default() -> Self {
-        ReplayLimits { prompt: Duration::from_secs(60), step: Duration::from_secs(60), total: Duration::from_secs(300) }
+        ReplayLimits { prompt: 60, step: watch::DEFAULT_STEP, total: watch::DEFAULT_TOTAL }
+    }
+}
+
+impl ReplayLimits {
+    /// The watch's limits: a board's console may stay quiet for long (its log
+    /// level may hide printk), so silence is bounded by the total only.
+    fn watch(&self) -> Limits {
+        let total = Duration::from_secs(self.total);
+        Limits { total, step: Duration::from_secs(self.step), silence: total }
     }
 }
 
@@ -130,114 +154,119 @@ pub struct ReplayReport {
     pub notes: Vec<String>,
 }
 
-/// Prints each stage with the time since the replay began, as `check` does.
-struct Stages(Instant);
-
-impl Stages {
-    fn say(&self, stage: &str, what: impl std::fmt::Display) {
-        eprintln!("harness: [{:>6.1}s] {stage:<7} {what}", self.0.elapsed().as_secs_f64());
-    }
-}
-
-/// The module as the harness has it locally.
+/// A module as the harness has it locally (or only its name, when it is on
+/// the board already).
 struct Local {
-    ko: PathBuf,
+    ko: Option<PathBuf>,
     name: String,
     vermagic: String,
+}
+
+/// What the replay loads and runs.
+struct Scenario {
+    modules: Vec<Local>,
+    programs: Vec<Program>,
+    expectations: Expectations,
+    plan: Plan,
+}
+
+/// The modules and programs of the replay: built like `check`'s (the same
+/// `prepare`), taken from --ko, or named with --board-path.
+fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile::TempDir)> {
+    if let Some(p) = &opts.board_path {
+        if !p.starts_with('/') || p.contains(['\n', '\r', '\t', '\'']) {
+            bail!("--board-path {p:?}: give the module's absolute path on the board, e.g. /mnt/sdcard/mmc_byte.ko");
+        }
+    }
+    for ko in &opts.ko {
+        if !ko.is_file() {
+            bail!("--ko {}: no such file", ko.display());
+        }
+    }
+    let build = opts.ko.is_empty() && !(opts.board_path.is_some() && opts.module_name.is_some());
+    if !opts.serial.exists() {
+        bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
+    }
+    if build {
+        let p = prepare::prepare(&opts.kernel, &opts.module, stages)?;
+        let modules = p
+            .modules
+            .iter()
+            .map(|m| Local { ko: Some(m.ko.clone()), name: m.name.clone(), vermagic: m.vermagic.clone() })
+            .collect();
+        // The same steps as the guest's, with the modules where the board has them.
+        let names: Vec<String> = p.modules.iter().map(|m| m.name.clone()).collect();
+        let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &p.expectations)?;
+        let s = Scenario { modules, programs: p.programs, expectations: p.expectations, plan };
+        return Ok((s, p.run_dir));
+    }
+    let (expectations, _) = prepare::validate(&opts.module)?;
+    if !expectations.programs.is_empty() {
+        bail!("programs are built from --module DIR; with --ko or --board-path give them no `programs` (or build)");
+    }
+    let run_dir = prepare::new_run_dir("replay-")?;
+    let modules: Vec<Local> = if opts.ko.is_empty() {
+        vec![Local { ko: None, name: opts.module_name.clone().unwrap_or_default(), vermagic: String::new() }]
+    } else {
+        opts.ko
+            .iter()
+            .map(|ko| {
+                let info = module::modinfo(ko)?;
+                let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+                let name = get("name").with_context(|| format!("{}: no name= in .modinfo", ko.display()))?;
+                Ok(Local { ko: Some(ko.clone()), name, vermagic: get("vermagic").unwrap_or_default() })
+            })
+            .collect::<Result<_>>()?
+    };
+    if opts.board_path.is_some() && modules.len() != 1 {
+        bail!("--board-path names one module on the board; give one --ko (or none, with --module-name)");
+    }
+    let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
+    let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
+    Ok((Scenario { modules, programs: Vec::new(), expectations, plan }, run_dir))
+}
+
+/// The modules as the plan sees them on the board.
+fn board_modules(names: &[String], board_path: Option<&str>) -> Vec<PlanModule> {
+    names
+        .iter()
+        .map(|n| PlanModule { name: n.clone(), file: board_path.map(str::to_string).unwrap_or_else(|| format!("harness-{n}.ko")) })
+        .collect()
 }
 
 /// Runs the steps on the board at `opts.serial`. `Err` means the replay could
 /// not be carried out (bad input, no shell, a failed copy); a verdict,
 /// passing or not, is `Ok`.
 pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
-    let stages = Stages(Instant::now());
-    let root = crate::repo_root();
-
-    // Everything that can be wrong with the input is found before any build
-    // and before the board is touched.
-    let expect_path = opts.expect.clone().unwrap_or_else(|| opts.module_dir.join("expect.toml"));
-    if !expect_path.is_file() {
-        bail!("no expectations file at {}: pass --expect FILE or --module DIR with an expect.toml", expect_path.display());
-    }
-    let expectations = Expectations::load(&expect_path, GUEST_STEPS)?;
-    if let Some(p) = &opts.board_path {
-        if !p.starts_with('/') || p.contains(['\n', '\r', '\t']) {
-            bail!("--board-path {p:?}: give the module's absolute path on the board, e.g. /mnt/sdcard/mmc_byte.ko");
-        }
-    }
-    if let Some(ko) = &opts.ko {
-        if !ko.is_file() {
-            bail!("--ko {}: no such file", ko.display());
-        }
-    }
-    let build = opts.ko.is_none() && !(opts.board_path.is_some() && opts.module_name.is_some());
-    if build {
-        if !opts.module_dir.is_dir() {
-            bail!("--module {}: no such directory", opts.module_dir.display());
-        }
-        module::recipe(&opts.module_dir)?;
-    }
-    if !opts.serial.exists() {
-        bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
-    }
-    let steps_path = root.join("rootfs").join("steps.sh");
+    let stages = Stages::new();
+    let steps_path = crate::repo_root().join("rootfs").join("steps.sh");
     let steps_sh = std::fs::read(&steps_path).with_context(|| format!("reading {}", steps_path.display()))?;
-
-    let run_dir = crate::run::new_run_dir("replay-")?;
-
-    let local = if let Some(ko) = &opts.ko {
-        let info = module::modinfo(ko)?;
-        let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let name = get("name").with_context(|| format!("{}: no name= in .modinfo", ko.display()))?;
-        Some(Local { ko: ko.clone(), name, vermagic: get("vermagic").unwrap_or_default() })
-    } else if build {
-        let configs = root.join("configs");
-        let profile = Profile::load(&opts.profile, &configs)?;
-        let cross = opts.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
-        let explicit = opts.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
-        crate::run::setup(&cross, explicit.is_none())?;
-        let source = match explicit {
-            Some(s) => s,
-            None => Source::resolve(None)?,
-        };
-        let kernel = kernel::get(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: opts.jobs })?;
-        stages.say("kernel", format!("{} {} ({})", profile.name, kernel.release, kernel.build_dir.display()));
-        let m = module::build(&opts.module_dir, &kernel, run_dir.path(), opts.jobs)?;
-        for w in &m.modpost_warnings {
-            eprintln!("harness: build warning: {w}");
+    let (sc, run_dir) = scenario(opts, &stages)?;
+    for m in &sc.modules {
+        if m.name.is_empty() || !m.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+            bail!("module name {:?}: only letters, digits, _ and - are possible (give --module-name with --board-path)", m.name);
         }
-        Some(Local { ko: m.ko, name: m.name, vermagic: m.vermagic })
-    } else {
-        None
-    };
-    let name = match (&opts.module_name, &local) {
-        (Some(n), _) => n.clone(),
-        (None, Some(l)) => l.name.clone(),
-        (None, None) => bail!("give --module-name NAME with --board-path when there is no local module"),
-    };
-    if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
-        bail!("module name {name:?}: only letters, digits, _ and - are possible");
     }
-    match &local {
-        Some(l) => stages.say("module", format!("{} ({})", l.ko.display(), l.vermagic.trim())),
-        None => stages.say("module", format!("{name}, on the board at {}", opts.board_path.as_deref().unwrap_or("?"))),
+    if sc.modules.iter().all(|m| m.ko.is_none()) {
+        stages.say("module", format!("{}, on the board at {}", sc.modules[0].name, opts.board_path.as_deref().unwrap_or("?")));
     }
 
     let transcript = opts.transcript.clone().unwrap_or_else(|| run_dir.path().join("serial.log"));
     let link = Link::open(&opts.serial, opts.baud, &transcript)?;
     stages.say("serial", format!("{}, recording to {}", link.describe(), transcript.display()));
-    let (nonce, seed) = nonce();
+    let nonce = step::new_nonce();
+    let seed = u64::from_str_radix(&nonce[..12], 16).unwrap_or(0);
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
-    let session = Shell::attach(link, &login, opts.limits.prompt, seed).map(|shell| {
+    let session = Shell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board = Board { shell, files: Vec::new(), devkmsg: None, loaded: false, responsive: true };
-        let ran = run_on_board(&mut board, opts, &stages, &name, local.as_ref(), &steps_sh, &nonce);
+        let mut board = Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true };
+        let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
             // prompt back before cleaning up.
             board.responsive = false;
         }
-        let notes = board.restore(&name);
+        let notes = board.restore();
         (ran, notes, board.shell.link.seen)
     });
     // On an error, the serial log (and the module build) are what the user
@@ -259,31 +288,43 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
         Err(e) => return Err(failed(e, run_dir)),
     };
 
-    let ko = local.as_ref().map(|l| l.ko.as_path());
+    let kos: Vec<(String, PathBuf)> = sc.modules.iter().filter_map(|m| Some((m.name.clone(), m.ko.clone()?))).collect();
+    let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
     let verdict = match ran {
         Ran::Finished => {
             let dump = extract_dump(&seen).context("the board's kernel log dump was not found in what it sent")?;
-            judge_dump(&dump, Some(&nonce), &expectations, Some(&name), ko, &transcript)?
+            judge_dump(&dump, Some(&nonce), &sc.expectations, &names, &kos, &transcript)?
         }
         Ran::Stopped { end, transcript: live } => {
-            let symbols = ko.map(|k| ModuleSymbols::load(k, &name, &live.sections)).transpose()?;
-            let ctx = verdict::Context { console_log: transcript.clone(), module: Some(name.clone()), symbols, registers: None };
-            verdict::judge(&live, &expectations, end, ctx)
+            let ctx = context(&transcript, &names, &kos, &live)?;
+            verdict::judge(&live, &sc.expectations, &sc.plan.names(), end, ctx)
         }
     };
     stages.say("verdict", verdict.outcome);
-    let keep = opts.keep || !verdict.passed();
+    let timings = stages.timings();
+    let label = names.join(", ");
+    let report = Report { profile: "board", module: &label, kernel_release: "", timings: &timings, verdict: &verdict };
+    if let Some(path) = &opts.output.json {
+        std::fs::write(path, report.json()?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &opts.output.junit {
+        std::fs::write(path, report.junit_xml()?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let keep = opts.output.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
     Ok(ReplayReport { verdict, transcript, run_dir: kept, notes })
 }
 
-/// A nonce for the start line, and a seed for the command numbers.
-fn nonce() -> (String, u64) {
-    use sha2::Digest;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let h = sha2::Sha256::digest(format!("{}:{}:{:?}", now.as_nanos(), std::process::id(), std::thread::current().id()));
-    let seed = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
-    (h[8..12].iter().map(|b| format!("{b:02x}")).collect(), seed)
+/// The judge's context: the modules, and their symbols where the .ko is here.
+fn context(log: &Path, names: &[String], kos: &[(String, PathBuf)], t: &Transcript) -> Result<verdict::Context> {
+    let symbols = kos
+        .iter()
+        .map(|(name, ko)| {
+            let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+            ModuleSymbols::parse(&data, name, &t.sections)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(verdict::Context { modules: names.to_vec(), symbols, ..verdict::Context::new(log.to_path_buf()) })
 }
 
 /// How the steps ended.
@@ -302,36 +343,29 @@ struct Board {
     files: Vec<String>,
     /// `/proc/sys/kernel/printk_devkmsg` before the replay set it to `on`.
     devkmsg: Option<String>,
-    /// The steps ran: the module may be loaded.
-    loaded: bool,
+    /// The modules the steps may have loaded.
+    loaded: Vec<String>,
     /// The shell answers commands.
     responsive: bool,
 }
 
-fn run_on_board(
-    b: &mut Board,
-    opts: &ReplayOptions,
-    stages: &Stages,
-    name: &str,
-    local: Option<&Local>,
-    steps_sh: &[u8],
-    nonce: &str,
-) -> Result<Ran> {
+fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scenario, steps_sh: &[u8], nonce: &str) -> Result<Ran> {
     let release = b.shell.run_ok("uname -r", QUICK)?.trim().to_string();
     stages.say("board", format!("Linux {release}"));
-    if let Some(l) = local {
+    for l in &sc.modules {
         let built_for = l.vermagic.split_whitespace().next().unwrap_or("");
         if !built_for.is_empty() && built_for != release {
             eprintln!(
-                "harness: warning: the module was built for {built_for} but the board runs {release}: insmod will refuse it \
-                 (build against the board's kernel; see README, \"On the real board\")"
+                "harness: warning: {} was built for {built_for} but the board runs {release}: insmod will refuse it \
+                 (build against the board's kernel; see README, \"On the real board\")",
+                l.name
             );
         }
-    }
-    // A module of that name already loaded is the user's: insmod would fail
-    // and the clean-up would unload it. Refuse instead.
-    if b.shell.run(&format!("grep -q '^{name} ' /proc/modules"), QUICK)?.status == 0 {
-        bail!("a module named {name} is already loaded on the board: unload it first (rmmod {name})");
+        // A module of that name already loaded is the user's: insmod would
+        // fail and the clean-up would unload it. Refuse instead.
+        if b.shell.run(&format!("grep -q '^{} ' /proc/modules", l.name), QUICK)?.status == 0 {
+            bail!("a module named {0} is already loaded on the board: unload it first (rmmod {0})", l.name);
+        }
     }
 
     let tools = transfer::detect(&mut b.shell, opts.transfer)?;
@@ -343,37 +377,55 @@ fn run_on_board(
         },
         tools.checksum.command()
     );
+    // Sent through the checked copy, rather than a heredoc: the line editor
+    // and PS2 prompts cannot garble them, and a bad copy is caught.
     let steps_dest = format!("{BOARD_DIR}/harness-steps.sh");
     b.files.push(steps_dest.clone());
-    // Also sent through the checked copy, rather than a heredoc: the line
-    // editor and PS2 prompts cannot garble it, and a bad copy is caught.
     transfer::copy(&mut b.shell, steps_sh, &steps_dest, tools)?;
+    let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
+    let plan = &sc.plan;
+    let scenario_dest = format!("{BOARD_DIR}/harness-scenario.sh");
+    b.files.push(scenario_dest.clone());
+    transfer::copy(&mut b.shell, plan::script(plan, BOARD_DIR).as_bytes(), &scenario_dest, tools)?;
     b.files.push(format!("{BOARD_DIR}/harness-step.out"));
-    let ko_path = match &opts.board_path {
+    let mut copied = Vec::new();
+    match &opts.board_path {
         Some(p) => {
             if b.shell.run(&format!("[ -f {} ]", quote(p)), QUICK)?.status != 0 {
                 bail!("--board-path {p}: no such file on the board");
             }
-            if let Some(l) = local {
-                let data = std::fs::read(&l.ko).with_context(|| format!("reading {}", l.ko.display()))?;
+            if let Some(ko) = sc.modules.first().and_then(|m| m.ko.as_ref()) {
+                let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
                 let theirs = transfer::board_sum(&mut b.shell, p, tools.checksum)?;
                 if theirs != tools.checksum.local(&data) {
-                    eprintln!("harness: warning: {p} on the board differs from {} here", l.ko.display());
+                    eprintln!("harness: warning: {p} on the board differs from {} here", ko.display());
                 }
             }
-            stages.say("copy", format!("steps.sh ({how}); module at {p} on the board"));
-            p.clone()
+            copied.push(format!("module at {p} on the board"));
         }
         None => {
-            let l = local.context("internal error: no local module to copy")?;
-            let data = std::fs::read(&l.ko).with_context(|| format!("reading {}", l.ko.display()))?;
-            let dest = format!("{BOARD_DIR}/harness-{name}.ko");
-            b.files.push(dest.clone());
-            let n = transfer::copy(&mut b.shell, &data, &dest, tools)?;
-            stages.say("copy", format!("steps.sh and {} ({} bytes, {n} commands, {how}) to {dest}", l.ko.display(), data.len()));
-            dest
+            for m in &sc.modules {
+                let ko = m.ko.as_ref().context("internal error: no local module to copy")?;
+                let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+                let dest = format!("{BOARD_DIR}/harness-{}.ko", m.name);
+                b.files.push(dest.clone());
+                let n = transfer::copy(&mut b.shell, &data, &dest, tools)?;
+                copied.push(format!("{} ({} bytes, {n} commands)", ko.display(), data.len()));
+            }
         }
-    };
+    }
+    if !sc.programs.is_empty() {
+        b.shell.run_ok(&format!("mkdir -p {BOARD_BIN}"), QUICK)?;
+        b.files.push(BOARD_BIN.into());
+        for p in &sc.programs {
+            let data = std::fs::read(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
+            let dest = format!("{BOARD_BIN}/{}", p.name);
+            let n = transfer::copy(&mut b.shell, &data, &dest, tools)?;
+            b.shell.run_ok(&format!("chmod 755 {}", quote(&dest)), QUICK)?;
+            copied.push(format!("{} ({} bytes, {n} commands)", p.name, data.len()));
+        }
+    }
+    stages.say("copy", format!("steps.sh, scenario, {} ({how})", copied.join(", ")));
 
     // A 6.x kernel booted without printk.devkmsg=on rate-limits writes to
     // /dev/kmsg (3.5 has no such limit): the step markers would be dropped.
@@ -387,27 +439,24 @@ fn run_on_board(
     }
 
     // In a subshell: the step script's functions and variables do not stay
-    // in the user's shell.
+    // in the user's shell. The start marker names the modules, so that
+    // `recheck` can plan the same steps from a transcript.
     let cmd = format!(
-        "( . {steps}; MODULE_KO={ko}; MODULE_NAME={name}; echo {start} > /dev/kmsg; harness_run_steps; echo {done} > /dev/kmsg )",
+        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_scenario )",
         steps = quote(&steps_dest),
-        ko = quote(&ko_path),
-        start = quote(&replay_start_line(nonce, name)),
-        done = quote(&done_line()),
+        scenario = quote(&scenario_dest),
+        label = names.join(","),
     );
-    stages.say("steps", format!("insmod, rmmod, gone (start line @@harness replay {nonce})"));
-    b.loaded = true;
+    stages.say("steps", format!("{} (start marker @@harness {nonce} start)", plan.names().join(", ")));
+    b.loaded = names;
     let p = b.shell.start(&cmd)?;
-    let started = Instant::now();
-    let deadline = started + opts.limits.total;
-    // Follows the kernel messages the console shows while the steps run,
-    // to see a step hang or the kernel panic. (A board whose console log
-    // level hides them is still bounded by the total deadline.)
+    // Follows the kernel messages the console shows while the steps run, to
+    // see a step hang or the kernel panic, through the same watch as a QEMU
+    // guest. (A board whose console log level hides them is still bounded by
+    // the total deadline.)
+    let mut watch = Watch::new(Transcript::after_start(nonce), opts.limits.watch(), Instant::now());
     let mut splitter = LineSplitter::default();
     let mut fed = p.mark;
-    let mut live: Option<Transcript> = None;
-    let mut step_started: Option<(String, Instant)> = None;
-    let mut panicked: Option<Instant> = None;
     let end = loop {
         let polled = b.shell.poll(&p, Duration::from_millis(200));
         if matches!(polled, Ok(Some(_))) {
@@ -415,44 +464,24 @@ fn run_on_board(
         }
         let now = Instant::now();
         for line in splitter.feed(&b.shell.link.seen[fed..]) {
-            if parse_replay_start(&line).is_some_and(|(n, _)| n == nonce) {
-                live = Some(Transcript::new());
-                continue;
-            }
-            let Some(t) = live.as_mut() else { continue };
-            match t.push(&line) {
-                Some(Marker::Begin { step }) => step_started = Some((step, now)),
-                Some(Marker::End { .. }) => step_started = None,
-                _ => {}
-            }
-            if panicked.is_none() && classify(split_timestamp(&line).1) == Some(EventKind::Panic) {
-                panicked = Some(now);
-            }
+            watch.feed(&line, now);
         }
         fed = b.shell.link.seen.len();
         if let Err(e) = polled {
             // A board that panicked may reboot, or (QEMU with -no-reboot)
             // vanish with its line: the panic is the verdict, not the line.
-            if panicked.is_some() {
+            if watch.panicked() {
                 break Some(RunEnd::Panicked);
             }
             return Err(e);
         }
-        if panicked.is_some_and(|p| now >= p + PANIC_GRACE) {
-            break Some(RunEnd::Panicked);
-        }
-        if let Some((step, at)) = &step_started {
-            if now >= *at + opts.limits.step {
-                break Some(RunEnd::StepTimedOut { step: step.clone(), after_secs: opts.limits.step.as_secs() });
-            }
-        }
-        if now >= deadline {
-            break Some(RunEnd::TimedOut { after_secs: opts.limits.total.as_secs() });
+        if let Some(end) = watch.expire(now) {
+            break Some(end);
         }
     };
     if let Some(end) = end {
         b.responsive = false;
-        return Ok(Ran::Stopped { end, transcript: live.unwrap_or_default() });
+        return Ok(Ran::Stopped { end, transcript: watch.into_transcript() });
     }
     stages.say("dmesg", "reading the kernel log back");
     b.shell.run_ok("echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@", DUMP_TIMEOUT)?;
@@ -462,12 +491,13 @@ fn run_on_board(
 impl Board {
     /// Leaves the board as found, as far as it answers; returns what it did
     /// beyond the expected, or could not do.
-    fn restore(&mut self, name: &str) -> Vec<String> {
+    fn restore(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
         if !self.responsive {
             if !self.shell.recover(Duration::from_secs(10)) {
                 notes.push(format!(
-                    "the board does not answer since the steps stopped: {name} may still be loaded and {} may remain; reset the board",
+                    "the board does not answer since the steps stopped: {} may still be loaded and {} may remain; reset the board",
+                    self.loaded.join(", "),
                     self.files.join(", ")
                 ));
                 return notes;
@@ -475,7 +505,7 @@ impl Board {
             self.responsive = true;
         }
         let sh = &mut self.shell;
-        if self.loaded {
+        for name in self.loaded.iter().rev() {
             match sh.run(&format!("grep -q '^{name} ' /proc/modules"), QUICK) {
                 Ok(a) if a.status == 0 => {
                     eprintln!("harness: {name} is still loaded after the steps: trying rmmod once more");
@@ -494,7 +524,7 @@ impl Board {
         }
         if !self.files.is_empty() {
             let words: Vec<String> = self.files.iter().map(|f| quote(f)).collect();
-            match sh.run(&format!("rm -f {}", words.join(" ")), QUICK) {
+            match sh.run(&format!("rm -rf {}", words.join(" ")), QUICK) {
                 Ok(a) if a.status == 0 => {}
                 Ok(a) => notes.push(format!("could not remove {} on the board: {}", self.files.join(", "), a.output.trim())),
                 Err(e) => notes.push(format!("could not remove {} on the board: {e:#}", self.files.join(", "))),
@@ -520,73 +550,81 @@ pub fn extract_dump(raw: &[u8]) -> Option<Vec<String>> {
     Some(lines[begin + 1..end].to_vec())
 }
 
-/// Judges a replay's kernel log dump: the lines after its start line (the
+/// Judges a replay's kernel log dump: the lines after its start marker (the
 /// last one, or the one with `nonce`), through the same verdict as `check`.
+/// The start marker names the modules, from which the steps are planned
+/// again; `names`, when given, must agree.
 pub fn judge_dump(
     dump: &[String],
     nonce: Option<&str>,
     expectations: &Expectations,
-    module: Option<&str>,
-    ko: Option<&Path>,
+    names: &[String],
+    kos: &[(String, PathBuf)],
     log: &Path,
 ) -> Result<Verdict> {
-    let Some(at) = dump.iter().rposition(|l| parse_replay_start(l).is_some()) else {
+    let start = |l: &String| match step::parse_any(step::split_timestamp(l).1) {
+        Some((n, Marker::Start { label })) => Some((n.to_string(), label)),
+        _ => None,
+    };
+    let Some((found, label)) = dump.iter().rev().find_map(start) else {
         bail!(
-            "the kernel log dump has no `@@harness replay` start line: the board's log buffer dropped it (a small \
+            "the kernel log dump has no `@@harness … start` line: the board's log buffer dropped it (a small \
              log_buf_len and a chatty module), or the dump is not from a replay"
         );
     };
-    let (found, named) = parse_replay_start(&dump[at]).expect("found above");
     if let Some(n) = nonce {
         if found != n {
             bail!("the last replay start line in the kernel log is {found}, not this replay's {n}: did another replay run at the same time?");
         }
     }
-    let mut t = Transcript::new();
-    for l in &dump[at + 1..] {
+    let mut t = Transcript::after_start(&found);
+    for l in dump {
         t.push(l);
     }
-    let module = module.map(str::to_string).or(named);
-    let symbols = match (ko, &module) {
-        (Some(ko), Some(m)) => Some(ModuleSymbols::load(ko, m, &t.sections)?),
-        _ => None,
-    };
+    let started: Vec<String> = label.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let names = if names.is_empty() { started } else { names.to_vec() };
+    let plan = plan::plan(&board_modules(&names, None), expectations)?;
     let end = if t.done {
         RunEnd::Completed
-    } else if t.lines.iter().any(|l| classify(&l.message) == Some(EventKind::Panic)) {
+    } else if t.lines.iter().any(|l| crate::event::classify(&l.message) == Some(crate::event::EventKind::Panic)) {
         RunEnd::Panicked
     } else {
         // The step script stopped without saying done (its shell was killed).
         RunEnd::ExitedEarly { status: None }
     };
-    let ctx = verdict::Context { console_log: log.to_path_buf(), module, symbols, registers: None };
-    Ok(verdict::judge(&t, expectations, end, ctx))
+    let ctx = context(log, &names, kos, &t)?;
+    Ok(verdict::judge(&t, expectations, &plan.names(), end, ctx))
 }
 
-#[derive(Debug, Clone)]
+/// `recheck`: the verdict again from a transcript saved by `replay --transcript`.
+#[derive(clap::Args, Debug, Clone)]
 pub struct RecheckOptions {
+    /// A transcript written by `replay --transcript`.
+    #[arg(long, value_name = "FILE")]
     pub transcript: PathBuf,
-    pub expect: Option<PathBuf>,
-    /// Where `expect.toml` is when `expect` is not given.
-    pub module_dir: PathBuf,
-    pub module_name: Option<String>,
-    /// The module, to name addresses in reports.
-    pub ko: Option<PathBuf>,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    /// The modules' names [default: those the replay wrote in its start line].
+    #[arg(long = "module-name", value_name = "NAME")]
+    pub module_names: Vec<String>,
+    /// The .ko files that were replayed, to name addresses in kernel reports.
+    #[arg(long, value_name = "FILE")]
+    pub ko: Vec<PathBuf>,
 }
 
 /// Judges a saved serial transcript again, offline.
 pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
-    let expect_path = o.expect.clone().unwrap_or_else(|| o.module_dir.join("expect.toml"));
-    if !expect_path.is_file() {
-        bail!("no expectations file at {}: pass --expect FILE or --module DIR with an expect.toml", expect_path.display());
-    }
-    let expectations = Expectations::load(&expect_path, GUEST_STEPS)?;
+    let expectations = prepare::expectations(&o.module)?;
     let raw = std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
-    let name = match (&o.module_name, &o.ko) {
-        (Some(n), _) => Some(n.clone()),
-        (None, Some(ko)) => module::modinfo(ko)?.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v),
-        (None, None) => None,
-    };
+    let kos = o
+        .ko
+        .iter()
+        .map(|ko| {
+            let name = module::modinfo(ko)?.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v);
+            Ok((name.with_context(|| format!("{}: no name= in .modinfo", ko.display()))?, ko.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
     let dump = extract_dump(&raw).with_context(|| {
         format!(
             "{}: no complete kernel log dump ({DUMP_BEGIN} … {DUMP_END}) in it: the replay stopped before the steps \
@@ -594,7 +632,7 @@ pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
             o.transcript.display()
         )
     })?;
-    judge_dump(&dump, None, &expectations, name.as_deref(), o.ko.as_deref(), &o.transcript)
+    judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript)
 }
 
 #[cfg(test)]
@@ -603,25 +641,26 @@ mod tests {
     use crate::verdict::Outcome;
 
     fn exp() -> Expectations {
-        Expectations::load(&crate::repo_root().join("kmod/expect.toml"), GUEST_STEPS).unwrap()
+        let p = crate::repo_root().join("kmod/expect.toml");
+        Expectations::parse(&std::fs::read_to_string(&p).unwrap(), "kmod/expect.toml").unwrap()
     }
 
     const DUMP: &str = "[    0.000000] Booting Linux\r\n\
-        [   10.000000] @@harness replay 0badcafe mmc_byte\r\n\
-        [   10.100000] @@harness begin insmod\r\n\
+        [   10.000000] @@harness 00000000000badca start mmc_byte\r\n\
+        [   10.100000] @@harness 00000000000badca begin insmod\r\n\
         [   10.100000] process:insmod\r\n\
-        [   10.200000] @@harness end insmod rc=0\r\n\
-        [   10.300000] @@harness begin rmmod\r\n\
+        [   10.200000] @@harness 00000000000badca end insmod rc=0\r\n\
+        [   10.300000] @@harness 00000000000badca begin rmmod\r\n\
         [   10.300000] mmc exit!\r\n\
-        [   10.400000] @@harness end rmmod rc=0\r\n\
-        [   10.500000] @@harness begin gone\r\n\
-        [   10.600000] @@harness end gone rc=0\r\n\
-        [   10.700000] @@harness done\r\n";
+        [   10.400000] @@harness 00000000000badca end rmmod rc=0\r\n\
+        [   10.500000] @@harness 00000000000badca begin gone\r\n\
+        [   10.600000] @@harness 00000000000badca end gone rc=0\r\n\
+        [   10.700000] @@harness 00000000000badca done\r\n";
 
     /// A session as the serial line carries it: the echo of the command
     /// (with `$((0))`), the dump, and console noise around it.
     fn session(dump: &str) -> Vec<u8> {
-        let earlier = DUMP.replace("0badcafe", "0ldrun00").replace("process:insmod", "process:old");
+        let earlier = DUMP.replace("00000000000badca", "000000000001d000").replace("process:insmod", "process:old");
         format!(
             "[root@FriendlyARM /]# echo @@B$((77+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo @@E$((77+0)):$?@@\r\n\
              @@B77@@\r\n@@DMESG0@@\r\n{earlier}@@DMESGEND0@@\r\n@@E77:0@@\r\n\
@@ -635,43 +674,46 @@ mod tests {
     fn the_last_complete_dump_is_extracted() {
         let lines = extract_dump(&session(DUMP)).unwrap();
         assert_eq!(lines.first().map(String::as_str), Some("[    0.000000] Booting Linux"));
-        assert_eq!(lines.last().map(String::as_str), Some("[   10.700000] @@harness done"));
+        assert_eq!(lines.last().map(String::as_str), Some("[   10.700000] @@harness 00000000000badca done"));
         assert!(lines.iter().all(|l| !l.contains('\r')));
-        assert!(lines.iter().any(|l| l.contains("0badcafe")));
         // A dump cut short (the replay stopped) is not taken; the earlier
         // complete one is.
         let mut cut = session(DUMP);
         cut.extend_from_slice(b"@@DMESG0@@\r\n[ 1.0] partial\r\n");
-        assert!(extract_dump(&cut).unwrap().iter().any(|l| l.contains("0badcafe")));
+        assert!(extract_dump(&cut).unwrap().iter().any(|l| l.contains("00000000000badca start")));
         // The echo of the command is not a dump.
         assert_eq!(extract_dump(b"# echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@\r\n"), None);
     }
 
+    fn judge(dump: &str, nonce: Option<&str>) -> Result<Verdict> {
+        judge_dump(&extract_dump(&session(dump)).unwrap(), nonce, &exp(), &[], &[], Path::new("t.log"))
+    }
+
     #[test]
     fn a_dump_is_judged_from_its_last_start_line() {
-        let dump = extract_dump(&session(DUMP)).unwrap();
-        let v = judge_dump(&dump, Some("0badcafe"), &exp(), None, None, Path::new("t.log")).unwrap();
+        let v = judge(DUMP, Some("00000000000badca")).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert_eq!(v.end, RunEnd::Completed);
         assert_eq!(v.steps.len(), 3);
-        let err = judge_dump(&dump, Some("feedf00d"), &exp(), None, None, Path::new("t.log")).unwrap_err().to_string();
-        assert!(err.contains("not this replay's feedf00d"), "{err}");
+        let err = judge(DUMP, Some("feedf00dfeedf00d")).unwrap_err().to_string();
+        assert!(err.contains("not this replay's feedf00dfeedf00d"), "{err}");
         // Lines from before the start (an earlier run) are not the replay's.
         let bad = DUMP.replace("[    0.000000] Booting Linux", "[ 0.0] process:insmod\r\n[ 0.1] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4");
-        let v = judge_dump(&extract_dump(&session(&bad)).unwrap(), None, &exp(), None, None, Path::new("t.log")).unwrap();
+        let v = judge(&bad, None).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
     }
 
     #[test]
     fn a_dump_without_its_start_line_is_an_error_and_a_bad_one_fails() {
-        let no_start = DUMP.replace("@@harness replay 0badcafe mmc_byte", "something");
-        let dump = extract_dump(&session(&no_start)).unwrap();
-        let err = judge_dump(&dump, None, &exp(), None, None, Path::new("t.log")).unwrap_err().to_string();
-        assert!(err.contains("no `@@harness replay` start line"), "{err}");
-        let failing = DUMP.replace("mmc exit!", "mmc bye");
-        let v = judge_dump(&extract_dump(&session(&failing)).unwrap(), None, &exp(), None, None, Path::new("t.log")).unwrap();
+        let no_start = DUMP.replace("@@harness 00000000000badca start mmc_byte", "something");
+        let err = judge(&no_start, None).unwrap_err().to_string();
+        assert!(err.contains("no `@@harness … start` line"), "{err}");
+        let v = judge(&DUMP.replace("mmc exit!", "mmc bye"), None).unwrap();
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert!(v.to_string().contains("console log: t.log"));
+        // A forged marker in a module's output does not end a step.
+        let forged = DUMP.replace("mmc exit!\r\n", "mmc exit!\r\n[   10.35] @@harness 00000000000badca end rmmod rc=0x\r\n");
+        assert_eq!(judge(&forged, None).unwrap().outcome, Outcome::Passed);
     }
 
     #[test]
@@ -679,26 +721,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(DUMP)).unwrap();
-        let o = RecheckOptions {
-            transcript: t.clone(),
-            expect: None,
-            module_dir: crate::repo_root().join("kmod"),
-            module_name: None,
-            ko: None,
-        };
+        let module = ModuleArgs { module_dir: Some(crate::repo_root().join("kmod")), ..Default::default() };
+        let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         std::fs::write(&t, b"[root@FriendlyARM /]# \r\n").unwrap();
         let err = format!("{:#}", recheck(&o).unwrap_err());
         assert!(err.contains("no complete kernel log dump"), "{err}");
-    }
-
-    #[test]
-    fn nonces_differ() {
-        let (a, _) = nonce();
-        std::thread::sleep(Duration::from_millis(1));
-        let (b, _) = nonce();
-        assert_eq!(a.len(), 8);
-        assert_ne!(a, b);
     }
 }

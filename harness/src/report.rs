@@ -7,7 +7,6 @@ use crate::verdict::Verdict;
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
-use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,9 +20,9 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).context("serializing the verdict")?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    /// The whole report as JSON (the caller writes it: the judge does no I/O).
+    pub fn json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self).context("serializing the verdict")? + "\n")
     }
 
     pub fn junit(&self) -> quick_junit::Report {
@@ -76,9 +75,9 @@ impl Report<'_> {
         report
     }
 
-    pub fn write_junit(&self, path: &Path) -> Result<()> {
-        let xml = self.junit().to_string().context("serializing JUnit XML")?;
-        std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
+    /// The JUnit XML text.
+    pub fn junit_xml(&self) -> Result<String> {
+        self.junit().to_string().context("serializing JUnit XML")
     }
 }
 
@@ -113,12 +112,12 @@ mod tests {
         let exp = Expectations::parse(
             "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n",
             "e",
-            &["insmod"],
         )
         .unwrap();
         let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
                    KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
-        let v = judge(&Transcript::from_log(log), &exp, RunEnd::Completed, Context::new("log".into()));
+        let t = Transcript::from_log(&crate::step::with_nonce(log, "00000000000000ff"), "00000000000000ff");
+        let v = judge(&t, &exp, &["insmod".to_string()], RunEnd::Completed, Context::new("log".into()));
         let timings = vec![("boot".to_string(), 1.5)];
         let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };
         let xml = r.junit().to_string().unwrap();
@@ -127,9 +126,7 @@ mod tests {
         }
         let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(back.test_suites[0].test_cases.len(), 6, "1 step + 3 checks + 1 report + 1 KUnit case");
-        let dir = tempfile::tempdir().unwrap();
-        r.write_json(&dir.path().join("v.json")).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("v.json")).unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&r.json().unwrap()).unwrap();
         assert_eq!(json["verdict"]["outcome"], "FAILED");
         assert_eq!(json["verdict"]["events"][0]["kind"]["class"], "warning");
         assert_eq!(json["verdict"]["ktap"]["counts"]["failed"], 1);

@@ -4,6 +4,8 @@
 
 use crate::cpio::{self, Entry};
 use crate::module::Module;
+use crate::plan::Plan;
+use crate::program::Program;
 use crate::packages::{self, Privilege};
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -129,23 +131,46 @@ pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
     ]
 }
 
+/// What one guest runs: the modules, the programs, the plan and the run's
+/// nonce.
+pub struct Guest<'a> {
+    pub modules: &'a [Module],
+    pub programs: &'a [Program],
+    pub plan: &'a Plan,
+    pub nonce: &'a str,
+}
+
+/// Where the modules and the harness's scripts are in the guest.
+pub const GUEST_DIR: &str = "/harness";
+
 /// Everything that goes into the archive, in order (parents first).
-pub fn entries(rootfs_dir: &Path, busybox: &[u8], module: &Module) -> Result<Vec<Entry>> {
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<Entry>> {
     let read = |name: &str| -> Result<Vec<u8>> {
         let p = rootfs_dir.join(name);
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     };
-    let ko_name = format!("{}.ko", module.name);
-    let ko = std::fs::read(&module.ko).with_context(|| format!("reading {}", module.ko.display()))?;
-    let env = format!("MODULE_KO=/harness/{ko_name}\nMODULE_NAME={}\n", module.name);
+    let env = format!("HARNESS_NONCE={}\n", guest.nonce);
     let mut e = skeleton(busybox);
     e.extend([
         Entry::Dir { path: "harness".into(), mode: 0o755 },
         Entry::File { path: "init".into(), mode: 0o755, data: read("init")? },
         Entry::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
         Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
-        Entry::File { path: format!("harness/{ko_name}"), mode: 0o644, data: ko },
+        Entry::File {
+            path: "harness/scenario.sh".into(),
+            mode: 0o644,
+            data: crate::plan::script(guest.plan, GUEST_DIR).into_bytes(),
+        },
     ]);
+    for m in guest.modules {
+        let ko = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
+        e.push(Entry::File { path: format!("harness/{}.ko", m.name), mode: 0o644, data: ko });
+    }
+    // On PATH (/usr/bin), under their stems.
+    for p in guest.programs {
+        let data = std::fs::read(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
+        e.push(Entry::File { path: format!("usr/bin/{}", p.name), mode: 0o755, data });
+    }
     let overlay = rootfs_dir.join("overlay");
     if overlay.is_dir() {
         add_overlay(&overlay, &overlay, &mut e)?;
@@ -173,10 +198,10 @@ fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
     Ok(())
 }
 
-/// Writes the initramfs for `module` to `out`.
-pub fn write_initramfs(rootfs_dir: &Path, busybox: &Path, module: &Module, out: &Path) -> Result<()> {
+/// Writes the initramfs for `guest` to `out`.
+pub fn write_initramfs(rootfs_dir: &Path, busybox: &Path, guest: &Guest, out: &Path) -> Result<()> {
     let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
-    let entries = entries(rootfs_dir, &bb, module)?;
+    let entries = entries(rootfs_dir, &bb, guest)?;
     let mut buf = Vec::new();
     cpio::write_archive(&mut buf, &entries).context("writing the cpio archive")?;
     std::fs::write(out, buf).with_context(|| format!("writing {}", out.display()))
@@ -189,20 +214,32 @@ mod tests {
     fn module(dir: &Path) -> Module {
         let ko = dir.join("mmc_byte.ko");
         std::fs::write(&ko, b"KO").unwrap();
-        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), modpost_warnings: vec![] }
+        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![] }
     }
 
     #[test]
-    fn archive_has_console_init_busybox_and_module() {
+    fn archive_has_console_init_busybox_module_program_and_scenario() {
         let dir = tempfile::tempdir().unwrap();
-        let e = entries(&crate::repo_root().join("rootfs"), b"BB", &module(dir.path())).unwrap();
+        let modules = [module(dir.path())];
+        let app = dir.path().join("app");
+        std::fs::write(&app, b"APP").unwrap();
+        let programs = [Program { name: "app".into(), path: app }];
+        let exp = crate::expect::Expectations::defaults();
+        let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
+        let guest = Guest { modules: &modules, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };
+        let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(find("dev/console"), &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 });
         assert!(matches!(find("init"), Entry::File { mode: 0o755, .. }));
         assert!(matches!(find("harness/mmc_byte.ko"), Entry::File { data, .. } if data == b"KO"));
+        assert!(matches!(find("usr/bin/app"), Entry::File { mode: 0o755, data, .. } if data == b"APP"));
         match find("harness/env") {
+            Entry::File { data, .. } => assert_eq!(String::from_utf8_lossy(data), "HARNESS_NONCE=0123456789abcdef\n"),
+            other => panic!("{other:?}"),
+        }
+        match find("harness/scenario.sh") {
             Entry::File { data, .. } => {
-                assert_eq!(String::from_utf8_lossy(data), "MODULE_KO=/harness/mmc_byte.ko\nMODULE_NAME=mmc_byte\n")
+                assert!(String::from_utf8_lossy(data).contains("harness_insmod '/harness/mmc_byte.ko' 'mmc_byte'"))
             }
             other => panic!("{other:?}"),
         }

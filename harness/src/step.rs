@@ -1,111 +1,221 @@
-//! The step protocol between the guest's `/init` (or a board replay) and the
-//! harness, and the transcript it produces.
+//! The step protocol between the guest (or a board replay) and the harness,
+//! and the transcript it produces. This file is the protocol's one owner on
+//! the host; `rootfs/steps.sh` (`harness_mark`) is its one writer.
 //!
-//! `/init` frames every step with marker lines written to `/dev/kmsg`, so the
-//! markers land in the kernel log in true order with the printk of the module
-//! under test (a marker echoed to the tty could be overtaken by printk, which
-//! writes to the UART synchronously). The same markers appear in `dmesg` on a
-//! real board, which is what lets one verdict serve both.
+//! The guest frames every step with marker lines written to `/dev/kmsg`, so
+//! the markers land in the kernel log in true order with the printk of the
+//! module under test (a marker echoed to the tty could be overtaken by printk,
+//! which writes to the UART synchronously). The same markers appear in `dmesg`
+//! on a real board, which is what lets one verdict serve both.
 //!
 //! ```text
-//! [    3.10] @@harness begin insmod
+//! [    3.10] @@harness 6f1c0e2a9b3d4c5e begin insmod
 //! [    3.12] process:insmod
-//! [    3.13] @@harness out insmod <a line the step's command printed>
-//! [    3.13] @@harness section .text 0xbf000000
-//! [    3.14] @@harness end insmod rc=0
-//! [    3.50] @@harness done
+//! [    3.13] @@harness 6f1c0e2a9b3d4c5e out insmod <a line the step's command printed>
+//! [    3.13] @@harness 6f1c0e2a9b3d4c5e section mmc_byte .text 0xbf000000
+//! [    3.14] @@harness 6f1c0e2a9b3d4c5e end insmod rc=0
+//! [    3.50] @@harness 6f1c0e2a9b3d4c5e done
 //! ```
 //!
-//! `section` says where a section of the module under test was loaded, so
-//! that addresses in reports printed after unload can still be named.
+//! Every marker carries the run's nonce, a random word the harness gives the
+//! guest, and must begin the message: a module's printk, or a program's
+//! output, that merely contains marker text cannot open or close a step.
+//! `section` says where a section of a module was loaded, so that addresses
+//! in reports printed after unload can still be named. `start` begins a board
+//! replay, whose kernel log holds everything the board printed before it.
 
 use std::fmt;
 
-pub const MARKER: &str = "@@harness ";
+pub const MARKER: &str = "@@harness";
 
-/// A protocol line, recognised anywhere in a console line.
+/// The names of the steps the guest runs besides command steps. With several
+/// modules, loading steps are named `insmod:<module>` (likewise rmmod, gone).
+pub const INSMOD: &str = "insmod";
+pub const RMMOD: &str = "rmmod";
+pub const GONE: &str = "gone";
+pub const LEAKS: &str = "leaks";
+/// The steps that exist without being written in an expectations file.
+pub const BUILTIN: &[&str] = &[INSMOD, RMMOD, GONE, LEAKS];
+
+/// The kind of a step name: `insmod:hello` is an `insmod` step.
+pub fn kind_of(step: &str) -> &str {
+    step.split_once(':').map_or(step, |(k, _)| k)
+}
+
+/// The step name for `kind` on `module`, when `several` modules are loaded.
+pub fn step_name(kind: &str, module: &str, several: bool) -> String {
+    if several {
+        format!("{kind}:{module}")
+    } else {
+        kind.to_string()
+    }
+}
+
+/// The nonce of the saved console logs in harness/tests/fixtures/console
+/// (captured before markers had nonces, or rewritten to this one).
+pub const FIXTURE_NONCE: &str = "0000000000000000";
+
+/// `text` with every bare `@@harness VERB` marker given `nonce`: turns the
+/// shorthand logs written in tests into this run's protocol.
+pub fn with_nonce(text: &str, nonce: &str) -> String {
+    text.replace("@@harness ", &format!("@@harness {nonce} "))
+}
+
+/// How many bytes of console text a transcript keeps. A module that floods
+/// the console must not take the harness's memory with it: past this, only
+/// markers are kept (the console log on disk has everything).
+pub const KEEP_BYTES: usize = 64 << 20;
+
+/// A protocol line of this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Marker {
     Begin { step: String },
     Out { step: String, text: String },
     End { step: String, rc: i32 },
-    /// A section of the module under test and its load address.
-    Section { name: String, address: u64 },
-    /// `/init` finished every step and is about to power off.
+    /// A section of a loaded module and its load address.
+    Section { module: String, name: String, address: u64 },
+    /// A board replay begins; the label names what it loads.
+    Start { label: String },
+    /// Every step is done.
     Done,
 }
 
-pub fn parse_marker(line: &str) -> Option<Marker> {
-    let rest = &line[line.find(MARKER)? + MARKER.len()..];
-    let rest = rest.trim_end();
-    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
-    match verb {
-        "begin" if !args.is_empty() => Some(Marker::Begin { step: args.to_string() }),
-        "out" => {
-            let (step, text) = args.split_once(' ').unwrap_or((args, ""));
-            Some(Marker::Out { step: step.to_string(), text: text.to_string() })
+impl fmt::Display for Marker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Marker::Begin { step } => write!(f, "begin {step}"),
+            Marker::Out { step, text } => write!(f, "out {step} {text}"),
+            Marker::End { step, rc } => write!(f, "end {step} rc={rc}"),
+            Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
+            Marker::Start { label } => write!(f, "start {label}"),
+            Marker::Done => f.write_str("done"),
         }
-        "end" => {
-            let (step, rc) = args.split_once(" rc=")?;
-            Some(Marker::End { step: step.to_string(), rc: rc.trim().parse().ok()? })
-        }
-        "section" => {
-            let (name, addr) = args.split_once(' ')?;
-            let address = u64::from_str_radix(addr.trim().trim_start_matches("0x"), 16).ok()?;
-            Some(Marker::Section { name: name.to_string(), address })
-        }
-        "done" => Some(Marker::Done),
-        _ => None,
     }
 }
 
-/// The line a board replay writes to `/dev/kmsg` just before its steps:
-/// `@@harness replay NONCE MODULE`. On a board that has been up for days,
-/// `dmesg` holds earlier boots' worth of messages and earlier replays; the
-/// replay's own lines are those after its start line (see replay.rs).
-pub fn replay_start_line(nonce: &str, module: &str) -> String {
-    format!("{MARKER}replay {nonce} {module}")
+/// The line the guest writes for `marker` in the run `nonce` (what
+/// `harness_mark` in steps.sh produces).
+pub fn marker_line(nonce: &str, marker: &Marker) -> String {
+    format!("{MARKER} {nonce} {marker}")
 }
 
-/// The line `/init` writes when every step is done; a board replay writes
-/// it too, after `harness_run_steps`.
-pub fn done_line() -> String {
-    format!("{MARKER}done")
+/// A marker of any run: its nonce and what it says. The message must begin
+/// with the marker (after the printk timestamp and caller prefix).
+pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
+    let rest = message.strip_prefix(MARKER)?.strip_prefix(' ')?;
+    let (nonce, rest) = rest.split_once(' ')?;
+    if nonce.is_empty() || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let rest = rest.trim_end_matches(['\r', '\n']);
+    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let word = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    let marker = match verb {
+        "begin" if word(args.trim_end()) => Marker::Begin { step: args.trim_end().to_string() },
+        "out" => {
+            let (step, text) = args.split_once(' ').unwrap_or((args, ""));
+            if !word(step) {
+                return None;
+            }
+            Marker::Out { step: step.to_string(), text: text.to_string() }
+        }
+        "end" => {
+            let (step, rc) = args.split_once(" rc=")?;
+            Marker::End { step: step.to_string(), rc: rc.trim().parse().ok()? }
+        }
+        "section" => {
+            let mut w = args.split_whitespace();
+            let (module, name, addr) = (w.next()?, w.next()?, w.next()?);
+            let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
+            Marker::Section { module: module.to_string(), name: name.to_string(), address }
+        }
+        "start" => Marker::Start { label: args.trim().to_string() },
+        "done" if args.trim().is_empty() => Marker::Done,
+        _ => return None,
+    };
+    Some((nonce, marker))
 }
 
-/// The nonce and module name (if written) of a replay's start line.
-pub fn parse_replay_start(line: &str) -> Option<(String, Option<String>)> {
-    let rest = &line[line.find(MARKER)? + MARKER.len()..];
-    let mut words = rest.strip_prefix("replay ")?.split_whitespace();
-    let nonce = words.next()?.to_string();
-    Some((nonce, words.next().map(str::to_string)))
+/// A marker of the run `nonce`; anything else (another run's marker, a
+/// forged one) is `None`, an ordinary line.
+pub fn parse_marker(message: &str, nonce: &str) -> Option<Marker> {
+    parse_any(message).filter(|(n, _)| *n == nonce).map(|(_, m)| m)
 }
 
-/// Splits the `[ seconds.micros]` printk timestamp off a console line.
+/// A fresh nonce: 16 hex digits from the clock, the pid and the thread.
+pub fn new_nonce() -> String {
+    use sha2::Digest;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let h = sha2::Sha256::digest(format!("{}:{}:{:?}", now.as_nanos(), std::process::id(), std::thread::current().id()));
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits the `[ seconds.micros]` printk timestamp, and the caller prefix
+/// (`[   T70]`, `[    C1]`, CONFIG_PRINTK_CALLER) after it, off a console line.
 pub fn split_timestamp(line: &str) -> (Option<f64>, &str) {
     let t = line.trim_start();
     if let Some(rest) = t.strip_prefix('[') {
         if let Some((stamp, msg)) = rest.split_once(']') {
             if let Ok(secs) = stamp.trim().parse::<f64>() {
-                return (Some(secs), msg.strip_prefix(' ').unwrap_or(msg));
+                return (Some(secs), strip_caller(msg.strip_prefix(' ').unwrap_or(msg)));
             }
         }
     }
     (None, line)
 }
 
-/// One console line, as the verdict sees it.
+fn strip_caller(msg: &str) -> &str {
+    let Some(rest) = msg.strip_prefix('[') else { return msg };
+    let Some((who, after)) = rest.split_once(']') else { return msg };
+    let who = who.trim();
+    let caller = who.len() > 1
+        && matches!(who.as_bytes()[0], b'T' | b'C')
+        && who[1..].bytes().all(|b| b.is_ascii_digit());
+    if caller {
+        after.strip_prefix(' ').unwrap_or(after)
+    } else {
+        msg
+    }
+}
+
+/// What a console line is to the transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LineKind {
+    /// A kernel message (or anything else the console showed).
+    Kernel,
+    /// A line the running step's command printed (an `out` marker's text).
+    Output,
+    /// A protocol marker.
+    Marker,
+    /// Not kept: the transcript had reached [`KEEP_BYTES`].
+    Dropped,
+}
+
+/// One console line, as the verdict sees it. Stored once: steps refer to
+/// lines by index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleLine {
     /// 1-based line number in the console log, for pointing the user at it.
     pub number: usize,
-    pub raw: String,
-    /// The message with the printk timestamp removed; for a step's output
-    /// (an `out` marker), the output line itself.
+    /// The message with the printk timestamp removed; for a step's output,
+    /// the output line itself.
     pub message: String,
     pub timestamp: Option<f64>,
     /// Index into [`Transcript::steps`] of the step running when it was printed.
     pub step: Option<usize>,
+    pub kind: LineKind,
+}
+
+impl ConsoleLine {
+    /// The line much as the console showed it, for excerpts.
+    pub fn shown(&self) -> String {
+        match (self.timestamp, self.kind) {
+            (_, LineKind::Output) => format!("(output) {}", self.message),
+            (Some(t), _) => format!("[{t:>12.6}] {}", self.message),
+            (None, _) => self.message.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,9 +223,11 @@ pub struct StepRecord {
     pub name: String,
     /// `None` if the step began but never ended (a hang or a crash).
     pub rc: Option<i32>,
-    /// What the step printed, kernel messages and the command's own output
-    /// in order: the window the expectations are matched against.
-    pub lines: Vec<String>,
+    /// Indices into [`Transcript::lines`] of the kernel messages printed
+    /// while the step ran.
+    pub kernel: Vec<usize>,
+    /// Indices of the lines the step's command printed.
+    pub output: Vec<usize>,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
 }
@@ -135,25 +247,44 @@ impl fmt::Display for StepRecord {
     }
 }
 
-/// The whole console, cut into steps.
+/// The whole console of one run, cut into steps.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transcript {
+    nonce: String,
+    /// Lines before the run's `start` marker are not the run's (a board's
+    /// log holds its whole uptime): ignored until it comes, when set.
+    awaiting_start: bool,
     pub lines: Vec<ConsoleLine>,
     pub steps: Vec<StepRecord>,
-    /// `/init` reached its final marker.
+    /// Every step ran and the guest said so.
     pub done: bool,
-    /// Load addresses of the module's sections, from `section` markers.
-    pub sections: Vec<(String, u64)>,
+    /// Load addresses of module sections, from `section` markers:
+    /// (module, section, address).
+    pub sections: Vec<(String, String, u64)>,
+    /// Bytes of message text kept so far.
+    kept: usize,
+    /// Lines not kept because of [`KEEP_BYTES`].
+    pub dropped: usize,
 }
 
 impl Transcript {
-    pub fn new() -> Self {
-        Self::default()
+    /// A transcript of the run whose markers carry `nonce`.
+    pub fn new(nonce: &str) -> Self {
+        Transcript { nonce: nonce.to_string(), ..Self::default() }
+    }
+
+    /// A transcript that begins at the run's `start` marker.
+    pub fn after_start(nonce: &str) -> Self {
+        Transcript { awaiting_start: true, ..Self::new(nonce) }
+    }
+
+    pub fn nonce(&self) -> &str {
+        &self.nonce
     }
 
     /// Builds a transcript from a whole saved log.
-    pub fn from_log(text: &str) -> Self {
-        let mut t = Self::new();
+    pub fn from_log(text: &str, nonce: &str) -> Self {
+        let mut t = Self::new(nonce);
         for line in text.lines() {
             t.push(line);
         }
@@ -169,54 +300,102 @@ impl Transcript {
     pub fn push(&mut self, raw: &str) -> Option<Marker> {
         let raw = raw.trim_end_matches(['\r', '\n']);
         let (timestamp, message) = split_timestamp(raw);
-        let marker = parse_marker(message);
+        let marker = parse_marker(message, &self.nonce);
+        if self.awaiting_start {
+            if matches!(marker, Some(Marker::Start { .. })) {
+                self.awaiting_start = false;
+            }
+            return marker;
+        }
         let open = self.steps.iter().rposition(|s| s.rc.is_none());
+        let index = self.lines.len();
         let mut step = open;
-        let mut message = message.to_string();
+        let mut kind = LineKind::Kernel;
+        let mut message = message;
         match &marker {
             Some(Marker::Begin { step: name }) => {
                 self.steps.push(StepRecord {
                     name: name.clone(),
                     rc: None,
-                    lines: Vec::new(),
+                    kernel: Vec::new(),
+                    output: Vec::new(),
                     started_at: timestamp,
                     ended_at: None,
                 });
                 step = Some(self.steps.len() - 1);
+                kind = LineKind::Marker;
             }
-            Some(Marker::Out { step: name, text }) => {
-                if let Some(i) = self.steps.iter().rposition(|s| &s.name == name) {
-                    self.steps[i].lines.push(text.clone());
-                    step = Some(i);
-                }
-                message = text.clone();
+            Some(Marker::Out { step: name, .. }) => {
+                step = self.steps.iter().rposition(|s| &s.name == name && s.rc.is_none()).or(open);
+                kind = LineKind::Output;
+                // The text after `out STEP `, a slice of the line itself.
+                message = message.splitn(5, ' ').nth(4).unwrap_or("");
             }
-            Some(Marker::Section { name, address }) => self.sections.push((name.clone(), *address)),
+            Some(Marker::Section { module, name, address }) => {
+                self.sections.push((module.clone(), name.clone(), *address));
+                kind = LineKind::Marker;
+            }
             Some(Marker::End { step: name, rc }) => {
                 if let Some(s) = self.steps.iter_mut().rev().find(|s| &s.name == name && s.rc.is_none()) {
                     s.rc = Some(*rc);
                     s.ended_at = timestamp;
                 }
+                kind = LineKind::Marker;
             }
-            Some(Marker::Done) => self.done = true,
-            None => {
-                if let Some(i) = open {
-                    self.steps[i].lines.push(message.clone());
-                }
+            Some(Marker::Done) => {
+                self.done = true;
+                kind = LineKind::Marker;
+            }
+            Some(Marker::Start { .. }) => kind = LineKind::Marker,
+            None => {}
+        }
+        if kind != LineKind::Marker && self.kept + message.len() > KEEP_BYTES {
+            self.dropped += 1;
+            kind = LineKind::Dropped;
+            message = "";
+        }
+        self.kept += message.len();
+        if let Some(i) = step {
+            match kind {
+                LineKind::Kernel => self.steps[i].kernel.push(index),
+                LineKind::Output => self.steps[i].output.push(index),
+                _ => {}
             }
         }
-        self.lines.push(ConsoleLine {
-            number: self.lines.len() + 1,
-            raw: raw.to_string(),
-            message,
-            timestamp,
-            step,
-        });
+        self.lines.push(ConsoleLine { number: index + 1, message: message.to_string(), timestamp, step, kind });
         marker
     }
 
+    /// The first step of that name.
     pub fn step(&self, name: &str) -> Option<&StepRecord> {
         self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// The kernel messages of a step.
+    pub fn kernel_lines<'a>(&'a self, s: &'a StepRecord) -> impl Iterator<Item = &'a str> + 'a {
+        s.kernel.iter().map(|&i| self.lines[i].message.as_str())
+    }
+
+    /// The lines a step's command printed.
+    pub fn output_lines<'a>(&'a self, s: &'a StepRecord) -> impl Iterator<Item = &'a str> + 'a {
+        s.output.iter().map(|&i| self.lines[i].message.as_str())
+    }
+
+    /// Everything a step printed, kernel messages and its command's output,
+    /// in console order, for excerpts.
+    pub fn step_excerpt(&self, s: &StepRecord) -> Vec<String> {
+        let mut idx: Vec<usize> = s.kernel.iter().chain(&s.output).copied().collect();
+        idx.sort_unstable();
+        idx.iter()
+            .map(|&i| {
+                let l = &self.lines[i];
+                if l.kind == LineKind::Output {
+                    format!("> {}", l.message)
+                } else {
+                    l.message.clone()
+                }
+            })
+            .collect()
     }
 
     /// The last `n` console lines, for showing what the guest did last.
@@ -229,92 +408,147 @@ impl Transcript {
 mod tests {
     use super::*;
 
-    #[test]
-    fn markers_parse() {
-        assert_eq!(parse_marker("@@harness begin insmod"), Some(Marker::Begin { step: "insmod".into() }));
-        assert_eq!(parse_marker("@@harness end rmmod rc=1"), Some(Marker::End { step: "rmmod".into(), rc: 1 }));
-        assert_eq!(
-            parse_marker("@@harness out insmod insmod: can't insert 'x.ko': No such file"),
-            Some(Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() })
-        );
-        assert_eq!(parse_marker("@@harness done\r"), Some(Marker::Done));
-        assert_eq!(
-            parse_marker("@@harness section .init.text 0xbf004000"),
-            Some(Marker::Section { name: ".init.text".into(), address: 0xbf004000 })
-        );
-        assert_eq!(parse_marker("[T12] @@harness done"), Some(Marker::Done));
-        assert_eq!(parse_marker("@@harness end x rc=abc"), None);
-        assert_eq!(parse_marker("@@harness begin"), None);
-        assert_eq!(parse_marker("process:insmod"), None);
+    const N: &str = "0123456789abcdef";
+
+    fn log(body: &str) -> String {
+        body.replace("@@N", &format!("{MARKER} {N}"))
     }
 
     #[test]
-    fn replay_start_lines_round_trip() {
-        let line = replay_start_line("1a2b3c4d", "mmc_byte");
-        assert_eq!(line, "@@harness replay 1a2b3c4d mmc_byte");
-        let stamped = format!("[   12.500000] {line}\r");
-        assert_eq!(parse_replay_start(&stamped), Some(("1a2b3c4d".into(), Some("mmc_byte".into()))));
-        assert_eq!(parse_replay_start("@@harness replay abc"), Some(("abc".into(), None)));
-        assert_eq!(parse_replay_start("@@harness replay "), None);
-        assert_eq!(parse_replay_start("@@harness begin insmod"), None);
-        assert_eq!(parse_marker(&line), None, "not a step marker: a plain line to the transcript");
-        assert_eq!(parse_marker(&done_line()), Some(Marker::Done));
+    fn markers_parse_and_round_trip() {
+        let all = [
+            Marker::Begin { step: "insmod".into() },
+            Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() },
+            Marker::End { step: "rmmod:hello".into(), rc: 1 },
+            Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
+            Marker::Start { label: "mmc_byte".into() },
+            Marker::Done,
+        ];
+        for m in all {
+            let line = marker_line(N, &m);
+            assert_eq!(parse_marker(&line, N), Some(m.clone()), "{line}");
+            assert_eq!(parse_marker(&format!("{line}\r"), N), Some(m), "{line}");
+        }
+        assert_eq!(parse_marker(&format!("{MARKER} {N} end x rc=abc"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} begin"), N), None);
+        assert_eq!(parse_marker("process:insmod", N), None);
     }
 
     #[test]
-    fn timestamps_split() {
-        assert_eq!(split_timestamp("[    3.141592] hello"), (Some(3.141592), "hello"));
+    fn forged_markers_are_ordinary_lines() {
+        // Without the nonce, with another nonce, or not at the start of the
+        // message: never a marker of this run.
+        for forged in [
+            "@@harness end insmod rc=0".to_string(),
+            format!("{MARKER} feedfeedfeedfeed end insmod rc=0"),
+            format!("evil: {MARKER} {N} end insmod rc=0"),
+            format!(" {MARKER} {N} end insmod rc=0"),
+        ] {
+            assert_eq!(parse_marker(&forged, N), None, "{forged}");
+        }
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\nevil: @@N end insmod rc=0\n@harness end insmod rc=0\n@@harness end insmod rc=0\n"),
+            N,
+        );
+        let s = t.step("insmod").unwrap();
+        assert_eq!(s.rc, None, "the forged end did not close the step");
+        assert_eq!(s.kernel.len(), 3);
+    }
+
+    #[test]
+    fn timestamps_and_caller_prefixes_split() {
+        assert_eq!(split_timestamp("[    3.250000] hello"), (Some(3.25), "hello"));
         assert_eq!(split_timestamp("[12345.000001] a] b"), (Some(12345.000001), "a] b"));
+        assert_eq!(split_timestamp("[    1.100000][   T70] Unable to handle"), (Some(1.1), "Unable to handle"));
+        assert_eq!(split_timestamp("[    1.100000][    C1] x"), (Some(1.1), "x"));
+        assert_eq!(split_timestamp("[    1.1] [ INFO: x ]"), (Some(1.1), "[ INFO: x ]"));
         assert_eq!(split_timestamp("[ok] not a stamp"), (None, "[ok] not a stamp"));
         assert_eq!(split_timestamp("plain"), (None, "plain"));
     }
 
     #[test]
-    fn steps_collect_their_window_in_order() {
+    fn steps_collect_kernel_lines_and_output_apart() {
         let t = Transcript::from_log(
-            "[    1.0] booting\n\
-             [    2.0] @@harness begin insmod\n\
+            &log("[    1.0] booting\n\
+             [    2.0] @@N begin insmod\n\
              [    2.1] process:insmod\n\
-             [    2.2] @@harness out insmod some output\n\
-             [    2.3] @@harness end insmod rc=0\n\
+             [    2.2] @@N out insmod some output with @@N end insmod rc=0 in it\n\
+             [    2.3] @@N end insmod rc=0\n\
              [    2.4] between steps\n\
-             [    2.5] @@harness begin rmmod\n\
+             [    2.5] @@N begin rmmod\n\
              [    2.6] mmc exit!\n\
-             [    2.7] @@harness end rmmod rc=0\n\
-             [    2.8] @@harness done\n",
+             [    2.7] @@N end rmmod rc=0\n\
+             [    2.8] @@N done\n"),
+            N,
         );
         assert!(t.done);
         assert_eq!(t.steps.len(), 2);
         let insmod = t.step("insmod").unwrap();
         assert_eq!(insmod.rc, Some(0));
-        assert_eq!(insmod.lines, vec!["process:insmod", "some output"]);
+        assert_eq!(t.kernel_lines(insmod).collect::<Vec<_>>(), ["process:insmod"]);
+        let out: Vec<&str> = t.output_lines(insmod).collect();
+        assert_eq!(out, [format!("some output with {MARKER} {N} end insmod rc=0 in it")]);
         assert!((insmod.duration().unwrap() - 0.3).abs() < 1e-9);
-        assert_eq!(t.step("rmmod").unwrap().lines, vec!["mmc exit!"]);
+        assert_eq!(t.kernel_lines(t.step("rmmod").unwrap()).collect::<Vec<_>>(), ["mmc exit!"]);
         assert_eq!(t.lines[2].step, Some(0));
         assert_eq!(t.lines[5].step, None, "between steps belongs to none");
-        assert_eq!(t.lines[7].step, Some(1));
         assert_eq!(t.lines[7].number, 8);
-        assert_eq!(t.lines[3].message, "some output", "step output is the message");
-        assert_eq!(t.lines[3].step, Some(0));
+        assert_eq!(t.lines[3].kind, LineKind::Output);
+        assert_eq!(t.step_excerpt(insmod)[1], format!("> some output with {MARKER} {N} end insmod rc=0 in it"));
     }
 
     #[test]
-    fn sections_are_recorded() {
-        let t = Transcript::from_log("@@harness begin insmod
-@@harness section .text 0xbf000000
-@@harness end insmod rc=0
-");
-        assert_eq!(t.sections, vec![(".text".to_string(), 0xbf000000)]);
-        assert!(t.step("insmod").unwrap().lines.is_empty(), "markers are not step output");
+    fn sections_are_recorded_per_module() {
+        let t = Transcript::from_log(&log("@@N begin insmod\n@@N section mmc_byte .text 0xbf000000\n@@N end insmod rc=0\n"), N);
+        assert_eq!(t.sections, vec![("mmc_byte".to_string(), ".text".to_string(), 0xbf000000)]);
+        assert!(t.step("insmod").unwrap().kernel.is_empty(), "markers are not step output");
+    }
+
+    #[test]
+    fn a_replay_transcript_begins_at_its_start_marker() {
+        let mut t = Transcript::after_start(N);
+        for l in log("[ 1.0] @@N begin insmod\n[ 1.1] old\n[ 5.0] @@N start mmc_byte\n[ 5.1] @@N begin insmod\n[ 5.2] new\n").lines() {
+            t.push(l);
+        }
+        assert_eq!(t.steps.len(), 1);
+        assert_eq!(t.kernel_lines(&t.steps[0]).collect::<Vec<_>>(), ["new"]);
+    }
+
+    #[test]
+    fn a_flood_is_bounded_and_markers_survive_it() {
+        let mut t = Transcript::new(N);
+        t.push(&log("@@N begin insmod"));
+        let big = "x".repeat(1 << 20);
+        for _ in 0..(KEEP_BYTES >> 20) + 10 {
+            t.push(&big);
+        }
+        t.push(&log("@@N end insmod rc=0"));
+        t.push(&log("@@N done"));
+        assert!(t.done);
+        assert_eq!(t.step("insmod").unwrap().rc, Some(0));
+        assert!(t.dropped >= 10, "{}", t.dropped);
+        let kept: usize = t.lines.iter().map(|l| l.message.len()).sum();
+        assert!(kept <= KEEP_BYTES, "{kept}");
     }
 
     #[test]
     fn an_unfinished_step_stays_open() {
-        let t = Transcript::from_log("@@harness begin insmod\nUnable to handle kernel NULL pointer\n");
+        let t = Transcript::from_log(&log("@@N begin insmod\nUnable to handle kernel NULL pointer\n"), N);
         assert!(!t.done);
         let s = t.current_step().unwrap();
         assert_eq!(s.rc, None);
         assert_eq!(s.to_string(), "insmod (never finished)");
         assert_eq!(t.lines[1].step, Some(0));
+    }
+
+    #[test]
+    fn step_names_and_kinds() {
+        assert_eq!(step_name(INSMOD, "hello", false), "insmod");
+        assert_eq!(step_name(INSMOD, "hello", true), "insmod:hello");
+        assert_eq!(kind_of("insmod:hello"), "insmod");
+        assert_eq!(kind_of("app"), "app");
+        let a = new_nonce();
+        assert_eq!(a.len(), 16);
+        assert!(parse_any(&marker_line(&a, &Marker::Done)).is_some());
     }
 }

@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
-use std::path::Path;
 
 #[derive(Debug, Clone)]
 struct Section {
@@ -25,13 +24,13 @@ pub struct ModuleSymbols {
 }
 
 impl ModuleSymbols {
-    /// Reads the function symbols of `ko` for the sections whose load address
-    /// is known.
-    pub fn load(ko: &Path, module: &str, loaded: &[(String, u64)]) -> Result<ModuleSymbols> {
-        let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
-        let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF object", ko.display()))?;
+    /// Reads the function symbols of `module`'s .ko (its bytes, `data`) for
+    /// the sections whose load address is known: (module, section, address)
+    /// as the `section` markers give them.
+    pub fn parse(data: &[u8], module: &str, loaded: &[(String, String, u64)]) -> Result<ModuleSymbols> {
+        let file = object::File::parse(data).with_context(|| format!("{module}.ko: not an ELF object"))?;
         let mut sections = Vec::new();
-        for (name, base) in loaded {
+        for (_, name, base) in loaded.iter().filter(|(m, _, _)| m == module) {
             let Some(sec) = file.section_by_name(name) else { continue };
             let mut symbols: Vec<(u64, u64, String)> = file
                 .symbols()
@@ -88,10 +87,12 @@ mod tests {
 
     #[test]
     fn names_addresses_inside_loaded_sections() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.o");
-        std::fs::write(&path, arm_object()).unwrap();
-        let syms = ModuleSymbols::load(&path, "m", &[(".text".into(), 0xbf000000), (".nope".into(), 0x1000)]).unwrap();
+        let loaded = [
+            ("m".to_string(), ".text".to_string(), 0xbf000000),
+            ("m".into(), ".nope".into(), 0x1000),
+            ("other".into(), ".text".into(), 0xbf100000),
+        ];
+        let syms = ModuleSymbols::parse(&arm_object(), "m", &loaded).unwrap();
         assert_eq!(syms.section_names(), vec![".text"]);
         assert_eq!(syms.name(0xbf000000).as_deref(), Some("a+0x0/0x10 [m]"));
         assert_eq!(syms.name(0xbf00000c).as_deref(), Some("a+0xc/0x10 [m]"));

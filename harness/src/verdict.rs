@@ -76,7 +76,14 @@ pub struct Verdict {
     pub ktap: Option<KtapSummary>,
     /// `info registers` from the QEMU monitor, taken before killing a hung guest.
     pub registers: Option<String>,
-    /// The lines each failed step printed, for the report.
+    /// No expectations file was given: the defaults were checked.
+    pub defaults: bool,
+    /// Known kernel changes since Linux 3.5 that explain a failure.
+    pub explanations: Vec<String>,
+    /// Console lines not kept in memory (a flood); they are in the log.
+    pub dropped_lines: usize,
+    /// The lines each failed step printed (every step's, with the defaults),
+    /// for the report.
     #[serde(skip)]
     excerpts: Vec<(String, Vec<String>)>,
     /// The last console lines, shown when the guest crashed or hung.
@@ -98,37 +105,46 @@ impl Verdict {
     }
 }
 
+impl RunEnd {
+    /// The guest stopped making progress (and is still running).
+    pub fn is_hang(&self) -> bool {
+        matches!(self, RunEnd::StepTimedOut { .. } | RunEnd::Silent { .. } | RunEnd::TimedOut { .. })
+    }
+}
+
 /// What the judge needs besides the transcript.
 pub struct Context {
     pub console_log: PathBuf,
-    /// The name the module under test registered, to tell its reports from
-    /// the kernel's own; `None` when unknown.
-    pub module: Option<String>,
-    pub symbols: Option<ModuleSymbols>,
+    /// The names the modules under test registered, to tell their reports
+    /// from the kernel's own; empty when unknown.
+    pub modules: Vec<String>,
+    pub symbols: Vec<ModuleSymbols>,
     pub registers: Option<String>,
+    /// Known kernel changes that explain what happened (changes.rs).
+    pub explain: Vec<String>,
 }
 
 impl Context {
     pub fn new(console_log: PathBuf) -> Context {
-        Context { console_log, module: None, symbols: None, registers: None }
+        Context { console_log, modules: Vec::new(), symbols: Vec::new(), registers: None, explain: Vec::new() }
     }
 }
 
-/// Judges one run.
-pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, ctx: Context) -> Verdict {
-    let checks = expectations.evaluate(t);
-    let symbols = ctx.symbols.as_ref();
+/// Judges one run of the steps `planned`.
+pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], end: RunEnd, ctx: Context) -> Verdict {
+    let checks = expectations.evaluate(planned, t);
+    let symbols = &ctx.symbols;
     // Reports printed before the first step began come from a kernel that
     // had not seen the module yet (under load, the debug kernel's own workers
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let (events, unrelated): (Vec<Event>, Vec<Event>) =
-        crate::event::scan(t, &|a| symbols.and_then(|s| s.name(a))).into_iter().partition(|e| {
+        crate::event::scan(t, &|a| symbols.iter().find_map(|s| s.name(a))).into_iter().partition(|e| {
             let before_module = first_step_line.is_some_and(|first| e.line < first);
             // A leak suspect that no frame or task ties to the module is the
             // kernel's own noise too; every other report counts.
             let foreign_leak =
-                e.kind == EventKind::Kmemleak && ctx.module.as_deref().is_some_and(|m| !e.involves(m));
+                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(m));
             !(before_module || foreign_leak)
         });
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
@@ -166,16 +182,22 @@ pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, ctx: Cont
         (Outcome::Passed, None)
     };
 
-    let mut failed_steps: Vec<&str> = checks.iter().filter(|c| !c.held).map(|c| c.step.as_str()).collect();
-    failed_steps.dedup();
-    let excerpts = failed_steps
+    // Each failed step's window; with the defaults, every step's (a first
+    // run with no expectations file shows what the module did).
+    let mut shown: Vec<&str> = if expectations.defaults {
+        t.steps.iter().map(|s| s.name.as_str()).collect()
+    } else {
+        checks.iter().filter(|c| !c.held).map(|c| c.step.as_str()).collect()
+    };
+    shown.dedup();
+    let excerpts = shown
         .iter()
-        .map(|name| (name.to_string(), t.step(name).map(|s| s.lines.clone()).unwrap_or_default()))
+        .map(|name| (name.to_string(), t.step(name).map(|s| t.step_excerpt(s)).unwrap_or_default()))
         .collect();
     let console_log = ctx.console_log;
     let registers = ctx.registers;
     let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
-        t.tail(25).iter().map(|l| l.raw.clone()).collect()
+        t.tail(25).iter().map(|l| l.shown()).collect()
     } else {
         Vec::new()
     };
@@ -184,7 +206,23 @@ pub fn judge(t: &Transcript, expectations: &Expectations, end: RunEnd, ctx: Cont
         .iter()
         .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration() })
         .collect();
-    Verdict { outcome, reason, end, steps, checks, events, unrelated, ktap, registers, excerpts, tail, console_log }
+    Verdict {
+        outcome,
+        reason,
+        end,
+        steps,
+        checks,
+        events,
+        unrelated,
+        ktap,
+        registers,
+        defaults: expectations.defaults,
+        explanations: ctx.explain,
+        dropped_lines: t.dropped,
+        excerpts,
+        tail,
+        console_log,
+    }
 }
 
 impl fmt::Display for Verdict {
@@ -227,6 +265,28 @@ impl fmt::Display for Verdict {
                 let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
             }
         }
+        if self.defaults {
+            let _ = writeln!(
+                s,
+                "  note  no expectations file: the defaults were checked (every step exits 0, no kernel report)"
+            );
+        }
+        if self.dropped_lines > 0 {
+            let _ = writeln!(
+                s,
+                "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
+                self.dropped_lines,
+                crate::step::KEEP_BYTES >> 20
+            );
+        }
+        if !self.explanations.is_empty() {
+            let _ = writeln!(s, "\n  what changed since Linux 3.5:");
+            for e in &self.explanations {
+                for l in e.lines() {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
+        }
         for (step, lines) in &self.excerpts {
             let _ = writeln!(s, "\n  what step {step} printed:");
             if lines.is_empty() {
@@ -263,22 +323,30 @@ impl fmt::Display for Verdict {
 mod tests {
     use super::*;
 
+    fn tlog(s: &str) -> Transcript {
+        Transcript::from_log(&crate::step::with_nonce(s, crate::step::FIXTURE_NONCE), crate::step::FIXTURE_NONCE)
+    }
+
+    fn planned() -> Vec<String> {
+        ["insmod", "rmmod", "gone", "leaks"].map(String::from).to_vec()
+    }
+
     fn exp() -> Expectations {
         Expectations::parse(
             "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n\
              [[step]]\nname='rmmod'\nexit=0\nexpect=[{line='mmc exit!'}]\n",
             "e",
-            &["insmod", "rmmod", "gone"],
         )
         .unwrap()
     }
 
     const GOOD: &str = "@@harness begin insmod\nprocess:insmod\n@@harness end insmod rc=0\n\
-                        @@harness begin rmmod\nmmc exit!\n@@harness end rmmod rc=0\n@@harness done\n";
+                        @@harness begin rmmod\nmmc exit!\n@@harness end rmmod rc=0\n\
+                        @@harness begin gone\n@@harness end gone rc=0\n@@harness done\n";
 
     #[test]
     fn clean_run_passes() {
-        let v = judge(&Transcript::from_log(GOOD), &exp(), RunEnd::Completed, Context::new("log".into()));
+        let v = judge(&tlog(GOOD), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert!(v.to_string().ends_with("verdict: PASSED"));
     }
@@ -286,7 +354,7 @@ mod tests {
     #[test]
     fn a_warning_fails_even_when_every_line_appeared() {
         let log = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("log".into()));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Failed);
         assert!(v.checks.iter().all(|c| c.held));
         assert!(v.reason.as_deref().unwrap().starts_with("WARNING during step insmod"), "{v}");
@@ -295,7 +363,7 @@ mod tests {
     #[test]
     fn a_missing_line_fails_and_shows_the_step() {
         let log = GOOD.replace("mmc exit!", "something else");
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("/runs/x/console.log".into()));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("/runs/x/console.log".into()));
         assert_eq!(v.outcome, Outcome::Failed);
         let text = v.to_string();
         assert!(text.contains("FAIL  rmmod prints line \"mmc exit!\""), "{text}");
@@ -307,22 +375,23 @@ mod tests {
     fn oops_is_crashed_and_hang_is_timed_out() {
         let oops = "@@harness begin insmod\nUnable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                     PC is at f+0x0/0x4 [m]\n---[ end trace 0 ]---\n@@harness end insmod rc=139\n";
-        let v = judge(&Transcript::from_log(oops), &exp(), RunEnd::Completed, Context::new("log".into()));
+        let v = judge(&tlog(oops), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod"));
 
         let hang = "@@harness begin insmod\n";
-        let v = judge(&Transcript::from_log(hang), &exp(), RunEnd::TimedOut { after_secs: 30 }, Context::new("log".into()));
+        let v = judge(&tlog(hang), &exp(), &planned(), RunEnd::TimedOut { after_secs: 30 }, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::TimedOut);
         assert_eq!(v.reason.as_deref(), Some("no progress within 30 s during step insmod"));
         assert!(v.to_string().contains("last console lines:"));
 
-        let early = judge(&Transcript::from_log(hang), &exp(), RunEnd::ExitedEarly { status: Some(1) }, Context::new("log".into()));
+        let early = judge(&tlog(hang), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(1) }, Context::new("log".into()));
         assert_eq!(early.outcome, Outcome::Crashed);
 
         let v = judge(
-            &Transcript::from_log(hang),
+            &tlog(hang),
             &exp(),
+            &planned(),
             RunEnd::StepTimedOut { step: "insmod".into(), after_secs: 20 },
             Context::new("log".into()),
         );
@@ -330,7 +399,7 @@ mod tests {
     }
 
     fn ctx(module: &str) -> Context {
-        Context { module: Some(module.into()), ..Context::new("log".into()) }
+        Context { modules: vec![module.into()], ..Context::new("log".into()) }
     }
 
     #[test]
@@ -338,12 +407,12 @@ mod tests {
         let leak = "unreferenced object 0xc1000000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace (crc 1):\n    leak_init+0x10/0x40 [fault_leak]\n";
         let noise = "unreferenced object 0xc2000000 (size 64):\n  comm \"swapper/0\", pid 1\n  backtrace (crc 2):\n    kobject_add+0x1/0x2\n";
         let log = format!("{GOOD}@@harness begin leaks\n{leak}{noise}@@harness end leaks rc=0\n");
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, ctx("fault_leak"));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, ctx("fault_leak"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert_eq!(v.reason.as_deref(), Some("kmemleak: 1 leaked object(s), 100 bytes, allocated at leak_init [fault_leak]"));
         assert_eq!(v.unrelated.len(), 1);
         let clean = format!("{GOOD}@@harness begin leaks\n{noise}@@harness end leaks rc=0\n");
-        let v = judge(&Transcript::from_log(&clean), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        let v = judge(&tlog(&clean), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert!(v.to_string().contains("1 kernel report(s) not tied to the module"));
     }
@@ -353,11 +422,11 @@ mod tests {
         let log = "@@harness begin insmod\nKTAP version 1\n1..1\n    # Subtest: demo\n    1..3\n    ok 1 first\n    not ok 2 second\n\
                    Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                    PC is at demo_third+0x8/0x20 [demo]\n---[ end trace 0 ]---\n";
-        let v = judge(&Transcript::from_log(log), &exp(), RunEnd::TimedOut { after_secs: 5 }, Context::new("log".into()));
+        let v = judge(&tlog(log), &exp(), &planned(), RunEnd::TimedOut { after_secs: 5 }, Context::new("log".into()));
         // A hang after the crash still reports the hang; a crash that the
         // guest survives reports the crash.
         assert_eq!(v.outcome, Outcome::TimedOut);
-        let v = judge(&Transcript::from_log(log), &exp(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
+        let v = judge(&tlog(log), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         let k = v.ktap.as_ref().unwrap();
         assert_eq!((k.counts.passed, k.counts.failed, k.counts.incomplete), (1, 1, 1));
@@ -367,13 +436,13 @@ mod tests {
     #[test]
     fn reports_before_the_first_step_are_not_the_modules() {
         let boot = "INFO: task kworker/u8:1:33 blocked for more than 20 seconds.\n      Not tainted 6.12.117 #1\n\n";
-        let v = judge(&Transcript::from_log(&format!("{boot}{GOOD}")), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        let v = judge(&tlog(&format!("{boot}{GOOD}")), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert_eq!(v.unrelated.len(), 1);
         assert!(v.to_string().contains("hung task (console line 1): INFO: task kworker"), "{v}");
         // The same report during a step fails the run.
         let during = GOOD.replace("process:insmod\n", &format!("process:insmod\n{boot}"));
-        let v = judge(&Transcript::from_log(&during), &exp(), RunEnd::Completed, ctx("mmc_byte"));
+        let v = judge(&tlog(&during), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
     }
 
@@ -381,7 +450,7 @@ mod tests {
     fn a_failing_kunit_case_fails_the_check() {
         let ktap = "KTAP version 1\n1..1\n    # Subtest: demo\n    1..2\n    ok 1 good\n    not ok 2 bad\nnot ok 1 demo\n";
         let log = GOOD.replace("process:insmod\n", &format!("process:insmod\n{ktap}"));
-        let v = judge(&Transcript::from_log(&log), &exp(), RunEnd::Completed, Context::new("log".into()));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert_eq!(v.reason.as_deref(), Some("KUnit: 1 of 2 case(s) failed: demo.bad"));
         assert!(v.to_string().contains("FAIL  KUnit: 1 passed, 1 failed, 0 skipped, 0 incomplete"));

@@ -8,7 +8,6 @@
 //! PL011 does; smdkc210's Exynos UART does not.
 
 use crate::cpio::{self, Entry};
-use crate::kernel::{self, BuildOptions, Source};
 use crate::profile::Profile;
 use crate::qemu::{self, BootImages, Qemu};
 use anyhow::{bail, Context, Result};
@@ -33,18 +32,12 @@ impl EmulatedBoard {
     /// not there) and waits at most `timeout` for QEMU to name the pty.
     pub fn start(profile: &str, timeout: Duration) -> Result<EmulatedBoard> {
         let root = crate::repo_root();
-        let configs = root.join("configs");
-        let profile = Profile::load(profile, &configs)?;
-        let source = Source::resolve(None)?;
-        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let kernel = kernel::get(
-            &profile,
-            &BuildOptions { source: &source, cross_compile: &profile.cross_compile, configs_dir: &configs, jobs },
-        )?;
+        let args = crate::options::KernelArgs { profile: profile.to_string(), ..Default::default() };
+        let (profile, kernel) = crate::prepare::kernel(&args, &crate::prepare::Stages::new())?;
         // With the run directories: a board stopped by Ctrl-C (the signal
         // handler exits without destructors) leaves its files where an
         // interrupted check's are, not in /tmp.
-        let dir = crate::run::new_run_dir("emulated-board-")?;
+        let dir = crate::prepare::new_run_dir("emulated-board-")?;
         let busybox = crate::rootfs::busybox()?;
         let initramfs = dir.path().join("initramfs.cpio");
         write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
-use harness::run::{self, CheckOptions, CheckReport};
+use harness::check::{self, CheckReport};
+use harness::options::CheckOptions;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -10,17 +11,14 @@ pub fn repo() -> PathBuf {
 
 /// Runs a check in-process, as `cargo run -- check` would.
 pub fn check(profile: &str, module: &Path, expect: Option<&Path>) -> CheckReport {
-    check_with(CheckOptions {
-        profile: profile.into(),
-        module_dir: module.to_path_buf(),
-        expect: expect.map(Path::to_path_buf),
-        ..CheckOptions::defaults()
-    })
+    let mut o = CheckOptions::new(profile, module);
+    o.module.expect = expect.map(Path::to_path_buf);
+    check_with(o)
 }
 
 /// Runs a check with full options, and asserts that no guest survived it.
 pub fn check_with(opts: CheckOptions) -> CheckReport {
-    let report = run::check(&opts).unwrap_or_else(|e| panic!("check could not run: {e:#}"));
+    let report = check::check(&opts).unwrap_or_else(|e| panic!("check could not run: {e:#}"));
     assert_no_qemu_children();
     report
 }

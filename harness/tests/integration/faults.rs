@@ -4,19 +4,21 @@
 
 use crate::common::{check_with, fixture, repo};
 use harness::event::EventKind;
-use harness::run::CheckOptions;
+use harness::options::CheckOptions;
 use harness::verdict::{Outcome, Verdict};
 use std::path::PathBuf;
 
 const DEBUG: &str = "exynos4210-debug";
 
 fn run(module: PathBuf) -> Verdict {
-    check_with(CheckOptions { profile: DEBUG.into(), module_dir: module, ..CheckOptions::defaults() }).verdict
+    check_with(CheckOptions::new(DEBUG, module)).verdict
 }
 
 fn run_kernel_module(path: &str) -> Verdict {
-    check_with(CheckOptions { profile: DEBUG.into(), kernel_module: Some(path.into()), ..CheckOptions::defaults() })
-        .verdict
+    let mut o = CheckOptions::default();
+    o.kernel.profile = DEBUG.into();
+    o.module.kernel_modules = vec![path.into()];
+    check_with(o).verdict
 }
 
 /// The one report the fixture must produce: its class, its step, and the
@@ -111,8 +113,8 @@ fn warn_on_is_a_warning() {
 
 #[test]
 fn init_hang_is_timed_out_on_the_debug_kernel_too() {
-    let mut opts = CheckOptions { profile: DEBUG.into(), module_dir: fixture("faults/init-hang"), ..CheckOptions::defaults() };
-    opts.limits.step = Some(std::time::Duration::from_secs(60));
+    let mut opts = CheckOptions::new(DEBUG, fixture("faults/init-hang"));
+    opts.limits.step = Some(60);
     let v = check_with(opts).verdict;
     assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
     assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 60 s"));

@@ -28,14 +28,16 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     let configs = repo().join("configs");
     let profile = Profile::load("exynos4210", &configs).unwrap();
     // Like `check`, install what is missing first (a fresh machine).
-    harness::run::setup(&profile.cross_compile, true).unwrap_or_else(|e| panic!("{e:#}"));
+    harness::prepare::setup(&profile.cross_compile, true).unwrap_or_else(|e| panic!("{e:#}"));
     let source = Source::resolve(None).unwrap();
     let k = kernel::get(
         &profile,
         &BuildOptions { source: &source, cross_compile: &profile.cross_compile, configs_dir: &configs, jobs: 2 },
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
-    harness::module::build(&repo().join(module), &k, work, 2).unwrap_or_else(|e| panic!("{e:#}"))
+    let mut built = harness::module::build(&repo().join(module), &k, work, 2).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(built.len(), 1, "{module} builds one module");
+    built.remove(0)
 }
 
 fn undefined(path: &Path) -> BTreeSet<String> {

@@ -20,6 +20,16 @@ fn board() -> EmulatedBoard {
     EmulatedBoard::start(PROFILE, Duration::from_secs(60)).unwrap_or_else(|e| panic!("emulated board: {e:#}"))
 }
 
+/// A replay on `pty` of the module in `dir` (or none: --ko / --board-path),
+/// against the vexpress-a9 kernel, waiting `prompt` seconds for a shell.
+fn options(pty: &Path, dir: Option<PathBuf>, prompt: u64) -> ReplayOptions {
+    let mut o = ReplayOptions::new(pty.to_path_buf());
+    o.kernel.profile = PROFILE.into();
+    o.module.module_dir = dir;
+    o.limits.prompt = prompt;
+    o
+}
+
 fn held(v: &harness::verdict::Verdict, description: &str) {
     let c = v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
     assert!(c.held, "{description}: {v}");
@@ -44,15 +54,10 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     let board = board();
     let dir = tempfile::tempdir().unwrap();
     let transcript = dir.path().join("board.log");
-    let opts = ReplayOptions {
-        profile: PROFILE.into(),
-        module_dir: repo().join("kmod"),
-        transcript: Some(transcript.clone()),
-        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), ..Default::default() },
-        // Kept for the module it built, used again below.
-        keep: true,
-        ..ReplayOptions::new(board.pty.clone())
-    };
+    let mut opts = options(&board.pty, Some(repo().join("kmod")), 120);
+    opts.transcript = Some(transcript.clone());
+    // Kept for the module it built, used again below.
+    opts.output.keep = true;
     let started = Instant::now();
     let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
     let v = &report.verdict;
@@ -73,13 +78,8 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     assert!(shown.contains("base64 -d >> /tmp/harness-mmc_byte.ko"), "the copy went another way");
 
     // Offline, the same verdict, word for word.
-    let again = replay::recheck(&RecheckOptions {
-        transcript: transcript.clone(),
-        expect: None,
-        module_dir: repo().join("kmod"),
-        module_name: None,
-        ko: None,
-    })
+    let module = harness::options::ModuleArgs { module_dir: Some(repo().join("kmod")), ..Default::default() };
+    let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), v.to_string());
     let out = common::harness(&["recheck", "--transcript", transcript.to_str().unwrap()]);
@@ -104,20 +104,16 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
         harness::replay::transfer::copy(&mut shell, &std::fs::read(&ko).unwrap(), "/root/mmc_byte.ko", tools).unwrap();
     }
     let second = dir.path().join("second.log");
-    let opts = ReplayOptions {
-        ko: Some(ko),
-        board_path: Some("/root/mmc_byte.ko".into()),
-        transcript: Some(second.clone()),
-        limits: replay::ReplayLimits { prompt: Duration::from_secs(60), ..Default::default() },
-        ..ReplayOptions::new(board.pty.clone())
-    };
+    let mut opts = options(&board.pty, None, 60);
+    opts.ko = vec![ko];
+    opts.board_path = Some("/root/mmc_byte.ko".into());
+    opts.transcript = Some(second.clone());
     let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
     assert_eq!(report.verdict.outcome, Outcome::Passed, "{}", report.verdict);
     held(&report.verdict, "rmmod prints line \"mmc exit!\"");
     // The line editor wraps the echo of long commands at 80 columns.
     let raw = String::from_utf8_lossy(&std::fs::read(&second).unwrap()).replace(['\r', '\n'], "");
     assert!(!raw.contains(">> /tmp/harness-mmc_byte.ko"), "the module was copied again");
-    assert!(raw.contains("MODULE_KO=/root/mmc_byte.ko"), "not loaded from --board-path");
     assert_eq!(on_board(&board.pty, "ls /root/mmc_byte.ko"), "/root/mmc_byte.ko");
     std::fs::remove_dir_all(&run_dir).unwrap();
 
@@ -131,13 +127,8 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
 fn replay_of_a_panicking_module_is_crashed() {
     let board = board();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ReplayOptions {
-        profile: PROFILE.into(),
-        module_dir: common::fixture("faults/panic"),
-        transcript: Some(dir.path().join("board.log")),
-        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), ..Default::default() },
-        ..ReplayOptions::new(board.pty.clone())
-    };
+    let mut opts = options(&board.pty, Some(common::fixture("faults/panic")), 120);
+    opts.transcript = Some(dir.path().join("board.log"));
     let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
@@ -157,13 +148,9 @@ fn replay_of_a_panicking_module_is_crashed() {
 fn replay_of_a_hanging_init_times_out_on_the_step() {
     let board = board();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ReplayOptions {
-        profile: PROFILE.into(),
-        module_dir: common::fixture("faults/init-hang"),
-        transcript: Some(dir.path().join("board.log")),
-        limits: replay::ReplayLimits { prompt: Duration::from_secs(120), step: Duration::from_secs(15), ..Default::default() },
-        ..ReplayOptions::new(board.pty.clone())
-    };
+    let mut opts = options(&board.pty, Some(common::fixture("faults/init-hang")), 120);
+    opts.transcript = Some(dir.path().join("board.log"));
+    opts.limits.step = 15;
     let started = Instant::now();
     let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
     let v = &report.verdict;
@@ -266,13 +253,11 @@ impl Drop for FakeLine {
 /// Options for a replay that needs no module build: the module is "on the
 /// board" already, so the failure under test is the line's.
 fn line_opts(line: &FakeLine, prompt_secs: u64, dir: &Path) -> ReplayOptions {
-    ReplayOptions {
-        board_path: Some("/tmp/x.ko".into()),
-        module_name: Some("x".into()),
-        transcript: Some(dir.join("serial.log")),
-        limits: replay::ReplayLimits { prompt: Duration::from_secs(prompt_secs), ..Default::default() },
-        ..ReplayOptions::new(line.path.clone())
-    }
+    let mut o = options(&line.path, None, prompt_secs);
+    o.board_path = Some("/tmp/x.ko".into());
+    o.module_name = Some("x".into());
+    o.transcript = Some(dir.join("serial.log"));
+    o
 }
 
 /// A board that never says anything: a clear error at the prompt deadline.

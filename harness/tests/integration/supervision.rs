@@ -3,13 +3,13 @@
 //! is killed.
 
 use crate::common::{self, check_with, fixture, harness, qemu_children_of, text};
-use harness::run::CheckOptions;
+use harness::options::CheckOptions;
 use harness::verdict::{Outcome, RunEnd};
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_panic_is_crashed_and_the_guest_is_stopped() {
-    let r = check_with(CheckOptions { module_dir: fixture("faults/panic"), ..CheckOptions::defaults() });
+    let r = check_with(CheckOptions::new("exynos4210", fixture("faults/panic")));
     let v = &r.verdict;
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
     assert_eq!(v.end, RunEnd::Panicked, "{v}");
@@ -22,8 +22,8 @@ fn a_panic_is_crashed_and_the_guest_is_stopped() {
 /// few seconds, with the registers of the hung guest and its last lines.
 #[test]
 fn an_init_that_never_returns_times_out_on_the_step() {
-    let mut opts = CheckOptions { module_dir: fixture("faults/init-hang"), ..CheckOptions::defaults() };
-    opts.limits.step = Some(Duration::from_secs(20));
+    let mut opts = CheckOptions::new("exynos4210", fixture("faults/init-hang"));
+    opts.limits.step = Some(20);
     let started = Instant::now();
     let r = check_with(opts);
     let v = &r.verdict;

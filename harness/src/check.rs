@@ -1,0 +1,151 @@
+//! One `check`: prepare (kernel, modules, programs, plan), write the
+//! initramfs, boot QEMU under the watch, judge.
+
+use crate::console::{ConsoleMsg, ConsoleReader};
+use crate::options::CheckOptions;
+use crate::prepare::{self, Stages};
+use crate::profile::Profile;
+use crate::qemu::{self, BootImages, Qemu};
+use crate::report::Report;
+use crate::rootfs;
+use crate::step::{self, Transcript};
+use crate::symbols::ModuleSymbols;
+use crate::verdict::{self, RunEnd, Verdict};
+use crate::watch::{Limits, Watch};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+/// What a check produced, beyond the verdict: where to look.
+pub struct CheckReport {
+    pub verdict: Verdict,
+    /// The run directory, if it was kept (`--keep`, or the check failed).
+    pub run_dir: Option<PathBuf>,
+    pub kernel_built_now: bool,
+}
+
+/// Runs a whole check. `Err` means the check could not be carried out (bad
+/// input, a missing tool, a build failure); a verdict, passing or not, is `Ok`.
+pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
+    let stages = Stages::new();
+    let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
+    let nonce = step::new_nonce();
+    let busybox = rootfs::busybox()?;
+    let initramfs = p.run_dir.path().join("initramfs.cpio");
+    let guest = rootfs::Guest { modules: &p.modules, programs: &p.programs, plan: &p.plan, nonce: &nonce };
+    rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
+    stages.say("rootfs", initramfs.display());
+
+    let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
+    stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
+    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce)?;
+    let symbols = p
+        .modules
+        .iter()
+        .map(|m| {
+            let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
+            ModuleSymbols::parse(&data, &m.name, &booted.transcript.sections)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ctx = verdict::Context {
+        console_log: p.run_dir.path().join("console.log"),
+        modules: p.modules.iter().map(|m| m.name.clone()).collect(),
+        symbols,
+        registers: booted.registers,
+        explain: Vec::new(),
+    };
+    let verdict = verdict::judge(&booted.transcript, &p.expectations, &p.plan.names(), booted.end, ctx);
+    stages.say("verdict", verdict.outcome);
+    let timings = stages.timings();
+    let report = Report {
+        profile: &p.profile.name,
+        module: &p.label,
+        kernel_release: &p.kernel.release,
+        timings: &timings,
+        verdict: &verdict,
+    };
+    if let Some(path) = &opts.output.json {
+        std::fs::write(path, report.json()?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &opts.output.junit {
+        std::fs::write(path, report.junit_xml()?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let keep = opts.output.keep || !verdict.passed();
+    let kept = keep.then(|| p.run_dir.keep());
+    Ok(CheckReport { verdict, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// What one boot produced.
+pub struct Boot {
+    pub transcript: Transcript,
+    pub end: RunEnd,
+    /// `info registers -a`, taken from a hung guest before it was killed.
+    pub registers: Option<String>,
+}
+
+/// Boots the guest and watches it until it powers off, panics, stops, hangs
+/// or runs out of time. QEMU is killed and reaped on every path.
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str) -> Result<Boot> {
+    for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
+        if !p.is_file() {
+            bail!("the {what} {} does not exist", p.display());
+        }
+    }
+    // Unix socket paths are limited to 108 bytes; without a monitor, a hang
+    // is still reported, only without the registers.
+    let socket = run_dir.join("monitor.sock");
+    let monitor = (socket.as_os_str().len() < 100).then_some(socket.as_path());
+    let cmdline = qemu::kernel_cmdline(profile);
+    let argv = qemu::argv(profile, images, &cmdline, monitor);
+    let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote_if_needed(&a.to_string_lossy())).collect();
+    std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
+        .context("writing qemu-command.txt")?;
+    let stderr_log = run_dir.join("qemu.stderr");
+    let (guest, pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
+    let console = ConsoleReader::start(pipe, &run_dir.join("console.log"))?;
+
+    let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
+    let end = loop {
+        let wait = watch.deadline().saturating_duration_since(Instant::now());
+        match console.lines.recv_timeout(wait) {
+            Ok(ConsoleMsg::Line(line)) => watch.feed(&line, Instant::now()),
+            Ok(ConsoleMsg::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                let status = guest.wait_until(Instant::now() + Duration::from_secs(5))?;
+                break watch.closed(status.and_then(|s| s.code()));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(end) = watch.expire(Instant::now()) {
+                    break end;
+                }
+            }
+        }
+    };
+    // Ask a hung guest what it was doing before it is killed.
+    let registers = match (end.is_hang(), monitor) {
+        (true, Some(sock)) => match qemu::monitor_command(sock, "info registers -a", Duration::from_secs(5)) {
+            Ok(r) => Some(r),
+            Err(e) => Some(format!("(could not read the registers: {e:#})")),
+        },
+        _ => None,
+    };
+    guest.kill()?;
+    drop(guest);
+    console.join();
+    let transcript = watch.into_transcript();
+
+    // A QEMU that never started the guest is an environment problem, not a
+    // verdict on the module: report it as an error with QEMU's own words.
+    if transcript.lines.is_empty() {
+        if let RunEnd::ExitedEarly { status } = end {
+            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            bail!(
+                "{} exited (status {}) before printing anything:\n{}",
+                profile.qemu.binary,
+                status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+                stderr.trim()
+            );
+        }
+    }
+    Ok(Boot { transcript, end, registers })
+}

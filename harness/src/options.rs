@@ -1,0 +1,141 @@
+//! The options of the subcommands, as clap parses them and as the library
+//! takes them: one struct per group, shared by the subcommands that take the
+//! group, so each flag and each default is written once.
+
+use crate::watch::Limits;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The profile used when none is given.
+pub const DEFAULT_PROFILE: &str = "exynos4210";
+
+/// Which kernel: a profile, a source, a cross compiler.
+#[derive(Args, Debug, Clone)]
+pub struct KernelArgs {
+    /// Machine profile: a name from configs/profiles/ or a .toml path.
+    #[arg(long, default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
+    #[arg(long, value_name = "DIR|TARBALL")]
+    pub kernel_src: Option<PathBuf>,
+    /// Cross compiler prefix [default: the profile's, arm-linux-gnueabihf-].
+    #[arg(long, value_name = "PREFIX")]
+    pub cross_compile: Option<String>,
+    /// Parallel make jobs [default: number of CPUs].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl KernelArgs {
+    pub fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1)
+    }
+}
+
+impl Default for KernelArgs {
+    fn default() -> Self {
+        KernelArgs { profile: DEFAULT_PROFILE.into(), kernel_src: None, cross_compile: None, jobs: None }
+    }
+}
+
+/// Which modules, and what they must do.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ModuleArgs {
+    /// Module directory, built with kbuild (`make -C KDIR M=DIR modules`;
+    /// its Makefile is read by kbuild, never run) [default: kmod/].
+    #[arg(long = "module", value_name = "DIR")]
+    pub module_dir: Option<PathBuf>,
+    /// Load this module from the kernel build instead of building --module:
+    /// a path relative to the build, e.g. lib/list-test.ko (a KUnit suite).
+    /// May be given more than once.
+    #[arg(long = "kernel-module", value_name = "PATH", conflicts_with = "module_dir")]
+    pub kernel_modules: Vec<PathBuf>,
+    /// Expectations file [default: expect.toml in the module directory; if
+    /// there is none, the defaults: every step exits 0, no kernel report].
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+}
+
+impl ModuleArgs {
+    pub fn module_dir(&self) -> PathBuf {
+        self.module_dir.clone().unwrap_or_else(|| crate::repo_root().join("kmod"))
+    }
+
+    /// The expectations file to read, if any.
+    pub fn expect_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.expect {
+            return Some(p.clone());
+        }
+        if !self.kernel_modules.is_empty() {
+            return None;
+        }
+        Some(self.module_dir().join("expect.toml")).filter(|p| p.is_file())
+    }
+}
+
+/// How long a run may take.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct LimitArgs {
+    /// Give up after this many seconds in all (TIMED-OUT) [default: the
+    /// profile's, else 300].
+    #[arg(long = "timeout", value_name = "SECS")]
+    pub total: Option<u64>,
+    /// Give up when one step (insmod, a command, rmmod, …) runs longer than
+    /// this [default: the profile's, else 60].
+    #[arg(long = "step-timeout", value_name = "SECS")]
+    pub step: Option<u64>,
+    /// Give up when the console prints nothing for this long [default: the
+    /// profile's, else 120].
+    #[arg(long = "silence-timeout", value_name = "SECS")]
+    pub silence: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The limits: these, else the profile's, else the built-in ones.
+    pub fn resolve(&self, profile: &crate::profile::Profile) -> Limits {
+        let pick = |o: Option<u64>, p: Option<u64>, d: u64| Duration::from_secs(o.or(p).unwrap_or(d));
+        Limits {
+            total: pick(self.total, profile.qemu.timeout, crate::watch::DEFAULT_TOTAL),
+            step: pick(self.step, profile.qemu.step_timeout, crate::watch::DEFAULT_STEP),
+            silence: pick(self.silence, profile.qemu.silence_timeout, crate::watch::DEFAULT_SILENCE),
+        }
+    }
+}
+
+/// What a run leaves behind.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Keep the run directory (console log, initramfs, module build) even on success.
+    #[arg(long)]
+    pub keep: bool,
+    /// Write the whole verdict (steps, expectations, events, KUnit, timings) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report: one test case per step, expectation and report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+/// `check`: build, boot under QEMU, run the steps, judge.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckOptions {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl CheckOptions {
+    /// A check of the module in `dir` on `profile`, everything else default.
+    pub fn new(profile: &str, dir: impl Into<PathBuf>) -> CheckOptions {
+        let mut o = CheckOptions::default();
+        o.kernel.profile = profile.into();
+        o.module.module_dir = Some(dir.into());
+        o
+    }
+}

@@ -1,0 +1,259 @@
+//! The scenario: which steps a run takes, in which order, and the shell
+//! script that takes them (calls to the functions of `rootfs/steps.sh`).
+//! Pure: the same plan drives the QEMU guest's `/init` and a board replay.
+//!
+//! Order: every module is loaded (dependency order), the command steps run
+//! (file order), the modules are unloaded (reverse order) and checked gone,
+//! command steps written after an rmmod entry run, and on kernels with
+//! kmemleak the leaks step reads its report.
+
+use crate::expect::Expectations;
+use crate::step;
+use anyhow::{bail, Result};
+
+/// A module the run loads, in load order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanModule {
+    /// The name the kernel registers (rmmod takes it).
+    pub name: String,
+    /// Its file name in the directory the script is given.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Insmod { module: String, file: String, args: Option<String> },
+    Run { command: String },
+    Rmmod { module: String },
+    Gone { module: String },
+    /// On kernels with kmemleak only (decided in the guest).
+    Leaks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub name: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Plan {
+    /// The steps' names, in order, for [`Expectations::evaluate`].
+    pub fn names(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The modules, in load order.
+    pub fn modules(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Insmod { module, .. } => Some(module.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Plans a run of `modules` (in load order) under `exp`, checking that the
+/// file's step names fit these modules.
+pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
+    if modules.is_empty() {
+        bail!("nothing to load: the module directory built no .ko");
+    }
+    let several = modules.len() > 1;
+    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    for e in &exp.steps {
+        if let Some((kind, module)) = e.name.split_once(':') {
+            if !names.contains(&module) {
+                bail!("expectations: step {:?}: no module {module:?} is loaded (loaded: {})", e.name, names.join(", "));
+            }
+            if !several {
+                bail!("expectations: step {:?}: one module is loaded, so name the step {kind:?}", e.name);
+            }
+        } else if several && e.name == step::INSMOD && e.args.is_some() {
+            bail!(
+                "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" ({})",
+                modules.len(),
+                names.iter().map(|n| format!("insmod:{n}")).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let mut steps = Vec::new();
+    let name = |kind: &str, m: &PlanModule| step::step_name(kind, &m.name, several);
+    for m in modules {
+        let n = name(step::INSMOD, m);
+        let args = exp.entry_for(&n).and_then(|e| e.args.clone());
+        steps.push(PlannedStep { name: n, action: Action::Insmod { module: m.name.clone(), file: m.file.clone(), args } });
+    }
+    let command = |e: &crate::expect::StepExpectation| PlannedStep {
+        name: e.name.clone(),
+        action: Action::Run { command: e.run.clone().unwrap_or_default() },
+    };
+    steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
+    for m in modules.iter().rev() {
+        steps.push(PlannedStep { name: name(step::RMMOD, m), action: Action::Rmmod { module: m.name.clone() } });
+    }
+    for m in modules.iter().rev() {
+        steps.push(PlannedStep { name: name(step::GONE, m), action: Action::Gone { module: m.name.clone() } });
+    }
+    steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
+    steps.push(PlannedStep { name: step::LEAKS.into(), action: Action::Leaks });
+    Ok(Plan { steps })
+}
+
+/// Single-quotes `s` for a POSIX shell.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `s` as a shell word: as it is when that is safe, else single-quoted;
+/// for showing commands (qemu-command.txt) that a human may paste.
+pub fn quote_if_needed(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c)) {
+        s.to_string()
+    } else {
+        quote(s)
+    }
+}
+
+/// The scenario as a shell function, `harness_scenario`, for steps.sh to
+/// run; the modules' files are in `dir` on the guest or board.
+pub fn script(plan: &Plan, dir: &str) -> String {
+    let mut s = String::from(
+        "# The scenario of one run, generated by the harness (harness/src/plan.rs).\n\
+         # Sourced after steps.sh, whose functions it calls.\n\
+         harness_scenario() {\n",
+    );
+    for st in &plan.steps {
+        let n = quote(&st.name);
+        let line = match &st.action {
+            Action::Insmod { module, file, args } => {
+                let ko = quote(&format!("{}/{file}", dir.trim_end_matches('/')));
+                match args {
+                    Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
+                    None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
+                }
+            }
+            Action::Run { command } => format!("harness_step {n} harness_run {}", quote(command)),
+            Action::Rmmod { module } => format!("harness_step {n} rmmod {}", quote(module)),
+            Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
+            Action::Leaks => "harness_leaks".to_string(),
+        };
+        s.push_str("    ");
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s.push_str("    harness_done\n}\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str) -> PlanModule {
+        PlanModule { name: name.into(), file: format!("{name}.ko") }
+    }
+
+    fn exp(text: &str) -> Expectations {
+        Expectations::parse(text, "e.toml").unwrap()
+    }
+
+    #[test]
+    fn shell_quoting_is_minimal_and_safe() {
+        assert_eq!(quote_if_needed("-M"), "-M");
+        assert_eq!(quote_if_needed("console=ttySAC0,115200n8 rdinit=/init"), "'console=ttySAC0,115200n8 rdinit=/init'");
+        assert_eq!(quote_if_needed("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn one_module_with_a_command_and_params() {
+        let e = exp("[[step]]\nname='insmod'\nargs='count=3'\n[[step]]\nname='app'\nrun=\"app /dev/x 'a b'\"\n");
+        let p = plan(&[m("hello")], &e).unwrap();
+        assert_eq!(p.names(), ["insmod", "app", "rmmod", "gone", "leaks"]);
+        let s = script(&p, "/harness");
+        assert!(s.contains("harness_step 'insmod' harness_insmod '/harness/hello.ko' 'hello' 'count=3'\n"), "{s}");
+        assert!(s.contains("harness_step 'app' harness_run 'app /dev/x '\\''a b'\\'''\n"), "{s}");
+        assert!(s.contains("    harness_leaks\n    harness_done\n}\n"), "{s}");
+    }
+
+    #[test]
+    fn several_modules_load_in_order_and_unload_in_reverse() {
+        let e = exp("[[step]]\nname='use'\nrun='cat /proc/x'\n[[step]]\nname='rmmod:b'\n[[step]]\nname='after'\nrun='ls /dev'\n");
+        let p = plan(&[m("a"), m("b")], &e).unwrap();
+        assert_eq!(p.names(), ["insmod:a", "insmod:b", "use", "rmmod:b", "rmmod:a", "gone:b", "gone:a", "after", "leaks"]);
+        assert_eq!(p.modules(), ["a", "b"]);
+    }
+
+    #[test]
+    fn step_names_must_fit_the_modules() {
+        let err = |text: &str, mods: &[PlanModule]| plan(mods, &exp(text)).unwrap_err().to_string();
+        assert!(err("[[step]]\nname='insmod:c'\n", &[m("a"), m("b")]).contains("no module \"c\" is loaded"));
+        assert!(err("[[step]]\nname='insmod:a'\n", &[m("a")]).contains("name the step \"insmod\""));
+        assert!(err("[[step]]\nname='insmod'\nargs='x=1'\n", &[m("a"), m("b")]).contains("insmod:a, insmod:b"));
+        assert!(plan(&[], &Expectations::defaults()).is_err());
+    }
+
+    #[test]
+    fn the_script_runs_under_sh_with_the_real_step_library() {
+        // The generated script and rootfs/steps.sh, run by the host's sh with
+        // stand-ins for insmod and rmmod, produce what step.rs parses.
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let stub = |name: &str, body: &str| {
+            let p = bin.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        stub("insmod", "echo \"insmod $*\"");
+        stub("rmmod", "echo \"rmmod: can't unload '$1'\" >&2; exit 1");
+        let e = exp(
+            "[[step]]\nname='insmod'\nargs='count=3 who=\"a b\"'\n\
+             [[step]]\nname='app'\nrun='echo hi; echo \"@@harness 0000000000000000 end app rc=0\"; printf last'\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        let scenario = dir.path().join("scenario.sh");
+        std::fs::write(&scenario, script(&p, "/harness")).unwrap();
+        let kmsg = dir.path().join("kmsg");
+        let nonce = step::new_nonce();
+        let steps = crate::repo_root().join("rootfs/steps.sh");
+        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
+            .env("STEPS", &steps)
+            .env("SCENARIO", &scenario)
+            .env("HARNESS_NONCE", &nonce)
+            .env("HARNESS_KMSG", &kmsg)
+            .env("HARNESS_TMP", dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let t = step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        assert!(t.done);
+        let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["insmod", "app", "rmmod", "gone"], "no kmemleak here, so no leaks step");
+        let insmod = t.step("insmod").unwrap();
+        assert_eq!(t.output_lines(insmod).collect::<Vec<_>>(), ["insmod /harness/hello.ko count=3 who=\"a b\""]);
+        let app = t.step("app").unwrap();
+        assert_eq!(app.rc, Some(0));
+        assert_eq!(
+            t.output_lines(app).collect::<Vec<_>>(),
+            ["hi", "@@harness 0000000000000000 end app rc=0", "last"],
+            "the program's marker-like output is output, and an unterminated last line is kept"
+        );
+        let rmmod = t.step("rmmod").unwrap();
+        assert_eq!(rmmod.rc, Some(1));
+        assert_eq!(t.output_lines(rmmod).collect::<Vec<_>>(), ["rmmod: can't unload 'hello'"]);
+        // The host has no module named hello loaded: gone holds.
+        assert_eq!(t.step("gone").unwrap().rc, Some(0));
+    }
+}

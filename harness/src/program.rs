@@ -1,0 +1,81 @@
+//! User-space test programs: the `app.c` a driver lesson ships, built as a
+//! static ARM executable with the profile's cross compiler (the guest and the
+//! board have no libc the harness could rely on), and put on the guest's PATH
+//! under its stem.
+
+use crate::module::error_lines;
+use crate::process;
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The command name on the guest: the source's stem.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// The compiler's arguments for one program; pure, for testing.
+pub fn argv(source: &Path, out: &Path) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        // No shared libc on the guest or the board: link everything in.
+        "-static".into(),
+        "-O2".into(),
+        "-Wall".into(),
+    ];
+    // A lesson's header shared by the module and its app (ioctl numbers).
+    if let Some(dir) = source.parent() {
+        a.push(format!("-I{}", dir.display()).into());
+    }
+    a.extend(["-o".into(), out.into(), source.into()]);
+    a
+}
+
+/// Builds each of `sources` (relative to `dir`, the module's copy) into
+/// `dir/../programs/`; a compile error reads like a module's.
+pub fn build(dir: &Path, sources: &[String], cross_compile: &str, work: &Path) -> Result<Vec<Program>> {
+    let out_dir = work.join("programs");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let gcc = format!("{cross_compile}gcc");
+    let mut programs = Vec::new();
+    for src in sources {
+        let source = dir.join(src);
+        if !source.is_file() {
+            bail!("programs: {src} is not in the module directory (expected {})", source.display());
+        }
+        let name = Path::new(src).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if programs.iter().any(|p: &Program| p.name == name) {
+            bail!("programs: two sources would both be installed as {name}");
+        }
+        let path = out_dir.join(&name);
+        let log = work.join(format!("program-{name}.log"));
+        if let Err(e) = process::run(&gcc, &argv(&source, &path), Some(dir), &[], &log, Duration::from_secs(300), |_| {}) {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let errors = error_lines(&text, 20);
+            if errors.is_empty() {
+                return Err(e.context(format!("building the program {src}")));
+            }
+            bail!(
+                "the program {src} does not compile:\n{}\nfull log: {}",
+                errors.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+                log.display()
+            );
+        }
+        programs.push(Program { name, path });
+    }
+    Ok(programs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_are_static_and_see_the_lessons_headers() {
+        let a: Vec<String> =
+            argv(Path::new("/run/module/app.c"), Path::new("/run/programs/app")).iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(a, ["-static", "-O2", "-Wall", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c"]);
+    }
+}

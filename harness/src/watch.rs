@@ -1,0 +1,221 @@
+//! The supervisor as a pure state machine: console lines in, deadlines and
+//! the way the run ended out. It drives both the QEMU guest (check.rs) and a
+//! board (replay), which only differ in where lines come from and how the
+//! machine is stopped.
+//!
+//! ```text
+//! loop {
+//!     match next line before watch.deadline() {
+//!         Some(line) => watch.feed(line, now),
+//!         None if closed => break watch.closed(status),
+//!         None => if let Some(end) = watch.expire(now) { break end },
+//!     }
+//! }
+//! ```
+
+use crate::event::{classify, EventKind};
+use crate::step::{split_timestamp, Marker, Transcript};
+use crate::verdict::RunEnd;
+use std::time::{Duration, Instant};
+
+/// How long to keep reading after "Kernel panic" for the rest of the report.
+pub const PANIC_GRACE: Duration = Duration::from_secs(2);
+/// How long the guest may take to power off after it said it was done.
+pub const POWEROFF_GRACE: Duration = Duration::from_secs(15);
+
+/// The built-in limits, in seconds, when neither the command line nor the
+/// profile gives one.
+pub const DEFAULT_TOTAL: u64 = 300;
+pub const DEFAULT_STEP: u64 = 60;
+pub const DEFAULT_SILENCE: u64 = 120;
+
+/// The deadlines of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole run.
+    pub total: Duration,
+    /// One step, from its begin marker to its end marker.
+    pub step: Duration,
+    /// No console output at all.
+    pub silence: Duration,
+}
+
+#[derive(Debug)]
+pub struct Watch {
+    transcript: Transcript,
+    limits: Limits,
+    started: Instant,
+    last_output: Instant,
+    step_started: Option<(String, Instant)>,
+    panicked: Option<Instant>,
+    done: Option<Instant>,
+}
+
+impl Watch {
+    /// Watches a run whose transcript is `transcript`, from `now`.
+    pub fn new(transcript: Transcript, limits: Limits, now: Instant) -> Watch {
+        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None }
+    }
+
+    /// One console line.
+    pub fn feed(&mut self, line: &str, now: Instant) {
+        self.last_output = now;
+        match self.transcript.push(line) {
+            Some(Marker::Begin { step }) => self.step_started = Some((step, now)),
+            Some(Marker::End { .. }) => self.step_started = None,
+            _ => {}
+        }
+        if self.transcript.done && self.done.is_none() {
+            self.done = Some(now);
+        }
+        if self.panicked.is_none() && classify(split_timestamp(line).1) == Some(EventKind::Panic) {
+            self.panicked = Some(now);
+        }
+    }
+
+    /// When [`Watch::expire`] must next be asked, if no line comes before.
+    pub fn deadline(&self) -> Instant {
+        let mut until = (self.started + self.limits.total).min(self.last_output + self.limits.silence);
+        if let Some((_, at)) = &self.step_started {
+            until = until.min(*at + self.limits.step);
+        }
+        if let Some(p) = self.panicked {
+            until = until.min(p + PANIC_GRACE);
+        }
+        if let Some(d) = self.done {
+            until = until.min(d + POWEROFF_GRACE);
+        }
+        until
+    }
+
+    /// The end of the run, if a deadline has passed at `now`.
+    pub fn expire(&self, now: Instant) -> Option<RunEnd> {
+        if let Some(p) = self.panicked {
+            return (now >= p + PANIC_GRACE).then_some(RunEnd::Panicked);
+        }
+        if let Some(d) = self.done {
+            // The steps finished; a machine that cannot power off is not the
+            // module's fault.
+            return (now >= d + POWEROFF_GRACE).then_some(RunEnd::Completed);
+        }
+        if let Some((step, at)) = &self.step_started {
+            if now >= *at + self.limits.step {
+                return Some(RunEnd::StepTimedOut { step: step.clone(), after_secs: self.limits.step.as_secs() });
+            }
+        }
+        if now >= self.last_output + self.limits.silence {
+            return Some(RunEnd::Silent { after_secs: self.limits.silence.as_secs() });
+        }
+        if now >= self.started + self.limits.total {
+            return Some(RunEnd::TimedOut { after_secs: self.limits.total.as_secs() });
+        }
+        None
+    }
+
+    /// The end of the run when its source closed (QEMU exited, the board's
+    /// command returned), with the exit status if there is one.
+    pub fn closed(&self, status: Option<i32>) -> RunEnd {
+        if self.transcript.done {
+            RunEnd::Completed
+        } else if self.panicked.is_some() {
+            RunEnd::Panicked
+        } else {
+            RunEnd::ExitedEarly { status }
+        }
+    }
+
+    /// The kernel said "Kernel panic".
+    pub fn panicked(&self) -> bool {
+        self.panicked.is_some()
+    }
+
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    pub fn into_transcript(self) -> Transcript {
+        self.transcript
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: &str = "00000000000000ab";
+    const LIMITS: Limits = Limits { total: Duration::from_secs(300), step: Duration::from_secs(60), silence: Duration::from_secs(120) };
+
+    fn m(s: &str) -> String {
+        format!("@@harness {N} {s}")
+    }
+
+    fn watch() -> (Watch, Instant) {
+        let t0 = Instant::now();
+        (Watch::new(Transcript::new(N), LIMITS, t0), t0)
+    }
+
+    const fn s(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_clean_run_completes_when_closed_or_after_the_poweroff_grace() {
+        let (mut w, t0) = watch();
+        for l in ["booting", &m("begin insmod"), "process:insmod", &m("end insmod rc=0"), &m("done")] {
+            w.feed(l, t0 + s(1));
+        }
+        assert_eq!(w.deadline(), t0 + s(1) + POWEROFF_GRACE);
+        assert_eq!(w.expire(t0 + s(5)), None);
+        assert_eq!(w.expire(t0 + s(16)), Some(RunEnd::Completed));
+        assert_eq!(w.closed(Some(0)), RunEnd::Completed);
+    }
+
+    #[test]
+    fn a_step_that_runs_too_long_times_out_on_the_step() {
+        let (mut w, t0) = watch();
+        w.feed(&m("begin app"), t0 + s(10));
+        w.feed("still going", t0 + s(50));
+        assert_eq!(w.deadline(), t0 + s(70));
+        assert_eq!(w.expire(t0 + s(69)), None);
+        assert_eq!(w.expire(t0 + s(70)), Some(RunEnd::StepTimedOut { step: "app".into(), after_secs: 60 }));
+    }
+
+    #[test]
+    fn silence_and_the_total_limit() {
+        let (mut w, t0) = watch();
+        assert_eq!(w.expire(t0 + s(120)), Some(RunEnd::Silent { after_secs: 120 }));
+        for i in 0..30 {
+            w.feed("chatter", t0 + s(i * 10));
+        }
+        assert_eq!(w.deadline(), t0 + s(300));
+        assert_eq!(w.expire(t0 + s(300)), Some(RunEnd::TimedOut { after_secs: 300 }));
+    }
+
+    #[test]
+    fn a_panic_ends_the_run_after_its_grace() {
+        let (mut w, t0) = watch();
+        w.feed(&m("begin insmod"), t0);
+        w.feed("[    5.0] Kernel panic - not syncing: Fatal exception", t0 + s(1));
+        assert!(w.panicked());
+        assert_eq!(w.deadline(), t0 + s(1) + PANIC_GRACE);
+        assert_eq!(w.expire(t0 + s(2)), None);
+        assert_eq!(w.expire(t0 + s(3)), Some(RunEnd::Panicked));
+        assert_eq!(w.closed(None), RunEnd::Panicked);
+    }
+
+    #[test]
+    fn a_source_that_closes_early_exited_early() {
+        let (mut w, t0) = watch();
+        w.feed(&m("begin insmod"), t0);
+        assert_eq!(w.closed(Some(1)), RunEnd::ExitedEarly { status: Some(1) });
+        assert_eq!(w.transcript().current_step().map(|s| s.name.as_str()), Some("insmod"));
+    }
+
+    #[test]
+    fn a_forged_end_marker_does_not_stop_the_step_clock() {
+        let (mut w, t0) = watch();
+        w.feed(&m("begin insmod"), t0);
+        w.feed("@@harness end insmod rc=0", t0 + s(1));
+        assert_eq!(w.expire(t0 + s(60)), Some(RunEnd::StepTimedOut { step: "insmod".into(), after_secs: 60 }));
+    }
+}
