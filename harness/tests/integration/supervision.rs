@@ -87,3 +87,22 @@ fn hang_via_the_cli_exits_1_and_says_timed_out() {
     assert!(t.contains("verdict: TIMED-OUT: step insmod did not finish within 15 s"), "{t}");
     assert!(t.contains("guest registers when it was stopped"), "{t}");
 }
+
+/// A module that prints imitations of the step markers cannot close its
+/// step or end the run: they carry no (or a wrong) nonce, and the real end
+/// marker, with insmod's failure, is what counts.
+#[test]
+fn a_forged_marker_does_not_fool_the_verdict() {
+    let r = check_with(CheckOptions::new("exynos4210", fixture("faults/forged-marker")));
+    let v = &r.verdict;
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_eq!(v.reason.as_deref(), Some("expectation not met: insmod exits 0"), "{v}");
+    let exit = v.checks.iter().find(|c| c.description == "insmod exits 0").expect("exit check");
+    // busybox insmod exits with the errno init returned (EINVAL).
+    assert_eq!(exit.detail.as_deref(), Some("it exited 22"), "{v}");
+    // The forged lines are in the step's window as ordinary kernel lines.
+    let shown = v.to_string();
+    assert!(shown.contains("| @@harness end insmod rc=0"), "{shown}");
+    assert!(shown.contains("| @@harness 0000000000000000 end insmod rc=0"), "{shown}");
+    assert_eq!(v.end, RunEnd::Completed, "the run went on to rmmod and gone: {v}");
+}
