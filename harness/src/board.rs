@@ -110,23 +110,24 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     ], &zimage_dtb, &uimage, work.path())?;
     files.push(uimage);
 
-    for m in &p.modules {
+    let unit = p.single()?;
+    for m in &unit.modules {
         files.push(put(&format!("{}.ko", m.name), &m.ko)?);
     }
-    for prog in &p.programs {
+    for prog in &unit.programs {
         files.push(put(&prog.name, &prog.path)?);
     }
 
     if initramfs {
         let cpio = work.path().join("initramfs.cpio");
         let nonce = crate::step::new_nonce();
-        let guest = crate::rootfs::Guest { modules: &p.modules, programs: &p.programs, plan: &p.plan, nonce: &nonce };
+        let guest = crate::rootfs::Guest { modules: &unit.modules, programs: &unit.programs, plan: &unit.plan, nonce: &nonce };
         crate::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::rootfs::busybox()?, &guest, &cpio)?;
         let uinitrd = out.join("uInitrd");
         mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;
         files.push(uinitrd);
     }
-    let boot_text = boot_commands(board, k, &p.modules, initramfs);
+    let boot_text = boot_commands(board, k, &unit.modules, initramfs);
     let readme = out.join("BOOT.txt");
     std::fs::write(&readme, &boot_text).with_context(|| format!("writing {}", readme.display()))?;
     files.push(readme);

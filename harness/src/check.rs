@@ -19,10 +19,20 @@ use std::time::{Duration, Instant};
 
 /// What a check produced, beyond the verdict: where to look.
 pub struct CheckReport {
+    /// The verdict of the (first) module directory.
     pub verdict: Verdict,
+    /// Every module directory's verdict, in order, with its label (one
+    /// entry, labelled "", for a single directory).
+    pub units: Vec<(String, Verdict)>,
     /// The run directory, if it was kept (`--keep`, or the check failed).
     pub run_dir: Option<PathBuf>,
     pub kernel_built_now: bool,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.units.iter().all(|(_, v)| v.passed())
+    }
 }
 
 /// Runs a whole check. `Err` means the check could not be carried out (bad
@@ -33,47 +43,79 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let nonce = step::new_nonce();
     let busybox = rootfs::busybox()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
-    let guest = rootfs::Guest { modules: &p.modules, programs: &p.programs, plan: &p.plan, nonce: &nonce };
+    let (modules, programs, plan) = (p.all_modules(), p.all_programs(), p.guest_plan());
+    let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 
     let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
     let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce)?;
-    let symbols = p
-        .modules
+    let symbols = modules
         .iter()
         .map(|m| {
             let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
             ModuleSymbols::parse(&data, &m.name, &booted.transcript.sections)
         })
         .collect::<Result<Vec<_>>>()?;
-    let ctx = verdict::Context {
-        console_log: p.run_dir.path().join("console.log"),
-        modules: p.modules.iter().map(|m| m.name.clone()).collect(),
-        symbols,
-        registers: booted.registers,
-        explain: Vec::new(),
-    };
-    let verdict = verdict::judge(&booted.transcript, &p.expectations, &p.plan.names(), booted.end, ctx);
-    stages.say("verdict", verdict.outcome);
+    let units = judge_units(&p, &booted, &symbols, &p.run_dir.path().join("console.log"));
+    let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
+    stages.say("verdict", if units.len() == 1 { last } else { format!("{} module directories", units.len()) });
     let timings = stages.timings();
-    let report = Report {
-        profile: &p.profile.name,
-        module: &p.label,
-        kernel_release: &p.kernel.release,
-        timings: &timings,
-        verdict: &verdict,
-    };
+    let reports: Vec<Report> = units
+        .iter()
+        .map(|(label, v)| Report {
+            profile: &p.profile.name,
+            module: if label.is_empty() { &p.label } else { label },
+            kernel_release: &p.kernel.release,
+            timings: &timings,
+            verdict: v,
+        })
+        .collect();
     if let Some(path) = &opts.output.json {
-        std::fs::write(path, report.json()?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, Report::json_all(&reports)?).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &opts.output.junit {
-        std::fs::write(path, report.junit_xml()?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, Report::junit_all(&reports)?).with_context(|| format!("writing {}", path.display()))?;
     }
-    let keep = opts.output.keep || !verdict.passed();
+    let passed = units.iter().all(|(_, v)| v.passed());
+    let keep = opts.output.keep || !passed;
     let kept = keep.then(|| p.run_dir.keep());
-    Ok(CheckReport { verdict, run_dir: kept, kernel_built_now: p.kernel.built_now })
+    let verdict = units[0].1.clone();
+    Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// Each unit's verdict from the one boot: its steps, its stretch of the
+/// console, the shared leaks step, its expectations. A unit whose steps all
+/// finished is judged as completed even if a later unit crashed the guest.
+fn judge_units(p: &prepare::Prepared, booted: &Boot, symbols: &[ModuleSymbols], log: &Path) -> Vec<(String, Verdict)> {
+    let t = &booted.transcript;
+    let several = p.units.len() > 1;
+    let starts: Vec<Option<usize>> = p.units.iter().map(|u| t.first_line_of(&u.label)).collect();
+    p.units
+        .iter()
+        .enumerate()
+        .map(|(k, u)| {
+            let view;
+            let (t, end) = if several {
+                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
+                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
+                view = t.unit_view(&u.label, from, to);
+                let finished = u.plan.steps.iter().filter(|s| s.name != step::LEAKS).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
+                (&view, if finished && booted.end != RunEnd::Completed { RunEnd::Completed } else { booted.end.clone() })
+            } else {
+                (t, booted.end.clone())
+            };
+            let ctx = verdict::Context {
+                console_log: log.to_path_buf(),
+                modules: u.modules.iter().map(|m| m.name.clone()).collect(),
+                symbols: symbols.to_vec(),
+                registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
+                explain: Vec::new(),
+            };
+            (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
+        })
+        .collect()
 }
 
 /// What one boot produced.

@@ -75,9 +75,12 @@ impl Event {
     /// Whether the report concerns `module`: a frame in it, or (for a leak)
     /// an object allocated while insmod or rmmod ran.
     pub fn involves(&self, module: &str) -> bool {
-        let frame = self.module_symbol.as_deref().is_some_and(|s| s.ends_with(&format!("[{module}]")));
-        let comm = matches!(self.leak_comm.as_deref(), Some("insmod" | "rmmod"));
-        frame || comm
+        // A frame names the module whose report it is; only a report that
+        // names none is tied to whichever module insmod or rmmod was loading.
+        match self.module_symbol.as_deref() {
+            Some(s) => s.ends_with(&format!("[{module}]")),
+            None => matches!(self.leak_comm.as_deref(), Some("insmod" | "rmmod")),
+        }
     }
 }
 
@@ -317,8 +320,12 @@ mod tests {
         assert_eq!(ev[1].block.len(), 2);
         assert_eq!(ev[0].leak_size, Some(100));
         assert_eq!(ev[0].leak_comm.as_deref(), Some("insmod"));
-        assert!(ev[0].involves("leaky") && ev[0].involves("other"), "allocated by insmod");
+        assert!(ev[0].involves("leaky") && !ev[0].involves("other"), "the frame names whose leak it is");
         assert!(!ev[1].involves("leaky"));
+        // No module frame: allocated while insmod ran, so whichever module it loaded.
+        let t = tlog("unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    kmalloc_trace+0x1/0x2\nafter\n");
+        let ev = scan(&t, &|_| None);
+        assert!(ev[0].involves("leaky") && ev[0].involves("other"));
     }
 
     #[test]

@@ -88,16 +88,17 @@ fn main() -> ExitCode {
         Command::BoardImage(a) => exit_on_error(board_image(a)),
         Command::Setup { cross_compile } => exit_on_error(harness::prepare::setup(&cross_compile, true)),
         Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
-        Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (r.verdict, r.run_dir))),
-        Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (v, None))),
+        Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir))),
+        Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),
         Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
-        Command::Check(o) => finish(harness::check::check(&o).map(|r| (r.verdict, r.run_dir))),
+        Command::Check(o) => finish(harness::check::check(&o).map(|r| (r.units, r.run_dir))),
     }
 }
 
-/// Prints a verdict (and where its run directory was kept) and turns it into
-/// the exit status: 0 passed, 1 not passed, 2 the run could not be made.
-fn finish(result: anyhow::Result<(harness::verdict::Verdict, Option<PathBuf>)>) -> ExitCode {
+/// Prints the verdicts (one per module directory; the label is empty for a
+/// single one) and where the run directory was kept, and turns them into the
+/// exit status: 0 all passed, 1 not, 2 the run could not be made.
+fn finish(result: anyhow::Result<(Vec<(String, harness::verdict::Verdict)>, Option<PathBuf>)>) -> ExitCode {
     if harness::process::interrupted() {
         // The signal handler is stopping the children and will exit 130;
         // whatever the run saw meanwhile is not a result.
@@ -105,12 +106,24 @@ fn finish(result: anyhow::Result<(harness::verdict::Verdict, Option<PathBuf>)>) 
         return ExitCode::from(130);
     }
     match result {
-        Ok((verdict, run_dir)) => {
-            println!("{verdict}");
+        Ok((verdicts, run_dir)) => {
+            for (label, verdict) in &verdicts {
+                if !label.is_empty() {
+                    println!("== {label}");
+                }
+                println!("{verdict}\n");
+            }
+            if verdicts.len() > 1 {
+                let passed = verdicts.iter().filter(|(_, v)| v.passed()).count();
+                println!("{passed} of {} module directories passed", verdicts.len());
+                for (label, v) in &verdicts {
+                    println!("  {:<9} {label}", v.outcome.to_string());
+                }
+            }
             if let Some(dir) = run_dir {
                 println!("run directory: {}", dir.display());
             }
-            if verdict.passed() {
+            if verdicts.iter().all(|(_, v)| v.passed()) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -43,9 +43,11 @@ impl Default for KernelArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModuleArgs {
     /// Module directory, built with kbuild (`make -C KDIR M=DIR modules`;
-    /// its Makefile is read by kbuild, never run) [default: kmod/].
+    /// its Makefile is read by kbuild, never run) [default: kmod/]. Given
+    /// more than once, the directories run one after another in one boot,
+    /// each with its own expect.toml and its own verdict.
     #[arg(long = "module", value_name = "DIR")]
-    pub module_dir: Option<PathBuf>,
+    pub module_dirs: Vec<PathBuf>,
     /// Load this module from the kernel build instead of building --module:
     /// a path relative to the build, e.g. lib/list-test.ko (a KUnit suite).
     /// May be given more than once.
@@ -58,11 +60,26 @@ pub struct ModuleArgs {
 }
 
 impl ModuleArgs {
-    pub fn module_dir(&self) -> PathBuf {
-        self.module_dir.clone().unwrap_or_else(|| crate::repo_root().join("kmod"))
+    /// The module directories: those given, else kmod/.
+    pub fn module_dirs(&self) -> Vec<PathBuf> {
+        if self.module_dirs.is_empty() {
+            vec![crate::repo_root().join("kmod")]
+        } else {
+            self.module_dirs.clone()
+        }
     }
 
-    /// The expectations file to read, if any.
+    /// The first (usually the only) module directory.
+    pub fn module_dir(&self) -> PathBuf {
+        self.module_dirs().swap_remove(0)
+    }
+
+    /// One module directory, with whatever else is given.
+    pub fn with_dir(&self, dir: PathBuf) -> ModuleArgs {
+        ModuleArgs { module_dirs: vec![dir], ..self.clone() }
+    }
+
+    /// The expectations file to read for the first module directory, if any.
     pub fn expect_path(&self) -> Option<PathBuf> {
         if let Some(p) = &self.expect {
             return Some(p.clone());
@@ -135,7 +152,7 @@ impl CheckOptions {
     pub fn new(profile: &str, dir: impl Into<PathBuf>) -> CheckOptions {
         let mut o = CheckOptions::default();
         o.kernel.profile = profile.into();
-        o.module.module_dir = Some(dir.into());
+        o.module.module_dirs = vec![dir.into()];
         o
     }
 }

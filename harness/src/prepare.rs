@@ -120,15 +120,26 @@ pub fn validate(args: &ModuleArgs) -> Result<(Expectations, String)> {
     Ok((exp, label))
 }
 
-/// Everything a run needs, built.
-pub struct Prepared {
-    pub profile: Profile,
-    pub kernel: Kernel,
+/// One module directory's part of a run: its modules, programs,
+/// expectations and steps. A run has one unit, or several (`--module`
+/// given more than once) that run one after another in the same boot.
+pub struct Unit {
+    /// The directory's name, which prefixes its steps when there are
+    /// several units (`fault_leak/insmod`); empty for a single unit.
+    pub label: String,
     /// In load order.
     pub modules: Vec<Module>,
     pub programs: Vec<Program>,
     pub expectations: Expectations,
+    /// The steps, named as the unit's own expectations name them.
     pub plan: Plan,
+}
+
+/// Everything a run needs, built.
+pub struct Prepared {
+    pub profile: Profile,
+    pub kernel: Kernel,
+    pub units: Vec<Unit>,
     pub run_dir: tempfile::TempDir,
     /// What is under test, for messages and reports.
     pub label: String,
@@ -139,28 +150,106 @@ impl Prepared {
     pub fn plan_modules(modules: &[Module]) -> Vec<PlanModule> {
         modules.iter().map(|m| PlanModule { name: m.name.clone(), file: format!("{}.ko", m.name) }).collect()
     }
+
+    /// The one unit, for the subcommands that take one module directory.
+    pub fn single(&self) -> Result<&Unit> {
+        match self.units.as_slice() {
+            [one] => Ok(one),
+            _ => bail!("give one --module DIR here (several run only under `check`)"),
+        }
+    }
+
+    /// Every module of every unit, in load order.
+    pub fn all_modules(&self) -> Vec<Module> {
+        self.units.iter().flat_map(|u| u.modules.iter().cloned()).collect()
+    }
+
+    /// Every program of every unit.
+    pub fn all_programs(&self) -> Vec<Program> {
+        self.units.iter().flat_map(|u| u.programs.iter().cloned()).collect()
+    }
+
+    /// The guest's plan: each unit's steps in turn (prefixed with its label
+    /// when there are several), then one leaks step for all.
+    pub fn guest_plan(&self) -> Plan {
+        let several = self.units.len() > 1;
+        let mut steps = Vec::new();
+        for u in &self.units {
+            for st in u.plan.steps.iter().filter(|s| s.action != plan::Action::Leaks) {
+                let mut st = st.clone();
+                if several {
+                    st.name = format!("{}/{}", u.label, st.name);
+                }
+                steps.push(st);
+            }
+        }
+        steps.push(plan::PlannedStep { name: crate::step::LEAKS.into(), action: plan::Action::Leaks });
+        Plan { steps }
+    }
 }
 
 /// Validates, gets the kernel, builds the modules and programs and plans
 /// the run. A failure after the run directory exists keeps it, so that the
 /// logs the error names are there.
 pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stages) -> Result<Prepared> {
-    let (expectations, label) = validate(module_args)?;
+    let dirs = module_args.module_dirs();
+    let several = dirs.len() > 1 && module_args.kernel_modules.is_empty();
+    if several && module_args.expect.is_some() {
+        bail!("--expect names one expectations file; with several --module, each directory's expect.toml is used");
+    }
+    let mut checked = Vec::new();
+    if several {
+        for d in &dirs {
+            let (exp, label) = validate(&module_args.with_dir(d.clone()))?;
+            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| label.clone());
+            if checked.iter().any(|(n, _, _): &(String, _, _)| *n == name) {
+                bail!("two --module directories are both named {name:?}: their steps would have the same names");
+            }
+            checked.push((name, exp, d.clone()));
+        }
+    } else {
+        let (exp, _) = validate(module_args)?;
+        checked.push((String::new(), exp, module_args.module_dir()));
+    }
+    let label = if module_args.kernel_modules.is_empty() {
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    } else {
+        module_args.kernel_modules.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    };
     let configs = crate::repo_root().join("configs");
     let profile_name = Profile::load(&kernel_args.profile, &configs)?.name;
-    stages.say("config", format!("profile {profile_name}, {label}{}", if expectations.defaults { " (default expectations)" } else { "" }));
+    let defaults = checked.iter().any(|(_, e, _)| e.defaults);
+    stages.say("config", format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }));
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
     let stem = Path::new(label.split(", ").next().unwrap_or("module")).file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
-    match build(&kernel, module_args, &expectations, run_dir.path(), kernel_args.jobs(), stages) {
-        Ok((modules, programs, plan)) => Ok(Prepared { profile, kernel, modules, programs, expectations, plan, run_dir, label }),
-        Err(e) => {
-            let kept = run_dir.keep();
-            Err(e.context(format!("run directory kept: {}", kept.display())))
+    let mut units = Vec::new();
+    for (i, (name, exp, dir)) in checked.into_iter().enumerate() {
+        let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
+        let built = std::fs::create_dir_all(&work)
+            .with_context(|| format!("creating {}", work.display()))
+            .and_then(|_| build(&kernel, &module_args.with_dir(dir), &exp, &work, kernel_args.jobs(), stages));
+        match built {
+            Ok((modules, programs, plan)) => units.push(Unit { label: name, modules, programs, expectations: exp, plan }),
+            Err(e) => {
+                let kept = run_dir.keep();
+                return Err(e.context(format!("run directory kept: {}", kept.display())));
+            }
         }
     }
+    // One guest: module and program names must not collide across units.
+    let mut seen = std::collections::BTreeSet::new();
+    for u in &units {
+        for n in u.modules.iter().map(|m| format!("module {}", m.name)).chain(u.programs.iter().map(|p| format!("program {}", p.name))) {
+            if !seen.insert(n.clone()) {
+                bail!("two --module directories both have a {n}: run them separately");
+            }
+        }
+    }
+    Ok(Prepared { profile, kernel, units, run_dir, label })
 }
 
+/// Builds one unit's modules and programs, and plans its steps.
 fn build(
     kernel: &Kernel,
     args: &ModuleArgs,

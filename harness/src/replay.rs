@@ -188,16 +188,18 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
     }
     if build {
-        let p = prepare::prepare(&opts.kernel, &opts.module, stages)?;
-        let modules = p
+        let mut p = prepare::prepare(&opts.kernel, &opts.module, stages)?;
+        p.single()?;
+        let u = p.units.remove(0);
+        let modules = u
             .modules
             .iter()
             .map(|m| Local { ko: Some(m.ko.clone()), name: m.name.clone(), vermagic: m.vermagic.clone() })
             .collect();
         // The same steps as the guest's, with the modules where the board has them.
-        let names: Vec<String> = p.modules.iter().map(|m| m.name.clone()).collect();
-        let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &p.expectations)?;
-        let s = Scenario { modules, programs: p.programs, expectations: p.expectations, plan };
+        let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
+        let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
+        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan };
         return Ok((s, p.run_dir));
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
@@ -721,7 +723,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(DUMP)).unwrap();
-        let module = ModuleArgs { module_dir: Some(crate::repo_root().join("kmod")), ..Default::default() };
+        let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
         let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");

@@ -75,6 +75,24 @@ impl Report<'_> {
         report
     }
 
+    /// Several reports (one per module directory of a run) as JSON: the
+    /// report itself when there is one, else an array.
+    pub fn json_all(reports: &[Report]) -> Result<String> {
+        match reports {
+            [one] => one.json(),
+            many => Ok(serde_json::to_string_pretty(many).context("serializing the verdicts")? + "\n"),
+        }
+    }
+
+    /// Several reports as one JUnit document, a test suite each.
+    pub fn junit_all(reports: &[Report]) -> Result<String> {
+        let mut all = quick_junit::Report::new("harness");
+        for r in reports {
+            all.add_test_suites(r.junit().test_suites);
+        }
+        all.to_string().context("serializing JUnit XML")
+    }
+
     /// The JUnit XML text.
     pub fn junit_xml(&self) -> Result<String> {
         self.junit().to_string().context("serializing JUnit XML")

@@ -398,6 +398,61 @@ impl Transcript {
             .collect()
     }
 
+    /// The part of a run of several units that is one unit's: its steps
+    /// (`{prefix}/…`, renamed without the prefix), the shared leaks step,
+    /// and the lines outside any step between line indices `from` and `to`
+    /// (the unit's stretch of the console). Line numbers stay those of the
+    /// console log.
+    pub fn unit_view(&self, prefix: &str, from: usize, to: usize) -> Transcript {
+        let own = format!("{prefix}/");
+        let mut map = vec![None; self.steps.len()];
+        let mut steps = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            let name = match s.name.strip_prefix(&own) {
+                Some(n) => n.to_string(),
+                None if s.name == LEAKS => s.name.clone(),
+                None => continue,
+            };
+            map[i] = Some(steps.len());
+            steps.push(StepRecord { name, kernel: Vec::new(), output: Vec::new(), ..s.clone() });
+        }
+        let mut lines = Vec::new();
+        for (idx, l) in self.lines.iter().enumerate() {
+            let step = l.step.and_then(|i| map[i]);
+            let keep = match l.step {
+                Some(_) => step.is_some(),
+                None => idx >= from && idx < to,
+            };
+            if !keep {
+                continue;
+            }
+            if let Some(si) = step {
+                match l.kind {
+                    LineKind::Kernel => steps[si].kernel.push(lines.len()),
+                    LineKind::Output => steps[si].output.push(lines.len()),
+                    _ => {}
+                }
+            }
+            lines.push(ConsoleLine { step, ..l.clone() });
+        }
+        Transcript {
+            nonce: self.nonce.clone(),
+            awaiting_start: false,
+            lines,
+            steps,
+            done: self.done,
+            sections: self.sections.clone(),
+            kept: self.kept,
+            dropped: self.dropped,
+        }
+    }
+
+    /// The index of the first line of the first step named `{prefix}/…`.
+    pub fn first_line_of(&self, prefix: &str) -> Option<usize> {
+        let own = format!("{prefix}/");
+        self.lines.iter().position(|l| l.step.is_some_and(|i| self.steps[i].name.starts_with(&own)))
+    }
+
     /// The last `n` console lines, for showing what the guest did last.
     pub fn tail(&self, n: usize) -> &[ConsoleLine] {
         &self.lines[self.lines.len().saturating_sub(n)..]
@@ -539,6 +594,27 @@ mod tests {
         assert_eq!(s.rc, None);
         assert_eq!(s.to_string(), "insmod (never finished)");
         assert_eq!(t.lines[1].step, Some(0));
+    }
+
+    #[test]
+    fn a_unit_view_has_its_own_steps_and_stretch_and_the_shared_leaks() {
+        let t = Transcript::from_log(
+            &log("boot\n@@N begin a/insmod\nA up\n@@N end a/insmod rc=0\nbetween\n\
+                  @@N begin b/insmod\nB up\n@@N end b/insmod rc=1\nafter b\n@@N begin leaks\n@@N out leaks unreferenced\n@@N end leaks rc=0\n@@N done\n"),
+            N,
+        );
+        let from_b = t.first_line_of("b").unwrap();
+        let a = t.unit_view("a", 0, from_b);
+        assert_eq!(a.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["insmod", "leaks"]);
+        let msgs: Vec<&str> = a.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
+        assert_eq!(msgs, ["boot", "A up", "between", "unreferenced"]);
+        assert_eq!(a.kernel_lines(a.step("insmod").unwrap()).collect::<Vec<_>>(), ["A up"]);
+        let b = t.unit_view("b", from_b, t.lines.len());
+        assert_eq!(b.step("insmod").unwrap().rc, Some(1));
+        let msgs: Vec<&str> = b.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
+        assert_eq!(msgs, ["B up", "after b", "unreferenced"]);
+        assert_eq!(b.lines[1].number, 7, "console line numbers are kept");
+        assert!(b.done);
     }
 
     #[test]

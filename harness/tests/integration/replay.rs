@@ -25,7 +25,7 @@ fn board() -> EmulatedBoard {
 fn options(pty: &Path, dir: Option<PathBuf>, prompt: u64) -> ReplayOptions {
     let mut o = ReplayOptions::new(pty.to_path_buf());
     o.kernel.profile = PROFILE.into();
-    o.module.module_dir = dir;
+    o.module.module_dirs = dir.into_iter().collect();
     o.limits.prompt = prompt;
     o
 }
@@ -78,7 +78,7 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     assert!(shown.contains("base64 -d >> /tmp/harness-mmc_byte.ko"), "the copy went another way");
 
     // Offline, the same verdict, word for word.
-    let module = harness::options::ModuleArgs { module_dir: Some(repo().join("kmod")), ..Default::default() };
+    let module = harness::options::ModuleArgs { module_dirs: vec![repo().join("kmod")], ..Default::default() };
     let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), v.to_string());
