@@ -102,7 +102,16 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, symbols: &[ModuleSymbols], 
                 let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
                 view = t.unit_view(&u.label, from, to);
                 let finished = u.plan.steps.iter().filter(|s| s.name != step::LEAKS).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
-                (&view, if finished && booted.end != RunEnd::Completed { RunEnd::Completed } else { booted.end.clone() })
+                let end = match &booted.end {
+                    _ if finished => RunEnd::Completed,
+                    // The unit's own name for the step that hung.
+                    RunEnd::StepTimedOut { step, after_secs } => RunEnd::StepTimedOut {
+                        step: step.strip_prefix(&format!("{}/", u.label)).unwrap_or(step).to_string(),
+                        after_secs: *after_secs,
+                    },
+                    other => other.clone(),
+                };
+                (&view, end)
             } else {
                 (t, booted.end.clone())
             };
