@@ -51,7 +51,7 @@ pub struct ModuleArgs {
     /// Load this module from the kernel build instead of building --module:
     /// a path relative to the build, e.g. lib/list-test.ko (a KUnit suite).
     /// May be given more than once.
-    #[arg(long = "kernel-module", value_name = "PATH", conflicts_with = "module_dir")]
+    #[arg(long = "kernel-module", value_name = "PATH", conflicts_with = "module_dirs")]
     pub kernel_modules: Vec<PathBuf>,
     /// Expectations file [default: expect.toml in the module directory; if
     /// there is none, the defaults: every step exits 0, no kernel report].

@@ -91,3 +91,38 @@ fn warm_check_does_no_kernel_make_work() {
     touched.retain(|p| p.to_string_lossy().contains("/exynos4210-"));
     assert!(touched.is_empty(), "warm run modified the kernel build: {:?}", &touched[..touched.len().min(10)]);
 }
+
+/// Several module directories in one boot: each gets its own verdict, made
+/// from its own steps and its own stretch of the console, so one module's
+/// WARNING is not another's; the binary exits 1 when any fails and lists
+/// them all.
+#[test]
+fn several_module_directories_share_one_boot_with_a_verdict_each() {
+    let dirs = ["kmod/c-twin", "fixtures/faults/warn-on", "fixtures/faults/enomem"];
+    let mut args = vec!["check".to_string()];
+    for d in dirs {
+        args.extend(["--module".to_string(), repo().join(d).display().to_string()]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("v.json");
+    args.extend(["--json".to_string(), json.display().to_string()]);
+    let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 of 3 module directories passed"), "{t}");
+    assert_eq!(t.matches("qemu-system-arm -M").count(), 1, "one boot: {t}");
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let by_label = |label: &str| {
+        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+    };
+    let twin = by_label("c-twin");
+    assert_eq!(twin["outcome"], "PASSED", "{twin}");
+    assert_eq!(twin["events"].as_array().unwrap().len(), 0, "the WARNING is warn-on's: {twin}");
+    let warn = by_label("warn-on");
+    assert_eq!(warn["outcome"], "FAILED", "{warn}");
+    assert_eq!(warn["events"][0]["kind"]["class"], "warning", "{warn}");
+    assert_eq!(warn["events"][0]["step"], "insmod", "the unit's own step name: {warn}");
+    let enomem = by_label("enomem");
+    assert_eq!(enomem["reason"], "expectation not met: insmod exits 0", "{enomem}");
+    common::assert_no_qemu_children();
+}

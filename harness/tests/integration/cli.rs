@@ -73,3 +73,18 @@ fn help_documents_every_flag() {
         assert!(readme.contains(flag), "README.md does not document {flag}");
     }
 }
+
+/// Every subcommand's options are well formed (clap checks its own
+/// definitions, conflicts and defaults, when the command is built) and
+/// documented.
+#[test]
+fn every_subcommand_has_working_help() {
+    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key"] {
+        let out = harness(&[sub, "--help"]);
+        let t = text(&out);
+        assert!(out.status.success(), "{sub} --help: {t}");
+        assert!(t.contains("Usage: harness"), "{sub}: {t}");
+    }
+    let t = text(&harness(&["check", "--help"]));
+    assert!(t.contains("--kernel-module") && t.contains("more than once"), "{t}");
+}
