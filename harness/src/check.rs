@@ -1,17 +1,17 @@
 //! One `check`: prepare (kernel, modules, programs, plan), write the
 //! initramfs, boot QEMU under the watch, judge.
 
-use crate::console::{ConsoleMsg, ConsoleReader};
+use crate::guest::console::{ConsoleMsg, ConsoleReader};
 use crate::options::CheckOptions;
 use crate::prepare::{self, Stages};
 use crate::profile::Profile;
-use crate::qemu::{self, BootImages, Qemu};
-use crate::report::Report;
-use crate::rootfs;
-use crate::step::{self, Transcript};
-use crate::symbols::ModuleSymbols;
-use crate::verdict::{self, RunEnd, Verdict};
-use crate::watch::{Limits, Watch};
+use crate::guest::qemu::{self, BootImages, Qemu};
+use crate::judge::report::Report;
+use crate::guest::rootfs;
+use crate::judge::step::{self, Transcript};
+use crate::judge::symbols::ModuleSymbols;
+use crate::judge::verdict::{self, RunEnd, Verdict};
+use crate::judge::watch::{Limits, Watch};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
@@ -40,7 +40,7 @@ impl CheckReport {
 pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let stages = Stages::new();
     let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
-    let nonce = step::new_nonce();
+    let nonce = prepare::new_nonce();
     let busybox = rootfs::busybox()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
     let (modules, programs, plan) = (p.all_modules(), p.all_programs(), p.guest_plan());

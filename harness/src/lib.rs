@@ -1,18 +1,17 @@
 //! Build, boot and judge out-of-tree kernel modules for the Tiny4412 family.
 //!
-//! The pipeline is `configs → kernel → kmod → rootfs → qemu → console → verdict`;
+//! The pipeline is `configs → kernel → module → {guest | board} → transcript
+//! → verdict`: [`prepare`] builds, [`guest`] boots QEMU (or [`replay`] drives
+//! a real board), [`judge`] turns what the console showed into a verdict.
 //! ARCHITECTURE.md at the repository root maps each stage to its module here.
 
 pub mod board;
 pub mod cache;
 pub mod check;
-pub mod console;
-pub mod cpio;
-pub mod event;
-pub mod expect;
+pub mod guest;
+pub mod judge;
 pub mod kconfig;
 pub mod kernel;
-pub mod ktap;
 pub mod module;
 pub mod options;
 pub mod plan;
@@ -21,14 +20,7 @@ pub mod program;
 pub mod packages;
 pub mod process;
 pub mod profile;
-pub mod qemu;
 pub mod replay;
-pub mod report;
-pub mod rootfs;
-pub mod step;
-pub mod symbols;
-pub mod verdict;
-pub mod watch;
 
 use std::path::PathBuf;
 

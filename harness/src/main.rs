@@ -98,7 +98,10 @@ fn main() -> ExitCode {
 /// Prints the verdicts (one per module directory; the label is empty for a
 /// single one) and where the run directory was kept, and turns them into the
 /// exit status: 0 all passed, 1 not, 2 the run could not be made.
-fn finish(result: anyhow::Result<(Vec<(String, harness::verdict::Verdict)>, Option<PathBuf>)>) -> ExitCode {
+/// Verdicts by module directory, and the run directory if it was kept.
+type Outcome = (Vec<(String, harness::judge::verdict::Verdict)>, Option<PathBuf>);
+
+fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     if harness::process::interrupted() {
         // The signal handler is stopping the children and will exit 130;
         // whatever the run saw meanwhile is not a result.
@@ -183,7 +186,7 @@ fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
 }
 
 fn emulate_board(profile: &str) -> anyhow::Result<()> {
-    let board = harness::replay::emulated::EmulatedBoard::start(profile, Duration::from_secs(60))?;
+    let board = harness::guest::emulated::EmulatedBoard::start(profile, Duration::from_secs(60))?;
     println!("emulated board ({profile}) on {}", board.pty.display());
     println!("try: scripts/board-replay {} --profile {profile}", board.pty.display());
     println!("Ctrl-C stops it.");

@@ -2,7 +2,7 @@
 //! takes them: one struct per group, shared by the subcommands that take the
 //! group, so each flag and each default is written once.
 
-use crate::watch::Limits;
+use crate::judge::watch::Limits;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -113,9 +113,9 @@ impl LimitArgs {
     pub fn resolve(&self, profile: &crate::profile::Profile) -> Limits {
         let pick = |o: Option<u64>, p: Option<u64>, d: u64| Duration::from_secs(o.or(p).unwrap_or(d));
         Limits {
-            total: pick(self.total, profile.qemu.timeout, crate::watch::DEFAULT_TOTAL),
-            step: pick(self.step, profile.qemu.step_timeout, crate::watch::DEFAULT_STEP),
-            silence: pick(self.silence, profile.qemu.silence_timeout, crate::watch::DEFAULT_SILENCE),
+            total: pick(self.total, profile.qemu.timeout, crate::judge::watch::DEFAULT_TOTAL),
+            step: pick(self.step, profile.qemu.step_timeout, crate::judge::watch::DEFAULT_STEP),
+            silence: pick(self.silence, profile.qemu.silence_timeout, crate::judge::watch::DEFAULT_SILENCE),
         }
     }
 }

@@ -7,8 +7,8 @@
 //! command steps written after an rmmod entry run, and on kernels with
 //! kmemleak the leaks step reads its report.
 
-use crate::expect::Expectations;
-use crate::step;
+use crate::judge::expect::Expectations;
+use crate::judge::step;
 use anyhow::{bail, Result};
 
 /// A module the run loads, in load order.
@@ -90,7 +90,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         let args = exp.entry_for(&n).and_then(|e| e.args.clone());
         steps.push(PlannedStep { name: n, action: Action::Insmod { module: m.name.clone(), file: m.file.clone(), args } });
     }
-    let command = |e: &crate::expect::StepExpectation| PlannedStep {
+    let command = |e: &crate::judge::expect::StepExpectation| PlannedStep {
         name: e.name.clone(),
         action: Action::Run { command: e.run.clone().unwrap_or_default() },
     };
@@ -222,7 +222,7 @@ mod tests {
         let scenario = dir.path().join("scenario.sh");
         std::fs::write(&scenario, script(&p, "/harness")).unwrap();
         let kmsg = dir.path().join("kmsg");
-        let nonce = step::new_nonce();
+        let nonce = crate::prepare::new_nonce();
         let steps = crate::repo_root().join("rootfs/steps.sh");
         let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
             .env("STEPS", &steps)

@@ -3,7 +3,7 @@
 //! input, install what is missing, get the kernel, build the modules and
 //! programs, plan the steps, and time each stage.
 
-use crate::expect::Expectations;
+use crate::judge::expect::Expectations;
 use crate::kernel::{self, BuildOptions, Kernel, Source};
 use crate::module::{self, Module};
 use crate::options::{KernelArgs, ModuleArgs};
@@ -11,7 +11,7 @@ use crate::packages;
 use crate::plan::{self, Plan, PlanModule};
 use crate::profile::Profile;
 use crate::program::{self, Program};
-use crate::rootfs;
+use crate::guest::rootfs;
 use anyhow::{bail, Context, Result};
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -183,7 +183,7 @@ impl Prepared {
                 steps.push(st);
             }
         }
-        steps.push(plan::PlannedStep { name: crate::step::LEAKS.into(), action: plan::Action::Leaks });
+        steps.push(plan::PlannedStep { name: crate::judge::step::LEAKS.into(), action: plan::Action::Leaks });
         Plan { steps }
     }
 }
@@ -276,6 +276,14 @@ fn build(
     }
     let plan = plan::plan(&Prepared::plan_modules(&modules), exp)?;
     Ok((modules, programs, plan))
+}
+
+/// A fresh nonce: 16 hex digits from the clock, the pid and the thread.
+pub fn new_nonce() -> String {
+    use sha2::Digest;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let h = sha2::Sha256::digest(format!("{}:{}:{:?}", now.as_nanos(), std::process::id(), std::thread::current().id()));
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh run directory under `HARNESS_RUN_DIR` (default

@@ -3,7 +3,7 @@
 //! kernel build.
 
 use crate::common::{self, check, harness, repo, text};
-use harness::verdict::Outcome;
+use harness::judge::verdict::Outcome;
 use std::time::SystemTime;
 
 fn passes(profile: &str, module: &str) {

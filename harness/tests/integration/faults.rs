@@ -8,16 +8,19 @@
 //! and each is checked below by its own function.
 
 use crate::common::{check_with, repo};
-use harness::event::EventKind;
+use harness::judge::event::EventKind;
 use harness::options::CheckOptions;
-use harness::verdict::{Outcome, Verdict};
+use harness::judge::verdict::{Outcome, Verdict};
 use std::path::PathBuf;
 
 const DEBUG: &str = "exynos4210-debug";
 
 /// One debug boot of several fixtures; each fixture's verdict is handed to
 /// its check, and every check runs even when one fails.
-fn run_together(fixtures: &[(&str, fn(&Verdict))], step_timeout: Option<u64>) {
+/// A fixture directory and the check of its verdict.
+type Fixture<'a> = (&'a str, fn(&Verdict));
+
+fn run_together(fixtures: &[Fixture], step_timeout: Option<u64>) {
     let mut o = CheckOptions::new(DEBUG, PathBuf::new());
     o.module.module_dirs = fixtures.iter().map(|(dir, _)| repo().join(dir)).collect();
     o.limits.step = step_timeout;

@@ -4,11 +4,11 @@
 //! line against a bare pty pair that a thread feeds.
 
 use crate::common::{self, repo, text};
-use harness::replay::emulated::EmulatedBoard;
+use harness::guest::emulated::EmulatedBoard;
 use harness::replay::link::Link;
 use harness::replay::shell::{Login, Shell};
 use harness::replay::{self, RecheckOptions, ReplayOptions};
-use harness::verdict::Outcome;
+use harness::judge::verdict::Outcome;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ fn options(pty: &Path, dir: Option<PathBuf>, prompt: u64) -> ReplayOptions {
     o
 }
 
-fn held(v: &harness::verdict::Verdict, description: &str) {
+fn held(v: &harness::judge::verdict::Verdict, description: &str) {
     let c = v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
     assert!(c.held, "{description}: {v}");
 }
@@ -132,7 +132,7 @@ fn replay_of_a_panicking_module_is_crashed() {
     let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
-    assert_eq!(v.end, harness::verdict::RunEnd::Panicked, "{v}");
+    assert_eq!(v.end, harness::judge::verdict::RunEnd::Panicked, "{v}");
     assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
     assert!(report.notes.iter().any(|n| n.contains("reset the board")), "{:?}", report.notes);
     if let Some(d) = &report.run_dir {

@@ -4,7 +4,7 @@
 
 use crate::common::{self, check_with, fixture, harness, qemu_children_of, text};
 use harness::options::CheckOptions;
-use harness::verdict::{Outcome, RunEnd};
+use harness::judge::verdict::{Outcome, RunEnd};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -14,7 +14,7 @@ fn a_panic_is_crashed_and_the_guest_is_stopped() {
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
     assert_eq!(v.end, RunEnd::Panicked, "{v}");
     assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
-    let panic = v.events.iter().find(|e| e.kind == harness::event::EventKind::Panic).expect("panic event");
+    let panic = v.events.iter().find(|e| e.kind == harness::judge::event::EventKind::Panic).expect("panic event");
     assert!(panic.first_line().contains("fault_panic: deliberate panic"), "{panic:?}");
 }
 

@@ -13,9 +13,9 @@
 //! }
 //! ```
 
-use crate::event::{classify, EventKind};
-use crate::step::{split_timestamp, Marker, Transcript};
-use crate::verdict::RunEnd;
+use crate::judge::event::{classify, EventKind};
+use crate::judge::step::{split_timestamp, Marker, Transcript};
+use crate::judge::verdict::RunEnd;
 use std::time::{Duration, Instant};
 
 /// How long to keep reading after "Kernel panic" for the rest of the report.

@@ -20,7 +20,7 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
-use crate::step::{self, Transcript};
+use crate::judge::step::{self, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! whole report block, the step it happened in and the module symbol in its
 //! stack trace.
 
-use crate::step::{LineKind, Transcript};
+use crate::judge::step::{LineKind, Transcript};
 use regex::Regex;
 use serde::Serialize;
 use std::fmt;
@@ -151,7 +151,7 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
 const MAX_BLOCK: usize = 200;
 
 /// Finds every report in the transcript. `name` resolves bare addresses of
-/// the module under test (see [`crate::symbols`]).
+/// the module under test (see [`crate::judge::symbols`]).
 pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     let mut open: Option<Event> = None;
@@ -159,7 +159,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // What a step's command printed is user space's, not a kernel
         // report, whatever it looks like; except the leaks step's, which is
         // kmemleak's own report read from debugfs.
-        let leaks_step = line.step.is_some_and(|i| t.steps[i].name == crate::step::LEAKS);
+        let leaks_step = line.step.is_some_and(|i| t.steps[i].name == crate::judge::step::LEAKS);
         if line.kind == LineKind::Dropped || (line.kind == LineKind::Output && !leaks_step) {
             continue;
         }
@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::step::with_nonce(s, crate::step::FIXTURE_NONCE), crate::step::FIXTURE_NONCE)
+        Transcript::from_log(&crate::judge::step::with_nonce(s, crate::judge::step::FIXTURE_NONCE), crate::judge::step::FIXTURE_NONCE)
     }
 
     #[test]
@@ -349,7 +349,7 @@ mod real_logs {
     fn scan_fixture(name: &str) -> (Transcript, Vec<Event>) {
         let p = crate::repo_root().join("harness/tests/fixtures/console").join(name);
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let t = Transcript::from_log(&text, crate::step::FIXTURE_NONCE);
+        let t = Transcript::from_log(&text, crate::judge::step::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
         (t, ev)
     }
@@ -425,7 +425,7 @@ mod real_logs {
     fn kunit_output_in_a_real_log_parses() {
         let (t, ev) = scan_fixture("exynos4210-debug-kunit-demo.log");
         assert!(ev.is_empty(), "{:?}", summary(&ev));
-        let k = crate::ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
+        let k = crate::judge::ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
         let c = k.counts();
         assert_eq!((c.passed, c.failed, c.skipped, c.incomplete), (1, 1, 1, 0));
         assert_eq!(k.failures(), vec!["kunit-demo.deliberately_fails"]);

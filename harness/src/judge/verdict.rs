@@ -5,11 +5,11 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
-use crate::event::{Event, EventKind};
-use crate::expect::{Check, Expectations};
-use crate::ktap::{self, Counts, Ktap};
-use crate::step::Transcript;
-use crate::symbols::ModuleSymbols;
+use crate::judge::event::{Event, EventKind};
+use crate::judge::expect::{Check, Expectations};
+use crate::judge::ktap::{self, Counts, Ktap};
+use crate::judge::step::Transcript;
+use crate::judge::symbols::ModuleSymbols;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -139,7 +139,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let (events, unrelated): (Vec<Event>, Vec<Event>) =
-        crate::event::scan(t, &|a| symbols.iter().find_map(|s| s.name(a))).into_iter().partition(|e| {
+        crate::judge::event::scan(t, &|a| symbols.iter().find_map(|s| s.name(a))).into_iter().partition(|e| {
             let before_module = first_step_line.is_some_and(|first| e.line < first);
             // A leak suspect that no frame or task ties to the module is the
             // kernel's own noise too; every other report counts.
@@ -276,7 +276,7 @@ impl fmt::Display for Verdict {
                 s,
                 "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
                 self.dropped_lines,
-                crate::step::KEEP_BYTES >> 20
+                crate::judge::step::KEEP_BYTES >> 20
             );
         }
         if !self.explanations.is_empty() {
@@ -324,7 +324,7 @@ mod tests {
     use super::*;
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::step::with_nonce(s, crate::step::FIXTURE_NONCE), crate::step::FIXTURE_NONCE)
+        Transcript::from_log(&crate::judge::step::with_nonce(s, crate::judge::step::FIXTURE_NONCE), crate::judge::step::FIXTURE_NONCE)
     }
 
     fn planned() -> Vec<String> {

@@ -7,9 +7,9 @@
 //! Only machines whose UART takes input under QEMU will do: vexpress-a9's
 //! PL011 does; smdkc210's Exynos UART does not.
 
-use crate::cpio::{self, Entry};
+use crate::guest::cpio::{self, Entry};
 use crate::profile::Profile;
-use crate::qemu::{self, BootImages, Qemu};
+use crate::guest::qemu::{self, BootImages, Qemu};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::io::Read;
@@ -38,7 +38,7 @@ impl EmulatedBoard {
         // handler exits without destructors) leaves its files where an
         // interrupted check's are, not in /tmp.
         let dir = crate::prepare::new_run_dir("emulated-board-")?;
-        let busybox = crate::rootfs::busybox()?;
+        let busybox = crate::guest::rootfs::busybox()?;
         let initramfs = dir.path().join("initramfs.cpio");
         write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;
         let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
@@ -122,7 +122,7 @@ pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
 pub fn entries(rootfs_dir: &Path, busybox: &[u8]) -> Result<Vec<Entry>> {
     let init_path = rootfs_dir.join("friendlyarm-init");
     let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
-    let mut e = crate::rootfs::skeleton(busybox);
+    let mut e = crate::guest::rootfs::skeleton(busybox);
     e.push(Entry::File { path: "init".into(), mode: 0o755, data: init });
     Ok(e)
 }

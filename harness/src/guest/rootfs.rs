@@ -1,8 +1,8 @@
 //! The guest's root filesystem: a static ARM busybox from Debian, the `/init`
 //! and step script from `rootfs/`, and the module, written as a newc cpio by
-//! [`crate::cpio`]. No root and no loop mounts are needed at any point.
+//! [`crate::guest::cpio`]. No root and no loop mounts are needed at any point.
 
-use crate::cpio::{self, Entry};
+use crate::guest::cpio::{self, Entry};
 use crate::module::Module;
 use crate::plan::Plan;
 use crate::program::Program;
@@ -224,7 +224,7 @@ mod tests {
         let app = dir.path().join("app");
         std::fs::write(&app, b"APP").unwrap();
         let programs = [Program { name: "app".into(), path: app }];
-        let exp = crate::expect::Expectations::defaults();
+        let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
         let guest = Guest { modules: &modules, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();

@@ -1,0 +1,8 @@
+//! The QEMU guest: its root filesystem (a cpio written here), QEMU's
+//! command line and process, and the serial console read into lines.
+
+pub mod console;
+pub mod cpio;
+pub mod emulated;
+pub mod qemu;
+pub mod rootfs;

@@ -1,0 +1,207 @@
+//! `recheck`: the verdict again from a replay's saved serial session, and
+//! the judging of a board's kernel log dump that the live replay shares.
+
+use super::{board_modules, context, DUMP_BEGIN, DUMP_END};
+use crate::guest::console::LineSplitter;
+use crate::judge::expect::Expectations;
+use crate::judge::step::{self, Marker, Transcript};
+use crate::judge::verdict::{self, RunEnd, Verdict};
+use crate::module;
+use crate::options::ModuleArgs;
+use crate::plan;
+use crate::prepare;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The kernel log lines of the last complete dump in a raw serial session:
+/// those between a `@@DMESG0@@` line and the next `@@DMESGEND0@@` line.
+pub fn extract_dump(raw: &[u8]) -> Option<Vec<String>> {
+    let mut s = LineSplitter::default();
+    let mut lines = s.feed(raw);
+    lines.extend(s.finish());
+    let end = lines.iter().rposition(|l| l.contains(DUMP_END))?;
+    let begin = lines[..end].iter().rposition(|l| l.contains(DUMP_BEGIN))?;
+    Some(lines[begin + 1..end].to_vec())
+}
+
+/// Judges a replay's kernel log dump: the lines after its start marker (the
+/// last one, or the one with `nonce`), through the same verdict as `check`.
+/// The start marker names the modules, from which the steps are planned
+/// again; `names`, when given, must agree.
+pub fn judge_dump(
+    dump: &[String],
+    nonce: Option<&str>,
+    expectations: &Expectations,
+    names: &[String],
+    kos: &[(String, PathBuf)],
+    log: &Path,
+) -> Result<Verdict> {
+    let start = |l: &String| match step::parse_any(step::split_timestamp(l).1) {
+        Some((n, Marker::Start { label })) => Some((n.to_string(), label)),
+        _ => None,
+    };
+    let Some((found, label)) = dump.iter().rev().find_map(start) else {
+        bail!(
+            "the kernel log dump has no `@@harness … start` line: the board's log buffer dropped it (a small \
+             log_buf_len and a chatty module), or the dump is not from a replay"
+        );
+    };
+    if let Some(n) = nonce {
+        if found != n {
+            bail!("the last replay start line in the kernel log is {found}, not this replay's {n}: did another replay run at the same time?");
+        }
+    }
+    let mut t = Transcript::after_start(&found);
+    for l in dump {
+        t.push(l);
+    }
+    let started: Vec<String> = label.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let names = if names.is_empty() { started } else { names.to_vec() };
+    let plan = plan::plan(&board_modules(&names, None), expectations)?;
+    let end = if t.done {
+        RunEnd::Completed
+    } else if t.lines.iter().any(|l| crate::judge::event::classify(&l.message) == Some(crate::judge::event::EventKind::Panic)) {
+        RunEnd::Panicked
+    } else {
+        // The step script stopped without saying done (its shell was killed).
+        RunEnd::ExitedEarly { status: None }
+    };
+    let ctx = context(log, &names, kos, &t)?;
+    Ok(verdict::judge(&t, expectations, &plan.names(), end, ctx))
+}
+
+/// `recheck`: the verdict again from a transcript saved by `replay --transcript`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RecheckOptions {
+    /// A transcript written by `replay --transcript`.
+    #[arg(long, value_name = "FILE")]
+    pub transcript: PathBuf,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    /// The modules' names [default: those the replay wrote in its start line].
+    #[arg(long = "module-name", value_name = "NAME")]
+    pub module_names: Vec<String>,
+    /// The .ko files that were replayed, to name addresses in kernel reports.
+    #[arg(long, value_name = "FILE")]
+    pub ko: Vec<PathBuf>,
+}
+
+/// Judges a saved serial transcript again, offline.
+pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
+    let expectations = prepare::expectations(&o.module)?;
+    let raw = std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
+    let kos = o
+        .ko
+        .iter()
+        .map(|ko| {
+            let name = module::modinfo(ko)?.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v);
+            Ok((name.with_context(|| format!("{}: no name= in .modinfo", ko.display()))?, ko.clone()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
+    let dump = extract_dump(&raw).with_context(|| {
+        format!(
+            "{}: no complete kernel log dump ({DUMP_BEGIN} … {DUMP_END}) in it: the replay stopped before the steps \
+             finished, so only its live verdict exists",
+            o.transcript.display()
+        )
+    })?;
+    judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::verdict::Outcome;
+
+    fn exp() -> Expectations {
+        let p = crate::repo_root().join("kmod/expect.toml");
+        Expectations::parse(&std::fs::read_to_string(&p).unwrap(), "kmod/expect.toml").unwrap()
+    }
+
+    const DUMP: &str = "[    0.000000] Booting Linux\r\n\
+        [   10.000000] @@harness 00000000000badca start mmc_byte\r\n\
+        [   10.100000] @@harness 00000000000badca begin insmod\r\n\
+        [   10.100000] process:insmod\r\n\
+        [   10.200000] @@harness 00000000000badca end insmod rc=0\r\n\
+        [   10.300000] @@harness 00000000000badca begin rmmod\r\n\
+        [   10.300000] mmc exit!\r\n\
+        [   10.400000] @@harness 00000000000badca end rmmod rc=0\r\n\
+        [   10.500000] @@harness 00000000000badca begin gone\r\n\
+        [   10.600000] @@harness 00000000000badca end gone rc=0\r\n\
+        [   10.700000] @@harness 00000000000badca done\r\n";
+
+    /// A session as the serial line carries it: the echo of the command
+    /// (with `$((0))`), the dump, and console noise around it.
+    fn session(dump: &str) -> Vec<u8> {
+        let earlier = DUMP.replace("00000000000badca", "000000000001d000").replace("process:insmod", "process:old");
+        format!(
+            "[root@FriendlyARM /]# echo @@B$((77+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo @@E$((77+0)):$?@@\r\n\
+             @@B77@@\r\n@@DMESG0@@\r\n{earlier}@@DMESGEND0@@\r\n@@E77:0@@\r\n\
+             [root@FriendlyARM /]# echo @@B$((78+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo @@E$((78+0)):$?@@\r\n\
+             @@B78@@\r\n@@DMESG0@@\r\n{dump}@@DMESGEND0@@\r\n@@E78:0@@\r\n[root@FriendlyARM /]# "
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_last_complete_dump_is_extracted() {
+        let lines = extract_dump(&session(DUMP)).unwrap();
+        assert_eq!(lines.first().map(String::as_str), Some("[    0.000000] Booting Linux"));
+        assert_eq!(lines.last().map(String::as_str), Some("[   10.700000] @@harness 00000000000badca done"));
+        assert!(lines.iter().all(|l| !l.contains('\r')));
+        // A dump cut short (the replay stopped) is not taken; the earlier
+        // complete one is.
+        let mut cut = session(DUMP);
+        cut.extend_from_slice(b"@@DMESG0@@\r\n[ 1.0] partial\r\n");
+        assert!(extract_dump(&cut).unwrap().iter().any(|l| l.contains("00000000000badca start")));
+        // The echo of the command is not a dump.
+        assert_eq!(extract_dump(b"# echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@\r\n"), None);
+    }
+
+    fn judge(dump: &str, nonce: Option<&str>) -> Result<Verdict> {
+        judge_dump(&extract_dump(&session(dump)).unwrap(), nonce, &exp(), &[], &[], Path::new("t.log"))
+    }
+
+    #[test]
+    fn a_dump_is_judged_from_its_last_start_line() {
+        let v = judge(DUMP, Some("00000000000badca")).unwrap();
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        assert_eq!(v.end, RunEnd::Completed);
+        assert_eq!(v.steps.len(), 3);
+        let err = judge(DUMP, Some("feedf00dfeedf00d")).unwrap_err().to_string();
+        assert!(err.contains("not this replay's feedf00dfeedf00d"), "{err}");
+        // Lines from before the start (an earlier run) are not the replay's.
+        let bad = DUMP.replace("[    0.000000] Booting Linux", "[ 0.0] process:insmod\r\n[ 0.1] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4");
+        let v = judge(&bad, None).unwrap();
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    }
+
+    #[test]
+    fn a_dump_without_its_start_line_is_an_error_and_a_bad_one_fails() {
+        let no_start = DUMP.replace("@@harness 00000000000badca start mmc_byte", "something");
+        let err = judge(&no_start, None).unwrap_err().to_string();
+        assert!(err.contains("no `@@harness … start` line"), "{err}");
+        let v = judge(&DUMP.replace("mmc exit!", "mmc bye"), None).unwrap();
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert!(v.to_string().contains("console log: t.log"));
+        // A forged marker in a module's output does not end a step.
+        let forged = DUMP.replace("mmc exit!\r\n", "mmc exit!\r\n[   10.35] @@harness 00000000000badca end rmmod rc=0x\r\n");
+        assert_eq!(judge(&forged, None).unwrap().outcome, Outcome::Passed);
+    }
+
+    #[test]
+    fn recheck_reads_a_transcript_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("board.log");
+        std::fs::write(&t, session(DUMP)).unwrap();
+        let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
+        let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
+        let v = recheck(&o).unwrap();
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        std::fs::write(&t, b"[root@FriendlyARM /]# \r\n").unwrap();
+        let err = format!("{:#}", recheck(&o).unwrap_err());
+        assert!(err.contains("no complete kernel log dump"), "{err}");
+    }
+}
+
