@@ -21,6 +21,7 @@ pub mod packages;
 pub mod process;
 pub mod profile;
 pub mod replay;
+pub mod toolchain;
 
 use std::path::PathBuf;
 

