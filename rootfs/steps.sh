@@ -32,16 +32,20 @@ harness_step() {
     harness_mark end "$_name" "rc=$_rc"
 }
 
-# harness_insmod KO NAME [PARAMS]: insmod, then say where the module's code
-# landed: reports printed after the module is gone (kmemleak's) carry bare
-# addresses the kernel can no longer name, and the harness names them from
-# these and the .ko.
+# harness_insmod KO NAME [PARAMS]: insmod, saying its pid (kmemleak names
+# the task that allocated a leaked object by pid, which ties a leak to the
+# module being loaded), then where the module's code landed: reports printed
+# after the module is gone (kmemleak's) carry bare addresses the kernel can no
+# longer name, and the harness names them from these and the .ko.
 harness_insmod() {
     if [ -n "$3" ]; then
-        insmod "$1" "$3" || return $?
+        insmod "$1" "$3" &
     else
-        insmod "$1" || return $?
+        insmod "$1" &
     fi
+    _pid=$!
+    harness_mark pid "$2" "$_pid"
+    wait $_pid || return $?
     # Every code section: gcc puts functions called only from __init code in
     # .text.unlikely, and a module may have .text.hot, .init.text, ...
     for _s in $(ls -A "/sys/module/$2/sections" 2>/dev/null); do
@@ -51,6 +55,14 @@ harness_insmod() {
         esac
     done
     return 0
+}
+
+# harness_rmmod NAME: rmmod, saying its pid, as harness_insmod does.
+harness_rmmod() {
+    rmmod "$1" &
+    _pid=$!
+    harness_mark pid "$1" "$_pid"
+    wait $_pid
 }
 
 # harness_run COMMAND: a command step, in a shell of its own.

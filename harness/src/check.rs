@@ -118,7 +118,12 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, symbols: &[ModuleSymbols], 
             let ctx = verdict::Context {
                 console_log: log.to_path_buf(),
                 modules: u.modules.iter().map(|m| m.name.clone()).collect(),
-                symbols: symbols.to_vec(),
+                // The unit's own modules first: an unloaded module's bare
+                // addresses may have been reused by a later one.
+                symbols: {
+                    let own = |s: &&ModuleSymbols| u.modules.iter().any(|m| m.name == s.module());
+                    symbols.iter().filter(own).chain(symbols.iter().filter(|s| !own(s))).cloned().collect()
+                },
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 explain: Vec::new(),
             };

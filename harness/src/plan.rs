@@ -140,7 +140,7 @@ pub fn script(plan: &Plan, dir: &str) -> String {
                 }
             }
             Action::Run { command } => format!("harness_step {n} harness_run {}", quote(command)),
-            Action::Rmmod { module } => format!("harness_step {n} rmmod {}", quote(module)),
+            Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
             Action::Leaks => "harness_leaks".to_string(),
         };

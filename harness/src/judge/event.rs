@@ -64,6 +64,8 @@ pub struct Event {
     pub leak_size: Option<u64>,
     /// For a kmemleak report, the task that allocated the object.
     pub leak_comm: Option<String>,
+    /// For a kmemleak report, that task's pid.
+    pub leak_pid: Option<u32>,
 }
 
 impl Event {
@@ -72,11 +74,18 @@ impl Event {
         self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
     }
 
-    /// Whether the report concerns `module`: a frame in it, or (for a leak)
-    /// an object allocated while insmod or rmmod ran.
-    pub fn involves(&self, module: &str) -> bool {
-        // A frame names the module whose report it is; only a report that
-        // names none is tied to whichever module insmod or rmmod was loading.
+    /// Whether the report concerns `module`. `pids` are the insmod and rmmod
+    /// pids the steps recorded, (module, pid): a leak allocated by one of them
+    /// is that module's, whatever its frames say (an unloaded module's bare
+    /// addresses may since have been reused by another). Otherwise a frame
+    /// names the module; a report that names none is tied to whichever module
+    /// insmod or rmmod was loading.
+    pub fn involves(&self, module: &str, pids: &[(String, u32)]) -> bool {
+        if let Some(pid) = self.leak_pid {
+            if let Some((owner, _)) = pids.iter().find(|(_, p)| *p == pid) {
+                return owner == module;
+            }
+        }
         match self.module_symbol.as_deref() {
             Some(s) => s.ends_with(&format!("[{module}]")),
             None => matches!(self.leak_comm.as_deref(), Some("insmod" | "rmmod")),
@@ -92,7 +101,7 @@ static BARE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
 static LEAK_HEADER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^unreferenced object 0x[0-9a-f]+ \(size (\d+)\)").unwrap());
-static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)""#).unwrap());
+static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)"(?:, pid (\d+))?"#).unwrap());
 
 /// Classifies a report's first line.
 pub fn classify(message: &str) -> Option<EventKind> {
@@ -208,6 +217,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 module_symbol: None,
                 leak_size: None,
                 leak_comm: None,
+                leak_pid: None,
             });
         }
     }
@@ -230,7 +240,10 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
     });
     if ev.kind == EventKind::Kmemleak {
         ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());
-        ev.leak_comm = ev.block.iter().find_map(|l| LEAK_COMM.captures(l).map(|c| c[1].to_string()));
+        if let Some(c) = ev.block.iter().find_map(|l| LEAK_COMM.captures(l)) {
+            ev.leak_comm = Some(c[1].to_string());
+            ev.leak_pid = c.get(2).and_then(|p| p.as_str().parse().ok());
+        }
     }
     ev
 }
@@ -320,12 +333,17 @@ mod tests {
         assert_eq!(ev[1].block.len(), 2);
         assert_eq!(ev[0].leak_size, Some(100));
         assert_eq!(ev[0].leak_comm.as_deref(), Some("insmod"));
-        assert!(ev[0].involves("leaky") && !ev[0].involves("other"), "the frame names whose leak it is");
-        assert!(!ev[1].involves("leaky"));
-        // No module frame: allocated while insmod ran, so whichever module it loaded.
+        assert_eq!(ev[0].leak_pid, Some(70));
+        assert!(ev[0].involves("leaky", &[]) && !ev[0].involves("other", &[]), "the frame names whose leak it is");
+        assert!(!ev[1].involves("leaky", &[]));
+        // The pid of a module's insmod outranks a frame (addresses are reused).
+        let pids = [("other".to_string(), 70), ("leaky".to_string(), 71)];
+        assert!(ev[0].involves("other", &pids) && !ev[0].involves("leaky", &pids));
+        // No module frame and no known pid: allocated while insmod ran, so
+        // whichever module it loaded.
         let t = tlog("unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    kmalloc_trace+0x1/0x2\nafter\n");
         let ev = scan(&t, &|_| None);
-        assert!(ev[0].involves("leaky") && ev[0].involves("other"));
+        assert!(ev[0].involves("leaky", &[]) && ev[0].involves("other", &[]));
     }
 
     #[test]
@@ -336,8 +354,8 @@ mod tests {
         let resolve = |a: u64| (a == 0xbf00004c).then(|| "leak_init+0x4c/0x80 [fault_leak]".to_string());
         let ev = scan(&t, &resolve);
         assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [fault_leak]"));
-        assert!(ev[0].involves("fault_leak"));
-        assert!(!scan(&t, &|_| None)[0].involves("fault_leak"));
+        assert!(ev[0].involves("fault_leak", &[]));
+        assert!(!scan(&t, &|_| None)[0].involves("fault_leak", &[]));
     }
 }
 /// The parser against real console logs captured from the harness's own runs

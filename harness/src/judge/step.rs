@@ -74,6 +74,8 @@ pub enum Marker {
     End { step: String, rc: i32 },
     /// A section of a loaded module and its load address.
     Section { module: String, name: String, address: u64 },
+    /// The pid of the insmod or rmmod of a module.
+    Pid { module: String, pid: u32 },
     /// A board replay begins; the label names what it loads.
     Start { label: String },
     /// Every step is done.
@@ -87,6 +89,7 @@ impl fmt::Display for Marker {
             Marker::Out { step, text } => write!(f, "out {step} {text}"),
             Marker::End { step, rc } => write!(f, "end {step} rc={rc}"),
             Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
+            Marker::Pid { module, pid } => write!(f, "pid {module} {pid}"),
             Marker::Start { label } => write!(f, "start {label}"),
             Marker::Done => f.write_str("done"),
         }
@@ -128,6 +131,10 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let (module, name, addr) = (w.next()?, w.next()?, w.next()?);
             let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
             Marker::Section { module: module.to_string(), name: name.to_string(), address }
+        }
+        "pid" => {
+            let (module, pid) = args.trim().split_once(' ')?;
+            Marker::Pid { module: module.to_string(), pid: pid.trim().parse().ok()? }
         }
         "start" => Marker::Start { label: args.trim().to_string() },
         "done" if args.trim().is_empty() => Marker::Done,
@@ -253,6 +260,8 @@ pub struct Transcript {
     /// Load addresses of module sections, from `section` markers:
     /// (module, section, address).
     pub sections: Vec<(String, String, u64)>,
+    /// The pids of the insmod and rmmod of each module: (module, pid).
+    pub pids: Vec<(String, u32)>,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`].
@@ -325,6 +334,10 @@ impl Transcript {
             }
             Some(Marker::Section { module, name, address }) => {
                 self.sections.push((module.clone(), name.clone(), *address));
+                kind = LineKind::Marker;
+            }
+            Some(Marker::Pid { module, pid }) => {
+                self.pids.push((module.clone(), *pid));
                 kind = LineKind::Marker;
             }
             Some(Marker::End { step: name, rc }) => {
@@ -434,6 +447,7 @@ impl Transcript {
             steps,
             done: self.done,
             sections: self.sections.clone(),
+            pids: self.pids.clone(),
             kept: self.kept,
             dropped: self.dropped,
         }
@@ -468,6 +482,7 @@ mod tests {
             Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() },
             Marker::End { step: "rmmod:hello".into(), rc: 1 },
             Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
+            Marker::Pid { module: "mmc_byte".into(), pid: 70 },
             Marker::Start { label: "mmc_byte".into() },
             Marker::Done,
         ];

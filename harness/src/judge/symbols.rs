@@ -44,6 +44,11 @@ impl ModuleSymbols {
         Ok(ModuleSymbols { module: module.to_string(), sections })
     }
 
+    /// The module these are the symbols of.
+    pub fn module(&self) -> &str {
+        &self.module
+    }
+
     /// `function+0xoff/0xsize [module]`, as the kernel would have printed it.
     pub fn name(&self, address: u64) -> Option<String> {
         let sec = self.sections.iter().find(|s| address >= s.base && address < s.base + s.size)?;

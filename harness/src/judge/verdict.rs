@@ -144,7 +144,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
             // A leak suspect that no frame or task ties to the module is the
             // kernel's own noise too; every other report counts.
             let foreign_leak =
-                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(m));
+                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(m, &t.pids));
             !(before_module || foreign_leak)
         });
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
