@@ -20,9 +20,14 @@ pub fn root() -> PathBuf {
     }
 }
 
-/// How long a run waits for another run's build of the same entry. A cold
-/// kernel build on two cores takes about ten minutes.
-const LOCK_WAIT: Duration = Duration::from_secs(90 * 60);
+/// The longest a cache entry's build may run (a kernel's `make`; the
+/// builder kills it then).
+pub const BUILD_DEADLINE: Duration = Duration::from_secs(120 * 60);
+
+/// How long a run waits for another run's build of the same entry: as long
+/// as that build may take, with its configuring and extracting on top, so
+/// that a waiter never gives up on a build that is still allowed to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(BUILD_DEADLINE.as_secs() + 30 * 60);
 
 /// An exclusive lock, released on drop (the kernel releases it if we die).
 pub struct Lock {
@@ -77,8 +82,13 @@ pub fn get_or_build(dir: &Path, what: &str, build: impl FnOnce(&Path) -> Result<
     remove_stale_temporaries(parent, &name)?;
     let tmp = parent.join(format!("{name}.tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    if let Err(e) = build(&tmp) {
-        // Keep logs of the failed build next to the entry, for the user.
+    // The build's process groups are written into the temporary: if this
+    // run dies, the next one stops them before it removes the directory.
+    crate::process::record_groups_in(Some(tmp.clone()));
+    let built = build(&tmp);
+    crate::process::record_groups_in(None);
+    if let Err(e) = built {
+        // Its logs are outside the temporary (see `logs_dir`).
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
@@ -93,12 +103,22 @@ fn remove_stale_temporaries(parent: &Path, name: &str) -> Result<()> {
     for entry in std::fs::read_dir(parent).with_context(|| format!("listing {}", parent.display()))? {
         let entry = entry?;
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            // Its builder is gone (we hold the lock), but its sub-makes and
+            // compilers may not be: they would write into what we remove.
+            crate::process::stop_recorded(&entry.path());
             eprintln!("harness: removing {} left by an interrupted build", entry.path().display());
             std::fs::remove_dir_all(entry.path())
                 .with_context(|| format!("removing {}", entry.path().display()))?;
         }
     }
     Ok(())
+}
+
+/// Where the logs of building the cache entry `entry` go: outside its
+/// temporary directory, so that they outlive a failed build.
+pub fn logs_dir(entry: &Path) -> PathBuf {
+    let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    root().join("logs").join(name)
 }
 
 /// A short stable hex digest of some parts, for cache keys.

@@ -170,8 +170,9 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
     let entry = root.join("kernels").join(format!("{}-{key}", profile.name));
 
     let source_dir = source_tree(opts.source, &root)?;
+    let logs = cache::logs_dir(&entry);
     let (build_dir, built_now) = cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
-        build(profile, opts, &source_dir, &requests, tmp)
+        build(profile, opts, &source_dir, &requests, tmp, &logs)
     })?;
     let release = std::fs::read_to_string(build_dir.join("include/config/kernel.release"))
         .with_context(|| format!("reading the kernel release from {}", build_dir.display()))?
@@ -221,7 +222,7 @@ fn top_level_dir(dir: &Path) -> Result<PathBuf> {
     }
 }
 
-fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path) -> Result<()> {
+fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
     let started = Instant::now();
     let make_args = |extra: &[&str]| -> Vec<OsString> {
         let mut a: Vec<OsString> = vec![
@@ -240,8 +241,9 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
         ("KBUILD_BUILD_HOST", OsString::from("harness")),
     ];
     let short = Duration::from_secs(10 * 60);
-    let logs = out.join("harness-logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    // Outside `out`, which is removed if the build fails: every log path an
+    // error names must exist.
+    std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
 
     eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
     process::run("make", &make_args(&[&profile.kernel.defconfig]), None, &envs, &logs.join("defconfig.log"), short, |_| {})?;
@@ -267,7 +269,7 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));
     let progress = Progress::new(&profile.name);
-    process::run("make", &make_args(&args), None, &envs, &logs.join("build.log"), Duration::from_secs(120 * 60), |l| {
+    process::run("make", &make_args(&args), None, &envs, &logs.join("build.log"), cache::BUILD_DEADLINE, |l| {
         progress.line(l)
     })
     .with_context(|| format!("building the {} kernel", profile.name))?;

@@ -45,6 +45,12 @@ enum Command {
         #[arg(long)]
         profile: String,
     },
+    /// Get the profile's kernel (build it, or take it from the cache) and
+    /// print its build directory: to prebuild kernels, e.g. for a CI cache.
+    Kernel(KernelArgs),
+    /// The watchdog the harness starts for itself (see process.rs).
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog,
     /// Print one key covering the kernel builds of the given profiles (all
     /// shipped ones by default), for CI caches such as actions/cache.
     CacheKey {
@@ -81,7 +87,10 @@ struct BoardImageArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = harness::process::install_signal_handler() {
+    if let Command::Watchdog = cli.command {
+        return exit_on_error(harness::process::watchdog_main());
+    }
+    if let Err(e) = harness::process::install_signal_handler().and_then(|_| harness::process::start_watchdog()) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -92,6 +101,10 @@ fn main() -> ExitCode {
         Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir))),
         Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),
         Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
+        Command::Kernel(a) => exit_on_error(
+            harness::prepare::kernel_only(&a, &harness::prepare::Stages::new()).map(|(_, k)| println!("{}", k.build_dir.display())),
+        ),
+        Command::Watchdog => ExitCode::SUCCESS,
         Command::Check(o) => finish(harness::check::check(&o).map(|r| (r.units, r.run_dir))),
     }
 }

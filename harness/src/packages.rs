@@ -47,6 +47,13 @@ pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
 
 /// What building a kernel and booting it needs, for a cross prefix.
 pub fn for_check(cross_compile: &str) -> Vec<Need> {
+    let mut needs = for_kernel(cross_compile);
+    needs.extend([Need::program("qemu-system-arm", "qemu-system-arm"), Need::program("dpkg-deb", "dpkg")]);
+    needs
+}
+
+/// What building a kernel (and modules against it) needs, for a cross prefix.
+pub fn for_kernel(cross_compile: &str) -> Vec<Need> {
     let mut needs = vec![
         Need::program("make", "make"),
         Need::program("gcc", "gcc"),
@@ -56,8 +63,6 @@ pub fn for_check(cross_compile: &str) -> Vec<Need> {
         Need::program("xz", "xz-utils"),
         Need::program("perl", "perl"),
         Need::file("/usr/include/openssl/ssl.h", "libssl-dev"),
-        Need::program("qemu-system-arm", "qemu-system-arm"),
-        Need::program("dpkg-deb", "dpkg"),
     ];
     // Only the default prefix maps to a package; a vendor toolchain
     // (--cross-compile /opt/FriendlyARM/.../arm-linux-) is the user's to install.
@@ -129,7 +134,9 @@ pub fn as_root(privilege: Privilege, argv: &[&str], log: &Path, timeout: Duratio
         Privilege::None => bail!("cannot run `{}` without root", argv.join(" ")),
     };
     let envs = [("DEBIAN_FRONTEND", OsString::from("noninteractive"))];
-    crate::process::run(program, &args, None, &envs, log, timeout, |_| {})
+    // SIGTERM and time to finish on a timeout or a signal: a SIGKILLed dpkg
+    // leaves the package database "interrupted".
+    crate::process::run_as(crate::process::Stop::Gentle, program, &args, None, &envs, log, timeout, |_| {})
 }
 
 /// Makes sure every need is met, installing what is missing where allowed.

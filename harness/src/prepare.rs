@@ -54,14 +54,19 @@ impl Stages {
 /// default kernel source when `default_source`, the guest's busybox.
 /// Idempotent and quick when everything is there.
 pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
-    let mut needs = packages::for_check(cross_compile);
+    install(packages::for_check(cross_compile), default_source)?;
+    rootfs::busybox()?;
+    Ok(())
+}
+
+/// Installs `needs`, and the default kernel source when `default_source`
+/// and none is installed.
+fn install(mut needs: Vec<packages::Need>, default_source: bool) -> Result<()> {
     // Any installed linux-source-* will do; only ask for 6.12 if none is.
     if default_source && Source::resolve(None).is_err() {
         needs.push(packages::Need::file("/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12"));
     }
-    packages::ensure(&needs, &crate::cache::root().join("logs"))?;
-    rootfs::busybox()?;
-    Ok(())
+    packages::ensure(&needs, &crate::cache::root().join("logs"))
 }
 
 /// `harness setup`: everything the README's two commands need, installed
@@ -77,14 +82,28 @@ pub fn setup_all(cross_compile: &str) -> Result<()> {
     packages::ensure(&needs, &logs)
 }
 
-/// The profile's kernel: loaded, set up, built or taken from the cache.
+/// The profile's kernel: loaded, set up for a check, built or taken from
+/// the cache.
 pub fn kernel(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kernel)> {
+    get_kernel(args, stages, true)
+}
+
+/// `harness kernel`: only the kernel (no QEMU, no busybox needed).
+pub fn kernel_only(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kernel)> {
+    get_kernel(args, stages, false)
+}
+
+fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Profile, Kernel)> {
     let configs = crate::repo_root().join("configs");
     let profile = Profile::load(&args.profile, &configs)?;
     let cross = args.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
     // An explicit source is checked now; the default one may need installing.
     let explicit = args.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
-    setup(&cross, explicit.is_none())?;
+    if for_check {
+        setup(&cross, explicit.is_none())?;
+    } else {
+        install(packages::for_kernel(&cross), explicit.is_none())?;
+    }
     let source = match explicit {
         Some(s) => s,
         None => Source::resolve(None)?,

@@ -3,20 +3,42 @@
 //! process group on timeout or when the harness is interrupted.
 
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Process groups of the children running now, for the signal handler.
-static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// How a child's process group is stopped when the harness must stop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGKILL: builds and guests, which a kill cannot damage.
+    Kill,
+    /// SIGTERM, and time to finish before SIGKILL: apt and dpkg, which a
+    /// SIGKILL can leave "interrupted" with a half-configured package.
+    Gentle,
+}
 
-/// Installs the SIGINT/SIGTERM/SIGHUP handler: it kills every supervised
+/// How long a gently stopped group may take before it is killed.
+const GENTLE_GRACE: Duration = Duration::from_secs(60);
+
+/// Process groups of the children running now, for the signal handler.
+static GROUPS: Mutex<BTreeMap<i32, Stop>> = Mutex::new(BTreeMap::new());
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The write end of the pipe to the watchdog, if one was started.
+static WATCHDOG: Mutex<Option<File>> = Mutex::new(None);
+
+thread_local! {
+    /// Where this thread's children's process groups are recorded, while it
+    /// builds into a cache temporary (see [`record_groups_in`]).
+    static RECORD: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// Installs the SIGINT/SIGTERM/SIGHUP handler: it stops every supervised
 /// child group and exits 130, so a Ctrl-C or a CI cancel leaves no QEMU or
 /// make behind. Temporary build directories left by the kill are removed by
 /// the next run, under the cache lock.
@@ -24,7 +46,9 @@ pub fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\nharness: interrupted, stopping child processes");
-        kill_all();
+        let groups: Vec<(i32, Stop)> = GROUPS.lock().map(|g| g.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
+        stop_groups(&groups);
+        reap(&groups);
         std::process::exit(130);
     })
     .context("installing the signal handler")
@@ -34,19 +58,41 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-fn kill_all() {
-    let groups: Vec<i32> = GROUPS.lock().map(|g| g.iter().copied().collect()).unwrap_or_default();
-    for &pgid in &groups {
+/// Whether any process of group `pgid` is alive.
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+/// Stops every group: SIGKILL, or SIGTERM and a grace period for gentle ones.
+fn stop_groups(groups: &[(i32, Stop)]) {
+    for &(pgid, stop) in groups {
+        let signal = if stop == Stop::Gentle { libc::SIGTERM } else { libc::SIGKILL };
         // SAFETY: plain syscall on a process group we created.
         unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
+            libc::killpg(pgid, signal);
         }
     }
-    // Reap them before exiting: a child that outlives us unreaped is handed
-    // to PID 1, which in a container may never reap it, and a zombie QEMU is
-    // still a QEMU left behind. The group leader's pid is the group id.
+    let deadline = Instant::now() + GENTLE_GRACE;
+    for &(pgid, stop) in groups {
+        if stop == Stop::Gentle {
+            while group_alive(pgid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // SAFETY: as above.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Reaps the group leaders (our children) before exiting: a child that
+/// outlives us unreaped is handed to PID 1, which in a container may never
+/// reap it, and a zombie QEMU is still a QEMU left behind.
+fn reap(groups: &[(i32, Stop)]) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    for pid in groups {
+    for &(pid, _) in groups {
         loop {
             let mut status = 0;
             // SAFETY: waitpid on our own child; ECHILD if another thread
@@ -60,15 +106,141 @@ fn kill_all() {
     }
 }
 
-/// Registers a child's process group for the signal handler; the returned
-/// token unregisters it when dropped.
+/// Starts the watchdog: this program again (`harness __watchdog`), in a
+/// process group of its own, reading the groups the harness registers from
+/// a pipe. When the pipe closes (the harness exited, or was killed even by
+/// SIGKILL, when no handler and no destructor runs) it stops every group
+/// still registered. PR_SET_PDEATHSIG alone reaches only a group's leader:
+/// make's sub-makes and compilers, and apt's dpkg, would live on.
+pub fn start_watchdog() -> Result<()> {
+    let exe = std::env::current_exe().context("finding the harness executable for the watchdog")?;
+    // Both ends are close-on-exec: no other child holds the write end open.
+    let (reader, writer) = os_pipe::pipe().context("creating the watchdog's pipe")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("__watchdog").stdin(reader).stdout(std::process::Stdio::null());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe syscalls between fork and exec. Its
+    // own group: a Ctrl-C to the harness's does not stop it first.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    // Not waited for: it ends when the pipe closes, that is just after the
+    // harness; it is then PID 1's child.
+    cmd.spawn().context("starting the watchdog")?;
+    *WATCHDOG.lock().map_err(|_| anyhow::anyhow!("watchdog lock poisoned"))? = Some(File::from(std::os::fd::OwnedFd::from(writer)));
+    Ok(())
+}
+
+/// The watchdog's body (`harness __watchdog`): reads `+PGID`, `~PGID`
+/// (gentle) and `-PGID` lines until end of input, then stops what is left.
+pub fn watchdog_main() -> Result<()> {
+    // SAFETY: ignoring terminal signals; the pipe is what ends it.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let mut groups: BTreeMap<i32, Stop> = BTreeMap::new();
+    // Lines are a few bytes; a broken writer cannot make one unbounded.
+    for line in BufReader::new(std::io::stdin().lock().take(u64::MAX)).split(b'\n') {
+        let Ok(line) = line else { break };
+        let line = String::from_utf8_lossy(&line[..line.len().min(32)]).into_owned();
+        let (op, num) = line.split_at(line.len().min(1));
+        let Ok(pgid) = num.trim().parse::<i32>() else { continue };
+        match op {
+            "+" => {
+                groups.insert(pgid, Stop::Kill);
+            }
+            "~" => {
+                groups.insert(pgid, Stop::Gentle);
+            }
+            "-" => {
+                groups.remove(&pgid);
+            }
+            _ => {}
+        }
+    }
+    let left: Vec<(i32, Stop)> = groups.into_iter().filter(|(g, _)| group_alive(*g)).collect();
+    stop_groups(&left);
+    Ok(())
+}
+
+fn tell_watchdog(line: String) {
+    if let Ok(mut w) = WATCHDOG.lock() {
+        if let Some(f) = w.as_mut() {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// While `dir` is `Some`, the process groups this thread starts are also
+/// recorded in `dir/harness-pgids` (pgid and start time): a later run that
+/// finds the directory left behind stops them before removing it.
+pub fn record_groups_in(dir: Option<PathBuf>) {
+    RECORD.with(|r| *r.borrow_mut() = dir);
+}
+
+/// The file in a build directory that lists its process groups.
+pub const PGIDS_FILE: &str = "harness-pgids";
+
+/// A process's start time (clock ticks since boot), which tells it from a
+/// later process that got the same pid.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may contain spaces.
+    let rest = stat.rsplit_once(") ")?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Stops the process groups recorded in `dir` by a run that is gone, if
+/// they are still the same processes, and waits (bounded) until they are.
+pub fn stop_recorded(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join(PGIDS_FILE)) else { return };
+    let mut stopped = Vec::new();
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        let (Some(Ok(pgid)), Some(Ok(start))) = (w.next().map(str::parse::<i32>), w.next().map(str::parse::<u64>)) else { continue };
+        if start_time(pgid) == Some(start) && group_alive(pgid) {
+            eprintln!("harness: stopping process group {pgid} of the interrupted build in {}", dir.display());
+            // SAFETY: the group that build started (same leader, same start time).
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+            stopped.push(pgid);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stopped.iter().any(|g| group_alive(*g)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Registers a child's process group for the signal handler and the
+/// watchdog; the returned token unregisters it when dropped.
 pub struct Registered(i32);
 
 pub fn register(pgid: u32) -> Registered {
+    register_as(pgid, Stop::Kill)
+}
+
+pub fn register_as(pgid: u32, stop: Stop) -> Registered {
     let pgid = pgid as i32;
     if let Ok(mut g) = GROUPS.lock() {
-        g.insert(pgid);
+        g.insert(pgid, stop);
     }
+    tell_watchdog(format!("{}{pgid}\n", if stop == Stop::Gentle { '~' } else { '+' }));
+    RECORD.with(|r| {
+        if let (Some(dir), Some(start)) = (r.borrow().as_ref(), start_time(pgid)) {
+            use std::io::Write as _;
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(PGIDS_FILE)) {
+                let _ = writeln!(f, "{pgid} {start}");
+            }
+        }
+    });
     Registered(pgid)
 }
 
@@ -77,6 +249,7 @@ impl Drop for Registered {
         if let Ok(mut g) = GROUPS.lock() {
             g.remove(&self.0);
         }
+        tell_watchdog(format!("-{}\n", self.0));
     }
 }
 
@@ -109,6 +282,22 @@ pub fn run(
     envs: &[(&str, OsString)],
     log: &Path,
     timeout: Duration,
+    on_line: impl FnMut(&str),
+) -> Result<()> {
+    run_as(Stop::Kill, program, args, dir, envs, log, timeout, on_line)
+}
+
+/// [`run`], with the way its group is stopped on a timeout, a signal, or
+/// the harness's death ([`Stop::Gentle`] for apt and dpkg).
+#[allow(clippy::too_many_arguments)]
+pub fn run_as(
+    stop: Stop,
+    program: &str,
+    args: &[OsString],
+    dir: Option<&Path>,
+    envs: &[(&str, OsString)],
+    log: &Path,
+    timeout: Duration,
     mut on_line: impl FnMut(&str),
 ) -> Result<()> {
     let shown = format!(
@@ -135,7 +324,7 @@ pub fn run(
         Err(e) => return Err(e).with_context(|| format!("starting `{shown}`")),
     };
     drop(expr);
-    let _reg = register(handle.pids()[0]);
+    let _reg = register_as(handle.pids()[0], stop);
 
     let (tx, rx) = mpsc::channel::<String>();
     let pump = std::thread::spawn(move || {
@@ -148,10 +337,8 @@ pub fn run(
     let deadline = Instant::now() + timeout;
     let mut tail: std::collections::VecDeque<String> = Default::default();
     let kill = |why: &str| -> anyhow::Error {
-        // SAFETY: the group is the child's own, created in supervise().
-        unsafe {
-            libc::killpg(handle.pids()[0] as i32, libc::SIGKILL);
-        }
+        // The group is the child's own, created in supervise().
+        stop_groups(&[(handle.pids()[0] as i32, stop)]);
         let _ = handle.wait_timeout(Duration::from_secs(10));
         anyhow::anyhow!("`{shown}` {why}; log: {}", log.display())
     };
@@ -204,10 +391,13 @@ pub fn output_in(dir: Option<&Path>, program: &str, args: &[&str]) -> Result<Str
         .unchecked()
         .start()
         .with_context(|| format!("running {program}"))?;
-    let out = out
-        .wait_timeout(Duration::from_secs(60))
-        .with_context(|| format!("waiting for {program}"))?
-        .with_context(|| format!("{program} {} did not answer within 60 s", args.join(" ")))?;
+    let _reg = register(out.pids()[0]);
+    let Some(out) = out.wait_timeout(Duration::from_secs(60)).with_context(|| format!("waiting for {program}"))?.cloned() else {
+        // Killed and reaped, not abandoned.
+        stop_groups(&[(out.pids()[0] as i32, Stop::Kill)]);
+        let _ = out.wait_timeout(Duration::from_secs(10));
+        bail!("{program} {} did not answer within 60 s and was killed", args.join(" "));
+    };
     if !out.status.success() {
         bail!("`{program} {}` failed with {}", args.join(" "), out.status);
     }

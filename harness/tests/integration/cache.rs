@@ -1,19 +1,42 @@
-//! The kernel cache under stress, with real builds of the small profile in
-//! a cache of the test's own: eight concurrent cold runs build once, and a
-//! build killed with SIGKILL halfway is never mistaken for a finished one.
+//! The kernel cache under stress, on a stand-in kernel tree
+//! (fixtures/standin-kernel) whose build is slow and observable but takes
+//! seconds, through the same `kernel::get`, cache lock, publish and kill
+//! code a real kernel goes through: eight concurrent cold runs build once;
+//! a build whose harness is SIGKILLed halfway leaves no process behind, is
+//! never mistaken for a finished one, and is rebuilt by the next run.
 
-use crate::common::text;
-use std::path::Path;
+use crate::common::{repo, text};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PROFILE: &str = "vexpress-a9-small";
+/// A private copy of the stand-in tree (its path is unique, so the
+/// processes of its build can be told from any other's).
+fn standin(dir: &Path) -> PathBuf {
+    let src = dir.join("standin");
+    let st = Command::new("cp").arg("-a").arg(repo().join("fixtures/standin-kernel")).arg(&src).status().unwrap();
+    assert!(st.success(), "copying the stand-in tree");
+    src
+}
 
-fn spawn_check(cache: &Path) -> Child {
+fn spawn_kernel(cache: &Path, src: &Path, objects: u32) -> Child {
+    spawn_kernel_with(cache, src, objects, 0.5)
+}
+
+/// `seconds`: how long each stand-in "compiler" runs.
+fn spawn_kernel_with(cache: &Path, src: &Path, objects: u32, seconds: f64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["check", "--profile", PROFILE, "--timeout", "900", "--step-timeout", "300", "--silence-timeout", "300"])
+        .arg("kernel")
+        .arg("--profile")
+        .arg(src.join("standin.toml"))
+        .arg("--kernel-src")
+        .arg(src)
+        .arg("--cross-compile")
+        .arg(src.join("bin/arm-standin-"))
+        .args(["-j", "2"])
         .env("HARNESS_CACHE_DIR", cache)
-        .env("HARNESS_RUN_DIR", cache.join("runs"))
+        .env("STANDIN_OBJECTS", objects.to_string())
+        .env("STANDIN_SECONDS", seconds.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,66 +52,145 @@ fn kernel_entries(cache: &Path) -> Vec<String> {
     names
 }
 
+/// Pids of the processes whose command line names `tree`: the stand-in
+/// build's sub-makes and `standin-cc1` "compilers".
+fn processes_of(tree: &Path) -> Vec<(u32, String)> {
+    let needle = tree.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        if cmdline.contains(&needle) && !zombie {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
 #[test]
-fn eight_concurrent_cold_checks_build_the_kernel_once_and_all_pass() {
-    let cache = tempfile::tempdir().unwrap();
-    let children: Vec<Child> = (0..8).map(|_| spawn_check(cache.path())).collect();
+fn eight_concurrent_cold_runs_build_the_kernel_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = standin(dir.path());
+    let cache = dir.path().join("cache");
+    let children: Vec<Child> = (0..8).map(|_| spawn_kernel(&cache, &src, 20)).collect();
     let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let mut built = 0;
+    let mut dirs = Vec::new();
     for out in &outputs {
         let t = text(out);
-        assert_eq!(out.status.code(), Some(0), "a concurrent check failed:\n{t}");
-        assert!(t.contains("verdict: PASSED"), "{t}");
-        if t.contains("kernel  6.") && t.lines().any(|l| l.contains(" kernel ") && l.contains(" built (")) {
+        assert_eq!(out.status.code(), Some(0), "a concurrent run failed:\n{t}");
+        if t.lines().any(|l| l.contains(" kernel ") && l.contains(" built (")) {
             built += 1;
         } else {
             assert!(t.lines().any(|l| l.contains(" kernel ") && l.contains(" cached (")), "{t}");
         }
+        dirs.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
     }
     assert_eq!(built, 1, "the kernel was built {built} times");
+    dirs.dedup();
+    assert_eq!(dirs.len(), 1, "every run got the same build: {dirs:?}");
+    assert!(Path::new(&dirs[0]).join("arch/arm/boot/zImage").is_file());
     // One published build, nothing half-made.
-    let entries = kernel_entries(cache.path());
-    let dirs: Vec<_> = entries.iter().filter(|e| !e.ends_with(".lock")).collect();
-    assert_eq!(dirs.len(), 1, "{entries:?}");
-    assert!(!dirs[0].contains(".tmp-"), "{entries:?}");
+    let entries = kernel_entries(&cache);
+    let published: Vec<_> = entries.iter().filter(|e| !e.ends_with(".lock")).collect();
+    assert_eq!(published.len(), 1, "{entries:?}");
+    assert!(!published[0].contains(".tmp-"), "{entries:?}");
 }
 
 #[test]
-fn a_build_killed_halfway_is_rebuilt_not_reused() {
-    let cache = tempfile::tempdir().unwrap();
-    let mut child = spawn_check(cache.path());
-    // Wait until the kernel build is well under way.
-    let deadline = Instant::now() + Duration::from_secs(1200);
+fn a_build_killed_halfway_leaves_no_process_and_is_rebuilt_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = standin(dir.path());
+    let cache = dir.path().join("cache");
+    // Each "compile" lasts 30 s and prints nothing while it runs, as cc1
+    // does: nothing but a stop of the whole group ends it sooner.
+    let mut child = spawn_kernel_with(&cache, &src, 200, 30.0);
+    // Wait until the build is under way: two compilers run (-j2).
+    let logs = cache.join("logs");
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let compiled = kernel_entries(cache.path())
-            .iter()
-            .filter(|e| e.contains(".tmp-"))
-            .filter_map(|e| std::fs::read_to_string(cache.path().join("kernels").join(e).join("harness-logs/build.log")).ok())
+        let compiled = std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("build.log")).ok())
             .map(|log| log.lines().filter(|l| l.trim_start().starts_with("CC ")).count())
             .max()
             .unwrap_or(0);
-        if compiled >= 100 {
+        if compiled >= 2 {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the check ended before the build got going");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the build got going");
         assert!(Instant::now() < deadline, "the build did not start");
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(!processes_of(&src).is_empty(), "the build's processes are visible while it runs");
     child.kill().unwrap(); // SIGKILL: no destructor, no handler runs.
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    let entries = kernel_entries(cache.path());
+    // Within a few seconds, nothing of that build is left: not make, not
+    // its sub-makes, not the "compilers" (the watchdog stopped the group).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = loop {
+        let left = processes_of(&src);
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(left.is_empty(), "processes of the killed build survived it: {left:?}");
+    let entries = kernel_entries(&cache);
     assert!(
         entries.iter().all(|e| e.ends_with(".lock") || e.contains(".tmp-")),
         "something looks like a finished kernel after SIGKILL: {entries:?}"
     );
     assert!(entries.iter().any(|e| e.contains(".tmp-")), "{entries:?}");
 
-    let out = spawn_check(cache.path()).wait_with_output().unwrap();
+    let out = spawn_kernel(&cache, &src, 20).wait_with_output().unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("left by an interrupted build"), "{t}");
     assert!(t.lines().any(|l| l.contains(" kernel ") && l.contains(" built (")), "rebuilt: {t}");
-    let entries = kernel_entries(cache.path());
+    let entries = kernel_entries(&cache);
     assert!(entries.iter().all(|e| !e.contains(".tmp-")), "{entries:?}");
+}
+
+/// A build whose harness died together with its watchdog (a machine
+/// rebooted, a container killed whole) leaves processes only the recorded
+/// process groups can name: the next run stops them before it removes the
+/// temporary directory they are writing into.
+#[test]
+fn a_new_run_stops_the_processes_of_a_stale_build_before_removing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = standin(dir.path());
+    let cache = dir.path().join("cache");
+    let kernels = cache.join("kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    // First learn the entry's name from a finished build, then fake a
+    // stale temporary of it whose builder left a "compiler" running.
+    let out = spawn_kernel(&cache, &src, 2).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let entry = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::remove_dir_all(&entry).unwrap();
+    let stale = PathBuf::from(format!("{}.tmp-999999", entry.display()));
+    std::fs::create_dir_all(&stale).unwrap();
+    let mut sleeper = Command::new(src.join("standin-cc1"));
+    sleeper.arg("300");
+    use std::os::unix::process::CommandExt;
+    sleeper.process_group(0);
+    let mut sleeper = sleeper.spawn().unwrap();
+    let pid = sleeper.id() as i32;
+    let start = harness::process::start_time(pid).unwrap();
+    std::fs::write(stale.join(harness::process::PGIDS_FILE), format!("{pid} {start}\n")).unwrap();
+    // Reaped as soon as it dies (a zombie would still count as alive).
+    let waiter = std::thread::spawn(move || sleeper.wait().unwrap());
+
+    let out = spawn_kernel(&cache, &src, 2).wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(&format!("stopping process group {pid}")), "{t}");
+    let status = waiter.join().unwrap();
+    assert!(!status.success(), "the stale build's process was stopped: {status:?}");
+    assert!(!stale.exists());
 }
