@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn vendor_toolchains_are_not_mapped_to_packages() {
-        let needs = for_check("/opt/FriendlyARM/toolschain/4.5.1/bin/arm-linux-");
+        let needs = for_kernel("/opt/FriendlyARM/toolschain/4.5.1/bin/arm-linux-");
         let last = needs.last().unwrap();
         assert_eq!(last.package, "");
         assert_eq!(last.probe, Probe::Program("/opt/FriendlyARM/toolschain/4.5.1/bin/arm-linux-gcc".into()));
