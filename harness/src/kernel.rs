@@ -70,20 +70,37 @@ fn is_tarball(p: &Path) -> bool {
     [".tar", ".tar.xz", ".tar.gz", ".tgz", ".tar.bz2"].iter().any(|s| n.ends_with(s))
 }
 
-/// Debian installs `/usr/src/linux-source-X.Y.tar.xz`; take the newest.
+/// Debian installs `/usr/src/linux-source-X.Y.tar.xz`; Ubuntu
+/// `/usr/src/linux-source-X.Y.Z/linux-source-X.Y.Z.tar.bz2`. Take the newest.
 fn default_tarball() -> Option<Source> {
-    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/src")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ver = name.strip_prefix("linux-source-")?.strip_suffix(".tar.xz")?;
-            let key = ver.split('.').map(|x| x.parse().unwrap_or(0)).collect();
-            Some((key, e.path()))
-        })
-        .collect();
+    newest_source_tarball(Path::new("/usr/src")).map(Source::Tarball)
+}
+
+/// The newest `linux-source-*` tarball under `usr_src`, in either layout.
+fn newest_source_tarball(usr_src: &Path) -> Option<PathBuf> {
+    let version = |name: &str| -> Option<Vec<u32>> {
+        let v = name.strip_prefix("linux-source-")?;
+        let v = [".tar.xz", ".tar.bz2"].iter().find_map(|s| v.strip_suffix(s)).unwrap_or(v);
+        Some(v.split(['.', '-']).map(|x| x.parse().unwrap_or(0)).collect())
+    };
+    let mut found: Vec<(Vec<u32>, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(usr_src).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = version(&name) else { continue };
+        let path = e.path();
+        if path.is_file() && (name.ends_with(".tar.xz") || name.ends_with(".tar.bz2")) {
+            found.push((key, path));
+        } else if path.is_dir() {
+            for ext in [".tar.bz2", ".tar.xz"] {
+                let inner = path.join(format!("{name}{ext}"));
+                if inner.is_file() {
+                    found.push((key.clone(), inner));
+                }
+            }
+        }
+    }
     found.sort();
-    found.pop().map(|(_, p)| Source::Tarball(p))
+    found.pop().map(|(_, p)| p)
 }
 
 /// Size and mtime of every file in a tree: cheap next to a build, and any
@@ -348,6 +365,19 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debian_and_ubuntu_source_layouts_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(newest_source_tarball(d), None);
+        std::fs::write(d.join("linux-source-6.1.tar.xz"), "").unwrap();
+        std::fs::write(d.join("linux-source-6.12.tar.xz"), "").unwrap();
+        assert_eq!(newest_source_tarball(d), Some(d.join("linux-source-6.12.tar.xz")), "6.12 is newer than 6.1");
+        std::fs::create_dir_all(d.join("linux-source-6.14.0")).unwrap();
+        std::fs::write(d.join("linux-source-6.14.0/linux-source-6.14.0.tar.bz2"), "").unwrap();
+        assert_eq!(newest_source_tarball(d), Some(d.join("linux-source-6.14.0/linux-source-6.14.0.tar.bz2")));
+    }
 
     #[test]
     fn bad_kernel_src_paths_are_explained() {
