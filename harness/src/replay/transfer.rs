@@ -63,51 +63,25 @@ impl Checksum {
     }
 }
 
-/// The POSIX `cksum` CRC: polynomial 0x04C11DB7, most significant bit first,
-/// over the data and then its length in as few bytes as it takes (least
-/// significant first), complemented.
+/// The POSIX `cksum` CRC (CRC-32/CKSUM: polynomial 0x04C11DB7, most
+/// significant bit first, complemented) over the data and then its length in
+/// as few bytes as it takes, least significant first.
 pub fn cksum(data: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = (i as u32) << 24;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04C1_1DB7 } else { c << 1 };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    const TABLE: [u32; 256] = table();
-    let step = |crc: u32, b: u8| (crc << 8) ^ TABLE[((crc >> 24) as u8 ^ b) as usize];
-    let mut crc = data.iter().fold(0u32, |c, &b| step(c, b));
+    const CKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_CKSUM);
+    let mut digest = CKSUM.digest();
+    digest.update(data);
     let mut len = data.len() as u64;
     while len != 0 {
-        crc = step(crc, len as u8);
+        digest.update(&[len as u8]);
         len >>= 8;
     }
-    !crc
+    digest.finalize()
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/// Standard base64 with padding, as `base64 -d` on the board reads it.
 pub fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// One byte as `printf` format text: itself if it is a letter or a digit,
@@ -347,14 +321,7 @@ mod tests {
     }
 
     fn decode_base64(s: &str) -> Vec<u8> {
-        let val = |c: u8| B64.iter().position(|&x| x == c).unwrap() as u32;
-        let mut out = Vec::new();
-        for q in s.as_bytes().chunks(4) {
-            let pad = q.iter().filter(|&&c| c == b'=').count();
-            let n = q.iter().fold(0u32, |acc, &c| (acc << 6) | if c == b'=' { 0 } else { val(c) });
-            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-            out.extend_from_slice(&bytes[..3 - pad]);
-        }
-        out
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(s).expect("each chunk is whole base64")
     }
 }
