@@ -70,6 +70,11 @@ harness_run() {
     sh -c "$1"
 }
 
+# harness_run_in DIR COMMAND: a command step with DIR first on its PATH.
+harness_run_in() {
+    PATH="$1:$PATH" sh -c "$2"
+}
+
 # Succeeds when module $1 is not in /proc/modules.
 harness_module_gone() {
     ! grep -q "^$1 " /proc/modules

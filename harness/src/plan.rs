@@ -23,7 +23,9 @@ pub struct PlanModule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Insmod { module: String, file: String, args: Option<String> },
-    Run { command: String },
+    /// A command step; `bin`, a directory put first on its PATH (a unit's
+    /// own programs, when several units share a guest).
+    Run { command: String, bin: Option<String> },
     Rmmod { module: String },
     Gone { module: String },
     /// On kernels with kmemleak only (decided in the guest).
@@ -92,7 +94,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     }
     let command = |e: &crate::judge::expect::StepExpectation| PlannedStep {
         name: e.name.clone(),
-        action: Action::Run { command: e.run.clone().unwrap_or_default() },
+        action: Action::Run { command: e.run.clone().unwrap_or_default(), bin: None },
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     for m in modules.iter().rev() {
@@ -139,7 +141,10 @@ pub fn script(plan: &Plan, dir: &str) -> String {
                     None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
                 }
             }
-            Action::Run { command } => format!("harness_step {n} harness_run {}", quote(command)),
+            Action::Run { command, bin: None } => format!("harness_step {n} harness_run {}", quote(command)),
+            Action::Run { command, bin: Some(dir) } => {
+                format!("harness_step {n} harness_run_in {} {}", quote(dir), quote(command))
+            }
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
             Action::Leaks => "harness_leaks".to_string(),

@@ -196,9 +196,20 @@ impl Prepared {
         self.units.iter().flat_map(|u| u.modules.iter().cloned()).collect()
     }
 
-    /// Every program of every unit.
-    pub fn all_programs(&self) -> Vec<Program> {
-        self.units.iter().flat_map(|u| u.programs.iter().cloned()).collect()
+    /// Where a unit's programs go in the guest: /usr/bin for a single unit,
+    /// else a directory of the unit's own (put first on its commands' PATH),
+    /// so that two lessons may each have an `app`.
+    pub fn bin_dir(&self, unit: &Unit) -> String {
+        if self.units.len() > 1 {
+            format!("{}/bin/{}", crate::guest::rootfs::GUEST_DIR, unit.label)
+        } else {
+            "/usr/bin".to_string()
+        }
+    }
+
+    /// Every program of every unit, with the guest directory it goes to.
+    pub fn all_programs(&self) -> Vec<(Program, String)> {
+        self.units.iter().flat_map(|u| u.programs.iter().map(move |p| (p.clone(), self.bin_dir(u)))).collect()
     }
 
     /// The guest's plan: each unit's steps in turn (prefixed with its label
@@ -211,6 +222,9 @@ impl Prepared {
                 let mut st = st.clone();
                 if several {
                     st.name = format!("{}/{}", u.label, st.name);
+                    if let plan::Action::Run { bin, .. } = &mut st.action {
+                        *bin = Some(self.bin_dir(u));
+                    }
                 }
                 steps.push(st);
             }
@@ -269,12 +283,13 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
             }
         }
     }
-    // One guest: module and program names must not collide across units.
+    // One guest: module names must not collide across units (programs go
+    // to a directory per unit).
     let mut seen = std::collections::BTreeSet::new();
     for u in &units {
-        for n in u.modules.iter().map(|m| format!("module {}", m.name)).chain(u.programs.iter().map(|p| format!("program {}", p.name))) {
-            if !seen.insert(n.clone()) {
-                bail!("two --module directories both have a {n}: run them separately");
+        for m in &u.modules {
+            if !seen.insert(m.name.clone()) {
+                bail!("two --module directories both build a module named {}: run them separately", m.name);
             }
         }
     }

@@ -135,7 +135,9 @@ pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
 /// nonce.
 pub struct Guest<'a> {
     pub modules: &'a [Module],
-    pub programs: &'a [Program],
+    /// The programs and the guest directory each goes to (/usr/bin, or a
+    /// unit's own directory when several share the guest).
+    pub programs: &'a [(Program, String)],
     pub plan: &'a Plan,
     pub nonce: &'a str,
 }
@@ -166,10 +168,20 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
         let ko = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
         e.push(Entry::File { path: format!("harness/{}.ko", m.name), mode: 0o644, data: ko });
     }
-    // On PATH (/usr/bin), under their stems.
-    for p in guest.programs {
+    // Under their stems, in their directory (on PATH).
+    let mut dirs: Vec<String> = e.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
+    for (p, dir) in guest.programs {
+        let dir = dir.trim_matches('/');
+        let mut path = String::new();
+        for part in dir.split('/') {
+            path = if path.is_empty() { part.to_string() } else { format!("{path}/{part}") };
+            if !dirs.contains(&path) {
+                e.push(Entry::Dir { path: path.clone(), mode: 0o755 });
+                dirs.push(path.clone());
+            }
+        }
         let data = std::fs::read(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
-        e.push(Entry::File { path: format!("usr/bin/{}", p.name), mode: 0o755, data });
+        e.push(Entry::File { path: format!("{dir}/{}", p.name), mode: 0o755, data });
     }
     let overlay = rootfs_dir.join("overlay");
     if overlay.is_dir() {
@@ -223,7 +235,7 @@ mod tests {
         let modules = [module(dir.path())];
         let app = dir.path().join("app");
         std::fs::write(&app, b"APP").unwrap();
-        let programs = [Program { name: "app".into(), path: app }];
+        let programs = [(Program { name: "app".into(), path: app }, "/usr/bin".to_string())];
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
         let guest = Guest { modules: &modules, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };

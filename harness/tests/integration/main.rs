@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod common;
 mod ko;
+mod lessons;
 mod replay;
 mod supervision;
 mod workflow;

@@ -1,0 +1,70 @@
+//! The Tiny4412-style lessons (fixtures/lessons/), the memory tutorial's own
+//! module (fixtures/tutorial/mmc_byte, no expectations file) and a module
+//! whose Makefile must never be run: all in one boot of the default profile,
+//! a verdict each, through the binary as a user runs it.
+
+use crate::common::{self, harness, repo, text};
+use std::path::PathBuf;
+
+const LESSONS: &[&str] =
+    &["chardev", "export", "kthread", "misc", "mutex", "param", "platform", "poll", "proc", "timer", "workqueue"];
+
+#[test]
+fn every_lesson_the_tutorial_module_and_a_hostile_makefile_pass_in_one_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("the-makefile-ran");
+    let json = dir.path().join("verdicts.json");
+    let mut dirs: Vec<PathBuf> = LESSONS.iter().map(|l| repo().join("fixtures/lessons").join(l)).collect();
+    dirs.push(repo().join("fixtures/tutorial/mmc_byte"));
+    dirs.push(repo().join("fixtures/hostile-makefile"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.arg("check").arg("--json").arg(&json).env("HARNESS_TEST_MARKER", &marker).stdin(std::process::Stdio::null());
+    for d in &dirs {
+        cmd.arg("--module").arg(d);
+    }
+    let out = cmd.output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("{0} of {0} module directories passed", dirs.len())), "{t}");
+    assert!(!marker.exists(), "the module's own Makefile target ran on the host");
+
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let verdict = |label: &str| {
+        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label}"))["verdict"]
+            .clone()
+    };
+    // Two modules from one directory, named in the verdict, loaded in
+    // dependency order although obj-m lists the consumer first.
+    let export = verdict("export");
+    let steps: Vec<&str> = export["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        &steps[..5],
+        ["insmod:hello_export", "insmod:hello_use", "in-use", "rmmod:hello_use", "rmmod:hello_export"],
+        "{export}"
+    );
+    // Each app's own output was matched, not only the kernel's lines.
+    for lesson in ["misc", "poll", "chardev"] {
+        let v = verdict(lesson);
+        let outputs = v["checks"].as_array().unwrap().iter().filter(|c| c["description"].as_str().unwrap().contains(" outputs ")).count();
+        assert!(outputs >= 1, "{lesson}: no stdout expectation checked: {v}");
+    }
+    // The tutorial's module with its own Makefile and no expectations file:
+    // the defaults, and what its steps printed is shown.
+    let section = &t[t.find("== mmc_byte").expect("the tutorial module's verdict")..];
+    let section = &section[..section.find("\n== ").unwrap_or(section.len())];
+    assert!(section.contains("no expectations file: the defaults were checked"), "{section}");
+    assert!(section.contains("| process:insmod"), "{section}");
+    assert!(section.contains("| mmc exit!"), "{section}");
+    common::assert_no_qemu_children();
+}
+
+/// The tutorial's module alone, exactly as a student runs it the first time:
+/// `check --module DIR`, nothing else.
+#[test]
+fn the_tutorial_module_passes_unchanged_with_nothing_but_its_directory() {
+    let out = harness(&["check", "--module", repo().join("fixtures/tutorial/mmc_byte").to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("| process:insmod") && t.contains("| mmc exit!"), "{t}");
+    assert!(t.contains("verdict: PASSED"), "{t}");
+}
