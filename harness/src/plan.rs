@@ -135,7 +135,9 @@ pub fn script(plan: &Plan, dir: &str) -> String {
         let n = quote(&st.name);
         let line = match &st.action {
             Action::Insmod { module, file, args } => {
-                let ko = quote(&format!("{}/{file}", dir.trim_end_matches('/')));
+                // An absolute file is where the board has the module already.
+                let path = if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
+                let ko = quote(&path);
                 match args {
                     Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
                     None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
@@ -185,6 +187,13 @@ mod tests {
         assert!(s.contains("harness_step 'insmod' harness_insmod '/harness/hello.ko' 'hello' 'count=3'\n"), "{s}");
         assert!(s.contains("harness_step 'app' harness_run 'app /dev/x '\\''a b'\\'''\n"), "{s}");
         assert!(s.contains("    harness_leaks\n    harness_done\n}\n"), "{s}");
+    }
+
+    #[test]
+    fn a_module_already_on_the_board_is_loaded_from_its_own_path() {
+        let on_board = PlanModule { name: "mmc_byte".into(), file: "/root/mmc_byte.ko".into() };
+        let s = script(&plan(&[on_board], &Expectations::defaults()).unwrap(), "/tmp");
+        assert!(s.contains("harness_insmod '/root/mmc_byte.ko' 'mmc_byte'"), "{s}");
     }
 
     #[test]
