@@ -125,11 +125,23 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, symbols: &[ModuleSymbols], 
                     symbols.iter().filter(own).chain(symbols.iter().filter(|s| !own(s))).cloned().collect()
                 },
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
-                explain: Vec::new(),
+                explain: load_explanations(t),
             };
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
         .collect()
+}
+
+/// Known kernel changes that explain what the loading steps printed (a
+/// module named `module`, say).
+pub fn load_explanations(t: &Transcript) -> Vec<String> {
+    let text: Vec<String> = t
+        .steps
+        .iter()
+        .filter(|s| step::kind_of(&s.name) == step::INSMOD)
+        .flat_map(|s| t.kernel_lines(s).chain(t.output_lines(s)).map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    crate::changes::explain(crate::changes::Stage::Load, &text.join("\n"))
 }
 
 /// What one boot produced.

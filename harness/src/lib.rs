@@ -7,6 +7,7 @@
 
 pub mod board;
 pub mod cache;
+pub mod changes;
 pub mod check;
 pub mod guest;
 pub mod judge;

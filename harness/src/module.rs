@@ -89,6 +89,8 @@ pub struct BuildError {
     pub dir: PathBuf,
     pub errors: Vec<String>,
     pub log: PathBuf,
+    /// Known kernel changes since 3.5 the log shows (changes.rs).
+    pub explanations: Vec<String>,
 }
 
 impl std::fmt::Display for BuildError {
@@ -96,6 +98,14 @@ impl std::fmt::Display for BuildError {
         writeln!(f, "the module in {} does not compile:", self.dir.display())?;
         for l in &self.errors {
             writeln!(f, "  | {l}")?;
+        }
+        if !self.explanations.is_empty() {
+            writeln!(f, "what changed since Linux 3.5:")?;
+            for e in &self.explanations {
+                for l in e.lines() {
+                    writeln!(f, "  {l}")?;
+                }
+            }
         }
         write!(f, "full log: {}", self.log.display())
     }
@@ -137,7 +147,8 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Ve
         if errors.is_empty() {
             return Err(e.context(format!("building the module in {}", src.display())));
         }
-        return Err(BuildError { dir: src, errors, log }.into());
+        let explanations = crate::changes::explain(crate::changes::Stage::Compile, &text);
+        return Err(BuildError { dir: src, errors, log, explanations }.into());
     }
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;

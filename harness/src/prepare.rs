@@ -279,7 +279,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
             Ok((modules, programs, plan)) => units.push(Unit { label: name, modules, programs, expectations: exp, plan }),
             Err(e) => {
                 let kept = run_dir.keep();
-                return Err(e.context(format!("run directory kept: {}", kept.display())));
+                return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
             }
         }
     }

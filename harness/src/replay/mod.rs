@@ -302,7 +302,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
             judge_dump(&dump, Some(&nonce), &sc.expectations, &names, &kos, &transcript)?
         }
         Ran::Stopped { end, transcript: live } => {
-            let ctx = context(&transcript, &names, &kos, &live)?;
+            let mut ctx = context(&transcript, &names, &kos, &live)?;
+            ctx.explain = crate::check::load_explanations(&live);
             verdict::judge(&live, &sc.expectations, &sc.plan.names(), end, ctx)
         }
     };

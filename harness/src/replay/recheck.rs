@@ -66,7 +66,8 @@ pub fn judge_dump(
         // The step script stopped without saying done (its shell was killed).
         RunEnd::ExitedEarly { status: None }
     };
-    let ctx = context(log, &names, kos, &t)?;
+    let mut ctx = context(log, &names, kos, &t)?;
+    ctx.explain = crate::check::load_explanations(&t);
     Ok(verdict::judge(&t, expectations, &plan.names(), end, ctx))
 }
 

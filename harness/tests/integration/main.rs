@@ -6,6 +6,7 @@
 mod board;
 mod boot;
 mod cache;
+mod changes;
 mod cli;
 mod faults;
 mod common;
