@@ -160,9 +160,11 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
             bail!("the {what} {} does not exist", p.display());
         }
     }
-    // Unix socket paths are limited to 108 bytes; without a monitor, a hang
-    // is still reported, only without the registers.
-    let socket = run_dir.join("monitor.sock");
+    // Unix socket paths are limited to 108 bytes, which a run directory in a
+    // deep checkout exceeds: the monitor socket lives in a short private
+    // directory of its own, removed with it.
+    let sock_dir = tempfile::Builder::new().prefix("harness-mon-").tempdir().context("creating the monitor socket's directory")?;
+    let socket = sock_dir.path().join("m.sock");
     let monitor = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let cmdline = qemu::kernel_cmdline(profile);
     let argv = qemu::argv(profile, images, &cmdline, monitor);

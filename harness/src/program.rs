@@ -24,6 +24,8 @@ pub fn argv(source: &Path, out: &Path) -> Vec<OsString> {
         "-static".into(),
         "-O2".into(),
         "-Wall".into(),
+        // No symbols: a smaller file to copy over a board's serial console.
+        "-s".into(),
     ];
     // A lesson's header shared by the module and its app (ioctl numbers).
     if let Some(dir) = source.parent() {
@@ -76,6 +78,6 @@ mod tests {
     fn programs_are_static_and_see_the_lessons_headers() {
         let a: Vec<String> =
             argv(Path::new("/run/module/app.c"), Path::new("/run/programs/app")).iter().map(|s| s.to_string_lossy().into_owned()).collect();
-        assert_eq!(a, ["-static", "-O2", "-Wall", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c"]);
+        assert_eq!(a, ["-static", "-O2", "-Wall", "-s", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c"]);
     }
 }

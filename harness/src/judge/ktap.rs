@@ -27,6 +27,8 @@ pub struct Counts {
     pub failed: usize,
     pub skipped: usize,
     pub incomplete: usize,
+    /// Results a plan (`1..N`) announced that never came.
+    pub missing: usize,
 }
 
 impl Counts {
@@ -39,6 +41,8 @@ impl Counts {
 pub struct Ktap {
     pub tests: Vec<TestResult>,
     pub bailed_out: bool,
+    /// Plans that got fewer results than they announced: what, planned, got.
+    pub short_plans: Vec<(String, usize, usize)>,
 }
 
 impl Ktap {
@@ -65,6 +69,7 @@ impl Ktap {
         for t in &self.tests {
             walk(t, &mut c);
         }
+        c.missing = self.short_plans.iter().map(|(_, planned, got)| planned - got).sum();
         c
     }
 
@@ -117,13 +122,29 @@ struct Level {
     indent: usize,
     /// The `# Subtest:` name announced at this level, for incomplete suites.
     name: Option<String>,
+    /// The level's plan, `1..N`.
+    plan: Option<usize>,
     results: Vec<TestResult>,
+}
+
+impl Level {
+    fn new(indent: usize) -> Level {
+        Level { indent, name: None, plan: None, results: Vec::new() }
+    }
+
+    /// (name, planned, got) if the level got fewer results than planned.
+    fn short(&self) -> Option<(String, usize, usize)> {
+        let planned = self.plan?;
+        (self.results.len() < planned)
+            .then(|| (self.name.clone().unwrap_or_else(|| "(top level)".into()), planned, self.results.len()))
+    }
 }
 
 /// Parses KTAP out of console messages (other lines are skipped, so printk
 /// from the code under test may interleave freely).
 pub fn parse<'a>(messages: impl IntoIterator<Item = &'a str>) -> Ktap {
     let mut stack: Vec<Level> = Vec::new();
+    let mut short_plans = Vec::new();
     let mut bailed_out = false;
     let mut seen = false;
     for raw in messages {
@@ -136,6 +157,14 @@ pub fn parse<'a>(messages: impl IntoIterator<Item = &'a str>) -> Ktap {
             bailed_out = true;
             continue;
         }
+        let plan = text.strip_prefix("1..").and_then(|n| n.parse::<usize>().ok());
+        if let (Some(n), false) = (plan, stack.is_empty()) {
+            if indent > stack.last().expect("non-empty").indent {
+                stack.push(Level::new(indent));
+            }
+            stack.last_mut().expect("non-empty").plan = Some(n);
+            continue;
+        }
         if !(header || subtest.is_some() || result.is_some()) {
             continue;
         }
@@ -145,11 +174,11 @@ pub fn parse<'a>(messages: impl IntoIterator<Item = &'a str>) -> Ktap {
         }
         seen = true;
         if stack.is_empty() {
-            stack.push(Level { indent, name: None, results: Vec::new() });
+            stack.push(Level::new(indent));
         }
         if header || subtest.is_some() {
             if indent > stack.last().expect("non-empty").indent {
-                stack.push(Level { indent, name: None, results: Vec::new() });
+                stack.push(Level::new(indent));
             }
             if let Some(name) = subtest {
                 stack.last_mut().expect("non-empty").name = Some(name);
@@ -161,10 +190,12 @@ pub fn parse<'a>(messages: impl IntoIterator<Item = &'a str>) -> Ktap {
         // results are this test's subtests.
         let mut children = Vec::new();
         while stack.len() > 1 && stack.last().expect("non-empty").indent > indent {
-            children = stack.pop().expect("non-empty").results;
+            let level = stack.pop().expect("non-empty");
+            short_plans.extend(level.short());
+            children = level.results;
         }
         if indent > stack.last().expect("non-empty").indent {
-            stack.push(Level { indent, name: None, results: Vec::new() });
+            stack.push(Level::new(indent));
         }
         stack.last_mut().expect("non-empty").results.push(TestResult { name, status, subtests: children });
     }
@@ -178,12 +209,24 @@ pub fn parse<'a>(messages: impl IntoIterator<Item = &'a str>) -> Ktap {
             subtests: level.results,
         });
     }
-    Ktap { tests: stack.pop().map(|l| l.results).unwrap_or_default(), bailed_out }
+    let top = stack.pop();
+    short_plans.extend(top.as_ref().and_then(Level::short));
+    Ktap { tests: top.map(|l| l.results).unwrap_or_default(), bailed_out, short_plans }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_with_fewer_results_is_short() {
+        let k = parse("KTAP version 1\n1..3\nok 1 a\nok 2 b\n".lines());
+        assert_eq!(k.short_plans, vec![("(top level)".to_string(), 3, 2)]);
+        assert_eq!(k.counts().missing, 1);
+        let nested = "KTAP version 1\n1..1\n    # Subtest: s\n    1..2\n    ok 1 x\nok 1 s\n";
+        assert_eq!(parse(nested.lines()).short_plans, vec![("s".to_string(), 2, 1)]);
+        assert!(parse("KTAP version 1\n1..2\nok 1 a\nok 2 b\n".lines()).short_plans.is_empty());
+    }
 
     const LIST_TEST: &str = "\
 KTAP version 1
@@ -212,7 +255,7 @@ not ok 1 list-kernel-test";
         assert_eq!(suite.subtests.len(), 4);
         assert_eq!(suite.subtests[2].status, Status::Skip);
         assert_eq!(suite.subtests[3].subtests.len(), 2);
-        assert_eq!(k.counts(), Counts { passed: 3, failed: 1, skipped: 1, incomplete: 0 });
+        assert_eq!(k.counts(), Counts { passed: 3, failed: 1, skipped: 1, incomplete: 0, missing: 0 });
         assert_eq!(k.failures(), vec!["list-kernel-test.list_test_list_add"]);
     }
 

@@ -34,6 +34,10 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// At most this many lines of the register dump are shown (enough for eight
+/// CPUs' `info registers`); the dump is kept whole in the JSON report.
+pub const REGISTER_LINES: usize = 400;
+
 /// How the guest's run ended, as the supervisor saw it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "how", rename_all = "kebab-case")]
@@ -176,6 +180,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     } else if let Some(k) = ktap.as_ref().filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
         let n = k.counts.failed + k.counts.incomplete;
         (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
+    } else if let Some((name, planned, got)) = ktap.as_ref().and_then(|k| k.results.short_plans.first()) {
+        (Outcome::Failed, Some(format!("KUnit: {name} planned 1..{planned} but reported {got} result(s)")))
     } else if let Some(c) = checks.iter().find(|c| !c.held) {
         (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
     } else {
@@ -249,7 +255,7 @@ impl fmt::Display for Verdict {
         }
         if let Some(k) = &self.ktap {
             let c = &k.counts;
-            let mark = if k.failures.is_empty() && c.incomplete == 0 { "PASS" } else { "FAIL" };
+            let mark = if k.failures.is_empty() && c.incomplete == 0 && c.missing == 0 { "PASS" } else { "FAIL" };
             let _ = writeln!(
                 s,
                 "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
@@ -257,6 +263,9 @@ impl fmt::Display for Verdict {
             );
             for f in &k.failures {
                 let _ = writeln!(s, "          not ok: {f}");
+            }
+            for (name, planned, got) in &k.results.short_plans {
+                let _ = writeln!(s, "          {name}: planned 1..{planned}, reported {got}");
             }
         }
         if !self.unrelated.is_empty() {
@@ -298,7 +307,8 @@ impl fmt::Display for Verdict {
         }
         if let Some(r) = &self.registers {
             let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
-            for l in r.lines().take(30) {
+            // All of it: `info registers -a` is one block per CPU.
+            for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
                 let _ = writeln!(s, "    | {l}");
             }
         }
@@ -444,6 +454,16 @@ mod tests {
         let during = GOOD.replace("process:insmod\n", &format!("process:insmod\n{boot}"));
         let v = judge(&tlog(&during), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    }
+
+    #[test]
+    fn a_ktap_plan_with_missing_results_fails_the_check() {
+        let ktap = "KTAP version 1\n1..3\nok 1 first\nok 2 second\n";
+        let log = GOOD.replace("process:insmod\n", &format!("process:insmod\n{ktap}"));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert_eq!(v.reason.as_deref(), Some("KUnit: (top level) planned 1..3 but reported 2 result(s)"));
+        assert!(v.to_string().contains("FAIL  KUnit: 2 passed"), "{v}");
     }
 
     #[test]

@@ -322,3 +322,30 @@ fn replay_on_a_garbage_line_names_the_baud_rate() {
     drop(line);
     common::assert_no_qemu_children();
 }
+
+/// A lesson with a user program, replayed on the emulated board: the program
+/// is copied and checked like the module, put first on PATH, and its output
+/// is matched as under QEMU.
+#[test]
+fn replay_of_a_lesson_runs_its_app_on_the_board() {
+    let board = board();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/misc")), 120);
+    opts.transcript = Some(dir.path().join("board.log"));
+    let json = dir.path().join("v.json");
+    opts.output.json = Some(json.clone());
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "app outputs line \"app: got pong\"");
+    held(v, "app prints line \"hello_misc: write ping\"");
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    // The verdict, with the replay's stage timings, as JSON.
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(j["verdict"]["outcome"], "PASSED");
+    assert!(j["timings"].as_array().unwrap().iter().any(|t| t[0] == "copy"), "{j}");
+    // Left as found: no harness files, no programs directory.
+    assert_eq!(on_board(&board.pty, "ls /tmp | grep -c '^harness-'"), "0");
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}

@@ -33,8 +33,10 @@ fn an_init_that_never_returns_times_out_on_the_step() {
     assert!(started.elapsed() < Duration::from_secs(90), "took {:?}", started.elapsed());
     let regs = v.registers.as_deref().expect("registers captured");
     assert!(regs.contains("R15="), "{regs}");
+    assert!(regs.contains("CPU#1"), "both CPUs' registers are kept: {regs}");
     let shown = v.to_string();
     assert!(shown.contains("fault_init_hang: init will never return"), "last console lines shown: {shown}");
+    assert!(shown.contains("CPU#1"), "both CPUs' registers are shown: {shown}");
 }
 
 /// SIGTERM to the harness (a CI cancel) stops QEMU too.
