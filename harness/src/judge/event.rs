@@ -14,7 +14,14 @@ use std::sync::LazyLock;
 pub enum EventKind {
     Panic,
     Oops,
+    /// `kernel BUG at file:line!`: a BUG() the kernel does not survive.
     Bug,
+    /// A `BUG: …` report the kernel survives (scheduling while atomic, bad
+    /// page state, a spinlock or workqueue lockup, SLUB's object checks).
+    BugReport,
+    /// lockdep: a lock-order inversion, recursive locking, inconsistent
+    /// lock state, a bad unlock balance, suspicious RCU usage.
+    Lockdep,
     Warning,
     Kasan { bug_type: String },
     Kmemleak,
@@ -38,6 +45,8 @@ impl fmt::Display for EventKind {
             EventKind::Panic => f.write_str("kernel panic"),
             EventKind::Oops => f.write_str("oops"),
             EventKind::Bug => f.write_str("BUG"),
+            EventKind::BugReport => f.write_str("BUG report"),
+            EventKind::Lockdep => f.write_str("lockdep"),
             EventKind::Warning => f.write_str("WARNING"),
             EventKind::Kasan { bug_type } => write!(f, "KASAN {bug_type}"),
             EventKind::Kmemleak => f.write_str("kmemleak leak"),
@@ -99,6 +108,19 @@ static MODULE_FRAME: LazyLock<Regex> =
 /// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
 static BARE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
+static LOCKDEP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"^(?:WARNING: |\[ (?:INFO|BUG): )",
+        r"(?:possible circular locking dependency detected|possible recursive locking detected|inconsistent lock state",
+        r"|suspicious RCU usage|bad unlock balance detected|possible irq lock inversion dependency detected",
+        r"|held lock freed|lock held when returning to user space|circular locking deadlock detected)",
+        r"|^INFO: trying to register non-static key"
+    ))
+    .unwrap()
+});
+static SLUB_BUG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG [\w.:-]+ \((?:Not tainted|Tainted: [^)]*)\): ").unwrap());
+static RCU_STALL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:stall|expedited stall)").unwrap());
 static LEAK_HEADER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^unreferenced object 0x[0-9a-f]+ \(size (\d+)\)").unwrap());
 static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)"(?:, pid (\d+))?"#).unwrap());
@@ -125,8 +147,27 @@ pub fn classify(message: &str) -> Option<EventKind> {
     if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error:") || m.starts_with("Unhandled fault:") {
         return Some(EventKind::Oops);
     }
-    if m.starts_with("kernel BUG at") || m.starts_with("BUG: ") {
+    // lockdep, 6.x ("WARNING: possible circular locking dependency
+    // detected", kernel/locking/lockdep.c print_circular_bug_header) and 3.x
+    // ("[ INFO: possible circular locking dependency detected ]", the same
+    // function in kernel/lockdep.c), before the generic WARNING and BUG.
+    if LOCKDEP.is_match(m) {
+        return Some(EventKind::Lockdep);
+    }
+    // BUG() prints "kernel BUG at file:line!" and then dies (an oops follows).
+    if m.starts_with("kernel BUG at") {
         return Some(EventKind::Bug);
+    }
+    // Other BUG reports are printed by a kernel that carries on: "BUG:
+    // scheduling while atomic" (kernel/sched/core.c __schedule_bug), "BUG:
+    // Bad page state" (mm/page_alloc.c bad_page), "BUG: spinlock lockup
+    // suspected" (3.x kernel/spinlock_debug.c), "BUG: using
+    // smp_processor_id() in preemptible" (lib/smp_processor_id.c), "BUG:
+    // workqueue lockup" (kernel/workqueue.c), and SLUB's "BUG kmalloc-128
+    // (Not tainted): Right Redzone overwritten" (mm/slub.c slab_bug, no
+    // colon). If one kills the kernel, the oops or panic after it says so.
+    if m.starts_with("BUG: ") || SLUB_BUG.is_match(m) {
+        return Some(EventKind::BugReport);
     }
     // "cut here" opens WARN/BUG reports ("------------[ cut here ]") and, on
     // ARM, oopses ("8<--- cut here ---"); the line after it names the report.
@@ -139,7 +180,10 @@ pub fn classify(message: &str) -> Option<EventKind> {
     if m.starts_with("INFO: task ") && m.contains(" blocked for more than ") {
         return Some(EventKind::HungTask);
     }
-    if m.contains("rcu: INFO:") && m.contains("stall") || m.contains("detected stalls on CPUs") {
+    // 6.x: "rcu: INFO: rcu_sched self-detected stall on CPU"; 3.x has no
+    // "rcu: " prefix: "INFO: rcu_sched self-detected stall on CPU",
+    // "INFO: rcu_preempt detected stalls on CPUs/tasks:" (kernel/rcutree.c).
+    if RCU_STALL.is_match(m) || m.contains("detected stalls on CPUs") {
         return Some(EventKind::RcuStall);
     }
     None
@@ -252,6 +296,67 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
 mod tests {
     use super::*;
 
+    /// Each format with a whole report block, in the kernel's own wording:
+    /// 6.12's and 3.x's (file names in `classify`'s comments).
+    #[test]
+    fn lockdep_bug_reports_rcu_stalls_and_slub_by_their_own_formats() {
+        let cases: &[(&str, EventKind)] = &[
+            (
+                "======================================================\n\
+                 WARNING: possible circular locking dependency detected\n\
+                 6.12.117 #1 Not tainted\n\
+                 ------------------------------------------------------\n\
+                 insmod/70 is trying to acquire lock:\n\
+                 c1a2b3c4 (&lock_b){+.+.}-{3:3}, at: lock_order_do+0x40/0x90 [fault_lock_order]\n",
+                EventKind::Lockdep,
+            ),
+            (
+                "=======================================================\n\
+                 [ INFO: possible circular locking dependency detected ]\n\
+                 3.5.0-FriendlyARM #1 Not tainted\n\
+                 -------------------------------------------------------\n\
+                 insmod/70 is trying to acquire lock:\n",
+                EventKind::Lockdep,
+            ),
+            ("=====================================\n[ BUG: bad unlock balance detected! ]\n3.5.0 #1 Not tainted\n", EventKind::Lockdep),
+            ("WARNING: possible recursive locking detected\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
+            ("WARNING: inconsistent lock state\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
+            ("WARNING: suspicious RCU usage\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
+            ("INFO: trying to register non-static key.\nThe code is fine but needs lockdep annotation, or maybe\n", EventKind::Lockdep),
+            ("BUG: scheduling while atomic: insmod/70/0x00000002\nModules linked in: fault_sched_atomic(O+)\n", EventKind::BugReport),
+            ("BUG: Bad page state in process insmod  pfn:4f2a1\npage: refcount:0 mapcount:-1\n", EventKind::BugReport),
+            ("BUG: spinlock lockup suspected on CPU#1, insmod/70\n lock: 0xbf002000, .magic: dead4ead\n", EventKind::BugReport),
+            ("BUG: using smp_processor_id() in preemptible [00000000] code: insmod/70\ncaller is x+0x10/0x20 [m]\n", EventKind::BugReport),
+            ("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 30s!\n", EventKind::BugReport),
+            (
+                "=============================================================================\n\
+                 BUG kmalloc-128 (Not tainted): Right Redzone overwritten\n\
+                 -----------------------------------------------------------------------------\n",
+                EventKind::BugReport,
+            ),
+            ("BUG kmalloc-128 (Tainted: G           O): Redzone overwritten\n", EventKind::BugReport),
+            ("INFO: rcu_sched self-detected stall on CPU { 0}  (t=2100 jiffies g=1 c=0 q=7)\n", EventKind::RcuStall),
+            ("INFO: rcu_preempt detected stalls on CPUs/tasks: { 1} (detected by 0, t=2102 jiffies)\n", EventKind::RcuStall),
+            ("rcu: INFO: rcu_sched self-detected stall on CPU\nrcu: \t0-....: (2100 ticks this GP)\n", EventKind::RcuStall),
+            ("------------[ cut here ]------------\nkernel BUG at drivers/x.c:42!\nInternal error: Oops - BUG: 0 [#1] SMP ARM\n", EventKind::Bug),
+        ];
+        for (block, kind) in cases {
+            let ev = scan(&tlog(block), &|_| None);
+            assert_eq!(ev.first().map(|e| &e.kind), Some(kind), "{block}");
+            assert_eq!(ev.first().unwrap().kind.is_crash(), *kind == EventKind::Bug, "{block}");
+        }
+    }
+
+    /// A caller prefix (CONFIG_PRINTK_CALLER) does not hide a report.
+    #[test]
+    fn reports_behind_a_caller_prefix_are_found() {
+        let t = tlog("[    1.100000][   T70] Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+                      [    1.100100][   T70] PC is at f+0x0/0x4 [m]\n");
+        let ev = scan(&t, &|_| None);
+        assert_eq!(ev.first().map(|e| &e.kind), Some(&EventKind::Oops), "{ev:?}");
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("f [m]"));
+    }
+
     fn tlog(s: &str) -> Transcript {
         Transcript::from_log(&crate::judge::step::with_nonce(s, crate::judge::step::FIXTURE_NONCE), crate::judge::step::FIXTURE_NONCE)
     }
@@ -265,7 +370,7 @@ mod tests {
             ("Internal error: : 81b [#1] PREEMPT SMP ARM", EventKind::Oops),
             ("Unhandled fault: page domain fault (0x81b) at 0x00000000", EventKind::Oops),
             ("kernel BUG at mm/slub.c:123!", EventKind::Bug),
-            ("BUG: scheduling while atomic: insmod/77/0x00000002", EventKind::Bug),
+            ("BUG: scheduling while atomic: insmod/77/0x00000002", EventKind::BugReport),
             ("WARNING: CPU: 1 PID: 77 at kmod/warn.c:9 warn_init+0x10/0x20 [warn]", EventKind::Warning),
             ("BUG: KASAN: slab-out-of-bounds in oob_init+0x30/0x60 [oob]", EventKind::Kasan { bug_type: "slab-out-of-bounds".into() }),
             ("BUG: KASAN: double-free in kfree+0x1/0x2", EventKind::Kasan { bug_type: "double-free".into() }),

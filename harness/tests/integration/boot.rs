@@ -100,7 +100,7 @@ fn warm_check_does_no_kernel_make_work() {
 /// them all.
 #[test]
 fn several_module_directories_share_one_boot_with_a_verdict_each() {
-    let dirs = ["kmod/c-twin", "fixtures/faults/warn-on", "fixtures/faults/enomem", "fixtures/faults/ktap-short-plan"];
+    let dirs = ["kmod/c-twin", "fixtures/faults/warn-on", "fixtures/faults/enomem", "fixtures/faults/ktap-short-plan", "fixtures/faults/sched-atomic"];
     let mut args = vec!["check".to_string()];
     for d in dirs {
         args.extend(["--module".to_string(), repo().join(d).display().to_string()]);
@@ -111,7 +111,7 @@ fn several_module_directories_share_one_boot_with_a_verdict_each() {
     let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("1 of 4 module directories passed"), "{t}");
+    assert!(t.contains("1 of 5 module directories passed"), "{t}");
     assert_eq!(t.matches("qemu-system-arm -M").count(), 1, "one boot: {t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let by_label = |label: &str| {
@@ -126,6 +126,14 @@ fn several_module_directories_share_one_boot_with_a_verdict_each() {
     assert_eq!(warn["events"][0]["step"], "insmod", "the unit's own step name: {warn}");
     let short = by_label("ktap-short-plan");
     assert_eq!(short["reason"], "KUnit: (top level) planned 1..3 but reported 2 result(s)", "{short}");
+    // Scheduling while atomic: a report the kernel survives, FAILED with its
+    // own class, not CRASHED.
+    let atomic = by_label("sched-atomic");
+    assert_eq!(atomic["outcome"], "FAILED", "{atomic}");
+    let sched = atomic["events"].as_array().unwrap().iter().find(|e| {
+        e["kind"]["class"] == "bug-report" && e["block"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("BUG: scheduling while atomic"))
+    });
+    assert!(sched.is_some(), "{atomic}");
     let enomem = by_label("enomem");
     assert_eq!(enomem["reason"], "expectation not met: insmod exits 0", "{enomem}");
     common::assert_no_qemu_children();

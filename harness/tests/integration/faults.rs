@@ -40,6 +40,8 @@ fn run_together(fixtures: &[Fixture], step_timeout: Option<u64>) {
 #[test]
 fn every_fault_the_kernel_survives_is_classified_in_one_debug_boot() {
     run_together(&[
+        // First: lockdep reports only the first problem of a boot.
+        ("fixtures/faults/lock-order", lock_order_inversion_is_lockdep),
         ("fixtures/faults/oob-write", oob_write_is_kasan_slab_out_of_bounds),
         ("fixtures/faults/use-after-free", use_after_free_is_kasan_slab_use_after_free),
         ("fixtures/faults/double-free", double_free_is_kasan_double_free),
@@ -145,6 +147,13 @@ fn init_returning_enomem_fails_the_insmod_expectation(v: &Verdict) {
     assert!(!c.held, "{v}");
     assert!(v.events.is_empty(), "-ENOMEM is not a kernel report: {:?}", v.events);
     assert_eq!(v.reason.as_deref(), Some("expectation not met: insmod exits 0"), "{v}");
+}
+
+fn lock_order_inversion_is_lockdep(v: &Verdict) {
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_event(v, EventKind::Lockdep, "insmod", None);
+    let e = v.events.iter().find(|e| e.kind == EventKind::Lockdep).unwrap();
+    assert!(e.first_line().contains("circular locking dependency"), "{e:?}");
 }
 
 fn warn_on_is_a_warning(v: &Verdict) {
