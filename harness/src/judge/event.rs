@@ -213,7 +213,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // report, whatever it looks like; except the leaks step's, which is
         // kmemleak's own report read from debugfs.
         let leaks_step = line.step.is_some_and(|i| t.steps[i].name == crate::judge::step::LEAKS);
-        if line.kind == LineKind::Dropped || (line.kind == LineKind::Output && !leaks_step) {
+        if line.kind == LineKind::Output && !leaks_step {
             continue;
         }
         let message = line.message.as_str();

@@ -64,7 +64,7 @@ pub fn with_nonce(text: &str, nonce: &str) -> String {
 /// How many bytes of console text a transcript keeps. A module that floods
 /// the console must not take the harness's memory with it: past this, only
 /// markers are kept (the console log on disk has everything).
-pub const KEEP_BYTES: usize = 64 << 20;
+pub const KEEP_BYTES: usize = 16 << 20;
 
 /// A protocol line of this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +187,6 @@ pub enum LineKind {
     Output,
     /// A protocol marker.
     Marker,
-    /// Not kept: the transcript had reached [`KEEP_BYTES`].
-    Dropped,
 }
 
 /// One console line, as the verdict sees it. Stored once: steps refer to
@@ -264,8 +262,10 @@ pub struct Transcript {
     pub pids: Vec<(String, u32)>,
     /// Bytes of message text kept so far.
     kept: usize,
-    /// Lines not kept because of [`KEEP_BYTES`].
+    /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
     pub dropped: usize,
+    /// Console lines seen, kept or not: the next line's number.
+    seen: usize,
 }
 
 impl Transcript {
@@ -354,10 +354,11 @@ impl Transcript {
             Some(Marker::Start { .. }) => kind = LineKind::Marker,
             None => {}
         }
+        self.seen += 1;
         if kind != LineKind::Marker && self.kept + message.len() > KEEP_BYTES {
+            // Past the bound only markers are kept: a flood costs a counter.
             self.dropped += 1;
-            kind = LineKind::Dropped;
-            message = "";
+            return marker;
         }
         self.kept += message.len();
         if let Some(i) = step {
@@ -367,7 +368,7 @@ impl Transcript {
                 _ => {}
             }
         }
-        self.lines.push(ConsoleLine { number: index + 1, message: message.to_string(), timestamp, step, kind });
+        self.lines.push(ConsoleLine { number: self.seen, message: message.to_string(), timestamp, step, kind });
         marker
     }
 
@@ -450,6 +451,7 @@ impl Transcript {
             pids: self.pids.clone(),
             kept: self.kept,
             dropped: self.dropped,
+            seen: self.seen,
         }
     }
 
@@ -591,6 +593,8 @@ mod tests {
         assert!(t.dropped >= 10, "{}", t.dropped);
         let kept: usize = t.lines.iter().map(|l| l.message.len()).sum();
         assert!(kept <= KEEP_BYTES, "{kept}");
+        assert!(t.lines.len() <= (KEEP_BYTES >> 20) + 3, "dropped lines are not stored: {}", t.lines.len());
+        assert_eq!(t.lines.last().unwrap().number, (KEEP_BYTES >> 20) + 13, "numbers count every line");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod faults;
 mod common;
 mod ko;
 mod lessons;
+mod memory;
 mod replay;
 mod supervision;
 mod workflow;
