@@ -114,6 +114,87 @@ fn remove_stale_temporaries(parent: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Notes that `entry` was used now, in `last-used/` beside the entries (not
+/// inside the entry: a warm run writes nothing in a kernel build).
+pub fn touch(entry: &Path) {
+    let Some(name) = entry.file_name() else { return };
+    let dir = root().join("last-used");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(name), b"");
+    }
+}
+
+/// One published kernel build in the cache.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// The profile it was built for (the name before the key).
+    pub profile: String,
+    pub bytes: u64,
+    /// When a run last used it (or when it was built).
+    pub last_used: std::time::SystemTime,
+}
+
+/// The published kernel builds, most recently used first.
+pub fn entries() -> Result<Vec<Entry>> {
+    let kernels = root().join("kernels");
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(&kernels) else { return Ok(out) };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if !path.is_dir() || name.contains(".tmp-") {
+            continue;
+        }
+        let Some((profile, _key)) = name.rsplit_once('-') else { continue };
+        let stamp = root().join("last-used").join(&name);
+        let last_used = stamp.metadata().or_else(|_| path.metadata()).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+        out.push(Entry { bytes: dir_size(&path), path, profile: profile.to_string(), last_used });
+    }
+    out.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+    Ok(out)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// The entries `gc` removes: all but the `keep` most recently used of each
+/// profile, and, with `older_than`, any not used for that long. Pure.
+pub fn to_collect(entries: &[Entry], keep: usize, older_than: Option<Duration>, now: std::time::SystemTime) -> Vec<Entry> {
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut out = Vec::new();
+    for e in entries {
+        let n = seen.entry(e.profile.as_str()).or_default();
+        *n += 1;
+        let stale = older_than.is_some_and(|age| now.duration_since(e.last_used).unwrap_or_default() > age);
+        if *n > keep || stale {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
+/// Removes `entry` under its lock (never one being built).
+pub fn remove(entry: &Entry) -> Result<()> {
+    let name = entry.path.file_name().context("cache entry has no name")?.to_string_lossy().into_owned();
+    let _lock = lock(&entry.path.with_file_name(format!("{name}.lock")), "removing a cache entry")?;
+    std::fs::remove_dir_all(&entry.path).with_context(|| format!("removing {}", entry.path.display()))?;
+    let _ = std::fs::remove_file(root().join("last-used").join(&name));
+    Ok(())
+}
+
 /// Where the logs of building the cache entry `entry` go: outside its
 /// temporary directory, so that they outlive a failed build.
 pub fn logs_dir(entry: &Path) -> PathBuf {
@@ -142,6 +223,23 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn gc_keeps_the_newest_of_each_profile_and_drops_the_stale() {
+        let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let e = |profile: &str, key: &str, age_days: u64| Entry {
+            path: PathBuf::from(format!("/c/kernels/{profile}-{key}")),
+            profile: profile.into(),
+            bytes: 1,
+            last_used: t0 - Duration::from_secs(age_days * 86400),
+        };
+        // Most recently used first, as entries() gives them.
+        let all = [e("exynos4210", "a", 0), e("exynos4210", "b", 3), e("vexpress-a9", "c", 40), e("exynos4210", "d", 50)];
+        let names = |v: Vec<Entry>| v.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(to_collect(&all, 1, None, t0)), ["/c/kernels/exynos4210-b", "/c/kernels/exynos4210-d"]);
+        assert_eq!(names(to_collect(&all, 2, Some(Duration::from_secs(30 * 86400)), t0)), ["/c/kernels/vexpress-a9-c", "/c/kernels/exynos4210-d"]);
+        assert!(to_collect(&all, 5, None, t0).is_empty());
+    }
 
     #[test]
     fn digest_is_stable_and_separates_parts() {

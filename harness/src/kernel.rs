@@ -191,6 +191,7 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
     let (build_dir, built_now) = cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
         build(profile, opts, &source_dir, &requests, tmp, &logs)
     })?;
+    cache::touch(&build_dir);
     let release = std::fs::read_to_string(build_dir.join("include/config/kernel.release"))
         .with_context(|| format!("reading the kernel release from {}", build_dir.display()))?
         .trim()

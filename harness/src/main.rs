@@ -48,6 +48,9 @@ enum Command {
     /// Get the profile's kernel (build it, or take it from the cache) and
     /// print its build directory: to prebuild kernels, e.g. for a CI cache.
     Kernel(KernelArgs),
+    /// The kernel cache: `list` its builds, `gc` old ones.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// The watchdog the harness starts for itself (see process.rs).
     #[command(name = "__watchdog", hide = true)]
     Watchdog,
@@ -58,6 +61,20 @@ enum Command {
         profiles: Vec<String>,
         #[arg(long, value_name = "DIR|TARBALL")]
         kernel_src: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// The kernel builds in the cache: profile, size, last use.
+    List,
+    /// Remove kernel builds: all but the newest --keep of each profile, and
+    /// with --older-than, those unused for that many days.
+    Gc {
+        #[arg(long, default_value_t = 1)]
+        keep: usize,
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
     },
 }
 
@@ -105,6 +122,7 @@ fn main() -> ExitCode {
             harness::prepare::kernel_only(&a, &harness::prepare::Stages::new()).map(|(_, k)| println!("{}", k.build_dir.display())),
         ),
         Command::Watchdog => ExitCode::SUCCESS,
+        Command::Cache(c) => exit_on_error(cache(c)),
         Command::Check(o) => finish(harness::check::check(&o).map(|r| (r.units, r.run_dir))),
     }
 }
@@ -161,6 +179,32 @@ fn exit_on_error(r: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn cache(c: CacheCommand) -> anyhow::Result<()> {
+    use harness::cache;
+    let entries = cache::entries()?;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let ago = |t: std::time::SystemTime| t.elapsed().map(|d| format!("{:.1} days ago", d.as_secs_f64() / 86400.0)).unwrap_or_default();
+    match c {
+        CacheCommand::List => {
+            println!("{:<20} {:>10}  {:<15} path", "profile", "MiB", "last used");
+            for e in &entries {
+                println!("{:<20} {:>10.0}  {:<15} {}", e.profile, mib(e.bytes), ago(e.last_used), e.path.display());
+            }
+            println!("{} build(s), {:.0} MiB in {}", entries.len(), mib(entries.iter().map(|e| e.bytes).sum()), cache::root().display());
+        }
+        CacheCommand::Gc { keep, older_than } => {
+            let age = older_than.map(|d| Duration::from_secs(d * 86400));
+            let gone = cache::to_collect(&entries, keep, age, std::time::SystemTime::now());
+            for e in &gone {
+                cache::remove(e)?;
+                println!("removed {} ({:.0} MiB, last used {})", e.path.display(), mib(e.bytes), ago(e.last_used));
+            }
+            println!("{} build(s) removed, {:.0} MiB freed", gone.len(), mib(gone.iter().map(|e| e.bytes).sum()));
+        }
+    }
+    Ok(())
 }
 
 fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::Result<()> {

@@ -194,3 +194,28 @@ fn a_new_run_stops_the_processes_of_a_stale_build_before_removing_it() {
     assert!(!status.success(), "the stale build's process was stopped: {status:?}");
     assert!(!stale.exists());
 }
+
+/// `cache gc` keeps the most recently used build of a profile and removes
+/// the older one (a source that changed gives a new key, and the old build
+/// would otherwise stay forever); `cache list` shows what is there.
+#[test]
+fn gc_removes_all_but_the_newest_build_of_a_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = standin(dir.path());
+    let cache = dir.path().join("cache");
+    let first = spawn_kernel(&cache, &src, 2).wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    // An edited source tree is another kernel.
+    std::fs::write(src.join("Kconfig"), "# edited\n").unwrap();
+    let second = spawn_kernel(&cache, &src, 2).wait_with_output().unwrap();
+    assert!(second.status.success(), "{}", text(&second));
+    let (old, new) = (String::from_utf8_lossy(&first.stdout).trim().to_string(), String::from_utf8_lossy(&second.stdout).trim().to_string());
+    assert_ne!(old, new);
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_harness")).args(args).env("HARNESS_CACHE_DIR", &cache).output().unwrap();
+    let list = text(&run(&["cache", "list"]));
+    assert!(list.contains("2 build(s)") && list.contains(&old) && list.contains(&new), "{list}");
+    let gc = run(&["cache", "gc", "--keep", "1"]);
+    assert!(gc.status.success(), "{}", text(&gc));
+    assert!(text(&gc).contains(&format!("removed {old}")), "{}", text(&gc));
+    assert!(!Path::new(&old).exists() && Path::new(&new).join("arch/arm/boot/zImage").is_file());
+}
