@@ -23,9 +23,17 @@ pub struct Link {
     baud: u32,
     record: File,
     record_path: PathBuf,
-    /// Everything received since the port was opened.
-    pub seen: Vec<u8>,
+    /// The last bytes received (at most about [`WINDOW`]); the transcript
+    /// file has them all. `base` is the offset of `window[0]` in the stream.
+    window: Vec<u8>,
+    base: usize,
 }
+
+/// How much of the stream is kept in memory (between one and two windows):
+/// a board's whole log buffer (the dmesg dump; 128 KiB to 1 MiB on these
+/// kernels) fits, a board that never stops talking does not take the
+/// harness's memory.
+pub const WINDOW: usize = 4 << 20;
 
 impl Link {
     /// Opens `path` at `baud` (8N1, no flow control: what the Tiny4412's
@@ -55,7 +63,7 @@ impl Link {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let file = File::create(record).with_context(|| format!("creating the transcript {}", record.display()))?;
-        Ok(Link { port, path: path.to_path_buf(), baud, record: file, record_path: record.to_path_buf(), seen: Vec::new() })
+        Ok(Link { port, path: path.to_path_buf(), baud, record: file, record_path: record.to_path_buf(), window: Vec::new(), base: 0 })
     }
 
     pub fn describe(&self) -> String {
@@ -75,7 +83,7 @@ impl Link {
         match self.port.read(&mut buf) {
             Ok(0) => Ok(0),
             Ok(n) => {
-                self.seen.extend_from_slice(&buf[..n]);
+                self.keep(&buf[..n]);
                 self.record
                     .write_all(&buf[..n])
                     .with_context(|| format!("writing the transcript {}", self.record_path.display()))?;
@@ -121,7 +129,28 @@ impl Link {
 
     /// The last `n` bytes received, escaped, for error messages.
     pub fn tail(&self, n: usize) -> String {
-        escape_tail(&self.seen, n)
+        escape_tail(&self.window, n)
+    }
+
+    fn keep(&mut self, bytes: &[u8]) {
+        self.window.extend_from_slice(bytes);
+        if self.window.len() > 2 * WINDOW {
+            let drop = self.window.len() - WINDOW;
+            self.window.drain(..drop);
+            self.base += drop;
+        }
+    }
+
+    /// How many bytes have arrived since the port was opened: a position in
+    /// the stream, for [`Link::since`].
+    pub fn received(&self) -> usize {
+        self.base + self.window.len()
+    }
+
+    /// The bytes received from position `from` on (from the oldest kept, if
+    /// `from` is older than that).
+    pub fn since(&self, from: usize) -> &[u8] {
+        &self.window[from.saturating_sub(self.base).min(self.window.len())..]
     }
 }
 

@@ -273,7 +273,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
             board.responsive = false;
         }
         let notes = board.restore();
-        (ran, notes, board.shell.link.seen)
+        (ran, notes, board.shell.link.since(0).to_vec())
     });
     // On an error, the serial log (and the module build) are what the user
     // needs to see what happened: the run directory stays if it has them.
@@ -457,10 +457,10 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
             break None;
         }
         let now = Instant::now();
-        for line in splitter.feed(&b.shell.link.seen[fed..]) {
+        for line in splitter.feed(b.shell.link.since(fed)) {
             watch.feed(&line, now);
         }
-        fed = b.shell.link.seen.len();
+        fed = b.shell.link.received();
         if let Err(e) = polled {
             // A board that panicked may reboot, or (QEMU with -no-reboot)
             // vanish with its line: the panic is the verdict, not the line.

@@ -139,6 +139,17 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// What the prompt-finding looks at: the bytes since `from`, but at most
+/// the last [`RECENT`]; each read takes less than that, so nothing new is
+/// missed, and a board that floods the line costs no rescans of it all.
+fn recent(link: &Link, from: usize) -> &[u8] {
+    let b = link.since(from);
+    &b[b.len().saturating_sub(RECENT)..]
+}
+
+/// See [`recent`]: more than one read of the link (16 KiB).
+const RECENT: usize = 64 << 10;
+
 /// Who to log in as, when the board asks.
 pub struct Login {
     pub user: String,
@@ -151,6 +162,9 @@ pub struct Pending {
     /// Where in the received bytes its answer starts.
     pub mark: usize,
     pub command: String,
+    /// How far the search for its end sentinel has got: each poll looks
+    /// only at what is new, not again at everything since `mark`.
+    searched: std::cell::Cell<usize>,
 }
 
 pub struct Shell {
@@ -168,7 +182,7 @@ impl Shell {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut next = 1000 + seed % 9_000_000;
-        let phase = link.seen.len();
+        let phase = link.received();
         // Bytes before `acted` were printed before the harness's last action.
         let mut acted = phase;
         let mut last_rx = Instant::now();
@@ -177,16 +191,16 @@ impl Shell {
         let mut logins = 0;
         let mut passwords = 0;
         loop {
-            if let Some(pct) = garbage_percent(&link.seen[phase..]) {
+            if let Some(pct) = garbage_percent(recent(&link, phase)) {
                 bail!(
                     "the serial line carries garbage: {pct}% of the {} bytes received on {} are not text; is that the \
                      board's console rate? (the Tiny4412's is 115200; set it with --baud) last bytes received: {}",
-                    link.seen.len() - phase,
+                    link.received() - phase,
                     link.describe(),
                     link.tail(160)
                 );
             }
-            if probes.iter().any(|n| find(&link.seen, format!("@@R{n}@@").as_bytes(), phase).is_some()) {
+            if probes.iter().any(|n| find(recent(&link, phase), format!("@@R{n}@@").as_bytes(), 0).is_some()) {
                 // Let the rest of the answer (the next prompt) arrive, so
                 // it is not taken for part of the first command's output.
                 let quiet = Instant::now() + Duration::from_millis(300);
@@ -198,14 +212,14 @@ impl Shell {
             let now = Instant::now();
             if now >= deadline {
                 let secs = timeout.as_secs();
-                if link.seen.len() == phase {
+                if link.received() == phase {
                     bail!(
                         "no answer from the board on {} within {secs} s: nothing was received (is the board powered, \
                          the cable on its console UART, and --serial the right port?)",
                         link.describe()
                     );
                 }
-                let text = String::from_utf8_lossy(&link.seen[acted..]).into_owned();
+                let text = String::from_utf8_lossy(recent(&link, acted)).into_owned();
                 let why = match screen(&text) {
                     Screen::Login => format!("the board still shows a login prompt after logging in as {:?}", login.user),
                     Screen::Password => "the board still asks for a password".to_string(),
@@ -225,7 +239,7 @@ impl Shell {
             } else if last_rx.elapsed() < IDLE {
                 continue;
             }
-            let text = String::from_utf8_lossy(&link.seen[acted..]).into_owned();
+            let text = String::from_utf8_lossy(recent(&link, acted)).into_owned();
             let since = last_action.map(|t| t.elapsed());
             match screen(&text) {
                 _ if last_action.is_none() => {
@@ -274,7 +288,7 @@ impl Shell {
                 }
             }
             last_action = Some(Instant::now());
-            acted = link.seen.len();
+            acted = link.received();
         }
     }
 
@@ -286,18 +300,35 @@ impl Shell {
         let n = self.next;
         self.next += 1;
         self.link.drain()?;
-        let mark = self.link.seen.len();
+        let mark = self.link.received();
         self.link.send(frame(n, cmd).as_bytes(), Duration::from_secs(10))?;
-        Ok(Pending { n, mark, command: cmd.to_string() })
+        Ok(Pending { n, mark, command: cmd.to_string(), searched: mark.into() })
     }
 
     /// Reads for at most `wait`; the answer, once complete.
     pub fn poll(&mut self, p: &Pending, wait: Duration) -> Result<Option<Answer>> {
-        if let Some(a) = parse_answer(p.n, &self.link.seen[p.mark..]) {
+        if let Some(a) = self.answer(p) {
             return Ok(Some(a));
         }
         self.link.read_for(wait)?;
-        Ok(parse_answer(p.n, &self.link.seen[p.mark..]))
+        Ok(self.answer(p))
+    }
+
+    /// The answer to `p` if its end sentinel has arrived; the whole answer is
+    /// parsed only then.
+    fn answer(&self, p: &Pending) -> Option<Answer> {
+        let end = format!("@@E{}:", p.n);
+        // Back up by a sentinel's length: it may straddle two reads.
+        let from = p.searched.get().saturating_sub(end.len() + 24).max(p.mark);
+        let found = find(self.link.since(from), end.as_bytes(), 0).is_some();
+        p.searched.set(self.link.received());
+        found.then(|| parse_answer(p.n, self.link.since(p.mark))).flatten().or_else(|| {
+            // The end sentinel came without its status yet: look again next time.
+            if found {
+                p.searched.set(from);
+            }
+            None
+        })
     }
 
     /// Runs `cmd` and waits at most `timeout` for its answer.

@@ -349,3 +349,29 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     board.stop().unwrap();
     common::assert_no_qemu_children();
 }
+
+/// A line that floods text and never shows a prompt: the replay gives up at
+/// its deadline, having kept only a bounded window of what came in memory
+/// (the transcript file has it all), and without rescanning it all.
+#[test]
+fn replay_on_a_flooding_line_keeps_a_bounded_window() {
+    let hwm = || -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        s.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let before = hwm();
+    let line = FakeLine::new(Some((vec![b'x'; 64 << 10], Duration::ZERO)));
+    let dir = tempfile::tempdir().unwrap();
+    let opts = line_opts(&line, 40, dir.path());
+    let err = format!("{:#}", replay::replay(&opts).err().expect("no shell in a flood"));
+    drop(line);
+    assert!(err.contains("no shell prompt answered within 40 s"), "{err}");
+    let received = std::fs::metadata(dir.path().join("serial.log")).unwrap().len();
+    let grew = (hwm() - before) / 1024;
+    eprintln!("{} MiB received, peak resident size grew by {grew} MiB", received >> 20);
+    // The bound: two windows and some change. Without it the buffer alone
+    // would hold everything received.
+    let bound = 4 * (harness::replay::link::WINDOW as u64 >> 20);
+    assert!(received >> 20 > 2 * bound, "the flood was too small to test the bound: {received} bytes");
+    assert!(grew < bound, "the replay kept {grew} MiB");
+}
