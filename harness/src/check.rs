@@ -43,7 +43,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let nonce = prepare::new_nonce();
     let busybox = rootfs::busybox()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
-    let (modules, programs, plan) = (p.all_modules(), p.all_programs(), p.guest_plan());
+    let (modules, programs, plan) = (p.guest_modules(), p.all_programs(), p.guest_plan());
     let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
@@ -51,16 +51,9 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
     let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce)?;
-    let symbols = modules
-        .iter()
-        .map(|m| {
-            let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
-            ModuleSymbols::parse(&data, &m.name, &booted.transcript.sections)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let units = judge_units(&p, &booted, &symbols, &p.run_dir.path().join("console.log"));
+    let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
-    stages.say("verdict", if units.len() == 1 { last } else { format!("{} module directories", units.len()) });
+    stages.say("verdict", if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) });
     let timings = stages.timings();
     let reports: Vec<Report> = units
         .iter()
@@ -88,48 +81,69 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
 /// Each unit's verdict from the one boot: its steps, its stretch of the
 /// console, the shared leaks step, its expectations. A unit whose steps all
 /// finished is judged as completed even if a later unit crashed the guest.
-fn judge_units(p: &prepare::Prepared, booted: &Boot, symbols: &[ModuleSymbols], log: &Path) -> Vec<(String, Verdict)> {
+fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(String, Verdict)>> {
     let t = &booted.transcript;
     let several = p.units.len() > 1;
     let starts: Vec<Option<usize>> = p.units.iter().map(|u| t.first_line_of(&u.label)).collect();
-    p.units
+    let views: Vec<Option<Transcript>> = (0..p.units.len())
+        .map(|k| {
+            several.then(|| {
+                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
+                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
+                t.unit_view(&p.units[k].label, from, to)
+            })
+        })
+        .collect();
+    // Each unit's modules, named from where its own steps said they were
+    // loaded (two units may load modules of the same name).
+    let symbols: Vec<Vec<ModuleSymbols>> = p
+        .units
+        .iter()
+        .zip(&views)
+        .map(|(u, view)| {
+            let sections = &view.as_ref().unwrap_or(t).sections;
+            u.modules
+                .iter()
+                .map(|m| {
+                    let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
+                    ModuleSymbols::parse(&data, &m.name, sections)
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    Ok(p
+        .units
         .iter()
         .enumerate()
         .map(|(k, u)| {
-            let view;
-            let (t, end) = if several {
-                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
-                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
-                view = t.unit_view(&u.label, from, to);
-                let finished = u.plan.steps.iter().filter(|s| s.name != step::LEAKS).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
-                let end = match &booted.end {
-                    _ if finished => RunEnd::Completed,
-                    // The unit's own name for the step that hung.
-                    RunEnd::StepTimedOut { step, after_secs } => RunEnd::StepTimedOut {
-                        step: step.strip_prefix(&format!("{}/", u.label)).unwrap_or(step).to_string(),
-                        after_secs: *after_secs,
-                    },
-                    other => other.clone(),
-                };
-                (&view, end)
-            } else {
-                (t, booted.end.clone())
+            let (t, end) = match &views[k] {
+                Some(view) => {
+                    let finished = u.plan.steps.iter().filter(|s| s.name != step::LEAKS).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
+                    let end = match &booted.end {
+                        _ if finished => RunEnd::Completed,
+                        // The unit's own name for the step that hung.
+                        RunEnd::StepTimedOut { step, after_secs } => RunEnd::StepTimedOut {
+                            step: step.strip_prefix(&format!("{}/", u.label)).unwrap_or(step).to_string(),
+                            after_secs: *after_secs,
+                        },
+                        other => other.clone(),
+                    };
+                    (view, end)
+                }
+                None => (t, booted.end.clone()),
             };
             let ctx = verdict::Context {
                 console_log: log.to_path_buf(),
                 modules: u.modules.iter().map(|m| m.name.clone()).collect(),
                 // The unit's own modules first: an unloaded module's bare
                 // addresses may have been reused by a later one.
-                symbols: {
-                    let own = |s: &&ModuleSymbols| u.modules.iter().any(|m| m.name == s.module());
-                    symbols.iter().filter(own).chain(symbols.iter().filter(|s| !own(s))).cloned().collect()
-                },
+                symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 explain: load_explanations(t),
             };
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
-        .collect()
+        .collect())
 }
 
 /// Known kernel changes that explain what the loading steps printed (a

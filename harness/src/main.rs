@@ -150,7 +150,7 @@ fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
             }
             if verdicts.len() > 1 {
                 let passed = verdicts.iter().filter(|(_, v)| v.passed()).count();
-                println!("{passed} of {} module directories passed", verdicts.len());
+                println!("{passed} of {} passed, in one boot", verdicts.len());
                 for (label, v) in &verdicts {
                     println!("  {:<9} {label}", v.outcome.to_string());
                 }

@@ -43,15 +43,18 @@ impl Default for KernelArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModuleArgs {
     /// Module directory, built with kbuild (`make -C KDIR M=DIR modules`;
-    /// its Makefile is read by kbuild, never run) [default: kmod/]. Given
-    /// more than once, the directories run one after another in one boot,
-    /// each with its own expect.toml and its own verdict.
+    /// its Makefile is read by kbuild, never run) [default: kmod/, unless
+    /// only --kernel-module is given]. Given more than once, the
+    /// directories run one after another in one boot, each with its own
+    /// expect.toml and its own verdict.
     #[arg(long = "module", value_name = "DIR")]
     pub module_dirs: Vec<PathBuf>,
-    /// Load this module from the kernel build instead of building --module:
-    /// a path relative to the build, e.g. lib/list-test.ko (a KUnit suite).
-    /// May be given more than once.
-    #[arg(long = "kernel-module", value_name = "PATH", conflicts_with = "module_dirs")]
+    /// A module from the kernel build, relative to it, e.g. lib/list-test.ko
+    /// (a KUnit suite). May be given more than once, and beside --module:
+    /// each runs as a unit of its own, with the default expectations (a
+    /// module joins the unit of another given one it depends on), after the
+    /// directories.
+    #[arg(long = "kernel-module", value_name = "PATH")]
     pub kernel_modules: Vec<PathBuf>,
     /// Expectations file [default: expect.toml in the module directory; if
     /// there is none, the defaults: every step exits 0, no kernel report].
@@ -60,9 +63,10 @@ pub struct ModuleArgs {
 }
 
 impl ModuleArgs {
-    /// The module directories: those given, else kmod/.
+    /// The module directories: those given, else kmod/ (unless only kernel
+    /// modules are given).
     pub fn module_dirs(&self) -> Vec<PathBuf> {
-        if self.module_dirs.is_empty() {
+        if self.module_dirs.is_empty() && self.kernel_modules.is_empty() {
             vec![crate::repo_root().join("kmod")]
         } else {
             self.module_dirs.clone()
@@ -71,12 +75,17 @@ impl ModuleArgs {
 
     /// The first (usually the only) module directory.
     pub fn module_dir(&self) -> PathBuf {
-        self.module_dirs().swap_remove(0)
+        self.module_dirs().into_iter().next().unwrap_or_else(|| crate::repo_root().join("kmod"))
     }
 
-    /// One module directory, with whatever else is given.
+    /// One module directory, with the same expectations file.
     pub fn with_dir(&self, dir: PathBuf) -> ModuleArgs {
-        ModuleArgs { module_dirs: vec![dir], ..self.clone() }
+        ModuleArgs { module_dirs: vec![dir], kernel_modules: Vec::new(), expect: self.expect.clone() }
+    }
+
+    /// Kernel modules only, with the same expectations file.
+    pub fn with_kernel_modules(&self, kernel_modules: Vec<PathBuf>) -> ModuleArgs {
+        ModuleArgs { module_dirs: Vec::new(), kernel_modules, expect: self.expect.clone() }
     }
 
     /// The expectations file to read for the first module directory, if any.
@@ -84,7 +93,7 @@ impl ModuleArgs {
         if let Some(p) = &self.expect {
             return Some(p.clone());
         }
-        if !self.kernel_modules.is_empty() {
+        if self.module_dirs.is_empty() && !self.kernel_modules.is_empty() {
             return None;
         }
         Some(self.module_dir().join("expect.toml")).filter(|p| p.is_file())

@@ -129,7 +129,7 @@ pub fn expectations(args: &ModuleArgs) -> Result<Expectations> {
 /// kernel module paths, the expectations, the programs' sources.
 pub fn validate(args: &ModuleArgs) -> Result<(Expectations, String)> {
     let exp = expectations(args)?;
-    let label = if args.kernel_modules.is_empty() {
+    let label = if !args.module_dirs.is_empty() || args.kernel_modules.is_empty() {
         let dir = args.module_dir();
         module::check_dir(&dir)?;
         for p in &exp.programs {
@@ -191,9 +191,22 @@ impl Prepared {
         }
     }
 
-    /// Every module of every unit, in load order.
-    pub fn all_modules(&self) -> Vec<Module> {
-        self.units.iter().flat_map(|u| u.modules.iter().cloned()).collect()
+    /// Every module of every unit, in load order, with its file in the
+    /// guest: a directory per unit when there are several, since two units
+    /// may each have a module of the same name.
+    pub fn guest_modules(&self) -> Vec<(String, PathBuf)> {
+        self.units
+            .iter()
+            .flat_map(|u| u.modules.iter().map(move |m| (self.guest_file(u, &format!("{}.ko", m.name)), m.ko.clone())))
+            .collect()
+    }
+
+    fn guest_file(&self, unit: &Unit, file: &str) -> String {
+        if self.units.len() > 1 {
+            format!("{}/{file}", unit.label)
+        } else {
+            file.to_string()
+        }
     }
 
     /// Where a unit's programs go in the guest: /usr/bin for a single unit,
@@ -222,8 +235,10 @@ impl Prepared {
                 let mut st = st.clone();
                 if several {
                     st.name = format!("{}/{}", u.label, st.name);
-                    if let plan::Action::Run { bin, .. } = &mut st.action {
-                        *bin = Some(self.bin_dir(u));
+                    match &mut st.action {
+                        plan::Action::Run { bin, .. } => *bin = Some(self.bin_dir(u)),
+                        plan::Action::Insmod { file, .. } if !file.starts_with('/') => *file = self.guest_file(u, file),
+                        _ => {}
                     }
                 }
                 steps.push(st);
@@ -234,82 +249,153 @@ impl Prepared {
     }
 }
 
+/// What a unit is made from.
+enum Origin {
+    /// A module directory, built with kbuild.
+    Dir(PathBuf),
+    /// Modules of the kernel build: one given module, with any other given
+    /// one it depends on.
+    Kernel(Vec<Module>),
+}
+
 /// Validates, gets the kernel, builds the modules and programs and plans
 /// the run. A failure after the run directory exists keeps it, so that the
 /// logs the error names are there.
+///
+/// Each module directory is a unit, and so is each kernel module (with the
+/// given ones it depends on), after the directories: several units share
+/// one boot, each with its own steps and verdict.
 pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stages) -> Result<Prepared> {
     let dirs = module_args.module_dirs();
-    let several = dirs.len() > 1 && module_args.kernel_modules.is_empty();
-    if several && module_args.expect.is_some() {
-        bail!("--expect names one expectations file; with several --module, each directory's expect.toml is used");
+    let kernel_only = dirs.is_empty();
+    // Known before the kernel: more than one unit for sure (kernel modules
+    // may still merge into one by their dependencies, found after it).
+    if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty())) {
+        bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used");
     }
-    let mut checked = Vec::new();
-    if several {
-        for d in &dirs {
-            let (exp, label) = validate(&module_args.with_dir(d.clone()))?;
-            let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| label.clone());
-            if checked.iter().any(|(n, _, _): &(String, _, _)| *n == name) {
-                bail!("two --module directories are both named {name:?}: their steps would have the same names");
-            }
-            checked.push((name, exp, d.clone()));
+    // Everything that can be checked before the kernel is.
+    let mut checked: Vec<(String, Expectations, PathBuf)> = Vec::new();
+    for d in &dirs {
+        let (exp, label) = validate(&module_args.with_dir(d.clone()))?;
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label);
+        if checked.iter().any(|(n, _, _)| *n == name) {
+            bail!("two --module directories are both named {name:?}: their steps would have the same names");
         }
-    } else {
-        let (exp, _) = validate(module_args)?;
-        checked.push((String::new(), exp, module_args.module_dir()));
+        checked.push((name, exp, d.clone()));
     }
-    let label = if module_args.kernel_modules.is_empty() {
-        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    let kernel_exp = if kernel_only {
+        Some(validate(module_args)?.0)
+    } else if module_args.kernel_modules.is_empty() {
+        None
     } else {
-        module_args.kernel_modules.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        Some(validate(&module_args.with_kernel_modules(module_args.kernel_modules.clone()))?.0)
     };
+    let label = dirs
+        .iter()
+        .chain(&module_args.kernel_modules)
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let configs = crate::repo_root().join("configs");
     let profile_name = Profile::load(&kernel_args.profile, &configs)?.name;
-    let defaults = checked.iter().any(|(_, e, _)| e.defaults);
+    let defaults = checked.iter().any(|(_, e, _)| e.defaults) || kernel_exp.as_ref().is_some_and(|e| e.defaults);
     stages.say("config", format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }));
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
+
+    let mut origins: Vec<(String, Expectations, Origin)> =
+        checked.into_iter().map(|(name, exp, dir)| (name, exp, Origin::Dir(dir))).collect();
+    if let Some(exp) = kernel_exp {
+        let modules = module_args
+            .kernel_modules
+            .iter()
+            .map(|rel| module::prebuilt(&kernel.build_dir.join(rel), &kernel))
+            .collect::<Result<Vec<_>>>()?;
+        for group in by_dependency(&module_args.kernel_modules, modules) {
+            let name = group.iter().map(|(rel, _)| rel.file_stem().unwrap_or_default().to_string_lossy()).collect::<Vec<_>>().join("+");
+            if origins.iter().any(|(n, _, _)| *n == name) {
+                bail!("a --module directory and a --kernel-module are both named {name:?}: their steps would have the same names");
+            }
+            origins.push((name, exp.clone(), Origin::Kernel(group.into_iter().map(|(_, m)| m).collect())));
+        }
+    }
+    let several = origins.len() > 1;
+    if several && module_args.expect.is_some() {
+        bail!("--expect names one expectations file, but the kernel modules given do not depend on each other: they run as {} units, each with the default expectations", origins.len());
+    }
     let stem = Path::new(label.split(", ").next().unwrap_or("module")).file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
-    for (i, (name, exp, dir)) in checked.into_iter().enumerate() {
+    for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
         let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
         let built = std::fs::create_dir_all(&work)
             .with_context(|| format!("creating {}", work.display()))
-            .and_then(|_| build(&kernel, &module_args.with_dir(dir), &exp, &work, kernel_args.jobs(), stages));
+            .and_then(|_| build(&kernel, origin, &exp, &work, kernel_args.jobs(), stages));
         match built {
-            Ok((modules, programs, plan)) => units.push(Unit { label: name, modules, programs, expectations: exp, plan }),
+            Ok((modules, programs, plan)) => {
+                units.push(Unit { label: if several { name } else { String::new() }, modules, programs, expectations: exp, plan })
+            }
             Err(e) => {
                 let kept = run_dir.keep();
                 return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
             }
         }
     }
-    // One guest: module names must not collide across units (programs go
-    // to a directory per unit).
-    let mut seen = std::collections::BTreeSet::new();
-    for u in &units {
-        for m in &u.modules {
-            if !seen.insert(m.name.clone()) {
-                bail!("two --module directories both build a module named {}: run them separately", m.name);
+    // Two units may load modules of the same name (every lesson's `hello`):
+    // each unit's files have a directory of their own in the guest, and
+    // each is judged on what its own steps reported.
+    Ok(Prepared { profile, kernel, units, run_dir, label })
+}
+
+/// The given kernel modules grouped so that a module shares a unit with any
+/// given module it depends on (loaded first): the groups are the connected
+/// parts of the `depends` graph, in the order of their first module.
+fn by_dependency(paths: &[PathBuf], modules: Vec<Module>) -> Vec<Vec<(PathBuf, Module)>> {
+    let mut group: Vec<usize> = (0..modules.len()).collect();
+    // A few modules at most: merge until nothing changes.
+    loop {
+        let mut changed = false;
+        for (i, m) in modules.iter().enumerate() {
+            for (j, other) in modules.iter().enumerate() {
+                if m.depends.contains(&other.name) && group[i] != group[j] {
+                    let (keep, gone) = (group[i].min(group[j]), group[i].max(group[j]));
+                    group.iter_mut().filter(|g| **g == gone).for_each(|g| *g = keep);
+                    changed = true;
+                }
             }
         }
+        if !changed {
+            break;
+        }
     }
-    Ok(Prepared { profile, kernel, units, run_dir, label })
+    let mut out: Vec<(usize, Vec<(PathBuf, Module)>)> = Vec::new();
+    for ((g, p), m) in group.into_iter().zip(paths).zip(modules) {
+        match out.iter_mut().find(|(id, _)| *id == g) {
+            Some((_, v)) => v.push((p.clone(), m)),
+            None => out.push((g, vec![(p.clone(), m)])),
+        }
+    }
+    out.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Builds one unit's modules and programs, and plans its steps.
 fn build(
     kernel: &Kernel,
-    args: &ModuleArgs,
+    origin: Origin,
     exp: &Expectations,
     work: &Path,
     jobs: usize,
     stages: &Stages,
 ) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
-    let modules = if args.kernel_modules.is_empty() {
-        crate::toolchain::ensure(&args.module_dir(), &crate::cache::root().join("logs"))?;
-        module::build(&args.module_dir(), kernel, work, jobs)?
-    } else {
-        args.kernel_modules.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<_>>()?
+    let (modules, dir) = match origin {
+        Origin::Dir(dir) => {
+            crate::toolchain::ensure(&dir, &crate::cache::root().join("logs"))?;
+            (module::build(&dir, kernel, work, jobs)?, Some(dir))
+        }
+        // Dependencies first, else in the order given.
+        Origin::Kernel(modules) => {
+            let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
+            (module::load_order(modules, &given), None)
+        }
     };
     if let Some(w) = modules.first().map(|m| &m.modpost_warnings) {
         for w in w {
@@ -318,10 +404,13 @@ fn build(
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
     stages.say("module", names.join(", "));
-    if !exp.programs.is_empty() {
-        packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
-    }
-    let programs = program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?;
+    let programs = match dir {
+        Some(_) if !exp.programs.is_empty() => {
+            packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
+            program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?
+        }
+        _ => Vec::new(),
+    };
     if !programs.is_empty() {
         stages.say("program", programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
     }
@@ -349,4 +438,38 @@ pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
         .prefix(prefix)
         .tempdir_in(&runs)
         .with_context(|| format!("creating a run directory in {}", runs.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(name: &str, depends: &[&str]) -> (PathBuf, Module) {
+        let ko = PathBuf::from(format!("lib/{name}.ko"));
+        let m = Module {
+            ko: ko.clone(),
+            name: name.into(),
+            vermagic: "6.12.117".into(),
+            depends: depends.iter().map(|d| d.to_string()).collect(),
+            modpost_warnings: Vec::new(),
+        };
+        (ko, m)
+    }
+
+    fn groups(given: &[(PathBuf, Module)]) -> Vec<Vec<String>> {
+        let (paths, modules): (Vec<_>, Vec<_>) = given.iter().cloned().unzip();
+        by_dependency(&paths, modules).into_iter().map(|g| g.into_iter().map(|(_, m)| m.name).collect()).collect()
+    }
+
+    #[test]
+    fn kernel_modules_are_units_of_their_own_unless_one_needs_another() {
+        let independent = [module("list_test", &[]), module("kmemleak_test", &[])];
+        assert_eq!(groups(&independent), [vec!["list_test"], vec!["kmemleak_test"]]);
+        // The user before its provider, and a third module between them.
+        let given = [module("user", &["provider", "kunit"]), module("other", &[]), module("provider", &[])];
+        assert_eq!(groups(&given), [vec!["user", "provider"], vec!["other"]]);
+        // A chain through a module given last joins all three.
+        let chain = [module("a", &["c"]), module("b", &[]), module("c", &["b"])];
+        assert_eq!(groups(&chain), [vec!["a", "b", "c"]]);
+    }
 }

@@ -3,7 +3,6 @@
 //! [`crate::guest::cpio`]. No root and no loop mounts are needed at any point.
 
 use crate::guest::cpio::{self, Entry};
-use crate::module::Module;
 use crate::plan::Plan;
 use crate::program::Program;
 use crate::packages::{self, Privilege};
@@ -134,7 +133,9 @@ pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
 /// What one guest runs: the modules, the programs, the plan and the run's
 /// nonce.
 pub struct Guest<'a> {
-    pub modules: &'a [Module],
+    /// Each .ko on the host and its file under [`GUEST_DIR`]
+    /// (`NAME.ko`, or `UNIT/NAME.ko` when several units share the guest).
+    pub modules: &'a [(String, PathBuf)],
     /// The programs and the guest directory each goes to (/usr/bin, or a
     /// unit's own directory when several share the guest).
     pub programs: &'a [(Program, String)],
@@ -164,9 +165,15 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
             data: crate::plan::script(guest.plan, GUEST_DIR).into_bytes(),
         },
     ]);
-    for m in guest.modules {
-        let ko = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
-        e.push(Entry::File { path: format!("harness/{}.ko", m.name), mode: 0o644, data: ko });
+    for (file, ko) in guest.modules {
+        if let Some((unit, _)) = file.rsplit_once('/') {
+            let dir = format!("harness/{unit}");
+            if !e.iter().any(|x| x.path() == dir) {
+                e.push(Entry::Dir { path: dir, mode: 0o755 });
+            }
+        }
+        let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+        e.push(Entry::File { path: format!("harness/{file}"), mode: 0o644, data });
     }
     // Under their stems, in their directory (on PATH).
     let mut dirs: Vec<String> = e.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
@@ -222,11 +229,29 @@ pub fn write_initramfs(rootfs_dir: &Path, busybox: &Path, guest: &Guest, out: &P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::module::Module;
 
     fn module(dir: &Path) -> Module {
         let ko = dir.join("mmc_byte.ko");
         std::fs::write(&ko, b"KO").unwrap();
         Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![] }
+    }
+
+    #[test]
+    fn two_units_modules_of_the_same_name_get_a_directory_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.ko"), dir.path().join("b.ko"));
+        std::fs::write(&a, b"A").unwrap();
+        std::fs::write(&b, b"B").unwrap();
+        let files = [("lesson1/hello.ko".to_string(), a), ("lesson2/hello.ko".to_string(), b)];
+        let plan = crate::plan::Plan { steps: Vec::new() };
+        let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef" };
+        let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
+        let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
+        assert!(matches!(&e[at("harness/lesson1/hello.ko")], Entry::File { data, .. } if data == b"A"));
+        assert!(matches!(&e[at("harness/lesson2/hello.ko")], Entry::File { data, .. } if data == b"B"));
+        assert!(matches!(&e[at("harness/lesson1")], Entry::Dir { .. }));
+        assert!(at("harness/lesson2") < at("harness/lesson2/hello.ko"));
     }
 
     #[test]
@@ -238,7 +263,8 @@ mod tests {
         let programs = [(Program { name: "app".into(), path: app }, "/usr/bin".to_string())];
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
-        let guest = Guest { modules: &modules, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };
+        let files: Vec<(String, PathBuf)> = modules.iter().map(|m| (format!("{}.ko", m.name), m.ko.clone())).collect();
+        let guest = Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(find("dev/console"), &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 });

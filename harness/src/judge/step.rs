@@ -260,6 +260,12 @@ pub struct Transcript {
     pub sections: Vec<(String, String, u64)>,
     /// The pids of the insmod and rmmod of each module: (module, pid).
     pub pids: Vec<(String, u32)>,
+    /// The step each of `sections` and `pids` was reported in: a unit's
+    /// view keeps only its own sections, and renames other units' pids, so
+    /// that two units may load modules of the same name (every lesson's
+    /// `hello`) in one boot.
+    section_steps: Vec<Option<usize>>,
+    pid_steps: Vec<Option<usize>>,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
@@ -334,10 +340,12 @@ impl Transcript {
             }
             Some(Marker::Section { module, name, address }) => {
                 self.sections.push((module.clone(), name.clone(), *address));
+                self.section_steps.push(open);
                 kind = LineKind::Marker;
             }
             Some(Marker::Pid { module, pid }) => {
                 self.pids.push((module.clone(), *pid));
+                self.pid_steps.push(open);
                 kind = LineKind::Marker;
             }
             Some(Marker::End { step: name, rc }) => {
@@ -441,14 +449,37 @@ impl Transcript {
             }
             lines.push(ConsoleLine { step, ..l.clone() });
         }
+        // What was reported during the unit's own steps, renumbered.
+        fn own_of<T: Clone>(items: &[T], steps: &[Option<usize>], map: &[Option<usize>]) -> (Vec<T>, Vec<Option<usize>>) {
+            items.iter().zip(steps).filter_map(|(x, s)| s.and_then(|i| map[i]).map(|i| (x.clone(), Some(i)))).unzip()
+        }
+        let (sections, section_steps) = own_of(&self.sections, &self.section_steps, &map);
+        // Every pid stays, so that a leak allocated by another unit's insmod
+        // is known to be that unit's; another unit's carry its step's name
+        // (`b/insmod:hello`), which no module name equals, since two units
+        // may each load a `hello`.
+        let (pids, pid_steps) = self
+            .pids
+            .iter()
+            .zip(&self.pid_steps)
+            .map(|((module, pid), s)| match s.and_then(|i| map[i]) {
+                Some(i) => ((module.clone(), *pid), Some(i)),
+                None => {
+                    let other = s.map(|i| self.steps[i].name.as_str()).unwrap_or("");
+                    ((format!("{other}:{module}"), *pid), None)
+                }
+            })
+            .unzip();
         Transcript {
             nonce: self.nonce.clone(),
             awaiting_start: false,
             lines,
             steps,
             done: self.done,
-            sections: self.sections.clone(),
-            pids: self.pids.clone(),
+            sections,
+            section_steps,
+            pids,
+            pid_steps,
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,
@@ -626,6 +657,24 @@ mod tests {
         assert_eq!(msgs, ["B up", "after b", "unreferenced"]);
         assert_eq!(b.lines[1].number, 7, "console line numbers are kept");
         assert!(b.done);
+    }
+
+    #[test]
+    fn units_with_modules_of_the_same_name_keep_their_own_sections_and_pids() {
+        let t = Transcript::from_log(
+            &log("@@N begin a/insmod\n@@N pid hello 60\n@@N section hello .text 0xbf000000\n@@N end a/insmod rc=0\n\
+                  @@N begin b/insmod\n@@N pid hello 70\n@@N section hello .text 0xbf004000\n@@N end b/insmod rc=0\n\
+                  @@N begin leaks\n@@N end leaks rc=0\n"),
+            N,
+        );
+        assert_eq!(t.sections.len(), 2);
+        let from_b = t.first_line_of("b").unwrap();
+        let a = t.unit_view("a", 0, from_b);
+        assert_eq!(a.sections, vec![("hello".to_string(), ".text".to_string(), 0xbf000000)]);
+        assert_eq!(a.pids, vec![("hello".to_string(), 60), ("b/insmod:hello".to_string(), 70)]);
+        let b = t.unit_view("b", from_b, t.lines.len());
+        assert_eq!(b.sections, vec![("hello".to_string(), ".text".to_string(), 0xbf004000)]);
+        assert_eq!(b.pids, vec![("a/insmod:hello".to_string(), 60), ("hello".to_string(), 70)]);
     }
 
     #[test]

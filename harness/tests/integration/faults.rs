@@ -2,10 +2,10 @@
 //! debug profile (KASAN, kmemleak, DEBUG_ATOMIC_SLEEP, KUnit), and the
 //! mmc_byte modules pass clean there.
 //!
-//! A debug boot costs a minute or more, so the fixtures the kernel survives
-//! share one boot (`check --module A --module B …`), each judged on its own
-//! steps and its own stretch of the console: the verdicts stay per fixture,
-//! and each is checked below by its own function.
+//! A debug boot costs two minutes or more, so the fixtures the kernel
+//! survives share one boot (`check --module A --module B … --kernel-module
+//! K`), each judged on its own steps and its own stretch of the console: the
+//! verdicts stay per fixture, and each is checked below by its own function.
 
 use crate::common::{check_with, repo};
 use harness::judge::event::EventKind;
@@ -15,20 +15,25 @@ use std::path::PathBuf;
 
 const DEBUG: &str = "exynos4210-debug";
 
-/// One debug boot of several fixtures; each fixture's verdict is handed to
-/// its check, and every check runs even when one fails.
-/// A fixture directory and the check of its verdict.
+/// A fixture directory (or a .ko of the kernel build) and the check of its
+/// verdict.
 type Fixture<'a> = (&'a str, fn(&Verdict));
 
+/// One debug boot of several fixtures; each fixture's verdict is handed to
+/// its check, and every check runs even when one fails. Kernel modules come
+/// after the directories, as the harness runs them.
 fn run_together(fixtures: &[Fixture], step_timeout: Option<u64>) {
     let mut o = CheckOptions::new(DEBUG, PathBuf::new());
-    o.module.module_dirs = fixtures.iter().map(|(dir, _)| repo().join(dir)).collect();
+    let is_ko = |p: &&Fixture| p.0.ends_with(".ko");
+    o.module.module_dirs = fixtures.iter().filter(|f| !is_ko(f)).map(|(dir, _)| repo().join(dir)).collect();
+    o.module.kernel_modules = fixtures.iter().filter(is_ko).map(|(ko, _)| PathBuf::from(ko)).collect();
+    assert!(fixtures.iter().skip_while(|f| !is_ko(f)).all(|f| is_ko(&f)), "list the .ko fixtures last, in the order they run");
     o.limits.step = step_timeout;
     let r = check_with(o);
     assert_eq!(r.units.len(), fixtures.len());
     let mut failed = Vec::new();
     for ((dir, check), (label, v)) in fixtures.iter().zip(&r.units) {
-        assert!(dir.ends_with(label.as_str()), "{dir} judged as {label}");
+        assert!(dir.trim_end_matches(".ko").ends_with(label.as_str()), "{dir} judged as {label}");
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(v))).is_err() {
             failed.push(*dir);
         }
@@ -36,9 +41,12 @@ fn run_together(fixtures: &[Fixture], step_timeout: Option<u64>) {
     assert!(failed.is_empty(), "misjudged in the shared boot: {failed:?} (their verdicts are printed above)");
 }
 
-/// Everything the debug kernel survives, in one boot.
+/// Everything the debug kernel survives, in one boot: each fault classified
+/// as its own mistake, the mmc_byte modules (Rust and its C twin, both named
+/// mmc_byte) clean, the kernel's own leaking sample caught and its own KUnit
+/// suite counted.
 #[test]
-fn every_fault_the_kernel_survives_is_classified_in_one_debug_boot() {
+fn every_fixture_the_debug_kernel_survives_is_judged_in_one_boot() {
     run_together(&[
         // First: lockdep reports only the first problem of a boot.
         ("fixtures/faults/lock-order", lock_order_inversion_is_lockdep),
@@ -51,6 +59,11 @@ fn every_fault_the_kernel_survives_is_classified_in_one_debug_boot() {
         ("fixtures/faults/warn-on", warn_on_is_a_warning),
         ("fixtures/kunit-demo", a_failing_kunit_case_fails_the_check),
         ("kmod", mmc_byte_passes_clean_on_the_debug_kernel),
+        // The same module name as kmod's: each unit is judged on what its
+        // own steps reported.
+        ("kmod/c-twin", mmc_byte_passes_clean_on_the_debug_kernel),
+        ("samples/kmemleak/kmemleak-test.ko", the_kernels_own_leaking_sample_is_caught),
+        ("lib/list-test.ko", the_kernels_own_kunit_suite_passes_and_is_counted),
     ], None);
 }
 
@@ -64,20 +77,6 @@ fn an_oops_is_crashed_and_a_hang_after_it_times_out() {
         ("fixtures/faults/null-deref", null_deref_is_an_oops_and_crashed),
         ("fixtures/faults/init-hang", init_hang_is_timed_out_on_the_debug_kernel_too),
     ], Some(60));
-}
-
-/// The C twin of mmc_byte (the same module name as the Rust one, so a boot
-/// of its own).
-#[test]
-fn mmc_byte_c_twin_passes_clean_on_the_debug_kernel() {
-    run_together(&[("kmod/c-twin", mmc_byte_passes_clean_on_the_debug_kernel)], None);
-}
-
-fn run_kernel_module(path: &str) -> Verdict {
-    let mut o = CheckOptions::default();
-    o.kernel.profile = DEBUG.into();
-    o.module.kernel_modules = vec![path.into()];
-    check_with(o).verdict
 }
 
 /// The one report the fixture must produce: its class, its step, and the
@@ -131,9 +130,7 @@ fn leak_on_unload_is_found_with_size_and_allocating_symbol(v: &Verdict) {
 /// A leaking module the harness has never seen: the kernel's own kmemleak
 /// sample (samples/kmemleak/kmemleak-test.c), built as a module of the debug
 /// kernel. It leaks several objects of different sizes from its init.
-#[test]
-fn the_kernels_own_leaking_sample_is_caught() {
-    let v = run_kernel_module("samples/kmemleak/kmemleak-test.ko");
+fn the_kernels_own_leaking_sample_is_caught(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
     assert!(leaks.len() >= 3, "expected several leaks, got {}:\n{v}", leaks.len());
@@ -173,9 +170,7 @@ fn mmc_byte_passes_clean_on_the_debug_kernel(v: &Verdict) {
 
 /// The kernel's own KUnit suite for lists, built as a module: every case
 /// passes and is counted.
-#[test]
-fn kernel_kunit_module_results_are_parsed() {
-    let v = run_kernel_module("lib/list-test.ko");
+fn the_kernels_own_kunit_suite_passes_and_is_counted(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     let k = v.ktap.as_ref().expect("KTAP parsed");
     assert!(k.counts.passed >= 30, "{:?}", k.counts);
