@@ -7,6 +7,7 @@ mod board;
 mod boot;
 mod cache;
 mod changes;
+mod ci;
 mod cli;
 mod faults;
 mod common;
