@@ -266,6 +266,13 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let profile_name = Profile::load(&kernel_args.profile, &configs)?.name;
     let defaults = checked.iter().any(|(_, e, _)| e.defaults);
     stages.say("config", format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }));
+    // A Rust module's target before the kernel, which may take minutes to
+    // build: a missing one is added, or its command shown, at once.
+    if module_args.kernel_modules.is_empty() {
+        for (_, _, dir) in &checked {
+            crate::toolchain::ensure(dir, &crate::cache::root().join("logs"))?;
+        }
+    }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
     let stem = Path::new(label.split(", ").next().unwrap_or("module")).file_stem().unwrap_or_default().to_string_lossy().into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
@@ -306,7 +313,6 @@ fn build(
     stages: &Stages,
 ) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
     let modules = if args.kernel_modules.is_empty() {
-        crate::toolchain::ensure(&args.module_dir(), &crate::cache::root().join("logs"))?;
         module::build(&args.module_dir(), kernel, work, jobs)?
     } else {
         args.kernel_modules.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<_>>()?
