@@ -149,6 +149,7 @@ pub fn ensure(needs: &[Need], log_dir: &Path) -> Result<()> {
         bail!("{:?} is missing and no package provides it: install that toolchain or pass another --cross-compile", n.probe);
     }
     let mut packages: Vec<&str> = missing.iter().map(|n| n.package.as_str()).collect();
+    packages.sort_unstable();
     packages.dedup();
     let command = format!("sudo apt-get install -y {}", packages.join(" "));
     if install_refused() {
@@ -183,10 +184,15 @@ pub fn ensure(needs: &[Need], log_dir: &Path) -> Result<()> {
 pub fn apt_update(privilege: Privilege, log_dir: &Path) {
     let log = log_dir.join("apt-update.log");
     if let Err(e) = as_root(privilege, &["apt-get", "update"], &log, Duration::from_secs(10 * 60)) {
-        // The whole message: the command, its last lines and the log's path
-        // (a mirror's size mismatch for one index shows there).
-        eprintln!("harness: apt-get update reported errors (continuing):\n{e:#}");
+        eprintln!("{}", update_warning(&e));
     }
+}
+
+/// The whole message: the command, its last lines and the log's path (a
+/// mirror's size mismatch for one index shows there), never only its first
+/// line, which ends at "its last lines:".
+fn update_warning(e: &anyhow::Error) -> String {
+    format!("harness: apt-get update reported errors (continuing):\n{e:#}")
 }
 
 #[cfg(test)]
@@ -208,6 +214,20 @@ mod tests {
         let err = ensure(&[Need::program("no-such-program-xyz", "xyz-tools")], dir.path()).unwrap_err().to_string();
         std::env::remove_var("HARNESS_NO_INSTALL");
         assert!(err.contains("sudo apt-get install -y xyz-tools"), "{err}");
+    }
+
+    #[test]
+    fn an_apt_update_warning_shows_the_failing_commands_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "echo 'Get:1 http://deb.debian.org/debian bookworm/main armhf Packages'; \
+                      echo 'E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress?'; \
+                      exit 100";
+        let err = crate::process::run("sh", &["-c".into(), script.into()], None, &[], &dir.path().join("log"), Duration::from_secs(30), |_| {})
+            .unwrap_err();
+        let warning = update_warning(&err);
+        assert!(warning.contains("exit status 100; its last lines:\n"), "{warning}");
+        assert!(warning.contains("  | E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456)"), "{warning}");
+        assert!(warning.contains(&format!("full log: {}", dir.path().join("log").display())), "{warning}");
     }
 
     #[test]

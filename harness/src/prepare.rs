@@ -300,6 +300,11 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let profile_name = Profile::load(&kernel_args.profile, &configs)?.name;
     let defaults = checked.iter().any(|(_, e, _)| e.defaults) || kernel_exp.as_ref().is_some_and(|e| e.defaults);
     stages.say("config", format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }));
+    // A Rust module's target before the kernel, which may take minutes to
+    // build: a missing one is added, or its command shown, at once.
+    for (_, _, dir) in &checked {
+        crate::toolchain::ensure(dir, &crate::cache::root().join("logs"))?;
+    }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
 
     let mut origins: Vec<(String, Expectations, Origin)> =
@@ -387,10 +392,7 @@ fn build(
     stages: &Stages,
 ) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
     let (modules, dir) = match origin {
-        Origin::Dir(dir) => {
-            crate::toolchain::ensure(&dir, &crate::cache::root().join("logs"))?;
-            (module::build(&dir, kernel, work, jobs)?, Some(dir))
-        }
+        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs)?, Some(dir)),
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");

@@ -99,3 +99,17 @@ fn workflow_saves_the_cache_on_failure_and_installs_through_the_harness() {
     assert!(!wf.lines().any(|l| l.trim_start().starts_with("targets:")), "the harness adds the Rust target itself");
     assert!(wf.contains("cargo run --release -- setup"));
 }
+
+/// The jobs split the suite and together run all of it: the plain job's
+/// filter is exactly "not" the other jobs' filters, so a test that neither
+/// of them selects (a new group) still runs in the plain job.
+#[test]
+fn workflow_jobs_together_run_the_whole_suite() {
+    let wf = std::fs::read_to_string(repo().join(".github/workflows/check.yml")).unwrap();
+    let filters: Vec<&str> = wf.lines().filter_map(|l| l.trim().strip_prefix("tests: ")).collect();
+    let (plain, others): (Vec<&str>, Vec<&str>) = filters.iter().partition(|f| f.starts_with("not "));
+    assert_eq!(plain.len(), 1, "one job runs what the others do not: {filters:?}");
+    assert!(!others.is_empty(), "{filters:?}");
+    assert_eq!(plain[0], format!("not ({})", others.join(" | ")), "{filters:?}");
+    assert!(wf.contains("-E \"$TESTS\""), "the tests step runs the job's filter");
+}
