@@ -76,7 +76,7 @@ fn an_oops_is_crashed_and_a_hang_after_it_times_out() {
     run_together(&[
         ("fixtures/faults/null-deref", null_deref_is_an_oops_and_crashed),
         ("fixtures/faults/init-hang", init_hang_is_timed_out_on_the_debug_kernel_too),
-    ], Some(60));
+    ], Some(30));
 }
 
 /// The one report the fixture must produce: its class, its step, and the
@@ -160,7 +160,7 @@ fn warn_on_is_a_warning(v: &Verdict) {
 
 fn init_hang_is_timed_out_on_the_debug_kernel_too(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
-    assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 60 s"));
+    assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 30 s"));
 }
 
 fn mmc_byte_passes_clean_on_the_debug_kernel(v: &Verdict) {
