@@ -363,14 +363,7 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     }
 
     let tools = transfer::detect(&mut b.shell, opts.transfer)?;
-    let how = format!(
-        "{}, checked with {}",
-        match tools.encoding {
-            Encoding::Base64 => "base64 -d",
-            Encoding::Printf => "printf",
-        },
-        tools.checksum.command()
-    );
+    let how = tools.describe();
     // Sent through the checked copy, rather than a heredoc: the line editor
     // and PS2 prompts cannot garble them, and a bad copy is caught.
     let steps_dest = format!("{BOARD_DIR}/harness-steps.sh");
