@@ -59,18 +59,44 @@ fn sigterm_to_the_harness_leaves_no_qemu() {
     common::assert_no_qemu_children();
 }
 
-/// An init that never returns is TIMED-OUT within the step timeout plus a
-/// few seconds (not the global 300 s): exit status 1, the reason, the hung
-/// guest's registers (both CPUs) and its last console lines.
+/// An oops kills insmod but not the kernel, and a hang ends the boot: in
+/// one boot, each keeps its own verdict. The oops is CRASHED, named by its
+/// class, its step and the module function in its stack; the init that
+/// never returns is TIMED-OUT within the step timeout plus a few seconds
+/// (not the global 300 s), with the hung guest's registers (both CPUs) and
+/// its last console lines. Exit status 1.
 #[test]
-fn an_init_that_never_returns_times_out_on_the_step() {
+fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     let started = Instant::now();
-    let out = harness(&["check", "--step-timeout", "15", "--module", fixture("faults/init-hang").to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("v.json");
+    let out = harness(&[
+        "check",
+        "--step-timeout",
+        "15",
+        "--module",
+        fixture("faults/null-deref").to_str().unwrap(),
+        "--module",
+        fixture("faults/init-hang").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("verdict: TIMED-OUT: step insmod did not finish within 15 s"), "{t}");
-    // Module build and boot take some seconds on top.
-    assert!(started.elapsed() < Duration::from_secs(90), "took {:?}", started.elapsed());
+    // Module builds and the boot take some seconds on top.
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let verdict = |label: &str| {
+        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+    };
+    let oops = verdict("null-deref");
+    assert_eq!(oops["outcome"], "CRASHED", "{oops}");
+    let event = oops["events"].as_array().unwrap().iter().find(|e| e["kind"]["class"] == "oops").cloned().unwrap_or_else(|| panic!("no oops: {oops}"));
+    assert_eq!(event["step"], "insmod", "{event}");
+    assert_eq!(event["module_symbol"], "null_deref_do [fault_null_deref]", "{event}");
+    let hang = verdict("init-hang");
+    assert_eq!(hang["outcome"], "TIMED-OUT", "{hang}");
+    assert!(t.contains("TIMED-OUT: step insmod did not finish within 15 s"), "{t}");
     assert!(t.contains("guest registers when it was stopped"), "{t}");
     assert!(t.contains("R15="), "{t}");
     assert!(t.contains("CPU#1"), "both CPUs' registers are shown: {t}");
