@@ -346,8 +346,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
         }
     }
     // Two units may load modules of the same name (every lesson's `hello`):
-    // each unit's files have a directory of their own in the guest, and
-    // each is judged on what its own steps reported.
+    // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label })
 }
 
@@ -391,12 +390,12 @@ fn build(
     jobs: usize,
     stages: &Stages,
 ) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
-    let (modules, dir) = match origin {
-        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs)?, Some(dir)),
+    let (modules, from_dir) = match origin {
+        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs)?, true),
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
-            (module::load_order(modules, &given), None)
+            (module::load_order(modules, &given), false)
         }
     };
     if let Some(w) = modules.first().map(|m| &m.modpost_warnings) {
@@ -406,12 +405,13 @@ fn build(
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
     stages.say("module", names.join(", "));
-    let programs = match dir {
-        Some(_) if !exp.programs.is_empty() => {
-            packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
-            program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?
-        }
-        _ => Vec::new(),
+    // A directory's programs are built from its copy (validate() refuses
+    // programs for kernel modules).
+    let programs = if from_dir && !exp.programs.is_empty() {
+        packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
+        program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?
+    } else {
+        Vec::new()
     };
     if !programs.is_empty() {
         stages.say("program", programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));

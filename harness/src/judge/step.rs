@@ -449,11 +449,13 @@ impl Transcript {
             }
             lines.push(ConsoleLine { step, ..l.clone() });
         }
-        // What was reported during the unit's own steps, renumbered.
-        fn own_of<T: Clone>(items: &[T], steps: &[Option<usize>], map: &[Option<usize>]) -> (Vec<T>, Vec<Option<usize>>) {
-            items.iter().zip(steps).filter_map(|(x, s)| s.and_then(|i| map[i]).map(|i| (x.clone(), Some(i)))).unzip()
-        }
-        let (sections, section_steps) = own_of(&self.sections, &self.section_steps, &map);
+        // The sections its own steps reported, renumbered.
+        let (sections, section_steps) = self
+            .sections
+            .iter()
+            .zip(&self.section_steps)
+            .filter_map(|(x, s)| s.and_then(|i| map[i]).map(|i| (x.clone(), Some(i))))
+            .unzip();
         // Every pid stays, so that a leak allocated by another unit's insmod
         // is known to be that unit's; another unit's carry its step's name
         // (`b/insmod:hello`), which no module name equals, since two units
