@@ -198,8 +198,13 @@ pub fn remove(entry: &Entry) -> Result<()> {
 /// Where the logs of building the cache entry `entry` go: outside its
 /// temporary directory, so that they outlive a failed build.
 pub fn logs_dir(entry: &Path) -> PathBuf {
+    logs_dir_under(&root(), entry)
+}
+
+/// [`logs_dir`] for a cache rooted at `root`.
+pub fn logs_dir_under(root: &Path, entry: &Path) -> PathBuf {
     let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    root().join("logs").join(name)
+    root.join("logs").join(name)
 }
 
 /// A short stable hex digest of some parts, for cache keys.

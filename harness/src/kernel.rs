@@ -215,9 +215,12 @@ fn source_tree(source: &Source, root: &Path) -> Result<PathBuf> {
     };
     let stem = tarball.file_name().unwrap_or_default().to_string_lossy().replace(".tar", "").replace(['.'], "_");
     let entry = root.join("sources").join(format!("{stem}-{}", cache::digest([source.identity()?])));
+    // The log is outside the temporary, which a failed extraction removes.
+    let logs = cache::logs_dir_under(root, &entry);
     let (dir, _) = cache::get_or_build(&entry, "extracting the kernel source", |tmp| {
         eprintln!("harness: extracting {}", tarball.display());
-        let log = tmp.join("extract.log");
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+        let log = logs.join("extract.log");
         let args: Vec<OsString> =
             vec!["-xf".into(), tarball.into(), "-C".into(), tmp.into(), "--no-same-owner".into()];
         process::run("tar", &args, None, &[], &log, Duration::from_secs(20 * 60), |_| {})?;
@@ -411,6 +414,19 @@ mod tests {
         // Nothing half-made is left to be mistaken for an extracted tree.
         let left: Vec<_> = std::fs::read_dir(cache.join("sources")).unwrap().flatten().map(|e| e.file_name()).collect();
         assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".lock")), "{left:?}");
+    }
+
+    #[test]
+    fn a_failed_extraction_names_a_log_that_is_still_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("linux-source-9.9.tar.xz");
+        std::fs::write(&tar, "not xz data").unwrap();
+        let src = Source::resolve(Some(&tar)).unwrap();
+        let err = format!("{:#}", source_tree(&src, &dir.path().join("cache")).unwrap_err());
+        // The temporary the extraction ran in is gone; the log it names is not.
+        let log = err.lines().find_map(|l| l.trim().strip_prefix("full log: ")).unwrap_or_else(|| panic!("no log named:\n{err}"));
+        assert!(Path::new(log).is_file(), "{log} does not exist:\n{err}");
+        assert!(std::fs::read_to_string(log).unwrap().contains("xz"), "{log}");
     }
 
     #[test]

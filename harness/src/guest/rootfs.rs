@@ -29,13 +29,17 @@ pub fn busybox() -> Result<PathBuf> {
     // a changed way of fetching it is never served from an old entry.
     let recipe = concat!("busybox-recipe-1 harness-", env!("CARGO_PKG_VERSION"));
     let entry = crate::cache::root().join(format!("busybox-static-armhf-{}", crate::cache::digest([recipe])));
-    let (dir, _) = crate::cache::get_or_build(&entry, "fetching busybox", fetch_busybox)?;
+    // Logs go beside the cache, not into the temporary: a failed fetch
+    // removes the temporary, and a warning printed on the way names its log.
+    let logs = crate::cache::logs_dir(&entry);
+    let (dir, _) = crate::cache::get_or_build(&entry, "fetching busybox", |tmp| fetch_busybox(tmp, &logs))?;
     Ok(dir.join("busybox"))
 }
 
-fn fetch_busybox(tmp: &Path) -> Result<()> {
+fn fetch_busybox(tmp: &Path, logs: &Path) -> Result<()> {
     eprintln!("harness: fetching busybox-static:armhf with apt-get download");
-    let log = tmp.join("apt-download.log");
+    std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
+    let log = logs.join("apt-download.log");
     let download = || {
         process::run(
             "apt-get",
@@ -63,8 +67,8 @@ fn fetch_busybox(tmp: &Path) -> Result<()> {
             );
         }
         eprintln!("harness: adding the armhf architecture to apt (dpkg --add-architecture armhf)");
-        packages::as_root(privilege, &["dpkg", "--add-architecture", "armhf"], &tmp.join("dpkg-arch.log"), Duration::from_secs(60))?;
-        packages::apt_update(privilege, tmp);
+        packages::as_root(privilege, &["dpkg", "--add-architecture", "armhf"], &logs.join("dpkg-arch.log"), Duration::from_secs(60))?;
+        packages::apt_update(privilege, logs);
         download().context("downloading busybox-static:armhf after adding armhf")?;
     }
     let deb = std::fs::read_dir(tmp)?
@@ -78,7 +82,7 @@ fn fetch_busybox(tmp: &Path) -> Result<()> {
         &["-x".into(), deb.clone().into(), root.clone().into()],
         None,
         &[],
-        &tmp.join("dpkg-deb.log"),
+        &logs.join("dpkg-deb.log"),
         Duration::from_secs(120),
         |_| {},
     )?;
