@@ -17,8 +17,9 @@ use std::process::{Command, Output};
 const STUBBED: [&str; 7] = ["apt-get", "apt-cache", "dpkg", "dpkg-query", "rustup", "cargo", "sudo"];
 
 /// One stand-in for all of them, answering as a Debian machine set up by the
-/// harness would, except that nodejs is not installed and npm's installed
-/// version is one apt has no source for (so it must be kept).
+/// harness would, except that nodejs is not installed, npm's installed
+/// version is one apt has no source for, and libpq-dev (not the harness's)
+/// depends on libssl-dev: both npm and libssl-dev must be kept.
 const STUB: &str = r#"#!/bin/sh
 name=$(basename "$0")
 echo "$name $* [in $PWD]" >> "$CALLS"
@@ -28,7 +29,10 @@ case "$name $*" in
 "dpkg-query -W -f=\${Version} npm") echo "9.9.9-elsewhere" ;;
 "dpkg-query -W -f=\${Version} "*) echo "1.0-1" ;;
 "apt-cache madison "*) echo "   $2 |    1.0-1 | http://deb.debian.org/debian bookworm/main amd64 Packages" ;;
-"apt-get -s remove "*) echo "Remv qemu-system-arm [1.0-1]"; echo "Remv libslirp0 [1.0-1]" ;;
+"apt-get -s remove libssl-dev") echo "Remv libpq-dev:amd64 [1.0-1]"; echo "Remv libssl-dev:amd64 [1.0-1]" ;;
+"apt-get -s remove --autoremove "*) echo "Remv qemu-system-arm [1.0-1]"; echo "Remv libslirp0 [1.0-1]" ;;
+"apt-get -s remove gcc-arm-linux-gnueabihf") echo "Remv libc6-dev-armhf-cross [1.0-1]"; echo "Remv gcc-arm-linux-gnueabihf [1.0-1]" ;;
+"apt-get -s remove "*) echo "Remv $3 [1.0-1]" ;;
 "dpkg --print-foreign-architectures") echo armhf ;;
 "rustup show active-toolchain") echo "stub-toolchain (overridden by '$PWD/rust-toolchain.toml')" ;;
 "rustup target list --installed --toolchain stub-toolchain") echo x86_64-unknown-linux-gnu; echo armv7a-none-eabi ;;
@@ -120,9 +124,12 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     assert_eq!(
         actions(&calls),
         [
-            // nodejs is not installed; npm's version could not come back.
+            // nodejs is not installed; npm's version could not come back;
+            // libssl-dev would take libpq-dev along. The cross libc goes
+            // with the cross compiler, both the harness's: not a reason to
+            // keep it.
             "apt-get -o DPkg::Lock::Timeout=600 remove --autoremove -y -q qemu-system-arm gcc-arm-linux-gnueabihf \
-             libc6-dev-armhf-cross linux-source-6.12 u-boot-tools bc bison flex libssl-dev"
+             libc6-dev-armhf-cross linux-source-6.12 u-boot-tools bc bison flex"
                 .to_string(),
             "dpkg --remove-architecture armhf".to_string(),
             "rustup target remove --toolchain stub-toolchain armv7a-none-eabi".to_string(),
@@ -137,7 +144,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     let remove = calls.iter().find(|c| c.starts_with("rustup target remove")).unwrap();
     assert!(remove.ends_with(&format!("[in {}]", repo().join("kmod").display())), "{remove}");
     // What was removed is said, and what apt took along with the packages.
-    for said in ["apt packages: qemu-system-arm", "with what only they needed: qemu-system-arm libslirp0", "kept: npm 9.9.9-elsewhere", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
+    for said in ["apt packages: qemu-system-arm", "with what only they needed: qemu-system-arm libslirp0", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
         assert!(t.contains(said), "{said:?} not said:\n{t}");
     }
     for gone in ["sources", "busybox-static-armhf-0123", "cargo"] {
