@@ -41,3 +41,25 @@ fn a_module_named_module_fails_to_load_with_the_explanation() {
     assert!(t.contains("Give the module another name"), "{t}");
     common::assert_no_qemu_children();
 }
+
+/// What a user sees when a module does not compile: exit status 2, the
+/// compiler's errors with the explanation, and a log that is really there
+/// (the run directory it lives in is kept and named).
+#[test]
+fn a_module_that_does_not_compile_names_a_log_that_exists() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", "--module", repo().join("fixtures/api-changes/timer").to_str().unwrap()])
+        .env("HARNESS_RUN_DIR", runs.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("does not compile") && t.contains("what changed since Linux 3.5:"), "{t}");
+    let log = t.lines().find_map(|l| l.trim().strip_prefix("full log: ")).unwrap_or_else(|| panic!("no log named:\n{t}"));
+    let log = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("the named log {log}: {e}\n{t}"));
+    assert!(log.contains("error:"), "the log holds the compiler's errors:\n{log}");
+    let kept = t.lines().find_map(|l| l.trim().strip_prefix("(run directory kept: ")?.strip_suffix(')')).unwrap_or_else(|| panic!("{t}"));
+    assert!(std::path::Path::new(kept).starts_with(runs.path()) && std::path::Path::new(kept).is_dir(), "{t}");
+}
