@@ -19,7 +19,9 @@ const STUBBED: [&str; 7] = ["apt-get", "apt-cache", "dpkg", "dpkg-query", "rustu
 /// One stand-in for all of them, answering as a Debian machine set up by the
 /// harness would, except that nodejs is not installed, npm's installed
 /// version is one apt has no source for, and libpq-dev (not the harness's)
-/// depends on libssl-dev: both npm and libssl-dev must be kept.
+/// depends on libssl-dev: both npm and libssl-dev must be kept. apt would
+/// take libslirp0 along (only qemu needed it), and oldlib, auto-removable
+/// before the script ran, which must be kept.
 const STUB: &str = r#"#!/bin/sh
 name=$(basename "$0")
 echo "$name $* [in $PWD]" >> "$CALLS"
@@ -30,7 +32,8 @@ case "$name $*" in
 "dpkg-query -W -f=\${Version} "*) echo "1.0-1" ;;
 "apt-cache madison "*) echo "   $2 |    1.0-1 | http://deb.debian.org/debian bookworm/main amd64 Packages" ;;
 "apt-get -s remove libssl-dev") echo "Remv libpq-dev:amd64 [1.0-1]"; echo "Remv libssl-dev:amd64 [1.0-1]" ;;
-"apt-get -s remove --autoremove "*) echo "Remv qemu-system-arm [1.0-1]"; echo "Remv libslirp0 [1.0-1]" ;;
+"apt-get -s autoremove") echo "Remv oldlib [1.0-1]" ;;
+"apt-get -s remove --autoremove "*) shift 3; for p; do echo "Remv $p [1.0-1]"; done; echo "Remv libslirp0 [1.0-1]"; echo "Remv oldlib [1.0-1]" ;;
 "apt-get -s remove gcc-arm-linux-gnueabihf") echo "Remv libc6-dev-armhf-cross [1.0-1]"; echo "Remv gcc-arm-linux-gnueabihf [1.0-1]" ;;
 "apt-get -s remove "*) echo "Remv $3 [1.0-1]" ;;
 "dpkg --print-foreign-architectures") echo armhf ;;
@@ -128,8 +131,8 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
             // libssl-dev would take libpq-dev along. The cross libc goes
             // with the cross compiler, both the harness's: not a reason to
             // keep it.
-            "apt-get -o DPkg::Lock::Timeout=600 remove --autoremove -y -q qemu-system-arm gcc-arm-linux-gnueabihf \
-             libc6-dev-armhf-cross linux-source-6.12 u-boot-tools bc bison flex"
+            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison flex gcc-arm-linux-gnueabihf \
+             libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools"
                 .to_string(),
             "dpkg --remove-architecture armhf".to_string(),
             "rustup target remove --toolchain stub-toolchain armv7a-none-eabi".to_string(),
@@ -144,7 +147,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     let remove = calls.iter().find(|c| c.starts_with("rustup target remove")).unwrap();
     assert!(remove.ends_with(&format!("[in {}]", repo().join("kmod").display())), "{remove}");
     // What was removed is said, and what apt took along with the packages.
-    for said in ["apt packages: qemu-system-arm", "with what only they needed: qemu-system-arm libslirp0", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
+    for said in ["apt packages: qemu-system-arm", "with what only they needed: bc bison flex gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools", "kept: oldlib (auto-removable before this run, not the harness's)", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
         assert!(t.contains(said), "{said:?} not said:\n{t}");
     }
     for gone in ["sources", "busybox-static-armhf-0123", "cargo"] {
@@ -164,7 +167,7 @@ fn a_dry_run_only_prints_the_removals() {
     assert_eq!(actions(&calls), Vec::<String>::new(), "{t}");
     assert!(t.contains("$ rustup target remove --toolchain stub-toolchain armv7a-none-eabi"), "{t}");
     assert!(t.contains("$ dpkg --remove-architecture armhf"), "{t}");
-    assert!(t.contains("apt-get -o DPkg::Lock::Timeout=600 remove --autoremove -y -q qemu-system-arm"), "{t}");
+    assert!(t.contains("apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison"), "{t}");
     for kept in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123"] {
         assert!(m.cache().join(kept).is_dir(), "{kept} removed by a dry run");
     }
