@@ -35,6 +35,8 @@ struct Entry {
     what: String,
     instead: String,
     checked: String,
+    covered: bool,
+    layer: String,
 }
 
 #[derive(Debug)]
@@ -46,6 +48,10 @@ pub struct Change {
     pub instead: String,
     /// Where the fact was checked (for maintainers; not shown to users).
     pub checked: String,
+    /// Whether the 3.5 layer (compat35/) gives the module 3.5's API back.
+    pub covered: bool,
+    /// How the layer covers it, or why it cannot.
+    pub layer: String,
 }
 
 #[derive(Debug)]
@@ -60,6 +66,48 @@ pub struct Explanation {
     pub evidence: String,
     pub what: String,
     pub instead: String,
+    pub covered: bool,
+    pub layer: String,
+}
+
+/// One 3.5 API a module built under `--api 3.5` used that the test kernel
+/// lacks: what a port to the test kernel must change, and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Port {
+    pub id: String,
+    pub what: String,
+    pub instead: String,
+    /// `file:line` of each use the build named (relative to the module
+    /// directory), in the order first seen; empty for a use without a place
+    /// (the module's name).
+    pub at: Vec<String>,
+    /// What the layer did instead.
+    pub layer: String,
+    /// What the mark said of this module beyond its id ("module.ko is built
+    /// as module35.ko").
+    pub note: Option<String>,
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            writeln!(f, "{}", self.what)?;
+        } else {
+            writeln!(f, "{} ({})", self.what, self.at.join(", "))?;
+        }
+        if let Some(n) = &self.note {
+            writeln!(f, "  here: {n}")?;
+        }
+        write!(f, "  works on 3.5 and here: ")?;
+        let mut lines = self.instead.lines();
+        if let Some(first) = lines.next() {
+            writeln!(f, "{first}")?;
+        }
+        for l in lines {
+            writeln!(f, "    {l}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Explanation {
@@ -74,9 +122,18 @@ impl fmt::Display for Explanation {
         for l in lines {
             writeln!(f, "    {l}")?;
         }
+        if self.covered {
+            writeln!(f, "  --api 3.5 builds it unchanged: {}", self.layer)?;
+        } else {
+            writeln!(f, "  the 3.5 layer does not cover it: {}", self.layer)?;
+        }
         Ok(())
     }
 }
+
+/// The prefix of every mark the layer's headers and kbuild.mk print
+/// (compat35/include/compat35/mark.h), followed by the change's id.
+pub const MARK: &str = "linux-3.5 API: ";
 
 impl Table {
     /// Parses the table's text; `origin` names it in errors.
@@ -93,7 +150,16 @@ impl Table {
             if patterns.is_empty() {
                 bail!("{origin}: change {:?} matches nothing: give it `matches`", e.id);
             }
-            changes.push(Change { id: e.id, stage: e.stage, patterns, what: e.what, instead: e.instead, checked: e.checked });
+            changes.push(Change {
+                id: e.id,
+                stage: e.stage,
+                patterns,
+                what: e.what,
+                instead: e.instead,
+                checked: e.checked,
+                covered: e.covered,
+                layer: e.layer,
+            });
         }
         Ok(Table { changes })
     }
@@ -105,9 +171,92 @@ impl Table {
             .filter(|c| c.stage == stage)
             .filter_map(|c| {
                 let line = text.lines().find(|l| c.patterns.iter().any(|p| p.is_match(l)))?;
-                Some(Explanation { id: c.id.clone(), evidence: line.to_string(), what: c.what.clone(), instead: c.instead.clone() })
+                Some(Explanation {
+                    id: c.id.clone(),
+                    evidence: line.to_string(),
+                    what: c.what.clone(),
+                    instead: c.instead.clone(),
+                    covered: c.covered,
+                    layer: c.layer.clone(),
+                })
             })
             .collect()
+    }
+
+    /// The port list in a module build's log under `--api 3.5`: each
+    /// covered change whose mark the build printed, in the order first
+    /// seen, with the places of its uses. `module_dir` (the copy that was
+    /// built) is taken off the paths. A mark printed inside one of the
+    /// layer's headers (`<mach/gpio.h>`) is placed where the module
+    /// included it: the last `In file included from` line before it. Marks
+    /// whose id is not a covered change (a module may print any warning)
+    /// are left out.
+    pub fn ports(&self, log: &str, module_dir: &str) -> Vec<Port> {
+        let place = Regex::new(r"^(?:In file included from |\s+from )?(?P<file>[^\s:][^:]*):(?P<line>\d+)[:,]").expect("a valid regex");
+        let prefix = format!("{}/", module_dir.trim_end_matches('/'));
+        let relative = |file: &str, line: &str| format!("{}:{line}", file.strip_prefix(&prefix).unwrap_or(file));
+        let mut ports: Vec<Port> = Vec::new();
+        let mut included_from: Option<String> = None;
+        let lines: Vec<&str> = log.lines().collect();
+        // A mark whose place is a macro's definition in the layer's header
+        // (a deprecated helper named inside proc_create()): the module's
+        // line is the first `in expansion of macro` note in the module's
+        // files that follows, before the next warning.
+        let expanded_at = |from: usize| {
+            lines[from + 1..]
+                .iter()
+                .take_while(|l| !l.contains(": warning: "))
+                .filter(|l| l.starts_with(&prefix) && l.contains(": note: in expansion of macro"))
+                .find_map(|l| place.captures(l).map(|c| relative(&c["file"], &c["line"])))
+        };
+        for (n, l) in lines.iter().copied().enumerate() {
+            let Some(at) = l.find(MARK) else {
+                if l.starts_with("In file included from ") || l.starts_with("                 from ") {
+                    if let Some(c) = place.captures(l) {
+                        included_from = Some(relative(&c["file"], &c["line"]));
+                    }
+                } else {
+                    included_from = None;
+                }
+                continue;
+            };
+            let id: String = l[at + MARK.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+            let Some(change) = self.changes.iter().find(|c| c.id == id && c.covered) else { continue };
+            let here = place.captures(l).map(|c| {
+                let file = &c["file"];
+                // Inside a header of the layer's: where the module included it.
+                match (&included_from, file.starts_with(&prefix)) {
+                    (Some(from), false) => from.clone(),
+                    (None, false) => expanded_at(n).unwrap_or_else(|| relative(file, &c["line"])),
+                    _ => relative(file, &c["line"]),
+                }
+            });
+            included_from = None;
+            let port = match ports.iter_mut().find(|p| p.id == id) {
+                Some(p) => p,
+                None => {
+                    ports.push(Port {
+                        id: id.clone(),
+                        what: change.what.clone(),
+                        instead: change.instead.clone(),
+                        at: Vec::new(),
+                        layer: change.layer.clone(),
+                        note: None,
+                    });
+                    ports.last_mut().expect("just pushed")
+                }
+            };
+            let rest = l[at + MARK.len() + id.len()..].trim_start_matches(':').trim();
+            if !rest.is_empty() && !rest.starts_with('[') && port.note.is_none() {
+                port.note = Some(rest.to_string());
+            }
+            if let Some(h) = here {
+                if !port.at.contains(&h) {
+                    port.at.push(h);
+                }
+            }
+        }
+        ports
     }
 }
 
@@ -188,9 +337,75 @@ mod tests {
         assert_eq!(ids.len(), t.changes.len(), "ids are unique");
     }
 
+    /// The port list from a build log as gcc 12 and make print it: a mark
+    /// in a macro's expansion, a deprecated helper, a mark inside one of the
+    /// layer's headers (placed where the module included it), make's note of
+    /// a renamed module; marks of changes not covered, or unknown, are left
+    /// out.
+    #[test]
+    fn the_port_list_names_each_covered_change_once_with_its_places() {
+        let dir = "/runs/x/module";
+        let log = format!(
+            "linux-3.5 API: module-named-module: module.ko is built as module35.ko\n\
+             {dir}/hello.c:17:9: warning: linux-3.5 API: timer\n   17 |         setup_timer(&t, fn, 1);\n\
+             {dir}/hello.c:18:9: warning: linux-3.5 API: timer\n\
+             {dir}/hello.c:17:9: warning: linux-3.5 API: timer\n\
+             /src/compat35/include/compat35/proc.h:372:18: warning: 'compat35_proc_create_fops' is deprecated: linux-3.5 API: proc-fops [-Wdeprecated-declarations]\n\
+             /src/compat35/include/compat35/proc.h:373:46: note: in expansion of macro 'proc_create_data'\n\
+             {dir}/hello.c:30:16: note: in expansion of macro 'proc_create'\n\
+             In file included from /src/compat35/include/mach/regs-gpio.h:14,\n                 from {dir}/hello.c:6:\n\
+             /src/compat35/include/mach/map.h:11:1: warning: linux-3.5 API: mach-headers\n\
+             {dir}/hello.c:40:1: warning: linux-3.5 API: fops-ioctl\n\
+             {dir}/hello.c:41:1: warning: linux-3.5 API: no-such-change\n"
+        );
+        let ports = table().ports(&log, dir);
+        let got: Vec<(&str, Vec<&str>, Option<&str>)> =
+            ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("module-named-module", vec![], Some("module.ko is built as module35.ko")),
+                ("timer", vec!["hello.c:17", "hello.c:18"], None),
+                ("proc-fops", vec!["hello.c:30"], None),
+                ("mach-headers", vec!["hello.c:6"], None),
+            ]
+        );
+        assert!(ports[1].to_string().contains("(hello.c:17, hello.c:18)"), "{}", ports[1]);
+    }
+
+    /// Each mark the layer's files print is a covered entry of the table,
+    /// and each covered entry but the forced includes has a mark.
+    #[test]
+    fn the_layers_marks_and_the_table_agree() {
+        let t = table();
+        let mut marks = Vec::new();
+        let mut stack = vec![crate::repo_root().join("compat35")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    for (i, _) in text.match_indices(MARK) {
+                        let id: String = text[i + MARK.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+                        if !id.is_empty() {
+                            marks.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        for m in &marks {
+            assert!(t.changes.iter().any(|c| c.id == *m && c.covered), "compat35/ marks {m:?}, which is not a covered entry");
+        }
+        for c in t.changes.iter().filter(|c| c.covered && c.id != "transitive-headers") {
+            assert!(marks.contains(&c.id), "{} is covered but compat35/ never marks it", c.id);
+        }
+    }
+
     #[test]
     fn a_bad_table_names_the_entry() {
-        let err = Table::parse("[[change]]\nid='x'\nstage='compile'\nmatches=['(']\nwhat='w'\ninstead='i'\nchecked='c'\n", "t.toml")
+        let err = Table::parse("[[change]]\nid='x'\nstage='compile'\nmatches=['(']\nwhat='w'\ninstead='i'\nchecked='c'\ncovered=false\nlayer='l'\n", "t.toml")
             .unwrap_err();
         assert!(format!("{err:#}").contains("t.toml: change \"x\": invalid regex"), "{err:#}");
         assert!(Table::parse("[[change]]\nid='x'\nstage='boot'\n", "t.toml").is_err());

@@ -140,6 +140,8 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 explain: load_explanations(t),
+                api: u.api.to_string(),
+                ports: u.ports.clone(),
             };
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })

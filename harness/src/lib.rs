@@ -5,6 +5,7 @@
 //! a real board), [`judge`] turns what the console showed into a verdict.
 //! ARCHITECTURE.md at the repository root maps each stage to its module here.
 
+pub mod api;
 pub mod board;
 pub mod cache;
 pub mod changes;

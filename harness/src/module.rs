@@ -2,6 +2,7 @@
 //! copy inside the run directory, so that parallel runs against different
 //! kernels never share build products and the user's tree stays clean.
 
+use crate::api::Api;
 use crate::kernel::Kernel;
 use crate::process;
 use anyhow::{bail, Context, Result};
@@ -122,14 +123,25 @@ pub fn error_lines(log: &str, max: usize) -> Vec<String> {
         .collect()
 }
 
-/// Builds the modules in `src` against `kernel`, in `work/module`, and
-/// returns them in load order: a module after those it depends on (modinfo
-/// `depends`), otherwise in kbuild's `modules.order`.
-pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Vec<Module>> {
+/// What a module directory's build made: its modules in load order, and
+/// under `--api 3.5` the port list (the 3.5 APIs the layer gave back).
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub modules: Vec<Module>,
+    pub ports: Vec<crate::changes::Port>,
+}
+
+/// Builds the modules in `src` against `kernel` for `api`, in
+/// `work/module`, and returns them in load order: a module after those it
+/// depends on (modinfo `depends`), otherwise in kbuild's `modules.order`.
+pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize, api: Api) -> Result<Built> {
     check_dir(src)?;
     let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
     let dir = work.join("module");
     copy_sources(&src, &dir)?;
+    if api == Api::Linux35 {
+        crate::api::wrap(&dir, &crate::api::layer_dir())?;
+    }
     let log = work.join("module-build.log");
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
@@ -162,7 +174,14 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize) -> Result<Ve
         m.modpost_warnings = warnings.clone();
         modules.push(m);
     }
-    Ok(load_order(modules, &order))
+    let ports = match api {
+        Api::Linux35 => {
+            let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+            crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &dir.display().to_string())
+        }
+        Api::Native => Vec::new(),
+    };
+    Ok(Built { modules: load_order(modules, &order), ports })
 }
 
 /// Every .ko under `dir` (a module directory may build into subdirectories).

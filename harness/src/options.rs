@@ -60,6 +60,12 @@ pub struct ModuleArgs {
     /// there is none, the defaults: every step exits 0, no kernel report].
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
+    /// The module API to build for: 3.5 (the board's, through the
+    /// compatibility layer in compat35/; what differs is listed as the port
+    /// list) or native (the test kernel's own: exactly what a port must fix)
+    /// [default: the expectations file's `api`, else the profile's].
+    #[arg(long, value_enum, value_name = "API")]
+    pub api: Option<crate::api::Api>,
 }
 
 impl ModuleArgs {
@@ -80,12 +86,12 @@ impl ModuleArgs {
 
     /// One module directory, with the same expectations file.
     pub fn with_dir(&self, dir: PathBuf) -> ModuleArgs {
-        ModuleArgs { module_dirs: vec![dir], kernel_modules: Vec::new(), expect: self.expect.clone() }
+        ModuleArgs { module_dirs: vec![dir], kernel_modules: Vec::new(), expect: self.expect.clone(), api: self.api }
     }
 
     /// Kernel modules only, with the same expectations file.
     pub fn with_kernel_modules(&self, kernel_modules: Vec<PathBuf>) -> ModuleArgs {
-        ModuleArgs { module_dirs: Vec::new(), kernel_modules, expect: self.expect.clone() }
+        ModuleArgs { module_dirs: Vec::new(), kernel_modules, expect: self.expect.clone(), api: self.api }
     }
 
     /// The expectations file to read for the first module directory, if any.

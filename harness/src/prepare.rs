@@ -3,6 +3,8 @@
 //! input, install what is missing, get the kernel, build the modules and
 //! programs, plan the steps, and time each stage.
 
+use crate::api::{self, Api};
+use crate::changes::Port;
 use crate::judge::expect::Expectations;
 use crate::kernel::{self, BuildOptions, Kernel, Source};
 use crate::module::{self, Module};
@@ -165,6 +167,12 @@ pub struct Unit {
     pub expectations: Expectations,
     /// The steps, named as the unit's own expectations name them.
     pub plan: Plan,
+    /// The module API it was built for (a module directory's; kernel
+    /// modules are the kernel's own).
+    pub api: Api,
+    /// Under `--api 3.5`: the 3.5 APIs the layer gave back, which a port to
+    /// the test kernel must change.
+    pub ports: Vec<Port>,
 }
 
 /// Everything a run needs, built.
@@ -331,14 +339,21 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
+        let unit_api = api::resolve(module_args.api, exp.api, profile.api);
         let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
         let built = std::fs::create_dir_all(&work)
             .with_context(|| format!("creating {}", work.display()))
-            .and_then(|_| build(&kernel, origin, &exp, &work, kernel_args.jobs(), stages));
+            .and_then(|_| build(&kernel, origin, &exp, &work, kernel_args.jobs(), unit_api, stages));
         match built {
-            Ok((modules, programs, plan)) => {
-                units.push(Unit { label: if several { name } else { String::new() }, modules, programs, expectations: exp, plan })
-            }
+            Ok((built, programs, plan)) => units.push(Unit {
+                label: if several { name } else { String::new() },
+                modules: built.modules,
+                programs,
+                expectations: exp,
+                plan,
+                api: unit_api,
+                ports: built.ports,
+            }),
             Err(e) => {
                 let kept = run_dir.keep();
                 return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
@@ -388,23 +403,26 @@ fn build(
     exp: &Expectations,
     work: &Path,
     jobs: usize,
+    api: Api,
     stages: &Stages,
-) -> Result<(Vec<Module>, Vec<Program>, Plan)> {
-    let (modules, from_dir) = match origin {
-        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs)?, true),
+) -> Result<(module::Built, Vec<Program>, Plan)> {
+    let (built, from_dir) = match origin {
+        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs, api)?, true),
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
-            (module::load_order(modules, &given), false)
+            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new() }, false)
         }
     };
+    let modules = &built.modules;
     if let Some(w) = modules.first().map(|m| &m.modpost_warnings) {
         for w in w {
             eprintln!("harness: build warning: {w}");
         }
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
-    stages.say("module", names.join(", "));
+    let ported = if built.ports.is_empty() { String::new() } else { format!("; --api 3.5 gave back {} API(s) of Linux 3.5", built.ports.len()) };
+    stages.say("module", format!("{}{ported}", names.join(", ")));
     // A directory's programs are built from its copy (validate() refuses
     // programs for kernel modules).
     let programs = if from_dir && !exp.programs.is_empty() {
@@ -416,8 +434,8 @@ fn build(
     if !programs.is_empty() {
         stages.say("program", programs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
     }
-    let plan = plan::plan(&Prepared::plan_modules(&modules), exp)?;
-    Ok((modules, programs, plan))
+    let plan = plan::plan(&Prepared::plan_modules(modules), exp)?;
+    Ok((built, programs, plan))
 }
 
 /// A fresh nonce: 16 hex digits from the clock, the pid and the thread.

@@ -20,6 +20,11 @@ pub struct Profile {
     pub arch: String,
     /// Default CROSS_COMPILE= prefix; `--cross-compile` overrides it.
     pub cross_compile: String,
+    /// The module API a module directory is built for unless the command
+    /// line or its expectations file says otherwise (`"3.5"` for the
+    /// Tiny4412's profiles: its vendor kernel's); native when absent.
+    #[serde(default)]
+    pub api: Option<crate::api::Api>,
     pub kernel: KernelSpec,
     pub qemu: QemuSpec,
 }

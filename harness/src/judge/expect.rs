@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! programs = ["app.c"]             # C sources built into static ARM programs on the guest's PATH
+//! api = "native"                   # build for the test kernel's own API, not 3.5's (the layer; --api)
 //!
 //! [[step]]
 //! name = "insmod"                  # insmod, rmmod, gone, leaks (`insmod:<module>` with several modules)
@@ -31,6 +32,7 @@ use std::fmt;
 struct File {
     #[serde(default)]
     programs: Vec<String>,
+    api: Option<crate::api::Api>,
     #[serde(default)]
     step: Vec<StepSpec>,
 }
@@ -123,6 +125,8 @@ pub struct Expectations {
     pub steps: Vec<StepExpectation>,
     /// No file was given: the defaults alone apply.
     pub defaults: bool,
+    /// The module API the file asks for (`api = "native"` or `"3.5"`).
+    pub api: Option<crate::api::Api>,
 }
 
 /// The result of one expectation.
@@ -220,7 +224,7 @@ impl Expectations {
                 bail!("{origin}: programs[{i}] {p:?}: name a .c file inside the module directory, e.g. \"app.c\"");
             }
         }
-        Ok(Expectations { programs: file.programs, steps, defaults: false })
+        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
     }
 
     /// The command steps, in file order.

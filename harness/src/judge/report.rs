@@ -65,6 +65,14 @@ impl Report<'_> {
             case.set_classname("kernel-reports");
             suite.add_test_case(case);
         }
+        // The port list: what the 3.5 layer gave back. Not failures (the
+        // module ran as on the board), so they pass, with the text to read.
+        for p in &v.ports {
+            let mut case = TestCase::new(format!("linux-3.5 API {} (a port to this kernel changes it)", p.id), TestCaseStatus::success());
+            case.set_classname("port");
+            case.set_system_out(p.to_string());
+            suite.add_test_case(case);
+        }
         if let Some(k) = &v.ktap {
             for t in &k.results.tests {
                 add_kunit(&mut suite, t, "kunit");

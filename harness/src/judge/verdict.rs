@@ -5,6 +5,7 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
+use crate::changes::Port;
 use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
 use crate::judge::ktap::{self, Counts, Ktap};
@@ -84,6 +85,11 @@ pub struct Verdict {
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
     pub explanations: Vec<String>,
+    /// The module API the module was built for ("3.5" or "native").
+    pub api: String,
+    /// Under `--api 3.5`: each 3.5 API the module used that the test kernel
+    /// lacks, which the layer gave back: the port list, whatever the outcome.
+    pub ports: Vec<Port>,
     /// Console lines not kept in memory (a flood); they are in the log.
     pub dropped_lines: usize,
     /// The lines each failed step printed (every step's, with the defaults),
@@ -126,11 +132,22 @@ pub struct Context {
     pub registers: Option<String>,
     /// Known kernel changes that explain what happened (changes.rs).
     pub explain: Vec<String>,
+    /// The module API it was built for, and the port list (api.rs).
+    pub api: String,
+    pub ports: Vec<Port>,
 }
 
 impl Context {
     pub fn new(console_log: PathBuf) -> Context {
-        Context { console_log, modules: Vec::new(), symbols: Vec::new(), registers: None, explain: Vec::new() }
+        Context {
+            console_log,
+            modules: Vec::new(),
+            symbols: Vec::new(),
+            registers: None,
+            explain: Vec::new(),
+            api: "native".into(),
+            ports: Vec::new(),
+        }
     }
 }
 
@@ -224,6 +241,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         registers,
         defaults: expectations.defaults,
         explanations: ctx.explain,
+        api: ctx.api,
+        ports: ctx.ports,
         dropped_lines: t.dropped,
         excerpts,
         tail,
@@ -287,6 +306,18 @@ impl fmt::Display for Verdict {
                 self.dropped_lines,
                 crate::judge::step::KEEP_BYTES >> 20
             );
+        }
+        if !self.ports.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:",
+                self.ports.len()
+            );
+            for p in &self.ports {
+                for l in p.to_string().lines() {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
         }
         if !self.explanations.is_empty() {
             let _ = writeln!(s, "\n  what changed since Linux 3.5:");

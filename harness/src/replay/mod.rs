@@ -172,6 +172,10 @@ struct Scenario {
     programs: Vec<Program>,
     expectations: Expectations,
     plan: Plan,
+    /// The module API it was built for, and the port list (none for a
+    /// module given as a .ko or on the board: it was not built here).
+    api: crate::api::Api,
+    ports: Vec<crate::changes::Port>,
 }
 
 /// The modules and programs of the replay: built like `check`'s (the same
@@ -203,7 +207,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         // The same steps as the guest's, with the modules where the board has them.
         let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
         let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
-        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan };
+        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports };
         return Ok((s, p.run_dir));
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
@@ -229,7 +233,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
     }
     let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
     let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
-    Ok((Scenario { modules, programs: Vec::new(), expectations, plan }, run_dir))
+    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new() }, run_dir))
 }
 
 /// The modules as the plan sees them on the board.
@@ -296,7 +300,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 
     let kos: Vec<(String, PathBuf)> = sc.modules.iter().filter_map(|m| Some((m.name.clone(), m.ko.clone()?))).collect();
     let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
-    let verdict = match ran {
+    let mut verdict = match ran {
         Ran::Finished => {
             let dump = extract_dump(&seen).context("the board's kernel log dump was not found in what it sent")?;
             judge_dump(&dump, Some(&nonce), &sc.expectations, &names, &kos, &transcript)?
@@ -307,6 +311,9 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
             verdict::judge(&live, &sc.expectations, &sc.plan.names(), end, ctx)
         }
     };
+    // What the layer gave back is known from the build, not the board.
+    verdict.api = sc.api.to_string();
+    verdict.ports = sc.ports.clone();
     stages.say("verdict", verdict.outcome);
     let timings = stages.timings();
     let label = names.join(", ");

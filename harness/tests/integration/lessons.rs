@@ -9,8 +9,30 @@ use std::path::PathBuf;
 const LESSONS: &[&str] =
     &["chardev", "export", "kthread", "misc", "mutex", "param", "platform", "poll", "proc", "timer", "workqueue"];
 
+/// Under the profile's default API (3.5, the layer): the lessons' own
+/// `#if LINUX_VERSION_CODE` forms use nothing the layer gives back, so their
+/// port lists are empty.
 #[test]
 fn every_lesson_the_tutorial_module_and_a_hostile_makefile_pass_in_one_boot() {
+    let reports = lessons_in_one_boot(None);
+    for r in reports.as_array().unwrap() {
+        assert_eq!(r["verdict"]["api"], "3.5", "{}", r["module"]);
+        assert_eq!(r["verdict"]["ports"], serde_json::json!([]), "{}: {}", r["module"], r["verdict"]["ports"]);
+    }
+}
+
+/// The same lessons without the layer: they are written to build on both.
+#[test]
+fn every_lesson_passes_without_the_layer_too() {
+    let reports = lessons_in_one_boot(Some("native"));
+    for r in reports.as_array().unwrap() {
+        assert_eq!(r["verdict"]["api"], "native", "{}", r["module"]);
+    }
+}
+
+/// Every lesson, the tutorial module and the hostile Makefile in one boot,
+/// checked; the JSON reports, for more.
+fn lessons_in_one_boot(api: Option<&str>) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("the-makefile-ran");
     let json = dir.path().join("verdicts.json");
@@ -19,6 +41,9 @@ fn every_lesson_the_tutorial_module_and_a_hostile_makefile_pass_in_one_boot() {
     dirs.push(repo().join("fixtures/hostile-makefile"));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
     cmd.arg("check").arg("--json").arg(&json).env("HARNESS_TEST_MARKER", &marker).stdin(std::process::Stdio::null());
+    if let Some(a) = api {
+        cmd.args(["--api", a]);
+    }
     for d in &dirs {
         cmd.arg("--module").arg(d);
     }
@@ -56,6 +81,7 @@ fn every_lesson_the_tutorial_module_and_a_hostile_makefile_pass_in_one_boot() {
     assert!(section.contains("| process:insmod"), "{section}");
     assert!(section.contains("| mmc exit!"), "{section}");
     common::assert_no_qemu_children();
+    reports
 }
 
 /// The tutorial's module alone, exactly as a student runs it the first time:

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The Linux 3.5 module API on newer kernels (6.12 here).
+ *
+ * Forced into every compilation unit of a module built with `--api 3.5`
+ * (kbuild's `-include`, see ../../kbuild.mk), before the module's own
+ * first line. It gives back what a module written for the Tiny4412's 3.5
+ * kernel used and the newer kernel lacks, with 3.5's meaning, and marks
+ * each use as a warning (mark.h) so that the harness can list what a port
+ * must change.
+ *
+ * What it does not cover, and why, is in configs/kernel-changes.toml
+ * (`covered = false`) and in ../../README.md.
+ *
+ * Everything here is static inline or a macro: a module built with the
+ * layer needs no other module loaded, in QEMU or on a board.
+ */
+#ifndef COMPAT35_H
+#define COMPAT35_H
+
+#include <compat35/mark.h>
+
+/*
+ * 1. Headers that 3.5 pulled in through others, which 6.12 no longer does:
+ *    a module that called kmalloc() after only <linux/module.h>, used
+ *    `current->comm` after <linux/init.h>, called copy_to_user() after
+ *    <asm/uaccess.h> or signal_pending() after <linux/sched.h> built on
+ *    3.5. The definitions are the kernel's own; nothing is redefined.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/init.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>	/* signal_pending(): <linux/sched.h> until 4.11 */
+#include <linux/uaccess.h>		/* copy_*_user(): <asm/uaccess.h> until 4.12 */
+#include <linux/atomic.h>		/* <asm/atomic.h> on 3.5 */
+#include <linux/fs.h>
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/platform_device.h>
+#include <linux/mod_devicetable.h>	/* struct platform_device_id: via <linux/platform_device.h> until 3.x */
+#include <linux/interrupt.h>
+#include <linux/jiffies.h>
+#include <linux/timer.h>
+#include <linux/delay.h>
+#include <linux/wait.h>
+#include <linux/io.h>
+#include <linux/gpio.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/ktime.h>
+#include <linux/timekeeping.h>
+#include <linux/spinlock.h>
+#include <linux/list.h>
+#include <linux/string.h>
+#include <linux/err.h>
+
+/*
+ * 2. __devinit and friends: no-ops since 3.8 (CONFIG_HOTPLUG always on).
+ *    On 3.5 with hotplug on, which the Tiny4412's config has, they were
+ *    no-ops too, so this is 3.5's meaning exactly.
+ */
+#define __devinit        COMPAT35_USED_devinit
+#define __devinitdata    COMPAT35_USED_devinit
+#define __devinitconst   COMPAT35_USED_devinit
+#define __devexit        COMPAT35_USED_devinit
+#define __devexitdata    COMPAT35_USED_devinit
+#define __devexitconst   COMPAT35_USED_devinit
+#define __devexit_p(x)   COMPAT35_USED_devinit x
+
+/*
+ * 3. ioremap_nocache(): removed in 5.6. On ARM it always was ioremap()
+ *    (device memory, uncached), on 3.5 as now.
+ */
+#define ioremap_nocache(phys, size) ({ COMPAT35_USED_ioremap_nocache ioremap((phys), (size)); })
+
+/*
+ * 4. class_create(owner, name): the owner went in 6.4, unused since 3.x
+ *    (the class's module reference came from the driver core). Both forms
+ *    compile in one build: the macro picks by the number of arguments, and
+ *    the one-argument form is the kernel's own function, unmarked.
+ */
+#define COMPAT35_PICK2(_1, _2, f, ...) f
+#define class_create(...) COMPAT35_PICK2(__VA_ARGS__, compat35_class_create2, compat35_class_create1)(__VA_ARGS__)
+#define compat35_class_create1(name) (class_create)(name)
+#define compat35_class_create2(owner, name) ({ COMPAT35_USED_class_create (void)(owner); (class_create)(name); })
+
+/*
+ * 5. Time: struct timeval and do_gettimeofday() (removed in 5.0), struct
+ *    timespec, getnstimeofday() and current_kernel_time() (removed in 5.6
+ *    and 4.20). On 3.5's 32-bit ARM the fields are longs (time_t is long),
+ *    as here; the clocks are the same: do_gettimeofday() and
+ *    getnstimeofday() read CLOCK_REALTIME, current_kernel_time() its
+ *    coarse (tick-resolution) value. Like 3.5's, the seconds run out in
+ *    2038.
+ */
+struct compat35_timeval {
+	__kernel_old_time_t tv_sec;
+	__kernel_suseconds_t tv_usec;
+};
+struct compat35_timespec {
+	__kernel_old_time_t tv_sec;
+	long tv_nsec;
+};
+
+static inline void compat35_do_gettimeofday(struct compat35_timeval *tv)
+{
+	struct timespec64 now;
+
+	ktime_get_real_ts64(&now);
+	tv->tv_sec = (__kernel_old_time_t)now.tv_sec;
+	tv->tv_usec = now.tv_nsec / NSEC_PER_USEC;
+}
+
+static inline void compat35_getnstimeofday(struct compat35_timespec *ts)
+{
+	struct timespec64 now;
+
+	ktime_get_real_ts64(&now);
+	ts->tv_sec = (__kernel_old_time_t)now.tv_sec;
+	ts->tv_nsec = now.tv_nsec;
+}
+
+static inline struct compat35_timespec compat35_current_kernel_time(void)
+{
+	struct timespec64 now;
+	struct compat35_timespec ts;
+
+	ktime_get_coarse_real_ts64(&now);
+	ts.tv_sec = (__kernel_old_time_t)now.tv_sec;
+	ts.tv_nsec = now.tv_nsec;
+	return ts;
+}
+
+/* `struct timeval` in the module names the layer's type; the mark names the line. */
+#define timeval COMPAT35_USED_do_gettimeofday compat35_timeval
+#define timespec COMPAT35_USED_timespec compat35_timespec
+#define do_gettimeofday(tv) ({ COMPAT35_USED_do_gettimeofday compat35_do_gettimeofday(tv); })
+#define getnstimeofday(ts) ({ COMPAT35_USED_timespec compat35_getnstimeofday(ts); })
+#define current_kernel_time() ({ COMPAT35_USED_timespec compat35_current_kernel_time(); })
+#define timeval_to_ns(tv) ((s64)(tv)->tv_sec * NSEC_PER_SEC + (tv)->tv_usec * NSEC_PER_USEC)
+#define timespec_to_ns(ts) ((s64)(ts)->tv_sec * NSEC_PER_SEC + (ts)->tv_nsec)
+
+#include <compat35/timer.h>
+#include <compat35/proc.h>
+
+#endif /* COMPAT35_H */
