@@ -199,7 +199,7 @@ impl Table {
         let mut included_from: Option<String> = None;
         let lines: Vec<&str> = log.lines().collect();
         // A mark whose place is a macro's definition in the layer's header
-        // (a deprecated helper named inside proc_create()): the module's
+        // (a helper with a `warning` attribute called inside proc_create()): the module's
         // line is the first `in expansion of macro` note in the module's
         // files that follows, before the next warning.
         let expanded_at = |from: usize| {
@@ -338,7 +338,7 @@ mod tests {
     }
 
     /// The port list from a build log as gcc 12 and make print it: a mark
-    /// in a macro's expansion, a deprecated helper, a mark inside one of the
+    /// in a macro's expansion, a helper's `warning` attribute, a mark inside one of the
     /// layer's headers (placed where the module included it), make's note of
     /// a renamed module; marks of changes not covered, or unknown, are left
     /// out.
@@ -350,7 +350,8 @@ mod tests {
              {dir}/hello.c:17:9: warning: linux-3.5 API: timer\n   17 |         setup_timer(&t, fn, 1);\n\
              {dir}/hello.c:18:9: warning: linux-3.5 API: timer\n\
              {dir}/hello.c:17:9: warning: linux-3.5 API: timer\n\
-             /src/compat35/include/compat35/proc.h:372:18: warning: 'compat35_proc_create_fops' is deprecated: linux-3.5 API: proc-fops [-Wdeprecated-declarations]\n\
+             {dir}/hello.c: In function 'hello_init':\n\
+             /src/compat35/include/compat35/proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with attribute warning: linux-3.5 API: proc-fops [-Wattribute-warning]\n\
              /src/compat35/include/compat35/proc.h:373:46: note: in expansion of macro 'proc_create_data'\n\
              {dir}/hello.c:30:16: note: in expansion of macro 'proc_create'\n\
              In file included from /src/compat35/include/mach/regs-gpio.h:14,\n                 from {dir}/hello.c:6:\n\

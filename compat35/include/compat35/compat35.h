@@ -143,6 +143,96 @@ static inline struct compat35_timespec compat35_current_kernel_time(void)
 #define timeval_to_ns(tv) ((s64)(tv)->tv_sec * NSEC_PER_SEC + (tv)->tv_usec * NSEC_PER_USEC)
 #define timespec_to_ns(ts) ((s64)(ts)->tv_sec * NSEC_PER_SEC + (ts)->tv_nsec)
 
+/*
+ * 6. Interrupt flags: IRQF_DISABLED (a no-op since 2.6.35, removed in 4.1)
+ *    and IRQF_SAMPLE_RANDOM (removed in 3.6: every interrupt feeds the
+ *    entropy pool now). Both are 0 here, which is what they did on 3.5.
+ */
+#define IRQF_DISABLED (COMPAT35_USED_irqf_disabled 0)
+#define IRQF_SAMPLE_RANDOM (COMPAT35_USED_irqf_disabled 0)
+
+/*
+ * 7. access_ok(VERIFY_READ or VERIFY_WRITE, addr, size): the type went in
+ *    5.0; on ARM it never changed the check (3.5's __range_ok ignored it).
+ *    Both forms compile, by the number of arguments.
+ */
+#define VERIFY_READ 0
+#define VERIFY_WRITE 1
+#define COMPAT35_PICK3(_1, _2, _3, f, ...) f
+#define compat35_access_ok2(addr, size) likely(__access_ok(addr, size))
+#define compat35_access_ok3(type, addr, size) ({ COMPAT35_USED_access_ok_type (void)(type); likely(__access_ok(addr, size)); })
+/* The kernel's own definition (asm-generic/access_ok.h), by either name. */
+#undef access_ok
+#define access_ok(...) COMPAT35_PICK3(__VA_ARGS__, compat35_access_ok3, compat35_access_ok2, unused)(__VA_ARGS__)
+
+/*
+ * 8. DECLARE_TASKLET(name, func, data) with void func(unsigned long): the
+ *    name now takes a callback of struct tasklet_struct * and no data (5.9).
+ *    The kernel still runs a tasklet's .func with .data when .use_callback
+ *    is false (tasklet_action_common), so the three-argument form is 3.5's
+ *    tasklet exactly; the two-argument form is the kernel's own.
+ */
+#define compat35_declare_tasklet3(name, _func, _data) \
+	COMPAT35_USED_declare_tasklet struct tasklet_struct name = { .count = ATOMIC_INIT(0), .func = _func, .data = _data }
+#define compat35_declare_tasklet_disabled3(name, _func, _data) \
+	COMPAT35_USED_declare_tasklet struct tasklet_struct name = { .count = ATOMIC_INIT(1), .func = _func, .data = _data }
+#define compat35_declare_tasklet2(name, cb) \
+	struct tasklet_struct name = { .count = ATOMIC_INIT(0), .callback = cb, .use_callback = true }
+#define compat35_declare_tasklet_disabled2(name, cb) \
+	struct tasklet_struct name = { .count = ATOMIC_INIT(1), .callback = cb, .use_callback = true }
+#undef DECLARE_TASKLET
+#undef DECLARE_TASKLET_DISABLED
+#define DECLARE_TASKLET(...) COMPAT35_PICK3(__VA_ARGS__, compat35_declare_tasklet3, compat35_declare_tasklet2, unused)(__VA_ARGS__)
+#define DECLARE_TASKLET_DISABLED(...) \
+	COMPAT35_PICK3(__VA_ARGS__, compat35_declare_tasklet_disabled3, compat35_declare_tasklet_disabled2, unused)(__VA_ARGS__)
+
+/*
+ * 9. interruptible_sleep_on(), sleep_on() and their _timeout forms (removed
+ *    in 3.15 for their race: a wake-up between the caller's test and the
+ *    sleep is lost). Given back with the same race, as 3.5 had them
+ *    (kernel/sched/core.c sleep_on_common): on the queue, one schedule().
+ */
+static inline long compat35_sleep_on_common(wait_queue_head_t *q, int state, long timeout)
+{
+	DEFINE_WAIT(wait);
+
+	prepare_to_wait(q, &wait, state);
+	timeout = schedule_timeout(timeout);
+	finish_wait(q, &wait);
+	return timeout;
+}
+#define interruptible_sleep_on(q) \
+	({ COMPAT35_USED_sleep_on (void)compat35_sleep_on_common((q), TASK_INTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT); })
+#define interruptible_sleep_on_timeout(q, t) \
+	({ COMPAT35_USED_sleep_on compat35_sleep_on_common((q), TASK_INTERRUPTIBLE, (t)); })
+#define sleep_on(q) ({ COMPAT35_USED_sleep_on (void)compat35_sleep_on_common((q), TASK_UNINTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT); })
+#define sleep_on_timeout(q, t) ({ COMPAT35_USED_sleep_on compat35_sleep_on_common((q), TASK_UNINTERRUPTIBLE, (t)); })
+
+/*
+ * 10. file->f_dentry and file->f_vfsmnt: 3.5's <linux/fs.h> defined them as
+ *     f_path.dentry and f_path.mnt (removed in 3.19); the same macros here.
+ */
+#define f_dentry COMPAT35_USED_f_dentry f_path.dentry
+#define f_vfsmnt COMPAT35_USED_f_dentry f_path.mnt
+
+/*
+ * 11. no_llseek (removed in 6.12): a NULL .llseek now gives -ESPIPE, which
+ *     is what no_llseek returned.
+ */
+#define no_llseek (COMPAT35_USED_no_llseek NULL)
+
+/*
+ * 12. ACCESS_ONCE() (removed in 4.15; READ_ONCE/WRITE_ONCE since 3.19):
+ *     3.5's definition, a volatile access, works as an lvalue too.
+ */
+#define ACCESS_ONCE(x) (COMPAT35_USED_access_once (*(volatile typeof(x) *)&(x)))
+
+/*
+ * 13. GFP_TEMPORARY (removed in 4.14): 3.5's meaning, a reclaimable
+ *     GFP_KERNEL allocation.
+ */
+#define GFP_TEMPORARY (COMPAT35_USED_gfp_temporary (GFP_KERNEL | __GFP_RECLAIMABLE))
+
 #include <compat35/timer.h>
 #include <compat35/proc.h>
 

@@ -27,6 +27,14 @@
 #define COMPAT35_USED_create_proc_entry _Pragma("GCC warning \"linux-3.5 API: create_proc_entry\"")
 #define COMPAT35_USED_proc_fops         _Pragma("GCC warning \"linux-3.5 API: proc-fops\"")
 #define COMPAT35_USED_mach_headers      _Pragma("GCC warning \"linux-3.5 API: mach-headers\"")
+#define COMPAT35_USED_irqf_disabled     _Pragma("GCC warning \"linux-3.5 API: irqf-disabled\"")
+#define COMPAT35_USED_access_ok_type    _Pragma("GCC warning \"linux-3.5 API: access_ok-type\"")
+#define COMPAT35_USED_declare_tasklet   _Pragma("GCC warning \"linux-3.5 API: declare-tasklet-data\"")
+#define COMPAT35_USED_sleep_on          _Pragma("GCC warning \"linux-3.5 API: sleep_on\"")
+#define COMPAT35_USED_f_dentry          _Pragma("GCC warning \"linux-3.5 API: f_dentry\"")
+#define COMPAT35_USED_no_llseek         _Pragma("GCC warning \"linux-3.5 API: no_llseek\"")
+#define COMPAT35_USED_access_once       _Pragma("GCC warning \"linux-3.5 API: access_once\"")
+#define COMPAT35_USED_gfp_temporary     _Pragma("GCC warning \"linux-3.5 API: gfp_temporary\"")
 #define COMPAT35_USED_of_i2c            _Pragma("GCC warning \"linux-3.5 API: of_i2c\"")
 
 #endif

@@ -354,8 +354,16 @@ static inline struct proc_dir_entry *compat35_PDE(const struct inode *inode)
 	return compat35_pde_ours(d) ? d : NULL;
 }
 
-/* proc_create(_data) given file_operations (3.5) or proc_ops (5.6 on). */
-static inline __attribute__((deprecated("linux-3.5 API: proc-fops"))) struct proc_dir_entry *
+/*
+ * proc_create(_data) given file_operations (3.5) or proc_ops (5.6 on).
+ *
+ * The mark is GCC's `warning` attribute, which fires at a call that is
+ * still there after optimisation, so only where _Generic chose this
+ * helper: `deprecated` (or a _Pragma) would fire in the association that
+ * was not chosen too, marking modules that pass proc_ops. noinline keeps
+ * the call there to be seen.
+ */
+static noinline __maybe_unused __attribute__((warning("linux-3.5 API: proc-fops"))) struct proc_dir_entry *
 compat35_proc_create_fops(const char *name, umode_t mode, struct proc_dir_entry *parent, const struct file_operations *fops, void *data)
 {
 	return compat35_new_pde(name, mode, parent, fops, data);
