@@ -23,6 +23,7 @@ pub mod packages;
 pub mod process;
 pub mod profile;
 pub mod replay;
+pub mod sandbox;
 pub mod toolchain;
 
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 use crate::api::Api;
 use crate::kernel::Kernel;
 use crate::process;
+use crate::sandbox::{Policy, Sandbox};
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSection};
 use std::ffi::OsString;
@@ -55,8 +56,11 @@ pub fn make_argv(module_dir: &Path, kernel: &Kernel, jobs: usize) -> Vec<OsStrin
     ]
 }
 
-/// Copies `src` to `dest`, leaving out VCS data and build products.
-fn copy_sources(src: &Path, dest: &Path) -> Result<()> {
+/// Copies `src` to `dest`, leaving out VCS data and build products. A
+/// symlink is followed when what it names is inside `root` (the module
+/// directory) and refused otherwise: kept as a link, it would let the build
+/// write through it into the user's tree, or read what lies outside.
+fn copy_sources(root: &Path, src: &Path, dest: &Path) -> Result<()> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     for entry in std::fs::read_dir(src).with_context(|| format!("reading module directory {}", src.display()))? {
         let entry = entry?;
@@ -68,19 +72,41 @@ fn copy_sources(src: &Path, dest: &Path) -> Result<()> {
         if name == "target" || name == ".git" || product {
             continue;
         }
-        let from = entry.path();
+        let mut from = entry.path();
         let to = dest.join(&name);
-        let ft = entry.file_type()?;
+        let mut ft = entry.file_type()?;
+        if ft.is_symlink() {
+            from = symlink_inside(root, &from)?;
+            ft = std::fs::metadata(&from).with_context(|| format!("reading {}", from.display()))?.file_type();
+        }
         if ft.is_dir() {
-            copy_sources(&from, &to)?;
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(&from)?;
-            std::os::unix::fs::symlink(target, &to).with_context(|| format!("copying {}", from.display()))?;
+            copy_sources(root, &from, &to)?;
         } else {
             std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
         }
     }
     Ok(())
+}
+
+/// What the symlink `link` names, if that is inside `root` (itself not
+/// inside the link's own directory chain, which would copy forever).
+fn symlink_inside(root: &Path, link: &Path) -> Result<PathBuf> {
+    let target = std::fs::read_link(link).unwrap_or_default();
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "{}: a symlink to {}, {why}: the build sees only the module directory's own files; copy the file in instead",
+            link.display(),
+            target.display()
+        )
+    };
+    let resolved = link.canonicalize().map_err(|_| refuse("which does not exist"))?;
+    if !resolved.starts_with(root) {
+        return Err(refuse("outside the module directory"));
+    }
+    if link.parent().is_some_and(|p| p.starts_with(&resolved)) {
+        return Err(refuse("a directory that holds the link itself"));
+    }
+    Ok(resolved)
 }
 
 /// A failed module build: the compiler's error lines, and where the whole
@@ -131,14 +157,24 @@ pub struct Built {
     pub ports: Vec<crate::changes::Port>,
 }
 
-/// Builds the modules in `src` against `kernel` for `api`, in
+/// How a module directory is built.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// make's -j.
+    pub jobs: usize,
+    pub api: Api,
+    pub sandbox: Sandbox,
+}
+
+/// Builds the modules in `src` against `kernel` as `opts` say, in
 /// `work/module`, and returns them in load order: a module after those it
 /// depends on (modinfo `depends`), otherwise in kbuild's `modules.order`.
-pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize, api: Api) -> Result<Built> {
+pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<Built> {
+    let Options { jobs, api, sandbox } = *opts;
     check_dir(src)?;
     let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
     let dir = work.join("module");
-    copy_sources(&src, &dir)?;
+    copy_sources(&src, &src, &dir)?;
     if api == Api::Linux35 {
         crate::api::wrap(&dir, &crate::api::layer_dir())?;
     }
@@ -146,9 +182,12 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, jobs: usize, api: Api) ->
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
     let cargo_target = crate::cache::root().join("cargo").join(crate::cache::digest([src.display().to_string()]));
+    std::fs::create_dir_all(&cargo_target).with_context(|| format!("creating {}", cargo_target.display()))?;
     let envs = [("CARGO_TARGET_DIR", OsString::from(&cargo_target))];
+    let policy = Policy::for_build(kernel, work, &[cargo_target.clone()]);
+    let (program, args) = sandbox.command(&policy, "make", &make_argv(&dir, kernel, jobs));
     let mut warnings = Vec::new();
-    let result = process::run("make", &make_argv(&dir, kernel, jobs), None, &envs, &log, Duration::from_secs(15 * 60), |l| {
+    let result = process::run(&program, &args, None, &envs, &log, Duration::from_secs(15 * 60), |l| {
         if l.contains("WARNING:") {
             warnings.push(l.trim().to_string());
         }
@@ -330,7 +369,7 @@ mod tests {
         std::fs::create_dir_all(src.path().join("src")).unwrap();
         std::fs::write(src.path().join("src/lib.rs"), "x").unwrap();
         let dest = tempfile::tempdir().unwrap();
-        copy_sources(src.path(), &dest.path().join("m")).unwrap();
+        copy_sources(src.path(), src.path(), &dest.path().join("m")).unwrap();
         let mut got: Vec<String> = std::fs::read_dir(dest.path().join("m"))
             .unwrap()
             .flatten()
@@ -338,5 +377,40 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, ["Kbuild", "shim.c", "src"]);
+    }
+
+    /// A link to a file or directory inside the module directory is copied
+    /// as what it names; one that leads outside it, or nowhere, or to a
+    /// directory holding the link, is refused with its name.
+    #[test]
+    fn symlinks_are_followed_inside_the_directory_and_refused_outside() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.h"), "x").unwrap();
+        let src = tempfile::tempdir().unwrap();
+        let root = src.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("include")).unwrap();
+        std::fs::write(root.join("include/common.h"), "#define X 1").unwrap();
+        symlink("include/common.h", root.join("common.h")).unwrap();
+        symlink(root.join("include"), root.join("inc")).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        copy_sources(&root, &root, &dest.path().join("m")).unwrap();
+        let copied = dest.path().join("m");
+        assert!(!copied.join("common.h").is_symlink() && !copied.join("inc").is_symlink());
+        assert_eq!(std::fs::read_to_string(copied.join("inc/common.h")).unwrap(), "#define X 1");
+
+        for (name, target, why) in [
+            ("secret.h", outside.path().join("secret.h"), "outside the module directory"),
+            ("gone.h", root.join("nothing-here"), "which does not exist"),
+            ("loop", root.clone(), "a directory that holds the link itself"),
+        ] {
+            let src = tempfile::tempdir().unwrap();
+            let root2 = src.path().canonicalize().unwrap();
+            std::fs::write(root2.join("Kbuild"), "obj-m += a.o").unwrap();
+            let target = if name == "loop" { root2.clone() } else { target };
+            symlink(&target, root2.join(name)).unwrap();
+            let err = copy_sources(&root2, &root2, &tempfile::tempdir().unwrap().path().join("m")).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(why), "{name}: {err}");
+        }
     }
 }

@@ -66,6 +66,12 @@ pub struct ModuleArgs {
     /// [default: the expectations file's `api`, else the profile's].
     #[arg(long, value_enum, value_name = "API")]
     pub api: Option<crate::api::Api>,
+    /// Build modules and programs without the sandbox (bubblewrap) that
+    /// keeps a module's Makefile and compiler away from your home, the
+    /// repository and the network; for machines where it cannot start
+    /// (also HARNESS_NO_SANDBOX=1). Said when used.
+    #[arg(long)]
+    pub no_sandbox: bool,
 }
 
 impl ModuleArgs {
@@ -86,12 +92,12 @@ impl ModuleArgs {
 
     /// One module directory, with the same expectations file.
     pub fn with_dir(&self, dir: PathBuf) -> ModuleArgs {
-        ModuleArgs { module_dirs: vec![dir], kernel_modules: Vec::new(), expect: self.expect.clone(), api: self.api }
+        ModuleArgs { module_dirs: vec![dir], kernel_modules: Vec::new(), ..self.clone() }
     }
 
     /// Kernel modules only, with the same expectations file.
     pub fn with_kernel_modules(&self, kernel_modules: Vec<PathBuf>) -> ModuleArgs {
-        ModuleArgs { module_dirs: Vec::new(), kernel_modules, expect: self.expect.clone(), api: self.api }
+        ModuleArgs { module_dirs: Vec::new(), kernel_modules, ..self.clone() }
     }
 
     /// The expectations file to read for the first module directory, if any.

@@ -49,6 +49,7 @@ pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
 pub fn for_check(cross_compile: &str) -> Vec<Need> {
     let mut needs = for_kernel(cross_compile);
     needs.extend([Need::program("qemu-system-arm", "qemu-system-arm"), Need::program("dpkg-deb", "dpkg")]);
+    needs.extend(for_sandbox());
     needs
 }
 
@@ -84,6 +85,11 @@ pub fn for_programs(cross_compile: &str) -> Vec<Need> {
         // A vendor toolchain brings its own C library.
         Vec::new()
     }
+}
+
+/// What the build sandbox needs (sandbox.rs).
+pub fn for_sandbox() -> Vec<Need> {
+    vec![Need::program("bwrap", "bubblewrap")]
 }
 
 /// What the test suite needs beyond a check: mkimage for the board image,

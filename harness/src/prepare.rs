@@ -13,6 +13,7 @@ use crate::packages;
 use crate::plan::{self, Plan, PlanModule};
 use crate::profile::Profile;
 use crate::program::{self, Program};
+use crate::sandbox::Sandbox;
 use crate::guest::rootfs;
 use anyhow::{bail, Context, Result};
 use std::cell::{Cell, RefCell};
@@ -313,6 +314,10 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     for (_, _, dir) in &checked {
         crate::toolchain::ensure(dir, &crate::cache::root().join("logs"))?;
     }
+    let sandbox = Sandbox::from_flag(module_args.no_sandbox);
+    if !checked.is_empty() {
+        sandbox.ready()?;
+    }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
 
     let mut origins: Vec<(String, Expectations, Origin)> =
@@ -339,11 +344,11 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
-        let unit_api = api::resolve(module_args.api, exp.api, profile.api);
+        let opts = module::Options { jobs: kernel_args.jobs(), api: api::resolve(module_args.api, exp.api, profile.api), sandbox };
         let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
         let built = std::fs::create_dir_all(&work)
             .with_context(|| format!("creating {}", work.display()))
-            .and_then(|_| build(&kernel, origin, &exp, &work, kernel_args.jobs(), unit_api, stages));
+            .and_then(|_| build(&kernel, origin, &exp, &work, &opts, stages));
         match built {
             Ok((built, programs, plan)) => units.push(Unit {
                 label: if several { name } else { String::new() },
@@ -351,7 +356,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
                 programs,
                 expectations: exp,
                 plan,
-                api: unit_api,
+                api: opts.api,
                 ports: built.ports,
             }),
             Err(e) => {
@@ -402,12 +407,11 @@ fn build(
     origin: Origin,
     exp: &Expectations,
     work: &Path,
-    jobs: usize,
-    api: Api,
+    opts: &module::Options,
     stages: &Stages,
 ) -> Result<(module::Built, Vec<Program>, Plan)> {
     let (built, from_dir) = match origin {
-        Origin::Dir(dir) => (module::build(&dir, kernel, work, jobs, api)?, true),
+        Origin::Dir(dir) => (module::build(&dir, kernel, work, opts)?, true),
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
@@ -427,7 +431,7 @@ fn build(
     // programs for kernel modules).
     let programs = if from_dir && !exp.programs.is_empty() {
         packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
-        program::build(&work.join("module"), &exp.programs, &kernel.cross_compile, work)?
+        program::build(&work.join("module"), &exp.programs, kernel, work, opts.sandbox)?
     } else {
         Vec::new()
     };
@@ -438,12 +442,13 @@ fn build(
     Ok((built, programs, plan))
 }
 
-/// A fresh nonce: 16 hex digits from the clock, the pid and the thread.
+/// A fresh nonce: 16 hex digits from the OS's random source, so that
+/// nothing a guest or a board could know ahead (a clock, a pid) predicts it.
 pub fn new_nonce() -> String {
-    use sha2::Digest;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let h = sha2::Sha256::digest(format!("{}:{}:{:?}", now.as_nanos(), std::process::id(), std::thread::current().id()));
-    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+    let mut bytes = [0u8; 8];
+    // getrandom(2) fails only on kernels older than 3.17 without /dev/urandom.
+    getrandom::fill(&mut bytes).expect("the OS has a random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh run directory under `HARNESS_RUN_DIR` (default

@@ -326,7 +326,8 @@ pub fn run_as(
     drop(expr);
     let _reg = register_as(handle.pids()[0], stop);
 
-    let (tx, rx) = mpsc::channel::<String>();
+    // Bounded: a slow `on_line` slows the command, not memory.
+    let (tx, rx) = mpsc::sync_channel::<String>(1024);
     let pump = std::thread::spawn(move || {
         for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
             if tx.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()).is_err() {

@@ -4,7 +4,9 @@
 //! under its stem.
 
 use crate::module::error_lines;
+use crate::kernel::Kernel;
 use crate::process;
+use crate::sandbox::{Policy, Sandbox};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -36,11 +38,13 @@ pub fn argv(source: &Path, out: &Path) -> Vec<OsString> {
 }
 
 /// Builds each of `sources` (relative to `dir`, the module's copy) into
-/// `dir/../programs/`; a compile error reads like a module's.
-pub fn build(dir: &Path, sources: &[String], cross_compile: &str, work: &Path) -> Result<Vec<Program>> {
+/// `work/programs/` with `kernel`'s cross compiler, sandboxed as the
+/// module was; a compile error reads like a module's.
+pub fn build(dir: &Path, sources: &[String], kernel: &Kernel, work: &Path, sandbox: Sandbox) -> Result<Vec<Program>> {
     let out_dir = work.join("programs");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let gcc = format!("{cross_compile}gcc");
+    let gcc = format!("{}gcc", kernel.cross_compile);
+    let policy = Policy { dir: dir.to_path_buf(), ..Policy::for_build(kernel, work, &[]) };
     let mut programs = Vec::new();
     for src in sources {
         let source = dir.join(src);
@@ -53,7 +57,8 @@ pub fn build(dir: &Path, sources: &[String], cross_compile: &str, work: &Path) -
         }
         let path = out_dir.join(&name);
         let log = work.join(format!("program-{name}.log"));
-        if let Err(e) = process::run(&gcc, &argv(&source, &path), Some(dir), &[], &log, Duration::from_secs(300), |_| {}) {
+        let (program, args) = sandbox.command(&policy, &gcc, &argv(&source, &path));
+        if let Err(e) = process::run(&program, &args, Some(dir), &[], &log, Duration::from_secs(300), |_| {}) {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let errors = error_lines(&text, 20);
             if errors.is_empty() {

@@ -1,4 +1,5 @@
-//! The only place that reads serial bytes.
+//! QEMU's console pipe: one of the two places that read serial bytes (the
+//! other is `replay/link.rs`, a board's serial line).
 //!
 //! A thread reads the guest's console pipe, appends every byte to the run's
 //! console log as it arrives (so a log exists even if the harness is killed),
@@ -30,7 +31,9 @@ impl ConsoleReader {
     pub fn start<R: Read + Send + 'static>(mut pipe: R, log_path: &Path) -> Result<ConsoleReader> {
         let mut log =
             File::create(log_path).with_context(|| format!("creating console log {}", log_path.display()))?;
-        let (tx, rx) = mpsc::channel();
+        // Bounded: a slow supervisor slows the reader, then QEMU (a full
+        // pipe), instead of lines piling up in memory.
+        let (tx, rx) = mpsc::sync_channel(LINES_IN_FLIGHT);
         let thread = std::thread::Builder::new()
             .name("console".into())
             .spawn(move || {
@@ -67,6 +70,9 @@ impl ConsoleReader {
         }
     }
 }
+
+/// How many lines may wait for the supervisor.
+pub const LINES_IN_FLIGHT: usize = 256;
 
 /// The longest line kept in memory. A guest that prints without a newline
 /// (a program writing to the console, line noise) cannot grow one without

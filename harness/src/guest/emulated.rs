@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running emulated board. Dropping it stops QEMU (through [`Qemu`]).
+/// How much of QEMU's stdout the emulated board keeps (the newest).
+const STDOUT_WINDOW: usize = 64 << 10;
+
 pub struct EmulatedBoard {
     qemu: Qemu,
     /// The guest's serial console, e.g. `/dev/pts/3`.
@@ -58,8 +61,13 @@ impl EmulatedBoard {
                     if n == 0 {
                         break;
                     }
+                    // Read for the board's whole life (QEMU must never
+                    // block on a full pipe), kept in a window: the pty's
+                    // name is looked for as it arrives.
                     if let Ok(mut s) = sink.lock() {
                         s.extend_from_slice(&buf[..n]);
+                        let over = s.len().saturating_sub(STDOUT_WINDOW);
+                        s.drain(..over);
                     }
                 }
             })

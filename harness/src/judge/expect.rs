@@ -356,11 +356,30 @@ mod tests {
         checks.iter().filter(|c| !c.held).map(|c| c.description.as_str()).collect()
     }
 
+    /// Every expect.toml in the repository (kmod/, fixtures/, …; not
+    /// build output), found by walking the tree, not listed.
     #[test]
-    fn the_shipped_expectations_parse() {
-        for p in ["kmod/expect.toml", "kmod/c-twin/expect.toml"] {
-            let text = std::fs::read_to_string(crate::repo_root().join(p)).unwrap();
-            Expectations::parse(&text, p).unwrap_or_else(|e| panic!("{e:#}"));
+    fn every_expectations_file_in_the_tree_parses() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let (p, name) = (e.path(), e.file_name());
+                if e.file_type().unwrap().is_dir() && name != "target" && name != ".git" {
+                    walk(&p, out);
+                } else if name == "expect.toml" {
+                    out.push(p);
+                }
+            }
+        }
+        let root = crate::repo_root();
+        let mut found = Vec::new();
+        walk(&root, &mut found);
+        let rel: Vec<String> = found.iter().map(|p| p.strip_prefix(&root).unwrap().display().to_string()).collect();
+        for want in ["kmod/expect.toml", "kmod/c-twin/expect.toml", "fixtures/lessons/misc/expect.toml"] {
+            assert!(rel.iter().any(|r| r == want), "the walk missed {want}: {rel:?}");
+        }
+        for (p, r) in found.iter().zip(&rel) {
+            let text = std::fs::read_to_string(p).unwrap();
+            Expectations::parse(&text, r).unwrap_or_else(|e| panic!("{e:#}"));
         }
     }
 

@@ -3,8 +3,8 @@
 //!
 //! The replay gets a shell on the console ([`shell`]), copies
 //! `rootfs/steps.sh` and the module over it ([`transfer`]), writes a start
-//! line with a fresh nonce to `/dev/kmsg`, runs the same `harness_run_steps`
-//! as the QEMU guest's `/init`, and dumps `dmesg` framed by `@@DMESG0@@` /
+//! line with a fresh nonce to `/dev/kmsg`, runs the same generated scenario
+//! (`harness_scenario`) as the QEMU guest's `/init`, and dumps `dmesg` framed by `@@DMESG0@@` /
 //! `@@DMESGEND0@@`. The kernel log lines after the start line are the
 //! transcript, judged by [`crate::judge::verdict::judge`] exactly as a QEMU run's
 //! console is. The live verdict is computed from the recorded serial bytes

@@ -63,3 +63,11 @@ pub fn assert_no_qemu_children() {
 pub fn fixture(name: &str) -> PathBuf {
     repo().join("fixtures").join(name)
 }
+
+/// A module build as `check` does it by default: sandboxed (ready, or the
+/// test fails with the reason), two jobs.
+pub fn build_options(api: harness::api::Api) -> harness::module::Options {
+    let sandbox = harness::sandbox::Sandbox::On;
+    sandbox.ready().unwrap_or_else(|e| panic!("{e:#}"));
+    harness::module::Options { jobs: 2, api, sandbox }
+}

@@ -36,7 +36,7 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     // As `check` builds it by default: under the 3.5 layer.
-    let mut built = harness::module::build(&repo().join(module), &k, work, 2, harness::api::Api::Linux35).unwrap_or_else(|e| panic!("{e:#}")).modules;
+    let mut built = harness::module::build(&repo().join(module), &k, work, &crate::common::build_options(harness::api::Api::Linux35)).unwrap_or_else(|e| panic!("{e:#}")).modules;
     assert_eq!(built.len(), 1, "{module} builds one module");
     built.remove(0)
 }

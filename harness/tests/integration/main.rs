@@ -16,5 +16,6 @@ mod ko;
 mod lessons;
 mod memory;
 mod replay;
+mod sandbox;
 mod supervision;
 mod workflow;

@@ -113,3 +113,12 @@ fn workflow_jobs_together_run_the_whole_suite() {
     assert_eq!(plain[0], format!("not ({})", others.join(" | ")), "{filters:?}");
     assert!(wf.contains("-E \"$TESTS\""), "the tests step runs the job's filter");
 }
+
+/// CI builds modules as users do, in the sandbox: the workflow never turns
+/// it off, and lets its container make the sandbox's namespaces.
+#[test]
+fn workflow_builds_modules_in_the_sandbox() {
+    let wf = std::fs::read_to_string(repo().join(".github/workflows/check.yml")).unwrap();
+    assert!(!wf.contains(harness::sandbox::ENV) && !wf.contains("--no-sandbox"), "the workflow turns the sandbox off");
+    assert!(wf.contains("options: --privileged"), "a default Docker container cannot start bubblewrap");
+}
