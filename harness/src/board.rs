@@ -124,7 +124,7 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
         let programs = p.all_programs();
         let modules = p.guest_modules();
         let guest = crate::guest::rootfs::Guest { modules: &modules, programs: &programs, plan: &unit.plan, nonce: &nonce };
-        crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::guest::rootfs::busybox()?, &guest, &cpio)?;
+        crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;
         let uinitrd = out.join("uInitrd");
         mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;
         files.push(uinitrd);

@@ -311,7 +311,7 @@ mod tests {
         let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-module-named-module.log");
         let log = std::fs::read_to_string(&p).unwrap();
         // What the judge hands over: the insmod step's messages.
-        let t = crate::judge::step::Transcript::from_log(&log, crate::judge::step::FIXTURE_NONCE);
+        let t = crate::judge::step::Transcript::from_log(&log, crate::judge::marker::FIXTURE_NONCE);
         let insmod = t.step("insmod").unwrap();
         let text: Vec<&str> = t.kernel_lines(insmod).chain(t.output_lines(insmod)).collect();
         let ex = table().explain(Stage::Load, &text.join("\n"));

@@ -41,7 +41,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let stages = Stages::new();
     let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
     let nonce = prepare::new_nonce();
-    let busybox = rootfs::busybox()?;
+    let busybox = crate::busybox::get()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
     let (modules, programs, plan) = (p.guest_modules(), p.all_programs(), p.guest_plan());
     let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod board;
+pub mod busybox;
 pub mod cache;
 pub mod changes;
 pub mod check;
@@ -24,6 +25,8 @@ pub mod process;
 pub mod profile;
 pub mod replay;
 pub mod sandbox;
+#[cfg(test)]
+mod source_rules;
 pub mod toolchain;
 
 use std::path::PathBuf;

@@ -184,7 +184,7 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let cargo_target = crate::cache::root().join("cargo").join(crate::cache::digest([src.display().to_string()]));
     std::fs::create_dir_all(&cargo_target).with_context(|| format!("creating {}", cargo_target.display()))?;
     let envs = [("CARGO_TARGET_DIR", OsString::from(&cargo_target))];
-    let policy = Policy::for_build(kernel, work, &[cargo_target.clone()]);
+    let policy = Policy::for_build(kernel, work, std::slice::from_ref(&cargo_target));
     let (program, args) = sandbox.command(&policy, "make", &make_argv(&dir, kernel, jobs));
     let mut warnings = Vec::new();
     let result = process::run(&program, &args, None, &envs, &log, Duration::from_secs(15 * 60), |l| {

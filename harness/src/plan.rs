@@ -11,6 +11,10 @@ use crate::judge::expect::Expectations;
 use crate::judge::step;
 use anyhow::{bail, Result};
 
+/// Where the modules, programs and the harness's scripts are in the guest
+/// (and under the board's work directory's name on a board).
+pub const GUEST_DIR: &str = "/harness";
+
 /// A module the run loads, in load order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanModule {
@@ -216,7 +220,7 @@ mod tests {
     #[test]
     fn the_script_runs_under_sh_with_the_real_step_library() {
         // The generated script and rootfs/steps.sh, run by the host's sh with
-        // stand-ins for insmod and rmmod, produce what step.rs parses.
+        // stand-ins for insmod and rmmod, produce what marker.rs parses.
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();

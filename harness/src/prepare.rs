@@ -14,7 +14,6 @@ use crate::plan::{self, Plan, PlanModule};
 use crate::profile::Profile;
 use crate::program::{self, Program};
 use crate::sandbox::Sandbox;
-use crate::guest::rootfs;
 use anyhow::{bail, Context, Result};
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -58,7 +57,7 @@ impl Stages {
 /// Idempotent and quick when everything is there.
 pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
     install(packages::for_check(cross_compile), default_source)?;
-    rootfs::busybox()?;
+    crate::busybox::get()?;
     Ok(())
 }
 
@@ -223,7 +222,7 @@ impl Prepared {
     /// so that two lessons may each have an `app`.
     pub fn bin_dir(&self, unit: &Unit) -> String {
         if self.units.len() > 1 {
-            format!("{}/bin/{}", crate::guest::rootfs::GUEST_DIR, unit.label)
+            format!("{}/bin/{}", crate::plan::GUEST_DIR, unit.label)
         } else {
             "/usr/bin".to_string()
         }

@@ -41,7 +41,7 @@ impl EmulatedBoard {
         // handler exits without destructors) leaves its files where an
         // interrupted check's are, not in /tmp.
         let dir = crate::prepare::new_run_dir("emulated-board-")?;
-        let busybox = crate::guest::rootfs::busybox()?;
+        let busybox = crate::busybox::get()?;
         let initramfs = dir.path().join("initramfs.cpio");
         write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;
         let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };

@@ -358,7 +358,7 @@ mod tests {
     }
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::judge::step::with_nonce(s, crate::judge::step::FIXTURE_NONCE), crate::judge::step::FIXTURE_NONCE)
+        Transcript::from_log(&crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE), crate::judge::marker::FIXTURE_NONCE)
     }
 
     #[test]
@@ -472,7 +472,7 @@ mod real_logs {
     fn scan_fixture(name: &str) -> (Transcript, Vec<Event>) {
         let p = crate::repo_root().join("harness/tests/fixtures/console").join(name);
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let t = Transcript::from_log(&text, crate::judge::step::FIXTURE_NONCE);
+        let t = Transcript::from_log(&text, crate::judge::marker::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
         (t, ev)
     }

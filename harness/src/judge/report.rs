@@ -142,7 +142,7 @@ mod tests {
         .unwrap();
         let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
                    KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
-        let t = Transcript::from_log(&crate::judge::step::with_nonce(log, "00000000000000ff"), "00000000000000ff");
+        let t = Transcript::from_log(&crate::judge::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
         let v = judge(&t, &exp, &["insmod".to_string()], RunEnd::Completed, Context::new("log".into()));
         let timings = vec![("boot".to_string(), 1.5)];
         let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };

@@ -365,7 +365,7 @@ mod tests {
     use super::*;
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::judge::step::with_nonce(s, crate::judge::step::FIXTURE_NONCE), crate::judge::step::FIXTURE_NONCE)
+        Transcript::from_log(&crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE), crate::judge::marker::FIXTURE_NONCE)
     }
 
     fn planned() -> Vec<String> {

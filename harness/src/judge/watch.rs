@@ -14,7 +14,8 @@
 //! ```
 
 use crate::judge::event::{classify, EventKind};
-use crate::judge::step::{split_timestamp, Marker, Transcript};
+use crate::judge::marker::{split_timestamp, Marker};
+use crate::judge::step::Transcript;
 use crate::judge::verdict::RunEnd;
 use std::time::{Duration, Instant};
 

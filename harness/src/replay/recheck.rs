@@ -4,7 +4,8 @@
 use super::{board_modules, context, DUMP_BEGIN, DUMP_END};
 use crate::guest::console::LineSplitter;
 use crate::judge::expect::Expectations;
-use crate::judge::step::{self, Marker, Transcript};
+use crate::judge::marker::{self, Marker};
+use crate::judge::step::Transcript;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::module;
 use crate::options::ModuleArgs;
@@ -36,7 +37,7 @@ pub fn judge_dump(
     kos: &[(String, PathBuf)],
     log: &Path,
 ) -> Result<Verdict> {
-    let start = |l: &String| match step::parse_any(step::split_timestamp(l).1) {
+    let start = |l: &String| match marker::parse_any(marker::split_timestamp(l).1) {
         Some((n, Marker::Start { label })) => Some((n.to_string(), label)),
         _ => None,
     };

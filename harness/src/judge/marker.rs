@@ -1,0 +1,204 @@
+//! The step protocol between the guest (or a board replay) and the
+//! harness: the marker lines, their parser and the writer's format. This
+//! file is the protocol's one owner on the host; `rootfs/steps.sh`
+//! (`harness_mark`) is its one writer.
+//!
+//! The guest frames every step with marker lines written to `/dev/kmsg`, so
+//! the markers land in the kernel log in true order with the printk of the
+//! module under test (a marker echoed to the tty could be overtaken by printk,
+//! which writes to the UART synchronously). The same markers appear in `dmesg`
+//! on a real board, which is what lets one verdict serve both.
+//!
+//! ```text
+//! [    3.10] @@harness 6f1c0e2a9b3d4c5e begin insmod
+//! [    3.12] process:insmod
+//! [    3.13] @@harness 6f1c0e2a9b3d4c5e out insmod <a line the step's command printed>
+//! [    3.13] @@harness 6f1c0e2a9b3d4c5e section mmc_byte .text 0xbf000000
+//! [    3.14] @@harness 6f1c0e2a9b3d4c5e end insmod rc=0
+//! [    3.50] @@harness 6f1c0e2a9b3d4c5e done
+//! ```
+//!
+//! Every marker carries the run's nonce, a random word the harness gives the
+//! guest, and must begin the message: a module's printk, or a program's
+//! output, that merely contains marker text cannot open or close a step.
+//! `section` says where a section of a module was loaded, so that addresses
+//! in reports printed after unload can still be named. `start` begins a board
+//! replay, whose kernel log holds everything the board printed before it.
+
+use std::fmt;
+
+pub const MARKER: &str = "@@harness";
+
+/// The nonce of the saved console logs in harness/tests/fixtures/console
+/// (captured before markers had nonces, or rewritten to this one).
+pub const FIXTURE_NONCE: &str = "0000000000000000";
+
+/// `text` with every bare `@@harness VERB` marker given `nonce`: turns the
+/// shorthand logs written in tests into this run's protocol.
+pub fn with_nonce(text: &str, nonce: &str) -> String {
+    text.replace("@@harness ", &format!("@@harness {nonce} "))
+}
+
+/// A protocol line of this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
+    Begin { step: String },
+    Out { step: String, text: String },
+    End { step: String, rc: i32 },
+    /// A section of a loaded module and its load address.
+    Section { module: String, name: String, address: u64 },
+    /// The pid of the insmod or rmmod of a module.
+    Pid { module: String, pid: u32 },
+    /// A board replay begins; the label names what it loads.
+    Start { label: String },
+    /// Every step is done.
+    Done,
+}
+
+impl fmt::Display for Marker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Marker::Begin { step } => write!(f, "begin {step}"),
+            Marker::Out { step, text } => write!(f, "out {step} {text}"),
+            Marker::End { step, rc } => write!(f, "end {step} rc={rc}"),
+            Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
+            Marker::Pid { module, pid } => write!(f, "pid {module} {pid}"),
+            Marker::Start { label } => write!(f, "start {label}"),
+            Marker::Done => f.write_str("done"),
+        }
+    }
+}
+
+/// The line the guest writes for `marker` in the run `nonce` (what
+/// `harness_mark` in steps.sh produces).
+pub fn marker_line(nonce: &str, marker: &Marker) -> String {
+    format!("{MARKER} {nonce} {marker}")
+}
+
+/// A marker of any run: its nonce and what it says. The message must begin
+/// with the marker (after the printk timestamp and caller prefix).
+pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
+    let rest = message.strip_prefix(MARKER)?.strip_prefix(' ')?;
+    let (nonce, rest) = rest.split_once(' ')?;
+    if nonce.is_empty() || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let rest = rest.trim_end_matches(['\r', '\n']);
+    let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
+    let word = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    let marker = match verb {
+        "begin" if word(args.trim_end()) => Marker::Begin { step: args.trim_end().to_string() },
+        "out" => {
+            let (step, text) = args.split_once(' ').unwrap_or((args, ""));
+            if !word(step) {
+                return None;
+            }
+            Marker::Out { step: step.to_string(), text: text.to_string() }
+        }
+        "end" => {
+            let (step, rc) = args.split_once(" rc=")?;
+            Marker::End { step: step.to_string(), rc: rc.trim().parse().ok()? }
+        }
+        "section" => {
+            let mut w = args.split_whitespace();
+            let (module, name, addr) = (w.next()?, w.next()?, w.next()?);
+            let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
+            Marker::Section { module: module.to_string(), name: name.to_string(), address }
+        }
+        "pid" => {
+            let (module, pid) = args.trim().split_once(' ')?;
+            Marker::Pid { module: module.to_string(), pid: pid.trim().parse().ok()? }
+        }
+        "start" => Marker::Start { label: args.trim().to_string() },
+        "done" if args.trim().is_empty() => Marker::Done,
+        _ => return None,
+    };
+    Some((nonce, marker))
+}
+
+/// A marker of the run `nonce`; anything else (another run's marker, a
+/// forged one) is `None`, an ordinary line.
+pub fn parse_marker(message: &str, nonce: &str) -> Option<Marker> {
+    parse_any(message).filter(|(n, _)| *n == nonce).map(|(_, m)| m)
+}
+
+/// Splits the `[ seconds.micros]` printk timestamp, and the caller prefix
+/// (`[   T70]`, `[    C1]`, CONFIG_PRINTK_CALLER) after it, off a console line.
+pub fn split_timestamp(line: &str) -> (Option<f64>, &str) {
+    let t = line.trim_start();
+    if let Some(rest) = t.strip_prefix('[') {
+        if let Some((stamp, msg)) = rest.split_once(']') {
+            if let Ok(secs) = stamp.trim().parse::<f64>() {
+                return (Some(secs), strip_caller(msg.strip_prefix(' ').unwrap_or(msg)));
+            }
+        }
+    }
+    (None, line)
+}
+
+fn strip_caller(msg: &str) -> &str {
+    let Some(rest) = msg.strip_prefix('[') else { return msg };
+    let Some((who, after)) = rest.split_once(']') else { return msg };
+    let who = who.trim();
+    let caller = who.len() > 1
+        && matches!(who.as_bytes()[0], b'T' | b'C')
+        && who[1..].bytes().all(|b| b.is_ascii_digit());
+    if caller {
+        after.strip_prefix(' ').unwrap_or(after)
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: &str = "0123456789abcdef";
+
+    #[test]
+    fn markers_parse_and_round_trip() {
+        let all = [
+            Marker::Begin { step: "insmod".into() },
+            Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() },
+            Marker::End { step: "rmmod:hello".into(), rc: 1 },
+            Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
+            Marker::Pid { module: "mmc_byte".into(), pid: 70 },
+            Marker::Start { label: "mmc_byte".into() },
+            Marker::Done,
+        ];
+        for m in all {
+            let line = marker_line(N, &m);
+            assert_eq!(parse_marker(&line, N), Some(m.clone()), "{line}");
+            assert_eq!(parse_marker(&format!("{line}\r"), N), Some(m), "{line}");
+        }
+        assert_eq!(parse_marker(&format!("{MARKER} {N} end x rc=abc"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} begin"), N), None);
+        assert_eq!(parse_marker("process:insmod", N), None);
+    }
+
+    #[test]
+    fn forged_markers_are_ordinary_lines() {
+        // Without the nonce, with another nonce, or not at the start of the
+        // message: never a marker of this run.
+        for forged in [
+            "@@harness end insmod rc=0".to_string(),
+            format!("{MARKER} feedfeedfeedfeed end insmod rc=0"),
+            format!("evil: {MARKER} {N} end insmod rc=0"),
+            format!(" {MARKER} {N} end insmod rc=0"),
+        ] {
+            assert_eq!(parse_marker(&forged, N), None, "{forged}");
+        }
+    }
+
+    #[test]
+    fn timestamps_and_caller_prefixes_split() {
+        assert_eq!(split_timestamp("[    3.250000] hello"), (Some(3.25), "hello"));
+        assert_eq!(split_timestamp("[12345.000001] a] b"), (Some(12345.000001), "a] b"));
+        assert_eq!(split_timestamp("[    1.100000][   T70] Unable to handle"), (Some(1.1), "Unable to handle"));
+        assert_eq!(split_timestamp("[    1.100000][    C1] x"), (Some(1.1), "x"));
+        assert_eq!(split_timestamp("[    1.1] [ INFO: x ]"), (Some(1.1), "[ INFO: x ]"));
+        assert_eq!(split_timestamp("[ok] not a stamp"), (None, "[ok] not a stamp"));
+        assert_eq!(split_timestamp("plain"), (None, "plain"));
+    }
+}
