@@ -282,15 +282,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
         bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used");
     }
     // Everything that can be checked before the kernel is.
-    let mut checked: Vec<(String, Expectations, PathBuf)> = Vec::new();
-    for d in &dirs {
-        let (exp, label) = validate(&module_args.with_dir(d.clone()))?;
-        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label);
-        if checked.iter().any(|(n, _, _)| *n == name) {
-            bail!("two --module directories are both named {name:?}: their steps would have the same names");
-        }
-        checked.push((name, exp, d.clone()));
-    }
+    let checked = validate_dirs(module_args, &dirs)?;
     let kernel_exp = if kernel_only {
         Some(validate(module_args)?.0)
     } else if module_args.kernel_modules.is_empty() {
@@ -322,18 +314,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let mut origins: Vec<(String, Expectations, Origin)> =
         checked.into_iter().map(|(name, exp, dir)| (name, exp, Origin::Dir(dir))).collect();
     if let Some(exp) = kernel_exp {
-        let modules = module_args
-            .kernel_modules
-            .iter()
-            .map(|rel| module::prebuilt(&kernel.build_dir.join(rel), &kernel))
-            .collect::<Result<Vec<_>>>()?;
-        for group in by_dependency(&module_args.kernel_modules, modules) {
-            let name = group.iter().map(|(rel, _)| rel.file_stem().unwrap_or_default().to_string_lossy()).collect::<Vec<_>>().join("+");
-            if origins.iter().any(|(n, _, _)| *n == name) {
-                bail!("a --module directory and a --kernel-module are both named {name:?}: their steps would have the same names");
-            }
-            origins.push((name, exp.clone(), Origin::Kernel(group.into_iter().map(|(_, m)| m).collect())));
-        }
+        add_kernel_modules(&mut origins, &module_args.kernel_modules, &exp, &kernel)?;
     }
     let several = origins.len() > 1;
     if several && module_args.expect.is_some() {
@@ -367,6 +348,37 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label })
+}
+
+/// Each module directory validated (its expectations and label), named by
+/// its last component; two of one name are refused, since their steps
+/// would be named alike.
+fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(String, Expectations, PathBuf)>> {
+    let mut checked: Vec<(String, Expectations, PathBuf)> = Vec::new();
+    for d in dirs {
+        let (exp, label) = validate(&module_args.with_dir(d.clone()))?;
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label);
+        if checked.iter().any(|(n, _, _)| *n == name) {
+            bail!("two --module directories are both named {name:?}: their steps would have the same names");
+        }
+        checked.push((name, exp, d.clone()));
+    }
+    Ok(checked)
+}
+
+/// The kernel's own modules (`--kernel-module`, relative to its build) as
+/// units after the directories: one per group of modules that depend on
+/// each other, with the expectations `exp`.
+fn add_kernel_modules(origins: &mut Vec<(String, Expectations, Origin)>, rels: &[PathBuf], exp: &Expectations, kernel: &Kernel) -> Result<()> {
+    let modules = rels.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<Vec<_>>>()?;
+    for group in by_dependency(rels, modules) {
+        let name = group.iter().map(|(rel, _)| rel.file_stem().unwrap_or_default().to_string_lossy()).collect::<Vec<_>>().join("+");
+        if origins.iter().any(|(n, _, _)| *n == name) {
+            bail!("a --module directory and a --kernel-module are both named {name:?}: their steps would have the same names");
+        }
+        origins.push((name, exp.clone(), Origin::Kernel(group.into_iter().map(|(_, m)| m).collect())));
+    }
+    Ok(())
 }
 
 /// The given kernel modules grouped so that a module shares a unit with any

@@ -325,16 +325,7 @@ pub fn run_as(
     };
     drop(expr);
     let _reg = register_as(handle.pids()[0], stop);
-
-    // Bounded: a slow `on_line` slows the command, not memory.
-    let (tx, rx) = mpsc::sync_channel::<String>(1024);
-    let pump = std::thread::spawn(move || {
-        for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
-            if tx.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, pump) = line_pump(reader);
     let deadline = Instant::now() + timeout;
     let mut tail: std::collections::VecDeque<String> = Default::default();
     let kill = |why: &str| -> anyhow::Error {
@@ -372,6 +363,21 @@ pub fn run_as(
         bail!("`{shown}` failed with exit status {code}; its last lines:\n{}\nfull log: {}", lines.join("\n"), log.display());
     }
     Ok(())
+}
+
+/// A thread that reads `reader` into lines (without `\r\n`) for the
+/// receiver, until the pipe closes or the receiver is dropped.
+fn line_pump(reader: os_pipe::PipeReader) -> (mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    // Bounded: a slow `on_line` slows the command, not memory.
+    let (tx, rx) = mpsc::sync_channel::<String>(1024);
+    let pump = std::thread::spawn(move || {
+        for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
+            if tx.send(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, pump)
 }
 
 /// Runs a short command and returns its stdout, trimmed; for version probes.

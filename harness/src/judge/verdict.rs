@@ -151,6 +151,57 @@ impl Context {
     }
 }
 
+/// The outcome and its reason: a timeout, then a crash, then a failure
+/// (leaks, other reports, KUnit, the expectations), in that order, so that
+/// a crash or a hang is never reported as less than it is.
+fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSummary>, checks: &[Check]) -> (Outcome, Option<String>) {
+    let running = t.current_step().map(|s| s.name.clone());
+    let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
+    let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+
+    if let RunEnd::TimedOut { after_secs } = *end {
+        (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
+    } else if let RunEnd::StepTimedOut { step, after_secs } = end {
+        (Outcome::TimedOut, Some(format!("step {step} did not finish within {after_secs} s")))
+    } else if let RunEnd::Silent { after_secs } = *end {
+        (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
+    } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
+        (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
+    } else if *end == RunEnd::Panicked {
+        (Outcome::Crashed, Some(format!("kernel panic{}", in_step(&running))))
+    } else if let RunEnd::ExitedEarly { status } = *end {
+        let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
+        (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
+    } else if !leaks.is_empty() {
+        let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
+        let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
+        (Outcome::Failed, Some(format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())))
+    } else if let Some(ev) = events.first() {
+        (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
+    } else if let Some(k) = ktap.filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
+        let n = k.counts.failed + k.counts.incomplete;
+        (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
+    } else if let Some((name, planned, got)) = ktap.and_then(|k| k.results.short_plans.first()) {
+        (Outcome::Failed, Some(format!("KUnit: {name} planned 1..{planned} but reported {got} result(s)")))
+    } else if let Some(c) = checks.iter().find(|c| !c.held) {
+        (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
+    } else {
+        (Outcome::Passed, None)
+    }
+}
+
+/// Each failed step's window; with the defaults, every step's (a first
+/// run with no expectations file shows what the module did).
+fn excerpts(t: &Transcript, expectations: &Expectations, checks: &[Check]) -> Vec<(String, Vec<String>)> {
+    let mut shown: Vec<&str> = if expectations.defaults {
+        t.steps.iter().map(|s| s.name.as_str()).collect()
+    } else {
+        checks.iter().filter(|c| !c.held).map(|c| c.step.as_str()).collect()
+    };
+    shown.dedup();
+    shown.iter().map(|name| (name.to_string(), t.step(name).map(|s| t.step_excerpt(s)).unwrap_or_default())).collect()
+}
+
 /// Judges one run of the steps `planned`.
 pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], end: RunEnd, ctx: Context) -> Verdict {
     let checks = expectations.evaluate(planned, t);
@@ -171,52 +222,9 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
         .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
-    let running = t.current_step().map(|s| s.name.clone());
-    let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
-    let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+    let (outcome, reason) = decide(t, &end, &events, ktap.as_ref(), &checks);
 
-    let (outcome, reason) = if let RunEnd::TimedOut { after_secs } = end {
-        (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
-    } else if let RunEnd::StepTimedOut { step, after_secs } = &end {
-        (Outcome::TimedOut, Some(format!("step {step} did not finish within {after_secs} s")))
-    } else if let RunEnd::Silent { after_secs } = end {
-        (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
-    } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
-        (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
-    } else if end == RunEnd::Panicked {
-        (Outcome::Crashed, Some(format!("kernel panic{}", in_step(&running))))
-    } else if let RunEnd::ExitedEarly { status } = end {
-        let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
-        (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
-    } else if !leaks.is_empty() {
-        let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
-        let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
-        (Outcome::Failed, Some(format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())))
-    } else if let Some(ev) = events.first() {
-        (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
-    } else if let Some(k) = ktap.as_ref().filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
-        let n = k.counts.failed + k.counts.incomplete;
-        (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
-    } else if let Some((name, planned, got)) = ktap.as_ref().and_then(|k| k.results.short_plans.first()) {
-        (Outcome::Failed, Some(format!("KUnit: {name} planned 1..{planned} but reported {got} result(s)")))
-    } else if let Some(c) = checks.iter().find(|c| !c.held) {
-        (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
-    } else {
-        (Outcome::Passed, None)
-    };
-
-    // Each failed step's window; with the defaults, every step's (a first
-    // run with no expectations file shows what the module did).
-    let mut shown: Vec<&str> = if expectations.defaults {
-        t.steps.iter().map(|s| s.name.as_str()).collect()
-    } else {
-        checks.iter().filter(|c| !c.held).map(|c| c.step.as_str()).collect()
-    };
-    shown.dedup();
-    let excerpts = shown
-        .iter()
-        .map(|name| (name.to_string(), t.step(name).map(|s| t.step_excerpt(s)).unwrap_or_default()))
-        .collect();
+    let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
     let registers = ctx.registers;
     let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
@@ -250,105 +258,118 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     }
 }
 
+impl Verdict {
+    /// The checks, each report, KUnit's counts and the notes: a line each.
+    fn write_checks(&self, s: &mut String) {
+    for c in &self.checks {
+        let mark = if c.held { "PASS" } else { "FAIL" };
+        let _ = write!(s, "  {mark}  {}", c.description);
+        if let Some(d) = &c.detail {
+            let _ = write!(s, ": {d}");
+        }
+        s.push('\n');
+    }
+    for e in &self.events {
+        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.kind, e.line);
+        if let Some(step) = &e.step {
+            let _ = write!(s, " in step {step}");
+        }
+        s.push('\n');
+        let _ = writeln!(s, "          {}", e.first_line());
+        if let Some(sym) = &e.module_symbol {
+            let _ = writeln!(s, "          at {sym}");
+        }
+    }
+    if let Some(k) = &self.ktap {
+        let c = &k.counts;
+        let mark = if k.failures.is_empty() && c.incomplete == 0 && c.missing == 0 { "PASS" } else { "FAIL" };
+        let _ = writeln!(
+            s,
+            "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
+            c.passed, c.failed, c.skipped, c.incomplete
+        );
+        for f in &k.failures {
+            let _ = writeln!(s, "          not ok: {f}");
+        }
+        for (name, planned, got) in &k.results.short_plans {
+            let _ = writeln!(s, "          {name}: planned 1..{planned}, reported {got}");
+        }
+    }
+    if !self.unrelated.is_empty() {
+        let _ = writeln!(s, "  note  {} kernel report(s) not tied to the module (not counted):", self.unrelated.len());
+        for e in &self.unrelated {
+            let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
+        }
+    }
+    if self.defaults {
+        let _ = writeln!(
+            s,
+            "  note  no expectations file: the defaults were checked (every step exits 0, no kernel report)"
+        );
+    }
+    if self.dropped_lines > 0 {
+        let _ = writeln!(
+            s,
+            "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
+            self.dropped_lines,
+            crate::judge::step::KEEP_BYTES >> 20
+        );
+    }
+    }
+
+    /// The port list, the explanations, the failed steps' windows, the
+    /// registers and the console's last lines: a block each.
+    fn write_sections(&self, s: &mut String) {
+    if !self.ports.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:",
+            self.ports.len()
+        );
+        for p in &self.ports {
+            for l in p.to_string().lines() {
+                let _ = writeln!(s, "    {l}");
+            }
+        }
+    }
+    if !self.explanations.is_empty() {
+        let _ = writeln!(s, "\n  what changed since Linux 3.5:");
+        for e in &self.explanations {
+            for l in e.lines() {
+                let _ = writeln!(s, "    {l}");
+            }
+        }
+    }
+    for (step, lines) in &self.excerpts {
+        let _ = writeln!(s, "\n  what step {step} printed:");
+        if lines.is_empty() {
+            let _ = writeln!(s, "    (nothing)");
+        }
+        for l in lines.iter().take(40) {
+            let _ = writeln!(s, "    | {l}");
+        }
+    }
+    if let Some(r) = &self.registers {
+        let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
+        // All of it: `info registers -a` is one block per CPU.
+        for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
+            let _ = writeln!(s, "    | {l}");
+        }
+    }
+    if !self.tail.is_empty() {
+        let _ = writeln!(s, "\n  last console lines:");
+        for l in &self.tail {
+            let _ = writeln!(s, "    | {l}");
+        }
+    }
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
-        for c in &self.checks {
-            let mark = if c.held { "PASS" } else { "FAIL" };
-            let _ = write!(s, "  {mark}  {}", c.description);
-            if let Some(d) = &c.detail {
-                let _ = write!(s, ": {d}");
-            }
-            s.push('\n');
-        }
-        for e in &self.events {
-            let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.kind, e.line);
-            if let Some(step) = &e.step {
-                let _ = write!(s, " in step {step}");
-            }
-            s.push('\n');
-            let _ = writeln!(s, "          {}", e.first_line());
-            if let Some(sym) = &e.module_symbol {
-                let _ = writeln!(s, "          at {sym}");
-            }
-        }
-        if let Some(k) = &self.ktap {
-            let c = &k.counts;
-            let mark = if k.failures.is_empty() && c.incomplete == 0 && c.missing == 0 { "PASS" } else { "FAIL" };
-            let _ = writeln!(
-                s,
-                "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
-                c.passed, c.failed, c.skipped, c.incomplete
-            );
-            for f in &k.failures {
-                let _ = writeln!(s, "          not ok: {f}");
-            }
-            for (name, planned, got) in &k.results.short_plans {
-                let _ = writeln!(s, "          {name}: planned 1..{planned}, reported {got}");
-            }
-        }
-        if !self.unrelated.is_empty() {
-            let _ = writeln!(s, "  note  {} kernel report(s) not tied to the module (not counted):", self.unrelated.len());
-            for e in &self.unrelated {
-                let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
-            }
-        }
-        if self.defaults {
-            let _ = writeln!(
-                s,
-                "  note  no expectations file: the defaults were checked (every step exits 0, no kernel report)"
-            );
-        }
-        if self.dropped_lines > 0 {
-            let _ = writeln!(
-                s,
-                "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
-                self.dropped_lines,
-                crate::judge::step::KEEP_BYTES >> 20
-            );
-        }
-        if !self.ports.is_empty() {
-            let _ = writeln!(
-                s,
-                "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:",
-                self.ports.len()
-            );
-            for p in &self.ports {
-                for l in p.to_string().lines() {
-                    let _ = writeln!(s, "    {l}");
-                }
-            }
-        }
-        if !self.explanations.is_empty() {
-            let _ = writeln!(s, "\n  what changed since Linux 3.5:");
-            for e in &self.explanations {
-                for l in e.lines() {
-                    let _ = writeln!(s, "    {l}");
-                }
-            }
-        }
-        for (step, lines) in &self.excerpts {
-            let _ = writeln!(s, "\n  what step {step} printed:");
-            if lines.is_empty() {
-                let _ = writeln!(s, "    (nothing)");
-            }
-            for l in lines.iter().take(40) {
-                let _ = writeln!(s, "    | {l}");
-            }
-        }
-        if let Some(r) = &self.registers {
-            let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
-            // All of it: `info registers -a` is one block per CPU.
-            for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
-                let _ = writeln!(s, "    | {l}");
-            }
-        }
-        if !self.tail.is_empty() {
-            let _ = writeln!(s, "\n  last console lines:");
-            for l in &self.tail {
-                let _ = writeln!(s, "    | {l}");
-            }
-        }
+        self.write_checks(&mut s);
+        self.write_sections(&mut s);
         write!(f, "{s}\nverdict: {}", self.outcome)?;
         if let Some(r) = &self.reason {
             write!(f, ": {r}")?;
