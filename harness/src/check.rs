@@ -65,12 +65,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
             verdict: v,
         })
         .collect();
-    if let Some(path) = &opts.output.json {
-        std::fs::write(path, Report::json_all(&reports)?).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &opts.output.junit {
-        std::fs::write(path, Report::junit_all(&reports)?).with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_reports(&opts.output, &reports)?;
     let passed = units.iter().all(|(_, v)| v.passed());
     let keep = opts.output.keep || !passed;
     let kept = keep.then(|| p.run_dir.keep());
@@ -234,4 +229,16 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         }
     }
     Ok(Boot { transcript, end, registers })
+}
+
+/// The `--json` and `--junit` files of a run's reports (a check's units,
+/// or a replay's one), where asked for.
+pub fn write_reports(output: &crate::options::OutputArgs, reports: &[Report]) -> Result<()> {
+    if let Some(path) = &output.json {
+        std::fs::write(path, Report::json_all(reports)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &output.junit {
+        std::fs::write(path, Report::junit_all(reports)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

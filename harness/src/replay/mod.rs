@@ -14,6 +14,7 @@
 //! once more), the files the replay wrote removed, `/dev/kmsg`'s rate limit
 //! restored; the kernel log is never cleared.
 
+pub mod attach;
 mod board;
 pub mod link;
 pub mod recheck;
@@ -318,12 +319,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let timings = stages.timings();
     let label = names.join(", ");
     let report = Report { profile: "board", module: &label, kernel_release: "", timings: &timings, verdict: &verdict };
-    if let Some(path) = &opts.output.json {
-        std::fs::write(path, report.json()?).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &opts.output.junit {
-        std::fs::write(path, report.junit_xml()?).with_context(|| format!("writing {}", path.display()))?;
-    }
+    crate::check::write_reports(&opts.output, &[report])?;
     let keep = opts.output.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
     Ok(ReplayReport { verdict, transcript, run_dir: kept, notes })
@@ -351,6 +347,39 @@ enum Ran {
 }
 
 fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scenario, steps_sh: &[u8], nonce: &str) -> Result<Ran> {
+    check_board(b, sc, stages)?;
+    let tools = transfer::detect(&mut b.shell, opts.transfer)?;
+    let how = tools.describe();
+    let (steps_dest, scenario_dest, copied) = copy_files(b, opts, sc, steps_sh, tools)?;
+    stages.say("copy", format!("steps.sh, scenario, {} ({how})", copied.join(", ")));
+    unlimit_devkmsg(b)?;
+
+    let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
+    // In a subshell: the step script's functions and variables do not stay
+    // in the user's shell. The start marker names the modules, so that
+    // `recheck` can plan the same steps from a transcript.
+    let cmd = format!(
+        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_scenario )",
+        steps = quote(&steps_dest),
+        scenario = quote(&scenario_dest),
+        label = names.join(","),
+    );
+    stages.say("steps", format!("{} (start marker @@harness {nonce} start)", sc.plan.names().join(", ")));
+    b.loaded = names;
+    let p = b.shell.start(&cmd)?;
+    let end = watch_steps(b, &p, nonce, opts)?;
+    if let Some((end, transcript)) = end {
+        b.responsive = false;
+        return Ok(Ran::Stopped { end, transcript });
+    }
+    stages.say("dmesg", "reading the kernel log back");
+    b.shell.run_ok("echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@", DUMP_TIMEOUT)?;
+    Ok(Ran::Finished)
+}
+
+/// The board's kernel against the modules': a warning where they differ;
+/// a module of the same name already loaded is refused (it is the user's).
+fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
     let release = b.shell.run_ok("uname -r", QUICK)?.trim().to_string();
     stages.say("board", format!("Linux {release}"));
     for l in &sc.modules {
@@ -368,19 +397,21 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
             bail!("a module named {0} is already loaded on the board: unload it first (rmmod {0})", l.name);
         }
     }
+    Ok(())
+}
 
-    let tools = transfer::detect(&mut b.shell, opts.transfer)?;
-    let how = tools.describe();
+/// Copies the step library, the scenario, the modules (unless on the board
+/// already) and the programs; returns where the first two went and what
+/// was copied, for the message.
+fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8], tools: transfer::Tools) -> Result<(String, String, Vec<String>)> {
     // Sent through the checked copy, rather than a heredoc: the line editor
     // and PS2 prompts cannot garble them, and a bad copy is caught.
     let steps_dest = format!("{BOARD_DIR}/harness-steps.sh");
     b.files.push(steps_dest.clone());
     transfer::copy(&mut b.shell, steps_sh, &steps_dest, tools)?;
-    let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
-    let plan = &sc.plan;
     let scenario_dest = format!("{BOARD_DIR}/harness-scenario.sh");
     b.files.push(scenario_dest.clone());
-    transfer::copy(&mut b.shell, plan::script(plan, BOARD_DIR).as_bytes(), &scenario_dest, tools)?;
+    transfer::copy(&mut b.shell, plan::script(&sc.plan, BOARD_DIR).as_bytes(), &scenario_dest, tools)?;
     b.files.push(format!("{BOARD_DIR}/harness-step.out"));
     let mut copied = Vec::new();
     match &opts.board_path {
@@ -419,10 +450,13 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
             copied.push(format!("{} ({} bytes, {n} commands)", p.name, data.len()));
         }
     }
-    stages.say("copy", format!("steps.sh, scenario, {} ({how})", copied.join(", ")));
+    Ok((steps_dest, scenario_dest, copied))
+}
 
-    // A 6.x kernel booted without printk.devkmsg=on rate-limits writes to
-    // /dev/kmsg (3.5 has no such limit): the step markers would be dropped.
+/// A 6.x kernel booted without printk.devkmsg=on rate-limits writes to
+/// /dev/kmsg (3.5 has no such limit): the step markers would be dropped.
+/// Switched on for the replay (and back by the clean-up).
+fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
     let devkmsg = b.shell.run("cat /proc/sys/kernel/printk_devkmsg 2>/dev/null", QUICK)?;
     if devkmsg.status == 0 && devkmsg.output.trim() == "ratelimit" {
         if b.shell.run("echo on > /proc/sys/kernel/printk_devkmsg", QUICK)?.status == 0 {
@@ -431,28 +465,19 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
             eprintln!("harness: warning: /dev/kmsg is rate-limited on the board and could not be switched off; markers may be lost");
         }
     }
+    Ok(())
+}
 
-    // In a subshell: the step script's functions and variables do not stay
-    // in the user's shell. The start marker names the modules, so that
-    // `recheck` can plan the same steps from a transcript.
-    let cmd = format!(
-        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_scenario )",
-        steps = quote(&steps_dest),
-        scenario = quote(&scenario_dest),
-        label = names.join(","),
-    );
-    stages.say("steps", format!("{} (start marker @@harness {nonce} start)", plan.names().join(", ")));
-    b.loaded = names;
-    let p = b.shell.start(&cmd)?;
-    // Follows the kernel messages the console shows while the steps run, to
-    // see a step hang or the kernel panic, through the same watch as a QEMU
-    // guest. (A board whose console log level hides them is still bounded by
-    // the total deadline.)
+/// Follows the kernel messages the console shows while the steps run, to
+/// see a step hang or the kernel panic, through the same watch as a QEMU
+/// guest. (A board whose console log level hides them is still bounded by
+/// the total deadline.) `None` when the steps' command returned.
+fn watch_steps(b: &mut Board, p: &shell::Pending, nonce: &str, opts: &ReplayOptions) -> Result<Option<(RunEnd, Transcript)>> {
     let mut watch = Watch::new(Transcript::after_start(nonce), opts.limits.watch(), Instant::now());
     let mut splitter = LineSplitter::default();
     let mut fed = p.mark;
     let end = loop {
-        let polled = b.shell.poll(&p, Duration::from_millis(200));
+        let polled = b.shell.poll(p, Duration::from_millis(200));
         if matches!(polled, Ok(Some(_))) {
             break None;
         }
@@ -473,11 +498,5 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
             break Some(end);
         }
     };
-    if let Some(end) = end {
-        b.responsive = false;
-        return Ok(Ran::Stopped { end, transcript: watch.into_transcript() });
-    }
-    stages.say("dmesg", "reading the kernel log back");
-    b.shell.run_ok("echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@", DUMP_TIMEOUT)?;
-    Ok(Ran::Finished)
+    Ok(end.map(|e| (e, watch.into_transcript())))
 }

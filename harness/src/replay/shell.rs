@@ -13,7 +13,8 @@
 //! Command numbers start at a random base per session so that a late answer
 //! to an earlier, abandoned session cannot match.
 
-use super::link::{garbage_percent, Link};
+use super::attach::{Attach, Failure, Step, View};
+use super::link::Link;
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 
@@ -21,14 +22,6 @@ use std::time::{Duration, Instant};
 /// characters (FEATURE_EDITING_MAX_LEN) and old ttys' canonical mode not
 /// much more; the framing adds at most about 70 to a command.
 pub const MAX_COMMAND: usize = 820;
-
-/// How long the line must be quiet before what is on screen is acted on:
-/// a prompt is the last thing printed, and it does not end with a newline.
-const IDLE: Duration = Duration::from_millis(400);
-/// How often to ask an unrecognised screen whether a shell is listening.
-const PROBE_EVERY: Duration = Duration::from_secs(2);
-/// A board that never stops talking (a looping message) is poked anyway.
-const BUSY_LIMIT: Duration = Duration::from_secs(3);
 
 /// What the last thing on the console asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,121 +167,33 @@ pub struct Shell {
 
 impl Shell {
     /// Gets a shell prompt on `link` within `timeout`, whatever the board
-    /// shows first: a prompt already waiting, busybox's "Please press Enter
-    /// to activate this console", a login (and password) prompt, or boot
-    /// noise that ends in one of those. `seed` makes the command numbers of
-    /// this session unlike any other's.
+    /// shows first (see [`Attach`], the protocol, which this loop feeds).
+    /// `seed` makes the command numbers of this session unlike any other's.
     pub fn attach(mut link: Link, login: &Login, timeout: Duration, seed: u64) -> Result<Shell> {
-        let started = Instant::now();
-        let deadline = started + timeout;
-        let mut next = 1000 + seed % 9_000_000;
-        let phase = link.received();
-        // Bytes before `acted` were printed before the harness's last action.
-        let mut acted = phase;
-        let mut last_rx = Instant::now();
-        let mut last_action: Option<Instant> = None;
-        let mut probes: Vec<u64> = Vec::new();
-        let mut logins = 0;
-        let mut passwords = 0;
+        let mut m = Attach::new(login, timeout, seed, link.received(), Instant::now());
         loop {
-            if let Some(pct) = garbage_percent(recent(&link, phase)) {
-                bail!(
-                    "the serial line carries garbage: {pct}% of the {} bytes received on {} are not text; is that the \
-                     board's console rate? (the Tiny4412's is 115200; set it with --baud) last bytes received: {}",
-                    link.received() - phase,
-                    link.describe(),
-                    link.tail(160)
-                );
-            }
-            if probes.iter().any(|n| find(recent(&link, phase), format!("@@R{n}@@").as_bytes(), 0).is_some()) {
-                // Let the rest of the answer (the next prompt) arrive, so
-                // it is not taken for part of the first command's output.
-                let quiet = Instant::now() + Duration::from_millis(300);
-                while Instant::now() < quiet {
-                    link.read_for(Duration::from_millis(50))?;
-                }
-                return Ok(Shell { link, next });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let secs = timeout.as_secs();
-                if link.received() == phase {
-                    bail!(
-                        "no answer from the board on {} within {secs} s: nothing was received (is the board powered, \
-                         the cable on its console UART, and --serial the right port?)",
-                        link.describe()
-                    );
-                }
-                let text = String::from_utf8_lossy(recent(&link, acted)).into_owned();
-                let why = match screen(&text) {
-                    Screen::Login => format!("the board still shows a login prompt after logging in as {:?}", login.user),
-                    Screen::Password => "the board still asks for a password".to_string(),
-                    _ => "no shell prompt answered".to_string(),
-                };
-                bail!(
-                    "{why} within {secs} s on {}; last bytes received: {}",
-                    link.describe(),
-                    link.tail(200)
-                );
-            }
-            if link.read_for(Duration::from_millis(100).min(deadline - now))? > 0 {
-                last_rx = Instant::now();
-                if last_rx - last_action.unwrap_or(started) < BUSY_LIMIT {
-                    continue;
-                }
-            } else if last_rx.elapsed() < IDLE {
-                continue;
-            }
-            let text = String::from_utf8_lossy(recent(&link, acted)).into_owned();
-            let since = last_action.map(|t| t.elapsed());
-            match screen(&text) {
-                _ if last_action.is_none() => {
-                    // A bare Enter first: it makes the board show what it
-                    // is waiting for (a fresh prompt, the login again) and
-                    // answers "press Enter" without typing into a login.
-                    say(&mut link, "\r")?;
-                }
-                Screen::Activate => say(&mut link, "\r")?,
-                Screen::Login => {
-                    logins += 1;
-                    if logins > 2 {
-                        bail!(
-                            "logging in as {:?} failed twice: check --login and --password; last bytes received: {}",
-                            login.user,
-                            link.tail(200)
-                        );
+            let budget = Duration::from_millis(100).min(m.deadline().saturating_duration_since(Instant::now()));
+            let got = link.read_for(budget)? > 0;
+            let (start, acted) = m.offsets();
+            let view = View { since_start: recent(&link, start), since_action: recent(&link, acted), received: link.received(), got };
+            match m.next(&view, Instant::now()) {
+                Step::Wait => {}
+                Step::Send(writes) => {
+                    for w in writes {
+                        say(&mut link, &w)?;
                     }
-                    say(&mut link, &format!("{}\r", login.user))?;
                 }
-                Screen::Password => {
-                    let Some(pw) = &login.password else {
-                        bail!("the board asks for {:?}'s password: pass --password", login.user);
-                    };
-                    passwords += 1;
-                    if passwords > 2 {
-                        bail!("the password for {:?} was refused twice: check --password", login.user);
+                Step::Attached => {
+                    // Let the rest of the answer (the next prompt) arrive, so
+                    // it is not taken for part of the first command's output.
+                    let quiet = Instant::now() + Duration::from_millis(300);
+                    while Instant::now() < quiet {
+                        link.read_for(Duration::from_millis(50))?;
                     }
-                    say(&mut link, &format!("{pw}\r"))?;
+                    return Ok(Shell { link, next: m.next_command() });
                 }
-                screen => {
-                    let wait = if screen == Screen::Prompt { IDLE } else { PROBE_EVERY };
-                    if since.is_some_and(|s| s < wait) {
-                        continue;
-                    }
-                    // From the second probe on, Ctrl-C first: it clears a
-                    // half-typed line or an open quote, and stops whatever
-                    // holds the console in the foreground.
-                    if !probes.is_empty() {
-                        say(&mut link, "\x03")?;
-                    }
-                    let n = next;
-                    next += 1;
-                    probes.push(n);
-                    say(&mut link, &format!("echo @@R$(({n}+0))@@\r"))?;
-                }
+                Step::Fail(why) => bail!("{}", failure_message(&why, &link, login, timeout)),
             }
-            last_action = Some(Instant::now());
-            acted = link.received();
         }
     }
 
@@ -372,6 +277,39 @@ impl Shell {
 }
 
 /// Types `what` on the board's console.
+/// What an attach that failed for `why` says, with what the line showed.
+fn failure_message(why: &Failure, link: &Link, login: &Login, timeout: Duration) -> String {
+    let secs = timeout.as_secs();
+    let tail = link.tail(200);
+    match why {
+        Failure::Garbage { percent, bytes } => format!(
+            "the serial line carries garbage: {percent}% of the {bytes} bytes received on {} are not text; is that the \
+             board's console rate? (the Tiny4412's is 115200; set it with --baud) last bytes received: {}",
+            link.describe(),
+            link.tail(160)
+        ),
+        Failure::Silent => format!(
+            "no answer from the board on {} within {secs} s: nothing was received (is the board powered, \
+             the cable on its console UART, and --serial the right port?)",
+            link.describe()
+        ),
+        Failure::StillLogin => format!(
+            "the board still shows a login prompt after logging in as {:?} within {secs} s on {}; last bytes received: {tail}",
+            login.user,
+            link.describe()
+        ),
+        Failure::StillPassword => {
+            format!("the board still asks for a password within {secs} s on {}; last bytes received: {tail}", link.describe())
+        }
+        Failure::NoPrompt => format!("no shell prompt answered within {secs} s on {}; last bytes received: {tail}", link.describe()),
+        Failure::LoginFailed => {
+            format!("logging in as {:?} failed twice: check --login and --password; last bytes received: {tail}", login.user)
+        }
+        Failure::NeedPassword => format!("the board asks for {:?}'s password: pass --password", login.user),
+        Failure::PasswordRefused => format!("the password for {:?} was refused twice: check --password", login.user),
+    }
+}
+
 fn say(link: &mut Link, what: &str) -> Result<()> {
     link.send(what.as_bytes(), Duration::from_secs(10))
 }
