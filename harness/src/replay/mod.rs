@@ -57,6 +57,12 @@ const QUICK: Duration = Duration::from_secs(20);
 /// Reading back the kernel log: a 1 MiB ring buffer takes 90 s at 115200 baud.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The replay's defaults, each written once (the flags and
+/// [`ReplayOptions::new`] read them).
+pub const DEFAULT_BAUD: u32 = 115200;
+pub const DEFAULT_USER: &str = "root";
+pub const DEFAULT_PROMPT_SECS: u64 = 60;
+
 /// `replay`: the check's steps on a real board, over its serial console.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReplayOptions {
@@ -64,7 +70,7 @@ pub struct ReplayOptions {
     #[arg(long, value_name = "DEVICE")]
     pub serial: PathBuf,
     /// The console's baud rate (the Tiny4412's U-Boot and kernel use 115200).
-    #[arg(long, default_value_t = 115200)]
+    #[arg(long, default_value_t = DEFAULT_BAUD)]
     pub baud: u32,
     /// Which kernel --module is built against (the profile's; exynos4210 is
     /// the one board-image writes).
@@ -83,7 +89,7 @@ pub struct ReplayOptions {
     #[arg(long, value_name = "NAME")]
     pub module_name: Option<String>,
     /// The user to log in as, if the board asks.
-    #[arg(long = "login", default_value = "root", value_name = "USER")]
+    #[arg(long = "login", default_value = DEFAULT_USER, value_name = "USER")]
     pub user: String,
     /// The password, if the board asks for one.
     #[arg(long, value_name = "PASSWORD")]
@@ -104,13 +110,13 @@ impl ReplayOptions {
     pub fn new(serial: PathBuf) -> ReplayOptions {
         ReplayOptions {
             serial,
-            baud: 115200,
+            baud: DEFAULT_BAUD,
             kernel: KernelArgs::default(),
             module: ModuleArgs::default(),
             ko: Vec::new(),
             board_path: None,
             module_name: None,
-            user: "root".into(),
+            user: DEFAULT_USER.into(),
             password: None,
             transfer: None,
             transcript: None,
@@ -124,7 +130,7 @@ impl ReplayOptions {
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct ReplayLimits {
     /// Give up when no shell prompt answers within this long.
-    #[arg(long = "prompt-timeout", value_name = "SECS", default_value_t = 60)]
+    #[arg(long = "prompt-timeout", value_name = "SECS", default_value_t = DEFAULT_PROMPT_SECS)]
     pub prompt: u64,
     /// Give up when one step (insmod, a command, rmmod, …) runs longer than this.
     #[arg(long = "step-timeout", value_name = "SECS", default_value_t = watch::DEFAULT_STEP)]
@@ -136,7 +142,7 @@ pub struct ReplayLimits {
 
 impl Default for ReplayLimits {
     fn default() -> Self {
-        ReplayLimits { prompt: 60, step: watch::DEFAULT_STEP, total: watch::DEFAULT_TOTAL }
+        ReplayLimits { prompt: DEFAULT_PROMPT_SECS, step: watch::DEFAULT_STEP, total: watch::DEFAULT_TOTAL }
     }
 }
 

@@ -39,26 +39,7 @@ pub enum Screen {
 
 /// Removes ANSI escape sequences (colour prompts, cursor queries).
 pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        if chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameters, then one final byte in @..~.
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            chars.next();
-        }
-    }
-    out
+    strip_ansi_escapes::strip_str(text)
 }
 
 /// Classifies what the board printed since the harness last acted.
@@ -117,10 +98,10 @@ pub fn parse_answer(n: u64, received: &[u8]) -> Option<Answer> {
 
 /// Byte-string search from `from`.
 pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() || from > hay.len() - needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Quotes a word for the board's shell.
