@@ -71,7 +71,9 @@ fn impossible_expectation_fails_with_the_right_message() {
     common::assert_no_qemu_children();
 }
 
-/// A second check finds the kernel in the cache and writes nothing into it.
+/// A second check finds the kernel in the cache, runs no make but the
+/// module's (make's own record: every make the harness starts goes through
+/// a wrapper that logs its arguments), and writes nothing into the cache.
 #[test]
 fn warm_check_does_no_kernel_make_work() {
     let kmod = repo().join("kmod");
@@ -79,9 +81,29 @@ fn warm_check_does_no_kernel_make_work() {
     assert!(first.verdict.passed(), "{}", first.verdict);
     let before = SystemTime::now();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let second = check("exynos4210", &kmod, None);
+
+    // This test's process is its own under nextest: PATH is its alone. The
+    // sandbox would hide the wrapper's directory from the module's make, so
+    // the module builds without it here.
+    let wrap = tempfile::tempdir().unwrap();
+    let calls = wrap.path().join("calls");
+    let real = harness::packages::find_program("make").expect("make is installed");
+    let script = wrap.path().join("make");
+    std::fs::write(&script, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", calls.display(), real.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::set_var("PATH", format!("{}:{path}", wrap.path().display()));
+    let mut o = harness::options::CheckOptions::new("exynos4210", &kmod);
+    o.module.no_sandbox = true;
+    let second = common::check_with(o);
+    std::env::set_var("PATH", path);
     assert!(second.verdict.passed(), "{}", second.verdict);
     assert!(!second.kernel_built_now, "the warm run rebuilt the kernel");
+    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(calls.lines().any(|c| c.contains(" M=")), "the wrapper saw no make at all (not even the module's): {calls:?}");
+    let kernel_makes: Vec<&str> = calls.lines().filter(|c| !c.contains(" M=")).collect();
+    assert!(kernel_makes.is_empty(), "the warm run ran make on the kernel: {kernel_makes:?}");
     let kernels = harness::cache::root().join("kernels");
     let mut touched = Vec::new();
     let mut stack = vec![kernels.clone()];

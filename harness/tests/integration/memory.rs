@@ -1,13 +1,16 @@
 //! A guest that floods its console cannot take the harness's memory: a line
 //! is cut at 64 KiB (the rest is in the console log only), the transcript
-//! keeps at most 16 MiB of text and counts the rest. Measured as the
-//! process's peak resident size (VmHWM).
+//! keeps at most 16 MiB of text and counts the rest. Measured as the peak
+//! resident size (VmHWM) of a process that does nothing else.
 
 use crate::common::repo;
 use harness::guest::console::{ConsoleMsg, ConsoleReader};
 use harness::judge::step::Transcript;
 use std::io::Read;
 use std::time::{Duration, Instant};
+
+/// Set in the child that measures the console flood.
+const FLOOD_CHILD: &str = "HARNESS_TEST_FLOOD_CHILD";
 
 /// Peak resident set of process `pid`, in KiB.
 fn hwm_kib(pid: &str) -> Option<u64> {
@@ -41,6 +44,22 @@ impl Read for Flood {
 /// grows by far less than what came in.
 #[test]
 fn a_console_flood_is_held_in_bounded_memory() {
+    // Measured in a process of its own: VmHWM is the whole process's peak,
+    // and `cargo test` runs other tests as threads of this one. The test
+    // binary runs this test again, alone, as the child that measures.
+    if std::env::var_os(FLOOD_CHILD).is_none() {
+        let name = "memory::a_console_flood_is_held_in_bounded_memory";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(FLOOD_CHILD, "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the measuring child failed:\n{text}");
+        assert!(text.contains("peak resident size grew by") && text.contains("1 passed"), "the child did not measure:\n{text}");
+        return;
+    }
     let before = hwm_kib("self").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let flood = Flood { no_newline: 100 << 20, lines: 1 << 20, sent: 0 };
