@@ -112,7 +112,7 @@ pub enum Privilege {
 
 pub fn privilege() -> Privilege {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         return Privilege::Root;
     }
     let sudo_ok = crate::process::output("sudo", &["-n", "true"]).is_ok();

@@ -2,6 +2,9 @@
 //! [`run`], which logs its output, gives it a deadline and kills its whole
 //! process group on timeout or when the harness is interrupted.
 
+use nix::sys::signal::{killpg, signal, SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{setpgid, Pid};
 use anyhow::{bail, Context, Result};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -60,18 +63,15 @@ pub fn interrupted() -> bool {
 
 /// Whether any process of group `pgid` is alive.
 fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists.
-    unsafe { libc::kill(-pgid, 0) == 0 }
+    // No signal: only whether the group exists.
+    killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
 /// Stops every group: SIGKILL, or SIGTERM and a grace period for gentle ones.
 fn stop_groups(groups: &[(i32, Stop)]) {
     for &(pgid, stop) in groups {
-        let signal = if stop == Stop::Gentle { libc::SIGTERM } else { libc::SIGKILL };
-        // SAFETY: plain syscall on a process group we created.
-        unsafe {
-            libc::killpg(pgid, signal);
-        }
+        let signal = if stop == Stop::Gentle { Signal::SIGTERM } else { Signal::SIGKILL };
+        let _ = killpg(Pid::from_raw(pgid), signal);
     }
     let deadline = Instant::now() + GENTLE_GRACE;
     for &(pgid, stop) in groups {
@@ -79,10 +79,7 @@ fn stop_groups(groups: &[(i32, Stop)]) {
             while group_alive(pgid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            // SAFETY: as above.
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
     }
 }
@@ -94,11 +91,10 @@ fn reap(groups: &[(i32, Stop)]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for &(pid, _) in groups {
         loop {
-            let mut status = 0;
-            // SAFETY: waitpid on our own child; ECHILD if another thread
-            // (duct's) already reaped it.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if r != 0 || Instant::now() > deadline {
+            // Our own child; ECHILD if another thread (duct's) already
+            // reaped it, which ends the wait too.
+            let alive = matches!(waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive));
+            if !alive || Instant::now() > deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -122,12 +118,7 @@ pub fn start_watchdog() -> Result<()> {
     // SAFETY: only async-signal-safe syscalls between fork and exec. Its
     // own group: a Ctrl-C to the harness's does not stop it first.
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(|| setpgid(Pid::from_raw(0), Pid::from_raw(0)).map_err(std::io::Error::from));
     }
     // Not waited for: it ends when the pipe closes, that is just after the
     // harness; it is then PID 1's child.
@@ -139,10 +130,11 @@ pub fn start_watchdog() -> Result<()> {
 /// The watchdog's body (`harness __watchdog`): reads `+PGID`, `~PGID`
 /// (gentle) and `-PGID` lines until end of input, then stops what is left.
 pub fn watchdog_main() -> Result<()> {
-    // SAFETY: ignoring terminal signals; the pipe is what ends it.
+    // SAFETY: ignoring terminal signals (no handler runs); the pipe is
+    // what ends it.
     unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGHUP, SigHandler::SigIgn);
     }
     let mut groups: BTreeMap<i32, Stop> = BTreeMap::new();
     // Lines are a few bytes; a broken writer cannot make one unbounded.
@@ -206,10 +198,8 @@ pub fn stop_recorded(dir: &Path) {
         let (Some(Ok(pgid)), Some(Ok(start))) = (w.next().map(str::parse::<i32>), w.next().map(str::parse::<u64>)) else { continue };
         if start_time(pgid) == Some(start) && group_alive(pgid) {
             eprintln!("harness: stopping process group {pgid} of the interrupted build in {}", dir.display());
-            // SAFETY: the group that build started (same leader, same start time).
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
+            // The group that build started (same leader, same start time).
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
             stopped.push(pgid);
         }
     }
@@ -262,9 +252,8 @@ pub fn supervise(expr: duct::Expression) -> duct::Expression {
         // SAFETY: only async-signal-safe syscalls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                if libc::setpgid(0, 0) != 0 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 Ok(())
             });
         }
