@@ -191,6 +191,21 @@ impl Table {
     /// included it: the last `In file included from` line before it. Marks
     /// whose id is not a covered change (a module may print any warning)
     /// are left out.
+    /// The port-list entry `id` with its places and note, as a replay's
+    /// `port` marker gives them back (`recheck`); none if `id` is not a
+    /// covered entry (a forged or foreign marker).
+    pub fn port(&self, id: &str, at: &[String], note: Option<&str>) -> Option<Port> {
+        let c = self.changes.iter().find(|c| c.id == id && c.covered)?;
+        Some(Port {
+            id: c.id.clone(),
+            what: c.what.clone(),
+            instead: c.instead.clone(),
+            at: at.to_vec(),
+            layer: c.layer.clone(),
+            note: note.map(str::to_string),
+        })
+    }
+
     pub fn ports(&self, log: &str, module_dir: &str) -> Vec<Port> {
         let place = Regex::new(r"^(?:In file included from |\s+from )?(?P<file>[^\s:][^:]*):(?P<line>\d+)[:,]").expect("a valid regex");
         let prefix = format!("{}/", module_dir.trim_end_matches('/'));

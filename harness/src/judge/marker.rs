@@ -51,6 +51,11 @@ pub enum Marker {
     Pid { module: String, pid: u32 },
     /// A board replay begins; the label names what it loads.
     Start { label: String },
+    /// The module API the replayed modules were built for (`3.5`, `native`).
+    Api { api: String },
+    /// One entry of the port list the build gave: its id, the places of its
+    /// uses (`file:line`, none for the module's name) and the mark's note.
+    Port { id: String, at: Vec<String>, note: Option<String> },
     /// Every step is done.
     Done,
 }
@@ -64,6 +69,14 @@ impl fmt::Display for Marker {
             Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
             Marker::Pid { module, pid } => write!(f, "pid {module} {pid}"),
             Marker::Start { label } => write!(f, "start {label}"),
+            Marker::Api { api } => write!(f, "api {api}"),
+            Marker::Port { id, at, note } => {
+                write!(f, "port {id} {}", if at.is_empty() { "-".to_string() } else { at.join(",") })?;
+                match note {
+                    Some(n) => write!(f, " {n}"),
+                    None => Ok(()),
+                }
+            }
             Marker::Done => f.write_str("done"),
         }
     }
@@ -110,6 +123,14 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             Marker::Pid { module: module.to_string(), pid: pid.trim().parse().ok()? }
         }
         "start" => Marker::Start { label: args.trim().to_string() },
+        "api" if word(args.trim()) => Marker::Api { api: args.trim().to_string() },
+        "port" => {
+            let mut w = args.splitn(3, ' ');
+            let (id, at) = (w.next().filter(|s| word(s))?, w.next().filter(|s| word(s))?);
+            let note = w.next().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string);
+            let at = if at == "-" { Vec::new() } else { at.split(',').map(str::to_string).collect() };
+            Marker::Port { id: id.to_string(), at, note }
+        }
         "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
     };
@@ -165,6 +186,9 @@ mod tests {
             Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
             Marker::Pid { module: "mmc_byte".into(), pid: 70 },
             Marker::Start { label: "mmc_byte".into() },
+            Marker::Api { api: "3.5".into() },
+            Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },
+            Marker::Port { id: "module-named-module".into(), at: vec![], note: Some("module.ko is built as module35.ko".into()) },
             Marker::Done,
         ];
         for m in all {

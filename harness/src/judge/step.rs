@@ -122,6 +122,10 @@ pub struct Transcript {
     /// `hello`) in one boot.
     section_steps: Vec<Option<usize>>,
     pid_steps: Vec<Option<usize>>,
+    /// What a replay said of its build: the module API, and the port list
+    /// as (id, places, note), from `api` and `port` markers.
+    pub api: Option<String>,
+    pub ports: Vec<(String, Vec<String>, Option<String>)>,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
@@ -216,6 +220,14 @@ impl Transcript {
                 kind = LineKind::Marker;
             }
             Some(Marker::Start { .. }) => kind = LineKind::Marker,
+            Some(Marker::Api { api }) => {
+                self.api = Some(api.clone());
+                kind = LineKind::Marker;
+            }
+            Some(Marker::Port { id, at, note }) => {
+                self.ports.push((id.clone(), at.clone(), note.clone()));
+                kind = LineKind::Marker;
+            }
             None => {}
         }
         self.seen += 1;
@@ -338,6 +350,8 @@ impl Transcript {
             section_steps,
             pids,
             pid_steps,
+            api: self.api.clone(),
+            ports: self.ports.clone(),
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,

@@ -365,7 +365,7 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     // in the user's shell. The start marker names the modules, so that
     // `recheck` can plan the same steps from a transcript.
     let cmd = format!(
-        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_scenario )",
+        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_build; harness_scenario )",
         steps = quote(&steps_dest),
         scenario = quote(&scenario_dest),
         label = names.join(","),
@@ -417,7 +417,8 @@ fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8
     transfer::copy(&mut b.shell, steps_sh, &steps_dest, tools)?;
     let scenario_dest = format!("{BOARD_DIR}/harness-scenario.sh");
     b.files.push(scenario_dest.clone());
-    transfer::copy(&mut b.shell, plan::script(&sc.plan, BOARD_DIR).as_bytes(), &scenario_dest, tools)?;
+    let scenario = plan::script(&sc.plan, BOARD_DIR) + &build_markers(sc);
+    transfer::copy(&mut b.shell, scenario.as_bytes(), &scenario_dest, tools)?;
     b.files.push(format!("{BOARD_DIR}/harness-step.out"));
     let mut copied = Vec::new();
     match &opts.board_path {
@@ -457,6 +458,22 @@ fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8
         }
     }
     Ok((steps_dest, scenario_dest, copied))
+}
+
+/// `harness_build`, a shell function for the scenario: markers that say
+/// what the build gave (the API, the port list), so that `recheck` can tell
+/// them from the transcript alone. A place that is not one word is left
+/// out, and at most 20 are kept (a kernel log line holds about 1 KiB).
+fn build_markers(sc: &Scenario) -> String {
+    let mut s = format!("harness_build() {{\n    harness_mark api {}\n", quote(&sc.api.to_string()));
+    for p in &sc.ports {
+        let at: Vec<&str> = p.at.iter().map(String::as_str).filter(|a| !a.is_empty() && !a.contains([' ', ',', '\t'])).take(20).collect();
+        let at = if at.is_empty() { "-".to_string() } else { at.join(",") };
+        let note = p.note.as_deref().map(|n| format!(" {}", quote(n))).unwrap_or_default();
+        s.push_str(&format!("    harness_mark port {} {}{note}\n", quote(&p.id), quote(&at)));
+    }
+    s.push_str("}\n");
+    s
 }
 
 /// A 6.x kernel booted without printk.devkmsg=on rate-limits writes to

@@ -69,6 +69,15 @@ pub fn judge_dump(
     };
     let mut ctx = context(log, &names, kos, &t)?;
     ctx.explain = crate::check::load_explanations(&t);
+    // What the replay said of its build (`api` and `port` markers): the
+    // port list again, without the build.
+    if let Some(api) = &t.api {
+        ctx.api = api.clone();
+    }
+    if !t.ports.is_empty() {
+        let table = crate::changes::load(&crate::repo_root().join("configs"))?;
+        ctx.ports = t.ports.iter().filter_map(|(id, at, note)| table.port(id, at, note.as_deref())).collect();
+    }
     Ok(verdict::judge(&t, expectations, &plan.names(), end, ctx))
 }
 
@@ -205,5 +214,35 @@ mod tests {
         let err = format!("{:#}", recheck(&o).unwrap_err());
         assert!(err.contains("no complete kernel log dump"), "{err}");
     }
-}
 
+    /// The port list comes back from the replay's `api` and `port` markers;
+    /// one of another run, or of an entry the layer does not cover, is not
+    /// taken.
+    #[test]
+    fn the_port_list_is_read_back_from_the_markers() {
+        let with_ports = DUMP.replace(
+            "[   10.100000] @@harness 00000000000badca begin insmod",
+            "[   10.01] @@harness 00000000000badca api 3.5\r\n\
+             [   10.02] @@harness 00000000000badca port timer hello.c:17,hello.c:18\r\n\
+             [   10.03] @@harness 00000000000badca port module-named-module - module.ko is built as module35.ko\r\n\
+             [   10.04] @@harness 00000000000badca port fops-ioctl hello.c:40\r\n\
+             [   10.05] @@harness 000000000000beef port devinit hello.c:3\r\n\
+             [   10.100000] @@harness 00000000000badca begin insmod",
+        );
+        let v = judge(&with_ports, None).unwrap();
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+        assert_eq!(v.api, "3.5");
+        let got: Vec<(&str, Vec<&str>, Option<&str>)> =
+            v.ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref())).collect();
+        assert_eq!(
+            got,
+            [("timer", vec!["hello.c:17", "hello.c:18"], None), ("module-named-module", vec![], Some("module.ko is built as module35.ko"))]
+        );
+        assert!(v.to_string().contains("a port to it changes these:"), "{v}");
+        // Without the markers (a replay before they existed), no list, and
+        // the API is not claimed.
+        let v = judge(DUMP, None).unwrap();
+        assert!(v.ports.is_empty());
+        assert_eq!(v.api, "native");
+    }
+}

@@ -354,6 +354,33 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     common::assert_no_qemu_children();
 }
 
+/// A 3.5-style module replayed on the emulated board: the verdict lists
+/// what the layer gave back, and `recheck` reads the same list from the
+/// transcript alone (the replay's `api` and `port` markers).
+#[test]
+fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
+    let board = board();
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = dir.path().join("board.log");
+    let fixture = repo().join("fixtures/api-changes/timer");
+    let mut opts = options(&board.pty, Some(fixture.clone()), 120);
+    opts.transcript = Some(transcript.clone());
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    assert_eq!(v.api, "3.5");
+    let ids: Vec<&str> = v.ports.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["timer"], "{v}");
+    assert!(!v.ports[0].at.is_empty(), "{v}");
+    let module = harness::options::ModuleArgs { module_dirs: vec![fixture], ..Default::default() };
+    let again = replay::recheck(&RecheckOptions { transcript, module, module_names: vec![], ko: vec![] })
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(again.ports, v.ports);
+    assert_eq!(again.to_string(), v.to_string());
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
 /// A line that floods text and never shows a prompt: the replay gives up at
 /// its deadline, having kept only a bounded window of what came in memory
 /// (the transcript file has it all), and without rescanning it all.
