@@ -23,7 +23,9 @@
 //! output, that merely contains marker text cannot open or close a step.
 //! `section` says where a section of a module was loaded, so that addresses
 //! in reports printed after unload can still be named. `start` begins a board
-//! replay, whose kernel log holds everything the board printed before it.
+//! replay, whose kernel log holds everything the board printed before it;
+//! `api` and `port`, after it, say what the replay's build gave (the module
+//! API and the port list), for `recheck`.
 
 use std::fmt;
 
