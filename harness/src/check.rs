@@ -99,10 +99,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
             let sections = &view.as_ref().unwrap_or(t).sections;
             u.modules
                 .iter()
-                .map(|m| {
-                    let data = std::fs::read(&m.ko).with_context(|| format!("reading {}", m.ko.display()))?;
-                    ModuleSymbols::parse(&data, &m.name, sections)
-                })
+                .map(|m| crate::module::symbols(&m.ko, &m.name, sections))
                 .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<_>>()?;

@@ -273,30 +273,55 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
         bail!("{}: no such module (is it enabled as =m in the profile's fragments?)", ko.display());
     }
     let info = modinfo(ko)?;
-    let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let name = get("name").with_context(|| format!("{}: no name= in .modinfo", ko.display()))?;
-    let vermagic = get("vermagic").with_context(|| format!("{}: no vermagic= in .modinfo", ko.display()))?;
+    let name = info.require("name")?;
+    let vermagic = info.require("vermagic")?;
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
     }
-    let depends = get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    let depends = info.get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
     Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new() })
 }
 
-/// The `key=value` pairs of a .ko's `.modinfo` section.
-pub fn modinfo(ko: &Path) -> Result<Vec<(String, String)>> {
+/// A .ko's `.modinfo` section: its `key=value` pairs.
+pub struct ModInfo {
+    ko: PathBuf,
+    pairs: Vec<(String, String)>,
+}
+
+impl ModInfo {
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `key`, which the module must have.
+    pub fn require(&self, key: &str) -> Result<String> {
+        self.get(key).map(str::to_string).with_context(|| format!("{}: no {key}= in .modinfo", self.ko.display()))
+    }
+}
+
+/// Reads the `.modinfo` section of `ko`.
+pub fn modinfo(ko: &Path) -> Result<ModInfo> {
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("{}: not an ELF object", ko.display()))?;
     let section = file.section_by_name(".modinfo").with_context(|| format!("{}: no .modinfo section", ko.display()))?;
     let bytes = section.data().with_context(|| format!("{}: unreadable .modinfo", ko.display()))?;
-    Ok(bytes
+    let pairs = bytes
         .split(|b| *b == 0)
         .filter_map(|kv| {
             let s = String::from_utf8_lossy(kv);
             let (k, v) = s.split_once('=')?;
             Some((k.to_string(), v.to_string()))
         })
-        .collect())
+        .collect();
+    Ok(ModInfo { ko: ko.to_path_buf(), pairs })
+}
+
+/// The symbols of `ko` (module `name`), placed where `sections` say it was
+/// loaded: for naming bare addresses in kernel reports.
+pub fn symbols(ko: &Path, name: &str, sections: &[(String, String, u64)]) -> Result<crate::judge::symbols::ModuleSymbols> {
+    let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+    crate::judge::symbols::ModuleSymbols::parse(&data, name, sections)
 }
 
 #[cfg(test)]

@@ -33,7 +33,6 @@ use crate::prepare::{self, Stages};
 use crate::program::Program;
 use crate::judge::report::Report;
 use crate::judge::step::Transcript;
-use crate::judge::symbols::ModuleSymbols;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{self, Limits, Watch};
 use anyhow::{bail, Context, Result};
@@ -229,9 +228,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
             .iter()
             .map(|ko| {
                 let info = module::modinfo(ko)?;
-                let get = |k: &str| info.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-                let name = get("name").with_context(|| format!("{}: no name= in .modinfo", ko.display()))?;
-                Ok(Local { ko: Some(ko.clone()), name, vermagic: get("vermagic").unwrap_or_default() })
+                Ok(Local { ko: Some(ko.clone()), name: info.require("name")?, vermagic: info.get("vermagic").unwrap_or_default().to_string() })
             })
             .collect::<Result<_>>()?
     };
@@ -333,13 +330,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 
 /// The judge's context: the modules, and their symbols where the .ko is here.
 fn context(log: &Path, names: &[String], kos: &[(String, PathBuf)], t: &Transcript) -> Result<verdict::Context> {
-    let symbols = kos
-        .iter()
-        .map(|(name, ko)| {
-            let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
-            ModuleSymbols::parse(&data, name, &t.sections)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let symbols = kos.iter().map(|(name, ko)| module::symbols(ko, name, &t.sections)).collect::<Result<Vec<_>>>()?;
     Ok(verdict::Context { modules: names.to_vec(), symbols, ..verdict::Context::new(log.to_path_buf()) })
 }
 

@@ -105,8 +105,7 @@ pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
         .ko
         .iter()
         .map(|ko| {
-            let name = module::modinfo(ko)?.into_iter().find(|(k, _)| k == "name").map(|(_, v)| v);
-            Ok((name.with_context(|| format!("{}: no name= in .modinfo", ko.display()))?, ko.clone()))
+            Ok((module::modinfo(ko)?.require("name")?, ko.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
     let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };

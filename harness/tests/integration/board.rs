@@ -36,7 +36,7 @@ fn tiny4412_board_image_is_complete_and_consistent() {
     // The release inside the uImage name and the .ko's vermagic agree.
     let release = listing.lines().find_map(|l| l.strip_prefix("Image Name:   Linux ")).unwrap().split(' ').next().unwrap().to_string();
     let info = harness::module::modinfo(&out.join("mmc_byte.ko")).unwrap();
-    let vermagic = info.iter().find(|(k, _)| k == "vermagic").map(|(_, v)| v.clone()).unwrap();
+    let vermagic = info.require("vermagic").unwrap();
     assert_eq!(vermagic.split_whitespace().next(), Some(release.as_str()), "{vermagic} vs {release}");
     assert!(std::fs::read_to_string(out.join("BOOT.txt")).unwrap().contains("bootm 0x41000000 0x42000000"));
 }
