@@ -30,6 +30,24 @@ pub struct Board {
 }
 
 impl Board {
+    /// The board meant when none is named: the only one in
+    /// `configs_dir/boards/` (today's `tiny4412.toml`); with several, the
+    /// user names one.
+    pub fn default_name(configs_dir: &Path) -> Result<String> {
+        let dir = configs_dir.join("boards");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        names.sort();
+        match names.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => bail!("no board in {}: add one (see tiny4412.toml's fields in README)", dir.display()),
+            many => bail!("several boards in {}: pass --board with one of {}", dir.display(), many.join(", ")),
+        }
+    }
+
     pub fn load(name: &str, configs_dir: &Path) -> Result<(Board, Profile)> {
         let path = configs_dir.join("boards").join(format!("{name}.toml"));
         if !path.is_file() {
@@ -215,5 +233,17 @@ mod tests {
             assert!(t.contains(want), "{want} missing from:\n{t}");
         }
         assert!(boot_commands(&b, &k, &m, false).contains("bootm 0x41000000\n"));
+    }
+
+    #[test]
+    fn the_default_board_is_the_only_one_there() {
+        assert_eq!(Board::default_name(&crate::repo_root().join("configs")).unwrap(), "tiny4412");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("boards")).unwrap();
+        assert!(Board::default_name(d.path()).unwrap_err().to_string().contains("no board in"));
+        for b in ["a.toml", "b.toml"] {
+            std::fs::write(d.path().join("boards").join(b), "").unwrap();
+        }
+        assert!(Board::default_name(d.path()).unwrap_err().to_string().contains("pass --board with one of a, b"));
     }
 }

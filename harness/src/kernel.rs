@@ -35,7 +35,8 @@ impl Source {
         let Some(p) = arg else {
             return default_tarball().context(
                 "no kernel source given and no /usr/src/linux-source-*.tar.xz found: \
-                 install linux-source-6.12 or pass --kernel-src DIR|TARBALL",
+                 install the profile's kernel.source_package (apt-get install linux-source-VERSION) \
+                 or pass --kernel-src DIR|TARBALL",
             );
         };
         let p = p.canonicalize().with_context(|| format!("--kernel-src {}: no such file or directory", p.display()))?;

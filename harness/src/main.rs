@@ -80,9 +80,9 @@ enum CacheCommand {
 
 #[derive(clap::Args)]
 struct BoardImageArgs {
-    /// A board from configs/boards/.
-    #[arg(long, default_value = "tiny4412")]
-    board: String,
+    /// A board from configs/boards/ [default: the only one there, tiny4412].
+    #[arg(long)]
+    board: Option<String>,
     /// Output folder [default: target/board-image/BOARD].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -228,7 +228,11 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
 fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
     use harness::board::{build_image, Board};
     let root = harness::repo_root();
-    let (board, profile) = Board::load(&a.board, &root.join("configs"))?;
+    let name = match &a.board {
+        Some(b) => b.clone(),
+        None => Board::default_name(&root.join("configs"))?,
+    };
+    let (board, profile) = Board::load(&name, &root.join("configs"))?;
     let mkimage = [harness::packages::Need::program("mkimage", "u-boot-tools")];
     harness::packages::ensure(&mkimage, &harness::cache::root().join("logs"))?;
     let kernel = KernelArgs { profile: profile.name.clone(), kernel_src: a.kernel_src, cross_compile: a.cross_compile, jobs: a.jobs };

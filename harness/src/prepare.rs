@@ -53,20 +53,22 @@ impl Stages {
 }
 
 /// Installs what building a kernel and booting it needs: host packages, the
-/// default kernel source when `default_source`, the guest's busybox.
-/// Idempotent and quick when everything is there.
-pub fn setup(cross_compile: &str, default_source: bool) -> Result<()> {
-    install(packages::for_check(cross_compile), default_source)?;
+/// kernel source package `source` (the profile's) when no source is
+/// installed, the guest's busybox. Idempotent and quick when everything is
+/// there.
+pub fn setup(cross_compile: &str, source: Option<&str>) -> Result<()> {
+    install(packages::for_check(cross_compile), source)?;
     crate::busybox::get()?;
     Ok(())
 }
 
-/// Installs `needs`, and the default kernel source when `default_source`
-/// and none is installed.
-fn install(mut needs: Vec<packages::Need>, default_source: bool) -> Result<()> {
-    // Any installed linux-source-* will do; only ask for 6.12 if none is.
-    if default_source && Source::resolve(None).is_err() {
-        needs.push(packages::Need::file("/usr/src/linux-source-6.12.tar.xz", "linux-source-6.12"));
+/// Installs `needs`, and the source package `source` when no kernel source
+/// is installed.
+fn install(mut needs: Vec<packages::Need>, source: Option<&str>) -> Result<()> {
+    // Any installed linux-source-* will do; only ask for the profile's if none is.
+    if let Some(package) = source.filter(|_| Source::resolve(None).is_err()) {
+        let tarball = format!("/usr/src/{package}.tar.xz");
+        needs.push(packages::Need::file(&tarball, package));
     }
     packages::ensure(&needs, &crate::cache::root().join("logs"))
 }
@@ -76,7 +78,8 @@ fn install(mut needs: Vec<packages::Need>, default_source: bool) -> Result<()> {
 /// source and busybox, kmod/'s Rust target, the cross C library for test
 /// programs, and what the test suite uses.
 pub fn setup_all(cross_compile: &str) -> Result<()> {
-    setup(cross_compile, true)?;
+    let default = Profile::load(crate::options::DEFAULT_PROFILE, &crate::repo_root().join("configs"))?;
+    setup(cross_compile, default.kernel.source_package.as_deref())?;
     let logs = crate::cache::root().join("logs");
     crate::toolchain::ensure(&crate::repo_root().join("kmod"), &logs)?;
     let mut needs = packages::for_programs(cross_compile);
@@ -101,10 +104,11 @@ fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Pr
     let cross = args.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
     // An explicit source is checked now; the default one may need installing.
     let explicit = args.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
+    let package = profile.kernel.source_package.as_deref().filter(|_| explicit.is_none());
     if for_check {
-        setup(&cross, explicit.is_none())?;
+        setup(&cross, package)?;
     } else {
-        install(packages::for_kernel(&cross), explicit.is_none())?;
+        install(packages::for_kernel(&cross), package)?;
     }
     let source = match explicit {
         Some(s) => s,

@@ -40,6 +40,11 @@ pub struct KernelSpec {
     pub image: String,
     /// Device trees to build, relative to `arch/$ARCH/boot/dts/`.
     pub dtbs: Vec<String>,
+    /// The Debian package of the kernel source this profile is made for,
+    /// installed when no `/usr/src/linux-source-*` tarball is there and
+    /// `--kernel-src` is not given; none: nothing is installed.
+    #[serde(default)]
+    pub source_package: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

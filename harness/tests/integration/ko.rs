@@ -28,7 +28,7 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     let configs = repo().join("configs");
     let profile = Profile::load("exynos4210", &configs).unwrap();
     // Like `check`, install what is missing first (a fresh machine).
-    harness::prepare::setup(&profile.cross_compile, true).unwrap_or_else(|e| panic!("{e:#}"));
+    harness::prepare::setup(&profile.cross_compile, profile.kernel.source_package.as_deref()).unwrap_or_else(|e| panic!("{e:#}"));
     let source = Source::resolve(None).unwrap();
     let k = kernel::get(
         &profile,
