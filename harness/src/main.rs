@@ -88,18 +88,13 @@ struct BoardImageArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     module: ModuleArgs,
-    /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
-    #[arg(long, value_name = "DIR|TARBALL")]
-    kernel_src: Option<PathBuf>,
-    /// Cross compiler prefix [default: the kernel profile's].
-    #[arg(long, value_name = "PREFIX")]
-    cross_compile: Option<String>,
+    /// The kernel of the board's `kernel_profile`, built so.
+    #[command(flatten)]
+    build: harness::options::BuildArgs,
     /// Also write the harness's initramfs as a U-Boot ramdisk (uInitrd), so the
     /// board runs the same steps as the QEMU guest.
     #[arg(long)]
     initramfs: bool,
-    #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -235,7 +230,7 @@ fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
     let (board, profile) = Board::load(&name, &root.join("configs"))?;
     let mkimage = [harness::packages::Need::program("mkimage", "u-boot-tools")];
     harness::packages::ensure(&mkimage, &harness::cache::root().join("logs"))?;
-    let kernel = KernelArgs { profile: profile.name.clone(), kernel_src: a.kernel_src, cross_compile: a.cross_compile, jobs: a.jobs };
+    let kernel = KernelArgs { profile: profile.name.clone(), build: a.build };
     let p = harness::prepare::prepare(&kernel, &a.module, &harness::prepare::Stages::new())?;
     let out = a.out.unwrap_or_else(|| root.join("target").join("board-image").join(&board.name));
     let image = build_image(&board, &p, &out, a.initramfs)?;

@@ -10,12 +10,20 @@ use std::time::Duration;
 /// The profile used when none is given.
 pub const DEFAULT_PROFILE: &str = "exynos4210";
 
-/// Which kernel: a profile, a source, a cross compiler.
+/// Which kernel: a profile, and how to build it.
 #[derive(Args, Debug, Clone)]
 pub struct KernelArgs {
     /// Machine profile: a name from configs/profiles/ or a .toml path.
     #[arg(long, default_value = DEFAULT_PROFILE)]
     pub profile: String,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// How a kernel is built, whatever names its profile (`--profile`, or a
+/// board's `kernel_profile` for board-image).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuildArgs {
     /// Kernel source tree or tarball [default: newest /usr/src/linux-source-*.tar.xz].
     #[arg(long, value_name = "DIR|TARBALL")]
     pub kernel_src: Option<PathBuf>,
@@ -29,13 +37,13 @@ pub struct KernelArgs {
 
 impl KernelArgs {
     pub fn jobs(&self) -> usize {
-        self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1)
+        self.build.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1)
     }
 }
 
 impl Default for KernelArgs {
     fn default() -> Self {
-        KernelArgs { profile: DEFAULT_PROFILE.into(), kernel_src: None, cross_compile: None, jobs: None }
+        KernelArgs { profile: DEFAULT_PROFILE.into(), build: BuildArgs::default() }
     }
 }
 

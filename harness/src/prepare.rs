@@ -101,9 +101,9 @@ pub fn kernel_only(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kerne
 fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Profile, Kernel)> {
     let configs = crate::repo_root().join("configs");
     let profile = Profile::load(&args.profile, &configs)?;
-    let cross = args.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
+    let cross = args.build.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
     // An explicit source is checked now; the default one may need installing.
-    let explicit = args.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
+    let explicit = args.build.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
     let package = profile.kernel.source_package.as_deref().filter(|_| explicit.is_none());
     if for_check {
         setup(&cross, package)?;
