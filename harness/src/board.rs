@@ -157,7 +157,7 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
 fn mkimage(args: &[&str], input: &Path, output: &Path, log_dir: &Path) -> Result<()> {
     let mut a: Vec<OsString> = args.iter().map(OsString::from).collect();
     a.extend(["-d".into(), input.into(), output.into()]);
-    process::run("mkimage", &a, None, &[], &log_dir.join("mkimage.log"), Duration::from_secs(60), |_| {})
+    process::Logged::new("mkimage", &a, &log_dir.join("mkimage.log"), Duration::from_secs(60)).run(|_| {})
 }
 
 /// The U-Boot commands to boot the image, for the human at the bench.

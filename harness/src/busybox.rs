@@ -8,6 +8,7 @@ use crate::packages::{self, Privilege};
 use crate::process;
 use anyhow::{bail, Context, Result};
 use object::Object;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,15 +37,8 @@ fn fetch_busybox(tmp: &Path, logs: &Path) -> Result<()> {
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
     let log = logs.join("apt-download.log");
     let download = || {
-        process::run(
-            "apt-get",
-            &["download".into(), "busybox-static:armhf".into()],
-            Some(tmp),
-            &[],
-            &log,
-            Duration::from_secs(10 * 60),
-            |_| {},
-        )
+        let args: [OsString; 2] = ["download".into(), "busybox-static:armhf".into()];
+        process::Logged::new("apt-get", &args, &log, Duration::from_secs(10 * 60)).dir(tmp).run(|_| {})
     };
     if let Err(first) = download() {
         // apt only knows armhf packages once the architecture is added.
@@ -72,15 +66,8 @@ fn fetch_busybox(tmp: &Path, logs: &Path) -> Result<()> {
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .context("apt-get download produced no .deb")?;
     let root = tmp.join("deb");
-    process::run(
-        "dpkg-deb",
-        &["-x".into(), deb.clone().into(), root.clone().into()],
-        None,
-        &[],
-        &logs.join("dpkg-deb.log"),
-        Duration::from_secs(120),
-        |_| {},
-    )?;
+    let args: [OsString; 3] = ["-x".into(), deb.clone().into(), root.clone().into()];
+    process::Logged::new("dpkg-deb", &args, &logs.join("dpkg-deb.log"), Duration::from_secs(120)).run(|_| {})?;
     let bin = root.join("bin/busybox");
     check_arm_static(&bin)?;
     std::fs::rename(&bin, tmp.join("busybox")).context("placing busybox")?;

@@ -224,7 +224,7 @@ fn source_tree(source: &Source, root: &Path) -> Result<PathBuf> {
         let log = logs.join("extract.log");
         let args: Vec<OsString> =
             vec!["-xf".into(), tarball.into(), "-C".into(), tmp.into(), "--no-same-owner".into()];
-        process::run("tar", &args, None, &[], &log, Duration::from_secs(20 * 60), |_| {})?;
+        process::Logged::new("tar", &args, &log, Duration::from_secs(20 * 60)).run(|_| {})?;
         let top = top_level_dir(tmp)?;
         if !(top.join("Makefile").is_file() && top.join("Kconfig").is_file()) {
             bail!("{}: not a kernel source tarball (no top-level Makefile and Kconfig inside)", tarball.display());
@@ -268,20 +268,16 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
 
     eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
-    process::run("make", &make_args(&[&profile.kernel.defconfig]), None, &envs, &logs.join("defconfig.log"), short, |_| {})?;
+    process::Logged::new("make", &make_args(&[&profile.kernel.defconfig]), &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
     let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
     merge.extend(profile.fragment_paths(opts.configs_dir).into_iter().map(OsString::from));
     let script = src.join("scripts/kconfig/merge_config.sh");
-    process::run(
-        &script.to_string_lossy(),
-        &merge,
-        Some(src),
-        &[("ARCH", profile.arch.clone().into()), ("CROSS_COMPILE", opts.cross_compile.into())],
-        &logs.join("merge_config.log"),
-        short,
-        |_| {},
-    )?;
-    process::run("make", &make_args(&["olddefconfig"]), None, &envs, &logs.join("olddefconfig.log"), short, |_| {})?;
+    let merge_envs = [("ARCH", profile.arch.clone().into()), ("CROSS_COMPILE", opts.cross_compile.into())];
+    process::Logged::new(&script.to_string_lossy(), &merge, &logs.join("merge_config.log"), short)
+        .dir(src)
+        .envs(&merge_envs)
+        .run(|_| {})?;
+    process::Logged::new("make", &make_args(&["olddefconfig"]), &logs.join("olddefconfig.log"), short).envs(&envs).run(|_| {})?;
     kconfig::verify(requests, &out.join(".config"))
         .with_context(|| format!("configuring the {} kernel (profile {})", profile.name, profile.path.display()))?;
 
@@ -291,9 +287,9 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));
     let progress = Progress::new(&profile.name);
-    process::run("make", &make_args(&args), None, &envs, &logs.join("build.log"), cache::BUILD_DEADLINE, |l| {
-        progress.line(l)
-    })
+    process::Logged::new("make", &make_args(&args), &logs.join("build.log"), cache::BUILD_DEADLINE)
+        .envs(&envs)
+        .run(|l| progress.line(l))
     .with_context(|| format!("building the {} kernel", profile.name))?;
     progress.finish();
     std::fs::write(

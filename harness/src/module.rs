@@ -187,7 +187,7 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let policy = Policy::for_build(kernel, work, std::slice::from_ref(&cargo_target));
     let (program, args) = sandbox.command(&policy, "make", &make_argv(&dir, kernel, jobs));
     let mut warnings = Vec::new();
-    let result = process::run(&program, &args, None, &envs, &log, Duration::from_secs(15 * 60), |l| {
+    let result = process::Logged::new(&program, &args, &log, Duration::from_secs(15 * 60)).envs(&envs).run(|l| {
         if l.contains("WARNING:") {
             warnings.push(l.trim().to_string());
         }

@@ -142,7 +142,7 @@ pub fn as_root(privilege: Privilege, argv: &[&str], log: &Path, timeout: Duratio
     let envs = [("DEBIAN_FRONTEND", OsString::from("noninteractive"))];
     // SIGTERM and time to finish on a timeout or a signal: a SIGKILLed dpkg
     // leaves the package database "interrupted".
-    crate::process::run_as(crate::process::Stop::Gentle, program, &args, None, &envs, log, timeout, |_| {})
+    crate::process::Logged::new(program, &args, log, timeout).envs(&envs).stop(crate::process::Stop::Gentle).run(|_| {})
 }
 
 /// Makes sure every need is met, installing what is missing where allowed.
@@ -228,7 +228,7 @@ mod tests {
         let script = "echo 'Get:1 http://deb.debian.org/debian bookworm/main armhf Packages'; \
                       echo 'E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress?'; \
                       exit 100";
-        let err = crate::process::run("sh", &["-c".into(), script.into()], None, &[], &dir.path().join("log"), Duration::from_secs(30), |_| {})
+        let err = crate::process::Logged::new("sh", &["-c".into(), script.into()], &dir.path().join("log"), Duration::from_secs(30)).run(|_| {})
             .unwrap_err();
         let warning = update_warning(&err);
         assert!(warning.contains("exit status 100; its last lines:\n"), "{warning}");

@@ -261,34 +261,49 @@ pub fn supervise(expr: duct::Expression) -> duct::Expression {
     })
 }
 
-/// Runs `program args`, with stdout and stderr merged into `log` and handed to
-/// `on_line` line by line, killing it if it outlives `timeout`. A failure
+/// A command whose output goes to a log: `program args`, with stdout and
+/// stderr merged into `log` and handed to `run`'s callback line by line,
+/// in its own process group, killed if it outlives `timeout`. A failure
 /// names the command and shows the last lines it printed.
-pub fn run(
-    program: &str,
-    args: &[OsString],
-    dir: Option<&Path>,
-    envs: &[(&str, OsString)],
-    log: &Path,
+pub struct Logged<'a> {
+    program: &'a str,
+    args: &'a [OsString],
+    log: &'a Path,
     timeout: Duration,
-    on_line: impl FnMut(&str),
-) -> Result<()> {
-    run_as(Stop::Kill, program, args, dir, envs, log, timeout, on_line)
+    dir: Option<&'a Path>,
+    envs: &'a [(&'a str, OsString)],
+    stop: Stop,
 }
 
-/// [`run`], with the way its group is stopped on a timeout, a signal, or
-/// the harness's death ([`Stop::Gentle`] for apt and dpkg).
-#[allow(clippy::too_many_arguments)]
-pub fn run_as(
-    stop: Stop,
-    program: &str,
-    args: &[OsString],
-    dir: Option<&Path>,
-    envs: &[(&str, OsString)],
-    log: &Path,
-    timeout: Duration,
-    mut on_line: impl FnMut(&str),
-) -> Result<()> {
+impl<'a> Logged<'a> {
+    pub fn new(program: &'a str, args: &'a [OsString], log: &'a Path, timeout: Duration) -> Logged<'a> {
+        Logged { program, args, log, timeout, dir: None, envs: &[], stop: Stop::Kill }
+    }
+
+    /// Its working directory.
+    pub fn dir(self, dir: &'a Path) -> Logged<'a> {
+        Logged { dir: Some(dir), ..self }
+    }
+
+    /// Environment variables it gets beside the harness's own.
+    pub fn envs(self, envs: &'a [(&'a str, OsString)]) -> Logged<'a> {
+        Logged { envs, ..self }
+    }
+
+    /// How its group is stopped on a timeout, a signal, or the harness's
+    /// death ([`Stop::Gentle`] for apt and dpkg).
+    pub fn stop(self, stop: Stop) -> Logged<'a> {
+        Logged { stop, ..self }
+    }
+
+    /// Runs it to the end, or to its deadline.
+    pub fn run(self, on_line: impl FnMut(&str)) -> Result<()> {
+        run_logged(self, on_line)
+    }
+}
+
+fn run_logged(cmd: Logged, mut on_line: impl FnMut(&str)) -> Result<()> {
+    let Logged { program, args, log, timeout, dir, envs, stop } = cmd;
     let shown = format!(
         "{program} {}",
         args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
@@ -409,15 +424,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         let mut seen = Vec::new();
-        let err = run(
-            "sh",
-            &["-c".into(), "echo one; echo two >&2; exit 3".into()],
-            None,
-            &[],
-            &log,
-            Duration::from_secs(20),
-            |l| seen.push(l.to_string()),
-        )
+        let err = Logged::new("sh", &["-c".into(), "echo one; echo two >&2; exit 3".into()], &log, Duration::from_secs(20))
+            .run(|l| seen.push(l.to_string()))
         .unwrap_err()
         .to_string();
         seen.sort();
@@ -433,7 +441,7 @@ mod tests {
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
         let start = Instant::now();
-        let err = run("sh", &["-c".into(), script.into()], None, &[], &dir.path().join("log"), Duration::from_secs(2), |_| {})
+        let err = Logged::new("sh", &["-c".into(), script.into()], &dir.path().join("log"), Duration::from_secs(2)).run(|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("did not finish within 2 s"), "{err}");
@@ -448,7 +456,7 @@ mod tests {
     #[test]
     fn missing_program_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = run("no-such-tool-xyz", &[], None, &[], &dir.path().join("log"), Duration::from_secs(5), |_| {})
+        let err = Logged::new("no-such-tool-xyz", &[], &dir.path().join("log"), Duration::from_secs(5)).run(|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("no-such-tool-xyz is not installed"), "{err}");

@@ -58,7 +58,7 @@ pub fn build(dir: &Path, sources: &[String], kernel: &Kernel, work: &Path, sandb
         let path = out_dir.join(&name);
         let log = work.join(format!("program-{name}.log"));
         let (program, args) = sandbox.command(&policy, &gcc, &argv(&source, &path));
-        if let Err(e) = process::run(&program, &args, Some(dir), &[], &log, Duration::from_secs(300), |_| {}) {
+        if let Err(e) = process::Logged::new(&program, &args, &log, Duration::from_secs(300)).dir(dir).run(|_| {}) {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let errors = error_lines(&text, 20);
             if errors.is_empty() {

@@ -78,7 +78,7 @@ pub fn ensure(dir: &Path, log_dir: &Path) -> Result<()> {
         let args: Vec<OsString> = ["target", "add", "--toolchain", &toolchain, target].iter().map(OsString::from).collect();
         // Parallel checks add it once: the others wait, then find it there.
         let _lock = crate::cache::lock(&log_dir.join("rustup.lock"), "adding a Rust target")?;
-        process::run("rustup", &args, Some(dir), &[], &log_dir.join("rustup-target.log"), Duration::from_secs(15 * 60), |_| {})
+        process::Logged::new("rustup", &args, &log_dir.join("rustup-target.log"), Duration::from_secs(15 * 60)).dir(dir).run(|_| {})
             .with_context(|| format!("adding the Rust target (to do it by hand: {command})"))?;
     }
     Ok(())

@@ -198,14 +198,8 @@ impl Transcript {
                 // The text after `out STEP `, a slice of the line itself.
                 message = message.splitn(5, ' ').nth(4).unwrap_or("");
             }
-            Some(Marker::Section { module, name, address }) => {
-                self.sections.push((module.clone(), name.clone(), *address));
-                self.section_steps.push(open);
-                kind = LineKind::Marker;
-            }
-            Some(Marker::Pid { module, pid }) => {
-                self.pids.push((module.clone(), *pid));
-                self.pid_steps.push(open);
+            Some(m @ (Marker::Section { .. } | Marker::Pid { .. } | Marker::Api { .. } | Marker::Port { .. })) => {
+                self.record(m, open);
                 kind = LineKind::Marker;
             }
             Some(Marker::End { step: name, rc }) => {
@@ -220,14 +214,6 @@ impl Transcript {
                 kind = LineKind::Marker;
             }
             Some(Marker::Start { .. }) => kind = LineKind::Marker,
-            Some(Marker::Api { api }) => {
-                self.api = Some(api.clone());
-                kind = LineKind::Marker;
-            }
-            Some(Marker::Port { id, at, note }) => {
-                self.ports.push((id.clone(), at.clone(), note.clone()));
-                kind = LineKind::Marker;
-            }
             None => {}
         }
         self.seen += 1;
@@ -246,6 +232,24 @@ impl Transcript {
         }
         self.lines.push(ConsoleLine { number: self.seen, message: message.to_string(), timestamp, step, kind });
         marker
+    }
+
+    /// What a marker that frames no step says: a section's address and a
+    /// pid (with the step `open` then), a replay's API and port list.
+    fn record(&mut self, marker: &Marker, open: Option<usize>) {
+        match marker {
+            Marker::Section { module, name, address } => {
+                self.sections.push((module.clone(), name.clone(), *address));
+                self.section_steps.push(open);
+            }
+            Marker::Pid { module, pid } => {
+                self.pids.push((module.clone(), *pid));
+                self.pid_steps.push(open);
+            }
+            Marker::Api { api } => self.api = Some(api.clone()),
+            Marker::Port { id, at, note } => self.ports.push((id.clone(), at.clone(), note.clone())),
+            _ => {}
+        }
     }
 
     /// The first step of that name.
