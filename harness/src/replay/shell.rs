@@ -92,7 +92,15 @@ pub fn parse_answer(n: u64, received: &[u8]) -> Option<Answer> {
     body = body.strip_prefix(b"\r").unwrap_or(body);
     body = body.strip_prefix(b"\n").unwrap_or(body);
     let text = String::from_utf8_lossy(body).replace('\r', "");
-    let output = text.strip_suffix('\n').unwrap_or(&text).to_string();
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    // The console is the kernel's too: a printk that lands while a command
+    // runs (a driver's late "deferred probe pending") is a line of its own,
+    // with its timestamp, and not the command's.
+    let output = text
+        .split('\n')
+        .filter(|l| crate::judge::marker::split_timestamp(l).0.is_none())
+        .collect::<Vec<_>>()
+        .join("\n");
     Some(Answer { output, status })
 }
 
@@ -351,6 +359,9 @@ mod tests {
         // Output without a final newline ends where the sentinel starts.
         assert_eq!(parse_answer(8, b"@@B8@@\r\nA@@E8:0@@\r\n"), Some(Answer { output: "A".into(), status: 0 }));
         assert_eq!(parse_answer(9, b"@@B9@@\r\n@@E9:127@@"), Some(Answer { output: "".into(), status: 127 }));
+        // A kernel message the console showed meanwhile is not output.
+        let rx = b"@@B11@@\r\n0\r\n[   13.367978] amba 1000f000.wdt: deferred probe pending: (reason unknown)\r\n@@E11:0@@";
+        assert_eq!(parse_answer(11, rx), Some(Answer { output: "0".into(), status: 0 }));
         // Not complete yet.
         assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:12"), None);
         assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:"), None);
