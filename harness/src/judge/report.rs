@@ -100,11 +100,6 @@ impl Report<'_> {
         }
         all.to_string().context("serializing JUnit XML")
     }
-
-    /// The JUnit XML text.
-    pub fn junit_xml(&self) -> Result<String> {
-        self.junit().to_string().context("serializing JUnit XML")
-    }
 }
 
 fn add_kunit(suite: &mut TestSuite, t: &TestResult, prefix: &str) {
