@@ -49,7 +49,6 @@ pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
 pub fn for_check(cross_compile: &str) -> Vec<Need> {
     let mut needs = for_kernel(cross_compile);
     needs.extend([Need::program("qemu-system-arm", "qemu-system-arm"), Need::program("dpkg-deb", "dpkg")]);
-    needs.extend(for_sandbox());
     needs
 }
 

@@ -76,13 +76,14 @@ fn install(mut needs: Vec<packages::Need>, source: Option<&str>) -> Result<()> {
 /// `harness setup`: everything the README's two commands need, installed
 /// (or the exact command printed): a check's packages, the default kernel
 /// source and busybox, kmod/'s Rust target, the cross C library for test
-/// programs, and what the test suite uses.
+/// programs, the build sandbox, and what the test suite uses.
 pub fn setup_all(cross_compile: &str) -> Result<()> {
     let default = Profile::load(crate::options::DEFAULT_PROFILE, &crate::repo_root().join("configs"))?;
     setup(cross_compile, default.kernel.source_package.as_deref())?;
     let logs = crate::cache::root().join("logs");
     crate::toolchain::ensure(&crate::repo_root().join("kmod"), &logs)?;
     let mut needs = packages::for_programs(cross_compile);
+    needs.extend(packages::for_sandbox());
     needs.extend(packages::for_suite());
     packages::ensure(&needs, &logs)
 }
