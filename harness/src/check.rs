@@ -8,7 +8,7 @@ use crate::profile::Profile;
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::judge::report::Report;
 use crate::guest::rootfs;
-use crate::judge::step::{self, Transcript};
+use crate::judge::step::{StepKind, Transcript};
 use crate::judge::symbols::ModuleSymbols;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{Limits, Watch};
@@ -79,53 +79,35 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
 fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(String, Verdict)>> {
     let t = &booted.transcript;
     let several = p.units.len() > 1;
-    let starts: Vec<Option<usize>> = p.units.iter().map(|u| t.first_line_of(&u.label)).collect();
-    let views: Vec<Option<Transcript>> = (0..p.units.len())
-        .map(|k| {
-            several.then(|| {
-                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
-                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
-                t.unit_view(&p.units[k].label, from, to)
-            })
-        })
-        .collect();
+    fn label(u: &prepare::Unit, several: bool) -> Option<&str> {
+        several.then_some(u.label.as_str())
+    }
+    let unit_of = |u| label(u, several);
+    let starts: Vec<Option<usize>> = p.units.iter().map(|u| unit_of(u).and_then(|l| t.first_line_of(l))).collect();
     // Each unit's modules, named from where its own steps said they were
     // loaded (two units may load modules of the same name).
     let symbols: Vec<Vec<ModuleSymbols>> = p
         .units
         .iter()
-        .zip(&views)
-        .map(|(u, view)| {
-            let sections = &view.as_ref().unwrap_or(t).sections;
-            u.modules
-                .iter()
-                .map(|m| crate::module::symbols(&m.ko, &m.name, sections))
-                .collect::<Result<Vec<_>>>()
-        })
+        .map(|u| u.modules.iter().map(|m| crate::module::symbols(&m.ko, &m.name, t, unit_of(u))).collect::<Result<Vec<_>>>())
         .collect::<Result<_>>()?;
     Ok(p
         .units
         .iter()
         .enumerate()
         .map(|(k, u)| {
-            let (t, end) = match &views[k] {
-                Some(view) => {
-                    let finished = u.plan.steps.iter().filter(|s| s.name != step::LEAKS).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
-                    let end = match &booted.end {
-                        _ if finished => RunEnd::Completed,
-                        // The unit's own name for the step that hung.
-                        RunEnd::StepTimedOut { step, after_secs } => RunEnd::StepTimedOut {
-                            step: step.strip_prefix(&format!("{}/", u.label)).unwrap_or(step).to_string(),
-                            after_secs: *after_secs,
-                        },
-                        other => other.clone(),
-                    };
-                    (view, end)
-                }
+            let view = unit_of(u).map(|label| {
+                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
+                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
+                t.unit_view(label, from, to)
+            });
+            let (t, end) = match &view {
+                Some(view) => (view, unit_end(u, view, &booted.end)),
                 None => (t, booted.end.clone()),
             };
             let ctx = verdict::Context {
                 console_log: log.to_path_buf(),
+                unit: unit_of(u).map(str::to_string),
                 modules: u.modules.iter().map(|m| m.name.clone()).collect(),
                 // The unit's own modules first: an unloaded module's bare
                 // addresses may have been reused by a later one.
@@ -140,13 +122,27 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         .collect())
 }
 
+/// How the boot ended, as one of several units sees it: completed if all
+/// its own steps finished, whatever a later unit did; a step timeout named
+/// without the unit when it is the unit's own step, with it when another's.
+fn unit_end(u: &prepare::Unit, view: &Transcript, end: &RunEnd) -> RunEnd {
+    let finished = u.plan.steps.iter().filter(|s| s.action != crate::plan::Action::Leaks).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
+    match end {
+        _ if finished => RunEnd::Completed,
+        RunEnd::StepTimedOut { step, unit, after_secs } if unit.as_deref() == Some(u.label.as_str()) => {
+            RunEnd::StepTimedOut { step: step.clone(), unit: None, after_secs: *after_secs }
+        }
+        other => other.clone(),
+    }
+}
+
 /// Known kernel changes that explain what the loading steps printed (a
 /// module named `module`, say).
 pub fn load_explanations(t: &Transcript) -> Vec<String> {
     let text: Vec<String> = t
         .steps
         .iter()
-        .filter(|s| step::kind_of(&s.name) == step::INSMOD)
+        .filter(|s| s.kind() == StepKind::Insmod)
         .flat_map(|s| t.kernel_lines(s).chain(t.output_lines(s)).map(str::to_string).collect::<Vec<_>>())
         .collect();
     crate::changes::explain(crate::changes::Stage::Load, &text.join("\n"))

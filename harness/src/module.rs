@@ -3,6 +3,7 @@
 //! kernels never share build products and the user's tree stays clean.
 
 use crate::api::Api;
+use crate::judge::step::Transcript;
 use crate::kernel::Kernel;
 use crate::process;
 use crate::sandbox::{Policy, Sandbox};
@@ -317,11 +318,11 @@ pub fn modinfo(ko: &Path) -> Result<ModInfo> {
     Ok(ModInfo { ko: ko.to_path_buf(), pairs })
 }
 
-/// The symbols of `ko` (module `name`), placed where `sections` say it was
-/// loaded: for naming bare addresses in kernel reports.
-pub fn symbols(ko: &Path, name: &str, sections: &[(String, String, u64)]) -> Result<crate::judge::symbols::ModuleSymbols> {
+/// The symbols of `ko` (module `name`), placed where the steps of `unit`
+/// in `t` said it was loaded: for naming bare addresses in kernel reports.
+pub fn symbols(ko: &Path, name: &str, t: &Transcript, unit: Option<&str>) -> Result<crate::judge::symbols::ModuleSymbols> {
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
-    crate::judge::symbols::ModuleSymbols::parse(&data, name, sections)
+    crate::judge::symbols::ModuleSymbols::parse(&data, name, &t.sections_of(unit, name))
 }
 
 #[cfg(test)]

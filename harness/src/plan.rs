@@ -8,7 +8,8 @@
 //! kmemleak the leaks step reads its report.
 
 use crate::judge::expect::Expectations;
-use crate::judge::step;
+use crate::judge::marker::StepId;
+use crate::judge::step::StepKind;
 use anyhow::{bail, Result};
 
 /// Where the modules, programs and the harness's scripts are in the guest
@@ -38,8 +39,23 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedStep {
+    /// The unit it belongs to, when several share a boot (the step's
+    /// markers say `unit/name`); see [`StepId`].
+    pub unit: Option<String>,
+    /// As the unit's own expectations name it.
     pub name: String,
     pub action: Action,
+}
+
+impl PlannedStep {
+    pub fn new(name: impl Into<String>, action: Action) -> PlannedStep {
+        PlannedStep { unit: None, name: name.into(), action }
+    }
+
+    /// The step as its markers name it.
+    pub fn id(&self) -> StepId {
+        StepId::new(self.unit.as_deref(), &self.name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +97,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
             if !several {
                 bail!("expectations: step {:?}: one module is loaded, so name the step {kind:?}", e.name);
             }
-        } else if several && e.name == step::INSMOD && e.args.is_some() {
+        } else if several && e.name == StepKind::Insmod.word() && e.args.is_some() {
             bail!(
                 "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" ({})",
                 modules.len(),
@@ -90,25 +106,24 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         }
     }
     let mut steps = Vec::new();
-    let name = |kind: &str, m: &PlanModule| step::step_name(kind, &m.name, several);
+    let name = |kind: StepKind, m: &PlanModule| crate::judge::step::step_name(kind, &m.name, several);
     for m in modules {
-        let n = name(step::INSMOD, m);
+        let n = name(StepKind::Insmod, m);
         let args = exp.entry_for(&n).and_then(|e| e.args.clone());
-        steps.push(PlannedStep { name: n, action: Action::Insmod { module: m.name.clone(), file: m.file.clone(), args } });
+        steps.push(PlannedStep::new(n, Action::Insmod { module: m.name.clone(), file: m.file.clone(), args }));
     }
-    let command = |e: &crate::judge::expect::StepExpectation| PlannedStep {
-        name: e.name.clone(),
-        action: Action::Run { command: e.run.clone().unwrap_or_default(), bin: None },
+    let command = |e: &crate::judge::expect::StepExpectation| {
+        PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None })
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     for m in modules.iter().rev() {
-        steps.push(PlannedStep { name: name(step::RMMOD, m), action: Action::Rmmod { module: m.name.clone() } });
+        steps.push(PlannedStep::new(name(StepKind::Rmmod, m), Action::Rmmod { module: m.name.clone() }));
     }
     for m in modules.iter().rev() {
-        steps.push(PlannedStep { name: name(step::GONE, m), action: Action::Gone { module: m.name.clone() } });
+        steps.push(PlannedStep::new(name(StepKind::Gone, m), Action::Gone { module: m.name.clone() }));
     }
     steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
-    steps.push(PlannedStep { name: step::LEAKS.into(), action: Action::Leaks });
+    steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
     Ok(Plan { steps })
 }
 
@@ -135,7 +150,7 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     s.push_str("# Sourced after steps.sh, whose functions it calls.\n");
     s.push_str("harness_scenario() {\n");
     for st in &plan.steps {
-        let n = quote(&st.name);
+        let n = quote(&st.id().to_string());
         let line = match &st.action {
             Action::Insmod { module, file, args } => {
                 // An absolute file is where the board has the module already.
@@ -254,7 +269,7 @@ mod tests {
             .run()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let t = step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["insmod", "app", "rmmod", "gone"], "no kmemleak here, so no leaks step");

@@ -6,6 +6,7 @@
 use crate::api::{self, Api};
 use crate::changes::Port;
 use crate::judge::expect::Expectations;
+use crate::judge::step::StepKind;
 use crate::kernel::{self, BuildOptions, Kernel, Source};
 use crate::module::{self, Module};
 use crate::options::{KernelArgs, ModuleArgs};
@@ -238,7 +239,7 @@ impl Prepared {
         self.units.iter().flat_map(|u| u.programs.iter().map(move |p| (p.clone(), self.bin_dir(u)))).collect()
     }
 
-    /// The guest's plan: each unit's steps in turn (prefixed with its label
+    /// The guest's plan: each unit's steps in turn (each carrying its unit
     /// when there are several), then one leaks step for all.
     pub fn guest_plan(&self) -> Plan {
         let several = self.units.len() > 1;
@@ -247,7 +248,7 @@ impl Prepared {
             for st in u.plan.steps.iter().filter(|s| s.action != plan::Action::Leaks) {
                 let mut st = st.clone();
                 if several {
-                    st.name = format!("{}/{}", u.label, st.name);
+                    st.unit = Some(u.label.clone());
                     match &mut st.action {
                         plan::Action::Run { bin, .. } => *bin = Some(self.bin_dir(u)),
                         plan::Action::Insmod { file, .. } if !file.starts_with('/') => *file = self.guest_file(u, file),
@@ -257,7 +258,7 @@ impl Prepared {
                 steps.push(st);
             }
         }
-        steps.push(plan::PlannedStep { name: crate::judge::step::LEAKS.into(), action: plan::Action::Leaks });
+        steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
         Plan { steps }
     }
 }
@@ -365,6 +366,10 @@ fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(Stri
         let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label);
         if checked.iter().any(|(n, _, _)| *n == name) {
             bail!("two --module directories are both named {name:?}: their steps would have the same names");
+        }
+        // The name becomes the unit of every step's marker, one word.
+        if dirs.len() + module_args.kernel_modules.len() > 1 && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            bail!("--module {}: with several directories each one's name labels its steps, so it cannot hold spaces: rename or link it", d.display());
         }
         checked.push((name, exp, d.clone()));
     }

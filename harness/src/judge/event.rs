@@ -3,7 +3,7 @@
 //! whole report block, the step it happened in and the module symbol in its
 //! stack trace.
 
-use crate::judge::step::{LineKind, Transcript};
+use crate::judge::step::{LineKind, StepKind, TaskPid, Transcript};
 use regex::Regex;
 use serde::Serialize;
 use std::fmt;
@@ -83,16 +83,17 @@ impl Event {
         self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
     }
 
-    /// Whether the report concerns `module`. `pids` are the insmod and rmmod
-    /// pids the steps recorded, (module, pid): a leak allocated by one of them
-    /// is that module's, whatever its frames say (an unloaded module's bare
-    /// addresses may since have been reused by another). Otherwise a frame
-    /// names the module; a report that names none is tied to whichever module
-    /// insmod or rmmod was loading.
-    pub fn involves(&self, module: &str, pids: &[(String, u32)]) -> bool {
+    /// Whether the report concerns `module` of `unit`. `pids` are the
+    /// insmod and rmmod pids the steps recorded: a leak allocated by one of
+    /// them is that unit's module's, whatever its frames say (an unloaded
+    /// module's bare addresses may since have been reused by another, and
+    /// two units may each load a module of that name). Otherwise a frame
+    /// names the module; a report that names none is tied to whichever
+    /// module insmod or rmmod was loading.
+    pub fn involves(&self, unit: Option<&str>, module: &str, pids: &[TaskPid]) -> bool {
         if let Some(pid) = self.leak_pid {
-            if let Some((owner, _)) = pids.iter().find(|(_, p)| *p == pid) {
-                return owner == module;
+            if let Some(owner) = pids.iter().find(|p| p.pid == pid) {
+                return owner.module == module && owner.unit.as_deref() == unit;
             }
         }
         match self.module_symbol.as_deref() {
@@ -212,7 +213,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // What a step's command printed is user space's, not a kernel
         // report, whatever it looks like; except the leaks step's, which is
         // kmemleak's own report read from debugfs.
-        let leaks_step = line.step.is_some_and(|i| t.steps[i].name == crate::judge::step::LEAKS);
+        let leaks_step = line.step.is_some_and(|i| t.steps[i].kind() == StepKind::Leaks);
         if line.kind == LineKind::Output && !leaks_step {
             continue;
         }
@@ -439,16 +440,20 @@ mod tests {
         assert_eq!(ev[0].leak_size, Some(100));
         assert_eq!(ev[0].leak_comm.as_deref(), Some("insmod"));
         assert_eq!(ev[0].leak_pid, Some(70));
-        assert!(ev[0].involves("leaky", &[]) && !ev[0].involves("other", &[]), "the frame names whose leak it is");
-        assert!(!ev[1].involves("leaky", &[]));
+        assert!(ev[0].involves(None, "leaky", &[]) && !ev[0].involves(None, "other", &[]), "the frame names whose leak it is");
+        assert!(!ev[1].involves(None, "leaky", &[]));
         // The pid of a module's insmod outranks a frame (addresses are reused).
-        let pids = [("other".to_string(), 70), ("leaky".to_string(), 71)];
-        assert!(ev[0].involves("other", &pids) && !ev[0].involves("leaky", &pids));
+        let pid = |unit: Option<&str>, module: &str, pid| TaskPid { unit: unit.map(str::to_string), module: module.into(), pid };
+        let pids = [pid(None, "other", 70), pid(None, "leaky", 71)];
+        assert!(ev[0].involves(None, "other", &pids) && !ev[0].involves(None, "leaky", &pids));
+        // Two units' modules of one name: the pid's unit decides.
+        let pids = [pid(Some("a"), "leaky", 60), pid(Some("b"), "leaky", 70)];
+        assert!(ev[0].involves(Some("b"), "leaky", &pids) && !ev[0].involves(Some("a"), "leaky", &pids));
         // No module frame and no known pid: allocated while insmod ran, so
         // whichever module it loaded.
         let t = tlog("unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    kmalloc_trace+0x1/0x2\nafter\n");
         let ev = scan(&t, &|_| None);
-        assert!(ev[0].involves("leaky", &[]) && ev[0].involves("other", &[]));
+        assert!(ev[0].involves(None, "leaky", &[]) && ev[0].involves(None, "other", &[]));
     }
 
     #[test]
@@ -459,8 +464,8 @@ mod tests {
         let resolve = |a: u64| (a == 0xbf00004c).then(|| "leak_init+0x4c/0x80 [fault_leak]".to_string());
         let ev = scan(&t, &resolve);
         assert_eq!(ev[0].module_symbol.as_deref(), Some("leak_init [fault_leak]"));
-        assert!(ev[0].involves("fault_leak", &[]));
-        assert!(!scan(&t, &|_| None)[0].involves("fault_leak", &[]));
+        assert!(ev[0].involves(None, "fault_leak", &[]));
+        assert!(!scan(&t, &|_| None)[0].involves(None, "fault_leak", &[]));
     }
 }
 /// The parser against real console logs captured from the harness's own runs

@@ -21,7 +21,7 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
-use crate::judge::step::{self, Transcript};
+use crate::judge::step::{StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,7 @@ impl StepExpectation {
     /// Whether this entry speaks for the step `step` (`insmod` speaks for
     /// every `insmod:<module>`).
     pub fn covers(&self, step: &str) -> bool {
-        self.name == step || (step::BUILTIN.contains(&self.name.as_str()) && step::kind_of(step) == self.name)
+        self.name == step || (StepKind::of(&self.name).is_builtin() && !self.name.contains(':') && StepKind::of(step) == StepKind::of(&self.name))
     }
 }
 
@@ -160,21 +160,20 @@ impl Expectations {
         let mut unloaded = false;
         for (i, s) in file.step.into_iter().enumerate() {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
-            let kind = step::kind_of(&s.name);
-            let builtin = step::BUILTIN.contains(&kind);
-            if builtin {
+            let kind = StepKind::of(&s.name);
+            if kind.is_builtin() {
                 if s.run.is_some() {
                     bail!("{at}: `run` is for command steps; {kind} runs itself (give the command step another name)");
                 }
-                if s.args.is_some() && kind != step::INSMOD {
+                if s.args.is_some() && kind != StepKind::Insmod {
                     bail!("{at}: `args` are module parameters, for insmod steps only");
                 }
                 if let Some((_, module)) = s.name.split_once(':') {
-                    if kind == step::LEAKS || module.is_empty() {
+                    if kind == StepKind::Leaks || module.is_empty() {
                         bail!("{at}: write {kind} or {kind}:<module name>");
                     }
                 }
-                if kind == step::RMMOD || kind == step::GONE {
+                if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
                     unloaded = true;
                 }
             } else {
@@ -184,7 +183,7 @@ impl Expectations {
                 if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
                     bail!(
                         "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
-                        step::BUILTIN.join(", ")
+                        StepKind::builtin_words()
                     );
                 }
                 if s.args.is_some() {
@@ -208,7 +207,7 @@ impl Expectations {
                     .collect()
             };
             steps.push(StepExpectation {
-                after_unload: !builtin && unloaded,
+                after_unload: !kind.is_builtin() && unloaded,
                 expect: patterns(s.expect, "expect")?,
                 stdout: patterns(s.stdout, "stdout")?,
                 name: s.name,
@@ -249,7 +248,7 @@ impl Expectations {
         let mut targets: Vec<Vec<&str>> = Vec::new();
         for name in planned {
             let entry = self.entry_for(name);
-            if entry.is_none() && name == step::LEAKS && t.step(name).is_none() {
+            if entry.is_none() && StepKind::of(name) == StepKind::Leaks && t.step(name).is_none() {
                 continue;
             }
             let entry = entry.cloned().unwrap_or_else(|| StepExpectation::default_for(name));

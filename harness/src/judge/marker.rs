@@ -41,12 +41,51 @@ pub fn with_nonce(text: &str, nonce: &str) -> String {
     text.replace("@@harness ", &format!("@@harness {nonce} "))
 }
 
+/// A step as the markers name it, one word: `[unit/]name`. The unit is the
+/// module directory the step belongs to when several share a boot
+/// (`fault_leak/insmod`); a single unit's steps, and the steps every unit
+/// shares (`leaks`), have none. Neither part can hold a `/` (a unit is a
+/// directory's last component, a step name is checked by `expect.rs`), so
+/// the word splits one way only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct StepId {
+    pub unit: Option<String>,
+    pub name: String,
+}
+
+impl StepId {
+    pub fn new(unit: Option<&str>, name: &str) -> StepId {
+        StepId { unit: unit.map(str::to_string), name: name.to_string() }
+    }
+
+    /// The step word of a marker; `None` unless both parts are non-empty.
+    pub fn parse(word: &str) -> Option<StepId> {
+        match word.split_once('/') {
+            Some((unit, name)) if !unit.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Some(StepId::new(Some(unit), name))
+            }
+            Some(_) => None,
+            None if !word.is_empty() => Some(StepId::new(None, word)),
+            None => None,
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.unit {
+            Some(u) => write!(f, "{u}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
 /// A protocol line of this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Marker {
-    Begin { step: String },
-    Out { step: String, text: String },
-    End { step: String, rc: i32 },
+    Begin { step: StepId },
+    Out { step: StepId, text: String },
+    End { step: StepId, rc: i32 },
     /// A section of a loaded module and its load address.
     Section { module: String, name: String, address: u64 },
     /// The pid of the insmod or rmmod of a module.
@@ -102,17 +141,20 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
     let (verb, args) = rest.split_once(' ').unwrap_or((rest, ""));
     let word = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
     let marker = match verb {
-        "begin" if word(args.trim_end()) => Marker::Begin { step: args.trim_end().to_string() },
+        "begin" if word(args.trim_end()) => Marker::Begin { step: StepId::parse(args.trim_end())? },
         "out" => {
             let (step, text) = args.split_once(' ').unwrap_or((args, ""));
             if !word(step) {
                 return None;
             }
-            Marker::Out { step: step.to_string(), text: text.to_string() }
+            Marker::Out { step: StepId::parse(step)?, text: text.to_string() }
         }
         "end" => {
             let (step, rc) = args.split_once(" rc=")?;
-            Marker::End { step: step.to_string(), rc: rc.trim().parse().ok()? }
+            if !word(step) {
+                return None;
+            }
+            Marker::End { step: StepId::parse(step)?, rc: rc.trim().parse().ok()? }
         }
         "section" => {
             let mut w = args.split_whitespace();
@@ -182,9 +224,10 @@ mod tests {
     #[test]
     fn markers_parse_and_round_trip() {
         let all = [
-            Marker::Begin { step: "insmod".into() },
-            Marker::Out { step: "insmod".into(), text: "insmod: can't insert 'x.ko': No such file".into() },
-            Marker::End { step: "rmmod:hello".into(), rc: 1 },
+            Marker::Begin { step: StepId::new(None, "insmod") },
+            Marker::Begin { step: StepId::new(Some("fault_leak"), "insmod") },
+            Marker::Out { step: StepId::new(None, "insmod"), text: "insmod: can't insert 'x.ko': No such file".into() },
+            Marker::End { step: StepId::new(Some("lesson-1.x"), "rmmod:hello"), rc: 1 },
             Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
             Marker::Pid { module: "mmc_byte".into(), pid: 70 },
             Marker::Start { label: "mmc_byte".into() },
@@ -201,6 +244,18 @@ mod tests {
         assert_eq!(parse_marker(&format!("{MARKER} {N} end x rc=abc"), N), None);
         assert_eq!(parse_marker(&format!("{MARKER} {N} begin"), N), None);
         assert_eq!(parse_marker("process:insmod", N), None);
+        for bad in ["/insmod", "a/", "a/b/c", "a b/insmod"] {
+            assert_eq!(parse_marker(&format!("{MARKER} {N} begin {bad}"), N), None, "{bad}");
+            assert_eq!(parse_marker(&format!("{MARKER} {N} end {bad} rc=0"), N), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_step_word_carries_its_unit() {
+        let id = StepId::parse("lesson_irq/insmod:hello").unwrap();
+        assert_eq!((id.unit.as_deref(), id.name.as_str()), (Some("lesson_irq"), "insmod:hello"));
+        assert_eq!(id.to_string(), "lesson_irq/insmod:hello");
+        assert_eq!(StepId::parse("leaks"), Some(StepId::new(None, "leaks")));
     }
 
     #[test]

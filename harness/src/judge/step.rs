@@ -2,30 +2,86 @@
 //! lines, its command's output and its exit code, from the markers that
 //! `marker.rs` parses; and the steps' names.
 
-use super::marker::{parse_marker, split_timestamp, Marker};
+use super::marker::{parse_marker, split_timestamp, Marker, StepId};
 use std::fmt;
 
-/// The names of the steps the guest runs besides command steps. With several
-/// modules, loading steps are named `insmod:<module>` (likewise rmmod, gone).
-pub const INSMOD: &str = "insmod";
-pub const RMMOD: &str = "rmmod";
-pub const GONE: &str = "gone";
-pub const LEAKS: &str = "leaks";
-/// The steps that exist without being written in an expectations file.
-pub const BUILTIN: &[&str] = &[INSMOD, RMMOD, GONE, LEAKS];
+/// What a step does, from its name: the steps the guest runs by itself, or
+/// a command step of the expectations file. With several modules, a loading
+/// step is named `insmod:<module>` (likewise rmmod, gone), and is still an
+/// insmod step. Each new kind of step is a variant here, matched once by
+/// the plan, the judge and the replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Insmod,
+    Rmmod,
+    Gone,
+    Leaks,
+    /// A step the expectations file names, with a `run` command.
+    Command,
+}
 
-/// The kind of a step name: `insmod:hello` is an `insmod` step.
-pub fn kind_of(step: &str) -> &str {
-    step.split_once(':').map_or(step, |(k, _)| k)
+impl StepKind {
+    /// The kinds that exist without being written in an expectations file,
+    /// with the word that names them.
+    pub const BUILTIN: [(StepKind, &'static str); 4] =
+        [(StepKind::Insmod, "insmod"), (StepKind::Rmmod, "rmmod"), (StepKind::Gone, "gone"), (StepKind::Leaks, "leaks")];
+
+    /// The kind of a step name: `insmod:hello` is an insmod step, `app` a
+    /// command step.
+    pub fn of(name: &str) -> StepKind {
+        let word = name.split_once(':').map_or(name, |(k, _)| k);
+        Self::BUILTIN.iter().find(|(_, w)| *w == word).map_or(StepKind::Command, |(k, _)| *k)
+    }
+
+    /// The word that names a builtin kind (`command` for a command step,
+    /// which has a name of its own).
+    pub fn word(self) -> &'static str {
+        Self::BUILTIN.iter().find(|(k, _)| *k == self).map_or("command", |(_, w)| w)
+    }
+
+    pub fn is_builtin(self) -> bool {
+        self != StepKind::Command
+    }
+
+    /// The builtin kinds' words, for messages: `insmod, rmmod, gone, leaks`.
+    pub fn builtin_words() -> String {
+        Self::BUILTIN.map(|(_, w)| w).join(", ")
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
 }
 
 /// The step name for `kind` on `module`, when `several` modules are loaded.
-pub fn step_name(kind: &str, module: &str, several: bool) -> String {
+pub fn step_name(kind: StepKind, module: &str, several: bool) -> String {
     if several {
         format!("{kind}:{module}")
     } else {
         kind.to_string()
     }
+}
+
+/// Where a section of a module was loaded, as a `section` marker said, in
+/// the unit whose step said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedSection {
+    pub unit: Option<String>,
+    pub module: String,
+    pub section: String,
+    pub address: u64,
+}
+
+/// The pid of an insmod or rmmod of a module, as a `pid` marker said, in
+/// the unit whose step said it: two units may each load a `hello`, and a
+/// leak allocated by one's insmod is that unit's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPid {
+    pub unit: Option<String>,
+    pub module: String,
+    pub pid: u32,
 }
 
 /// How many bytes of console text a transcript keeps. A module that floods
@@ -73,6 +129,10 @@ impl ConsoleLine {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
+    /// The unit the step belongs to (see [`StepId`]); `None` for a single
+    /// unit's steps and for the steps all units share.
+    pub unit: Option<String>,
+    /// The step's own name, as its unit's expectations name it.
     pub name: String,
     /// `None` if the step began but never ended (a hang or a crash).
     pub rc: Option<i32>,
@@ -86,6 +146,15 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    pub fn kind(&self) -> StepKind {
+        StepKind::of(&self.name)
+    }
+
+    /// Whether this is the step the protocol names `id`.
+    pub fn is(&self, id: &StepId) -> bool {
+        self.name == id.name && self.unit == id.unit
+    }
+
     pub fn duration(&self) -> Option<f64> {
         Some(self.ended_at? - self.started_at?)
     }
@@ -111,17 +180,14 @@ pub struct Transcript {
     pub steps: Vec<StepRecord>,
     /// Every step ran and the guest said so.
     pub done: bool,
-    /// Load addresses of module sections, from `section` markers:
-    /// (module, section, address).
-    pub sections: Vec<(String, String, u64)>,
-    /// The pids of the insmod and rmmod of each module: (module, pid).
-    pub pids: Vec<(String, u32)>,
-    /// The step each of `sections` and `pids` was reported in: a unit's
-    /// view keeps only its own sections, and renames other units' pids, so
-    /// that two units may load modules of the same name (every lesson's
-    /// `hello`) in one boot.
-    section_steps: Vec<Option<usize>>,
-    pid_steps: Vec<Option<usize>>,
+    /// Load addresses of module sections, from `section` markers, each
+    /// with the unit of the step that reported it.
+    pub sections: Vec<LoadedSection>,
+    /// The pids of the insmod and rmmod of each module, likewise: a unit's
+    /// view keeps its own sections and every pid with its unit, so that two
+    /// units may load modules of the same name (every lesson's `hello`) in
+    /// one boot.
+    pub pids: Vec<TaskPid>,
     /// What a replay said of its build: the module API, and the port list
     /// as (id, places, note), from `api` and `port` markers.
     pub api: Option<String>,
@@ -180,9 +246,10 @@ impl Transcript {
         let mut kind = LineKind::Kernel;
         let mut message = message;
         match &marker {
-            Some(Marker::Begin { step: name }) => {
+            Some(Marker::Begin { step: id }) => {
                 self.steps.push(StepRecord {
-                    name: name.clone(),
+                    unit: id.unit.clone(),
+                    name: id.name.clone(),
                     rc: None,
                     kernel: Vec::new(),
                     output: Vec::new(),
@@ -192,8 +259,8 @@ impl Transcript {
                 step = Some(self.steps.len() - 1);
                 kind = LineKind::Marker;
             }
-            Some(Marker::Out { step: name, .. }) => {
-                step = self.steps.iter().rposition(|s| &s.name == name && s.rc.is_none()).or(open);
+            Some(Marker::Out { step: id, .. }) => {
+                step = self.steps.iter().rposition(|s| s.is(id) && s.rc.is_none()).or(open);
                 kind = LineKind::Output;
                 // The text after `out STEP `, a slice of the line itself.
                 message = message.splitn(5, ' ').nth(4).unwrap_or("");
@@ -202,8 +269,8 @@ impl Transcript {
                 self.record(m, open);
                 kind = LineKind::Marker;
             }
-            Some(Marker::End { step: name, rc }) => {
-                if let Some(s) = self.steps.iter_mut().rev().find(|s| &s.name == name && s.rc.is_none()) {
+            Some(Marker::End { step: id, rc }) => {
+                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
                     s.rc = Some(*rc);
                     s.ended_at = timestamp;
                 }
@@ -235,17 +302,15 @@ impl Transcript {
     }
 
     /// What a marker that frames no step says: a section's address and a
-    /// pid (with the step `open` then), a replay's API and port list.
+    /// pid (in the unit of the step `open` then), a replay's API and port
+    /// list.
     fn record(&mut self, marker: &Marker, open: Option<usize>) {
+        let unit = open.and_then(|i| self.steps[i].unit.clone());
         match marker {
             Marker::Section { module, name, address } => {
-                self.sections.push((module.clone(), name.clone(), *address));
-                self.section_steps.push(open);
+                self.sections.push(LoadedSection { unit, module: module.clone(), section: name.clone(), address: *address });
             }
-            Marker::Pid { module, pid } => {
-                self.pids.push((module.clone(), *pid));
-                self.pid_steps.push(open);
-            }
+            Marker::Pid { module, pid } => self.pids.push(TaskPid { unit, module: module.clone(), pid: *pid }),
             Marker::Api { api } => self.api = Some(api.clone()),
             Marker::Port { id, at, note } => self.ports.push((id.clone(), at.clone(), note.clone())),
             _ => {}
@@ -284,23 +349,19 @@ impl Transcript {
             .collect()
     }
 
-    /// The part of a run of several units that is one unit's: its steps
-    /// (`{prefix}/…`, renamed without the prefix), the shared leaks step,
-    /// and the lines outside any step between line indices `from` and `to`
-    /// (the unit's stretch of the console). Line numbers stay those of the
-    /// console log.
-    pub fn unit_view(&self, prefix: &str, from: usize, to: usize) -> Transcript {
-        let own = format!("{prefix}/");
+    /// The part of a run of several units that is one unit's: a filter,
+    /// not a renaming. It keeps the unit's own steps and the steps all units
+    /// share (no unit: `leaks`), the lines outside any step between line
+    /// indices `from` and `to` (the unit's stretch of the console), the
+    /// sections its own steps reported, and every pid with its unit. Line
+    /// numbers stay those of the console log.
+    pub fn unit_view(&self, unit: &str, from: usize, to: usize) -> Transcript {
+        let ours = |s: &StepRecord| s.unit.as_deref().is_none_or(|u| u == unit);
         let mut map = vec![None; self.steps.len()];
         let mut steps = Vec::new();
-        for (i, s) in self.steps.iter().enumerate() {
-            let name = match s.name.strip_prefix(&own) {
-                Some(n) => n.to_string(),
-                None if s.name == LEAKS => s.name.clone(),
-                None => continue,
-            };
+        for (i, s) in self.steps.iter().enumerate().filter(|(_, s)| ours(s)) {
             map[i] = Some(steps.len());
-            steps.push(StepRecord { name, kernel: Vec::new(), output: Vec::new(), ..s.clone() });
+            steps.push(StepRecord { kernel: Vec::new(), output: Vec::new(), ..s.clone() });
         }
         let mut lines = Vec::new();
         for (idx, l) in self.lines.iter().enumerate() {
@@ -321,39 +382,24 @@ impl Transcript {
             }
             lines.push(ConsoleLine { step, ..l.clone() });
         }
-        // The sections its own steps reported, renumbered.
-        let (sections, section_steps) = self
-            .sections
-            .iter()
-            .zip(&self.section_steps)
-            .filter_map(|(x, s)| s.and_then(|i| map[i]).map(|i| (x.clone(), Some(i))))
-            .unzip();
-        // Every pid stays, so that a leak allocated by another unit's insmod
-        // is known to be that unit's; another unit's carry its step's name
-        // (`b/insmod:hello`), which no module name equals, since two units
-        // may each load a `hello`.
-        let (pids, pid_steps) = self
-            .pids
-            .iter()
-            .zip(&self.pid_steps)
-            .map(|((module, pid), s)| match s.and_then(|i| map[i]) {
-                Some(i) => ((module.clone(), *pid), Some(i)),
-                None => {
-                    let other = s.map(|i| self.steps[i].name.as_str()).unwrap_or("");
-                    ((format!("{other}:{module}"), *pid), None)
-                }
-            })
-            .unzip();
+        Transcript {
+            lines,
+            steps,
+            sections: self.sections.iter().filter(|s| s.unit.as_deref() == Some(unit)).cloned().collect(),
+            ..self.clone_meta()
+        }
+    }
+
+    /// Everything but the lines, steps and sections, for a view.
+    fn clone_meta(&self) -> Transcript {
         Transcript {
             nonce: self.nonce.clone(),
             awaiting_start: false,
-            lines,
-            steps,
+            lines: Vec::new(),
+            steps: Vec::new(),
             done: self.done,
-            sections,
-            section_steps,
-            pids,
-            pid_steps,
+            sections: Vec::new(),
+            pids: self.pids.clone(),
             api: self.api.clone(),
             ports: self.ports.clone(),
             kept: self.kept,
@@ -362,10 +408,19 @@ impl Transcript {
         }
     }
 
-    /// The index of the first line of the first step named `{prefix}/…`.
-    pub fn first_line_of(&self, prefix: &str) -> Option<usize> {
-        let own = format!("{prefix}/");
-        self.lines.iter().position(|l| l.step.is_some_and(|i| self.steps[i].name.starts_with(&own)))
+    /// The index of the first line of the first step of `unit`.
+    pub fn first_line_of(&self, unit: &str) -> Option<usize> {
+        self.lines.iter().position(|l| l.step.is_some_and(|i| self.steps[i].unit.as_deref() == Some(unit)))
+    }
+
+    /// The sections of `module` that `unit`'s steps reported, for naming
+    /// its addresses: (section, address).
+    pub fn sections_of(&self, unit: Option<&str>, module: &str) -> Vec<(String, u64)> {
+        self.sections
+            .iter()
+            .filter(|s| s.unit.as_deref() == unit && s.module == module)
+            .map(|s| (s.section.clone(), s.address))
+            .collect()
     }
 
     /// The last `n` console lines, for showing what the guest did last.
@@ -432,7 +487,7 @@ mod tests {
     #[test]
     fn sections_are_recorded_per_module() {
         let t = Transcript::from_log(&log("@@N begin insmod\n@@N section mmc_byte .text 0xbf000000\n@@N end insmod rc=0\n"), N);
-        assert_eq!(t.sections, vec![("mmc_byte".to_string(), ".text".to_string(), 0xbf000000)]);
+        assert_eq!(t.sections_of(None, "mmc_byte"), vec![(".text".to_string(), 0xbf000000)]);
         assert!(t.step("insmod").unwrap().kernel.is_empty(), "markers are not step output");
     }
 
@@ -485,6 +540,7 @@ mod tests {
         let from_b = t.first_line_of("b").unwrap();
         let a = t.unit_view("a", 0, from_b);
         assert_eq!(a.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["insmod", "leaks"]);
+        assert_eq!(a.steps.iter().map(|s| s.unit.as_deref()).collect::<Vec<_>>(), [Some("a"), None], "a filter: units kept as fields");
         let msgs: Vec<&str> = a.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
         assert_eq!(msgs, ["boot", "A up", "between", "unreferenced"]);
         assert_eq!(a.kernel_lines(a.step("insmod").unwrap()).collect::<Vec<_>>(), ["A up"]);
@@ -507,19 +563,25 @@ mod tests {
         assert_eq!(t.sections.len(), 2);
         let from_b = t.first_line_of("b").unwrap();
         let a = t.unit_view("a", 0, from_b);
-        assert_eq!(a.sections, vec![("hello".to_string(), ".text".to_string(), 0xbf000000)]);
-        assert_eq!(a.pids, vec![("hello".to_string(), 60), ("b/insmod:hello".to_string(), 70)]);
+        assert_eq!(a.sections_of(Some("a"), "hello"), vec![(".text".to_string(), 0xbf000000)]);
+        assert_eq!(a.sections.len(), 1, "only its own steps' sections");
+        let pid = |unit: &str, pid| TaskPid { unit: Some(unit.to_string()), module: "hello".to_string(), pid };
+        assert_eq!(a.pids, vec![pid("a", 60), pid("b", 70)], "every pid, with its unit");
         let b = t.unit_view("b", from_b, t.lines.len());
-        assert_eq!(b.sections, vec![("hello".to_string(), ".text".to_string(), 0xbf004000)]);
-        assert_eq!(b.pids, vec![("a/insmod:hello".to_string(), 60), ("hello".to_string(), 70)]);
+        assert_eq!(b.sections_of(Some("b"), "hello"), vec![(".text".to_string(), 0xbf004000)]);
+        assert_eq!(t.sections_of(Some("a"), "hello"), vec![(".text".to_string(), 0xbf000000)], "the whole transcript knows whose");
+        assert_eq!(t.sections_of(None, "hello"), vec![], "no section was reported outside a unit");
     }
 
     #[test]
     fn step_names_and_kinds() {
-        assert_eq!(step_name(INSMOD, "hello", false), "insmod");
-        assert_eq!(step_name(INSMOD, "hello", true), "insmod:hello");
-        assert_eq!(kind_of("insmod:hello"), "insmod");
-        assert_eq!(kind_of("app"), "app");
+        assert_eq!(step_name(StepKind::Insmod, "hello", false), "insmod");
+        assert_eq!(step_name(StepKind::Insmod, "hello", true), "insmod:hello");
+        assert_eq!(StepKind::of("insmod:hello"), StepKind::Insmod);
+        assert_eq!(StepKind::of("gone"), StepKind::Gone);
+        assert_eq!(StepKind::of("app"), StepKind::Command);
+        assert_eq!(StepKind::of("app:x"), StepKind::Command);
+        assert_eq!(StepKind::builtin_words(), "insmod, rmmod, gone, leaks");
         assert!(parse_any(&marker_line("0123456789abcdef", &Marker::Done)).is_some());
         assert!(parse_any(&marker_line("not-hex!", &Marker::Done)).is_none());
     }

@@ -9,6 +9,7 @@ use crate::changes::Port;
 use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
 use crate::judge::ktap::{self, Counts, Ktap};
+use crate::judge::marker::StepId;
 use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
 use serde::Serialize;
@@ -51,8 +52,14 @@ pub enum RunEnd {
     ExitedEarly { status: Option<i32> },
     /// The whole run outlived `--timeout`.
     TimedOut { after_secs: u64 },
-    /// One step outlived the per-step timeout.
-    StepTimedOut { step: String, after_secs: u64 },
+    /// One step outlived the per-step timeout: its name, and its unit when
+    /// it is another unit's than the one judged (see [`StepId`]).
+    StepTimedOut {
+        step: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+        after_secs: u64,
+    },
     /// The console said nothing for too long.
     Silent { after_secs: u64 },
 }
@@ -125,6 +132,9 @@ impl RunEnd {
 /// What the judge needs besides the transcript.
 pub struct Context {
     pub console_log: PathBuf,
+    /// The unit judged, when several shared the boot: its pids tie leaks
+    /// to its modules.
+    pub unit: Option<String>,
     /// The names the modules under test registered, to tell their reports
     /// from the kernel's own; empty when unknown.
     pub modules: Vec<String>,
@@ -141,6 +151,7 @@ impl Context {
     pub fn new(console_log: PathBuf) -> Context {
         Context {
             console_log,
+            unit: None,
             modules: Vec::new(),
             symbols: Vec::new(),
             registers: None,
@@ -161,8 +172,9 @@ fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSumm
 
     if let RunEnd::TimedOut { after_secs } = *end {
         (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
-    } else if let RunEnd::StepTimedOut { step, after_secs } = end {
-        (Outcome::TimedOut, Some(format!("step {step} did not finish within {after_secs} s")))
+    } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
+        let id = StepId::new(unit.as_deref(), step);
+        (Outcome::TimedOut, Some(format!("step {id} did not finish within {after_secs} s")))
     } else if let RunEnd::Silent { after_secs } = *end {
         (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
@@ -216,7 +228,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
             // A leak suspect that no frame or task ties to the module is the
             // kernel's own noise too; every other report counts.
             let foreign_leak =
-                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(m, &t.pids));
+                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
             !(before_module || foreign_leak)
         });
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
@@ -454,7 +466,7 @@ mod tests {
             &tlog(hang),
             &exp(),
             &planned(),
-            RunEnd::StepTimedOut { step: "insmod".into(), after_secs: 20 },
+            RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 20 },
             Context::new("log".into()),
         );
         assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 20 s"));

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::judge::event::{classify, EventKind};
-use crate::judge::marker::{split_timestamp, Marker};
+use crate::judge::marker::{split_timestamp, Marker, StepId};
 use crate::judge::step::Transcript;
 use crate::judge::verdict::RunEnd;
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ pub struct Watch {
     limits: Limits,
     started: Instant,
     last_output: Instant,
-    step_started: Option<(String, Instant)>,
+    step_started: Option<(StepId, Instant)>,
     panicked: Option<Instant>,
     done: Option<Instant>,
 }
@@ -101,7 +101,8 @@ impl Watch {
         }
         if let Some((step, at)) = &self.step_started {
             if now >= *at + self.limits.step {
-                return Some(RunEnd::StepTimedOut { step: step.clone(), after_secs: self.limits.step.as_secs() });
+                let (step, unit) = (step.name.clone(), step.unit.clone());
+                return Some(RunEnd::StepTimedOut { step, unit, after_secs: self.limits.step.as_secs() });
             }
         }
         if now >= self.last_output + self.limits.silence {
@@ -178,7 +179,11 @@ mod tests {
         w.feed("still going", t0 + s(50));
         assert_eq!(w.deadline(), t0 + s(70));
         assert_eq!(w.expire(t0 + s(69)), None);
-        assert_eq!(w.expire(t0 + s(70)), Some(RunEnd::StepTimedOut { step: "app".into(), after_secs: 60 }));
+        assert_eq!(w.expire(t0 + s(70)), Some(RunEnd::StepTimedOut { step: "app".into(), unit: None, after_secs: 60 }));
+        let (mut w, t0) = watch();
+        w.feed(&m("begin irq_lesson/app"), t0);
+        let unit = Some("irq_lesson".to_string());
+        assert_eq!(w.expire(t0 + s(60)), Some(RunEnd::StepTimedOut { step: "app".into(), unit, after_secs: 60 }));
     }
 
     #[test]
@@ -217,6 +222,6 @@ mod tests {
         let (mut w, t0) = watch();
         w.feed(&m("begin insmod"), t0);
         w.feed("@@harness end insmod rc=0", t0 + s(1));
-        assert_eq!(w.expire(t0 + s(60)), Some(RunEnd::StepTimedOut { step: "insmod".into(), after_secs: 60 }));
+        assert_eq!(w.expire(t0 + s(60)), Some(RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 60 }));
     }
 }

@@ -330,7 +330,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 
 /// The judge's context: the modules, and their symbols where the .ko is here.
 fn context(log: &Path, names: &[String], kos: &[(String, PathBuf)], t: &Transcript) -> Result<verdict::Context> {
-    let symbols = kos.iter().map(|(name, ko)| module::symbols(ko, name, &t.sections)).collect::<Result<Vec<_>>>()?;
+    let symbols = kos.iter().map(|(name, ko)| module::symbols(ko, name, t, None)).collect::<Result<Vec<_>>>()?;
     Ok(verdict::Context { modules: names.to_vec(), symbols, ..verdict::Context::new(log.to_path_buf()) })
 }
 
