@@ -12,6 +12,7 @@ use crate::judge::step::{StepKind, Transcript};
 use crate::judge::symbols::ModuleSymbols;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{Limits, Watch};
+use crate::supervisor::{self, LineSource, Next, Stop};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
@@ -180,20 +181,9 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     let console = ConsoleReader::start(pipe, &run_dir.join("console.log"))?;
 
     let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
-    let end = loop {
-        let wait = watch.deadline().saturating_duration_since(Instant::now());
-        match console.lines.recv_timeout(wait) {
-            Ok(ConsoleMsg::Line(line)) => watch.feed(&line, Instant::now()),
-            Ok(ConsoleMsg::Closed) | Err(RecvTimeoutError::Disconnected) => {
-                let status = guest.wait_until(Instant::now() + Duration::from_secs(5))?;
-                break watch.closed(status.and_then(|s| s.code()));
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if let Some(end) = watch.expire(Instant::now()) {
-                    break end;
-                }
-            }
-        }
+    let end = match supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest })? {
+        Stop::Closed(status) => watch.closed(status),
+        Stop::Ended(end) => end,
     };
     // Ask a hung guest what it was doing before it is killed.
     let registers = match (end.is_hang(), monitor) {
@@ -222,6 +212,25 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         }
     }
     Ok(Boot { transcript, end, registers })
+}
+
+/// QEMU's console as the supervisor's line source.
+struct GuestLines<'a> {
+    console: &'a ConsoleReader,
+    guest: &'a Qemu,
+}
+
+impl LineSource for GuestLines<'_> {
+    fn next(&mut self, deadline: Instant) -> Result<Next> {
+        match self.console.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(ConsoleMsg::Line(line)) => Ok(Next::Line(line)),
+            Ok(ConsoleMsg::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                let status = self.guest.wait_until(Instant::now() + Duration::from_secs(5))?;
+                Ok(Next::Closed(status.and_then(|s| s.code())))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(Next::Quiet),
+        }
+    }
 }
 
 /// The `--json` and `--junit` files of a run's reports (a check's units,

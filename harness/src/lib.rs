@@ -25,6 +25,8 @@ pub mod process;
 pub mod profile;
 pub mod replay;
 pub mod sandbox;
+pub mod splitter;
+pub mod supervisor;
 #[cfg(test)]
 mod source_rules;
 pub mod toolchain;

@@ -1,11 +1,14 @@
 //! The board's serial line: the only place besides `console.rs` that reads
-//! serial bytes.
+//! serial bytes. It hands the steps' watch lines ([`Lines`]); the shell's
+//! protocol (`shell.rs`, `attach.rs`) and the checked copy (`transfer.rs`)
+//! search its byte window, since a prompt ends in no newline.
 //!
 //! Every byte received is appended, raw and at once, to the session's
 //! transcript file (so a transcript exists even if the harness is killed)
 //! and kept in memory for the shell protocol to search. Reads never block
 //! past the deadline the caller gives.
 
+use crate::splitter::LineSplitter;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -151,6 +154,27 @@ impl Link {
     /// `from` is older than that).
     pub fn since(&self, from: usize) -> &[u8] {
         &self.window[from.saturating_sub(self.base).min(self.window.len())..]
+    }
+}
+
+/// The lines a [`Link`] received from a position on, cut as QEMU's console
+/// is (`splitter.rs`): what the steps' watch reads from a board.
+pub struct Lines {
+    splitter: LineSplitter,
+    fed: usize,
+}
+
+impl Lines {
+    /// The lines of what arrives from stream position `from` on.
+    pub fn from(from: usize) -> Lines {
+        Lines { splitter: LineSplitter::default(), fed: from }
+    }
+
+    /// The complete lines received since the last call.
+    pub fn take(&mut self, link: &Link) -> Vec<String> {
+        let lines = self.splitter.feed(link.since(self.fed));
+        self.fed = link.received();
+        lines
     }
 }
 

@@ -24,7 +24,6 @@ pub mod transfer;
 use board::Board;
 pub use recheck::{extract_dump, judge_dump, recheck, RecheckOptions};
 
-use crate::guest::console::LineSplitter;
 use crate::judge::expect::Expectations;
 use crate::module;
 use crate::options::{KernelArgs, ModuleArgs, OutputArgs};
@@ -35,8 +34,10 @@ use crate::judge::report::Report;
 use crate::judge::step::Transcript;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{self, Limits, Watch};
+use crate::supervisor::{self, LineSource, Next, Stop};
+use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
-use link::Link;
+use link::{Lines, Link};
 use shell::{quote, Login, Shell};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -483,34 +484,50 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
 }
 
 /// Follows the kernel messages the console shows while the steps run, to
-/// see a step hang or the kernel panic, through the same watch as a QEMU
-/// guest. (A board whose console log level hides them is still bounded by
-/// the total deadline.) `None` when the steps' command returned.
+/// see a step hang or the kernel panic, through the same watch and loop as
+/// a QEMU guest. (A board whose console log level hides them is still
+/// bounded by the total deadline.) `None` when the steps' command returned.
 fn watch_steps(b: &mut Board, p: &shell::Pending, nonce: &str, opts: &ReplayOptions) -> Result<Option<(RunEnd, Transcript)>> {
     let mut watch = Watch::new(Transcript::after_start(nonce), opts.limits.watch(), Instant::now());
-    let mut splitter = LineSplitter::default();
-    let mut fed = p.mark;
-    let end = loop {
-        let polled = b.shell.poll(p, Duration::from_millis(200));
-        if matches!(polled, Ok(Some(_))) {
-            break None;
+    let mut source = BoardLines { shell: &mut b.shell, pending: p, lines: Lines::from(p.mark), queue: VecDeque::new(), failed: None };
+    match supervisor::drive(&mut watch, &mut source)? {
+        Stop::Closed(_) => Ok(None),
+        Stop::Ended(end) => Ok(Some((end, watch.into_transcript()))),
+    }
+}
+
+/// A board's console, while the steps' command runs, as the supervisor's
+/// line source: it closes when the command returns.
+struct BoardLines<'a> {
+    shell: &'a mut Shell,
+    pending: &'a shell::Pending,
+    lines: Lines,
+    /// Lines received but not yet handed out.
+    queue: VecDeque<String>,
+    /// A failed read, given out once the lines before it are.
+    failed: Option<anyhow::Error>,
+}
+
+impl LineSource for BoardLines<'_> {
+    fn next(&mut self, deadline: Instant) -> Result<Next> {
+        if let Some(line) = self.queue.pop_front() {
+            return Ok(Next::Line(line));
         }
-        let now = Instant::now();
-        for line in splitter.feed(b.shell.link.since(fed)) {
-            watch.feed(&line, now);
-        }
-        fed = b.shell.link.received();
-        if let Err(e) = polled {
-            // A board that panicked may reboot, or (QEMU with -no-reboot)
-            // vanish with its line: the panic is the verdict, not the line.
-            if watch.panicked() {
-                break Some(RunEnd::Panicked);
-            }
+        if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        if let Some(end) = watch.expire(now) {
-            break Some(end);
+        let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(200));
+        let polled = self.shell.poll(self.pending, wait);
+        if matches!(polled, Ok(Some(_))) {
+            return Ok(Next::Closed(None));
         }
-    };
-    Ok(end.map(|e| (e, watch.into_transcript())))
+        self.queue.extend(self.lines.take(&self.shell.link));
+        // The lines that came before a failure are fed first: a panic among
+        // them makes the failure the panic's.
+        self.failed = polled.err();
+        match self.queue.pop_front() {
+            Some(line) => Ok(Next::Line(line)),
+            None => self.failed.take().map_or(Ok(Next::Quiet), Err),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! the judging of a board's kernel log dump that the live replay shares.
 
 use super::{board_modules, context, DUMP_BEGIN, DUMP_END};
-use crate::guest::console::LineSplitter;
+use crate::splitter::LineSplitter;
 use crate::judge::expect::Expectations;
 use crate::judge::marker::{self, Marker};
 use crate::judge::step::Transcript;
