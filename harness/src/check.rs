@@ -6,6 +6,7 @@ use crate::options::CheckOptions;
 use crate::prepare::{self, Stages};
 use crate::profile::Profile;
 use crate::guest::qemu::{self, BootImages, Qemu};
+use crate::guest::qmp;
 use crate::judge::report::Report;
 use crate::guest::rootfs;
 use crate::judge::step::{StepKind, Transcript};
@@ -166,14 +167,14 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         }
     }
     // Unix socket paths are limited to 108 bytes, which a run directory in a
-    // deep checkout exceeds: the monitor socket lives in a short private
+    // deep checkout exceeds: the QMP socket lives in a short private
     // directory of its own, removed with it.
-    let sock_dir = tempfile::Builder::new().prefix("harness-mon-").tempdir().context("creating the monitor socket's directory")?;
-    let socket = sock_dir.path().join("m.sock");
-    let monitor = (socket.as_os_str().len() < 100).then_some(socket.as_path());
+    let sock_dir = tempfile::Builder::new().prefix("harness-qmp-").tempdir().context("creating the QMP socket's directory")?;
+    let socket = sock_dir.path().join("qmp.sock");
+    let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let cmdline = qemu::kernel_cmdline(profile);
-    let argv = qemu::argv(profile, images, &cmdline, monitor);
-    let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote_if_needed(&a.to_string_lossy())).collect();
+    let argv = qemu::argv(profile, images, &cmdline, qmp_socket);
+    let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;
     let stderr_log = run_dir.join("qemu.stderr");
@@ -186,8 +187,8 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         Stop::Ended(end) => end,
     };
     // Ask a hung guest what it was doing before it is killed.
-    let registers = match (end.is_hang(), monitor) {
-        (true, Some(sock)) => match qemu::monitor_command(sock, "info registers -a", Duration::from_secs(5)) {
+    let registers = match (end.is_hang(), qmp_socket) {
+        (true, Some(sock)) => match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {
             Ok(r) => Some(r),
             Err(e) => Some(format!("(could not read the registers: {e:#})")),
         },

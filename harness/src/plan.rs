@@ -127,18 +127,14 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     Ok(Plan { steps })
 }
 
-/// Single-quotes `s` for a POSIX shell.
+/// `s` as one word for a POSIX shell (the guest's and a board's busybox
+/// sh, and a human pasting qemu-command.txt): as it is when that is safe,
+/// else quoted, by shlex. A NUL, the one thing shlex refuses, cannot be in
+/// a shell word at all (argv strings end at it), so it is left out.
 pub fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// `s` as a shell word: as it is when that is safe, else single-quoted;
-/// for showing commands (qemu-command.txt) that a human may paste.
-pub fn quote_if_needed(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c)) {
-        s.to_string()
-    } else {
-        quote(s)
+    match shlex::try_quote(s) {
+        Ok(q) => q.into_owned(),
+        Err(_) => quote(&s.replace('\0', "")),
     }
 }
 
@@ -191,9 +187,17 @@ mod tests {
 
     #[test]
     fn shell_quoting_is_minimal_and_safe() {
-        assert_eq!(quote_if_needed("-M"), "-M");
-        assert_eq!(quote_if_needed("console=ttySAC0,115200n8 rdinit=/init"), "'console=ttySAC0,115200n8 rdinit=/init'");
-        assert_eq!(quote_if_needed("it's"), "'it'\\''s'");
+        assert_eq!(quote("-M"), "-M");
+        assert_eq!(quote("console=ttySAC0,115200n8 rdinit=/init"), "'console=ttySAC0,115200n8 rdinit=/init'");
+        assert_eq!(quote("it's"), "\"it's\"");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a\0b"), "ab");
+        assert_eq!(quote("/tmp/harness-mmc_byte.ko"), "/tmp/harness-mmc_byte.ko");
+        // Each word comes back whole from a real sh, whatever it holds.
+        let words = ["it's", "$(echo not quoted)", "`id`", "a\"b\\c", "{a,b}", "~root", "#c", "x y\tz", "\u{a0}", "*"];
+        let script = words.iter().map(|w| format!("printf '%s\\n' {}", quote(w))).collect::<Vec<_>>().join("; ");
+        let out = duct::cmd!("sh", "-c", script).read().unwrap();
+        assert_eq!(out.split('\n').collect::<Vec<_>>(), words);
     }
 
     #[test]
@@ -202,8 +206,8 @@ mod tests {
         let p = plan(&[m("hello")], &e).unwrap();
         assert_eq!(p.names(), ["insmod", "app", "rmmod", "gone", "leaks"]);
         let s = script(&p, "/harness");
-        assert!(s.contains("harness_step 'insmod' harness_insmod '/harness/hello.ko' 'hello' 'count=3'\n"), "{s}");
-        assert!(s.contains("harness_step 'app' harness_run 'app /dev/x '\\''a b'\\'''\n"), "{s}");
+        assert!(s.contains("harness_step insmod harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
+        assert!(s.contains("harness_step app harness_run \"app /dev/x 'a b'\"\n"), "{s}");
         assert!(s.contains("    harness_leaks\n    harness_done\n}\n"), "{s}");
     }
 
@@ -211,7 +215,7 @@ mod tests {
     fn a_module_already_on_the_board_is_loaded_from_its_own_path() {
         let on_board = PlanModule { name: "mmc_byte".into(), file: "/root/mmc_byte.ko".into() };
         let s = script(&plan(&[on_board], &Expectations::defaults()).unwrap(), "/tmp");
-        assert!(s.contains("harness_insmod '/root/mmc_byte.ko' 'mmc_byte'"), "{s}");
+        assert!(s.contains("harness_insmod /root/mmc_byte.ko mmc_byte"), "{s}");
     }
 
     #[test]

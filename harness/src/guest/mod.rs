@@ -5,4 +5,5 @@ pub mod console;
 pub mod cpio;
 pub mod emulated;
 pub mod qemu;
+pub mod qmp;
 pub mod rootfs;

@@ -51,8 +51,8 @@ pub fn join_cmdline(args: &[OsString]) -> OsString {
 }
 
 /// The argv (without the program) for booting `images` on `profile`'s machine,
-/// with the QEMU monitor on a Unix socket at `monitor` if given.
-pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], monitor: Option<&Path>) -> Vec<OsString> {
+/// with QEMU's QMP socket at `qmp` if given.
+pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], qmp: Option<&Path>) -> Vec<OsString> {
     let q = &profile.qemu;
     let mut a: Vec<OsString> = Vec::new();
     fn push(a: &mut Vec<OsString>, flag: &str, value: OsString) {
@@ -83,13 +83,14 @@ pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], monito
     push(&mut a, "-nic", "none".into());
     // A guest reboot (panic=-1, a triple fault) ends the run instead of looping.
     a.push("-no-reboot".into());
-    if let Some(sock) = monitor {
-        // The monitor, to ask a hung guest what its CPUs are doing before
-        // killing it; nowait: QEMU must not wait for us to connect.
+    if let Some(sock) = qmp {
+        // QMP (qmp.rs), to ask a hung guest what its CPUs are doing before
+        // killing it; JSON, not a screen to scrape. wait=off: QEMU must not
+        // wait for us to connect before it boots.
         let mut spec = OsString::from("unix:");
         spec.push(sock);
         spec.push(",server=on,wait=off");
-        push(&mut a, "-monitor", spec);
+        push(&mut a, "-qmp", spec);
     }
     a
 }
@@ -106,45 +107,6 @@ pub fn serial_on_pty(argv: &[OsString]) -> Vec<OsString> {
         }
     }
     out
-}
-
-/// Sends one command to a QEMU human monitor socket and returns its answer
-/// (the text between the command's echo and the next prompt), waiting at most
-/// `timeout` in all.
-pub fn monitor_command(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + timeout;
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)
-        .with_context(|| format!("connecting to the qemu monitor at {}", socket.display()))?;
-    let read_until_prompt = |stream: &mut std::os::unix::net::UnixStream| -> Result<String> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&got).ends_with("(qemu) ") {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                anyhow::bail!("the qemu monitor did not answer within {} s", timeout.as_secs());
-            }
-            stream.set_read_timeout(Some(left)).context("setting a monitor read timeout")?;
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
-                Err(e) => return Err(e).context("reading from the qemu monitor"),
-            }
-        }
-        Ok(String::from_utf8_lossy(&got).into_owned())
-    };
-    read_until_prompt(&mut stream)?; // the banner
-    stream.write_all(format!("{command}\n").as_bytes()).context("writing to the qemu monitor")?;
-    let answer = read_until_prompt(&mut stream)?;
-    // The monitor echoes the command (with terminal escapes) before answering.
-    let body: Vec<&str> = answer
-        .lines()
-        .skip_while(|l| !l.contains(command))
-        .skip(1)
-        .filter(|l| !l.starts_with("(qemu)"))
-        .collect();
-    Ok(body.join("\n").replace('\r', ""))
 }
 
 /// A running QEMU. Dropping it kills and reaps the process, so no code path,
@@ -255,9 +217,10 @@ mod tests {
         let append = value_of(&argv, "-append").unwrap();
         assert!(append.starts_with("console=ttySAC0,115200n8 rdinit=/init"), "{append}");
         assert!(!argv.iter().any(|a| a == "sh" || a == "-c"), "never through a shell");
-        assert_eq!(value_of(&argv, "-monitor"), None);
-        let with = strings(&super::argv(&p, &images(), &kernel_cmdline(&p), Some(Path::new("/run/m.sock"))));
-        assert_eq!(value_of(&with, "-monitor"), Some("unix:/run/m.sock,server=on,wait=off"));
+        assert_eq!(value_of(&argv, "-qmp"), None);
+        let with = strings(&super::argv(&p, &images(), &kernel_cmdline(&p), Some(Path::new("/run/q.sock"))));
+        assert_eq!(value_of(&with, "-qmp"), Some("unix:/run/q.sock,server=on,wait=off"));
+        assert_eq!(value_of(&with, "-monitor"), None, "no human monitor to scrape");
     }
 
     #[test]

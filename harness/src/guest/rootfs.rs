@@ -184,7 +184,7 @@ mod tests {
         }
         match find("harness/scenario.sh") {
             Entry::File { data, .. } => {
-                assert!(String::from_utf8_lossy(data).contains("harness_insmod '/harness/mmc_byte.ko' 'mmc_byte'"))
+                assert!(String::from_utf8_lossy(data).contains("harness_insmod /harness/mmc_byte.ko mmc_byte"))
             }
             other => panic!("{other:?}"),
         }

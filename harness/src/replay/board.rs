@@ -1,7 +1,8 @@
 //! The board during a replay: what the replay changed on it (files, the
 //! kmsg rate limit, modules it may have loaded), and putting it back.
 
-use super::shell::{quote, Shell};
+use super::shell::Shell;
+use crate::plan::quote;
 use super::QUICK;
 use std::time::Duration;
 

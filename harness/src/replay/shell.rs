@@ -112,15 +112,6 @@ pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
-/// Quotes a word for the board's shell.
-pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./=:+,".contains(&c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
 /// What the prompt-finding looks at: the bytes since `from`, but at most
 /// the last [`RECENT`]; each read takes less than that, so nothing new is
 /// missed, and a board that floods the line costs no rescans of it all.
@@ -368,13 +359,6 @@ mod tests {
         // Another command's sentinels do not count.
         assert_eq!(parse_answer(10, b"@@B1@@\r\n@@E1:0@@\r\n@@B10@@\r\nx\r\n@@E100:0@@"), None);
         assert_eq!(parse_answer(1, b"@@B1@@\r\n@@E10:0@@\r\n@@E1:3@@"), Some(Answer { output: "@@E10:0@@".into(), status: 3 }));
-    }
-
-    #[test]
-    fn quoting_is_safe() {
-        assert_eq!(quote("/tmp/harness-mmc_byte.ko"), "/tmp/harness-mmc_byte.ko");
-        assert_eq!(quote("/mnt/sd card/it's.ko"), "'/mnt/sd card/it'\\''s.ko'");
-        assert_eq!(quote(""), "''");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! sent gzipped where the board has a working `gunzip` and that makes it
 //! smaller: a static program shrinks 1.7 times.
 
-use super::shell::{quote, Shell, MAX_COMMAND};
+use super::shell::{Shell, MAX_COMMAND};
+use crate::plan::quote;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
