@@ -215,6 +215,18 @@ impl Transcript {
         &self.nonce
     }
 
+    /// How many lines of the run it has seen, kept or not (none before the
+    /// start marker of a transcript that awaits it).
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// Whether the run's lines have begun (always, unless it awaits its
+    /// start marker).
+    pub fn started(&self) -> bool {
+        !self.awaiting_start
+    }
+
     /// Builds a transcript from a whole saved log.
     pub fn from_log(text: &str, nonce: &str) -> Self {
         let mut t = Self::new(nonce);

@@ -41,7 +41,7 @@ impl fmt::Display for Outcome {
 pub const REGISTER_LINES: usize = 400;
 
 /// How the guest's run ended, as the supervisor saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "how", rename_all = "kebab-case")]
 pub enum RunEnd {
     /// `/init` reported done and the guest powered off.

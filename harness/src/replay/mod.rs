@@ -22,7 +22,7 @@ pub mod shell;
 pub mod transfer;
 
 use board::Board;
-pub use recheck::{extract_dump, judge_dump, recheck, RecheckOptions};
+pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
 use crate::module;
@@ -311,9 +311,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
             judge_dump(&dump, Some(&nonce), &sc.expectations, &names, &kos, &transcript)?
         }
         Ran::Stopped { end, transcript: live } => {
-            let mut ctx = context(&transcript, &names, &kos, &live)?;
-            ctx.explain = crate::check::load_explanations(&live);
-            verdict::judge(&live, &sc.expectations, &sc.plan.names(), end, ctx)
+            // Beside the session, for `recheck`: the board's bytes cannot say how it ended.
+            let lines = live.seen();
+            recheck::Stopped { nonce: nonce.clone(), names: names.clone(), end: end.clone(), lines }.write(&transcript)?;
+            judge_transcript(&live, end, &sc.expectations, &names, &kos, &transcript)?
         }
     };
     // What the layer gave back is known from the build, not the board.

@@ -58,7 +58,6 @@ pub fn judge_dump(
     }
     let started: Vec<String> = label.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
     let names = if names.is_empty() { started } else { names.to_vec() };
-    let plan = plan::plan(&board_modules(&names, None), expectations)?;
     let end = if t.done {
         RunEnd::Completed
     } else if t.lines.iter().any(|l| crate::judge::event::classify(&l.message) == Some(crate::judge::event::EventKind::Panic)) {
@@ -67,10 +66,24 @@ pub fn judge_dump(
         // The step script stopped without saying done (its shell was killed).
         RunEnd::ExitedEarly { status: None }
     };
-    let mut ctx = context(log, &names, kos, &t)?;
-    ctx.explain = crate::check::load_explanations(&t);
-    // What the replay said of its build (`api` and `port` markers): the
-    // port list again, without the build.
+    judge_transcript(&t, end, expectations, &names, kos, log)
+}
+
+/// The verdict on a board's transcript, however it was read: from the dump,
+/// or from the console lines the watch saw when the replay stopped early
+/// (live, or again from the saved session). What the replay said of its
+/// build (`api` and `port` markers) gives the port list without the build.
+pub fn judge_transcript(
+    t: &Transcript,
+    end: RunEnd,
+    expectations: &Expectations,
+    names: &[String],
+    kos: &[(String, PathBuf)],
+    log: &Path,
+) -> Result<Verdict> {
+    let plan = plan::plan(&board_modules(names, None), expectations)?;
+    let mut ctx = context(log, names, kos, t)?;
+    ctx.explain = crate::check::load_explanations(t);
     if let Some(api) = &t.api {
         ctx.api = api.clone();
     }
@@ -78,7 +91,58 @@ pub fn judge_dump(
         let table = crate::changes::load(&crate::repo_root().join("configs"))?;
         ctx.ports = t.ports.iter().filter_map(|(id, at, note)| table.port(id, at, note.as_deref())).collect();
     }
-    Ok(verdict::judge(&t, expectations, &plan.names(), end, ctx))
+    Ok(verdict::judge(t, expectations, &plan.names(), end, ctx))
+}
+
+/// How a replay that stopped early ended, as its watch saw it: written by
+/// the harness beside the saved session (`<transcript>.end.json`; the
+/// session file holds only what the board sent, which cannot be trusted to
+/// say it), so that `recheck` judges the console lines with the same end.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stopped {
+    pub nonce: String,
+    pub names: Vec<String>,
+    pub end: RunEnd,
+    /// How many lines after the start line the watch had seen when it
+    /// stopped: what the board sent after that (the clean-up's commands) was
+    /// not part of the verdict.
+    pub lines: usize,
+}
+
+impl Stopped {
+    pub fn path(transcript: &Path) -> PathBuf {
+        let mut p = transcript.as_os_str().to_owned();
+        p.push(".end.json");
+        PathBuf::from(p)
+    }
+
+    pub fn write(&self, transcript: &Path) -> Result<()> {
+        let path = Self::path(transcript);
+        std::fs::write(&path, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn read(transcript: &Path) -> Result<Option<Stopped>> {
+        let path = Self::path(transcript);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a replay's end record", path.display()))?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+/// The console lines of a saved session from the start line of `nonce` on,
+/// `lines` of them: what the live watch was fed.
+pub fn console_transcript(raw: &[u8], nonce: &str, lines: usize) -> Transcript {
+    let mut s = LineSplitter::default();
+    let mut t = Transcript::after_start(nonce);
+    for l in s.feed(raw).into_iter().chain(s.finish()) {
+        if t.started() && t.seen() >= lines {
+            break;
+        }
+        t.push(&l);
+    }
+    t
 }
 
 /// `recheck`: the verdict again from a transcript saved by `replay --transcript`.
@@ -109,14 +173,21 @@ pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
         })
         .collect::<Result<Vec<_>>>()?;
     let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
-    let dump = extract_dump(&raw).with_context(|| {
-        format!(
-            "{}: no complete kernel log dump ({DUMP_BEGIN} … {DUMP_END}) in it: the replay stopped before the steps \
-             finished, so only its live verdict exists",
-            o.transcript.display()
-        )
-    })?;
-    judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript)
+    if let Some(dump) = extract_dump(&raw) {
+        return judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript);
+    }
+    // No dump: the replay stopped early, and judged what the console showed.
+    let Some(stopped) = Stopped::read(&o.transcript)? else {
+        bail!(
+            "{}: no complete kernel log dump ({DUMP_BEGIN} … {DUMP_END}) in it, and no {} beside it: \
+             the replay stopped before the steps finished, so only its live verdict exists",
+            o.transcript.display(),
+            Stopped::path(&o.transcript).display()
+        );
+    };
+    let names = if names.is_empty() { stopped.names } else { names };
+    let t = console_transcript(&raw, &stopped.nonce, stopped.lines);
+    judge_transcript(&t, stopped.end, &expectations, &names, &kos, &o.transcript)
 }
 
 #[cfg(test)]
@@ -243,5 +314,39 @@ mod tests {
         let v = judge(DUMP, None).unwrap();
         assert!(v.ports.is_empty());
         assert_eq!(v.api, "native");
+    }
+
+    /// A replay stopped during insmod (a hung init): no dump, the record
+    /// beside the session, and the clean-up's lines after the watch stopped.
+    #[test]
+    fn a_stopped_replay_is_judged_from_the_console_lines_the_watch_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("board.log");
+        let n = "00000000000badca";
+        let session = format!(
+            "[root@FriendlyARM /]# ( HARNESS_NONCE={n}; harness_mark start mmc_byte; harness_scenario )\r\n\
+             [   10.0] @@harness {n} start mmc_byte\r\n\
+             [   10.1] @@harness {n} begin insmod\r\n\
+             [   10.1] process:insmod\r\n\
+             ^C\r\n[root@FriendlyARM /]# rmmod mmc_byte\r\n[   80.0] mmc exit!\r\n[root@FriendlyARM /]# "
+        );
+        std::fs::write(&t, &session).unwrap();
+        let end = RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 60 };
+        let stopped = Stopped { nonce: n.into(), names: vec!["mmc_byte".into()], end: end.clone(), lines: 2 };
+        stopped.write(&t).unwrap();
+        let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
+        let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
+        let v = recheck(&o).unwrap();
+        assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+        assert_eq!(v.end, end);
+        assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 60 s"));
+        assert!(!v.to_string().contains("rmmod mmc_byte"), "the clean-up's lines are not the run's: {v}");
+        assert!(console_transcript(session.as_bytes(), n, usize::MAX).lines.iter().any(|l| l.message.contains("rmmod mmc_byte")), "they are in the session");
+        // The live watch's transcript, fed the same lines, judges the same.
+        let live = console_transcript(session.as_bytes(), n, 2);
+        let direct = judge_transcript(&live, end, &exp(), &stopped.names, &[], &t).unwrap();
+        assert_eq!(direct.to_string(), v.to_string());
+        assert_eq!(live.steps.len(), 1);
+        assert_eq!(live.kernel_lines(&live.steps[0]).collect::<Vec<_>>(), ["process:insmod"]);
     }
 }

@@ -139,6 +139,7 @@ fn replay_of_a_panicking_module_is_crashed() {
     assert_eq!(v.end, harness::judge::verdict::RunEnd::Panicked, "{v}");
     assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
     assert!(report.notes.iter().any(|n| n.contains("reset the board")), "{:?}", report.notes);
+    recheck_agrees_with_the_live_watch(&report, "faults/panic");
     if let Some(d) = &report.run_dir {
         std::fs::remove_dir_all(d).unwrap();
     }
@@ -167,11 +168,29 @@ fn replay_of_a_hanging_init_times_out_on_the_step() {
         "{:?}",
         report.notes
     );
+    // The clean-up's Ctrl-C, rmmod and their kernel lines came after the
+    // watch stopped: recheck leaves them out as the live verdict did.
+    recheck_agrees_with_the_live_watch(&report, "faults/init-hang");
     if let Some(d) = &report.run_dir {
         std::fs::remove_dir_all(d).unwrap();
     }
     board.stop().unwrap();
     common::assert_no_qemu_children();
+}
+
+/// A replay that stopped early has no dump: `recheck` judges the saved
+/// console lines, as many as the live watch saw, with the end it recorded,
+/// and gives the live verdict word for word; without the record it refuses.
+fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &str) {
+    let module = harness::options::ModuleArgs { module_dirs: vec![common::fixture(fixture)], ..Default::default() };
+    let kos: Vec<PathBuf> = report.run_dir.iter().flat_map(|d| std::fs::read_dir(d.join("module")).into_iter().flatten()).flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "ko")).collect();
+    let opts = RecheckOptions { transcript: report.transcript.clone(), module, module_names: vec![], ko: kos };
+    let again = replay::recheck(&opts).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(again.to_string(), report.verdict.to_string());
+    let record = replay::recheck::Stopped::path(&report.transcript);
+    std::fs::remove_file(&record).unwrap();
+    let e = replay::recheck(&opts).unwrap_err().to_string();
+    assert!(e.contains("only its live verdict exists"), "{e}");
 }
 
 /// The printf transfer (old busyboxes without base64), through the binary
