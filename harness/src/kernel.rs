@@ -10,9 +10,9 @@ use crate::cache;
 use crate::kconfig;
 use crate::process;
 use crate::profile::Profile;
+use crate::progress::{BuildStats, Progress, TotalFrom};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -286,81 +286,27 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     let jobs = format!("-j{}", opts.jobs);
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));
-    let progress = Progress::new(&profile.name);
+    let stats_path = BuildStats::path(&cache::root(), &profile.name);
+    let total = match (BuildStats::read(&stats_path), profile.kernel.objects) {
+        (Some(last), _) => Some((last.objects, TotalFrom::LastBuild)),
+        (None, Some(n)) => Some((n, TotalFrom::Profile)),
+        (None, None) => None,
+    };
+    let progress = Progress::new(&profile.name, total);
     process::Logged::new("make", &make_args(&args), &logs.join("build.log"), cache::BUILD_DEADLINE)
         .envs(&envs)
         .run(|l| progress.line(l))
     .with_context(|| format!("building the {} kernel", profile.name))?;
-    progress.finish();
+    // Only for the next build's progress line: a failure to keep them is said, not fatal.
+    if let Err(e) = progress.finish().write(&stats_path) {
+        eprintln!("harness: warning: {e:#}");
+    }
     std::fs::write(
         out.join("harness-kernel.txt"),
         format!("profile {}\nbuilt in {:.0} s\n", profile.name, started.elapsed().as_secs_f64()),
     )
     .context("writing the build stamp")?;
     Ok(())
-}
-
-/// A live counter of compiled objects: a spinner on a terminal, a line every
-/// 30 s otherwise (CI logs).
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    count: std::cell::Cell<u64>,
-    last_print: std::cell::Cell<Instant>,
-    started: Instant,
-    name: String,
-}
-
-impl Progress {
-    fn new(name: &str) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} kernel {prefix}: {pos} objects, {elapsed} {wide_msg}")
-                    .expect("valid template"),
-            );
-            b.set_prefix(name.to_string());
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        Progress {
-            bar,
-            count: 0.into(),
-            last_print: Instant::now().into(),
-            started: Instant::now(),
-            name: name.to_string(),
-        }
-    }
-
-    fn line(&self, l: &str) {
-        let t = l.trim_start();
-        if !(t.starts_with("CC ") || t.starts_with("AS ") || t.starts_with("LD ") || t.starts_with("DTC ")) {
-            return;
-        }
-        self.count.set(self.count.get() + 1);
-        match &self.bar {
-            Some(b) => {
-                b.set_position(self.count.get());
-                b.set_message(t.to_string());
-            }
-            None if self.last_print.get().elapsed() > Duration::from_secs(30) => {
-                self.last_print.set(Instant::now());
-                eprintln!(
-                    "harness: kernel {}: {} objects built, {:.0} s",
-                    self.name,
-                    self.count.get(),
-                    self.started.elapsed().as_secs_f64()
-                );
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-        eprintln!("harness: kernel {}: {} objects built in {:.0} s", self.name, self.count.get(), self.started.elapsed().as_secs_f64());
-    }
 }
 
 #[cfg(test)]

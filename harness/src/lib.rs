@@ -23,6 +23,7 @@ pub mod program;
 pub mod packages;
 pub mod process;
 pub mod profile;
+pub mod progress;
 pub mod replay;
 pub mod sandbox;
 pub mod splitter;

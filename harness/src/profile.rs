@@ -45,6 +45,11 @@ pub struct KernelSpec {
     /// `--kernel-src` is not given; none: nothing is installed.
     #[serde(default)]
     pub source_package: Option<String>,
+    /// How many objects a build of it compiles, as measured (make's CC, AS,
+    /// LD and DTC lines): the progress total on a machine that has not
+    /// built it yet.
+    #[serde(default)]
+    pub objects: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -219,3 +219,28 @@ fn gc_removes_all_but_the_newest_build_of_a_profile() {
     assert!(text(&gc).contains(&format!("removed {old}")), "{}", text(&gc));
     assert!(!Path::new(&old).exists() && Path::new(&new).join("arch/arm/boot/zImage").is_file());
 }
+
+/// A CI log (no terminal) shows the build's progress: with no build of the
+/// profile before, a count and no total; the next build of it (another
+/// source, another key) takes its total from the last one and says, each
+/// tenth of the way, how many of how many and the time left.
+#[test]
+fn the_build_progress_has_a_total_and_an_estimate_after_the_first_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = standin(dir.path());
+    let cache = dir.path().join("cache");
+    let first = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
+    let log = text(&first);
+    assert!(first.status.success(), "{log}");
+    assert!(log.contains("kernel standin: first build of this profile here: no total known yet"), "{log}");
+    assert!(log.contains("kernel standin: 20 objects built in"), "{log}");
+    std::fs::write(src.join("Kconfig"), "# edited\n").unwrap();
+    let second = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
+    let log = text(&second);
+    assert!(second.status.success(), "{log}");
+    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this profile here)"), "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(" of 20 objects (")).collect();
+    assert_eq!(lines.len(), 10, "one line a tenth: {log}");
+    assert!(lines[0].starts_with("harness: kernel standin: 2 of 20 objects (10%), ") && lines[0].contains(" s left"), "{log}");
+    assert!(lines[9].contains("20 of 20 objects (100%)"), "{log}");
+}
