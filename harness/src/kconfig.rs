@@ -202,4 +202,57 @@ mod tests {
         assert!(!err.contains("CONFIG_A"), "{err}");
         assert!(verify(&reqs[..1], &cfg).is_ok());
     }
+
+    /// Every header a module of fixtures/ or kmod/ includes is classified in
+    /// configs/header-needs.toml, and each QEMU profile that runs fixtures
+    /// requests (=y) every symbol their headers need: a profile's fragment
+    /// that loses one fails here, not as a module that cannot load.
+    #[test]
+    fn the_fixture_profiles_request_every_symbol_the_fixtures_need() {
+        #[derive(serde::Deserialize)]
+        struct Needs {
+            headers: std::collections::BTreeMap<String, Vec<String>>,
+        }
+        let root = crate::repo_root();
+        let needs: Needs = toml::from_str(&std::fs::read_to_string(root.join("configs/header-needs.toml")).unwrap()).unwrap();
+        let include = regex::Regex::new(r"(?m)^\s*#\s*include\s*<((?:linux|kunit|asm|mach|plat)/[\w./-]+)>").unwrap();
+        // (profile, the module directories that run on it)
+        let plain = ["kmod", "fixtures/lessons", "fixtures/api-changes", "fixtures/tutorial"];
+        let debug = ["kmod", "fixtures/lessons", "fixtures/faults", "fixtures/kunit-demo"];
+        let mut checked = 0;
+        for (profile, dirs) in [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..])] {
+            let p = crate::profile::Profile::load(profile, &root.join("configs")).unwrap();
+            let requests = read_fragments(&p.fragment_paths(&root.join("configs"))).unwrap();
+            let requested = |sym: &str| requests.iter().any(|r| r.symbol == sym && r.value == Value::Set("y".into()));
+            let mut files = Vec::new();
+            for d in dirs {
+                let mut stack = vec![root.join(d)];
+                while let Some(dir) = stack.pop() {
+                    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                        let path = e.path();
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else if path.extension().is_some_and(|x| x == "c" || x == "h") && !path.ends_with("app.c") {
+                            files.push(path);
+                        }
+                    }
+                }
+            }
+            assert!(files.len() > 20, "{profile}: the fixtures were found ({})", files.len());
+            for f in &files {
+                let text = std::fs::read_to_string(f).unwrap();
+                for c in include.captures_iter(&text) {
+                    let header = &c[1];
+                    let Some(symbols) = needs.headers.get(header) else {
+                        panic!("{}: <{header}> is not in configs/header-needs.toml: say which config symbols it needs", f.display());
+                    };
+                    for sym in symbols {
+                        assert!(requested(sym), "{profile}: {} includes <{header}>, which needs {sym}, but no fragment of the profile requests {sym}=y", f.display());
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10, "symbols were checked ({checked})");
+    }
 }

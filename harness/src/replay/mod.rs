@@ -26,7 +26,7 @@ pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOp
 
 use crate::judge::expect::Expectations;
 use crate::module;
-use crate::options::{KernelArgs, ModuleArgs, OutputArgs};
+use crate::options::{BuildArgs, KernelArgs, ModuleArgs, OutputArgs};
 use crate::plan::{self, quote, Plan, PlanModule};
 use crate::prepare::{self, Stages};
 use crate::program::Program;
@@ -72,10 +72,12 @@ pub struct ReplayOptions {
     /// The console's baud rate (the Tiny4412's U-Boot and kernel use 115200).
     #[arg(long, default_value_t = DEFAULT_BAUD)]
     pub baud: u32,
-    /// Which kernel --module is built against (the profile's; exynos4210 is
-    /// the one board-image writes).
+    /// The profile whose kernel --module is built against [default: the
+    /// board's kernel_profile, tiny4412: the kernel board-image writes].
+    #[arg(long)]
+    pub profile: Option<String>,
     #[command(flatten)]
-    pub kernel: KernelArgs,
+    pub build: BuildArgs,
     #[command(flatten)]
     pub module: ModuleArgs,
     /// A module built already (e.g. against the vendor kernel), instead of
@@ -107,11 +109,26 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
+    /// The kernel to build against: `--profile`, else the default board's
+    /// (a module built for the emulated board's kernel has another vermagic
+    /// than the board's, and would not load there).
+    pub fn kernel(&self) -> Result<KernelArgs> {
+        let profile = match &self.profile {
+            Some(p) => p.clone(),
+            None => {
+                let configs = crate::repo_root().join("configs");
+                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, &configs)?.0.kernel_profile
+            }
+        };
+        Ok(KernelArgs { profile, build: self.build.clone() })
+    }
+
     pub fn new(serial: PathBuf) -> ReplayOptions {
         ReplayOptions {
             serial,
             baud: DEFAULT_BAUD,
-            kernel: KernelArgs::default(),
+            profile: None,
+            build: BuildArgs::default(),
             module: ModuleArgs::default(),
             ko: Vec::new(),
             board_path: None,
@@ -203,7 +220,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
     }
     if build {
-        let mut p = prepare::prepare(&opts.kernel, &opts.module, stages)?;
+        let mut p = prepare::prepare(&opts.kernel()?, &opts.module, stages)?;
         p.single()?;
         let u = p.units.remove(0);
         let modules = u

@@ -28,7 +28,7 @@ fn board() -> EmulatedBoard {
 /// against the small vexpress-a9 kernel, waiting `prompt` seconds for a shell.
 fn options(pty: &Path, dir: Option<PathBuf>, prompt: u64) -> ReplayOptions {
     let mut o = ReplayOptions::new(pty.to_path_buf());
-    o.kernel.profile = PROFILE.into();
+    o.profile = Some(PROFILE.into());
     o.module.module_dirs = dir.into_iter().collect();
     o.limits.prompt = prompt;
     o
