@@ -80,11 +80,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
 /// finished is judged as completed even if a later unit crashed the guest.
 fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(String, Verdict)>> {
     let t = &booted.transcript;
-    let several = p.units.len() > 1;
-    fn label(u: &prepare::Unit, several: bool) -> Option<&str> {
-        several.then_some(u.label.as_str())
-    }
-    let unit_of = |u| label(u, several);
+    let unit_of = |u| p.unit_name(u);
     let starts: Vec<Option<usize>> = p.units.iter().map(|u| unit_of(u).and_then(|l| t.first_line_of(l))).collect();
     // Each unit's modules, named from where its own steps said they were
     // loaded (two units may load modules of the same name).

@@ -197,6 +197,12 @@ impl Prepared {
         modules.iter().map(|m| PlanModule { name: m.name.clone(), file: format!("{}.ko", m.name) }).collect()
     }
 
+    /// The unit its steps' markers name (`unit/step`): the unit's label
+    /// when several share the boot, none for a single one.
+    pub fn unit_name<'a>(&self, unit: &'a Unit) -> Option<&'a str> {
+        (self.units.len() > 1).then_some(unit.label.as_str())
+    }
+
     /// The one unit, for the subcommands that take one module directory.
     pub fn single(&self) -> Result<&Unit> {
         match self.units.as_slice() {
@@ -248,7 +254,7 @@ impl Prepared {
             for st in u.plan.steps.iter().filter(|s| s.action != plan::Action::Leaks) {
                 let mut st = st.clone();
                 if several {
-                    st.unit = Some(u.label.clone());
+                    st.unit = self.unit_name(u).map(str::to_string);
                     match &mut st.action {
                         plan::Action::Run { bin, .. } => *bin = Some(self.bin_dir(u)),
                         plan::Action::Insmod { file, .. } if !file.starts_with('/') => *file = self.guest_file(u, file),
