@@ -131,7 +131,7 @@ impl Progress {
         self.done.set(done);
         // Past the estimate: the total grows with the build, a tenth ahead.
         let total = self.total.get().map(|t| if done > t { done + done / 10 } else { t });
-        let before = self.total.replace(total);
+        self.total.set(total);
         let elapsed = self.started.elapsed();
         match &self.bar {
             Some(b) => {
@@ -142,11 +142,11 @@ impl Progress {
                 b.set_position(done);
             }
             None => {
-                let due = match (total, before) {
+                let due = match total {
                     // Each tenth of the total, counted on objects: a CI log
                     // gets ten lines whatever the machine's speed.
-                    (Some(t), Some(b)) => (done * 10 / t.max(1)) > ((done - 1) * 10 / b.max(1)),
-                    _ => self.last_print.get().elapsed() > Duration::from_secs(30),
+                    Some(t) => done * 10 / t.max(1) > (done - 1) * 10 / t.max(1),
+                    None => self.last_print.get().elapsed() > Duration::from_secs(30),
                 };
                 if due {
                     self.last_print.set(Instant::now());
