@@ -48,7 +48,10 @@ impl Board {
         }
     }
 
-    pub fn load(name: &str, configs_dir: &Path) -> Result<(Board, Profile)> {
+    /// The board `name` and the profile its kernel comes from: its
+    /// `kernel_profile`, or `profile` (board-image --profile: the emulated
+    /// board's smaller kernel, which boots the initramfs as well).
+    pub fn load(name: &str, profile: Option<&str>, configs_dir: &Path) -> Result<(Board, Profile)> {
         let path = configs_dir.join("boards").join(format!("{name}.toml"));
         if !path.is_file() {
             bail!("unknown board {name:?}: boards are the .toml files in {}", configs_dir.join("boards").display());
@@ -57,10 +60,14 @@ impl Board {
         let mut board: Board = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: invalid board: {}", path.display(), e.to_string().trim_end()))?;
         board.name = name.to_string();
+        if let Some(p) = profile {
+            // This image's kernel: what BOOT.txt names.
+            board.kernel_profile = p.to_string();
+        }
         let profile = Profile::load(&board.kernel_profile, configs_dir)?;
         if !profile.kernel.dtbs.contains(&board.dtb) {
             bail!(
-                "{}: dtb {:?} is not built by profile {} (add it to its kernel.dtbs)",
+                "{}: dtb {:?} is not built by profile {} (add it to the profile's kernel.dtbs, or use the board's kernel_profile)",
                 path.display(),
                 board.dtb,
                 profile.name
@@ -96,6 +103,12 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     let config = std::fs::read_to_string(k.build_dir.join(".config")).context("reading the kernel .config")?;
     if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
         bail!("the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs", profile.name);
+    }
+    if !initramfs && !config.lines().any(|l| l == "CONFIG_MMC=y") {
+        bail!(
+            "the {} kernel has no MMC driver, so it cannot mount the SD card's root: add --initramfs, or drop --profile for the board's own kernel",
+            profile.name
+        );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let work = tempfile::tempdir_in(out).context("creating a work directory")?;
@@ -208,18 +221,27 @@ mod tests {
 
     #[test]
     fn the_tiny4412_board_loads_on_its_own_kernel() {
-        let (b, p) = Board::load("tiny4412", &crate::repo_root().join("configs")).unwrap();
+        let (b, p) = Board::load("tiny4412", None, &crate::repo_root().join("configs")).unwrap();
         assert_eq!(p.name, "tiny4412");
         assert!(!p.kernel.fragments.iter().any(|f| f == "emulated.config"), "the real board keeps MMC, USB and Ethernet");
         assert_eq!(b.dtb, "samsung/exynos4412-tiny4412.dtb");
         assert_eq!(parse_address(&b.load_address).unwrap(), 0x4000_8000);
-        let err = Board::load("tiny9999", &crate::repo_root().join("configs")).unwrap_err().to_string();
+        let err = Board::load("tiny9999", None, &crate::repo_root().join("configs")).unwrap_err().to_string();
         assert!(err.contains("unknown board"), "{err}");
     }
 
     #[test]
+    fn another_profile_serves_the_board_only_if_it_builds_the_boards_dtb() {
+        let configs = crate::repo_root().join("configs");
+        let (_, p) = Board::load("tiny4412", Some("exynos4210"), &configs).unwrap();
+        assert_eq!(p.name, "exynos4210");
+        let err = format!("{:#}", Board::load("tiny4412", Some("vexpress-a9"), &configs).unwrap_err());
+        assert!(err.contains("exynos4412-tiny4412.dtb") && err.contains("not built by profile vexpress-a9"), "{err}");
+    }
+
+    #[test]
     fn boot_commands_name_the_images_and_addresses() {
-        let (b, _) = Board::load("tiny4412", &crate::repo_root().join("configs")).unwrap();
+        let (b, _) = Board::load("tiny4412", None, &crate::repo_root().join("configs")).unwrap();
         let k = Kernel {
             build_dir: "/k".into(),
             source_dir: "/s".into(),

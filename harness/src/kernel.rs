@@ -244,31 +244,46 @@ fn top_level_dir(dir: &Path) -> Result<PathBuf> {
     }
 }
 
-fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
-    let started = Instant::now();
-    let make_args = |extra: &[&str]| -> Vec<OsString> {
-        let mut a: Vec<OsString> = vec![
-            "-C".into(),
-            src.into(),
-            format!("O={}", out.display()).into(),
-            format!("ARCH={}", profile.arch).into(),
-            format!("CROSS_COMPILE={}", opts.cross_compile).into(),
-        ];
-        a.extend(extra.iter().map(OsString::from));
-        a
-    };
-    // Reproducible-ish builds: the same inputs give the same version string.
-    let envs = [
-        ("KBUILD_BUILD_USER", OsString::from("harness")),
-        ("KBUILD_BUILD_HOST", OsString::from("harness")),
+/// Writes the profile's `.config` into `out` (a fresh directory) without
+/// building: `harness kernel --config-only`. What a profile that is built
+/// only when asked (tiny4412, for board-image) would get is checked so,
+/// every requested symbol included, without its 12-minute build.
+pub fn configure_only(profile: &Profile, opts: &BuildOptions, out: &Path) -> Result<PathBuf> {
+    let requests = kconfig::read_fragments(&profile.fragment_paths(opts.configs_dir))?;
+    let src = source_tree(opts.source, &cache::root())?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    configure(profile, opts, &src, &requests, out, &out.join("logs"))?;
+    Ok(out.join(".config"))
+}
+
+/// `make ARGS` in the source tree, building into `out` for the profile.
+fn make_args(profile: &Profile, opts: &BuildOptions, src: &Path, out: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        "-C".into(),
+        src.into(),
+        format!("O={}", out.display()).into(),
+        format!("ARCH={}", profile.arch).into(),
+        format!("CROSS_COMPILE={}", opts.cross_compile).into(),
     ];
+    a.extend(extra.iter().map(OsString::from));
+    a
+}
+
+/// Reproducible-ish builds: the same inputs give the same version string.
+const MAKE_ENVS: [(&str, &str); 2] = [("KBUILD_BUILD_USER", "harness"), ("KBUILD_BUILD_HOST", "harness")];
+
+/// The defconfig, the fragments merged on it, `olddefconfig`, and the check
+/// that every requested symbol survived, into `out/.config`.
+fn configure(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
+    let envs = MAKE_ENVS.map(|(k, v)| (k, OsString::from(v)));
     let short = Duration::from_secs(10 * 60);
     // Outside `out`, which is removed if the build fails: every log path an
     // error names must exist.
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
 
     eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
-    process::Logged::new("make", &make_args(&[&profile.kernel.defconfig]), &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
+    let defconfig = make_args(profile, opts, src, out, &[&profile.kernel.defconfig]);
+    process::Logged::new("make", &defconfig, &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
     let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
     merge.extend(profile.fragment_paths(opts.configs_dir).into_iter().map(OsString::from));
     let script = src.join("scripts/kconfig/merge_config.sh");
@@ -277,9 +292,16 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
         .dir(src)
         .envs(&merge_envs)
         .run(|_| {})?;
-    process::Logged::new("make", &make_args(&["olddefconfig"]), &logs.join("olddefconfig.log"), short).envs(&envs).run(|_| {})?;
+    let olddefconfig = make_args(profile, opts, src, out, &["olddefconfig"]);
+    process::Logged::new("make", &olddefconfig, &logs.join("olddefconfig.log"), short).envs(&envs).run(|_| {})?;
     kconfig::verify(requests, &out.join(".config"))
-        .with_context(|| format!("configuring the {} kernel (profile {})", profile.name, profile.path.display()))?;
+        .with_context(|| format!("configuring the {} kernel (profile {})", profile.name, profile.path.display()))
+}
+
+fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
+    let started = Instant::now();
+    configure(profile, opts, src, requests, out, logs)?;
+    let envs = MAKE_ENVS.map(|(k, v)| (k, OsString::from(v)));
 
     let mut targets: Vec<String> = vec![profile.kernel.image.clone(), "modules".into()];
     targets.extend(profile.kernel.dtbs.iter().cloned());
@@ -293,7 +315,7 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
         (None, None) => None,
     };
     let progress = Progress::new(&profile.name, total);
-    process::Logged::new("make", &make_args(&args), &logs.join("build.log"), cache::BUILD_DEADLINE)
+    process::Logged::new("make", &make_args(profile, opts, src, out, &args), &logs.join("build.log"), cache::BUILD_DEADLINE)
         .envs(&envs)
         .run(|l| progress.line(l))
     .with_context(|| format!("building the {} kernel", profile.name))?;

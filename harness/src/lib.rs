@@ -16,6 +16,7 @@ pub mod judge;
 pub mod kconfig;
 pub mod kernel;
 pub mod module;
+pub mod module_cache;
 pub mod options;
 pub mod plan;
 pub mod prepare;

@@ -47,7 +47,7 @@ enum Command {
     },
     /// Get the profile's kernel (build it, or take it from the cache) and
     /// print its build directory: to prebuild kernels, e.g. for a CI cache.
-    Kernel(KernelArgs),
+    Kernel(KernelCmd),
     /// The kernel cache: `list` its builds, `gc` old ones.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -79,6 +79,16 @@ enum CacheCommand {
 }
 
 #[derive(clap::Args)]
+struct KernelCmd {
+    #[command(flatten)]
+    kernel: KernelArgs,
+    /// Only configure it: write the profile's .config (defconfig, fragments,
+    /// every requested symbol checked) into DIR, and build nothing.
+    #[arg(long, value_name = "DIR")]
+    config_only: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct BoardImageArgs {
     /// A board from configs/boards/ [default: the only one there, tiny4412].
     #[arg(long)]
@@ -88,6 +98,10 @@ struct BoardImageArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     module: ModuleArgs,
+    /// The kernel profile to build the image from [default: the board's
+    /// `kernel_profile`]; it must build the board's dtb.
+    #[arg(long)]
+    profile: Option<String>,
     /// The kernel of the board's `kernel_profile`, built so.
     #[command(flatten)]
     build: harness::options::BuildArgs,
@@ -113,8 +127,11 @@ fn main() -> ExitCode {
         Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir))),
         Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),
         Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
-        Command::Kernel(a) => exit_on_error(
-            harness::prepare::kernel_only(&a, &harness::prepare::Stages::new()).map(|(_, k)| println!("{}", k.build_dir.display())),
+        Command::Kernel(KernelCmd { kernel, config_only: Some(dir) }) => {
+            exit_on_error(harness::prepare::kernel_config(&kernel, &dir).map(|c| println!("{}", c.display())))
+        }
+        Command::Kernel(KernelCmd { kernel, config_only: None }) => exit_on_error(
+            harness::prepare::kernel_only(&kernel, &harness::prepare::Stages::new()).map(|(_, k)| println!("{}", k.build_dir.display())),
         ),
         Command::Watchdog => ExitCode::SUCCESS,
         Command::Cache(c) => exit_on_error(cache(c)),
@@ -227,7 +244,7 @@ fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
         Some(b) => b.clone(),
         None => Board::default_name(&root.join("configs"))?,
     };
-    let (board, profile) = Board::load(&name, &root.join("configs"))?;
+    let (board, profile) = Board::load(&name, a.profile.as_deref(), &root.join("configs"))?;
     let mkimage = [harness::packages::Need::program("mkimage", "u-boot-tools")];
     harness::packages::ensure(&mkimage, &harness::cache::root().join("logs"))?;
     let kernel = KernelArgs { profile: profile.name.clone(), build: a.build };

@@ -156,6 +156,8 @@ pub fn error_lines(log: &str, max: usize) -> Vec<String> {
 pub struct Built {
     pub modules: Vec<Module>,
     pub ports: Vec<crate::changes::Port>,
+    /// Taken from the module cache: the same sources were built before.
+    pub cached: bool,
 }
 
 /// How a module directory is built.
@@ -179,20 +181,22 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if api == Api::Linux35 {
         crate::api::wrap(&dir, &crate::api::layer_dir())?;
     }
+    let argv = make_argv(&dir, kernel, jobs);
+    // The key takes the command without the run's own directory in it.
+    let (entry, found) = crate::module_cache::entry(&src, &dir, kernel, api, &make_argv(Path::new("M"), kernel, 1))?;
     let log = work.join("module-build.log");
+    if found {
+        entry.restore(&dir, &log)?;
+        return Ok(Built { cached: true, ..finish(&dir, &log, &entry.built_in()?, kernel, api)? });
+    }
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
     let cargo_target = crate::cache::root().join("cargo").join(crate::cache::digest([src.display().to_string()]));
     std::fs::create_dir_all(&cargo_target).with_context(|| format!("creating {}", cargo_target.display()))?;
     let envs = [("CARGO_TARGET_DIR", OsString::from(&cargo_target))];
     let policy = Policy::for_build(kernel, work, std::slice::from_ref(&cargo_target));
-    let (program, args) = sandbox.command(&policy, "make", &make_argv(&dir, kernel, jobs));
-    let mut warnings = Vec::new();
-    let result = process::Logged::new(&program, &args, &log, Duration::from_secs(15 * 60)).envs(&envs).run(|l| {
-        if l.contains("WARNING:") {
-            warnings.push(l.trim().to_string());
-        }
-    });
+    let (program, args) = sandbox.command(&policy, "make", &argv);
+    let result = process::Logged::new(&program, &args, &log, Duration::from_secs(15 * 60)).envs(&envs).run(|_| {});
     if let Err(e) = result {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let errors = error_lines(&text, 20);
@@ -207,7 +211,22 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if kos.is_empty() {
         bail!("building {} produced no .ko: does its Kbuild or Makefile say `obj-m += NAME.o`? (log: {})", src.display(), log.display());
     }
-    let order = std::fs::read_to_string(dir.join("modules.order")).unwrap_or_default();
+    // Only for the next run: a failure to keep it is said, not fatal.
+    if let Err(e) = crate::module_cache::publish(&entry, &dir, &log) {
+        eprintln!("harness: warning: keeping the module build: {e:#}");
+    }
+    finish(&dir, &log, &dir, kernel, api)
+}
+
+/// The modules a build made in `tree` (now, or kept in the module cache),
+/// in load order, with the warnings and the port list its `log` shows; the
+/// log's paths name `built_in`, the directory the build ran in.
+fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -> Result<Built> {
+    let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let warnings: Vec<String> = text.lines().filter(|l| l.contains("WARNING:")).map(|l| l.trim().to_string()).collect();
+    let mut kos: Vec<PathBuf> = Vec::new();
+    collect_kos(tree, &mut kos)?;
+    let order = std::fs::read_to_string(tree.join("modules.order")).unwrap_or_default();
     let mut modules = Vec::new();
     for ko in kos {
         let mut m = prebuilt(&ko, kernel)?;
@@ -215,13 +234,10 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         modules.push(m);
     }
     let ports = match api {
-        Api::Linux35 => {
-            let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-            crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &dir.display().to_string())
-        }
+        Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &built_in.display().to_string()),
         Api::Native => Vec::new(),
     };
-    Ok(Built { modules: load_order(modules, &order), ports })
+    Ok(Built { modules: load_order(modules, &order), ports, cached: false })
 }
 
 /// Every .ko under `dir` (a module directory may build into subdirectories).

@@ -101,6 +101,24 @@ pub fn kernel_only(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kerne
 }
 
 fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Profile, Kernel)> {
+    let (profile, source, cross) = kernel_inputs(args, for_check)?;
+    let configs = crate::repo_root().join("configs");
+    let k = kernel::get(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: args.jobs() })?;
+    stages.say("kernel", format!("{} {} {} ({})", profile.name, k.release, if k.built_now { "built" } else { "cached" }, k.build_dir.display()));
+    Ok((profile, k))
+}
+
+/// `harness kernel --config-only DIR`: the profile's `.config` written into
+/// `out`, every requested symbol checked, nothing built.
+pub fn kernel_config(args: &KernelArgs, out: &Path) -> Result<PathBuf> {
+    let (profile, source, cross) = kernel_inputs(args, false)?;
+    let configs = crate::repo_root().join("configs");
+    kernel::configure_only(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: 1 }, out)
+}
+
+/// The profile, the source and the cross prefix a kernel is made from, with
+/// what making it needs installed (and, `for_check`, what booting it needs).
+fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, Source, String)> {
     let configs = crate::repo_root().join("configs");
     let profile = Profile::load(&args.profile, &configs)?;
     let cross = args.build.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
@@ -116,9 +134,7 @@ fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Pr
         Some(s) => s,
         None => Source::resolve(None)?,
     };
-    let k = kernel::get(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: args.jobs() })?;
-    stages.say("kernel", format!("{} {} {} ({})", profile.name, k.release, if k.built_now { "built" } else { "cached" }, k.build_dir.display()));
-    Ok((profile, k))
+    Ok((profile, source, cross))
 }
 
 /// The expectations of `args`: the file, or the defaults.
@@ -442,7 +458,7 @@ fn build(
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
-            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new() }, false)
+            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new(), cached: false }, false)
         }
     };
     let modules = &built.modules;
@@ -453,7 +469,8 @@ fn build(
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
     let ported = if built.ports.is_empty() { String::new() } else { format!("; --api 3.5 gave back {} API(s) of Linux 3.5", built.ports.len()) };
-    stages.say("module", format!("{}{ported}", names.join(", ")));
+    let kept = if built.cached { " (kept build: the same sources were built for this kernel before)" } else { "" };
+    stages.say("module", format!("{}{ported}{kept}", names.join(", ")));
     // A directory's programs are built from its copy (validate() refuses
     // programs for kernel modules).
     let programs = if from_dir && !exp.programs.is_empty() {

@@ -117,7 +117,7 @@ impl ReplayOptions {
             Some(p) => p.clone(),
             None => {
                 let configs = crate::repo_root().join("configs");
-                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, &configs)?.0.kernel_profile
+                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, None, &configs)?.0.kernel_profile
             }
         };
         Ok(KernelArgs { profile, build: self.build.clone() })
