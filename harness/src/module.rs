@@ -52,6 +52,10 @@ pub fn make_argv(module_dir: &Path, kernel: &Kernel, jobs: usize) -> Vec<OsStrin
         format!("M={}", module_dir.display()).into(),
         format!("ARCH={}", kernel.arch).into(),
         format!("CROSS_COMPILE={}", kernel.cross_compile).into(),
+        // Debug information in the module's objects whatever the kernel's
+        // config (it costs the kernel nothing): reports name file.c:LINE
+        // (judge/lines.rs). The guest gets the .ko without it (split_debug).
+        "KCFLAGS=-g".into(),
         format!("-j{jobs}").into(),
         "modules".into(),
     ]
@@ -211,11 +215,33 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if kos.is_empty() {
         bail!("building {} produced no .ko: does its Kbuild or Makefile say `obj-m += NAME.o`? (log: {})", src.display(), log.display());
     }
+    for ko in &kos {
+        split_debug(ko, kernel, work)?;
+    }
     // Only for the next run: a failure to keep it is said, not fatal.
     if let Err(e) = crate::module_cache::publish(&entry, &dir, &log) {
         eprintln!("harness: warning: keeping the module build: {e:#}");
     }
     finish(&dir, &log, &dir, kernel, api)
+}
+
+/// Moves a .ko's debug information aside: the .ko the guest loads (or the
+/// board receives over its serial line, at 11 KiB/s) is stripped of it, a
+/// fifth of the size; the whole one, beside it as `NAME.ko.debug`, gives
+/// reports their source lines ([`symbols`]).
+fn split_debug(ko: &Path, kernel: &Kernel, work: &Path) -> Result<()> {
+    let debug = debug_file(ko);
+    std::fs::copy(ko, &debug).with_context(|| format!("copying {} to {}", ko.display(), debug.display()))?;
+    let strip = format!("{}strip", kernel.cross_compile);
+    let args: Vec<OsString> = vec!["--strip-debug".into(), ko.into()];
+    process::Logged::new(&strip, &args, &work.join("strip.log"), Duration::from_secs(60)).run(|_| {})
+}
+
+/// Where [`split_debug`] keeps a .ko's whole copy.
+pub fn debug_file(ko: &Path) -> PathBuf {
+    let mut name = ko.as_os_str().to_owned();
+    name.push(".debug");
+    PathBuf::from(name)
 }
 
 /// The modules a build made in `tree` (now, or kept in the module cache),
@@ -337,6 +363,9 @@ pub fn modinfo(ko: &Path) -> Result<ModInfo> {
 /// The symbols of `ko` (module `name`), placed where the steps of `unit`
 /// in `t` said it was loaded: for naming bare addresses in kernel reports.
 pub fn symbols(ko: &Path, name: &str, t: &Transcript, unit: Option<&str>) -> Result<crate::judge::symbols::ModuleSymbols> {
+    // The whole copy, with the debug information, where the build kept one.
+    let debug = debug_file(ko);
+    let ko = if debug.is_file() { debug.as_path() } else { ko };
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     crate::judge::symbols::ModuleSymbols::parse(&data, name, &t.sections_of(unit, name))
 }
@@ -375,7 +404,7 @@ mod tests {
     #[test]
     fn kbuild_argv_is_the_ordinary_command_whatever_the_makefile() {
         let a = strings(make_argv(Path::new("/run/module"), &kernel(), 2));
-        assert_eq!(a, ["-C", "/cache/k", "M=/run/module", "ARCH=arm", "CROSS_COMPILE=arm-linux-gnueabihf-", "-j2", "modules"]);
+        assert_eq!(a, ["-C", "/cache/k", "M=/run/module", "ARCH=arm", "CROSS_COMPILE=arm-linux-gnueabihf-", "KCFLAGS=-g", "-j2", "modules"]);
     }
 
     fn module(name: &str, depends: &[&str]) -> Module {

@@ -3,6 +3,7 @@
 //! whole report block, the step it happened in and the module symbol in its
 //! stack trace.
 
+use crate::judge::lines::SourceLine;
 use crate::judge::step::{LineKind, StepKind, TaskPid, Transcript};
 use regex::Regex;
 use serde::Serialize;
@@ -75,12 +76,56 @@ pub struct Event {
     pub leak_comm: Option<String>,
     /// For a kmemleak report, that task's pid.
     pub leak_pid: Option<u32>,
+    /// The frames of the report in modules whose .ko has debug
+    /// information, with their source lines ([`Event::locate`]).
+    pub frames: Vec<SourceFrame>,
 }
+
+/// A frame of a report in a module, with its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceFrame {
+    /// `function+0xoff/0xlen [module]`, as the kernel printed it (or as
+    /// the harness named a bare address).
+    pub frame: String,
+    /// Innermost first: more than one where the code there was inlined.
+    pub lines: Vec<SourceLine>,
+}
+
+/// Finds the source lines of `function+offset` in `module` (innermost
+/// first); `return_address` for a frame below the first.
+pub type Locate<'a> = dyn Fn(&str, &str, u64, bool) -> Vec<SourceLine> + 'a;
 
 impl Event {
     /// The line that names the report ("cut here" rulers skipped).
     pub fn first_line(&self) -> &str {
         self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
+    }
+
+    /// Fills `frames`: every `function+0xoff/0xlen [module]` of the report
+    /// (and every bare address `name` can name) that `locate` finds in the
+    /// source, once each. The `PC is at` line is the faulting instruction
+    /// itself; every other frame is a return address, so the line of the
+    /// call before it is the one shown.
+    pub fn locate(&mut self, name: &dyn Fn(u64) -> Option<String>, locate: &Locate) {
+        for l in &self.block {
+            let exact = l.trim_start().starts_with("PC is at ");
+            let bare = BARE_FRAME.captures(l).and_then(|c| u64::from_str_radix(&c[1], 16).ok()).and_then(name);
+            let texts: Vec<String> = match bare {
+                Some(named) => vec![named],
+                None => FRAME_AT.find_iter(l).map(|m| m.as_str().to_string()).collect(),
+            };
+            for text in texts {
+                let Some(c) = FRAME_AT.captures(&text) else { continue };
+                let Ok(offset) = u64::from_str_radix(&c[2], 16) else { continue };
+                if self.frames.iter().any(|f| f.frame == text) {
+                    continue;
+                }
+                let lines = locate(&c[3], &c[1], offset, !exact);
+                if !lines.is_empty() {
+                    self.frames.push(SourceFrame { frame: text.clone(), lines });
+                }
+            }
+        }
     }
 
     /// Whether the report concerns `module` of `unit`. `pids` are the
@@ -106,6 +151,9 @@ impl Event {
 static KASAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG: KASAN: ([\w-]+)").unwrap());
 static MODULE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)? \[(\w+)\]").unwrap());
+/// A frame with its offset: `function+0xoff/0xlen [module]`.
+static FRAME_AT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)\+0x([0-9a-f]+)/0x[0-9a-f]+ \[(\w+)\]").unwrap());
 /// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
 static BARE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
@@ -263,6 +311,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 leak_size: None,
                 leak_comm: None,
                 leak_pid: None,
+                frames: Vec::new(),
             });
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod expect;
+pub mod lines;
 pub mod ktap;
 pub mod marker;
 pub mod report;

@@ -5,6 +5,7 @@
 //! them. `/init` records where each section was loaded; with the .ko's own
 //! symbol table that is enough to name the function.
 
+use crate::judge::lines::{ModuleLines, SourceLine};
 use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -21,6 +22,8 @@ struct Section {
 pub struct ModuleSymbols {
     module: String,
     sections: Vec<Section>,
+    /// Its DWARF, when it was built with debug information.
+    lines: Option<ModuleLines>,
 }
 
 impl ModuleSymbols {
@@ -41,7 +44,14 @@ impl ModuleSymbols {
             symbols.sort();
             sections.push(Section { name: name.clone(), base: *base, size: sec.size(), symbols });
         }
-        Ok(ModuleSymbols { module: module.to_string(), sections })
+        let lines = ModuleLines::parse(data).with_context(|| format!("{module}.ko: reading its debug information"))?;
+        Ok(ModuleSymbols { module: module.to_string(), sections, lines })
+    }
+
+    /// The source lines of `function+offset` in this module (innermost
+    /// first), `return_address` for a frame below the first.
+    pub fn source_of(&self, function: &str, offset: u64, return_address: bool) -> Vec<SourceLine> {
+        self.lines.as_ref().map(|l| l.at_symbol(function, offset, return_address)).unwrap_or_default()
     }
 
     /// The module these are the symbols of.

@@ -222,8 +222,16 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     // had not seen the module yet (under load, the debug kernel's own workers
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
+    let name = |a| symbols.iter().find_map(|s| s.name(a));
+    let locate = |module: &str, function: &str, offset, ret| {
+        symbols.iter().find(|s| s.module() == module).map(|s| s.source_of(function, offset, ret)).unwrap_or_default()
+    };
+    let mut scanned = crate::judge::event::scan(t, &name);
+    for e in &mut scanned {
+        e.locate(&name, &locate);
+    }
     let (events, unrelated): (Vec<Event>, Vec<Event>) =
-        crate::judge::event::scan(t, &|a| symbols.iter().find_map(|s| s.name(a))).into_iter().partition(|e| {
+        scanned.into_iter().partition(|e| {
             let before_module = first_step_line.is_some_and(|first| e.line < first);
             // A leak suspect that no frame or task ties to the module is the
             // kernel's own noise too; every other report counts.
@@ -270,6 +278,18 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     }
 }
 
+/// `function+off/len [module] file.c:LINE`, then the functions it was
+/// inlined into, outward.
+fn write_frame(s: &mut String, f: &crate::judge::event::SourceFrame) {
+    let Some((first, outer)) = f.lines.split_first() else { return };
+    let _ = writeln!(s, "          {} {}:{}", f.frame, first.file, first.line);
+    let mut inner = &first.function;
+    for l in outer {
+        let _ = writeln!(s, "            ({inner} inlined into {} at {}:{})", l.function, l.file, l.line);
+        inner = &l.function;
+    }
+}
+
 impl Verdict {
     /// The checks, each report, KUnit's counts and the notes: a line each.
     fn write_checks(&self, s: &mut String) {
@@ -290,6 +310,9 @@ impl Verdict {
         let _ = writeln!(s, "          {}", e.first_line());
         if let Some(sym) = &e.module_symbol {
             let _ = writeln!(s, "          at {sym}");
+        }
+        for f in &e.frames {
+            write_frame(s, f);
         }
     }
     if let Some(k) = &self.ktap {

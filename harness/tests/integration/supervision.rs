@@ -94,6 +94,21 @@ fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     let event = oops["events"].as_array().unwrap().iter().find(|e| e["kind"]["class"] == "oops").cloned().unwrap_or_else(|| panic!("no oops: {oops}"));
     assert_eq!(event["step"], "insmod", "{event}");
     assert_eq!(event["module_symbol"], "null_deref_do [fault_null_deref]", "{event}");
+    // The faulting store's line, from the .ko's DWARF, in JSON and in the
+    // text; the line is found in the fixture's source, not written here.
+    let source = std::fs::read_to_string(fixture("faults/null-deref/fault_null_deref.c")).unwrap();
+    let line = source.lines().position(|l| l.contains("/* the mistake */")).unwrap() + 1;
+    let pc = &event["frames"][0];
+    let frame = pc["frame"].as_str().unwrap();
+    assert!(frame.starts_with("null_deref_do+0x") && frame.ends_with(" [fault_null_deref]"), "the PC's frame first: {event}");
+    assert_eq!(pc["lines"][0]["file"], "fault_null_deref.c", "{event}");
+    assert_eq!(pc["lines"][0]["line"], line, "{event}");
+    assert_eq!(pc["lines"][0]["function"], "null_deref_do", "{event}");
+    assert!(t.contains(&format!("{frame} fault_null_deref.c:{line}")), "{t}");
+    // The caller's frame (a return address) is the line of the call in init.
+    let call = source.lines().position(|l| l.trim() == "null_deref_do();").unwrap() + 1;
+    let init = event["frames"].as_array().unwrap().iter().find(|f| f["frame"].as_str().unwrap().starts_with("fault_null_deref_init+")).unwrap_or_else(|| panic!("{event}"));
+    assert_eq!(init["lines"][0]["line"], call, "{event}");
     let hang = verdict("init-hang");
     assert_eq!(hang["outcome"], "TIMED-OUT", "{hang}");
     assert!(t.contains("TIMED-OUT: step insmod did not finish within 15 s"), "{t}");
