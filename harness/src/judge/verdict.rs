@@ -69,6 +69,10 @@ pub struct StepSummary {
     pub name: String,
     pub exit: Option<i32>,
     pub seconds: Option<f64>,
+    /// The guest's printk timestamps of the step's first and last lines
+    /// (its begin and end markers), in seconds since its boot.
+    pub guest_begin: Option<f64>,
+    pub guest_end: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,7 +259,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let steps = t
         .steps
         .iter()
-        .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration() })
+        .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration(), guest_begin: s.started_at, guest_end: s.ended_at })
         .collect();
     Verdict {
         outcome,
@@ -291,6 +295,22 @@ fn write_frame(s: &mut String, f: &crate::judge::event::SourceFrame) {
 }
 
 impl Verdict {
+    /// Each step's time on the guest's clock: how long, and when it began
+    /// and ended since the guest booted.
+    fn write_timeline(&self, s: &mut String) {
+        for st in &self.steps {
+            match (st.guest_begin, st.guest_end) {
+                (Some(b), Some(e)) => {
+                    let _ = writeln!(s, "  time  {} {:.2} s (guest clock {b:.3} to {e:.3})", st.name, e - b);
+                }
+                (Some(b), None) => {
+                    let _ = writeln!(s, "  time  {} never ended (began at guest clock {b:.3})", st.name);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The checks, each report, KUnit's counts and the notes: a line each.
     fn write_checks(&self, s: &mut String) {
     for c in &self.checks {
@@ -404,6 +424,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_checks(&mut s);
+        self.write_timeline(&mut s);
         self.write_sections(&mut s);
         write!(f, "{s}\nverdict: {}", self.outcome)?;
         if let Some(r) = &self.reason {
@@ -435,6 +456,20 @@ mod tests {
             "e",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn each_step_shows_its_time_on_the_guests_clock() {
+        let log = "[    1.500000] @@harness begin insmod\n[    1.600000] process:insmod\n[    1.750000] @@harness end insmod rc=0\n\
+                   [    1.800000] @@harness begin rmmod\n";
+        let v = judge(&tlog(log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
+        let text = v.to_string();
+        assert!(text.contains("  time  insmod 0.25 s (guest clock 1.500 to 1.750)"), "{text}");
+        assert!(text.contains("  time  rmmod never ended (began at guest clock 1.800)"), "{text}");
+        let json: serde_json::Value = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["steps"][0]["guest_begin"], 1.5, "{json}");
+        assert_eq!(json["steps"][0]["guest_end"], 1.75, "{json}");
+        assert_eq!(json["steps"][1]["guest_end"], serde_json::Value::Null, "{json}");
     }
 
     const GOOD: &str = "@@harness begin insmod\nprocess:insmod\n@@harness end insmod rc=0\n\

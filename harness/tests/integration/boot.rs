@@ -71,9 +71,11 @@ fn impossible_expectation_fails_with_the_right_message() {
     common::assert_no_qemu_children();
 }
 
-/// A second check finds the kernel in the cache, runs no make but the
-/// module's (make's own record: every make the harness starts goes through
-/// a wrapper that logs its arguments), and writes nothing into the cache.
+/// A second check finds the kernel in the cache and runs no make on it
+/// (make's own record: every make the harness starts goes through a wrapper
+/// that logs its arguments), and writes nothing into the cache; a module
+/// directory it has built before is not built again (no make at all), and
+/// one it has not is (the wrapper sees the module's make: it works).
 #[test]
 fn warm_check_does_no_kernel_make_work() {
     let kmod = repo().join("kmod");
@@ -92,18 +94,32 @@ fn warm_check_does_no_kernel_make_work() {
     std::fs::write(&script, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", calls.display(), real.display())).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A module directory no run has built: a copy of the C twin, in a
+    // directory of this test's own.
+    let copy = tempfile::tempdir().unwrap();
+    let module = copy.path().join("c-twin");
+    std::fs::create_dir(&module).unwrap();
+    for f in ["Makefile", "expect.toml", "mmc_byte.c"] {
+        std::fs::copy(kmod.join("c-twin").join(f), module.join(f)).unwrap();
+    }
     let path = std::env::var("PATH").unwrap_or_default();
     std::env::set_var("PATH", format!("{}:{path}", wrap.path().display()));
-    let mut o = harness::options::CheckOptions::new("exynos4210", &kmod);
-    o.module.no_sandbox = true;
-    let second = common::check_with(o);
+    let run = |dir: &std::path::Path| {
+        let mut o = harness::options::CheckOptions::new("exynos4210", dir);
+        o.module.no_sandbox = true;
+        let r = common::check_with(o);
+        assert!(r.verdict.passed(), "{}", r.verdict);
+        assert!(!r.kernel_built_now, "the warm run rebuilt the kernel");
+        std::fs::read_to_string(&calls).unwrap_or_default()
+    };
+    let built = run(&module);
+    std::fs::remove_file(&calls).unwrap();
+    let kept = run(&module);
     std::env::set_var("PATH", path);
-    assert!(second.verdict.passed(), "{}", second.verdict);
-    assert!(!second.kernel_built_now, "the warm run rebuilt the kernel");
-    let calls = std::fs::read_to_string(&calls).unwrap_or_default();
-    assert!(calls.lines().any(|c| c.contains(" M=")), "the wrapper saw no make at all (not even the module's): {calls:?}");
-    let kernel_makes: Vec<&str> = calls.lines().filter(|c| !c.contains(" M=")).collect();
+    assert!(built.lines().any(|c| c.contains(" M=")), "the wrapper saw no make at all (not even the new module's): {built:?}");
+    let kernel_makes: Vec<&str> = built.lines().filter(|c| !c.contains(" M=")).collect();
     assert!(kernel_makes.is_empty(), "the warm run ran make on the kernel: {kernel_makes:?}");
+    assert_eq!(kept, "", "the second check of the same sources ran make");
     let kernels = harness::cache::root().join("kernels");
     let mut touched = Vec::new();
     let mut stack = vec![kernels.clone()];
