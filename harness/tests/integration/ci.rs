@@ -63,7 +63,7 @@ impl Machine {
             std::os::unix::fs::symlink(&stub, bin.join(name)).unwrap();
         }
         let cache = dir.path().join("cache");
-        for d in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "kernels/exynos4210-0123"] {
+        for d in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "modules/0123-4567", "kernels/exynos4210-0123"] {
             std::fs::create_dir_all(cache.join(d)).unwrap();
         }
         std::fs::write(cache.join("kernels/exynos4210-0123.lock"), "").unwrap();
@@ -150,7 +150,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     for said in ["apt packages: qemu-system-arm", "with what only they needed: bc bison bubblewrap flex gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools", "kept: oldlib (auto-removable before this run, not the harness's)", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
         assert!(t.contains(said), "{said:?} not said:\n{t}");
     }
-    for gone in ["sources", "busybox-static-armhf-0123", "cargo"] {
+    for gone in ["sources", "busybox-static-armhf-0123", "cargo", "modules"] {
         assert!(!m.cache().join(gone).exists(), "{gone} was kept:\n{t}");
         assert!(t.contains(&format!("cache: {cache}/{gone}")), "{gone} not said:\n{t}");
     }
@@ -168,7 +168,7 @@ fn a_dry_run_only_prints_the_removals() {
     assert!(t.contains("$ rustup target remove --toolchain stub-toolchain armv7a-none-eabi"), "{t}");
     assert!(t.contains("$ dpkg --remove-architecture armhf"), "{t}");
     assert!(t.contains("apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison"), "{t}");
-    for kept in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123"] {
+    for kept in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "modules/0123-4567"] {
         assert!(m.cache().join(kept).is_dir(), "{kept} removed by a dry run");
     }
 }
