@@ -102,13 +102,24 @@ harness_module_gone() {
 }
 
 # kmemleak reports only objects older than its minimum age (5 s), and only
-# after two scans find them unreferenced and unchanged; then print the
-# suspects. Suspects that are the kernel's own (boot-time false positives)
-# are told apart by the harness: no frame or task ties them to the module.
-# (A baseline scan before insmod would do the same at 20 s of emulated time.)
+# when a scan finds them unreferenced and unchanged since the scan before
+# (the first records their checksums); then print the suspects. The first
+# scan runs at once and the wait is what it has not already taken (on the
+# debug kernel a scan alone takes longer): the second starts at least 6 s
+# after the last step, so whatever the module allocated by then is old
+# enough. Suspects that are the kernel's own (boot-time false positives) are
+# told apart by the harness: no frame or task ties them to the module. (A
+# baseline scan before insmod would do the same at 20 s of emulated time.)
 harness_kmemleak_report() {
-    sleep 6
+    read -r _start _ < /proc/uptime
     echo scan > $HARNESS_KMEMLEAK
+    read -r _now _ < /proc/uptime
+    # Whole seconds (busybox's sleep may not take fractions): the wait
+    # errs long by up to one.
+    _took=$(( ${_now%.*} - ${_start%.*} ))
+    if [ "$_took" -lt 7 ]; then
+        sleep $(( 7 - _took ))
+    fi
     echo scan > $HARNESS_KMEMLEAK
     cat $HARNESS_KMEMLEAK
 }

@@ -108,11 +108,21 @@ impl ModuleLines {
     /// The source of `offset` into the module's `section`.
     pub fn at_section(&self, section: &str, offset: u64, return_address: bool) -> Vec<SourceLine> {
         let Some(base) = self.bases.get(section) else { return Vec::new() };
-        let probe = base + offset - u64::from(return_address && offset > 0);
-        self.lookup(probe).unwrap_or_default()
+        let offset = offset - u64::from(return_address && offset > 0);
+        // The symbol the offset falls in: the name of a function whose
+        // DWARF has lines but no name (Rust's line-tables-only has none for
+        // a function that inlines nothing).
+        let symbol = self
+            .functions
+            .iter()
+            .filter(|(_, s, v)| s == section && *v <= offset)
+            .max_by_key(|(_, _, v)| *v)
+            .map(|(n, _, _)| n.as_str())
+            .unwrap_or("?");
+        self.lookup(base + offset, symbol).unwrap_or_default()
     }
 
-    fn lookup(&self, probe: u64) -> Result<Vec<SourceLine>> {
+    fn lookup(&self, probe: u64, symbol: &str) -> Result<Vec<SourceLine>> {
         let dwarf = gimli::Dwarf::load(|id| -> Result<_, gimli::Error> {
             let data = self.sections.get(id.name()).map(Vec::as_slice).unwrap_or_default();
             Ok(gimli::EndianSlice::new(data, gimli::RunTimeEndian::Little))
@@ -121,9 +131,12 @@ impl ModuleLines {
         let mut frames = ctx.find_frames(probe).skip_all_loads()?;
         let mut out = Vec::new();
         while let Some(f) = frames.next()? {
-            let (Some(loc), Some(function)) = (f.location, f.function) else { continue };
+            let Some(loc) = f.location else { continue };
             let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
-            let function = function.demangle().map(|c| c.into_owned()).unwrap_or_default();
+            let function = match f.function {
+                Some(name) => name.demangle().map(|c| c.into_owned()).unwrap_or_default(),
+                None => addr2line::demangle_auto(symbol.into(), None).into_owned(),
+            };
             out.push(SourceLine { function: strip_hash(&function), file: short_path(file), line });
         }
         Ok(out)
@@ -135,8 +148,12 @@ fn is_allocated(s: &object::Section) -> bool {
 }
 
 /// A source path as the user knows it: relative to the module directory
-/// the build copied (`…/module/x.c` → `x.c`), or Rust's `src/lib.rs`.
+/// the build copied (`…/module/x.c` → `x.c`, `…/module/src/lib.rs` →
+/// `src/lib.rs`), and Rust's own library from `core/` on.
 fn short_path(file: &str) -> String {
+    if let Some(lib) = file.strip_prefix("/rustc/").and_then(|f| f.split_once("/library/")) {
+        return lib.1.to_string();
+    }
     match file.rsplit_once("/module/") {
         Some((_, rel)) => rel.to_string(),
         None => file.to_string(),
@@ -160,6 +177,7 @@ mod tests {
         assert_eq!(short_path("/work/target/harness-runs/x-1/module/fault.c"), "fault.c");
         assert_eq!(short_path("/work/target/harness-runs/x-1/module/sub/a.c"), "sub/a.c");
         assert_eq!(short_path("src/lib.rs"), "src/lib.rs");
+        assert_eq!(short_path("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs"), "core/src/ptr/mod.rs");
         assert_eq!(strip_hash("mmc_byte_rust::init::h0123456789abcdef"), "mmc_byte_rust::init");
         assert_eq!(strip_hash("a::hello"), "a::hello");
     }

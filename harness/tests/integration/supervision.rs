@@ -136,3 +136,29 @@ fn a_forged_marker_does_not_fool_the_verdict() {
     assert!(shown.contains("| @@harness 0000000000000000 end insmod rc=0"), "{shown}");
     assert_eq!(v.end, RunEnd::Completed, "the run went on to rmmod and gone: {v}");
 }
+
+/// The same for a module's Rust part: the oops's PC is in a Rust function,
+/// which the verdict shows demangled with its line in `src/lib.rs` (the
+/// line is found in the fixture's source, by its comment).
+#[test]
+fn a_rust_oops_names_its_line_in_src_lib_rs() {
+    let r = check_with(CheckOptions::new("exynos4210", fixture("faults/rust-null-deref")));
+    let v = &r.verdict;
+    assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+    let source = std::fs::read_to_string(fixture("faults/rust-null-deref/src/lib.rs")).unwrap();
+    let line = source.lines().position(|l| l.contains("// the mistake")).unwrap() as u32 + 1;
+    let oops = v.events.iter().find(|e| e.kind == harness::judge::event::EventKind::Oops).unwrap_or_else(|| panic!("no oops: {v}"));
+    let pc = oops.frames.first().unwrap_or_else(|| panic!("no frame with a source line: {oops:?}"));
+    assert!(pc.frame.ends_with(" [fault_rust_null]"), "{oops:?}");
+    // Innermost first: core's write_volatile, inlined into the fixture's
+    // function, whose line is the store.
+    let ours = pc.lines.iter().find(|l| l.file == "src/lib.rs").unwrap_or_else(|| panic!("no line in src/lib.rs: {oops:?}"));
+    assert_eq!(ours.line, line, "{oops:?}");
+    assert!(ours.function.ends_with("write_through_null") && !ours.function.contains("17h"), "demangled, without its hash: {oops:?}");
+    assert!(v.to_string().contains(&format!("at src/lib.rs:{line})")), "{v}");
+    // The link register's frame: init, at the line of the call (a Rust
+    // function with no name in its line tables is named from the symbol).
+    let call = source.lines().position(|l| l.trim() == "write_through_null();").unwrap() as u32 + 1;
+    let init = oops.frames.iter().find(|f| f.frame.starts_with("fault_rust_null_init+")).unwrap_or_else(|| panic!("{oops:?}"));
+    assert_eq!((init.lines[0].function.as_str(), init.lines[0].file.as_str(), init.lines[0].line), ("fault_rust_null_init", "src/lib.rs", call), "{oops:?}");
+}
