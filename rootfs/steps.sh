@@ -131,6 +131,20 @@ harness_leaks() {
     fi
 }
 
+# harness_shell: `check --shell`. The console becomes the user's shell, with
+# the modules loaded; leaving it runs the rest of the scenario. The markers
+# tell the harness to relay the user's terminal and to hold its deadlines.
+harness_shell() {
+    harness_mark shell open
+    echo
+    echo "harness: a shell in the guest, the modules loaded and the programs on PATH."
+    echo "harness: leave it with exit (or Ctrl-D): the remaining steps run, the guest"
+    echo "harness: powers off and the verdict is printed."
+    # cttyhack: the console as the shell's controlling tty (job control, ^C).
+    setsid cttyhack sh -i
+    harness_mark shell closed
+}
+
 # The end of the scenario.
 harness_done() {
     harness_mark done

@@ -41,18 +41,25 @@ impl CheckReport {
 /// input, a missing tool, a build failure); a verdict, passing or not, is `Ok`.
 pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let stages = Stages::new();
+    if opts.shell {
+        crate::guest::terminal::require()?;
+    }
     let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
+    if opts.shell && p.units.len() > 1 {
+        bail!("--shell opens one shell, after one unit's steps: give one --module (or --kernel-module)");
+    }
     let nonce = prepare::new_nonce();
     let busybox = crate::busybox::get()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
-    let (modules, programs, plan) = (p.guest_modules(), p.all_programs(), p.guest_plan());
+    let (modules, programs) = (p.guest_modules(), p.all_programs());
+    let plan = crate::plan::Plan { shell: opts.shell, ..p.guest_plan() };
     let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 
     let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
-    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce)?;
+    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce, opts.shell)?;
     let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
     stages.say("verdict", if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) });
@@ -155,8 +162,10 @@ pub struct Boot {
 }
 
 /// Boots the guest and watches it until it powers off, panics, stops, hangs
-/// or runs out of time. QEMU is killed and reaped on every path.
-pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str) -> Result<Boot> {
+/// or runs out of time. QEMU is killed and reaped on every path. With
+/// `shell`, the user's terminal is the guest's shell between the shell
+/// markers (guest/terminal.rs), and is put back however the run ends.
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, shell: bool) -> Result<Boot> {
     for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
@@ -174,11 +183,26 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;
     let stderr_log = run_dir.join("qemu.stderr");
-    let (guest, pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
-    let console = ConsoleReader::start(pipe, &run_dir.join("console.log"))?;
+    let (input, to_guest) = if shell {
+        let (r, w) = os_pipe::pipe().context("creating the serial input pipe")?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
+    let tee = shell.then(|| (format!("@@harness {nonce} shell open"), format!("@@harness {nonce} shell closed")));
+    let console = ConsoleReader::start_with_tee(pipe, &run_dir.join("console.log"), tee)?;
+    // Raw only once QEMU runs; restored when `_raw` drops, on every path.
+    let _raw = if shell { Some(crate::guest::terminal::RawTerminal::enter()?) } else { None };
+    let relay = to_guest.map(crate::guest::terminal::Relay::start).transpose()?;
 
     let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
-    let end = match supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest })? {
+    let driven = supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest });
+    if let Some(r) = relay {
+        r.stop();
+    }
+    drop(_raw);
+    let end = match driven? {
         Stop::Closed(status) => watch.closed(status),
         Stop::Ended(end) => end,
     };

@@ -174,6 +174,12 @@ pub struct CheckOptions {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// After the module's load and command steps, before it is unloaded,
+    /// make this terminal the guest's shell (busybox sh, the modules loaded,
+    /// the programs on PATH); leaving it (exit) runs the rest and prints the
+    /// verdict. Needs a terminal; one module directory.
+    #[arg(long)]
+    pub shell: bool,
 }
 
 impl CheckOptions {

@@ -30,7 +30,14 @@ pub struct ConsoleReader {
 
 impl ConsoleReader {
     /// Starts reading `pipe` into `log_path`.
-    pub fn start<R: Read + Send + 'static>(mut pipe: R, log_path: &Path) -> Result<ConsoleReader> {
+    pub fn start<R: Read + Send + 'static>(pipe: R, log_path: &Path) -> Result<ConsoleReader> {
+        ConsoleReader::start_with_tee(pipe, log_path, None)
+    }
+
+    /// [`ConsoleReader::start`], also copying to stdout, as they come, the
+    /// bytes between the shell's open and close markers (`tee`: those
+    /// marker texts; see guest/terminal.rs).
+    pub fn start_with_tee<R: Read + Send + 'static>(mut pipe: R, log_path: &Path, tee: Option<(String, String)>) -> Result<ConsoleReader> {
         let mut log =
             File::create(log_path).with_context(|| format!("creating console log {}", log_path.display()))?;
         // Bounded: a slow supervisor slows the reader, then QEMU (a full
@@ -41,6 +48,7 @@ impl ConsoleReader {
             .spawn(move || {
                 let mut splitter = LineSplitter::default();
                 let mut buf = [0u8; 4096];
+                let mut view = tee.map(|(open, close)| crate::guest::terminal::ShellView::new(open, close));
                 loop {
                     let n = match pipe.read(&mut buf) {
                         Ok(0) | Err(_) => break,
@@ -48,6 +56,13 @@ impl ConsoleReader {
                     };
                     // The log is best effort: a full disk must not stop the run.
                     let _ = log.write_all(&buf[..n]);
+                    if let Some(view) = view.as_mut() {
+                        let show = view.feed(&buf[..n]);
+                        if !show.is_empty() {
+                            let mut out = std::io::stdout().lock();
+                            let _ = out.write_all(&show).and_then(|_| out.flush());
+                        }
+                    }
                     for line in splitter.feed(&buf[..n]) {
                         if tx.send(ConsoleMsg::Line(line)).is_err() {
                             return;

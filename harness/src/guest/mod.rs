@@ -7,3 +7,4 @@ pub mod emulated;
 pub mod qemu;
 pub mod qmp;
 pub mod rootfs;
+pub mod terminal;

@@ -132,11 +132,20 @@ impl Qemu {
     /// guest's serial console, is returned as a pipe for the console reader;
     /// stderr goes to `stderr_log`.
     pub fn spawn(program: &str, argv: &[OsString], stderr_log: &Path) -> Result<(Qemu, os_pipe::PipeReader)> {
+        Qemu::spawn_with_input(program, argv, stderr_log, None)
+    }
+
+    /// [`Qemu::spawn`], with `input` as QEMU's stdin, the serial port's
+    /// input with `-serial stdio` (`check --shell`); else stdin is null.
+    pub fn spawn_with_input(program: &str, argv: &[OsString], stderr_log: &Path, input: Option<os_pipe::PipeReader>) -> Result<(Qemu, os_pipe::PipeReader)> {
         let (reader, writer) = os_pipe::pipe().context("creating the console pipe")?;
+        let cmd = duct::cmd(program, argv).stdout_file(writer).stderr_path(stderr_log).unchecked();
+        let cmd = match input {
+            Some(pipe) => cmd.stdin_file(pipe),
+            None => cmd.stdin_null(),
+        };
         // Own process group + PDEATHSIG: see process::supervise.
-        let expr = crate::process::supervise(
-            duct::cmd(program, argv).stdin_null().stdout_file(writer).stderr_path(stderr_log).unchecked(),
-        );
+        let expr = crate::process::supervise(cmd);
         let handle = expr.start().with_context(|| format!("starting {program}"))?;
         // Our copy of the pipe's write end lives in `expr`; drop it so that the
         // reader sees EOF as soon as QEMU exits.

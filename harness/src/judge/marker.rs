@@ -97,6 +97,9 @@ pub enum Marker {
     /// One entry of the port list the build gave: its id, the places of its
     /// uses (`file:line`, none for the module's name) and the mark's note.
     Port { id: String, at: Vec<String>, note: Option<String> },
+    /// The user's shell in the guest (`check --shell`) opened or closed:
+    /// while it is open, no deadline but a panic's runs.
+    Shell { open: bool },
     /// Every step is done.
     Done,
 }
@@ -118,6 +121,7 @@ impl fmt::Display for Marker {
                     None => Ok(()),
                 }
             }
+            Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -175,6 +179,11 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let at = if at == "-" { Vec::new() } else { at.split(',').map(str::to_string).collect() };
             Marker::Port { id: id.to_string(), at, note }
         }
+        "shell" => match args.trim() {
+            "open" => Marker::Shell { open: true },
+            "closed" => Marker::Shell { open: false },
+            _ => return None,
+        },
         "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
     };

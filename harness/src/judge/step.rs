@@ -198,6 +198,9 @@ pub struct Transcript {
     pub dropped: usize,
     /// Console lines seen, kept or not: the next line's number.
     seen: usize,
+    /// The user's shell (`check --shell`) is open: a line without a printk
+    /// timestamp is the shell's, user space's, not the kernel's.
+    at_shell: bool,
 }
 
 impl Transcript {
@@ -293,6 +296,11 @@ impl Transcript {
                 kind = LineKind::Marker;
             }
             Some(Marker::Start { .. }) => kind = LineKind::Marker,
+            Some(Marker::Shell { open }) => {
+                self.at_shell = *open;
+                kind = LineKind::Marker;
+            }
+            None if self.at_shell && timestamp.is_none() => kind = LineKind::Output,
             None => {}
         }
         self.seen += 1;
@@ -417,6 +425,7 @@ impl Transcript {
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,
+            at_shell: false,
         }
     }
 

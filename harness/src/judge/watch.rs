@@ -26,6 +26,8 @@ pub const POWEROFF_GRACE: Duration = Duration::from_secs(15);
 
 /// The built-in limits, in seconds, when neither the command line nor the
 /// profile gives one.
+/// How long a run may stay at the user's shell (`check --shell`).
+pub const SHELL_LIMIT: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_TOTAL: u64 = 300;
 pub const DEFAULT_STEP: u64 = 60;
 pub const DEFAULT_SILENCE: u64 = 120;
@@ -50,12 +52,14 @@ pub struct Watch {
     step_started: Option<(StepId, Instant)>,
     panicked: Option<Instant>,
     done: Option<Instant>,
+    /// Since when the user's shell has been open (`check --shell`).
+    shell: Option<Instant>,
 }
 
 impl Watch {
     /// Watches a run whose transcript is `transcript`, from `now`.
     pub fn new(transcript: Transcript, limits: Limits, now: Instant) -> Watch {
-        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None }
+        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None }
     }
 
     /// One console line.
@@ -64,6 +68,14 @@ impl Watch {
         match self.transcript.push(line) {
             Some(Marker::Begin { step }) => self.step_started = Some((step, now)),
             Some(Marker::End { .. }) => self.step_started = None,
+            Some(Marker::Shell { open: true }) => self.shell = Some(now),
+            Some(Marker::Shell { open: false }) => {
+                // The time at the shell is the user's: the run's clocks
+                // resume where they stood when it opened.
+                if let Some(opened) = self.shell.take() {
+                    self.started += now.saturating_duration_since(opened);
+                }
+            }
             _ => {}
         }
         if self.transcript.done && self.done.is_none() {
@@ -83,6 +95,10 @@ impl Watch {
         if let Some(p) = self.panicked {
             until = until.min(p + PANIC_GRACE);
         }
+        if let (Some(opened), None) = (self.shell, self.panicked) {
+            // Only a panic, the guest's end or a day ends a run at the shell.
+            return opened + SHELL_LIMIT;
+        }
         if let Some(d) = self.done {
             until = until.min(d + POWEROFF_GRACE);
         }
@@ -93,6 +109,9 @@ impl Watch {
     pub fn expire(&self, now: Instant) -> Option<RunEnd> {
         if let Some(p) = self.panicked {
             return (now >= p + PANIC_GRACE).then_some(RunEnd::Panicked);
+        }
+        if let Some(opened) = self.shell {
+            return (now >= opened + SHELL_LIMIT).then_some(RunEnd::TimedOut { after_secs: SHELL_LIMIT.as_secs() });
         }
         if let Some(d) = self.done {
             // The steps finished; a machine that cannot power off is not the
@@ -170,6 +189,23 @@ mod tests {
         assert_eq!(w.expire(t0 + s(5)), None);
         assert_eq!(w.expire(t0 + s(16)), Some(RunEnd::Completed));
         assert_eq!(w.closed(Some(0)), RunEnd::Completed);
+    }
+
+    #[test]
+    fn at_the_users_shell_no_deadline_runs_but_a_panics_and_the_clocks_resume_after() {
+        let (mut w, t0) = watch();
+        w.feed(&m("shell open"), t0 + s(10));
+        // An hour at a silent shell: past the silence and total limits.
+        assert_eq!(w.expire(t0 + s(3600)), None);
+        assert_eq!(w.deadline(), t0 + s(10) + SHELL_LIMIT);
+        w.feed(&m("shell closed"), t0 + s(3610));
+        // The total limit resumes where it stood: 290 s were left.
+        assert_eq!(w.expire(t0 + s(3610 + 119)), None);
+        assert_eq!(w.expire(t0 + s(3610 + 120)), Some(RunEnd::Silent { after_secs: 120 }));
+        let (mut w, t0) = watch();
+        w.feed(&m("shell open"), t0);
+        w.feed("Kernel panic - not syncing: sysrq triggered crash", t0 + s(5));
+        assert_eq!(w.expire(t0 + s(5) + PANIC_GRACE), Some(RunEnd::Panicked));
     }
 
     #[test]

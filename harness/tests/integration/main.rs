@@ -17,5 +17,6 @@ mod lessons;
 mod memory;
 mod replay;
 mod sandbox;
+mod shell;
 mod supervision;
 mod workflow;

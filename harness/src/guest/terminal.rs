@@ -1,0 +1,197 @@
+//! The user's terminal, lent to the guest's shell (`check --shell`): raw
+//! while the run lasts (restored on every path by [`RawTerminal`]'s drop),
+//! its keystrokes relayed to QEMU's serial input at a pace smdkc210's UART
+//! keeps up with, and the guest's console shown between the shell's
+//! markers (guest/console.rs's tee).
+//!
+//! The pace is measured (QEMU 7.2, smdkc210, the `exynos4210` kernel, a
+//! 4,224-byte paste into `cat` with echo off, each case once): written in
+//! one go, or 256 bytes every 50 ms, only the last 128 bytes arrive; 128
+//! bytes every 20 ms, 64 every 10 ms and 32 every 5 ms arrive whole. So input
+//! goes in chunks of [`CHUNK`] bytes at most [`GAP`] apart: half the largest
+//! burst that survived, about 3 KiB/s, and instant for typing. 200 short
+//! commands typed one after another, each waiting for its output, all came
+//! back (15 s).
+
+use anyhow::{bail, Context, Result};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The largest burst of input written to the guest's UART at once.
+pub const CHUNK: usize = 64;
+/// The pause after each burst.
+pub const GAP: Duration = Duration::from_millis(20);
+/// How often the relay looks whether it should stop.
+const POLL: Duration = Duration::from_millis(100);
+
+/// `--shell` needs a terminal to lend: refused at once without one (a CI
+/// job), instead of a shell nobody can type into.
+pub fn require() -> Result<()> {
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        bail!("--shell needs a terminal on stdin and stdout, and this run has none (a CI job?): leave --shell out");
+    }
+    Ok(())
+}
+
+/// The terminal in raw mode (no line editing, no echo, no signals from ^C:
+/// those are the guest shell's), put back as it was when dropped.
+pub struct RawTerminal {
+    saved: Termios,
+}
+
+impl RawTerminal {
+    pub fn enter() -> Result<RawTerminal> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).context("reading the terminal's settings")?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).context("making the terminal raw")?;
+        Ok(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, &self.saved);
+    }
+}
+
+/// Relays the terminal's input to QEMU's serial input until stopped (see
+/// [`Relay::stop`]) or either side closes.
+pub struct Relay {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    pub fn start(mut to_guest: os_pipe::PipeWriter) -> Result<Relay> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("terminal".into())
+            .spawn(move || {
+                let stdin = std::io::stdin();
+                let mut buf = [0u8; 4096];
+                while !flag.load(Ordering::Relaxed) {
+                    // A bounded wait for input, so that a stop is seen.
+                    let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN)];
+                    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(POLL.as_millis() as u16)) {
+                        Ok(0) => continue,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                    let n = match stdin.lock().read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    for chunk in buf[..n].chunks(CHUNK) {
+                        if to_guest.write_all(chunk).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(GAP);
+                    }
+                }
+            })
+            .context("starting the terminal relay")?;
+        Ok(Relay { stop, thread: Some(thread) })
+    }
+
+    /// Stops relaying and waits for the thread (at most one poll period and
+    /// one burst).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What of the guest's console the user sees: everything between the line
+/// holding the shell's open marker and the line holding its close marker,
+/// not those lines themselves. QEMU hands the console over a few bytes at a
+/// time, so lines are put back together here; a partial line is shown at
+/// once (a prompt has no line end), unless it begins like a printk line,
+/// which may still turn out to be the close marker: that waits for its end.
+#[derive(Debug)]
+pub struct ShellView {
+    open: String,
+    close: String,
+    shown: bool,
+    pending: Vec<u8>,
+}
+
+/// A partial line longer than this is shown (or dropped) without waiting.
+const PENDING_MAX: usize = 4096;
+
+impl ShellView {
+    pub fn new(open: String, close: String) -> ShellView {
+        ShellView { open, close, shown: false, pending: Vec::new() }
+    }
+
+    /// The bytes of `chunk` (and of the partial line before it) to show now.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(end) = memchr::memchr(b'\n', &self.pending) {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let has = |m: &str| memchr::memmem::find(&line, m.as_bytes()).is_some();
+            if has(&self.open) {
+                self.shown = true;
+            } else if has(&self.close) {
+                self.shown = false;
+            } else if self.shown {
+                out.extend_from_slice(&line);
+            }
+        }
+        let may_be_marker = self.pending.first() == Some(&b'[') && self.pending.len() < PENDING_MAX;
+        if !may_be_marker {
+            if self.shown {
+                out.append(&mut self.pending);
+            } else if self.pending.len() >= PENDING_MAX {
+                self.pending.clear();
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPEN: &str = "@@harness ab shell open";
+    const CLOSE: &str = "@@harness ab shell closed";
+
+    #[test]
+    fn only_what_the_shell_prints_between_the_markers_is_shown_however_the_bytes_come() {
+        let console: &[u8] = b"[ 1.0] booting\r\n[ 2.0] @@harness ab shell open\r\nharness: a shell\r\n/ # ls\r\nbin dev\r\n\
+            [ 3.0] random: crng init done\r\n/ # exit\r\n[ 9.0] @@harness ab shell closed\r\n[ 9.1] @@harness ab begin rmmod\r\n";
+        let want: &[u8] = b"harness: a shell\r\n/ # ls\r\nbin dev\r\n[ 3.0] random: crng init done\r\n/ # exit\r\n";
+        // In one piece, a byte at a time (as QEMU writes), and in threes.
+        for size in [console.len(), 1, 3] {
+            let mut v = ShellView::new(OPEN.into(), CLOSE.into());
+            let shown: Vec<u8> = console.chunks(size).flat_map(|c| v.feed(c)).collect();
+            assert_eq!(String::from_utf8_lossy(&shown), String::from_utf8_lossy(want), "chunks of {size}");
+        }
+        // A prompt (no line end) is shown at once.
+        let mut v = ShellView::new(OPEN.into(), CLOSE.into());
+        v.feed(b"[ 2.0] @@harness ab shell open\n");
+        assert_eq!(v.feed(b"/ # "), b"/ # ");
+    }
+
+    #[test]
+    fn without_a_terminal_the_shell_is_refused_in_one_line() {
+        // Under nextest stdin is not a terminal.
+        if std::io::stdin().is_terminal() {
+            eprintln!("skipped: this test's stdin is a terminal");
+            return;
+        }
+        let e = require().unwrap_err().to_string();
+        assert!(e.contains("--shell needs a terminal") && !e.contains('\n'), "{e}");
+    }
+}
