@@ -32,6 +32,23 @@ harness_step() {
     # 0.1 s a step under TCG); the next step writes it anew.
     : > "$_out"
     harness_mark end "$_name" "rc=$_rc"
+    if [ -n "$HARNESS_AWAIT" ]; then
+        harness_await "$_name"
+    fi
+}
+
+# harness_await NAME: `check --shell-on-failure`. The harness judges the step
+# that just ended and answers on the console: "shell" (it failed: the user
+# gets a shell here, once) or "go". The console is /init's stdin.
+harness_await() {
+    harness_mark await "$1"
+    read -r _answer
+    case "$_answer" in
+    *shell*)
+        HARNESS_AWAIT=
+        harness_shell
+        ;;
+    esac
 }
 
 # harness_insmod KO NAME [PARAMS]: insmod, saying its pid (kmemleak names

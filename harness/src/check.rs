@@ -15,6 +15,7 @@ use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{Limits, Watch};
 use crate::supervisor::{self, LineSource, Next, Stop};
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -41,25 +42,31 @@ impl CheckReport {
 /// input, a missing tool, a build failure); a verdict, passing or not, is `Ok`.
 pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let stages = Stages::new();
-    if opts.shell {
+    let interactive = opts.shell || opts.shell_on_failure;
+    if interactive {
         crate::guest::terminal::require()?;
     }
     let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
-    if opts.shell && p.units.len() > 1 {
-        bail!("--shell opens one shell, after one unit's steps: give one --module (or --kernel-module)");
+    if interactive && p.units.len() > 1 {
+        bail!("--shell and --shell-on-failure open one shell, in one unit's steps: give one --module (or --kernel-module)");
     }
     let nonce = prepare::new_nonce();
     let busybox = crate::busybox::get()?;
     let initramfs = p.run_dir.path().join("initramfs.cpio");
     let (modules, programs) = (p.guest_modules(), p.all_programs());
-    let plan = crate::plan::Plan { shell: opts.shell, ..p.guest_plan() };
+    let plan = crate::plan::Plan { shell: opts.shell, shell_on_failure: opts.shell_on_failure, ..p.guest_plan() };
     let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 
     let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
-    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce, opts.shell)?;
+    let shell = match (opts.shell, opts.shell_on_failure) {
+        (_, true) => Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() }),
+        (true, false) => Shell::AfterSteps,
+        (false, false) => Shell::No,
+    };
+    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce, shell)?;
     let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
     stages.say("verdict", if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) });
@@ -161,11 +168,27 @@ pub struct Boot {
     pub registers: Option<String>,
 }
 
+/// Whether the user's terminal becomes the guest's shell, and when.
+pub enum Shell {
+    No,
+    /// `--shell`: before the unload steps (the plan says where).
+    AfterSteps,
+    /// `--shell-on-failure`: at the first step that fails; each step is
+    /// judged as it ends against these.
+    OnFailure(OnFailure),
+}
+
+pub struct OnFailure {
+    pub expectations: crate::judge::expect::Expectations,
+    /// The planned step names, for [`Expectations::evaluate`].
+    pub planned: Vec<String>,
+}
+
 /// Boots the guest and watches it until it powers off, panics, stops, hangs
-/// or runs out of time. QEMU is killed and reaped on every path. With
+/// or runs out of time. QEMU is killed and reaped on every path. With a
 /// `shell`, the user's terminal is the guest's shell between the shell
 /// markers (guest/terminal.rs), and is put back however the run ends.
-pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, shell: bool) -> Result<Boot> {
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, shell: Shell) -> Result<Boot> {
     for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
@@ -183,21 +206,26 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;
     let stderr_log = run_dir.join("qemu.stderr");
-    let (input, to_guest) = if shell {
+    let interactive = !matches!(shell, Shell::No);
+    let (input, to_guest) = if interactive {
         let (r, w) = os_pipe::pipe().context("creating the serial input pipe")?;
         (Some(r), Some(w))
     } else {
         (None, None)
     };
     let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
-    let tee = shell.then(|| (format!("@@harness {nonce} shell open"), format!("@@harness {nonce} shell closed")));
+    let tee = interactive.then(|| (format!("@@harness {nonce} shell open"), format!("@@harness {nonce} shell closed")));
     let console = ConsoleReader::start_with_tee(pipe, &run_dir.join("console.log"), tee)?;
     // Raw only once QEMU runs; restored when `_raw` drops, on every path.
-    let _raw = if shell { Some(crate::guest::terminal::RawTerminal::enter()?) } else { None };
+    let _raw = if interactive { Some(crate::guest::terminal::RawTerminal::enter()?) } else { None };
+    let answer = match (shell, &to_guest) {
+        (Shell::OnFailure(f), Some(w)) => Some((f, w.try_clone().context("sharing the serial input pipe")?)),
+        _ => None,
+    };
     let relay = to_guest.map(crate::guest::terminal::Relay::start).transpose()?;
 
     let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
-    let driven = supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest });
+    let driven = supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest, answer });
     if let Some(r) = relay {
         r.stop();
     }
@@ -235,10 +263,12 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     Ok(Boot { transcript, end, registers })
 }
 
-/// QEMU's console as the supervisor's line source.
+/// QEMU's console as the supervisor's line source, and under
+/// `--shell-on-failure` the guest's serial input for its answers.
 struct GuestLines<'a> {
     console: &'a ConsoleReader,
     guest: &'a Qemu,
+    answer: Option<(OnFailure, os_pipe::PipeWriter)>,
 }
 
 impl LineSource for GuestLines<'_> {
@@ -251,6 +281,15 @@ impl LineSource for GuestLines<'_> {
             }
             Err(RecvTimeoutError::Timeout) => Ok(Next::Quiet),
         }
+    }
+
+    /// A step the guest waits on is judged now, on what the run said so
+    /// far: "shell" if one of its expectations failed, else "go".
+    fn after_line(&mut self, watch: &mut Watch) -> Result<()> {
+        let (Some(step), Some((f, to_guest))) = (watch.take_await(), self.answer.as_mut()) else { return Ok(()) };
+        let checks = f.expectations.evaluate(&f.planned, watch.transcript());
+        let failed = checks.iter().any(|c| c.step == step.name && !c.held);
+        to_guest.write_all(if failed { b"shell\n" } else { b"go\n" }).context("answering the guest on its serial input")
     }
 }
 

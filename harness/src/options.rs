@@ -180,6 +180,11 @@ pub struct CheckOptions {
     /// verdict. Needs a terminal; one module directory.
     #[arg(long)]
     pub shell: bool,
+    /// Make this terminal the guest's shell at the first step that fails its
+    /// expectations (the modules as that step left them); leaving it runs
+    /// the rest. Needs a terminal; one module directory.
+    #[arg(long, conflicts_with = "shell")]
+    pub shell_on_failure: bool,
 }
 
 impl CheckOptions {

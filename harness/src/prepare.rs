@@ -281,7 +281,7 @@ impl Prepared {
             }
         }
         steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
-        Plan { steps, shell: false }
+        Plan { steps, shell: false, shell_on_failure: false }
     }
 }
 

@@ -24,6 +24,13 @@ pub enum Next {
 pub trait LineSource {
     /// The next line, waiting at most until `deadline`.
     fn next(&mut self, deadline: Instant) -> Result<Next>;
+
+    /// Called after each line is fed to the watch: a source that talks
+    /// back (QEMU's, under `--shell-on-failure`) answers what the guest
+    /// asked.
+    fn after_line(&mut self, _watch: &mut Watch) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Why the loop stopped.
@@ -50,7 +57,10 @@ pub fn drive(watch: &mut Watch, source: &mut dyn LineSource) -> Result<Stop> {
         };
         let now = Instant::now();
         match next {
-            Next::Line(line) => watch.feed(&line, now),
+            Next::Line(line) => {
+                watch.feed(&line, now);
+                source.after_line(watch)?;
+            }
             Next::Closed(status) => return Ok(Stop::Closed(status)),
             Next::Quiet => {}
         }

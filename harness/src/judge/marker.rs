@@ -97,6 +97,9 @@ pub enum Marker {
     /// One entry of the port list the build gave: its id, the places of its
     /// uses (`file:line`, none for the module's name) and the mark's note.
     Port { id: String, at: Vec<String>, note: Option<String> },
+    /// A step is over and the guest waits for the harness to say whether
+    /// the user gets a shell now (`check --shell-on-failure`).
+    Await { step: StepId },
     /// The user's shell in the guest (`check --shell`) opened or closed:
     /// while it is open, no deadline but a panic's runs.
     Shell { open: bool },
@@ -121,6 +124,7 @@ impl fmt::Display for Marker {
                     None => Ok(()),
                 }
             }
+            Marker::Await { step } => write!(f, "await {step}"),
             Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
             Marker::Done => f.write_str("done"),
         }
@@ -179,6 +183,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let at = if at == "-" { Vec::new() } else { at.split(',').map(str::to_string).collect() };
             Marker::Port { id: id.to_string(), at, note }
         }
+        "await" if word(args.trim_end()) => Marker::Await { step: StepId::parse(args.trim_end())? },
         "shell" => match args.trim() {
             "open" => Marker::Shell { open: true },
             "closed" => Marker::Shell { open: false },

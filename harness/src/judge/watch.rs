@@ -54,12 +54,14 @@ pub struct Watch {
     done: Option<Instant>,
     /// Since when the user's shell has been open (`check --shell`).
     shell: Option<Instant>,
+    /// A step the guest waits on an answer for (`--shell-on-failure`).
+    awaiting: Option<StepId>,
 }
 
 impl Watch {
     /// Watches a run whose transcript is `transcript`, from `now`.
     pub fn new(transcript: Transcript, limits: Limits, now: Instant) -> Watch {
-        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None }
+        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None, awaiting: None }
     }
 
     /// One console line.
@@ -69,6 +71,7 @@ impl Watch {
             Some(Marker::Begin { step }) => self.step_started = Some((step, now)),
             Some(Marker::End { .. }) => self.step_started = None,
             Some(Marker::Shell { open: true }) => self.shell = Some(now),
+            Some(Marker::Await { step }) => self.awaiting = Some(step),
             Some(Marker::Shell { open: false }) => {
                 // The time at the shell is the user's: the run's clocks
                 // resume where they stood when it opened.
@@ -84,6 +87,11 @@ impl Watch {
         if self.panicked.is_none() && classify(split_timestamp(line).1) == Some(EventKind::Panic) {
             self.panicked = Some(now);
         }
+    }
+
+    /// The step the guest is waiting on an answer for, once.
+    pub fn take_await(&mut self) -> Option<StepId> {
+        self.awaiting.take()
     }
 
     /// When [`Watch::expire`] must next be asked, if no line comes before.

@@ -122,3 +122,32 @@ fn without_a_terminal_the_shell_is_refused_in_one_line() {
     assert!(t.contains("--shell needs a terminal"), "{t}");
     assert!(started.elapsed() < Duration::from_secs(10), "not at once: {:?}", started.elapsed());
 }
+
+/// `--shell-on-failure`: a module whose init fails gets the shell right
+/// after insmod (the step that failed, not before the unload), and leaving
+/// it gives the FAILED verdict; a module that passes gets no shell at all.
+#[test]
+fn the_shell_on_failure_opens_at_the_failing_step_and_only_there() {
+    let enomem = crate::common::fixture("faults/enomem");
+    let mut t = OnTerminal::start(&["check", "--shell-on-failure", "--module", enomem.to_str().unwrap()]);
+    // A verdict first would mean no shell was opened: fail at once.
+    let at = t.wait_for(0, &re(r"leave it with exit|verdict: "), Duration::from_secs(240));
+    assert!(t.text().contains("leave it with exit"), "no shell at the failing step:\n{}", t.text());
+    let at = t.wait_for(at, &re(r"# "), Duration::from_secs(30));
+    // The step that failed is insmod: nothing was unloaded yet, and the
+    // init's -ENOMEM left no module.
+    t.type_line("echo modules=$(grep -c fault_enomem /proc/modules)");
+    let at = t.wait_for(at, &re(r"\nmodules=0\r?\n"), Duration::from_secs(30));
+    t.type_line("exit");
+    t.wait_for(at, &re(r"verdict: FAILED"), Duration::from_secs(120));
+    let end = Instant::now() + Duration::from_secs(30);
+    while t.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "the harness did not exit after the verdict:\n{}", t.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(t.child.try_wait().unwrap().and_then(|s| s.code()), Some(1), "{}", t.text());
+
+    let mut t = OnTerminal::start(&["check", "--shell-on-failure"]);
+    t.wait_for(0, &re(r"verdict: PASSED"), Duration::from_secs(240));
+    assert!(!t.text().contains("leave it with exit"), "a passing run opened a shell:\n{}", t.text());
+}
