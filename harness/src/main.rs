@@ -40,8 +40,9 @@ enum Command {
     /// Boot an emulated FriendlyARM board (QEMU, serial on a pty) to try
     /// `replay` without a board; prints the pty and runs until Ctrl-C.
     EmulateBoard {
-        /// A profile whose UART takes input under QEMU (vexpress-a9's does;
-        /// smdkc210's does not).
+        /// A profile whose UART takes input under QEMU as the replay sends
+        /// it (vexpress-a9's does; smdkc210's loses a burst of more than
+        /// 128 bytes, see guest/terminal.rs).
         #[arg(long)]
         profile: String,
     },

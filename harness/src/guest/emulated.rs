@@ -4,8 +4,10 @@
 //! serial port on a pseudo-terminal that `replay --serial` opens like a USB
 //! serial adapter.
 //!
-//! Only machines whose UART takes input under QEMU will do: vexpress-a9's
-//! PL011 does; smdkc210's Exynos UART does not.
+//! Only machines whose UART takes input under QEMU as the replay sends it
+//! will do: vexpress-a9's PL011 does; smdkc210's Exynos UART loses a burst
+//! of more than 128 bytes (guest/terminal.rs measured it; `check --shell`
+//! paces its input, the replay does not).
 
 use crate::guest::cpio::{self, Entry};
 use crate::profile::Profile;
