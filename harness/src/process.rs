@@ -52,6 +52,9 @@ pub fn install_signal_handler() -> Result<()> {
         let groups: Vec<(i32, Stop)> = GROUPS.lock().map(|g| g.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
         stop_groups(&groups);
         reap(&groups);
+        // exit runs no destructors: a terminal lent to a guest's shell is
+        // put back here.
+        crate::guest::terminal::restore();
         std::process::exit(130);
     })
     .context("installing the signal handler")

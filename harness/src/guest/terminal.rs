@@ -39,10 +39,12 @@ pub fn require() -> Result<()> {
 }
 
 /// The terminal in raw mode (no line editing, no echo, no signals from ^C:
-/// those are the guest shell's), put back as it was when dropped.
-pub struct RawTerminal {
-    saved: Termios,
-}
+/// those are the guest shell's), put back as it was when dropped, or by
+/// [`restore`] from the signal handler (a SIGTERM), which runs no drops.
+pub struct RawTerminal;
+
+/// The settings a [`RawTerminal`] replaced.
+static SAVED: std::sync::Mutex<Option<Termios>> = std::sync::Mutex::new(None);
 
 impl RawTerminal {
     pub fn enter() -> Result<RawTerminal> {
@@ -50,14 +52,22 @@ impl RawTerminal {
         let saved = termios::tcgetattr(stdin.as_fd()).context("reading the terminal's settings")?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).context("making the terminal raw")?;
-        Ok(RawTerminal { saved })
+        Ok(RawTerminal)
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, &self.saved);
+        restore();
+    }
+}
+
+/// Puts the terminal back as a [`RawTerminal`] found it, if one is in use.
+pub fn restore() {
+    if let Some(saved) = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, &saved);
     }
 }
 
