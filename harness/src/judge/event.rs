@@ -324,13 +324,13 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
 fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
     ev.module_symbol = ev.block.iter().find_map(|l| {
         if let Some(c) = MODULE_FRAME.captures(l) {
-            return Some(format!("{} [{}]", &c[1], &c[2]));
+            return Some(format!("{} [{}]", crate::judge::lines::readable(&c[1]), &c[2]));
         }
         let addr = u64::from_str_radix(&BARE_FRAME.captures(l)?[1], 16).ok()?;
         let named = name(addr)?;
         // Keep the kernel's short form: function [module].
         let c = MODULE_FRAME.captures(&named)?;
-        Some(format!("{} [{}]", &c[1], &c[2]))
+        Some(format!("{} [{}]", crate::judge::lines::readable(&c[1]), &c[2]))
     });
     if ev.kind == EventKind::Kmemleak {
         ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());

@@ -160,6 +160,12 @@ fn short_path(file: &str) -> String {
     }
 }
 
+/// A symbol as its source names it: a Rust symbol demangled, without its
+/// trailing hash; any other as it is.
+pub fn readable(symbol: &str) -> String {
+    strip_hash(&addr2line::demangle_auto(symbol.into(), None))
+}
+
 /// A Rust path without its trailing hash (`…::init::h0123456789abcdef`).
 fn strip_hash(f: &str) -> String {
     match f.rsplit_once("::h") {
@@ -180,6 +186,8 @@ mod tests {
         assert_eq!(short_path("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs"), "core/src/ptr/mod.rs");
         assert_eq!(strip_hash("mmc_byte_rust::init::h0123456789abcdef"), "mmc_byte_rust::init");
         assert_eq!(strip_hash("a::hello"), "a::hello");
+        assert_eq!(readable("_ZN15fault_rust_null18write_through_null17h1d29e77866bffdfeE"), "fault_rust_null::write_through_null");
+        assert_eq!(readable("null_deref_do"), "null_deref_do");
     }
 
     #[test]

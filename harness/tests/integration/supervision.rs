@@ -150,6 +150,8 @@ fn a_rust_oops_names_its_line_in_src_lib_rs() {
     let oops = v.events.iter().find(|e| e.kind == harness::judge::event::EventKind::Oops).unwrap_or_else(|| panic!("no oops: {v}"));
     let pc = oops.frames.first().unwrap_or_else(|| panic!("no frame with a source line: {oops:?}"));
     assert!(pc.frame.ends_with(" [fault_rust_null]"), "{oops:?}");
+    // The report's module function, demangled as the source names it.
+    assert_eq!(oops.module_symbol.as_deref(), Some("fault_rust_null::write_through_null [fault_rust_null]"), "{oops:?}");
     // Innermost first: core's write_volatile, inlined into the fixture's
     // function, whose line is the store.
     let ours = pc.lines.iter().find(|l| l.file == "src/lib.rs").unwrap_or_else(|| panic!("no line in src/lib.rs: {oops:?}"));
