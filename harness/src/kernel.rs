@@ -270,12 +270,14 @@ fn make_args(profile: &Profile, opts: &BuildOptions, src: &Path, out: &Path, ext
 }
 
 /// Reproducible-ish builds: the same inputs give the same version string.
-const MAKE_ENVS: [(&str, &str); 2] = [("KBUILD_BUILD_USER", "harness"), ("KBUILD_BUILD_HOST", "harness")];
+fn make_envs() -> [(&'static str, OsString); 2] {
+    [("KBUILD_BUILD_USER", "harness".into()), ("KBUILD_BUILD_HOST", "harness".into())]
+}
 
 /// The defconfig, the fragments merged on it, `olddefconfig`, and the check
 /// that every requested symbol survived, into `out/.config`.
 fn configure(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
-    let envs = MAKE_ENVS.map(|(k, v)| (k, OsString::from(v)));
+    let envs = make_envs();
     let short = Duration::from_secs(10 * 60);
     // Outside `out`, which is removed if the build fails: every log path an
     // error names must exist.
@@ -301,7 +303,7 @@ fn configure(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kco
 fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
     let started = Instant::now();
     configure(profile, opts, src, requests, out, logs)?;
-    let envs = MAKE_ENVS.map(|(k, v)| (k, OsString::from(v)));
+    let envs = make_envs();
 
     let mut targets: Vec<String> = vec![profile.kernel.image.clone(), "modules".into()];
     targets.extend(profile.kernel.dtbs.iter().cloned());

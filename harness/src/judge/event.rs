@@ -109,20 +109,17 @@ impl Event {
     pub fn locate(&mut self, name: &dyn Fn(u64) -> Option<String>, locate: &Locate) {
         for l in &self.block {
             let exact = l.trim_start().starts_with("PC is at ");
-            let bare = BARE_FRAME.captures(l).and_then(|c| u64::from_str_radix(&c[1], 16).ok()).and_then(name);
-            let texts: Vec<String> = match bare {
-                Some(named) => vec![named],
-                None => FRAME_AT.find_iter(l).map(|m| m.as_str().to_string()).collect(),
-            };
-            for text in texts {
-                let Some(c) = FRAME_AT.captures(&text) else { continue };
-                let Ok(offset) = u64::from_str_radix(&c[2], 16) else { continue };
+            let named = BARE_FRAME.captures(l).and_then(|c| u64::from_str_radix(&c[1], 16).ok()).and_then(name);
+            // Only frames with an offset have a place in the source.
+            for c in MODULE_FRAME.captures_iter(named.as_deref().unwrap_or(l)) {
+                let Some(offset) = c.name("off").and_then(|o| u64::from_str_radix(o.as_str(), 16).ok()) else { continue };
+                let text = &c[0];
                 if self.frames.iter().any(|f| f.frame == text) {
                     continue;
                 }
-                let lines = locate(&c[3], &c[1], offset, !exact);
+                let lines = locate(&c["module"], &c["function"], offset, !exact);
                 if !lines.is_empty() {
-                    self.frames.push(SourceFrame { frame: text.clone(), lines });
+                    self.frames.push(SourceFrame { frame: text.to_string(), lines });
                 }
             }
         }
@@ -149,11 +146,10 @@ impl Event {
 }
 
 static KASAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG: KASAN: ([\w-]+)").unwrap());
-static MODULE_FRAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)? \[(\w+)\]").unwrap());
-/// A frame with its offset: `function+0xoff/0xlen [module]`.
-static FRAME_AT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"([A-Za-z_][\w.]*)\+0x([0-9a-f]+)/0x[0-9a-f]+ \[(\w+)\]").unwrap());
+/// A module's frame: `function [module]` or `function+0xoff/0xlen [module]`.
+static MODULE_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<function>[A-Za-z_][\w.]*)(?:\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+)? \[(?P<module>\w+)\]").unwrap()
+});
 /// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
 static BARE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
@@ -324,13 +320,13 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
 fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
     ev.module_symbol = ev.block.iter().find_map(|l| {
         if let Some(c) = MODULE_FRAME.captures(l) {
-            return Some(format!("{} [{}]", crate::judge::lines::readable(&c[1]), &c[2]));
+            return Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]));
         }
         let addr = u64::from_str_radix(&BARE_FRAME.captures(l)?[1], 16).ok()?;
         let named = name(addr)?;
         // Keep the kernel's short form: function [module].
         let c = MODULE_FRAME.captures(&named)?;
-        Some(format!("{} [{}]", crate::judge::lines::readable(&c[1]), &c[2]))
+        Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]))
     });
     if ev.kind == EventKind::Kmemleak {
         ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());
