@@ -250,7 +250,7 @@ mod tests {
             cross_compile: "arm-linux-gnueabihf-".into(),
             built_now: false,
         };
-        let m = [Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![] }];
+        let m = [Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![], sources: None }];
         let t = boot_commands(&b, &k, &m, true);
         for want in ["fatload mmc 0:1 0x41000000 uImage", "fatload mmc 0:1 0x42000000 uInitrd", "bootm 0x41000000 0x42000000", "console=ttySAC0,115200n8 rdinit=/init", "insmod mmc_byte.ko"] {
             assert!(t.contains(want), "{want} missing from:\n{t}");

@@ -46,6 +46,9 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     if interactive {
         crate::guest::terminal::require()?;
     }
+    if opts.gdb {
+        crate::packages::ensure(&crate::packages::for_gdb(), &crate::cache::root().join("logs"))?;
+    }
     let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
     if interactive && p.units.len() > 1 {
         bail!("--shell and --shell-on-failure open one shell, in one unit's steps: give one --module (or --kernel-module)");
@@ -66,7 +69,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         (true, false) => Shell::AfterSteps,
         (false, false) => Shell::No,
     };
-    let booted = boot(&p.profile, &images, p.run_dir.path(), opts.limits.resolve(&p.profile), &nonce, shell)?;
+    let gdb = opts.gdb.then(|| Gdb { vmlinux: p.kernel.build_dir.join("vmlinux"), modules: p.units.iter().flat_map(|u| u.modules.clone()).collect() });
+    // Under gdb the guest stands still at each breakpoint: no deadline
+    // but a day's (and a panic's).
+    let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
+    let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
     let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
     stages.say("verdict", if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) });
@@ -178,6 +185,20 @@ pub enum Shell {
     OnFailure(OnFailure),
 }
 
+/// `check --gdb`: the kernel whose symbols gdb loads, and the modules
+/// whose symbols it adds where they are loaded.
+pub struct Gdb {
+    pub vmlinux: PathBuf,
+    pub modules: Vec<crate::module::Module>,
+}
+
+/// What the user attaches to the run: their terminal as the guest's shell,
+/// gdb, both or neither.
+pub struct Attach {
+    pub shell: Shell,
+    pub gdb: Option<Gdb>,
+}
+
 pub struct OnFailure {
     pub expectations: crate::judge::expect::Expectations,
     /// The planned step names, for [`Expectations::evaluate`].
@@ -187,8 +208,10 @@ pub struct OnFailure {
 /// Boots the guest and watches it until it powers off, panics, stops, hangs
 /// or runs out of time. QEMU is killed and reaped on every path. With a
 /// `shell`, the user's terminal is the guest's shell between the shell
-/// markers (guest/terminal.rs), and is put back however the run ends.
-pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, shell: Shell) -> Result<Boot> {
+/// markers (guest/terminal.rs), and is put back however the run ends. With
+/// `gdb`, QEMU waits for gdb before the guest's first instruction.
+pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, attach: Attach) -> Result<Boot> {
+    let Attach { shell, gdb } = attach;
     for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
@@ -201,7 +224,14 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     let socket = sock_dir.path().join("qmp.sock");
     let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let cmdline = qemu::kernel_cmdline(profile);
-    let argv = qemu::argv(profile, images, &cmdline, qmp_socket);
+    let mut argv = qemu::argv(profile, images, &cmdline, qmp_socket);
+    if let Some(g) = gdb {
+        let socket = sock_dir.path().join("gdb.sock");
+        let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
+        let script = crate::guest::gdb::write(&session, &run_dir.join("gdb"))?;
+        argv = crate::guest::gdb::qemu_args(&argv, &socket);
+        eprintln!("harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n", crate::guest::gdb::command(&script));
+    }
     let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;

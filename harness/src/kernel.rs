@@ -307,6 +307,12 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
 
     let mut targets: Vec<String> = vec![profile.kernel.image.clone(), "modules".into()];
     targets.extend(profile.kernel.dtbs.iter().cloned());
+    let config = std::fs::read_to_string(out.join(".config")).with_context(|| format!("reading {}/.config", out.display()))?;
+    if config.lines().any(|l| l == "CONFIG_GDB_SCRIPTS=y") {
+        // The kernel's gdb helpers (vmlinux-gdb.py), which `make all`
+        // builds when the config asks for them and the targets above do not.
+        targets.push("scripts_gdb".into());
+    }
     let jobs = format!("-j{}", opts.jobs);
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));

@@ -23,6 +23,19 @@ pub struct Module {
     pub depends: Vec<String>,
     /// `WARNING:` lines modpost printed.
     pub modpost_warnings: Vec<String>,
+    /// Where its sources were compiled and are now; `None` for a module
+    /// built elsewhere (the kernel's own, a prebuilt .ko).
+    pub sources: Option<Sources>,
+}
+
+/// The directory a module's build ran in, which its debug info's file names
+/// name (a run directory since removed, for a build kept in the module
+/// cache), and the directory holding the same sources now (this run's copy):
+/// what gdb's `set substitute-path` needs to show source lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub built_in: PathBuf,
+    pub now: PathBuf,
 }
 
 /// Checks that `dir` is a module directory kbuild can read: a `Kbuild` file
@@ -257,6 +270,7 @@ fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -
     for ko in kos {
         let mut m = prebuilt(&ko, kernel)?;
         m.modpost_warnings = warnings.clone();
+        m.sources = Some(Sources { built_in: built_in.to_path_buf(), now: tree.to_path_buf() });
         modules.push(m);
     }
     let ports = match api {
@@ -322,7 +336,7 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
     }
     let depends = info.get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-    Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new() })
+    Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new(), sources: None })
 }
 
 /// A .ko's `.modinfo` section: its `key=value` pairs.
@@ -414,6 +428,7 @@ mod tests {
             vermagic: String::new(),
             depends: depends.iter().map(|s| s.to_string()).collect(),
             modpost_warnings: vec![],
+            sources: None,
         }
     }
 

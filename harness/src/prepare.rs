@@ -77,7 +77,7 @@ fn install(mut needs: Vec<packages::Need>, source: Option<&str>) -> Result<()> {
 /// `harness setup`: everything the README's two commands need, installed
 /// (or the exact command printed): a check's packages, the default kernel
 /// source and busybox, kmod/'s Rust target, the cross C library for test
-/// programs, the build sandbox, and what the test suite uses.
+/// programs, the build sandbox, what the test suite uses, and gdb-multiarch.
 pub fn setup_all(cross_compile: &str) -> Result<()> {
     let default = Profile::load(crate::options::DEFAULT_PROFILE, &crate::repo_root().join("configs"))?;
     setup(cross_compile, default.kernel.source_package.as_deref())?;
@@ -86,6 +86,7 @@ pub fn setup_all(cross_compile: &str) -> Result<()> {
     let mut needs = packages::for_programs(cross_compile);
     needs.extend(packages::for_sandbox());
     needs.extend(packages::for_suite());
+    needs.extend(packages::for_gdb());
     packages::ensure(&needs, &logs)
 }
 
@@ -521,6 +522,7 @@ mod tests {
             vermagic: "6.12.117".into(),
             depends: depends.iter().map(|d| d.to_string()).collect(),
             modpost_warnings: Vec::new(),
+            sources: None,
         };
         (ko, m)
     }

@@ -141,7 +141,7 @@ mod tests {
     fn module(dir: &Path) -> Module {
         let ko = dir.join("mmc_byte.ko");
         std::fs::write(&ko, b"KO").unwrap();
-        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![] }
+        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![], sources: None }
     }
 
     #[test]

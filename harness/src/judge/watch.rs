@@ -43,6 +43,15 @@ pub struct Limits {
     pub silence: Duration,
 }
 
+impl Limits {
+    /// The limits of a run that a person holds (`check --gdb`: the guest
+    /// stands still at every breakpoint, for as long as they look): a day
+    /// for each, as at the shell. A panic still ends the run.
+    pub fn held() -> Limits {
+        Limits { total: SHELL_LIMIT, step: SHELL_LIMIT, silence: SHELL_LIMIT }
+    }
+}
+
 #[derive(Debug)]
 pub struct Watch {
     transcript: Transcript,

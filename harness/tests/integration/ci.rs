@@ -131,7 +131,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
             // libssl-dev would take libpq-dev along. The cross libc goes
             // with the cross compiler, both the harness's: not a reason to
             // keep it.
-            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf \
+            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf gdb-multiarch \
              libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools"
                 .to_string(),
             "dpkg --remove-architecture armhf".to_string(),
@@ -147,7 +147,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     let remove = calls.iter().find(|c| c.starts_with("rustup target remove")).unwrap();
     assert!(remove.ends_with(&format!("[in {}]", repo().join("kmod").display())), "{remove}");
     // What was removed is said, and what apt took along with the packages.
-    for said in ["apt packages: qemu-system-arm", "with what only they needed: bc bison bubblewrap flex gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools", "kept: oldlib (auto-removable before this run, not the harness's)", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
+    for said in ["apt packages: qemu-system-arm", "with what only they needed: bc bison bubblewrap flex gcc-arm-linux-gnueabihf gdb-multiarch libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools", "kept: oldlib (auto-removable before this run, not the harness's)", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
         assert!(t.contains(said), "{said:?} not said:\n{t}");
     }
     for gone in ["sources", "busybox-static-armhf-0123", "cargo", "modules"] {

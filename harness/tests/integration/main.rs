@@ -10,6 +10,7 @@ mod changes;
 mod ci;
 mod cli;
 mod faults;
+mod gdb;
 mod install;
 mod common;
 mod ko;

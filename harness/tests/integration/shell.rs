@@ -147,7 +147,7 @@ fn the_shell_on_failure_opens_at_the_failing_step_and_only_there() {
     }
     assert_eq!(t.child.try_wait().unwrap().and_then(|s| s.code()), Some(1), "{}", t.text());
 
-    let mut t = OnTerminal::start(&["check", "--shell-on-failure"]);
+    let t = OnTerminal::start(&["check", "--shell-on-failure"]);
     t.wait_for(0, &re(r"verdict: PASSED"), Duration::from_secs(240));
     assert!(!t.text().contains("leave it with exit"), "a passing run opened a shell:\n{}", t.text());
 }
