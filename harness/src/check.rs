@@ -132,6 +132,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 // addresses may have been reused by a later one.
                 symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
+                memory: (end.is_hang() || end == RunEnd::Panicked).then(|| booted.memory.clone()).flatten(),
                 explain: load_explanations(t),
                 api: u.api.to_string(),
                 ports: u.ports.clone(),
@@ -173,6 +174,9 @@ pub struct Boot {
     pub end: RunEnd,
     /// `info registers -a`, taken from a hung guest before it was killed.
     pub registers: Option<String>,
+    /// What became of the guest's memory when the run ended in a hang or a
+    /// panic with QEMU still there: the dump's path, or why there is none.
+    pub memory: Option<String>,
 }
 
 /// Whether the user's terminal becomes the guest's shell, and when.
@@ -272,6 +276,12 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         },
         _ => None,
     };
+    // And keep its memory for later (a panic too, where QEMU is still up:
+    // smdkc210 does not reset). Under a second on smdkc210 (qmp.rs).
+    let memory = match (end.is_hang() || end == RunEnd::Panicked, qmp_socket) {
+        (true, Some(sock)) if guest.wait_until(Instant::now())?.is_none() => Some(dump_memory(sock, run_dir)),
+        _ => None,
+    };
     guest.kill()?;
     drop(guest);
     console.join();
@@ -290,7 +300,20 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
             );
         }
     }
-    Ok(Boot { transcript, end, registers })
+    Ok(Boot { transcript, end, registers, memory })
+}
+
+/// Dumps the guest's memory into `run_dir`; the line the verdict shows.
+fn dump_memory(socket: &Path, run_dir: &Path) -> String {
+    let file = run_dir.join("memory.kdump");
+    let started = Instant::now();
+    match qmp::dump_memory(socket, &file, Duration::from_secs(10)) {
+        Ok(()) => {
+            let mib = std::fs::metadata(&file).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
+            format!("{} ({}, {mib:.0} MiB, {:.1} s; README: \"A crash to study later\")", file.display(), qmp::DUMP_FORMAT, started.elapsed().as_secs_f64())
+        }
+        Err(e) => format!("none: {e:#}"),
+    }
 }
 
 /// QEMU's console as the supervisor's line source, and under

@@ -184,6 +184,18 @@ mod tests {
         assert_eq!(small.kernel.fragments, [full.kernel.fragments.clone(), vec!["small.config".to_string()]].concat());
     }
 
+    /// `--gdb` into the kernel is the default profile's guest with debug
+    /// info: the same machine, booted the same way, from the same config
+    /// plus gdb.config.
+    #[test]
+    fn the_gdb_profile_is_the_default_with_one_fragment_more() {
+        let plain = Profile::load("exynos4210", &configs()).unwrap();
+        let gdb = Profile::load("exynos4210-gdb", &configs()).unwrap();
+        assert_eq!(format!("{:?}", gdb.qemu), format!("{:?}", plain.qemu), "the [qemu] tables differ");
+        assert_eq!((&gdb.kernel.defconfig, &gdb.kernel.image, &gdb.api), (&plain.kernel.defconfig, &plain.kernel.image, &plain.api));
+        assert_eq!(gdb.kernel.fragments, [plain.kernel.fragments.clone(), vec!["gdb.config".to_string()]].concat());
+    }
+
     #[test]
     fn unknown_profile_lists_the_known_ones() {
         let err = Profile::load("tiny9999", &configs()).unwrap_err().to_string();

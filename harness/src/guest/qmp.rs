@@ -1,5 +1,6 @@
 //! QMP, QEMU's machine protocol (JSON lines on a Unix socket): how the
-//! harness asks a hung guest what its CPUs were doing before killing it.
+//! harness asks a hung or panicked guest what its CPUs were doing, and for
+//! its memory, before killing it.
 //!
 //! QMP has no command of its own for CPU registers, so the one question
 //! goes through `human-monitor-command`; but the answer is a JSON string,
@@ -19,6 +20,33 @@ const MAX_MESSAGE: u64 = 1 << 20;
 /// Runs one human-monitor command over the QMP socket at `socket` and
 /// returns its output, waiting at most `timeout` in all.
 pub fn human_command(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
+    let answer = command_on(socket, &json!({ "execute": "human-monitor-command", "arguments": { "command-line": command } }), timeout)?;
+    match answer.as_str() {
+        Some(text) => Ok(text.replace('\r', "")),
+        None => bail!("qemu answered `{command}` with {answer}, not text"),
+    }
+}
+
+/// The format of a guest memory dump: kdump-compressed with zlib, which
+/// every QEMU build has (QEMU 7.2 writes it in makedumpfile's flattened
+/// form). Measured on smdkc210's 1 GiB (a guest hung in a module's init):
+/// 0.7 s and 15 MiB, against 1.0 s and 1 GiB for an ELF core (zero and
+/// free pages cost nothing compressed).
+pub const DUMP_FORMAT: &str = "kdump-zlib";
+
+/// Writes the guest's memory to `file` (QMP `dump-guest-memory`, physical
+/// memory without paging; the VM stands still meanwhile), waiting at most
+/// `timeout`.
+pub fn dump_memory(socket: &Path, file: &Path, timeout: Duration) -> Result<()> {
+    let mut protocol = String::from("file:");
+    protocol.push_str(file.to_str().with_context(|| format!("{} is not UTF-8, which QMP needs", file.display()))?);
+    let request = json!({ "execute": "dump-guest-memory", "arguments": { "paging": false, "protocol": protocol, "format": DUMP_FORMAT } });
+    command_on(socket, &request, timeout).map(|_| ())
+}
+
+/// Connects to the QMP socket at `socket`, negotiates, sends `request` and
+/// returns its `return` value, waiting at most `timeout` in all.
+fn command_on(socket: &Path, request: &Value, timeout: Duration) -> Result<Value> {
     let deadline = Instant::now() + timeout;
     let stream = UnixStream::connect(socket).with_context(|| format!("connecting to qemu's QMP socket {}", socket.display()))?;
     let mut writer = stream.try_clone().context("cloning the QMP socket")?;
@@ -28,17 +56,7 @@ pub fn human_command(socket: &Path, command: &str, timeout: Duration) -> Result<
         bail!("qemu's QMP socket {} did not greet with QMP: {greeting}", socket.display());
     }
     execute(&mut reader, &mut writer, &json!({ "execute": "qmp_capabilities" }), deadline, timeout)?;
-    let answer = execute(
-        &mut reader,
-        &mut writer,
-        &json!({ "execute": "human-monitor-command", "arguments": { "command-line": command } }),
-        deadline,
-        timeout,
-    )?;
-    match answer.as_str() {
-        Some(text) => Ok(text.replace('\r', "")),
-        None => bail!("qemu answered `{command}` with {answer}, not text"),
-    }
+    execute(&mut reader, &mut writer, request, deadline, timeout)
 }
 
 /// Sends `request` and returns its `return` value; events that QEMU sends
@@ -126,6 +144,17 @@ mod tests {
         let sent = t.join().unwrap();
         assert_eq!(sent[0], json!({"execute": "qmp_capabilities"}));
         assert_eq!(sent[1], json!({"execute": "human-monitor-command", "arguments": {"command-line": "info registers -a"}}));
+    }
+
+    #[test]
+    fn a_memory_dump_asks_for_a_compressed_dump_into_the_file() {
+        let (_dir, sock, t) = fake_qemu(vec!["{\"return\": {}}\r\n", "{\"return\": {}}\r\n"]);
+        dump_memory(&sock, Path::new("/run/x/memory.kdump"), Duration::from_secs(5)).unwrap();
+        let sent = t.join().unwrap();
+        assert_eq!(
+            sent[1],
+            json!({"execute": "dump-guest-memory", "arguments": {"paging": false, "protocol": "file:/run/x/memory.kdump", "format": "kdump-zlib"}})
+        );
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct Verdict {
     pub ktap: Option<KtapSummary>,
     /// `info registers` from the QEMU monitor, taken before killing a hung guest.
     pub registers: Option<String>,
+    /// The guest memory dump of a hung or panicked guest: its path, or why
+    /// there is none.
+    pub memory: Option<String>,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
@@ -144,6 +147,7 @@ pub struct Context {
     pub modules: Vec<String>,
     pub symbols: Vec<ModuleSymbols>,
     pub registers: Option<String>,
+    pub memory: Option<String>,
     /// Known kernel changes that explain what happened (changes.rs).
     pub explain: Vec<String>,
     /// The module API it was built for, and the port list (api.rs).
@@ -159,6 +163,7 @@ impl Context {
             modules: Vec::new(),
             symbols: Vec::new(),
             registers: None,
+            memory: None,
             explain: Vec::new(),
             api: "native".into(),
             ports: Vec::new(),
@@ -250,7 +255,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
 
     let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
-    let registers = ctx.registers;
+    let (registers, memory) = (ctx.registers, ctx.memory);
     let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
         t.tail(25).iter().map(|l| l.shown()).collect()
     } else {
@@ -271,6 +276,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         unrelated,
         ktap,
         registers,
+        memory,
         defaults: expectations.defaults,
         explanations: ctx.explain,
         api: ctx.api,
@@ -410,6 +416,9 @@ impl Verdict {
         for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
             let _ = writeln!(s, "    | {l}");
         }
+    }
+    if let Some(m) = &self.memory {
+        let _ = writeln!(s, "\n  guest memory when it was stopped: {m}");
     }
     if !self.tail.is_empty() {
         let _ = writeln!(s, "\n  last console lines:");

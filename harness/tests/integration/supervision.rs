@@ -16,6 +16,21 @@ fn a_panic_is_crashed_and_the_guest_is_stopped() {
     assert!(v.reason.as_deref().unwrap().starts_with("kernel panic during step insmod"), "{v}");
     let panic = v.events.iter().find(|e| e.kind == harness::judge::event::EventKind::Panic).expect("panic event");
     assert!(panic.first_line().contains("fault_panic: deliberate panic"), "{panic:?}");
+    // smdkc210 stays up after a panic: its memory is kept for later.
+    assert_kdump(v.memory.as_deref(), &r.run_dir.expect("a crashed run keeps its directory"));
+}
+
+/// The verdict's memory line names a kdump-compressed dump in `run_dir`.
+fn assert_kdump(memory: Option<&str>, run_dir: &std::path::Path) {
+    let file = run_dir.join("memory.kdump");
+    let shown = memory.expect("no memory line");
+    assert!(shown.starts_with(&format!("{} (kdump-zlib, ", file.display())), "{shown}");
+    let head = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    // makedumpfile's flattened format (QEMU 7.2 writes no other for
+    // kdump), holding a kdump header; 1 GiB of RAM in far less.
+    assert_eq!(&head[..12], b"makedumpfile", "{shown}");
+    assert!(head[..64 << 10].windows(8).any(|w| w == b"KDUMP   "), "no kdump header: {shown}");
+    assert!(head.len() < 256 << 20, "{} bytes", head.len());
 }
 
 /// SIGTERM to the harness (a CI cancel) stops QEMU too.
@@ -116,6 +131,9 @@ fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     assert!(t.contains("R15="), "{t}");
     assert!(t.contains("CPU#1"), "both CPUs' registers are shown: {t}");
     assert!(t.contains("fault_init_hang: init will never return"), "last console lines shown: {t}");
+    let run_dir = t.lines().find_map(|l| l.strip_prefix("run directory: ")).unwrap_or_else(|| panic!("no run directory: {t}"));
+    assert_kdump(hang["memory"].as_str(), std::path::Path::new(run_dir.trim()));
+    assert!(oops["memory"].is_null(), "the oops's unit did not hang: {oops}");
 }
 
 /// A module that prints imitations of the step markers cannot close its
