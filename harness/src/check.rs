@@ -110,6 +110,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         .iter()
         .map(|u| u.modules.iter().map(|m| crate::module::symbols(&m.ko, &m.name, t, unit_of(u))).collect::<Result<Vec<_>>>())
         .collect::<Result<_>>()?;
+    let kernel_lines = kernel_lines(&p.kernel.build_dir.join("vmlinux"), t);
     Ok(p
         .units
         .iter()
@@ -133,6 +134,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 memory: (end.is_hang() || end == RunEnd::Panicked).then(|| booted.memory.clone()).flatten(),
+                kernel_lines: kernel_lines.clone(),
                 explain: load_explanations(t),
                 api: u.api.to_string(),
                 ports: u.ports.clone(),
@@ -140,6 +142,24 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
         .collect())
+}
+
+/// The kernel's debug information, for the source lines of its frames in
+/// the run's reports: only when there is a report, and the kernel has it
+/// (the exynos4210-gdb profile; a vmlinux without costs one read of its
+/// 10 MiB).
+fn kernel_lines(vmlinux: &Path, t: &Transcript) -> Option<std::rc::Rc<crate::judge::lines::KernelLines>> {
+    if crate::judge::event::scan(t, &|_| None).is_empty() {
+        return None;
+    }
+    let data = std::fs::read(vmlinux).ok()?;
+    match crate::judge::lines::KernelLines::parse(&data) {
+        Ok(lines) => lines.map(std::rc::Rc::new),
+        Err(e) => {
+            eprintln!("harness: warning: no source lines for the kernel's frames: {}: {e:#}", vmlinux.display());
+            None
+        }
+    }
 }
 
 /// How the boot ended, as one of several units sees it: completed if all

@@ -91,8 +91,9 @@ pub struct SourceFrame {
     pub lines: Vec<SourceLine>,
 }
 
-/// Finds the source lines of `function+offset` in `module` (innermost
-/// first); `return_address` for a frame below the first.
+/// Finds the source lines of `function+offset` in `module` ("" for the
+/// kernel itself; innermost first); `return_address` for a frame below the
+/// first.
 pub type Locate<'a> = dyn Fn(&str, &str, u64, bool) -> Vec<SourceLine> + 'a;
 
 impl Event {
@@ -101,7 +102,8 @@ impl Event {
         self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
     }
 
-    /// Fills `frames`: every `function+0xoff/0xlen [module]` of the report
+    /// Fills `frames`: every `function+0xoff/0xlen [module]` (and kernel
+    /// `function+0xoff/0xlen`) of the report
     /// (and every bare address `name` can name) that `locate` finds in the
     /// source, once each. The `PC is at` line is the faulting instruction
     /// itself; every other frame is a return address, so the line of the
@@ -111,13 +113,14 @@ impl Event {
             let exact = l.trim_start().starts_with("PC is at ");
             let named = BARE_FRAME.captures(l).and_then(|c| u64::from_str_radix(&c[1], 16).ok()).and_then(name);
             // Only frames with an offset have a place in the source.
-            for c in MODULE_FRAME.captures_iter(named.as_deref().unwrap_or(l)) {
-                let Some(offset) = c.name("off").and_then(|o| u64::from_str_radix(o.as_str(), 16).ok()) else { continue };
+            for c in FRAME.captures_iter(named.as_deref().unwrap_or(l)) {
+                let Ok(offset) = u64::from_str_radix(&c["off"], 16) else { continue };
                 let text = &c[0];
                 if self.frames.iter().any(|f| f.frame == text) {
                     continue;
                 }
-                let lines = locate(&c["module"], &c["function"], offset, !exact);
+                let module = c.name("module").map(|m| m.as_str()).unwrap_or("");
+                let lines = locate(module, &c["function"], offset, !exact);
                 if !lines.is_empty() {
                     self.frames.push(SourceFrame { frame: text.to_string(), lines });
                 }
@@ -149,6 +152,11 @@ static KASAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG: KASAN: ([\w-
 /// A module's frame: `function [module]` or `function+0xoff/0xlen [module]`.
 static MODULE_FRAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?P<function>[A-Za-z_][\w.]*)(?:\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+)? \[(?P<module>\w+)\]").unwrap()
+});
+/// A frame with its place in a function: `function+0xoff/0xlen`, with
+/// ` [module]` when a module's, without when the kernel's.
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<function>[A-Za-z_][\w.]*)\+0x(?P<off>[0-9a-f]+)/0x[0-9a-f]+(?: \[(?P<module>\w+)\])?").unwrap()
 });
 /// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
 static BARE_FRAME: LazyLock<Regex> =

@@ -143,6 +143,76 @@ impl ModuleLines {
     }
 }
 
+/// The kernel's debug information (a vmlinux built with it: the
+/// exynos4210-gdb profile), for report frames outside any module. vmlinux
+/// is linked: its DWARF holds final addresses, and a frame
+/// `function+off/len` is the symbol's address plus the offset.
+pub struct KernelLines {
+    ctx: addr2line::Context<::gimli::EndianRcSlice<gimli::RunTimeEndian>>,
+    /// Function symbols by name; a name that several static functions
+    /// share is left out (the frame does not say which it is).
+    functions: HashMap<String, Option<u64>>,
+}
+
+impl std::fmt::Debug for KernelLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KernelLines({} functions)", self.functions.len())
+    }
+}
+
+impl KernelLines {
+    /// The debug information of a vmlinux (`data`), or None when it was
+    /// built without.
+    pub fn parse(data: &[u8]) -> Result<Option<KernelLines>> {
+        let file = object::File::parse(data).context("not an ELF file")?;
+        if file.section_by_name(".debug_info").is_none() {
+            return Ok(None);
+        }
+        let endian = if file.is_little_endian() { gimli::RunTimeEndian::Little } else { gimli::RunTimeEndian::Big };
+        let dwarf = gimli::Dwarf::load(|id| -> Result<_> {
+            let data = match file.section_by_name(id.name()) {
+                Some(s) => s.uncompressed_data().with_context(|| format!("reading {}", id.name()))?.into_owned(),
+                None => Vec::new(),
+            };
+            Ok(::gimli::EndianRcSlice::new(std::rc::Rc::from(data), endian))
+        })?;
+        let ctx = addr2line::Context::from_dwarf(dwarf).context("reading the kernel's DWARF")?;
+        let mut functions: HashMap<String, Option<u64>> = HashMap::new();
+        for s in file.symbols().filter(|s| s.kind() == SymbolKind::Text) {
+            let Ok(name) = s.name() else { continue };
+            functions.entry(name.to_string()).and_modify(|a| *a = None).or_insert(Some(s.address()));
+        }
+        Ok(Some(KernelLines { ctx, functions }))
+    }
+
+    /// The source of the kernel's `function+offset` (see
+    /// [`ModuleLines::at_symbol`]); nothing for a name several functions share.
+    pub fn at_symbol(&self, function: &str, offset: u64, return_address: bool) -> Vec<SourceLine> {
+        let Some(Some(address)) = self.functions.get(function) else { return Vec::new() };
+        let probe = address + offset - u64::from(return_address && offset > 0);
+        let mut out = Vec::new();
+        let Ok(mut frames) = self.ctx.find_frames(probe).skip_all_loads() else { return out };
+        while let Ok(Some(f)) = frames.next() {
+            let Some(loc) = f.location else { continue };
+            let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
+            let function = f.function.and_then(|n| n.demangle().ok().map(|c| c.into_owned())).unwrap_or_else(|| function.to_string());
+            out.push(SourceLine { function, file: kernel_path(file), line });
+        }
+        out
+    }
+}
+
+/// A kernel source path relative to the source tree (`…/linux/init/main.c`
+/// → `init/main.c`), as the kernel's own reports and tools name them.
+fn kernel_path(file: &str) -> String {
+    for top in ["arch", "block", "crypto", "drivers", "fs", "include", "init", "ipc", "kernel", "lib", "mm", "net", "security", "sound", "virt"] {
+        if let Some((_, rel)) = file.rsplit_once(&format!("/{top}/")) {
+            return format!("{top}/{rel}");
+        }
+    }
+    file.to_string()
+}
+
 fn is_allocated(s: &object::Section) -> bool {
     matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0)
 }

@@ -148,6 +148,9 @@ pub struct Context {
     pub symbols: Vec<ModuleSymbols>,
     pub registers: Option<String>,
     pub memory: Option<String>,
+    /// The kernel's debug information, when it was built with it: source
+    /// lines for the kernel's frames too.
+    pub kernel_lines: Option<std::rc::Rc<crate::judge::lines::KernelLines>>,
     /// Known kernel changes that explain what happened (changes.rs).
     pub explain: Vec<String>,
     /// The module API it was built for, and the port list (api.rs).
@@ -164,6 +167,7 @@ impl Context {
             symbols: Vec::new(),
             registers: None,
             memory: None,
+            kernel_lines: None,
             explain: Vec::new(),
             api: "native".into(),
             ports: Vec::new(),
@@ -232,8 +236,10 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let name = |a| symbols.iter().find_map(|s| s.name(a));
-    let locate = |module: &str, function: &str, offset, ret| {
-        symbols.iter().find(|s| s.module() == module).map(|s| s.source_of(function, offset, ret)).unwrap_or_default()
+    let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
+        ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
+        ("", None) => Vec::new(),
+        _ => symbols.iter().find(|s| s.module() == module).map(|s| s.source_of(function, offset, ret)).unwrap_or_default(),
     };
     let mut scanned = crate::judge::event::scan(t, &name);
     for e in &mut scanned {

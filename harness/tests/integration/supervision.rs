@@ -182,3 +182,33 @@ fn a_rust_oops_names_its_line_in_src_lib_rs() {
     let init = oops.frames.iter().find(|f| f.frame.starts_with("fault_rust_null_init+")).unwrap_or_else(|| panic!("{oops:?}"));
     assert_eq!((init.lines[0].function.as_str(), init.lines[0].file.as_str(), init.lines[0].line), ("fault_rust_null_init", "src/lib.rs", call), "{oops:?}");
 }
+
+/// A kernel built with debug info (the exynos4210-gdb profile) gives its
+/// own frames source lines too. Shown here on a small linked ARM program
+/// built the same way (vmlinux is one, much larger): a function's frame is
+/// its symbol plus the offset, and a name that two static functions share
+/// gets no line rather than maybe the other's.
+#[test]
+fn a_linked_programs_frames_get_their_lines_unless_the_name_is_ambiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.c"), dir.path().join("b.c"));
+    std::fs::write(&a, "static int helper(int x) { return x + 1; }\nint twice(int x)\n{\n\treturn helper(x) * 2;\n}\nvoid _start(void) { for (;;) twice(1); }\n").unwrap();
+    std::fs::write(&b, "static int helper(int x) { return x - 1; }\nint other(int x) { return helper(x); }\n").unwrap();
+    let prog = dir.path().join("prog");
+    let out = std::process::Command::new("arm-linux-gnueabihf-gcc")
+        .args(["-g", "-O0", "-nostdlib", "-static", "-o"])
+        .args([&prog, &a, &b])
+        .output()
+        .expect("the cross gcc, which check installs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = harness::judge::lines::KernelLines::parse(&std::fs::read(&prog).unwrap()).unwrap().expect("built with -g");
+    let at = lines.at_symbol("twice", 0, false);
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!((at[0].function.as_str(), at[0].line), ("twice", 3), "{at:?}");
+    assert!(at[0].file.ends_with("a.c"), "{at:?}");
+    assert_eq!(lines.at_symbol("helper", 0, false), [], "two static helpers: which one is unknown");
+    assert_eq!(lines.at_symbol("other", 0, false)[0].line, 2);
+    let stripped = dir.path().join("stripped");
+    assert!(std::process::Command::new("arm-linux-gnueabihf-strip").arg("--strip-debug").arg("-o").arg(&stripped).arg(&prog).status().unwrap().success());
+    assert!(harness::judge::lines::KernelLines::parse(&std::fs::read(&stripped).unwrap()).unwrap().is_none());
+}
