@@ -111,6 +111,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         .map(|u| u.modules.iter().map(|m| crate::module::symbols(&m.ko, &m.name, t, unit_of(u))).collect::<Result<Vec<_>>>())
         .collect::<Result<_>>()?;
     let kernel_lines = kernel_lines(&p.kernel.build_dir.join("vmlinux"), t);
+    let unmodelled = crate::judge::access::attribute(t, &booted.accesses, &memory_map(&p.profile)?);
     Ok(p
         .units
         .iter()
@@ -135,6 +136,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 memory: (end.is_hang() || end == RunEnd::Panicked).then(|| booted.memory.clone()).flatten(),
                 kernel_lines: kernel_lines.clone(),
+                unmodelled: unmodelled.iter().filter(|a| a.unit.as_deref() == unit_of(u)).cloned().collect(),
                 explain: load_explanations(t),
                 api: u.api.to_string(),
                 ports: u.ports.clone(),
@@ -142,6 +144,14 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
         .collect())
+}
+
+/// The profile's memory map (`configs/memory-maps/`), or an empty one.
+fn memory_map(profile: &Profile) -> Result<crate::judge::access::MemoryMap> {
+    let Some(name) = &profile.qemu.memory_map else { return Ok(Default::default()) };
+    let path = crate::repo_root().join("configs/memory-maps").join(name);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: invalid memory map: {}", path.display(), e.to_string().trim_end()))
 }
 
 /// The kernel's debug information, for the source lines of its frames in
@@ -197,6 +207,9 @@ pub struct Boot {
     /// What became of the guest's memory when the run ended in a hang or a
     /// panic with QEMU still there: the dump's path, or why there is none.
     pub memory: Option<String>,
+    /// The device accesses QEMU rejected, each after the number of console
+    /// lines seen before it.
+    pub accesses: Vec<(usize, crate::judge::access::Access)>,
 }
 
 /// Whether the user's terminal becomes the guest's shell, and when.
@@ -248,7 +261,8 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     let socket = sock_dir.path().join("qmp.sock");
     let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let cmdline = qemu::kernel_cmdline(profile);
-    let mut argv = qemu::argv(profile, images, &cmdline, qmp_socket);
+    let errors_log = run_dir.join("guest-errors.log");
+    let mut argv = qemu::with_guest_errors(&qemu::argv(profile, images, &cmdline, qmp_socket), &errors_log);
     if let Some(g) = gdb {
         let socket = sock_dir.path().join("gdb.sock");
         let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
@@ -279,7 +293,9 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     let relay = to_guest.map(crate::guest::terminal::Relay::start).transpose()?;
 
     let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
-    let driven = supervisor::drive(&mut watch, &mut GuestLines { console: &console, guest: &guest, answer });
+    let mut lines = GuestLines { console: &console, guest: &guest, answer, errors_log: &errors_log, marks: Vec::new() };
+    let driven = supervisor::drive(&mut watch, &mut lines);
+    let marks = std::mem::take(&mut lines.marks);
     if let Some(r) = relay {
         r.stop();
     }
@@ -320,7 +336,27 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
             );
         }
     }
-    Ok(Boot { transcript, end, registers, memory })
+    let accesses = crate::judge::access::placed(&read_bounded(&errors_log, GUEST_ERRORS_READ)?, &marks);
+    Ok(Boot { transcript, end, registers, memory, accesses })
+}
+
+/// How much of QEMU's guest-error log is read: a boot writes about 100 KiB
+/// (smdkc210's clock controller, mostly); a module that hammers an
+/// unmodelled register writes more, and what lies past this is not needed
+/// to say that it did.
+const GUEST_ERRORS_READ: u64 = 8 << 20;
+
+/// The first `limit` bytes of `path` as text; empty if it does not exist.
+fn read_bounded(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Dumps the guest's memory into `run_dir`; the line the verdict shows.
@@ -342,12 +378,22 @@ struct GuestLines<'a> {
     console: &'a ConsoleReader,
     guest: &'a Qemu,
     answer: Option<(OnFailure, os_pipe::PipeWriter)>,
+    /// QEMU's guest-error log, and its length as each console line came:
+    /// what places each rejected device access after a console line
+    /// (judge/access.rs).
+    errors_log: &'a Path,
+    marks: Vec<u64>,
 }
 
 impl LineSource for GuestLines<'_> {
     fn next(&mut self, deadline: Instant) -> Result<Next> {
         match self.console.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(ConsoleMsg::Line(line)) => Ok(Next::Line(line)),
+            Ok(ConsoleMsg::Line(line)) => {
+                // Bounded by the transcript's own line count; a missing log
+                // (nothing rejected yet) is empty.
+                self.marks.push(std::fs::metadata(self.errors_log).map(|m| m.len()).unwrap_or(0));
+                Ok(Next::Line(line))
+            }
             Ok(ConsoleMsg::Closed) | Err(RecvTimeoutError::Disconnected) => {
                 let status = self.guest.wait_until(Instant::now() + Duration::from_secs(5))?;
                 Ok(Next::Closed(status.and_then(|s| s.code())))

@@ -142,7 +142,8 @@ fn main() -> ExitCode {
 
 /// Prints the verdicts (one per module directory; the label is empty for a
 /// single one) and where the run directory was kept, and turns them into the
-/// exit status: 0 all passed, 1 not, 2 the run could not be made.
+/// exit status: 0 all passed, 1 not, 2 the run could not be made, 3 none
+/// failed but some need the board (NEEDS-THE-BOARD).
 /// Verdicts by module directory, and the run directory if it was kept.
 type Outcome = (Vec<(String, harness::judge::verdict::Verdict)>, Option<PathBuf>);
 
@@ -171,8 +172,12 @@ fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
             if let Some(dir) = run_dir {
                 println!("run directory: {}", dir.display());
             }
+            use harness::judge::verdict::Outcome as O;
             if verdicts.iter().all(|(_, v)| v.passed()) {
                 ExitCode::SUCCESS
+            } else if verdicts.iter().all(|(_, v)| matches!(v.outcome, O::Passed | O::NeedsTheBoard)) {
+                // Nothing failed; some of it needs the real board.
+                ExitCode::from(3)
             } else {
                 ExitCode::from(1)
             }

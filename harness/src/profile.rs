@@ -72,6 +72,9 @@ pub struct QemuSpec {
     pub timeout: Option<u64>,
     pub step_timeout: Option<u64>,
     pub silence_timeout: Option<u64>,
+    /// The SoC's register blocks (`configs/memory-maps/NAME.toml`), naming
+    /// the device accesses the machine does not model.
+    pub memory_map: Option<String>,
 }
 
 impl Profile {
@@ -145,6 +148,12 @@ impl Profile {
         }
         if self.qemu.console.is_empty() || self.qemu.console.contains(char::is_whitespace) {
             bail!("{at}: qemu.console must be one word such as ttySAC0,115200n8");
+        }
+        if let Some(m) = &self.qemu.memory_map {
+            let path = configs_dir.join("memory-maps").join(m);
+            if !path.is_file() {
+                bail!("{at}: qemu.memory_map names {}, which does not exist", path.display());
+            }
         }
         if !self.kernel.defconfig.ends_with("defconfig") {
             bail!("{at}: kernel.defconfig {:?} is not a defconfig target", self.kernel.defconfig);

@@ -103,6 +103,19 @@ pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], qmp: O
     a
 }
 
+/// `argv` with QEMU logging each guest access to an address that no
+/// device model claims (`Invalid write at addr 0x110002E0, size 4, …`) to
+/// `log`: smdkc210 has no GPIO, watchdog or ADC model, and such a write
+/// otherwise vanishes without a trace (judge/access.rs reads the log).
+pub fn with_guest_errors(argv: &[OsString], log: &Path) -> Vec<OsString> {
+    let mut out = argv.to_vec();
+    // guest_errors: only the guest's invalid accesses and device misuse,
+    // not QEMU's own tracing (a few thousand lines a boot, most of them
+    // smdkc210's clock controller).
+    out.extend(["-d".into(), "guest_errors".into(), "-D".into(), log.as_os_str().to_owned()]);
+    out
+}
+
 /// `argv` with the guest's serial port on a pseudo-terminal instead of
 /// QEMU's stdout: QEMU prints `char device redirected to /dev/pts/N (label
 /// serial0)` and the guest's console is then a tty that a serial-port client

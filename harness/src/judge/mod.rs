@@ -2,6 +2,7 @@
 //! verdict. Nothing here touches the file system or a process (a test
 //! enforces it): a saved console log judges the same as a live one.
 
+pub mod access;
 pub mod event;
 pub mod expect;
 pub mod lines;

@@ -65,6 +65,16 @@ impl Report<'_> {
             case.set_classname("kernel-reports");
             suite.add_test_case(case);
         }
+        // Hardware the emulated board lacks: the run says nothing either way
+        // of what the module does with it, so skipped, not failed.
+        if !v.unmodelled.is_empty() {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("needs the board: {}", v.unmodelled[0]));
+            let mut case = TestCase::new("runs on the emulated board's hardware", s);
+            case.set_classname("board");
+            case.set_system_out(v.unmodelled.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("\n"));
+            suite.add_test_case(case);
+        }
         // The port list: what the 3.5 layer gave back. Not failures (the
         // module ran as on the board), so they pass, with the text to read.
         for p in &v.ports {

@@ -10,6 +10,7 @@ use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
 use crate::judge::ktap::{self, Counts, Ktap};
 use crate::judge::marker::StepId;
+use crate::judge::access::Unmodelled;
 use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
 use serde::Serialize;
@@ -23,6 +24,9 @@ pub enum Outcome {
     Failed,
     Crashed,
     TimedOut,
+    /// The steps reached hardware the emulated board does not have: neither
+    /// passed (the writes went nowhere) nor failed (on the board they may work).
+    NeedsTheBoard,
 }
 
 impl fmt::Display for Outcome {
@@ -32,6 +36,7 @@ impl fmt::Display for Outcome {
             Outcome::Failed => "FAILED",
             Outcome::Crashed => "CRASHED",
             Outcome::TimedOut => "TIMED-OUT",
+            Outcome::NeedsTheBoard => "NEEDS-THE-BOARD",
         })
     }
 }
@@ -95,6 +100,8 @@ pub struct Verdict {
     /// The guest memory dump of a hung or panicked guest: its path, or why
     /// there is none.
     pub memory: Option<String>,
+    /// Device accesses of the steps that the emulated board does not model.
+    pub unmodelled: Vec<Unmodelled>,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
@@ -151,6 +158,8 @@ pub struct Context {
     /// The kernel's debug information, when it was built with it: source
     /// lines for the kernel's frames too.
     pub kernel_lines: Option<std::rc::Rc<crate::judge::lines::KernelLines>>,
+    /// The unit's steps' accesses to hardware QEMU does not model.
+    pub unmodelled: Vec<Unmodelled>,
     /// Known kernel changes that explain what happened (changes.rs).
     pub explain: Vec<String>,
     /// The module API it was built for, and the port list (api.rs).
@@ -168,6 +177,7 @@ impl Context {
             registers: None,
             memory: None,
             kernel_lines: None,
+            unmodelled: Vec::new(),
             explain: Vec::new(),
             api: "native".into(),
             ports: Vec::new(),
@@ -178,7 +188,7 @@ impl Context {
 /// The outcome and its reason: a timeout, then a crash, then a failure
 /// (leaks, other reports, KUnit, the expectations), in that order, so that
 /// a crash or a hang is never reported as less than it is.
-fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSummary>, checks: &[Check]) -> (Outcome, Option<String>) {
+fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSummary>, checks: &[Check], unmodelled: &[Unmodelled]) -> (Outcome, Option<String>) {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
     let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
@@ -203,6 +213,11 @@ fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSumm
         (Outcome::Failed, Some(format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())))
     } else if let Some(ev) = events.first() {
         (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
+    } else if let Some(a) = unmodelled.first() {
+        // Before the expectations: on hardware that is not there, what the
+        // steps printed says nothing of the module either way.
+        let more = if unmodelled.len() > 1 { format!(" (and {} more)", unmodelled.len() - 1) } else { String::new() };
+        (Outcome::NeedsTheBoard, Some(format!("hardware the emulated board does not have: {a}{more}")))
     } else if let Some(k) = ktap.filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
         let n = k.counts.failed + k.counts.incomplete;
         (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
@@ -257,11 +272,12 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
         .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
-    let (outcome, reason) = decide(t, &end, &events, ktap.as_ref(), &checks);
+    let (outcome, reason) = decide(t, &end, &events, ktap.as_ref(), &checks, &ctx.unmodelled);
 
     let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
     let (registers, memory) = (ctx.registers, ctx.memory);
+    let unmodelled = ctx.unmodelled;
     let tail = if matches!(outcome, Outcome::Crashed | Outcome::TimedOut) {
         t.tail(25).iter().map(|l| l.shown()).collect()
     } else {
@@ -283,6 +299,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         ktap,
         registers,
         memory,
+        unmodelled,
         defaults: expectations.defaults,
         explanations: ctx.explain,
         api: ctx.api,
@@ -421,6 +438,12 @@ impl Verdict {
         // All of it: `info registers -a` is one block per CPU.
         for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
             let _ = writeln!(s, "    | {l}");
+        }
+    }
+    if !self.unmodelled.is_empty() {
+        let _ = writeln!(s, "\n  device accesses that QEMU's board does not model (the writes went nowhere, the reads gave 0):");
+        for a in &self.unmodelled {
+            let _ = writeln!(s, "    {a}");
         }
     }
     if let Some(m) = &self.memory {

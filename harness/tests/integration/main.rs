@@ -20,4 +20,5 @@ mod replay;
 mod sandbox;
 mod shell;
 mod supervision;
+mod unmodelled;
 mod workflow;
