@@ -112,6 +112,10 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         .collect::<Result<_>>()?;
     let kernel_lines = kernel_lines(&p.kernel.build_dir.join("vmlinux"), t);
     let unmodelled = crate::judge::access::attribute(t, &booted.accesses, &memory_map(&p.profile)?);
+    let memory = booted.memory.as_ref().map(|dump| match dump {
+        Ok((file, seconds)) => memory_line(p, file, *seconds),
+        Err(e) => format!("none: {e}"),
+    });
     Ok(p
         .units
         .iter()
@@ -134,7 +138,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 // addresses may have been reused by a later one.
                 symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
-                memory: (end.is_hang() || end == RunEnd::Panicked).then(|| booted.memory.clone()).flatten(),
+                memory: (end.is_hang() || end == RunEnd::Panicked).then(|| memory.clone()).flatten(),
                 kernel_lines: kernel_lines.clone(),
                 unmodelled: unmodelled.iter().filter(|a| a.unit.as_deref() == unit_of(u)).cloned().collect(),
                 explain: load_explanations(t),
@@ -144,6 +148,34 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
         .collect())
+}
+
+/// The verdict's line for a memory dump at `file`, which it first
+/// completes for drgn (guest/kdump.rs): the kernel's release and machine and
+/// the RAM's base in its header, the VMCOREINFO beside it.
+fn memory_line(p: &prepare::Prepared, file: &Path, seconds: f64) -> String {
+    use crate::guest::kdump;
+    let mib = std::fs::metadata(file).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
+    let info = file.with_extension("vmcoreinfo");
+    let completed = (|| -> Result<()> {
+        let phys_base = kdump::ram_base(&p.kernel.dtb(&p.profile.qemu.dtb))?;
+        kdump::complete(file, &kdump::Kernel { release: &p.kernel.release, machine: &p.profile.arch, phys_base })?;
+        let map = p.kernel.build_dir.join("System.map");
+        let text = std::fs::read_to_string(&map).with_context(|| format!("reading {}", map.display()))?;
+        std::fs::write(&info, kdump::vmcoreinfo(&p.kernel.release, &text)?).with_context(|| format!("writing {}", info.display()))
+    })();
+    let how = match completed {
+        Ok(()) => {
+            // The kernel and every module under test, with their debug
+            // information (the kernel's needs the exynos4210-gdb profile).
+            let mut symbols = vec![p.kernel.build_dir.join("vmlinux")];
+            symbols.extend(p.units.iter().flat_map(|u| &u.modules).map(|m| crate::module::debug_file(&m.ko)).filter(|d| d.is_file()));
+            let symbols: Vec<String> = symbols.iter().map(|s| format!("-s {}", crate::plan::quote(&s.to_string_lossy()))).collect();
+            format!("open with: drgn -c {} --vmcoreinfo {} {}", file.display(), info.display(), symbols.join(" "))
+        }
+        Err(e) => format!("its header is QEMU's own ({e:#})"),
+    };
+    format!("{} ({}, {mib:.0} MiB, {seconds:.1} s; {how})", file.display(), qmp::DUMP_FORMAT)
 }
 
 /// The profile's memory map (`configs/memory-maps/`), or an empty one.
@@ -205,8 +237,9 @@ pub struct Boot {
     /// `info registers -a`, taken from a hung guest before it was killed.
     pub registers: Option<String>,
     /// What became of the guest's memory when the run ended in a hang or a
-    /// panic with QEMU still there: the dump's path, or why there is none.
-    pub memory: Option<String>,
+    /// panic with QEMU still there: the dump and how long it took, or why
+    /// there is none.
+    pub memory: Option<Result<(PathBuf, f64), String>>,
     /// The device accesses QEMU rejected, each after the number of console
     /// lines seen before it.
     pub accesses: Vec<(usize, crate::judge::access::Access)>,
@@ -359,16 +392,14 @@ fn read_bounded(path: &Path, limit: u64) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Dumps the guest's memory into `run_dir`; the line the verdict shows.
-fn dump_memory(socket: &Path, run_dir: &Path) -> String {
+/// Dumps the guest's memory into `run_dir`: the file and the seconds it
+/// took, or why there is none.
+fn dump_memory(socket: &Path, run_dir: &Path) -> Result<(PathBuf, f64), String> {
     let file = run_dir.join("memory.kdump");
     let started = Instant::now();
     match qmp::dump_memory(socket, &file, Duration::from_secs(10)) {
-        Ok(()) => {
-            let mib = std::fs::metadata(&file).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
-            format!("{} ({}, {mib:.0} MiB, {:.1} s; README: \"A crash to study later\")", file.display(), qmp::DUMP_FORMAT, started.elapsed().as_secs_f64())
-        }
-        Err(e) => format!("none: {e:#}"),
+        Ok(()) => Ok((file, started.elapsed().as_secs_f64())),
+        Err(e) => Err(format!("{e:#}")),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod console;
 pub mod cpio;
 pub mod emulated;
 pub mod gdb;
+pub mod kdump;
 pub mod qemu;
 pub mod qmp;
 pub mod rootfs;

@@ -29,8 +29,15 @@ fn assert_kdump(memory: Option<&str>, run_dir: &std::path::Path) {
     // makedumpfile's flattened format (QEMU 7.2 writes no other for
     // kdump), holding a kdump header; 1 GiB of RAM in far less.
     assert_eq!(&head[..12], b"makedumpfile", "{shown}");
-    assert!(head[..64 << 10].windows(8).any(|w| w == b"KDUMP   "), "no kdump header: {shown}");
+    let header = head[..64 << 10].windows(8).position(|w| w == b"KDUMP   ").unwrap_or_else(|| panic!("no kdump header: {shown}"));
     assert!(head.len() < 256 << 20, "{} bytes", head.len());
+    // Completed for drgn: the kernel's name and machine in the header's
+    // utsname, a VMCOREINFO beside it, and the command to open both.
+    let uts = String::from_utf8_lossy(&head[header + 12..header + 12 + 6 * 65]).into_owned();
+    assert!(uts.starts_with("Linux\0") && uts.contains("arm\0"), "{uts:?}");
+    let info = std::fs::read_to_string(run_dir.join("memory.vmcoreinfo")).unwrap();
+    assert!(info.starts_with("OSRELEASE=6.12") && info.contains("SYMBOL(swapper_pg_dir)=c0"), "{info}");
+    assert!(shown.contains(&format!("drgn -c {} --vmcoreinfo {}", file.display(), run_dir.join("memory.vmcoreinfo").display())), "{shown}");
 }
 
 /// SIGTERM to the harness (a CI cancel) stops QEMU too.
