@@ -288,24 +288,13 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         }
     }
     // Unix socket paths are limited to 108 bytes, which a run directory in a
-    // deep checkout exceeds: the QMP socket lives in a short private
-    // directory of its own, removed with it.
+    // deep checkout exceeds: the QMP (and gdb) sockets live in a short
+    // private directory of their own, removed with it.
     let sock_dir = tempfile::Builder::new().prefix("harness-qmp-").tempdir().context("creating the QMP socket's directory")?;
     let socket = sock_dir.path().join("qmp.sock");
     let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
-    let cmdline = qemu::kernel_cmdline(profile);
     let errors_log = run_dir.join("guest-errors.log");
-    let mut argv = qemu::with_guest_errors(&qemu::argv(profile, images, &cmdline, qmp_socket), &errors_log);
-    if let Some(g) = gdb {
-        let socket = sock_dir.path().join("gdb.sock");
-        let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
-        let script = crate::guest::gdb::write(&session, &run_dir.join("gdb"))?;
-        argv = crate::guest::gdb::qemu_args(&argv, &socket);
-        eprintln!("harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n", crate::guest::gdb::command(&script));
-    }
-    let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
-    std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
-        .context("writing qemu-command.txt")?;
+    let argv = command_line(profile, images, run_dir, (qmp_socket, sock_dir.path()), &errors_log, gdb)?;
     let stderr_log = run_dir.join("qemu.stderr");
     let interactive = !matches!(shell, Shell::No);
     let (input, to_guest) = if interactive {
@@ -337,20 +326,7 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
         Stop::Closed(status) => watch.closed(status),
         Stop::Ended(end) => end,
     };
-    // Ask a hung guest what it was doing before it is killed.
-    let registers = match (end.is_hang(), qmp_socket) {
-        (true, Some(sock)) => match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {
-            Ok(r) => Some(r),
-            Err(e) => Some(format!("(could not read the registers: {e:#})")),
-        },
-        _ => None,
-    };
-    // And keep its memory for later (a panic too, where QEMU is still up:
-    // smdkc210 does not reset). Under a second on smdkc210 (qmp.rs).
-    let memory = match (end.is_hang() || end == RunEnd::Panicked, qmp_socket) {
-        (true, Some(sock)) if guest.wait_until(Instant::now())?.is_none() => Some(dump_memory(sock, run_dir)),
-        _ => None,
-    };
+    let (registers, memory) = post_mortem(&end, qmp_socket, &guest, run_dir)?;
     guest.kill()?;
     drop(guest);
     console.join();
@@ -371,6 +347,41 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     }
     let accesses = crate::judge::access::placed(&read_bounded(&errors_log, GUEST_ERRORS_READ)?, &marks);
     Ok(Boot { transcript, end, registers, memory, accesses })
+}
+
+/// QEMU's argv for this boot, also written to the run directory's
+/// `qemu-command.txt`: the profile's machine, QMP on `sockets.0`, the
+/// guest-error log, and with `gdb` its stub in `sockets.1` (the script
+/// written and its command printed).
+fn command_line(profile: &Profile, images: &BootImages, run_dir: &Path, sockets: (Option<&Path>, &Path), errors_log: &Path, gdb: Option<Gdb>) -> Result<Vec<std::ffi::OsString>> {
+    let cmdline = qemu::kernel_cmdline(profile);
+    let mut argv = qemu::with_guest_errors(&qemu::argv(profile, images, &cmdline, sockets.0), errors_log);
+    if let Some(g) = gdb {
+        let socket = sockets.1.join("gdb.sock");
+        let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
+        let script = crate::guest::gdb::write(&session, &run_dir.join("gdb"))?;
+        argv = crate::guest::gdb::qemu_args(&argv, &socket);
+        eprintln!("harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n", crate::guest::gdb::command(&script));
+    }
+    let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
+    std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
+        .context("writing qemu-command.txt")?;
+    Ok(argv)
+}
+
+/// What a hung guest was doing (its CPUs' registers), and the memory of a
+/// hung or panicked one (smdkc210 does not reset on a panic: QEMU is still
+/// up), asked of QEMU before it is killed, each with a deadline.
+fn post_mortem(end: &RunEnd, qmp_socket: Option<&Path>, guest: &Qemu, run_dir: &Path) -> Result<(Option<String>, Option<Result<(PathBuf, f64), String>>)> {
+    let Some(sock) = qmp_socket else { return Ok((None, None)) };
+    let registers = end.is_hang().then(|| match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {
+        Ok(r) => r,
+        Err(e) => format!("(could not read the registers: {e:#})"),
+    });
+    // Under a second on smdkc210 (qmp.rs).
+    let alive = guest.wait_until(Instant::now())?.is_none();
+    let memory = ((end.is_hang() || *end == RunEnd::Panicked) && alive).then(|| dump_memory(sock, run_dir));
+    Ok((registers, memory))
 }
 
 /// How much of QEMU's guest-error log is read: a boot writes about 100 KiB
