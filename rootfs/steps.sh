@@ -37,6 +37,39 @@ harness_step() {
     fi
 }
 
+# harness_start NAME KEY CMD [ARG...]: a background step. CMD starts and
+# the step ends at once (rc=0): its output and exit status are those of the
+# step that waits for it (harness_wait), which finds it by KEY. Meanwhile the
+# following steps run (a blocked reader, then the write that wakes it).
+harness_start() {
+    _name=$1
+    _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
+    shift 2
+    harness_mark begin "$_name"
+    "$@" > "$_bg.out" 2>&1 < /dev/null &
+    echo $! > "$_bg.pid"
+    harness_mark end "$_name" "rc=0"
+}
+
+# harness_wait NAME KEY: waits for the background step KEY's command (the
+# step timeout bounds the wait, as any step's) and reports its output and
+# exit status as this step's.
+harness_wait() {
+    _name=$1
+    _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
+    harness_mark begin "$_name"
+    read -r _pid < "$_bg.pid"
+    wait "$_pid"
+    _rc=$?
+    while IFS= read -r _line || [ -n "$_line" ]; do
+        harness_mark out "$_name" "$_line"
+    done < "$_bg.out"
+    harness_mark end "$_name" "rc=$_rc"
+    if [ -n "$HARNESS_AWAIT" ]; then
+        harness_await "$_name"
+    fi
+}
+
 # harness_await NAME: `check --shell-on-failure`. The harness judges the step
 # that just ended and answers on the console: "shell" (it failed: the user
 # gets a shell here, once) or "go". The console is /init's stdin.

@@ -29,8 +29,12 @@ pub struct PlanModule {
 pub enum Action {
     Insmod { module: String, file: String, args: Option<String> },
     /// A command step; `bin`, a directory put first on its PATH (a unit's
-    /// own programs, when several units share a guest).
-    Run { command: String, bin: Option<String> },
+    /// own programs, when several units share a guest). In the
+    /// `background`, the step ends as the command starts.
+    Run { command: String, bin: Option<String>, background: bool },
+    /// Waits for the background step `on` (of the same unit); its output
+    /// and exit status are this step's.
+    Wait { on: String },
     Rmmod { module: String },
     Gone { module: String },
     /// On kernels with kmemleak only (decided in the guest).
@@ -118,8 +122,9 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         let args = exp.entry_for(&n).and_then(|e| e.args.clone());
         steps.push(PlannedStep::new(n, Action::Insmod { module: m.name.clone(), file: m.file.clone(), args }));
     }
-    let command = |e: &crate::judge::expect::StepExpectation| {
-        PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None })
+    let command = |e: &crate::judge::expect::StepExpectation| match &e.wait {
+        Some(on) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
+        None => PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background }),
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     for m in modules.iter().rev() {
@@ -142,6 +147,11 @@ pub fn quote(s: &str) -> String {
         Ok(q) => q.into_owned(),
         Err(_) => quote(&s.replace('\0', "")),
     }
+}
+
+/// The key of a background step's files in the guest (`unit.name`).
+fn background_key(id: &StepId) -> String {
+    id.to_string().replace('/', ".")
 }
 
 /// The scenario as a shell function, `harness_scenario`, for steps.sh to
@@ -170,10 +180,16 @@ pub fn script(plan: &Plan, dir: &str) -> String {
                     None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
                 }
             }
-            Action::Run { command, bin: None } => format!("harness_step {n} harness_run {}", quote(command)),
-            Action::Run { command, bin: Some(dir) } => {
-                format!("harness_step {n} harness_run_in {} {}", quote(dir), quote(command))
+            Action::Run { command, bin, background } => {
+                // A background step starts its command under a key that its
+                // wait step names: the step's id, one file-name word.
+                let how = if *background { format!("harness_start {n} {}", quote(&background_key(&st.id()))) } else { format!("harness_step {n}") };
+                match bin {
+                    None => format!("{how} harness_run {}", quote(command)),
+                    Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
+                }
             }
+            Action::Wait { on } => format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on)))),
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
             Action::Leaks => "harness_leaks".to_string(),
@@ -250,6 +266,62 @@ mod tests {
         assert!(err("[[step]]\nname='insmod:a'\n", &[m("a")]).contains("name the step \"insmod\""));
         assert!(err("[[step]]\nname='insmod'\nargs='x=1'\n", &[m("a"), m("b")]).contains("insmod:a, insmod:b"));
         assert!(plan(&[], &Expectations::defaults()).is_err());
+    }
+
+    /// A background step and the step that waits for it, under the host's
+    /// sh with the real step library: the background step ends at once, the
+    /// steps between run while its command waits, and the wait step carries
+    /// the command's output and exit status.
+    #[test]
+    fn a_background_step_runs_while_later_steps_do_and_its_wait_step_has_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp(
+            "[[step]]\nname='reader'\nrun='while [ ! -e \"$HARNESS_TMP/go\" ]; do sleep 0.1; done; echo woke; exit 3'\nbackground=true\n\
+             [[step]]\nname='writer'\nrun='touch \"$HARNESS_TMP/go\"; echo wrote'\n\
+             [[step]]\nname='collect'\nwait='reader'\nexit=3\nstdout=[{line='woke'}]\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        assert_eq!(p.names(), ["insmod", "reader", "writer", "collect", "rmmod", "gone", "leaks"]);
+        let text = script(&p, "/harness");
+        assert!(text.contains("harness_start reader reader harness_run "), "{text}");
+        assert!(text.contains("harness_wait collect reader\n"), "{text}");
+        let scenario = dir.path().join("scenario.sh");
+        std::fs::write(&scenario, &text).unwrap();
+        // Stand-ins for insmod and rmmod (the host's would need root).
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["insmod", "rmmod"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(bin.join(tool), "#!/bin/sh\nexit 0\n").unwrap();
+            std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let kmsg = dir.path().join("kmsg");
+        let nonce = crate::prepare::new_nonce();
+        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
+            .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
+            .env("SCENARIO", &scenario)
+            .env("HARNESS_NONCE", &nonce)
+            .env("HARNESS_KMSG", &kmsg)
+            .env("HARNESS_TMP", dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        assert!(t.done);
+        let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["insmod", "reader", "writer", "collect", "rmmod", "gone"]);
+        assert_eq!(t.step("reader").unwrap().rc, Some(0), "the background step ends as its command starts");
+        assert_eq!(t.output_lines(t.step("writer").unwrap()).collect::<Vec<_>>(), ["wrote"]);
+        let collect = t.step("collect").unwrap();
+        assert_eq!((collect.rc, t.output_lines(collect).collect::<Vec<_>>()), (Some(3), vec!["woke"]));
+        let checks = e.evaluate(&["reader".into(), "writer".into(), "collect".into()], &t);
+        assert!(checks.iter().all(|c| c.held), "{checks:?}");
+        // A unit's background key is its step id as one word.
+        assert_eq!(background_key(&StepId::new(Some("poll"), "reader")), "poll.reader");
     }
 
     #[test]

@@ -42,6 +42,9 @@ struct File {
 struct StepSpec {
     name: String,
     run: Option<String>,
+    #[serde(default)]
+    background: bool,
+    wait: Option<String>,
     args: Option<String>,
     exit: Option<i32>,
     #[serde(default)]
@@ -86,6 +89,12 @@ pub struct StepExpectation {
     pub name: String,
     /// A command step's shell command.
     pub run: Option<String>,
+    /// The command starts and the step ends at once; the step that waits
+    /// for it carries its output and exit status.
+    pub background: bool,
+    /// A step that waits for that background step's command and judges
+    /// its output and exit status as its own.
+    pub wait: Option<String>,
     /// insmod's module parameters.
     pub args: Option<String>,
     pub exit: i32,
@@ -103,6 +112,8 @@ impl StepExpectation {
         StepExpectation {
             name: name.to_string(),
             run: None,
+            background: false,
+            wait: None,
             args: None,
             exit: 0,
             expect: Vec::new(),
@@ -140,6 +151,23 @@ pub struct Check {
 }
 
 /// A name a command step may have: one word the marker protocol can carry.
+/// A step with `wait = on`: `on` is an earlier background step that no
+/// other step waits for, and the waiting step runs nothing itself.
+fn check_wait(earlier: &[StepExpectation], on: &str, runs: bool, at: &str) -> Result<()> {
+    if runs {
+        bail!("{at}: a step that waits runs nothing itself: drop `run` (or `wait`)");
+    }
+    match earlier.iter().find(|e| e.name == on) {
+        Some(e) if e.background => {}
+        Some(_) => bail!("{at}: wait = {on:?}: that step does not run in the background (give it `background = true`)"),
+        None => bail!("{at}: wait = {on:?}: no background step of that name comes before it"),
+    }
+    if earlier.iter().any(|e| e.wait.as_deref() == Some(on)) {
+        bail!("{at}: wait = {on:?}: another step already waits for it");
+    }
+    Ok(())
+}
+
 fn valid_step_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
@@ -162,6 +190,9 @@ impl Expectations {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
             let kind = StepKind::of(&s.name);
             if kind.is_builtin() {
+                if s.background || s.wait.is_some() {
+                    bail!("{at}: `background` and `wait` are for command steps");
+                }
                 if s.run.is_some() {
                     bail!("{at}: `run` is for command steps; {kind} runs itself (give the command step another name)");
                 }
@@ -180,7 +211,9 @@ impl Expectations {
                 if !valid_step_name(&s.name) {
                     bail!("{at}: a step name is one word of letters, digits, '_', '-' or '.'");
                 }
-                if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                if let Some(on) = &s.wait {
+                    check_wait(&steps, on, s.run.is_some(), &at)?;
+                } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
                     bail!(
                         "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
                         StepKind::builtin_words()
@@ -188,6 +221,9 @@ impl Expectations {
                 }
                 if s.args.is_some() {
                     bail!("{at}: `args` are module parameters, for insmod steps only");
+                }
+                if s.background && (s.exit.is_some() || !s.stdout.is_empty()) {
+                    bail!("{at}: a background step's output and exit status are judged by the step that waits for it: put `exit` and `stdout` there");
                 }
             }
             if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
@@ -212,9 +248,14 @@ impl Expectations {
                 stdout: patterns(s.stdout, "stdout")?,
                 name: s.name,
                 run: s.run,
+                background: s.background,
+                wait: s.wait,
                 args: s.args,
                 exit: s.exit.unwrap_or(0),
             });
+        }
+        if let Some(b) = steps.iter().find(|b| b.background && !steps.iter().any(|w| w.wait.as_deref() == Some(b.name.as_str()))) {
+            bail!("{origin}: step {:?} runs in the background, and no step waits for it: add one with `wait = {:?}`", b.name, b.name);
         }
         for (i, p) in file.programs.iter().enumerate() {
             let path = std::path::Path::new(p);
@@ -226,9 +267,9 @@ impl Expectations {
         Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
     }
 
-    /// The command steps, in file order.
+    /// The command steps (and the steps that wait for one), in file order.
     pub fn commands(&self) -> impl Iterator<Item = &StepExpectation> {
-        self.steps.iter().filter(|s| s.run.is_some())
+        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some())
     }
 
     /// The entry for a builtin step (exact name first, then its kind).
@@ -470,6 +511,17 @@ mod tests {
         assert!(e.contains("exactly one of `line` or `regex`"), "{e}");
         assert!(err("[[step]]\nname='rmmod'\nargs='x=1'\n").contains("for insmod steps only"));
         assert!(err("[[step]]\nname='insmod'\nrun='ls'\n").contains("`run` is for command steps"));
+        // Background steps and the steps that wait for them.
+        let bg = "[[step]]\nname='app'\nrun='app'\nbackground=true\n";
+        assert!(err(bg).contains("no step waits for it: add one with `wait = \"app\"`"));
+        assert!(err(&format!("{bg}[[step]]\nname='w'\nwait='app'\nrun='x'\n")).contains("runs nothing itself"));
+        assert!(err("[[step]]\nname='w'\nwait='app'\n").contains("no background step of that name comes before it"));
+        assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='w'\nwait='app'\n").contains("does not run in the background"));
+        assert!(err(&format!("{bg}[[step]]\nname='w'\nwait='app'\n[[step]]\nname='v'\nwait='app'\n")).contains("another step already waits"));
+        assert!(err("[[step]]\nname='app'\nrun='a'\nbackground=true\nstdout=[{line='x'}]\n[[step]]\nname='w'\nwait='app'\n").contains("put `exit` and `stdout` there"));
+        assert!(err("[[step]]\nname='insmod'\nbackground=true\n").contains("for command steps"));
+        let ok = Expectations::parse(&format!("{bg}[[step]]\nname='w'\nwait='app'\nexit=1\n"), "e.toml").unwrap();
+        assert_eq!(ok.commands().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["app", "w"]);
         assert!(err("[[step]]\nname='my app'\nrun='ls'\n").contains("one word"));
         assert!(err("programs=['../x.c']\n").contains("programs[0]"));
         assert!(err("programs=['app.sh']\n").contains("programs[0]"));

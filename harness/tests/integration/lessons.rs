@@ -94,3 +94,20 @@ fn the_tutorial_module_passes_unchanged_with_nothing_but_its_directory() {
     assert!(t.contains("| process:insmod") && t.contains("| mmc exit!"), "{t}");
     assert!(t.contains("verdict: PASSED"), "{t}");
 }
+
+/// A command step in the background: the poll lesson's reader blocks in
+/// the driver while the next step writes; the step that waits for it has
+/// the reader's output (what the write woke it with) and exit status, in
+/// the verdict and in order with the other steps.
+#[test]
+fn a_background_reader_is_woken_by_a_later_step_and_its_wait_step_judges_it() {
+    let poll = common::fixture("lessons/poll");
+    let r = common::check("exynos4210", &poll, Some(&poll.join("background.toml")));
+    let v = &r.verdict;
+    assert!(v.passed(), "{v}");
+    let names: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["insmod", "reader", "writer", "collect", "rmmod", "gone"], "{v}");
+    let held = |d: &str| v.checks.iter().any(|c| c.description == d && c.held);
+    assert!(held("collect outputs line \"ping\""), "{v}");
+    assert!(held("writer prints line \"hello_poll: 5 bytes in, waking readers\""), "{v}");
+}
