@@ -315,7 +315,16 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     let relay = to_guest.map(crate::guest::terminal::Relay::start).transpose()?;
 
     let mut watch = Watch::new(Transcript::new(nonce), limits, Instant::now());
-    let mut lines = GuestLines { console: &console, guest: &guest, answer, errors_log: &errors_log, marks: Vec::new() };
+    let mut lines = GuestLines {
+        console: &console,
+        guest: &guest,
+        answer,
+        errors_log: &errors_log,
+        marks: Vec::new(),
+        qmp: qmp_socket,
+        log_stopped: false,
+        log_checked: Instant::now(),
+    };
     let driven = supervisor::drive(&mut watch, &mut lines);
     let marks = std::mem::take(&mut lines.marks);
     if let Some(r) = relay {
@@ -384,11 +393,15 @@ fn post_mortem(end: &RunEnd, qmp_socket: Option<&Path>, guest: &Qemu, run_dir: &
     Ok((registers, memory))
 }
 
-/// How much of QEMU's guest-error log is read: a boot writes about 100 KiB
-/// (smdkc210's clock controller, mostly); a module that hammers an
-/// unmodelled register writes more, and what lies past this is not needed
-/// to say that it did.
+/// How much of QEMU's guest-error log is read, and written: a boot writes
+/// about 100 KiB (smdkc210's clock controller, mostly); a module that
+/// hammers an unmodelled register writes far more (measured: 156 MB in the
+/// 3 s of an ADC busy-poll), and what lies past this is not needed to say
+/// that it did, so QEMU's logging is turned off there (over QMP).
 const GUEST_ERRORS_READ: u64 = 8 << 20;
+/// How often the log's size is looked at: at 50 MB/s it overshoots the
+/// bound by a few MB.
+const LOG_CHECK: Duration = Duration::from_millis(100);
 
 /// The first `limit` bytes of `path` as text; empty if it does not exist.
 fn read_bounded(path: &Path, limit: u64) -> Result<String> {
@@ -425,11 +438,43 @@ struct GuestLines<'a> {
     /// (judge/access.rs).
     errors_log: &'a Path,
     marks: Vec<u64>,
+    /// QEMU's QMP socket, to turn the log off once it reaches
+    /// [`GUEST_ERRORS_READ`]: a driver that busy-polls a register QEMU does
+    /// not model (an ADC's end of conversion) logs some 50 MB a second.
+    qmp: Option<&'a Path>,
+    log_stopped: bool,
+    log_checked: Instant,
+}
+
+impl GuestLines<'_> {
+    /// Ten times a second, in silence too (a busy-polling driver prints
+    /// nothing): the log's size, and logging off past the bound.
+    fn bound_the_log(&mut self) {
+        if self.log_stopped || self.log_checked.elapsed() < LOG_CHECK {
+            return;
+        }
+        self.log_checked = Instant::now();
+        let size = std::fs::metadata(self.errors_log).map(|m| m.len()).unwrap_or(0);
+        if let (true, Some(sock)) = (size >= GUEST_ERRORS_READ, self.qmp) {
+            self.log_stopped = true;
+            match qmp::human_command(sock, "log none", Duration::from_secs(5)) {
+                Ok(_) => eprintln!(
+                    "harness: QEMU's guest-error log reached {} MiB; it is off for the rest of this boot (accesses to missing hardware after this are not seen)",
+                    size >> 20
+                ),
+                Err(e) => eprintln!("harness: warning: could not turn QEMU's guest-error log off: {e:#}"),
+            }
+        }
+    }
 }
 
 impl LineSource for GuestLines<'_> {
     fn next(&mut self, deadline: Instant) -> Result<Next> {
-        match self.console.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        self.bound_the_log();
+        // Back soon even in silence, for the log's bound (an early Quiet is
+        // only a look at the deadlines).
+        let until = deadline.min(Instant::now() + LOG_CHECK);
+        match self.console.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(ConsoleMsg::Line(line)) => {
                 // Bounded by the transcript's own line count; a missing log
                 // (nothing rejected yet) is empty.

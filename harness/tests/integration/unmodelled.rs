@@ -42,3 +42,22 @@ fn a_register_level_led_driver_needs_the_board_and_its_neighbour_passes() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("<skipped message=\"needs the board: read of 0x110002E0"), "{xml}");
 }
+
+/// A driver that busy-polls a register QEMU does not model (the ADC's end
+/// of conversion, as the lessons do) makes QEMU log each read, some 50 MB
+/// a second: the log is bounded (logging is turned off past 8 MiB, over
+/// QMP) and the verdict still names the register.
+#[test]
+fn a_busy_poll_of_the_missing_adc_is_bounded_and_named() {
+    let out = harness(&["check", "--keep", "--module", fixture("board/adc-busy-poll").to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("verdict: NEEDS-THE-BOARD: hardware the emulated board does not have: write to 0x126C0000 (4 bytes, ADC ADCCON) in step insmod"), "{t}");
+    assert!(t.contains("read of 0x126C0000 (4 bytes, ADC ADCCON) in step insmod"), "{t}");
+    assert!(t.contains("guest-error log reached"), "the bound was not reached, or not said: {t}");
+    let run_dir = t.lines().find_map(|l| l.strip_prefix("run directory: ")).unwrap_or_else(|| panic!("no run directory: {t}"));
+    let log = std::path::Path::new(run_dir.trim()).join("guest-errors.log");
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 32 << 20, "{} is {size} bytes", log.display());
+    let _ = std::fs::remove_dir_all(run_dir.trim());
+}
