@@ -185,9 +185,11 @@ impl Context {
     }
 }
 
-/// The outcome and its reason: a timeout, then a crash, then a failure
-/// (leaks, other reports, KUnit, the expectations), in that order, so that
-/// a crash or a hang is never reported as less than it is.
+/// The outcome and its reason: a timeout, then a crash, then a failure by
+/// a kernel report (leaks, other reports), then hardware the emulated board
+/// lacks (NEEDS-THE-BOARD), then a failure of KUnit or the expectations, in
+/// that order, so that a crash or a hang is never reported as less than it
+/// is, and a module's output on missing hardware is not held against it.
 fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSummary>, checks: &[Check], unmodelled: &[Unmodelled]) -> (Outcome, Option<String>) {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
