@@ -151,6 +151,45 @@ pub struct Check {
 }
 
 /// A name a command step may have: one word the marker protocol can carry.
+/// One entry's keys, for its kind of step (`earlier`: the entries before it).
+fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<()> {
+    if kind.is_builtin() {
+        if s.background || s.wait.is_some() {
+            bail!("{at}: `background` and `wait` are for command steps");
+        }
+        if s.run.is_some() {
+            bail!("{at}: `run` is for command steps; {kind} runs itself (give the command step another name)");
+        }
+        if s.args.is_some() && kind != StepKind::Insmod {
+            bail!("{at}: `args` are module parameters, for insmod steps only");
+        }
+        if let Some((_, module)) = s.name.split_once(':') {
+            if kind == StepKind::Leaks || module.is_empty() {
+                bail!("{at}: write {kind} or {kind}:<module name>");
+            }
+        }
+    } else {
+        if !valid_step_name(&s.name) {
+            bail!("{at}: a step name is one word of letters, digits, '_', '-' or '.'");
+        }
+        if let Some(on) = &s.wait {
+            check_wait(earlier, on, s.run.is_some(), at)?;
+        } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            bail!(
+                "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
+                StepKind::builtin_words()
+            );
+        }
+        if s.args.is_some() {
+            bail!("{at}: `args` are module parameters, for insmod steps only");
+        }
+        if s.background && (s.exit.is_some() || !s.stdout.is_empty()) {
+            bail!("{at}: a background step's output and exit status are judged by the step that waits for it: put `exit` and `stdout` there");
+        }
+    }
+    Ok(())
+}
+
 /// A step with `wait = on`: `on` is an earlier background step that no
 /// other step waits for, and the waiting step runs nothing itself.
 fn check_wait(earlier: &[StepExpectation], on: &str, runs: bool, at: &str) -> Result<()> {
@@ -189,42 +228,9 @@ impl Expectations {
         for (i, s) in file.step.into_iter().enumerate() {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
             let kind = StepKind::of(&s.name);
-            if kind.is_builtin() {
-                if s.background || s.wait.is_some() {
-                    bail!("{at}: `background` and `wait` are for command steps");
-                }
-                if s.run.is_some() {
-                    bail!("{at}: `run` is for command steps; {kind} runs itself (give the command step another name)");
-                }
-                if s.args.is_some() && kind != StepKind::Insmod {
-                    bail!("{at}: `args` are module parameters, for insmod steps only");
-                }
-                if let Some((_, module)) = s.name.split_once(':') {
-                    if kind == StepKind::Leaks || module.is_empty() {
-                        bail!("{at}: write {kind} or {kind}:<module name>");
-                    }
-                }
-                if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
-                    unloaded = true;
-                }
-            } else {
-                if !valid_step_name(&s.name) {
-                    bail!("{at}: a step name is one word of letters, digits, '_', '-' or '.'");
-                }
-                if let Some(on) = &s.wait {
-                    check_wait(&steps, on, s.run.is_some(), &at)?;
-                } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                    bail!(
-                        "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
-                        StepKind::builtin_words()
-                    );
-                }
-                if s.args.is_some() {
-                    bail!("{at}: `args` are module parameters, for insmod steps only");
-                }
-                if s.background && (s.exit.is_some() || !s.stdout.is_empty()) {
-                    bail!("{at}: a background step's output and exit status are judged by the step that waits for it: put `exit` and `stdout` there");
-                }
+            check_step(&s, kind, &steps, &at)?;
+            if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
+                unloaded = true;
             }
             if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
                 bail!("{at}: a second entry for the same step; put its expectations in one entry");
