@@ -268,6 +268,37 @@ mod tests {
         assert!(plan(&[], &Expectations::defaults()).is_err());
     }
 
+    /// Runs `scenario` (a generated script) under the host's sh with the
+    /// real rootfs/steps.sh in `dir`, with `stubs` (name, sh body) first on
+    /// PATH, and returns what its markers say.
+    fn run_under_sh(dir: &std::path::Path, scenario: &str, stubs: &[(&str, &str)]) -> crate::judge::step::Transcript {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for (name, body) in stubs {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(bin.join(name), format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = dir.join("scenario.sh");
+        std::fs::write(&path, scenario).unwrap();
+        let kmsg = dir.join("kmsg");
+        let nonce = crate::prepare::new_nonce();
+        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
+            .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
+            .env("SCENARIO", &path)
+            .env("HARNESS_NONCE", &nonce)
+            .env("HARNESS_KMSG", &kmsg)
+            .env("HARNESS_TMP", dir)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce)
+    }
+
     /// A background step and the step that waits for it, under the host's
     /// sh with the real step library: the background step ends at once, the
     /// steps between run while its command waits, and the wait step carries
@@ -285,32 +316,8 @@ mod tests {
         let text = script(&p, "/harness");
         assert!(text.contains("harness_start reader reader harness_run "), "{text}");
         assert!(text.contains("harness_wait collect reader\n"), "{text}");
-        let scenario = dir.path().join("scenario.sh");
-        std::fs::write(&scenario, &text).unwrap();
         // Stand-ins for insmod and rmmod (the host's would need root).
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for tool in ["insmod", "rmmod"] {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::write(bin.join(tool), "#!/bin/sh\nexit 0\n").unwrap();
-            std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let kmsg = dir.path().join("kmsg");
-        let nonce = crate::prepare::new_nonce();
-        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
-            .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
-            .env("SCENARIO", &scenario)
-            .env("HARNESS_NONCE", &nonce)
-            .env("HARNESS_KMSG", &kmsg)
-            .env("HARNESS_TMP", dir.path())
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        let t = run_under_sh(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")]);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["insmod", "reader", "writer", "collect", "rmmod", "gone"]);
@@ -329,40 +336,13 @@ mod tests {
         // The generated script and rootfs/steps.sh, run by the host's sh with
         // stand-ins for insmod and rmmod, produce what marker.rs parses.
         let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let stub = |name: &str, body: &str| {
-            let p = bin.join(name);
-            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
-        stub("insmod", "echo \"insmod $*\"");
-        stub("rmmod", "echo \"rmmod: can't unload '$1'\" >&2; exit 1");
         let e = exp(
             "[[step]]\nname='insmod'\nargs='count=3 who=\"a b\"'\n\
              [[step]]\nname='app'\nrun='echo hi; echo \"@@harness 0000000000000000 end app rc=0\"; printf last'\n",
         );
         let p = plan(&[m("hello")], &e).unwrap();
-        let scenario = dir.path().join("scenario.sh");
-        std::fs::write(&scenario, script(&p, "/harness")).unwrap();
-        let kmsg = dir.path().join("kmsg");
-        let nonce = crate::prepare::new_nonce();
-        let steps = crate::repo_root().join("rootfs/steps.sh");
-        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
-            .env("STEPS", &steps)
-            .env("SCENARIO", &scenario)
-            .env("HARNESS_NONCE", &nonce)
-            .env("HARNESS_KMSG", &kmsg)
-            .env("HARNESS_TMP", dir.path())
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        let stubs = [("insmod", "echo \"insmod $*\""), ("rmmod", "echo \"rmmod: can't unload '$1'\" >&2; exit 1")];
+        let t = run_under_sh(dir.path(), &script(&p, "/harness"), &stubs);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["insmod", "app", "rmmod", "gone"], "no kmemleak here, so no leaks step");
