@@ -52,10 +52,7 @@ pub fn complete(file: &Path, kernel: &Kernel) -> Result<()> {
     let records = records(&mut f).with_context(|| format!("reading the records of {}", file.display()))?;
     let block_size = read_at(&mut f, &records, BLOCK_SIZE)?;
     let mut put = |at: u64, data: &[u8]| -> Result<()> {
-        let Some((offset, _, pos)) = records.iter().find(|(o, s, _)| *o <= at && at + data.len() as u64 <= o + s) else {
-            bail!("{}: no record holds offset {at:#x}", file.display());
-        };
-        f.seek(SeekFrom::Start(pos + (at - offset)))?;
+        f.seek(SeekFrom::Start(position(&records, at, data.len()).with_context(|| format!("{}: no record holds offset {at:#x}", file.display()))?))?;
         f.write_all(data)?;
         Ok(())
     };
@@ -97,9 +94,14 @@ fn records(f: &mut std::fs::File) -> Result<Vec<(u64, u64, u64)>> {
     bail!("more than {MAX_RECORDS} records")
 }
 
+/// Where in the flattened file the `len` bytes at offset `at` of the real
+/// file lie, if one record holds them.
+fn position(records: &[(u64, u64, u64)], at: u64, len: usize) -> Option<u64> {
+    records.iter().find(|(o, s, _)| *o <= at && at + len as u64 <= o + s).map(|(o, _, pos)| pos + (at - o))
+}
+
 fn read_at(f: &mut std::fs::File, records: &[(u64, u64, u64)], at: u64) -> Result<u32> {
-    let (offset, _, pos) = records.iter().find(|(o, s, _)| *o <= at && at + 4 <= o + s).context("no record holds the header's block_size")?;
-    f.seek(SeekFrom::Start(pos + (at - offset)))?;
+    f.seek(SeekFrom::Start(position(records, at, 4).context("no record holds the header's block_size")?))?;
     let mut b = [0u8; 4];
     f.read_exact(&mut b)?;
     Ok(u32::from_le_bytes(b))
