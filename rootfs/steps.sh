@@ -11,6 +11,9 @@
 #   HARNESS_TMP    scratch directory (default /tmp)
 
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
+# The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
+# guest only: a real board is the board.
+HARNESS_BOARD=/sys/kernel/debug/tiny4412
 
 # harness_mark WORDS...: the one writer of the marker protocol.
 harness_mark() {
@@ -31,6 +34,7 @@ harness_step() {
     # Emptied with a builtin: every fork costs emulated time (an rm was
     # 0.1 s a step under TCG); the next step writes it anew.
     : > "$_out"
+    harness_board_changes
     harness_mark end "$_name" "rc=$_rc"
     if [ -n "$HARNESS_AWAIT" ]; then
         harness_await "$_name"
@@ -46,8 +50,17 @@ harness_start() {
     _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
     shift 2
     harness_mark begin "$_name"
-    "$@" > "$_bg.out" 2>&1 < /dev/null &
+    # sh -c started straight from `&`, not through harness_run: busybox sh
+    # then execs it, and it execs a lone command, so $! is the program's own
+    # pid (which harness_board_settle looks at).
+    case $1 in
+    harness_run) sh -c "$2" > "$_bg.out" 2>&1 < /dev/null & ;;
+    harness_run_in) PATH="$2:$PATH" sh -c "$3" > "$_bg.out" 2>&1 < /dev/null & ;;
+    *) "$@" > "$_bg.out" 2>&1 < /dev/null & ;;
+    esac
     echo $! > "$_bg.pid"
+    HARNESS_BG_PIDS="$HARNESS_BG_PIDS $!"
+    harness_board_changes
     harness_mark end "$_name" "rc=0"
 }
 
@@ -64,6 +77,7 @@ harness_wait() {
     while IFS= read -r _line || [ -n "$_line" ]; do
         harness_mark out "$_name" "$_line"
     done < "$_bg.out"
+    harness_board_changes
     harness_mark end "$_name" "rc=$_rc"
     if [ -n "$HARNESS_AWAIT" ]; then
         harness_await "$_name"
@@ -130,6 +144,60 @@ harness_rmmod() {
     _pid=$!
     harness_mark pid "$1" "$_pid"
     wait $_pid
+}
+
+# harness_board_load KO: loads the virtual board before the first step.
+# Not a step: a board step finds it missing and says so.
+harness_board_load() {
+    insmod "$1" || echo "harness: the virtual board ($1) did not load"
+}
+
+# harness_board LINE...: acts on the virtual board, a line of its control
+# file each (`press K1`, `click K1 100`, `adc AIN0 1234`). echo is the
+# shell's own: no fork.
+harness_board() {
+    harness_board_settle
+    for _act in "$@"; do
+        echo "$_act" > $HARNESS_BOARD/control || return 1
+    done
+}
+
+# Before a board step acts, the guest settles: a background step's program
+# (a reader about to block in its driver) gets to block first, else the
+# press comes before anyone listens. Settled: no background step's process
+# is runnable (its state in /proc, read without a fork), for at most 2-3 s
+# (the uptime's whole seconds). (A scan of every process in /proc took 2 s
+# of emulated time; the system-wide count of runnable tasks never settles:
+# a kworker of the emulated SoC's is runnable all the time.)
+harness_board_settle() {
+    read -r _up _ < /proc/uptime
+    _until=$(( ${_up%.*} + 3 ))
+    while :; do
+        _busy=
+        for _pid in $HARNESS_BG_PIDS; do
+            read -r _ _ _state _ < /proc/$_pid/stat 2>/dev/null || continue
+            [ "$_state" = R ] && _busy=$_pid
+        done
+        [ -z "$_busy" ] && return 0
+        read -r _up _ < /proc/uptime
+        [ "${_up%.*}" -ge "$_until" ] && return 0
+    done
+}
+
+# harness_board_state: the board's parts and their states, a line each.
+harness_board_state() {
+    while IFS= read -r _line; do
+        echo "$_line"
+    done < $HARNESS_BOARD/state
+}
+
+# The board's changes since the last call (its `changes` file drains as it
+# is read), a `board` marker each: when (printk's clock), what, its state.
+harness_board_changes() {
+    [ -r $HARNESS_BOARD/changes ] || return 0
+    while read -r _seq _at _part _state; do
+        harness_mark board "$_at" "$_part" "$_state"
+    done < $HARNESS_BOARD/changes
 }
 
 # harness_run COMMAND: a command step, in a shell of its own.

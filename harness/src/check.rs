@@ -49,7 +49,8 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     if opts.gdb {
         crate::packages::ensure(&crate::packages::for_gdb(), &crate::cache::root().join("logs"))?;
     }
-    let p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
+    let mut p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
+    p.add_virtual_board(opts.kernel.jobs(), crate::sandbox::Sandbox::from_flag(opts.module.no_sandbox), &stages)?;
     if interactive && p.units.len() > 1 {
         bail!("--shell and --shell-on-failure open one shell, in one unit's steps: give one --module (or --kernel-module)");
     }

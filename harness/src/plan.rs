@@ -7,6 +7,7 @@
 //! command steps written after an rmmod entry run, and on kernels with
 //! kmemleak the leaks step reads its report.
 
+use crate::judge::board::BoardStep;
 use crate::judge::expect::Expectations;
 use crate::judge::marker::StepId;
 use crate::judge::step::StepKind;
@@ -35,6 +36,11 @@ pub enum Action {
     /// Waits for the background step `on` (of the same unit); its output
     /// and exit status are this step's.
     Wait { on: String },
+    /// Acts on the virtual board: lines for its control file, in order.
+    Board { acts: Vec<String> },
+    /// Prints the virtual board's state (`PART STATE` a line), which the
+    /// step's expectations check.
+    BoardState,
     Rmmod { module: String },
     Gone { module: String },
     /// On kernels with kmemleak only (decided in the guest).
@@ -71,6 +77,9 @@ pub struct Plan {
     /// `check --shell-on-failure`: after each step the guest waits for the
     /// harness's answer, a shell or go on (`harness_await` in steps.sh).
     pub shell_on_failure: bool,
+    /// The virtual board's module, in the guest, loaded before the first
+    /// step (QEMU only: a real board is the board).
+    pub board: Option<String>,
 }
 
 impl Plan {
@@ -122,9 +131,11 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         let args = exp.entry_for(&n).and_then(|e| e.args.clone());
         steps.push(PlannedStep::new(n, Action::Insmod { module: m.name.clone(), file: m.file.clone(), args }));
     }
-    let command = |e: &crate::judge::expect::StepExpectation| match &e.wait {
-        Some(on) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
-        None => PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background }),
+    let command = |e: &crate::judge::expect::StepExpectation| match (&e.wait, &e.board) {
+        (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
+        (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
+        (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
+        (None, None) => PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background }),
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     for m in modules.iter().rev() {
@@ -135,7 +146,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     }
     steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
     steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
-    Ok(Plan { steps, shell: false, shell_on_failure: false })
+    Ok(Plan { steps, shell: false, shell_on_failure: false, board: None })
 }
 
 /// `s` as one word for a POSIX shell (the guest's and a board's busybox
@@ -164,6 +175,9 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     if plan.shell_on_failure {
         s.push_str("    HARNESS_AWAIT=1\n");
     }
+    if let Some(ko) = &plan.board {
+        s.push_str(&format!("    harness_board_load {}\n", quote(ko)));
+    }
     let first_unload = plan.steps.iter().position(|s| matches!(s.action, Action::Rmmod { .. } | Action::Gone { .. } | Action::Leaks));
     for (i, st) in plan.steps.iter().enumerate() {
         if plan.shell && Some(i) == first_unload {
@@ -190,6 +204,10 @@ pub fn script(plan: &Plan, dir: &str) -> String {
                 }
             }
             Action::Wait { on } => format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on)))),
+            Action::Board { acts } => {
+                format!("harness_step {n} harness_board {}", acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
+            }
+            Action::BoardState => format!("harness_step {n} harness_board_state"),
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
             Action::Leaks => "harness_leaks".to_string(),

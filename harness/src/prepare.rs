@@ -206,7 +206,12 @@ pub struct Prepared {
     pub run_dir: tempfile::TempDir,
     /// What is under test, for messages and reports.
     pub label: String,
+    /// The virtual board's module (QEMU only): see [`Prepared::add_virtual_board`].
+    pub board: Option<Module>,
 }
+
+/// Where the virtual board's module goes in the guest, under [`plan::GUEST_DIR`].
+pub const BOARD_FILE: &str = "board/tiny4412_board.ko";
 
 impl Prepared {
     /// The plan's view of the modules: name and file name.
@@ -218,6 +223,27 @@ impl Prepared {
     /// when several share the boot, none for a single one.
     pub fn unit_name<'a>(&self, unit: &'a Unit) -> Option<&'a str> {
         (self.units.len() > 1).then_some(unit.label.as_str())
+    }
+
+    /// Builds the virtual board (`compat35/board/`) when a unit is built for
+    /// the 3.5 API (whose ioremap() and pin numbers it answers) or acts on
+    /// the board, for a QEMU guest (a real board is the board). It builds
+    /// as a 3.5 module, for the layer's `<mach/*.h>` numbers; the module
+    /// cache keeps it.
+    pub fn add_virtual_board(&mut self, jobs: usize, sandbox: Sandbox, stages: &Stages) -> Result<()> {
+        if !self.units.iter().any(|u| u.api == Api::Linux35 || u.expectations.uses_board()) {
+            return Ok(());
+        }
+        let work = self.run_dir.path().join("board");
+        let opts = module::Options { jobs, api: Api::Linux35, sandbox };
+        let built = std::fs::create_dir_all(&work)
+            .with_context(|| format!("creating {}", work.display()))
+            .and_then(|_| module::build(&crate::repo_root().join("compat35/board"), &self.kernel, &work, &opts))
+            .context("building the virtual board (compat35/board/); a module that builds for this kernel should too, so this is the harness's bug")?;
+        let Some(m) = built.modules.into_iter().next() else { bail!("compat35/board/ built no .ko") };
+        stages.say("board", format!("the virtual Tiny4412 ({})", if built.cached { "kept build" } else { "built" }));
+        self.board = Some(m);
+        Ok(())
     }
 
     /// The one unit, for the subcommands that take one module directory.
@@ -235,6 +261,7 @@ impl Prepared {
         self.units
             .iter()
             .flat_map(|u| u.modules.iter().map(move |m| (self.guest_file(u, &format!("{}.ko", m.name)), m.ko.clone())))
+            .chain(self.board.iter().map(|m| (BOARD_FILE.to_string(), m.ko.clone())))
             .collect()
     }
 
@@ -282,7 +309,7 @@ impl Prepared {
             }
         }
         steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
-        Plan { steps, shell: false, shell_on_failure: false }
+        Plan { steps, shell: false, shell_on_failure: false, board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)) }
     }
 }
 
@@ -376,7 +403,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     }
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
-    Ok(Prepared { profile, kernel, units, run_dir, label })
+    Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
 }
 
 /// Each module directory validated (its expectations and label), named by

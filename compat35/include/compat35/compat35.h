@@ -233,6 +233,47 @@ static inline long compat35_sleep_on_common(wait_queue_head_t *q, int state, lon
  */
 #define GFP_TEMPORARY (COMPAT35_USED_gfp_temporary (GFP_KERNEL | __GFP_RECLAIMABLE))
 
+/*
+ * 14. The virtual board (../../board/): in the QEMU guest, the Tiny4412's
+ *     GPIO banks, ADC and watchdog are a module's copy of their registers.
+ *     ioremap() of a range within them maps that copy when the model is
+ *     loaded, and the real registers otherwise (a board). Not a 3.5 API
+ *     change, so not marked. symbol_get() keeps this header's promise: a
+ *     module built with it needs no other module loaded. (symbol_get finds
+ *     GPL symbols for GPL modules only, as the board's tutorials are.)
+ */
+void __iomem *tiny4412_board_ioremap(phys_addr_t phys, size_t size);
+bool tiny4412_board_iounmap(volatile void __iomem *addr);
+
+static inline void __iomem *compat35_ioremap(phys_addr_t phys, size_t size)
+{
+	void __iomem *(*model)(phys_addr_t, size_t) = symbol_get(tiny4412_board_ioremap);
+	void __iomem *p = NULL;
+
+	if (model) {
+		p = model(phys, size);
+		symbol_put(tiny4412_board_ioremap);
+	}
+	return p ? p : ioremap(phys, size);
+}
+
+static inline void compat35_iounmap(volatile void __iomem *addr)
+{
+	bool (*model)(volatile void __iomem *) = symbol_get(tiny4412_board_iounmap);
+	bool ours = false;
+
+	if (model) {
+		ours = model(addr);
+		symbol_put(tiny4412_board_iounmap);
+	}
+	if (!ours)
+		iounmap(addr);
+}
+#undef ioremap
+#define ioremap(phys, size) compat35_ioremap((phys), (size))
+#undef iounmap
+#define iounmap(addr) compat35_iounmap(addr)
+
 #include <compat35/timer.h>
 #include <compat35/proc.h>
 

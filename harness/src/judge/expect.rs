@@ -21,10 +21,12 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
+use crate::judge::board::{self, BoardKeys, BoardStep};
 use crate::judge::step::{StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +53,26 @@ struct StepSpec {
     expect: Vec<PatternSpec>,
     #[serde(default)]
     stdout: Vec<PatternSpec>,
+    // The virtual board (judge/board.rs).
+    press: Option<String>,
+    release: Option<String>,
+    click: Option<String>,
+    hold_ms: Option<u32>,
+    adc: Option<BTreeMap<String, u32>>,
+    board: Option<BTreeMap<String, String>>,
+}
+
+impl StepSpec {
+    fn board_keys(&self) -> BoardKeys<'_> {
+        BoardKeys {
+            press: self.press.as_deref(),
+            release: self.release.as_deref(),
+            click: self.click.as_deref(),
+            hold_ms: self.hold_ms,
+            adc: self.adc.as_ref(),
+            board: self.board.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +117,8 @@ pub struct StepExpectation {
     /// A step that waits for that background step's command and judges
     /// its output and exit status as its own.
     pub wait: Option<String>,
+    /// A step that acts on the virtual board, or checks it.
+    pub board: Option<BoardStep>,
     /// insmod's module parameters.
     pub args: Option<String>,
     pub exit: i32,
@@ -114,6 +138,7 @@ impl StepExpectation {
             run: None,
             background: false,
             wait: None,
+            board: None,
             args: None,
             exit: 0,
             expect: Vec::new(),
@@ -152,7 +177,17 @@ pub struct Check {
 
 /// A name a command step may have: one word the marker protocol can carry.
 /// One entry's keys, for its kind of step (`earlier`: the entries before it).
-fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<()> {
+fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<Option<BoardStep>> {
+    let on_board = board::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    if on_board.is_some() {
+        if kind.is_builtin() || !valid_step_name(&s.name) {
+            bail!("{at}: a board step is named like a command step: one word, not {}", StepKind::builtin_words());
+        }
+        if s.run.is_some() || s.wait.is_some() || s.background || s.args.is_some() || !s.stdout.is_empty() {
+            bail!("{at}: a board step runs nothing of its own: drop `run`, `wait`, `background`, `args` and `stdout` (kernel lines go in `expect`)");
+        }
+        return Ok(on_board);
+    }
     if kind.is_builtin() {
         if s.background || s.wait.is_some() {
             bail!("{at}: `background` and `wait` are for command steps");
@@ -176,7 +211,7 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
             check_wait(earlier, on, s.run.is_some(), at)?;
         } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
             bail!(
-                "{at}: unknown step; a command step needs `run = \"<shell command>\"`, the others are {}",
+                "{at}: unknown step; a command step needs `run = \"<shell command>\"` (a board step `press`, `release`, `click`, `adc` or `board`), the others are {}",
                 StepKind::builtin_words()
             );
         }
@@ -187,7 +222,7 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
             bail!("{at}: a background step's output and exit status are judged by the step that waits for it: put `exit` and `stdout` there");
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A step with `wait = on`: `on` is an earlier background step that no
@@ -228,7 +263,7 @@ impl Expectations {
         for (i, s) in file.step.into_iter().enumerate() {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
             let kind = StepKind::of(&s.name);
-            check_step(&s, kind, &steps, &at)?;
+            let on_board = check_step(&s, kind, &steps, &at)?;
             if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
                 unloaded = true;
             }
@@ -256,6 +291,7 @@ impl Expectations {
                 run: s.run,
                 background: s.background,
                 wait: s.wait,
+                board: on_board,
                 args: s.args,
                 exit: s.exit.unwrap_or(0),
             });
@@ -273,9 +309,15 @@ impl Expectations {
         Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
     }
 
-    /// The command steps (and the steps that wait for one), in file order.
+    /// Whether a step acts on the virtual board or checks it.
+    pub fn uses_board(&self) -> bool {
+        self.steps.iter().any(|s| s.board.is_some())
+    }
+
+    /// The command steps (and the steps that wait for one, and the board
+    /// steps), in file order.
     pub fn commands(&self) -> impl Iterator<Item = &StepExpectation> {
-        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some())
+        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some() || s.board.is_some())
     }
 
     /// The entry for a builtin step (exact name first, then its kind).
@@ -341,6 +383,16 @@ impl Expectations {
             let step = names.first().map(|n| n.to_string()).unwrap_or_default();
             in_order(&mut checks, &step, &format!("{} prints", exp.name), &exp.expect, &kernel, "kernel line(s)");
             in_order(&mut checks, &step, &format!("{} outputs", exp.name), &exp.stdout, &output, "line(s) of output");
+            if let Some(BoardStep::Check(want)) = &exp.board {
+                let wrong = board::differences(want, &output);
+                let parts = want.iter().map(|(p, s)| format!("{p} {s}")).collect::<Vec<_>>().join(", ");
+                checks.push(Check {
+                    step,
+                    description: format!("{} finds the board with {parts}", exp.name),
+                    held: wrong.is_empty(),
+                    detail: (!wrong.is_empty()).then(|| wrong.join("; ")),
+                });
+            }
         }
         checks
     }

@@ -103,6 +103,9 @@ pub enum Marker {
     /// The user's shell in the guest (`check --shell`) opened or closed:
     /// while it is open, no deadline but a panic's runs.
     Shell { open: bool },
+    /// The virtual board changed: when (the kernel clock's microseconds),
+    /// which part, its new state.
+    Board { at_us: u64, part: String, state: String },
     /// Every step is done.
     Done,
 }
@@ -126,6 +129,7 @@ impl fmt::Display for Marker {
             }
             Marker::Await { step } => write!(f, "await {step}"),
             Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
+            Marker::Board { at_us, part, state } => write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -189,6 +193,14 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             "closed" => Marker::Shell { open: false },
             _ => return None,
         },
+        "board" => {
+            let mut w = args.trim().splitn(3, ' ');
+            let (at, part, state) = (w.next()?.parse::<f64>().ok()?, w.next().filter(|s| word(s))?, w.next()?.trim());
+            if !(0.0..1e9).contains(&at) {
+                return None;
+            }
+            Marker::Board { at_us: (at * 1e6).round() as u64, part: part.to_string(), state: state.to_string() }
+        }
         "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
     };
@@ -248,6 +260,8 @@ mod tests {
             Marker::Api { api: "3.5".into() },
             Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },
             Marker::Port { id: "module-named-module".into(), at: vec![], note: Some("module.ko is built as module35.ko".into()) },
+            Marker::Board { at_us: 12_345_678, part: "LED1".into(), state: "on".into() },
+            Marker::Board { at_us: 3_500_000, part: "XEINT".into(), state: "26 storm: masked".into() },
             Marker::Done,
         ];
         for m in all {

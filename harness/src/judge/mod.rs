@@ -3,6 +3,7 @@
 //! enforces it): a saved console log judges the same as a live one.
 
 pub mod access;
+pub mod board;
 pub mod event;
 pub mod expect;
 pub mod lines;

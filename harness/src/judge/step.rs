@@ -192,6 +192,9 @@ pub struct Transcript {
     /// as (id, places, note), from `api` and `port` markers.
     pub api: Option<String>,
     pub ports: Vec<(String, Vec<String>, Option<String>)>,
+    /// The virtual board's changes, from `board` markers: the step open
+    /// when each was reported (an index into `steps`), when, part, state.
+    pub board: Vec<(Option<usize>, f64, String, String)>,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
@@ -280,7 +283,7 @@ impl Transcript {
                 // The text after `out STEP `, a slice of the line itself.
                 message = message.splitn(5, ' ').nth(4).unwrap_or("");
             }
-            Some(m @ (Marker::Section { .. } | Marker::Pid { .. } | Marker::Api { .. } | Marker::Port { .. })) => {
+            Some(m @ (Marker::Section { .. } | Marker::Pid { .. } | Marker::Api { .. } | Marker::Port { .. } | Marker::Board { .. })) => {
                 self.record(m, open);
                 kind = LineKind::Marker;
             }
@@ -333,6 +336,7 @@ impl Transcript {
             Marker::Pid { module, pid } => self.pids.push(TaskPid { unit, module: module.clone(), pid: *pid }),
             Marker::Api { api } => self.api = Some(api.clone()),
             Marker::Port { id, at, note } => self.ports.push((id.clone(), at.clone(), note.clone())),
+            Marker::Board { at_us, part, state } => self.board.push((open, *at_us as f64 / 1e6, part.clone(), state.clone())),
             _ => {}
         }
     }
@@ -402,10 +406,12 @@ impl Transcript {
             }
             lines.push(ConsoleLine { step, ..l.clone() });
         }
+        let board = self.board.iter().filter_map(|(i, at, p, st)| i.and_then(|i| map[i]).map(|j| (Some(j), *at, p.clone(), st.clone()))).collect();
         Transcript {
             lines,
             steps,
             sections: self.sections.iter().filter(|s| s.unit.as_deref() == Some(unit)).cloned().collect(),
+            board,
             ..self.clone_meta()
         }
     }
@@ -422,6 +428,7 @@ impl Transcript {
             pids: self.pids.clone(),
             api: self.api.clone(),
             ports: self.ports.clone(),
+            board: Vec::new(),
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,
@@ -441,6 +448,23 @@ impl Transcript {
             .iter()
             .filter(|s| s.unit.as_deref() == unit && s.module == module)
             .map(|s| (s.section.clone(), s.address))
+            .collect()
+    }
+
+    /// The board's changes, each placed in the step it was reported in.
+    pub fn board_changes(&self) -> Vec<crate::judge::board::BoardChange> {
+        self.board
+            .iter()
+            .map(|(i, at, part, state)| {
+                let step = i.map(|i| &self.steps[i]);
+                crate::judge::board::BoardChange {
+                    at: *at,
+                    part: part.clone(),
+                    state: state.clone(),
+                    step: step.map(|s| s.name.clone()),
+                    into_step: step.and_then(|s| s.started_at).map(|t| at - t),
+                }
+            })
             .collect()
     }
 
