@@ -149,7 +149,9 @@ harness_rmmod() {
 # harness_board_load KO: loads the virtual board before the first step.
 # Not a step: a board step finds it missing and says so.
 harness_board_load() {
-    insmod "$1" || echo "harness: the virtual board ($1) did not load"
+    # The watchdog's reset marker, which the board writes itself (nothing
+    # runs after a reset): this prefix and `<seconds> watchdog reset`.
+    insmod "$1" "report=\"@@harness $HARNESS_NONCE board\"" || echo "harness: the virtual board ($1) did not load"
 }
 
 # harness_board LINE...: acts on the virtual board, a line of its control

@@ -138,6 +138,13 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         (None, None) => PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background }),
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
+    if exp.expects_reset() {
+        // The board resets in the last command step: nothing after it runs.
+        if let Some(e) = exp.commands().find(|e| e.after_unload) {
+            bail!("expectations: step {:?} runs after the unload, but the board is reset before it", e.name);
+        }
+        return Ok(Plan { steps, shell: false, shell_on_failure: false, board: None });
+    }
     for m in modules.iter().rev() {
         steps.push(PlannedStep::new(name(StepKind::Rmmod, m), Action::Rmmod { module: m.name.clone() }));
     }

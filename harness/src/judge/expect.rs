@@ -60,6 +60,8 @@ struct StepSpec {
     hold_ms: Option<u32>,
     adc: Option<BTreeMap<String, u32>>,
     board: Option<BTreeMap<String, String>>,
+    /// The step ends with the board reset (by "watchdog", the one cause).
+    reset: Option<String>,
 }
 
 impl StepSpec {
@@ -119,6 +121,9 @@ pub struct StepExpectation {
     pub wait: Option<String>,
     /// A step that acts on the virtual board, or checks it.
     pub board: Option<BoardStep>,
+    /// The step ends with the virtual board's watchdog resetting it:
+    /// nothing runs after it (no unload).
+    pub reset: bool,
     /// insmod's module parameters.
     pub args: Option<String>,
     pub exit: i32,
@@ -139,6 +144,7 @@ impl StepExpectation {
             background: false,
             wait: None,
             board: None,
+            reset: false,
             args: None,
             exit: 0,
             expect: Vec::new(),
@@ -264,6 +270,17 @@ impl Expectations {
             let at = format!("{origin}: step {} ({:?})", i + 1, s.name);
             let kind = StepKind::of(&s.name);
             let on_board = check_step(&s, kind, &steps, &at)?;
+            if let Some(r) = &s.reset {
+                if r != "watchdog" {
+                    bail!("{at}: reset = {r:?}: the board is reset by \"watchdog\" (the one cause the virtual board has)");
+                }
+                if kind.is_builtin() || s.background || s.wait.is_some() {
+                    bail!("{at}: `reset` ends a command or board step");
+                }
+            }
+            if let Some(r) = steps.iter().find(|e: &&StepExpectation| e.reset) {
+                bail!("{at}: step {:?} ends with the board reset: nothing runs after it; put this step before it", r.name);
+            }
             if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
                 unloaded = true;
             }
@@ -292,6 +309,7 @@ impl Expectations {
                 background: s.background,
                 wait: s.wait,
                 board: on_board,
+                reset: s.reset.is_some(),
                 args: s.args,
                 exit: s.exit.unwrap_or(0),
             });
@@ -307,6 +325,11 @@ impl Expectations {
             }
         }
         Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
+    }
+
+    /// Whether a step expects the board to be reset (the run then ends in it).
+    pub fn expects_reset(&self) -> bool {
+        self.steps.iter().any(|s| s.reset)
     }
 
     /// Whether a step acts on the virtual board or checks it.
@@ -354,6 +377,20 @@ impl Expectations {
             let mut output: Vec<&str> = Vec::new();
             for name in names {
                 let record = t.step(name);
+                if exp.reset {
+                    let reset = t.board_changes().into_iter().any(|c| c.part == "watchdog" && c.state == "reset" && c.step.as_deref() == Some(&**name));
+                    checks.push(Check {
+                        step: name.to_string(),
+                        description: format!("{name} ends in a reset by the watchdog"),
+                        held: reset,
+                        detail: (!reset).then(|| "the watchdog did not reset the board in this step".to_string()),
+                    });
+                    if let Some(r) = record {
+                        kernel.extend(t.kernel_lines(r));
+                        output.extend(t.output_lines(r));
+                    }
+                    continue;
+                }
                 checks.push(Check {
                     step: name.to_string(),
                     description: format!("{name} ran to completion"),

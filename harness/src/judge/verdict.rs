@@ -67,6 +67,9 @@ pub enum RunEnd {
     },
     /// The console said nothing for too long.
     Silent { after_secs: u64 },
+    /// The virtual board's watchdog reset the board (its marker); the
+    /// harness stopped QEMU.
+    Reset,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,6 +105,9 @@ pub struct Verdict {
     pub memory: Option<String>,
     /// Device accesses of the steps that the emulated board does not model.
     pub unmodelled: Vec<Unmodelled>,
+    /// What changed on the virtual board (an LED lit, a button pressed),
+    /// each with the step it happened in.
+    pub board: Vec<crate::judge::board::BoardChange>,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
@@ -190,7 +196,15 @@ impl Context {
 /// lacks (NEEDS-THE-BOARD), then a failure of KUnit or the expectations, in
 /// that order, so that a crash or a hang is never reported as less than it
 /// is, and a module's output on missing hardware is not held against it.
-fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSummary>, checks: &[Check], unmodelled: &[Unmodelled]) -> (Outcome, Option<String>) {
+fn decide(
+    t: &Transcript,
+    end: &RunEnd,
+    expectations: &Expectations,
+    events: &[Event],
+    ktap: Option<&KtapSummary>,
+    checks: &[Check],
+    unmodelled: &[Unmodelled],
+) -> (Outcome, Option<String>) {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
     let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
@@ -204,6 +218,8 @@ fn decide(t: &Transcript, end: &RunEnd, events: &[Event], ktap: Option<&KtapSumm
         (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
         (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
+    } else if *end == RunEnd::Reset && !expectations.expects_reset() {
+        (Outcome::Crashed, Some(format!("the watchdog reset the board{}", in_step(&running))))
     } else if *end == RunEnd::Panicked {
         (Outcome::Crashed, Some(format!("kernel panic{}", in_step(&running))))
     } else if let RunEnd::ExitedEarly { status } = *end {
@@ -274,7 +290,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
         .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
-    let (outcome, reason) = decide(t, &end, &events, ktap.as_ref(), &checks, &ctx.unmodelled);
+    let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &checks, &ctx.unmodelled);
 
     let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
@@ -302,6 +318,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         registers,
         memory,
         unmodelled,
+        board: t.board_changes(),
         defaults: expectations.defaults,
         explanations: ctx.explain,
         api: ctx.api,
@@ -339,6 +356,9 @@ impl Verdict {
                 }
                 _ => {}
             }
+        }
+        for c in &self.board {
+            let _ = writeln!(s, "  board {c}");
         }
     }
 

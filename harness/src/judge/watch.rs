@@ -65,12 +65,14 @@ pub struct Watch {
     shell: Option<Instant>,
     /// A step the guest waits on an answer for (`--shell-on-failure`).
     awaiting: Option<StepId>,
+    /// When the virtual board's watchdog reset the board.
+    reset: Option<Instant>,
 }
 
 impl Watch {
     /// Watches a run whose transcript is `transcript`, from `now`.
     pub fn new(transcript: Transcript, limits: Limits, now: Instant) -> Watch {
-        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None, awaiting: None }
+        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None, awaiting: None, reset: None }
     }
 
     /// One console line.
@@ -81,6 +83,7 @@ impl Watch {
             Some(Marker::End { .. }) => self.step_started = None,
             Some(Marker::Shell { open: true }) => self.shell = Some(now),
             Some(Marker::Await { step }) => self.awaiting = Some(step),
+            Some(Marker::Board { part, state, .. }) if part == "watchdog" && state == "reset" => self.reset = Some(now),
             Some(Marker::Shell { open: false }) => {
                 // The time at the shell is the user's: the run's clocks
                 // resume where they stood when it opened.
@@ -109,7 +112,7 @@ impl Watch {
         if let Some((_, at)) = &self.step_started {
             until = until.min(*at + self.limits.step);
         }
-        if let Some(p) = self.panicked {
+        if let Some(p) = self.panicked.or(self.reset) {
             until = until.min(p + PANIC_GRACE);
         }
         if let (Some(opened), None) = (self.shell, self.panicked) {
@@ -126,6 +129,11 @@ impl Watch {
     pub fn expire(&self, now: Instant) -> Option<RunEnd> {
         if let Some(p) = self.panicked {
             return (now >= p + PANIC_GRACE).then_some(RunEnd::Panicked);
+        }
+        // The board stopped at its reset (smdkc210 cannot restart): its last
+        // words, then the end.
+        if let Some(r) = self.reset {
+            return (now >= r + PANIC_GRACE).then_some(RunEnd::Reset);
         }
         if let Some(opened) = self.shell {
             return (now >= opened + SHELL_LIMIT).then_some(RunEnd::TimedOut { after_secs: SHELL_LIMIT.as_secs() });
@@ -157,6 +165,8 @@ impl Watch {
             RunEnd::Completed
         } else if self.panicked.is_some() {
             RunEnd::Panicked
+        } else if self.reset.is_some() {
+            RunEnd::Reset
         } else {
             RunEnd::ExitedEarly { status }
         }
