@@ -257,8 +257,12 @@ static void queue_eint(unsigned int eint)
 	}
 	if (++eint_count[eint] > STORM) {
 		if (!(eint_masked & BIT(eint))) {
+			char what[16];
+
+			snprintf(what, sizeof(what), "XEINT%u", eint);
 			eint_masked |= BIT(eint);
-			changed("XEINT", "%u storm: masked", eint);
+			changed(what, "storm: masked");
+			pr_warn("tiny4412-board: interrupt storm on XEINT%u: more than %d in a second; the line is masked\n", eint, STORM);
 		}
 		return;
 	}
@@ -316,6 +320,27 @@ static void sync_banks(void)
 	sync_outputs();
 }
 
+static struct bank *eint_bank(unsigned int eint, unsigned int *pin);
+
+/* A level-triggered line still at its level after its handler ran fires
+ * again, as the board's would: a handler that never quiets its source is
+ * an interrupt storm (which queue_eint() ends by masking the line). */
+static void level_again(unsigned int eint)
+{
+	unsigned int pin, type;
+	unsigned long flags;
+	struct bank *b;
+
+	raw_spin_lock_irqsave(&lock, flags);
+	b = eint_bank(eint, &pin);
+	type = eint_type[eint] ?: IRQ_TYPE_LEVEL_LOW;
+	if (b && !(eint_masked & BIT(eint)) &&
+	    (((type & IRQ_TYPE_LEVEL_LOW) && !pin_level(b, pin)) ||
+	     ((type & IRQ_TYPE_LEVEL_HIGH) && pin_level(b, pin))))
+		queue_eint(eint);
+	raw_spin_unlock_irqrestore(&lock, flags);
+}
+
 static void fire(struct irq_work *w)
 {
 	unsigned long flags;
@@ -329,9 +354,12 @@ static void fire(struct irq_work *w)
 	adc = adc_pending;
 	adc_pending = false;
 	raw_spin_unlock_irqrestore(&lock, flags);
-	for (i = 0; i < NEINT; i++)
-		if (pending & BIT(i))
-			generic_handle_irq(eint_base + i);
+	for (i = 0; i < NEINT; i++) {
+		if (!(pending & BIT(i)))
+			continue;
+		generic_handle_irq(eint_base + i);
+		level_again(i);
+	}
 	if (adc && adc_irq >= 0)
 		generic_handle_irq(adc_irq);
 }

@@ -217,7 +217,7 @@ mod tests {
         let needs: Needs = toml::from_str(&std::fs::read_to_string(root.join("configs/header-needs.toml")).unwrap()).unwrap();
         let include = regex::Regex::new(r"(?m)^\s*#\s*include\s*<((?:linux|kunit|asm|mach|plat)/[\w./-]+)>").unwrap();
         // (profile, the module directories that run on it)
-        let plain = ["kmod", "fixtures/lessons", "fixtures/api-changes", "fixtures/tutorial"];
+        let plain = ["kmod", "fixtures/lessons", "fixtures/api-changes", "fixtures/tutorial", "fixtures/board", "compat35/board"];
         let debug = ["kmod", "fixtures/lessons", "fixtures/faults", "fixtures/kunit-demo"];
         let mut checked = 0;
         for (profile, dirs) in [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..])] {

@@ -421,6 +421,9 @@ fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(Stri
         if dirs.len() + module_args.kernel_modules.len() > 1 && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control())) {
             bail!("--module {}: with several directories each one's name labels its steps, so it cannot hold spaces: rename or link it", d.display());
         }
+        if dirs.len() + module_args.kernel_modules.len() > 1 && exp.expects_reset() {
+            bail!("--module {}: its steps end with the board reset, which ends the boot for every unit after it: check it on its own", d.display());
+        }
         checked.push((name, exp, d.clone()));
     }
     Ok(checked)

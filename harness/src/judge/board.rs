@@ -141,7 +141,7 @@ pub fn differences(want: &[(String, String)], output: &[&str]) -> Vec<String> {
 pub struct BoardChange {
     /// The kernel clock's seconds (printk's).
     pub at: f64,
-    /// `LED1`, `buzzer`, `K1`, `AIN`, `XEINT`, `watchdog`.
+    /// `LED1`, `buzzer`, `K1`, `AIN0`, `XEINT26`, `watchdog`.
     pub part: String,
     pub state: String,
     /// The step that was running when it was reported, and the seconds

@@ -261,7 +261,7 @@ mod tests {
             Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },
             Marker::Port { id: "module-named-module".into(), at: vec![], note: Some("module.ko is built as module35.ko".into()) },
             Marker::Board { at_us: 12_345_678, part: "LED1".into(), state: "on".into() },
-            Marker::Board { at_us: 3_500_000, part: "XEINT".into(), state: "26 storm: masked".into() },
+            Marker::Board { at_us: 3_500_000, part: "XEINT26".into(), state: "storm: masked".into() },
             Marker::Done,
         ];
         for m in all {

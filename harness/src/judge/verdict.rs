@@ -225,6 +225,9 @@ fn decide(
     } else if let RunEnd::ExitedEarly { status } = *end {
         let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
         (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
+    } else if let Some(storm) = t.board_changes().into_iter().find(|c| c.part.starts_with("XEINT") && c.state.starts_with("storm")) {
+        let line = &storm.part;
+        (Outcome::Failed, Some(format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step))))
     } else if !leaks.is_empty() {
         let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
         let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
