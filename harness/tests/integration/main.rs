@@ -21,4 +21,5 @@ mod sandbox;
 mod shell;
 mod supervision;
 mod unmodelled;
+mod virtual_board;
 mod workflow;

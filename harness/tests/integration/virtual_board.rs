@@ -1,0 +1,70 @@
+//! The virtual Tiny4412 (compat35/board/): the hardware lessons pass on it,
+//! each step acting on the board or checking it, and what a driver gets
+//! wrong there (an interrupt storm, a watchdog left to expire) ends in a
+//! verdict that says so, not in a hang.
+
+use crate::common::{fixture, harness, text};
+
+/// The lessons that drive the board, in one boot with a driver that makes
+/// an interrupt storm: every lesson passes, the storm fails by name, and
+/// the board's changes are in the report, each in its step.
+#[test]
+fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("v.json");
+    let lessons = ["key-irq", "key-tasklet", "key-poll", "led-gpio", "led-registers", "adc"];
+    let mut args = vec!["check".to_string(), "--json".into(), json.display().to_string()];
+    for l in lessons {
+        args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
+    }
+    args.extend(["--module".into(), fixture("board/irq-storm").display().to_string()]);
+    let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "the storm fails, the rest pass: {t}");
+    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len(), lessons.len() + 1)), "{t}");
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let verdict = |label: &str| {
+        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+    };
+    for l in lessons {
+        assert_eq!(verdict(l)["outcome"], "PASSED", "{l}: {}", verdict(l));
+    }
+    let storm = verdict("irq-storm");
+    assert_eq!(storm["outcome"], "FAILED", "{storm}");
+    assert!(storm["reason"].as_str().unwrap().starts_with("interrupt storm on XEINT26: it fired more than 1000 times in a second"), "{storm}");
+    // The board's changes, each in the step it happened in: the app lit
+    // LED1 and LED3, and a click is a press and a release.
+    let changed = |v: &serde_json::Value, part: &str, state: &str, step: &str| {
+        v["board"].as_array().unwrap().iter().any(|c| c["part"] == part && c["state"] == state && c["step"] == step)
+    };
+    let leds = verdict("led-gpio");
+    assert!(changed(&leds, "LED1", "on", "light") && changed(&leds, "LED3", "on", "light") && changed(&leds, "LED1", "off", "out"), "{leds}");
+    assert!(!changed(&leds, "LED2", "on", "light"), "{leds}");
+    let keys = verdict("key-irq");
+    assert!(changed(&keys, "K1", "pressed", "press") && changed(&keys, "K1", "released", "press"), "{keys}");
+    assert!(t.contains("  board LED1 on at "), "the text verdict shows the changes: {t}");
+}
+
+/// A watchdog fed, then starved: the lesson expects the reset
+/// (`reset = "watchdog"`) and passes; the same run without that
+/// expectation is CRASHED, the reset named, not a time-out.
+#[test]
+fn a_starved_watchdog_resets_the_board_as_the_lesson_expects_and_crashes_otherwise() {
+    let lesson = fixture("lessons/watchdog");
+    let out = harness(&["check", "--module", lesson.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("PASS  starve ends in a reset by the watchdog"), "{t}");
+    assert!(t.contains("  board watchdog reset at "), "{t}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.toml");
+    let unexpected = std::fs::read_to_string(lesson.join("expect.toml")).unwrap().replace("reset = \"watchdog\"\n", "");
+    std::fs::write(&expect, unexpected).unwrap();
+    let started = std::time::Instant::now();
+    let out = harness(&["check", "--module", lesson.to_str().unwrap(), "--expect", expect.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("verdict: CRASHED: the watchdog reset the board during step starve"), "{t}");
+    assert!(started.elapsed().as_secs() < 50, "the reset ended the run, not the step deadline (60 s): {t}");
+}
