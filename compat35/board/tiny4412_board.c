@@ -161,7 +161,7 @@ static u32 eint_masked = ~0u;
 static u32 eint_pending;
 static unsigned int eint_count[NEINT];
 static unsigned long eint_window[NEINT];
-static u64 eint_fired_at[NEINT];
+static u64 eint_edge_at[NEINT];	/* when a button's edge raised it, for its latency */
 static int adc_irq = -1;
 static bool adc_pending;
 static struct irq_work fire_work;
@@ -177,7 +177,7 @@ struct change {
 	unsigned long seq;
 	u64 at;
 	char what[16];
-	char state[24];
+	char state[40];
 };
 static struct change changes[NCHANGES];
 static unsigned long next_seq, read_seq;
@@ -267,7 +267,6 @@ static void queue_eint(unsigned int eint)
 		return;
 	}
 	eint_pending |= BIT(eint);
-	eint_fired_at[eint] = local_clock();
 	irq_work_queue(&fire_work);
 }
 
@@ -284,8 +283,10 @@ static void pin_edge(struct bank *b, unsigned int pin, int was, int now)
 	if (eint_masked & BIT(eint))
 		return;
 	if ((now == 0 && (type & (IRQ_TYPE_EDGE_FALLING | IRQ_TYPE_LEVEL_LOW))) ||
-	    (now == 1 && (type & (IRQ_TYPE_EDGE_RISING | IRQ_TYPE_LEVEL_HIGH))))
+	    (now == 1 && (type & (IRQ_TYPE_EDGE_RISING | IRQ_TYPE_LEVEL_HIGH)))) {
+		eint_edge_at[eint] = local_clock();
 		queue_eint(eint);
+	}
 }
 
 /* Tells the LEDs' and the buzzer's changes. Called with the lock held. */
@@ -321,6 +322,27 @@ static void sync_banks(void)
 }
 
 static struct bank *eint_bank(unsigned int eint, unsigned int *pin);
+
+/* The first interrupt after a button's edge: its handler's time, from the
+ * edge to its return (an irq_work's raise and the handler), as a change. */
+static void handled(unsigned int eint)
+{
+	unsigned long flags;
+	char what[16];
+	u64 took;
+
+	if (!irq_has_action(eint_base + eint))
+		return;
+	raw_spin_lock_irqsave(&lock, flags);
+	if (eint_edge_at[eint]) {
+		took = local_clock() - eint_edge_at[eint];
+		eint_edge_at[eint] = 0;
+		snprintf(what, sizeof(what), "XEINT%u", eint);
+		took = div_u64(took, 100000);
+		changed(what, "handled %llu.%llu ms after the edge", div_u64(took, 10), took % 10);
+	}
+	raw_spin_unlock_irqrestore(&lock, flags);
+}
 
 /* A level-triggered line still at its level after its handler ran fires
  * again, as the board's would: a handler that never quiets its source is
@@ -358,6 +380,7 @@ static void fire(struct irq_work *w)
 		if (!(pending & BIT(i)))
 			continue;
 		generic_handle_irq(eint_base + i);
+		handled(i);
 		level_again(i);
 	}
 	if (adc && adc_irq >= 0)
