@@ -13,7 +13,7 @@
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
 # guest only: a real board is the board.
-HARNESS_BOARD=/sys/kernel/debug/tiny4412
+HARNESS_BOARD=/proc/tiny4412-board
 
 # harness_mark WORDS...: the one writer of the marker protocol.
 harness_mark() {
@@ -158,6 +158,10 @@ harness_board_load() {
 # file each (`press K1`, `click K1 100`, `adc AIN0 1234`). echo is the
 # shell's own: no fork.
 harness_board() {
+    if [ -n "$HARNESS_PERSON" ]; then
+        harness_person "$@"
+        return
+    fi
     harness_board_settle
     for _act in "$@"; do
         echo "$_act" > $HARNESS_BOARD/control || return 1
@@ -186,11 +190,111 @@ harness_board_settle() {
     done
 }
 
-# harness_board_state: the board's parts and their states, a line each.
+# harness_board_state: the board's parts and their states, a line each:
+# the virtual board's, else (a real board) what its pins read.
 harness_board_state() {
-    while IFS= read -r _line; do
-        echo "$_line"
-    done < $HARNESS_BOARD/state
+    if [ -r $HARNESS_BOARD/state ]; then
+        while IFS= read -r _line; do
+            echo "$_line"
+        done < $HARNESS_BOARD/state
+        return
+    fi
+    for _part in LED1:79 LED2:80 LED3:81 LED4:82 buzzer:37 K1:220 K2:221 K3:222 K4:223; do
+        harness_pin "${_part#*:}"
+        case "${_part%%:*}:$_dir:$_level" in
+        LED*:out:0) echo "${_part%%:*} on" ;;
+        LED*:*:?) echo "${_part%%:*} off" ;;
+        buzzer:out:1) echo "buzzer on" ;;
+        buzzer:*:?) echo "buzzer off" ;;
+        K*:*:0) echo "${_part%%:*} pressed" ;;
+        K*:*:1) echo "${_part%%:*} released" ;;
+        *) echo "${_part%%:*} unknown" ;;
+        esac
+    done
+}
+
+# harness_pin N: a board pin's direction and level (Linux 3.5's number:
+# K1 is 220, LED1 79) into _dir and _level, empty when it cannot be read:
+# from sysfs (exported if it is not, which fails for a pin a driver holds),
+# else from debugfs's list of the pins drivers hold.
+harness_pin() {
+    _dir=
+    _level=
+    if [ -e /sys/class/gpio/export ] && [ ! -e /sys/class/gpio/gpio$1 ]; then
+        echo "$1" > /sys/class/gpio/export 2>/dev/null
+    fi
+    if read -r _level < /sys/class/gpio/gpio$1/value 2>/dev/null; then
+        read -r _dir < /sys/class/gpio/gpio$1/direction 2>/dev/null
+        return
+    fi
+    [ -r /sys/kernel/debug/gpio ] || return
+    while read -r _gpio _rest; do
+        [ "$_gpio" = "gpio-$1" ] || continue
+        case $_rest in
+        *") out "*) _dir=out ;;
+        *) _dir=in ;;
+        esac
+        case $_rest in
+        *" hi"*) _level=1 ;;
+        *" lo"*) _level=0 ;;
+        esac
+        return
+    done < /sys/kernel/debug/gpio
+}
+
+# A board step on a real board (the replay sets HARNESS_PERSON, and
+# HARNESS_PRESS_WITHIN, the seconds a person has): each action becomes a
+# `prompt` marker, which the replay shows at its terminal, and the step
+# waits until the button's pin shows it done, or the time is up (a pin it
+# cannot read; a potentiometer). With HARNESS_UNATTENDED nobody is there:
+# the action is skipped, and the step says so.
+harness_person() {
+    for _act in "$@"; do
+        set -- $_act
+        case $1 in
+        press) _say="press $2 and hold it" ;;
+        release) _say="release $2" ;;
+        click) _say="press and release $2" ;;
+        *) _say="turn the potentiometer ($2) to about $3 of 4095" ;;
+        esac
+        if [ -n "$HARNESS_UNATTENDED" ]; then
+            echo "skipped (--unattended): $_say"
+            continue
+        fi
+        harness_mark prompt "$_say within ${HARNESS_PRESS_WITHIN:-20} s"
+        harness_person_wait "$1" "$2"
+    done
+}
+
+# harness_person_wait ACTION KEY: until KEY's pin shows the action done
+# (pressed: low; released: high; a click: low, then high), or the time a
+# person has is up.
+harness_person_wait() {
+    read -r _up _ < /proc/uptime
+    _until=$(( ${_up%.*} + ${HARNESS_PRESS_WITHIN:-20} ))
+    _seen=
+    case $2 in
+    K[1-4]) _n=$(( 219 + ${2#K} )) ;;
+    *) _n= ;;
+    esac
+    while :; do
+        _level=
+        [ -n "$_n" ] && harness_pin "$_n"
+        # A board whose pins cannot be read but that has the virtual board
+        # (the emulated one of the replay's tests): the model is its board.
+        if [ -n "$_n" ] && [ -z "$_level" ] && [ -r $HARNESS_BOARD/state ]; then
+            while read -r _part _state; do
+                [ "$_part" = "$2" ] || continue
+                [ "$_state" = pressed ] && _level=0 || _level=1
+            done < $HARNESS_BOARD/state
+        fi
+        case "$1:$_level:$_seen" in
+        press:0:*|release:1:*|click:1:down) echo "done: $1 $2"; return 0 ;;
+        click:0:*) _seen=down ;;
+        esac
+        read -r _up _ < /proc/uptime
+        [ "${_up%.*}" -ge "$_until" ] && { echo "time is up: $1 $2"; return 0; }
+    done
 }
 
 # The board's changes since the last call (its `changes` file drains as it

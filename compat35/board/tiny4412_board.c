@@ -27,7 +27,8 @@
  *   conversion started, the watchdog fed). Any other range is QEMU's, whose
  *   log of rejected accesses makes the verdict "needs the board".
  *
- * The board's side, for the harness's steps, is in debugfs, tiny4412/:
+ * The board's side, for the harness's steps, is in /proc/tiny4412-board/
+ * (procfs, which every kernel has; debugfs is not in every profile's):
  * `control` takes "press K1", "release K1", "click K1 100", "adc AIN0 1234";
  * `state` lists every part's state; `changes` lists what changed since it
  * was last read (a sequence number, local_clock() seconds as printk's, the
@@ -47,7 +48,7 @@
 #include <linux/interrupt.h>
 #include <linux/irq_work.h>
 #include <linux/hrtimer.h>
-#include <linux/debugfs.h>
+#include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/delay.h>
@@ -181,7 +182,7 @@ struct change {
 };
 static struct change changes[NCHANGES];
 static unsigned long next_seq, read_seq;
-static struct dentry *dir;
+static struct proc_dir_entry *dir;
 
 static inline u32 *reg(int block, unsigned int off)
 {
@@ -710,7 +711,7 @@ bool tiny4412_board_iounmap(volatile void __iomem *addr)
 }
 EXPORT_SYMBOL_GPL(tiny4412_board_iounmap);
 
-/* --- the board's side: debugfs ------------------------------------------ */
+/* --- the board's side: /proc/tiny4412-board/ ---------------------------- */
 
 static int key_index(const char *name)
 {
@@ -780,9 +781,8 @@ static ssize_t control_write(struct file *f, const char __user *ubuf, size_t len
 	return -EINVAL;
 }
 
-static const struct file_operations control_fops = {
-	.owner = THIS_MODULE,
-	.write = control_write,
+static const struct proc_ops control_ops = {
+	.proc_write = control_write,
 };
 
 static int state_show(struct seq_file *s, void *v)
@@ -803,7 +803,6 @@ static int state_show(struct seq_file *s, void *v)
 	raw_spin_unlock_irqrestore(&lock, flags);
 	return 0;
 }
-DEFINE_SHOW_ATTRIBUTE(state);
 
 /* What changed since the last read: each read drains what it shows. */
 static int changes_show(struct seq_file *s, void *v)
@@ -826,7 +825,6 @@ static int changes_show(struct seq_file *s, void *v)
 	raw_spin_unlock_irqrestore(&lock, flags);
 	return 0;
 }
-DEFINE_SHOW_ATTRIBUTE(changes);
 
 /* --- load and unload ---------------------------------------------------- */
 
@@ -905,10 +903,14 @@ static int __init board_init(void)
 	ret = add_chips();
 	if (ret)
 		goto fail_chips;
-	dir = debugfs_create_dir("tiny4412", NULL);
-	debugfs_create_file("control", 0200, dir, NULL, &control_fops);
-	debugfs_create_file("state", 0444, dir, NULL, &state_fops);
-	debugfs_create_file("changes", 0444, dir, NULL, &changes_fops);
+	dir = proc_mkdir("tiny4412-board", NULL);
+	if (!dir || !proc_create("control", 0200, dir, &control_ops) ||
+	    !proc_create_single("state", 0444, dir, state_show) ||
+	    !proc_create_single("changes", 0444, dir, changes_show)) {
+		proc_remove(dir);
+		ret = -ENOMEM;
+		goto fail_chips;
+	}
 	pr_info("tiny4412-board: K1-K4 at gpio %u-%u, irq %u-%u%s; LED1-4 at gpio %u-%u; ADC irq %d\n",
 		banks[BANK_GPX3].base + 2, banks[BANK_GPX3].base + 5,
 		eint_base + 26, eint_base + 29, eint_legacy ? " (3.5's IRQ_EINT)" : " (not 3.5's IRQ_EINT numbers: taken)",
@@ -927,7 +929,7 @@ fail:
 
 static void __exit board_exit(void)
 {
-	debugfs_remove_recursive(dir);
+	proc_remove(dir);
 	hrtimer_cancel(&poll_timer);
 	irq_work_sync(&fire_work);
 	remove_chips();

@@ -45,7 +45,15 @@ impl EmulatedBoard {
         let dir = crate::prepare::new_run_dir("emulated-board-")?;
         let busybox = crate::busybox::get()?;
         let initramfs = dir.path().join("initramfs.cpio");
-        write_initramfs(&root.join("rootfs"), &busybox, &initramfs)?;
+        // Its buttons and LEDs: the virtual board, built for its kernel.
+        let work = dir.path().join("board");
+        let opts = crate::module::Options { jobs: 2, api: crate::api::Api::Linux35, sandbox: crate::sandbox::Sandbox::from_flag(false) };
+        let model = std::fs::create_dir_all(&work)
+            .context("creating the virtual board's build directory")
+            .and_then(|_| crate::module::build(&root.join("compat35/board"), &kernel, &work, &opts))
+            .context("building the virtual board for the emulated board")?;
+        let ko = model.modules.first().map(|m| m.ko.clone()).context("compat35/board/ built no .ko")?;
+        write_initramfs(&root.join("rootfs"), &busybox, Some(&ko), &initramfs)?;
         let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
         let argv = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None));
         let stderr_log = dir.path().join("qemu.stderr");
@@ -128,19 +136,25 @@ pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
     qemu::kernel_cmdline(profile).into_iter().filter(|a| a != "printk.devkmsg=on").collect()
 }
 
-/// The board's root filesystem: busybox and `friendlyarm-init` as /init.
-pub fn entries(rootfs_dir: &Path, busybox: &[u8]) -> Result<Vec<Entry>> {
+/// The board's root filesystem: busybox, `friendlyarm-init` as /init, and
+/// the virtual board's module (`/emulated/`), its hardware.
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], model: Option<Vec<u8>>) -> Result<Vec<Entry>> {
     let init_path = rootfs_dir.join("friendlyarm-init");
     let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
     let mut e = crate::guest::rootfs::skeleton(busybox);
     e.push(Entry::File { path: "init".into(), mode: 0o755, data: init });
+    if let Some(data) = model {
+        e.push(Entry::Dir { path: "emulated".into(), mode: 0o755 });
+        e.push(Entry::File { path: "emulated/tiny4412_board.ko".into(), mode: 0o644, data });
+    }
     Ok(e)
 }
 
-fn write_initramfs(rootfs_dir: &Path, busybox: &Path, out: &Path) -> Result<()> {
+fn write_initramfs(rootfs_dir: &Path, busybox: &Path, model: Option<&Path>, out: &Path) -> Result<()> {
     let bb = std::fs::read(busybox).with_context(|| format!("reading {}", busybox.display()))?;
+    let model = model.map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display()))).transpose()?;
     let mut buf = Vec::new();
-    cpio::write_archive(&mut buf, &entries(rootfs_dir, &bb)?).context("writing the cpio archive")?;
+    cpio::write_archive(&mut buf, &entries(rootfs_dir, &bb, model)?).context("writing the cpio archive")?;
     std::fs::write(out, buf).with_context(|| format!("writing {}", out.display()))
 }
 
@@ -160,10 +174,11 @@ mod tests {
 
     #[test]
     fn the_board_archive_has_its_own_init_and_no_steps() {
-        let e = entries(&crate::repo_root().join("rootfs"), b"BB").unwrap();
+        let e = entries(&crate::repo_root().join("rootfs"), b"BB", Some(b"KO".to_vec())).unwrap();
         let init = e.iter().find(|x| x.path() == "init").expect("init");
         assert!(matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst")));
         assert!(!e.iter().any(|x| x.path().starts_with("harness")), "a board has no harness files until the replay sends them");
+        assert!(e.iter().any(|x| x.path() == "emulated/tiny4412_board.ko"), "its hardware, the virtual board");
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub enum Marker {
     /// The virtual board changed: when (the kernel clock's microseconds),
     /// which part, its new state.
     Board { at_us: u64, part: String, state: String },
+    /// A person at a real board is asked to act (`press K1 … within 20 s`):
+    /// the replay shows it at its terminal.
+    Prompt { text: String },
     /// Every step is done.
     Done,
 }
@@ -130,6 +133,7 @@ impl fmt::Display for Marker {
             Marker::Await { step } => write!(f, "await {step}"),
             Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
             Marker::Board { at_us, part, state } => write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000),
+            Marker::Prompt { text } => write!(f, "prompt {text}"),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -201,6 +205,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             }
             Marker::Board { at_us: (at * 1e6).round() as u64, part: part.to_string(), state: state.to_string() }
         }
+        "prompt" if !args.trim().is_empty() => Marker::Prompt { text: args.trim().to_string() },
         "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
     };
@@ -262,6 +267,7 @@ mod tests {
             Marker::Port { id: "module-named-module".into(), at: vec![], note: Some("module.ko is built as module35.ko".into()) },
             Marker::Board { at_us: 12_345_678, part: "LED1".into(), state: "on".into() },
             Marker::Board { at_us: 3_500_000, part: "XEINT26".into(), state: "storm: masked".into() },
+            Marker::Prompt { text: "press K1 and hold it within 20 s".into() },
             Marker::Done,
         ];
         for m in all {

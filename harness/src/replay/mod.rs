@@ -62,6 +62,7 @@ const DUMP_TIMEOUT: Duration = Duration::from_secs(180);
 pub const DEFAULT_BAUD: u32 = 115200;
 pub const DEFAULT_USER: &str = "root";
 pub const DEFAULT_PROMPT_SECS: u64 = 60;
+pub const DEFAULT_PRESS_SECS: u64 = 20;
 
 /// `replay`: the check's steps on a real board, over its serial console.
 #[derive(clap::Args, Debug, Clone)]
@@ -102,6 +103,13 @@ pub struct ReplayOptions {
     /// Record the whole serial session (every byte received) to FILE, for `recheck`.
     #[arg(long, value_name = "FILE")]
     pub transcript: Option<PathBuf>,
+    /// Nobody is at the board: steps that ask a person to act (press,
+    /// release, click, adc) are skipped, and say so.
+    #[arg(long)]
+    pub unattended: bool,
+    /// The seconds a person has for each action a step asks at the board.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_PRESS_SECS)]
+    pub press_within: u64,
     #[command(flatten)]
     pub limits: ReplayLimits,
     #[command(flatten)]
@@ -137,6 +145,8 @@ impl ReplayOptions {
             password: None,
             transfer: None,
             transcript: None,
+            unattended: false,
+            press_within: DEFAULT_PRESS_SECS,
             limits: ReplayLimits::default(),
             output: OutputArgs::default(),
         }
@@ -374,12 +384,26 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     // In a subshell: the step script's functions and variables do not stay
     // in the user's shell. The start marker names the modules, so that
     // `recheck` can plan the same steps from a transcript.
+    // A board step asks the person at the board (steps.sh's
+    // harness_person), or skips when nobody is there.
+    let person = format!("HARNESS_PERSON=1; HARNESS_PRESS_WITHIN={}; {}", opts.press_within, if opts.unattended { "HARNESS_UNATTENDED=1; " } else { "" });
     let cmd = format!(
-        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; . {steps}; . {scenario}; harness_mark start {label}; harness_build; harness_scenario )",
+        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; {person}. {steps}; . {scenario}; harness_mark start {label}; harness_build; harness_scenario )",
         steps = quote(&steps_dest),
         scenario = quote(&scenario_dest),
         label = names.join(","),
     );
+    let physical: Vec<String> = sc.plan.steps.iter().filter(|s| matches!(s.action, crate::plan::Action::Board { .. })).map(|s| s.name.clone()).collect();
+    if !physical.is_empty() {
+        stages.say(
+            "person",
+            if opts.unattended {
+                format!("--unattended: the steps that need a person at the board are skipped: {}", physical.join(", "))
+            } else {
+                format!("steps {} ask the person at the board to act, {} s each", physical.join(", "), opts.press_within)
+            },
+        );
+    }
     stages.say("steps", format!("{} (start marker @@harness {nonce} start)", sc.plan.names().join(", ")));
     b.loaded = names;
     let p = b.shell.start(&cmd)?;
@@ -507,7 +531,7 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
 /// bounded by the total deadline.) `None` when the steps' command returned.
 fn watch_steps(b: &mut Board, p: &shell::Pending, nonce: &str, opts: &ReplayOptions) -> Result<Option<(RunEnd, Transcript)>> {
     let mut watch = Watch::new(Transcript::after_start(nonce), opts.limits.watch(), Instant::now());
-    let mut source = BoardLines { shell: &mut b.shell, pending: p, lines: Lines::from(p.mark), queue: VecDeque::new(), failed: None };
+    let mut source = BoardLines { shell: &mut b.shell, pending: p, lines: Lines::from(p.mark), queue: VecDeque::new(), failed: None, nonce };
     match supervisor::drive(&mut watch, &mut source)? {
         Stop::Closed(_) => Ok(None),
         Stop::Ended(end) => Ok(Some((end, watch.into_transcript()))),
@@ -524,12 +548,25 @@ struct BoardLines<'a> {
     queue: VecDeque<String>,
     /// A failed read, given out once the lines before it are.
     failed: Option<anyhow::Error>,
+    /// The run's, to know a step's prompt to the person at the board.
+    nonce: &'a str,
+}
+
+impl BoardLines<'_> {
+    /// A line to hand out; a prompt for the person at the board is shown
+    /// on the terminal as it comes (the steps wait for them).
+    fn give(&self, line: String) -> Next {
+        if let Some(crate::judge::marker::Marker::Prompt { text }) = crate::judge::marker::parse_marker(crate::judge::marker::split_timestamp(&line).1, self.nonce) {
+            eprintln!("harness: at the board: {text}");
+        }
+        Next::Line(line)
+    }
 }
 
 impl LineSource for BoardLines<'_> {
     fn next(&mut self, deadline: Instant) -> Result<Next> {
         if let Some(line) = self.queue.pop_front() {
-            return Ok(Next::Line(line));
+            return Ok(self.give(line));
         }
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -544,7 +581,7 @@ impl LineSource for BoardLines<'_> {
         // them makes the failure the panic's.
         self.failed = polled.err();
         match self.queue.pop_front() {
-            Some(line) => Ok(Next::Line(line)),
+            Some(line) => Ok(self.give(line)),
             None => self.failed.take().map_or(Ok(Next::Quiet), Err),
         }
     }

@@ -373,6 +373,32 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     common::assert_no_qemu_children();
 }
 
+/// Board steps on a board: each asks the person at it (a prompt the replay
+/// shows on its terminal) and waits for the button's pin to show it done.
+/// The emulated board's person (friendlyarm-init, over the virtual board)
+/// answers, so the lesson passes as under QEMU; with --unattended nobody
+/// is there: the steps say they were skipped, and what they wait for fails.
+#[test]
+fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
+    let board = board();
+    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/key-tasklet")), 120);
+    opts.module.api = Some(harness::api::Api::Linux35);
+    opts.press_within = 10;
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "first prints line \"key_tasklet: K1 press 1 handled in a tasklet (in_softirq 1)\"");
+    held(v, "held finds the board with K1 pressed");
+
+    opts.unattended = true;
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert!(v.to_string().contains("skipped (--unattended): press and release K1"), "{v}");
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
 /// A 3.5-style module replayed on the emulated board: the verdict lists
 /// what the layer gave back, and `recheck` reads the same list from the
 /// transcript alone (the replay's `api` and `port` markers).
