@@ -395,6 +395,14 @@ fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     assert!(v.to_string().contains("skipped (--unattended): press and release K1"), "{v}");
+
+    // A register-level LED driver: on this board too the LEDs are read back.
+    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/led-registers")), 120);
+    opts.module.api = Some(harness::api::Api::Linux35);
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "lit finds the board with LED1 on, LED2 on, LED3 on, LED4 on");
     board.stop().unwrap();
     common::assert_no_qemu_children();
 }

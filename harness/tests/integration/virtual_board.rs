@@ -68,3 +68,21 @@ fn a_starved_watchdog_resets_the_board_as_the_lesson_expects_and_crashes_otherwi
     assert!(t.contains("verdict: CRASHED: the watchdog reset the board during step starve"), "{t}");
     assert!(started.elapsed().as_secs() < 50, "the reset ended the run, not the step deadline (60 s): {t}");
 }
+
+/// A button pressed and never released, while the app waits for the
+/// release: the wait step meets its deadline (TIMED-OUT, naming the step),
+/// and the board shows the button still down; not a hang.
+#[test]
+fn a_button_never_released_times_out_the_step_that_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("expect.toml");
+    let lesson = fixture("lessons/key-irq");
+    let never = std::fs::read_to_string(lesson.join("expect.toml")).unwrap().replace("click = \"K1\"\nhold_ms = 200", "press = \"K1\"");
+    assert!(never.contains("press = \"K1\""), "{never}");
+    std::fs::write(&expect, never).unwrap();
+    let out = harness(&["check", "--step-timeout", "10", "--module", lesson.to_str().unwrap(), "--expect", expect.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("verdict: TIMED-OUT: step collect did not finish within 10 s"), "{t}");
+    assert!(t.contains("  board K1 pressed at ") && !t.contains("  board K1 released"), "{t}");
+}
