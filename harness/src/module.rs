@@ -8,7 +8,7 @@ use crate::kernel::Kernel;
 use crate::process;
 use crate::sandbox::{Policy, Sandbox};
 use anyhow::{bail, Context, Result};
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSymbol};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -337,6 +337,13 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
     }
     let depends = info.get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
     Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new(), sources: None })
+}
+
+/// The kernel symbols a .ko imports (its undefined symbols).
+pub fn imports(ko: &Path) -> Result<Vec<String>> {
+    let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
+    Ok(file.symbols().filter(|s| s.is_undefined()).filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string)).collect())
 }
 
 /// A .ko's `.modinfo` section: its `key=value` pairs.

@@ -213,6 +213,15 @@ pub struct Prepared {
 /// Where the virtual board's module goes in the guest, under [`plan::GUEST_DIR`].
 pub const BOARD_FILE: &str = "board/tiny4412_board.ko";
 
+/// How a module reaches the virtual board, as prefixes of the kernel
+/// functions it would import: the 3.5 layer's ioremap() (`__symbol_get`,
+/// which asks the model for a register range), gpiolib by number
+/// (`gpio_request`, and `gpio_to_desc` under the inline
+/// `gpio_get_value`/`gpio_to_irq`), gpio descriptors, and an interrupt
+/// (`request_threaded_irq` under `request_irq`, `request_any_context_irq`,
+/// their devm_ forms).
+const BOARD_REACHED_BY: &[&str] = &["__symbol_get", "gpio", "devm_gpio", "request_threaded_irq", "request_any_context_irq", "devm_request_threaded_irq", "devm_request_any_context_irq"];
+
 impl Prepared {
     /// The plan's view of the modules: name and file name.
     pub fn plan_modules(modules: &[Module]) -> Vec<PlanModule> {
@@ -225,13 +234,24 @@ impl Prepared {
         (self.units.len() > 1).then_some(unit.label.as_str())
     }
 
-    /// Builds the virtual board (`compat35/board/`) when a unit is built for
-    /// the 3.5 API (whose ioremap() and pin numbers it answers) or acts on
-    /// the board, for a QEMU guest (a real board is the board). It builds
-    /// as a 3.5 module, for the layer's `<mach/*.h>` numbers; the module
-    /// cache keeps it.
+    /// Builds the virtual board (`compat35/board/`) for a QEMU guest (a
+    /// real board is the board) when a unit's steps act on the board, or
+    /// one of its modules can reach it: it imports a kernel function of
+    /// [`BOARD_REACHED_BY`]. A module that cannot is not made to wait for
+    /// its load. It builds as a 3.5 module, for the layer's `<mach/*.h>`
+    /// numbers; the module cache keeps it.
     pub fn add_virtual_board(&mut self, jobs: usize, sandbox: Sandbox, stages: &Stages) -> Result<()> {
-        if !self.units.iter().any(|u| u.api == Api::Linux35 || u.expectations.uses_board()) {
+        let reaches = |m: &Module| -> Result<bool> {
+            Ok(module::imports(&m.ko)?.iter().any(|s| BOARD_REACHED_BY.iter().any(|p| s.starts_with(p))))
+        };
+        let mut needed = false;
+        for u in &self.units {
+            needed |= u.expectations.uses_board();
+            for m in &u.modules {
+                needed = needed || reaches(m)?;
+            }
+        }
+        if !needed {
             return Ok(());
         }
         let work = self.run_dir.path().join("board");
