@@ -55,7 +55,8 @@ impl EmulatedBoard {
         let ko = model.modules.first().map(|m| m.ko.clone()).context("compat35/board/ built no .ko")?;
         write_initramfs(&root.join("rootfs"), &busybox, Some(&ko), &initramfs)?;
         let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
-        let argv = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None));
+        // A board restarts when reset (a watchdog): no -no-reboot here.
+        let argv: Vec<OsString> = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None)).into_iter().filter(|a| a != "-no-reboot").collect();
         let stderr_log = dir.path().join("qemu.stderr");
         let (qemu, mut pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
 
@@ -105,7 +106,8 @@ impl EmulatedBoard {
         self.qemu.pid()
     }
 
-    /// Whether the guest has stopped (a panic with `-no-reboot`, a poweroff).
+    /// Whether the guest has stopped (a poweroff; a panicked board hangs,
+    /// as a real one does).
     pub fn exited(&self) -> Result<bool> {
         Ok(self.qemu.wait_until(Instant::now())?.is_some())
     }
@@ -131,9 +133,15 @@ pub fn pty_name(output: &str) -> Option<PathBuf> {
 
 /// The harness guest's command line, less what only the harness sets: a
 /// board boots without `printk.devkmsg=on`, so the replay must cope with the
-/// kernel's default rate limit on `/dev/kmsg`, as on a real 6.x board.
+/// kernel's default rate limit on `/dev/kmsg`, as on a real 6.x board;
+/// without `panic=-1`: a board stops at a panic (the replay must see it
+/// stop), and restarts only when reset (a watchdog), which QEMU does here,
+/// run without -no-reboot; and without `loglevel=5`: the vendor's kernel
+/// prints its whole boot, whose first line tells the replay that the board
+/// started over.
 pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
-    qemu::kernel_cmdline(profile).into_iter().filter(|a| a != "printk.devkmsg=on").collect()
+    let harness_only = ["printk.devkmsg=on", "panic=-1", "loglevel=5"];
+    qemu::kernel_cmdline(profile).into_iter().filter(|a| !harness_only.iter().any(|h| a == h)).collect()
 }
 
 /// The board's root filesystem: busybox, `friendlyarm-init` as /init, and
@@ -187,5 +195,6 @@ mod tests {
         let c: Vec<String> = board_cmdline(&p).iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(c.iter().any(|a| a.starts_with("console=ttyAMA0")), "{c:?}");
         assert!(!c.iter().any(|a| a.contains("devkmsg")), "{c:?}");
+        assert!(!c.iter().any(|a| a.starts_with("panic=")), "a board stops at a panic: {c:?}");
     }
 }

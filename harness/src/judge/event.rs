@@ -178,6 +178,20 @@ static LEAK_HEADER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^unreferenced object 0x[0-9a-f]+ \(size (\d+)\)").unwrap());
 static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)"(?:, pid (\d+))?"#).unwrap());
 
+/// Whether a console line is a board starting over: U-Boot's banner
+/// (`U-Boot 2010.12 … for TINY4412`, its own bytes, no printk timestamp), or
+/// a kernel's first line at 0.000000 s. A module cannot print the one with a
+/// timestamp of 0, nor the other without one; a board replay sees either
+/// when a watchdog resets the board under its steps.
+pub fn is_board_reset(raw: &str) -> bool {
+    let line = raw.trim_end_matches(['\r', '\n']);
+    if line.starts_with("U-Boot ") {
+        return true;
+    }
+    let (stamp, message) = crate::judge::marker::split_timestamp(line);
+    stamp == Some(0.0) && message.starts_with("Booting Linux on physical CPU")
+}
+
 /// Classifies a report's first line.
 pub fn classify(message: &str) -> Option<EventKind> {
     let m = message.trim_start();
@@ -349,6 +363,16 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_board_starting_over_is_its_banner_not_a_line_a_module_can_print() {
+        assert!(is_board_reset("U-Boot 2010.12-00000-gb391276-dirty (Jan 17 2014 - 11:28:57) for TINY4412\r"));
+        assert!(is_board_reset("[    0.000000] Booting Linux on physical CPU 0x0"));
+        // A module's printk has a later timestamp, and U-Boot's is no printk.
+        assert!(!is_board_reset("[   12.500000] Booting Linux on physical CPU 0x0"));
+        assert!(!is_board_reset("[   12.500000] U-Boot 2010.12"));
+        assert!(!is_board_reset("Booting Linux on physical CPU 0x0"));
+    }
 
     /// Each format with a whole report block, in the kernel's own wording:
     /// 6.12's and 3.x's (file names in `classify`'s comments).

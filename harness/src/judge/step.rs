@@ -451,6 +451,15 @@ impl Transcript {
             .collect()
     }
 
+    /// The board started over under the open step (the banner, the last
+    /// line, came): a `system reset` change, at the last time the old boot's
+    /// clock gave.
+    pub fn note_reset(&mut self) {
+        let open = self.steps.iter().rposition(|s| s.rc.is_none());
+        let at = self.lines.iter().rev().skip(1).find_map(|l| l.timestamp).unwrap_or(0.0);
+        self.board.push((open, at, "system".to_string(), "reset".to_string()));
+    }
+
     /// The board's changes, each placed in the step it was reported in.
     pub fn board_changes(&self) -> Vec<crate::judge::board::BoardChange> {
         self.board

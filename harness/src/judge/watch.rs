@@ -13,7 +13,7 @@
 //! }
 //! ```
 
-use crate::judge::event::{classify, EventKind};
+use crate::judge::event::{classify, is_board_reset, EventKind};
 use crate::judge::marker::{split_timestamp, Marker, StepId};
 use crate::judge::step::Transcript;
 use crate::judge::verdict::RunEnd;
@@ -98,6 +98,12 @@ impl Watch {
         }
         if self.panicked.is_none() && classify(split_timestamp(line).1) == Some(EventKind::Panic) {
             self.panicked = Some(now);
+        }
+        // A board that starts over under a step (a replay: a watchdog reset
+        // it; the harness's QEMU exits instead, -no-reboot).
+        if self.reset.is_none() && self.transcript.current_step().is_some() && is_board_reset(line) {
+            self.transcript.note_reset();
+            self.reset = Some(now);
         }
     }
 
@@ -204,6 +210,24 @@ mod tests {
 
     const fn s(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_board_that_starts_over_under_a_step_ends_the_run_as_reset() {
+        let (mut w, t0) = watch();
+        // The boot's own banner comes before any step: not a reset.
+        w.feed("[    0.000000] Booting Linux on physical CPU 0x0", t0);
+        w.feed(&m("begin starve"), t0);
+        w.feed("[   18.600000] wdt_demo: starving", t0);
+        assert_eq!(w.expire(t0 + s(1)), None);
+        w.feed("[    0.000000] Booting Linux on physical CPU 0x0", t0 + s(2));
+        assert_eq!(w.expire(t0 + s(3)), None, "the reset's grace");
+        assert_eq!(w.expire(t0 + s(5)), Some(RunEnd::Reset));
+        assert_eq!(w.closed(None), RunEnd::Reset);
+        let changes = w.transcript().board_changes();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!((changes[0].part.as_str(), changes[0].state.as_str(), changes[0].step.as_deref()), ("system", "reset", Some("starve")));
+        assert_eq!(changes[0].at, 18.6, "the old boot's last time");
     }
 
     #[test]

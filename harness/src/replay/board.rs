@@ -17,6 +17,8 @@ pub(super) struct Board {
     pub loaded: Vec<String>,
     /// The shell answers commands.
     pub responsive: bool,
+    /// The board was reset under the steps (it is booting again).
+    pub reset: bool,
 }
 
 impl Board {
@@ -24,6 +26,14 @@ impl Board {
     /// beyond the expected, or could not do.
     pub fn restore(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
+        if self.reset {
+            notes.push(format!(
+                "the board was reset under the steps and is booting again: {} is not loaded any more, and {} went with the reboot if /tmp is a tmpfs",
+                self.loaded.join(", "),
+                self.files.join(", ")
+            ));
+            return notes;
+        }
         if !self.responsive {
             if !self.shell.recover(Duration::from_secs(10)) {
                 notes.push(format!(

@@ -301,7 +301,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
     let session = Shell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board = Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true };
+        let mut board = Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
         let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
@@ -410,6 +410,7 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     let end = watch_steps(b, &p, nonce, opts)?;
     if let Some((end, transcript)) = end {
         b.responsive = false;
+        b.reset = end == RunEnd::Reset;
         return Ok(Ran::Stopped { end, transcript });
     }
     stages.say("dmesg", "reading the kernel log back");

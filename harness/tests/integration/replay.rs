@@ -126,7 +126,8 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
 }
 
 /// A module that panics the kernel: CRASHED, as `check` says it, although
-/// the emulated board's line goes away with QEMU (-no-reboot).
+/// the board stops answering (the emulated board, like a real one, stays
+/// at the panic).
 #[test]
 fn replay_of_a_panicking_module_is_crashed() {
     let board = board();
@@ -378,6 +379,8 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
 /// The emulated board's person (friendlyarm-init, over the virtual board)
 /// answers, so the lesson passes as under QEMU; with --unattended nobody
 /// is there: the steps say they were skipped, and what they wait for fails.
+/// The register-level LEDs read back, and a starved watchdog resets the
+/// board, which boots again.
 #[test]
 fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
     let board = board();
@@ -403,6 +406,16 @@ fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "lit finds the board with LED1 on, LED2 on, LED3 on, LED4 on");
+
+    // A watchdog starved: the board resets and boots again, as a real one
+    // does; the replay sees it start over under the step that expected it.
+    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/watchdog")), 120);
+    opts.module.api = Some(harness::api::Api::Linux35);
+    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "starve ends in a reset by the watchdog");
+    assert!(report.notes.iter().any(|n| n.contains("the board was reset under the steps")), "{:?}", report.notes);
     board.stop().unwrap();
     common::assert_no_qemu_children();
 }
