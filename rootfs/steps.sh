@@ -215,18 +215,21 @@ harness_board_state() {
 
 # harness_pin N: a board pin's direction and level (Linux 3.5's number:
 # K1 is 220, LED1 79) into _dir and _level, empty when it cannot be read:
-# from sysfs (exported if it is not, which fails for a pin a driver holds),
-# else from debugfs's list of the pins drivers hold.
+# from sysfs (exported for the read and unexported after it, which fails for
+# a pin a driver holds: an exported pin would be refused to a driver's
+# gpio_request later), else from debugfs's list of the pins drivers hold.
 harness_pin() {
     _dir=
     _level=
+    _exported=
     if [ -e /sys/class/gpio/export ] && [ ! -e /sys/class/gpio/gpio$1 ]; then
-        echo "$1" > /sys/class/gpio/export 2>/dev/null
+        echo "$1" > /sys/class/gpio/export 2>/dev/null && _exported=1
     fi
     if read -r _level < /sys/class/gpio/gpio$1/value 2>/dev/null; then
         read -r _dir < /sys/class/gpio/gpio$1/direction 2>/dev/null
-        return
     fi
+    [ -n "$_exported" ] && echo "$1" > /sys/class/gpio/unexport 2>/dev/null
+    [ -n "$_level" ] && return
     [ -r /sys/kernel/debug/gpio ] || return
     while read -r _gpio _rest; do
         [ "$_gpio" = "gpio-$1" ] || continue
@@ -294,6 +297,8 @@ harness_person_wait() {
         esac
         read -r _up _ < /proc/uptime
         [ "${_up%.*}" -ge "$_until" ] && { echo "time is up: $1 $2"; return 0; }
+        # A tenth of a second between looks, where busybox has usleep.
+        usleep 100000 2>/dev/null
     done
 }
 

@@ -238,30 +238,20 @@ impl Prepared {
     /// real board is the board) when a unit's steps act on the board, or
     /// one of its modules can reach it: it imports a kernel function of
     /// [`BOARD_REACHED_BY`]. A module that cannot is not made to wait for
-    /// its load. It builds as a 3.5 module, for the layer's `<mach/*.h>`
-    /// numbers; the module cache keeps it.
+    /// its load.
     pub fn add_virtual_board(&mut self, jobs: usize, sandbox: Sandbox, stages: &Stages) -> Result<()> {
         let reaches = |m: &Module| -> Result<bool> {
             Ok(module::imports(&m.ko)?.iter().any(|s| BOARD_REACHED_BY.iter().any(|p| s.starts_with(p))))
         };
-        let mut needed = false;
-        for u in &self.units {
-            needed |= u.expectations.uses_board();
-            for m in &u.modules {
-                needed = needed || reaches(m)?;
-            }
+        let mut needed = self.units.iter().any(|u| u.expectations.uses_board());
+        for m in self.units.iter().flat_map(|u| &u.modules) {
+            needed = needed || reaches(m)?;
         }
         if !needed {
             return Ok(());
         }
-        let work = self.run_dir.path().join("board");
-        let opts = module::Options { jobs, api: Api::Linux35, sandbox };
-        let built = std::fs::create_dir_all(&work)
-            .with_context(|| format!("creating {}", work.display()))
-            .and_then(|_| module::build(&crate::repo_root().join("compat35/board"), &self.kernel, &work, &opts))
-            .context("building the virtual board (compat35/board/); a module that builds for this kernel should too, so this is the harness's bug")?;
-        let Some(m) = built.modules.into_iter().next() else { bail!("compat35/board/ built no .ko") };
-        stages.say("board", format!("the virtual Tiny4412 ({})", if built.cached { "kept build" } else { "built" }));
+        let (m, cached) = build_virtual_board(&self.kernel, &self.run_dir.path().join("board"), jobs, sandbox)?;
+        stages.say("board", format!("the virtual Tiny4412 ({})", if cached { "kept build" } else { "built" }));
         self.board = Some(m);
         Ok(())
     }
@@ -331,6 +321,20 @@ impl Prepared {
         steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
         Plan { steps, shell: false, shell_on_failure: false, board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)) }
     }
+}
+
+/// The virtual board's module (`compat35/board/`) for `kernel`, built in
+/// `work` (or kept from the module cache: the bool). It builds as a 3.5
+/// module, for the layer's `<mach/*.h>` numbers.
+pub fn build_virtual_board(kernel: &Kernel, work: &Path, jobs: usize, sandbox: Sandbox) -> Result<(Module, bool)> {
+    let opts = module::Options { jobs, api: Api::Linux35, sandbox };
+    let built = std::fs::create_dir_all(work)
+        .with_context(|| format!("creating {}", work.display()))
+        .and_then(|_| module::build(&crate::repo_root().join("compat35/board"), kernel, work, &opts))
+        .context("building the virtual board (compat35/board/); a module that builds for this kernel should too, so this is the harness's bug")?;
+    let cached = built.cached;
+    let m = built.modules.into_iter().next().context("compat35/board/ built no .ko")?;
+    Ok((m, cached))
 }
 
 /// What a unit is made from.

@@ -46,14 +46,8 @@ impl EmulatedBoard {
         let busybox = crate::busybox::get()?;
         let initramfs = dir.path().join("initramfs.cpio");
         // Its buttons and LEDs: the virtual board, built for its kernel.
-        let work = dir.path().join("board");
-        let opts = crate::module::Options { jobs: 2, api: crate::api::Api::Linux35, sandbox: crate::sandbox::Sandbox::from_flag(false) };
-        let model = std::fs::create_dir_all(&work)
-            .context("creating the virtual board's build directory")
-            .and_then(|_| crate::module::build(&root.join("compat35/board"), &kernel, &work, &opts))
-            .context("building the virtual board for the emulated board")?;
-        let ko = model.modules.first().map(|m| m.ko.clone()).context("compat35/board/ built no .ko")?;
-        write_initramfs(&root.join("rootfs"), &busybox, Some(&ko), &initramfs)?;
+        let (model, _) = crate::prepare::build_virtual_board(&kernel, &dir.path().join("board"), 2, crate::sandbox::Sandbox::from_flag(false))?;
+        write_initramfs(&root.join("rootfs"), &busybox, Some(&model.ko), &initramfs)?;
         let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
         // A board restarts when reset (a watchdog): no -no-reboot here.
         let argv: Vec<OsString> = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None)).into_iter().filter(|a| a != "-no-reboot").collect();
