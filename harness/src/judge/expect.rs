@@ -378,44 +378,10 @@ impl Expectations {
             for name in names {
                 let record = t.step(name);
                 if exp.reset {
-                    // The virtual board says its watchdog did it; a real
-                    // board only that it started over (its boot banner).
-                    let reset = t.board_changes().into_iter().any(|c| {
-                        (c.part == "watchdog" || c.part == "system") && c.state == "reset" && c.step.as_deref() == Some(&**name)
-                    });
-                    checks.push(Check {
-                        step: name.to_string(),
-                        description: format!("{name} ends in a reset by the watchdog"),
-                        held: reset,
-                        detail: (!reset).then(|| "the board was not reset in this step".to_string()),
-                    });
-                    if let Some(r) = record {
-                        kernel.extend(t.kernel_lines(r));
-                        output.extend(t.output_lines(r));
-                    }
-                    continue;
+                    checks.push(reset_check(name, t));
+                } else {
+                    checks.extend(ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit));
                 }
-                checks.push(Check {
-                    step: name.to_string(),
-                    description: format!("{name} ran to completion"),
-                    held: record.is_some_and(|r| r.rc.is_some()),
-                    detail: match record {
-                        None => Some("the step never started".into()),
-                        Some(r) if r.rc.is_none() => Some("the step started but never finished".into()),
-                        _ => None,
-                    },
-                });
-                let got = record.and_then(|r| r.rc);
-                checks.push(Check {
-                    step: name.to_string(),
-                    description: format!("{name} exits {}", exp.exit),
-                    held: got == Some(exp.exit),
-                    detail: match got {
-                        Some(rc) if rc != exp.exit => Some(format!("it exited {rc}")),
-                        None => Some("no exit status was reported".into()),
-                        _ => None,
-                    },
-                });
                 if let Some(r) = record {
                     kernel.extend(t.kernel_lines(r));
                     output.extend(t.output_lines(r));
@@ -436,6 +402,48 @@ impl Expectations {
             }
         }
         checks
+    }
+}
+
+/// That step `name` ran to completion (it `started` and reported the exit
+/// status `got`) and exited `exit`.
+fn ran_checks(name: &str, got: Option<i32>, started: bool, exit: i32) -> [Check; 2] {
+    [
+        Check {
+            step: name.to_string(),
+            description: format!("{name} ran to completion"),
+            held: got.is_some(),
+            detail: match (started, got) {
+                (false, _) => Some("the step never started".into()),
+                (true, None) => Some("the step started but never finished".into()),
+                _ => None,
+            },
+        },
+        Check {
+            step: name.to_string(),
+            description: format!("{name} exits {exit}"),
+            held: got == Some(exit),
+            detail: match got {
+                Some(rc) if rc != exit => Some(format!("it exited {rc}")),
+                None => Some("no exit status was reported".into()),
+                _ => None,
+            },
+        },
+    ]
+}
+
+/// That step `name` ended with the board reset: the virtual board says its
+/// watchdog did it; a real board only that it started over (its banner).
+fn reset_check(name: &str, t: &Transcript) -> Check {
+    let reset = t
+        .board_changes()
+        .into_iter()
+        .any(|c| (c.part == "watchdog" || c.part == "system") && c.state == "reset" && c.step.as_deref() == Some(name));
+    Check {
+        step: name.to_string(),
+        description: format!("{name} ends in a reset by the watchdog"),
+        held: reset,
+        detail: (!reset).then(|| "the board was not reset in this step".to_string()),
     }
 }
 
