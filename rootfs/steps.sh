@@ -15,9 +15,16 @@ HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # guest only: a real board is the board.
 HARNESS_BOARD=/proc/tiny4412-board
 
+# The start of every marker line, into _mark: the protocol's word and the
+# run's nonce (a function, not a $(...): no fork).
+harness_mark_prefix() {
+    _mark="@@harness $HARNESS_NONCE"
+}
+
 # harness_mark WORDS...: the one writer of the marker protocol.
 harness_mark() {
-    echo "@@harness $HARNESS_NONCE $*" >> "${HARNESS_KMSG:-/dev/kmsg}"
+    harness_mark_prefix
+    echo "$_mark $*" >> "${HARNESS_KMSG:-/dev/kmsg}"
 }
 
 # harness_step NAME CMD [ARG...]: runs CMD and reports its output and status.
@@ -151,7 +158,8 @@ harness_rmmod() {
 harness_board_load() {
     # The watchdog's reset marker, which the board writes itself (nothing
     # runs after a reset): this prefix and `<seconds> watchdog reset`.
-    insmod "$1" "report=\"@@harness $HARNESS_NONCE board\"" || echo "harness: the virtual board ($1) did not load"
+    harness_mark_prefix
+    insmod "$1" "report=\"$_mark board\"" || echo "harness: the virtual board ($1) did not load"
 }
 
 # harness_board LINE...: acts on the virtual board, a line of its control
