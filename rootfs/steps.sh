@@ -338,24 +338,28 @@ harness_module_gone() {
     return 0
 }
 
-# kmemleak reports only objects older than its minimum age (5 s), and only
-# when a scan finds them unreferenced and unchanged since the scan before
-# (the first records their checksums); then print the suspects. The first
-# scan runs at once and the wait is what it has not already taken (on the
-# debug kernel a scan alone takes longer): the second starts at least 6 s
-# after the last step, so whatever the module allocated by then is old
-# enough. Suspects that are the kernel's own (boot-time false positives) are
-# told apart by the harness: no frame or task ties them to the module. (A
-# baseline scan before insmod would do the same at 20 s of emulated time.)
+# kmemleak reports only objects older than its minimum age (5 s) when a
+# scan starts, and only when that scan finds them unreferenced and unchanged
+# since the scan before (the first records their checksums); then print the
+# suspects. The first scan runs at once and the wait is what it has not
+# already taken: the second starts 5.2 s after this step's start, which is
+# after the module's last allocation (its rmmod has returned), so whatever
+# it allocated is old enough. Suspects that are the kernel's own (boot-time
+# false positives) are told apart by the harness: no frame or task ties them
+# to the module. (A baseline scan before insmod would do the same at 20 s of
+# emulated time.)
 harness_kmemleak_report() {
     read -r _start _ < /proc/uptime
     echo scan > $HARNESS_KMEMLEAK
     read -r _now _ < /proc/uptime
-    # Whole seconds (busybox's sleep may not take fractions): the wait
-    # errs long by up to one.
-    _took=$(( ${_now%.*} - ${_start%.*} ))
-    if [ "$_took" -lt 7 ]; then
-        sleep $(( 7 - _took ))
+    # /proc/uptime has two decimals: "12.34" is 1234 hundredths (joined,
+    # not multiplied, so that "08" is never read as octal).
+    _wait=$(( 520 - (${_now%.*}${_now#*.} - ${_start%.*}${_start#*.}) ))
+    if [ "$_wait" -gt 0 ]; then
+        _frac=$(( _wait % 100 ))
+        [ $_frac -lt 10 ] && _frac=0$_frac
+        # A busybox without fractional sleep waits the whole second longer.
+        sleep $(( _wait / 100 )).$_frac 2>/dev/null || sleep $(( _wait / 100 + 1 ))
     fi
     echo scan > $HARNESS_KMEMLEAK
     cat $HARNESS_KMEMLEAK

@@ -276,6 +276,25 @@ pub struct OnFailure {
     pub planned: Vec<String>,
 }
 
+/// Refuses an initramfs larger than the profile's room for it: past it the
+/// kernel would hang before its console, with nothing to say why.
+fn initramfs_fits(profile: &Profile, initramfs: &Path) -> Result<()> {
+    let Some(max_mb) = profile.qemu.initramfs_max_mb else { return Ok(()) };
+    let size = std::fs::metadata(initramfs).with_context(|| format!("reading the size of {}", initramfs.display()))?.len();
+    if size > max_mb << 20 {
+        bail!(
+            "the initramfs {} is {} MB, over the {max_mb} MB that profile {} can boot (initramfs_max_mb in {}): \
+             make the module directory's programs and files smaller, or use a profile with a smaller vmalloc= \
+             and a larger initramfs_max_mb",
+            initramfs.display(),
+            size >> 20,
+            profile.name,
+            profile.path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Boots the guest and watches it until it powers off, panics, stops, hangs
 /// or runs out of time. QEMU is killed and reaped on every path. With a
 /// `shell`, the user's terminal is the guest's shell between the shell
@@ -288,6 +307,7 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
             bail!("the {what} {} does not exist", p.display());
         }
     }
+    initramfs_fits(profile, &images.initramfs)?;
     // Unix socket paths are limited to 108 bytes, which a run directory in a
     // deep checkout exceeds: the QMP (and gdb) sockets live in a short
     // private directory of their own, removed with it.
@@ -510,4 +530,23 @@ pub fn write_reports(output: &crate::options::OutputArgs, reports: &[Report]) ->
         std::fs::write(path, Report::junit_all(reports)?).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_initramfs_past_the_profiles_room_is_refused_before_booting() {
+        let profile = Profile::load("exynos4210", &crate::repo_root().join("configs")).unwrap();
+        let max = profile.qemu.initramfs_max_mb.expect("exynos4210 states its room for the initramfs");
+        let dir = tempfile::tempdir().unwrap();
+        let cpio = dir.path().join("initramfs.cpio");
+        let file = std::fs::File::create(&cpio).unwrap();
+        file.set_len(max << 20).unwrap();
+        initramfs_fits(&profile, &cpio).unwrap();
+        file.set_len((max << 20) + 1).unwrap();
+        let err = initramfs_fits(&profile, &cpio).unwrap_err().to_string();
+        assert!(err.contains("initramfs_max_mb") && err.contains("exynos4210"), "{err}");
+    }
 }

@@ -75,6 +75,10 @@ pub struct QemuSpec {
     /// The SoC's register blocks (`configs/memory-maps/NAME.toml`), naming
     /// the device accesses the machine does not model.
     pub memory_map: Option<String>,
+    /// The largest initramfs the kernel can reach where QEMU loads it (in
+    /// lowmem, whose size the command line's `vmalloc=` sets); a larger
+    /// one is refused before booting.
+    pub initramfs_max_mb: Option<u64>,
 }
 
 impl Profile {
