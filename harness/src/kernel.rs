@@ -10,7 +10,7 @@ use crate::cache;
 use crate::kconfig;
 use crate::process;
 use crate::profile::Profile;
-use crate::progress::{BuildStats, Progress, TotalFrom};
+use crate::progress::{self, BuildStats, Progress};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -324,20 +324,21 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     let jobs = format!("-j{}", opts.jobs);
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));
-    let stats_path = BuildStats::path(&cache::root(), &profile.name);
-    let total = match (BuildStats::read(&stats_path), profile.kernel.objects) {
-        (Some(last), _) => Some((last.objects, TotalFrom::LastBuild)),
-        (None, Some(n)) => Some((n, TotalFrom::Profile)),
-        (None, None) => None,
-    };
+    let by_config = BuildStats::path(&cache::root(), &format!("{}-{}", profile.name, cache::digest([config.as_bytes()])));
+    let by_profile = BuildStats::path(&cache::root(), &profile.name);
+    let objects = |p: &Path| BuildStats::read(p).map(|s| s.objects);
+    let total = progress::choose_total(objects(&by_config), profile.kernel.objects, objects(&by_profile));
     let progress = Progress::new(&profile.name, total);
     process::Logged::new("make", &make_args(profile, opts, src, out, &args), &logs.join("build.log"), cache::BUILD_DEADLINE)
         .envs(&envs)
         .run(|l| progress.line(l))
     .with_context(|| format!("building the {} kernel", profile.name))?;
     // Only for the next build's progress line: a failure to keep them is said, not fatal.
-    if let Err(e) = progress.finish().write(&stats_path) {
-        eprintln!("harness: warning: {e:#}");
+    let stats = progress.finish();
+    for path in [&by_config, &by_profile] {
+        if let Err(e) = stats.write(path) {
+            eprintln!("harness: warning: {e:#}");
+        }
     }
     std::fs::write(
         out.join("harness-kernel.txt"),

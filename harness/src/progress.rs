@@ -3,10 +3,13 @@
 //! each time another tenth of the total is done, or every 30 s while no
 //! total is known.
 //!
-//! The total is the count of the previous build of the same profile on this
-//! machine (`stats/<profile>.json` in the cache, written after each build),
-//! else the profile's own measured count (`kernel.objects`), and it grows
-//! when the build passes it: an estimate corrected as the build goes.
+//! The total is the count of the previous build of the same configuration
+//! on this machine (`stats/<profile>-<digest of .config>.json` in the
+//! cache, written after each build), else the profile's own measured count
+//! (`kernel.objects`), else the previous build of the profile with another
+//! configuration (`stats/<profile>.json`: an edited fragment changes the
+//! count); and it grows when the build passes it: an estimate corrected as
+//! the build goes.
 
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -22,8 +25,9 @@ pub struct BuildStats {
 }
 
 impl BuildStats {
-    pub fn path(cache_root: &Path, profile: &str) -> PathBuf {
-        cache_root.join("stats").join(format!("{profile}.json"))
+    /// `key`: the profile's name, or its name and its `.config`'s digest.
+    pub fn path(cache_root: &Path, key: &str) -> PathBuf {
+        cache_root.join("stats").join(format!("{key}.json"))
     }
 
     /// The stats at `path`, if a build wrote them (anything unreadable is
@@ -44,10 +48,22 @@ impl BuildStats {
 /// Where the total came from, for the first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotalFrom {
-    /// The last build of this profile here.
+    /// The last build of this configuration here.
     LastBuild,
     /// The profile's measured count.
     Profile,
+    /// The last build of this profile here, with another configuration.
+    OtherConfig,
+}
+
+/// The total for the progress line, from the surest source there is: the
+/// count of this configuration's last build, the profile's measured count,
+/// the count of the profile's last build with another configuration.
+pub fn choose_total(same_config: Option<u64>, profile: Option<u64>, same_profile: Option<u64>) -> Option<(u64, TotalFrom)> {
+    same_config
+        .map(|n| (n, TotalFrom::LastBuild))
+        .or(profile.map(|n| (n, TotalFrom::Profile)))
+        .or(same_profile.map(|n| (n, TotalFrom::OtherConfig)))
 }
 
 /// The time left at `done` of `total` objects after `elapsed`, at the rate
@@ -104,8 +120,9 @@ impl Progress {
         match total {
             Some((t, from)) => {
                 let from = match from {
-                    TotalFrom::LastBuild => "the last build of this profile here",
+                    TotalFrom::LastBuild => "the last build of this configuration here",
                     TotalFrom::Profile => "the profile's measured count",
+                    TotalFrom::OtherConfig => "the last build of this profile here, with another configuration",
                 };
                 eprintln!("harness: kernel {name}: about {t} objects to build (from {from})");
             }
@@ -170,6 +187,16 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_total_comes_from_the_surest_source() {
+        assert_eq!(choose_total(Some(828), Some(818), Some(1146)), Some((828, TotalFrom::LastBuild)));
+        // A fragment edited since the last build: the profile's count, not
+        // the old configuration's.
+        assert_eq!(choose_total(None, Some(828), Some(1146)), Some((828, TotalFrom::Profile)));
+        assert_eq!(choose_total(None, None, Some(1146)), Some((1146, TotalFrom::OtherConfig)));
+        assert_eq!(choose_total(None, None, None), None);
+    }
 
     #[test]
     fn time_left_is_the_rate_so_far() {

@@ -221,9 +221,11 @@ fn gc_removes_all_but_the_newest_build_of_a_profile() {
 }
 
 /// A CI log (no terminal) shows the build's progress: with no build of the
-/// profile before, a count and no total; the next build of it (another
-/// source, another key) takes its total from the last one and says, each
-/// tenth of the way, how many of how many and the time left.
+/// profile before, a count and no total; the next build of the same
+/// configuration (another source, another key) takes its total from the
+/// last one and says, each tenth of the way, how many of how many and the
+/// time left; a build of another configuration says its total is the last
+/// one of the profile, with another configuration.
 #[test]
 fn the_build_progress_has_a_total_and_an_estimate_after_the_first_build() {
     let dir = tempfile::tempdir().unwrap();
@@ -238,9 +240,17 @@ fn the_build_progress_has_a_total_and_an_estimate_after_the_first_build() {
     let second = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
     let log = text(&second);
     assert!(second.status.success(), "{log}");
-    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this profile here)"), "{log}");
+    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this configuration here)"), "{log}");
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(" of 20 objects (")).collect();
     assert_eq!(lines.len(), 10, "one line a tenth: {log}");
     assert!(lines[0].starts_with("harness: kernel standin: 2 of 20 objects (10%), ") && lines[0].contains(" s left"), "{log}");
     assert!(lines[9].contains("20 of 20 objects (100%)"), "{log}");
+    let defconfig = src.join("arch/arm/configs/standin_defconfig");
+    let mut config = std::fs::read_to_string(&defconfig).unwrap();
+    config.push_str("CONFIG_STANDIN_EDITED=y\n");
+    std::fs::write(&defconfig, config).unwrap();
+    let third = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
+    let log = text(&third);
+    assert!(third.status.success(), "{log}");
+    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this profile here, with another configuration)"), "{log}");
 }

@@ -466,9 +466,14 @@ fn replay_on_a_flooding_line_keeps_a_bounded_window() {
     let received = std::fs::metadata(dir.path().join("serial.log")).unwrap().len();
     let grew = (hwm() - before) / 1024;
     eprintln!("{} MiB received, peak resident size grew by {grew} MiB", received >> 20);
-    // The bound: two windows and some change. Without it the buffer alone
-    // would hold everything received.
-    let bound = 4 * (harness::replay::link::WINDOW as u64 >> 20);
-    assert!(received >> 20 > 2 * bound, "the flood was too small to test the bound: {received} bytes");
+    // The bound: the window's two windows of capacity, and as much again
+    // that does not grow with what is received (measured: 10 MiB of growth
+    // with 1.4 GiB received on a quiet machine, 15 to 16 MiB with 87 to 114
+    // MiB received while a kernel built beside it), with room. Without the
+    // window the buffer alone would hold everything received.
+    let bound = 6 * (harness::replay::link::WINDOW as u64 >> 20);
+    // Half as much again as the bound: a replay that kept it all would be
+    // well past the bound.
+    assert!(received >> 20 > bound + bound / 2, "the flood was too small to test the bound: {received} bytes");
     assert!(grew < bound, "the replay kept {grew} MiB");
 }
