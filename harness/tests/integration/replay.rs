@@ -34,6 +34,19 @@ fn options(pty: &Path, dir: Option<PathBuf>, prompt: u64) -> ReplayOptions {
     o
 }
 
+/// A 3.5-style lesson of fixtures/lessons/, replayed as written for the
+/// board's kernel.
+fn lesson(pty: &Path, name: &str) -> ReplayOptions {
+    let mut o = options(pty, Some(repo().join("fixtures/lessons").join(name)), 120);
+    o.module.api = Some(harness::api::Api::Linux35);
+    o
+}
+
+/// The replay's report; a replay that could not run fails the test.
+fn replayed(opts: &ReplayOptions) -> replay::ReplayReport {
+    replay::replay(opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"))
+}
+
 fn held(v: &harness::judge::verdict::Verdict, description: &str) {
     let c = v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
     assert!(c.held, "{description}: {v}");
@@ -63,7 +76,7 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     // Kept for the module it built, used again below.
     opts.output.keep = true;
     let started = Instant::now();
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "insmod prints line \"process:insmod\"");
@@ -112,7 +125,7 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     opts.ko = vec![ko];
     opts.board_path = Some("/root/mmc_byte.ko".into());
     opts.transcript = Some(second.clone());
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     assert_eq!(report.verdict.outcome, Outcome::Passed, "{}", report.verdict);
     held(&report.verdict, "rmmod prints line \"mmc exit!\"");
     // The line editor wraps the echo of long commands at 80 columns.
@@ -134,7 +147,7 @@ fn replay_of_a_panicking_module_is_crashed() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&board.pty, Some(common::fixture("faults/panic")), 120);
     opts.transcript = Some(dir.path().join("board.log"));
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
     assert_eq!(v.end, harness::judge::verdict::RunEnd::Panicked, "{v}");
@@ -158,7 +171,7 @@ fn replay_of_a_hanging_init_times_out_on_the_step() {
     opts.transcript = Some(dir.path().join("board.log"));
     opts.limits.step = 15;
     let started = Instant::now();
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
     assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 15 s"), "{v}");
@@ -358,7 +371,7 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     opts.transcript = Some(dir.path().join("board.log"));
     let json = dir.path().join("v.json");
     opts.output.json = Some(json.clone());
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "app outputs line \"app: got pong\"");
@@ -384,34 +397,29 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
 #[test]
 fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
     let board = board();
-    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/key-tasklet")), 120);
-    opts.module.api = Some(harness::api::Api::Linux35);
+    let mut opts = lesson(&board.pty, "key-tasklet");
     opts.press_within = 10;
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "first prints line \"key_tasklet: K1 press 1 handled in a tasklet (in_softirq 1)\"");
     held(v, "held finds the board with K1 pressed");
 
     opts.unattended = true;
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     assert!(v.to_string().contains("skipped (--unattended): press and release K1"), "{v}");
 
     // A register-level LED driver: on this board too the LEDs are read back.
-    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/led-registers")), 120);
-    opts.module.api = Some(harness::api::Api::Linux35);
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&lesson(&board.pty, "led-registers"));
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "lit finds the board with LED1 on, LED2 on, LED3 on, LED4 on");
 
     // A watchdog starved: the board resets and boots again, as a real one
     // does; the replay sees it start over under the step that expected it.
-    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/watchdog")), 120);
-    opts.module.api = Some(harness::api::Api::Linux35);
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&lesson(&board.pty, "watchdog"));
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "starve ends in a reset by the watchdog");
@@ -431,7 +439,7 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     let fixture = repo().join("fixtures/api-changes/timer");
     let mut opts = options(&board.pty, Some(fixture.clone()), 120);
     opts.transcript = Some(transcript.clone());
-    let report = replay::replay(&opts).unwrap_or_else(|e| panic!("replay could not run: {e:#}"));
+    let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     assert_eq!(v.api, "3.5");
