@@ -220,7 +220,7 @@ mod tests {
         let plain = ["kmod", "fixtures/lessons", "fixtures/api-changes", "fixtures/tutorial", "fixtures/board", "compat35/board"];
         let debug = ["kmod", "fixtures/lessons", "fixtures/faults", "fixtures/kunit-demo"];
         let mut checked = 0;
-        for (profile, dirs) in [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..])] {
+        for (profile, dirs) in [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..]), ("exynos4210-debug-full", &debug[..])] {
             let p = crate::profile::Profile::load(profile, &root.join("configs")).unwrap();
             let requests = read_fragments(&p.fragment_paths(&root.join("configs"))).unwrap();
             let requested = |sym: &str| requests.iter().any(|r| r.symbol == sym && r.value == Value::Set("y".into()));

@@ -356,6 +356,21 @@ mod tests {
         assert_eq!(background_key(&StepId::new(Some("poll"), "reader")), "poll.reader");
     }
 
+    /// A kmemleak that is off refuses the scan: the leaks step fails and
+    /// says so, rather than pass having scanned nothing.
+    #[test]
+    fn a_leaks_step_whose_kmemleak_refuses_the_scan_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory: there, but no write reaches it (as kmemleak=off's
+        // file refuses one).
+        std::fs::create_dir(dir.path().join("kmemleak")).unwrap();
+        let scenario = "HARNESS_KMEMLEAK=$HARNESS_TMP/kmemleak\nharness_scenario() { harness_leaks; harness_done; }\n";
+        let t = run_under_sh(dir.path(), scenario, &[]);
+        let leaks = t.step("leaks").expect("the leaks step ran");
+        assert_eq!(leaks.rc, Some(1));
+        assert!(t.output_lines(leaks).any(|l| l == "kmemleak is off (see the boot log): no leak scan"), "{:?}", t.output_lines(leaks).collect::<Vec<_>>());
+    }
+
     #[test]
     fn the_script_runs_under_sh_with_the_real_step_library() {
         // The generated script and rootfs/steps.sh, run by the host's sh with

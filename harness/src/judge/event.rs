@@ -26,6 +26,11 @@ pub enum EventKind {
     Warning,
     Kasan { bug_type: String },
     Kmemleak,
+    /// Memory a module allocated and had not freed when it was unloaded:
+    /// the kernel's allocation profiling (CONFIG_MEM_ALLOC_PROFILING) counts
+    /// what each allocation site holds and warns at rmmod for every site of
+    /// the module that still holds bytes.
+    UnfreedAtUnload,
     SleepInAtomic,
     SoftLockup,
     HungTask,
@@ -51,6 +56,7 @@ impl fmt::Display for EventKind {
             EventKind::Warning => f.write_str("WARNING"),
             EventKind::Kasan { bug_type } => write!(f, "KASAN {bug_type}"),
             EventKind::Kmemleak => f.write_str("kmemleak leak"),
+            EventKind::UnfreedAtUnload => f.write_str("unfreed at unload"),
             EventKind::SleepInAtomic => f.write_str("sleep in atomic context"),
             EventKind::SoftLockup => f.write_str("soft lockup"),
             EventKind::HungTask => f.write_str("hung task"),
@@ -70,8 +76,12 @@ pub struct Event {
     pub block: Vec<String>,
     /// The first `symbol [module]` frame of the report, if a module is involved.
     pub module_symbol: Option<String>,
-    /// For a kmemleak report, the size of the leaked object.
+    /// For a kmemleak report, the size of the leaked object; for an
+    /// unfreed-at-unload one, the bytes its allocation site still holds.
     pub leak_size: Option<u64>,
+    /// For an unfreed-at-unload report, the allocation site in the
+    /// module's source, `file:line`, as the module was built.
+    pub leak_site: Option<String>,
     /// For a kmemleak report, the task that allocated the object.
     pub leak_comm: Option<String>,
     /// For a kmemleak report, that task's pid.
@@ -176,6 +186,11 @@ static RCU_STALL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:stall|expedited stall)").unwrap());
 static LEAK_HEADER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^unreferenced object 0x[0-9a-f]+ \(size (\d+)\)").unwrap());
+/// lib/alloc_tag.c alloc_tag_module_unload's WARN message (6.10+), one per
+/// allocation site of the unloaded module that still holds memory.
+static UNFREED_AT_UNLOAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<site>\S+:\d+) module (?P<module>\w+) func:(?P<function>[\w.]+) has (?P<bytes>\d+) allocated at module unload$").unwrap()
+});
 static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)"(?:, pid (\d+))?"#).unwrap());
 
 /// Whether a console line is a board starting over: U-Boot's banner
@@ -327,6 +342,7 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 block: vec![message.to_string()],
                 module_symbol: None,
                 leak_size: None,
+                leak_site: None,
                 leak_comm: None,
                 leak_pid: None,
                 frames: Vec::new(),
@@ -350,6 +366,13 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
         let c = MODULE_FRAME.captures(&named)?;
         Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]))
     });
+    // A WARNING of allocation profiling's is a leak, with its site named.
+    if let Some(c) = (ev.kind == EventKind::Warning).then(|| ev.block.iter().find_map(|l| UNFREED_AT_UNLOAD.captures(l))).flatten() {
+        ev.kind = EventKind::UnfreedAtUnload;
+        ev.leak_size = c["bytes"].parse().ok();
+        ev.leak_site = Some(c["site"].to_string());
+        ev.module_symbol = Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]));
+    }
     if ev.kind == EventKind::Kmemleak {
         ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());
         if let Some(c) = ev.block.iter().find_map(|l| LEAK_COMM.captures(l)) {
@@ -595,6 +618,9 @@ mod real_logs {
             // is never freed either: kmemleak rightly reports it too.
             ("exynos4210-debug-null-deref.log", vec![one("oops", "insmod", Some("null_deref_do [fault_null_deref]")), one("kmemleak leak", "leaks", None)]),
             ("exynos4210-debug-leak.log", vec![one("kmemleak leak", "leaks", None)]),
+            // The debug profile's leak check: the kernel's own WARNING at
+            // rmmod, named by the site it gives.
+            ("exynos4210-debug-unfreed-at-unload.log", vec![one("unfreed at unload", "rmmod", Some("leak_do [fault_leak]"))]),
             ("exynos4210-debug-enomem.log", vec![]),
             ("exynos4210-debug-init-hang.log", vec![]),
         ];
@@ -624,6 +650,18 @@ mod real_logs {
         assert!(ev.iter().all(|e| e.kind == EventKind::Kmemleak && e.leak_comm.as_deref() == Some("insmod")));
         let total: u64 = ev.iter().filter_map(|e| e.leak_size).sum();
         assert_eq!(total, 37_952, "the sample leaks 26 objects of 64 to 4096 bytes");
+    }
+
+    #[test]
+    fn an_allocation_site_left_holding_memory_at_unload_is_a_leak_with_its_site_and_bytes() {
+        let (_, ev) = scan_fixture("exynos4210-debug-unfreed-at-unload.log");
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].leak_size, Some(256), "kzalloc(100) holds a 256-byte KASAN object");
+        let site = ev[0].leak_site.as_deref().unwrap();
+        assert!(site.ends_with("/module/fault_leak.c:34"), "{site}");
+        // Any other WARNING stays a WARNING.
+        let (_, ev) = scan_fixture("exynos4210-debug-warn-on.log");
+        assert_eq!((ev[0].kind.clone(), ev[0].leak_size), (EventKind::Warning, None));
     }
 
     #[test]

@@ -207,7 +207,7 @@ fn decide(
 ) -> (Outcome, Option<String>) {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
-    let leaks: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+    let leaks: Vec<&Event> = events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
 
     if let RunEnd::TimedOut { after_secs } = *end {
         (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
@@ -229,9 +229,7 @@ fn decide(
         let line = &storm.part;
         (Outcome::Failed, Some(format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step))))
     } else if !leaks.is_empty() {
-        let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
-        let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
-        (Outcome::Failed, Some(format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())))
+        (Outcome::Failed, Some(leak_reason(&leaks)))
     } else if let Some(ev) = events.first() {
         (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
     } else if let Some(a) = unmodelled.first() {
@@ -249,6 +247,26 @@ fn decide(
     } else {
         (Outcome::Passed, None)
     }
+}
+
+/// What the leak reports say, the kernel's own check at unload first (it
+/// names the line), then kmemleak's.
+fn leak_reason(leaks: &[&Event]) -> String {
+    let at_unload: Vec<&&Event> = leaks.iter().filter(|e| e.kind == EventKind::UnfreedAtUnload).collect();
+    if let Some(first) = at_unload.first() {
+        let bytes: u64 = at_unload.iter().filter_map(|e| e.leak_size).sum();
+        let at = first.module_symbol.as_deref().unwrap_or("an unknown function");
+        // The module was built in the run directory: its file name is the
+        // user's.
+        let site = first.leak_site.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("?");
+        return format!(
+            "not freed at unload: {} allocation site(s) still hold {bytes} bytes (as the allocator counts them, KASAN's red zones included), the first in {at} at {site}",
+            at_unload.len()
+        );
+    }
+    let bytes: u64 = leaks.iter().filter_map(|e| e.leak_size).sum();
+    let at = leaks.iter().find_map(|e| e.module_symbol.clone()).unwrap_or_else(|| "an unknown caller".into());
+    format!("kmemleak: {} leaked object(s), {bytes} bytes, allocated at {at}", leaks.len())
 }
 
 /// Each failed step's window; with the defaults, every step's (a first
@@ -610,6 +628,24 @@ mod tests {
         let v = judge(&tlog(&clean), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert!(v.to_string().contains("1 kernel report(s) not tied to the module"));
+    }
+
+    #[test]
+    fn memory_not_freed_at_unload_fails_with_sites_bytes_function_and_file() {
+        let warn = |line, func, bytes| {
+            format!(
+                "------------[ cut here ]------------\nWARNING: CPU: 1 PID: 42 at lib/alloc_tag.c:171 alloc_tag_module_unload+0x2a4/0x39c\n\
+                 /tmp/run/module/fault_leak.c:{line} module fault_leak func:{func} has {bytes} allocated at module unload\n\
+                 Modules linked in: fault_leak(O-)\n---[ end trace 0000000000000000 ]---\n"
+            )
+        };
+        let log = format!("@@harness begin insmod\n@@harness end insmod rc=0\n@@harness begin rmmod\n{}{}@@harness end rmmod rc=0\n", warn(34, "leak_do", 256), warn(40, "leak_more", 4096));
+        let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, ctx("fault_leak"));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert_eq!(
+            v.reason.as_deref(),
+            Some("not freed at unload: 2 allocation site(s) still hold 4352 bytes (as the allocator counts them, KASAN's red zones included), the first in leak_do [fault_leak] at fault_leak.c:34")
+        );
     }
 
     #[test]

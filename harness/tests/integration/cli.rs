@@ -15,7 +15,7 @@ fn fails_with(args: &[&str], wants: &[&str]) {
 
 #[test]
 fn unknown_profile_lists_the_known_ones() {
-    fails_with(&["check", "--profile", "tiny9"], &["unknown profile \"tiny9\"", "exynos4210, exynos4210-debug, exynos4210-gdb, tiny4412, vexpress-a9"]);
+    fails_with(&["check", "--profile", "tiny9"], &["unknown profile \"tiny9\"", "exynos4210, exynos4210-debug, exynos4210-debug-full, exynos4210-gdb, tiny4412, vexpress-a9"]);
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Each fault fixture is classified as exactly the mistake it makes, on the
-//! debug profile (KASAN, kmemleak, lockdep, DEBUG_ATOMIC_SLEEP, KUnit), and
-//! the mmc_byte modules pass clean there. (An oops and a hang need no debug
-//! kernel: they are in `supervision`, on the plain one.)
+//! debug profile (KASAN, leaks at unload, DEBUG_ATOMIC_SLEEP, KUnit) and on
+//! the full one (lockdep, kmemleak), and the mmc_byte modules pass clean
+//! there. (An oops and a hang need no debug kernel: they are in
+//! `supervision`, on the plain one.)
 //!
-//! A debug boot costs two minutes or more, so the fixtures the kernel
-//! survives share one boot (`check --module A --module B … --kernel-module
-//! K`), each judged on its own steps and its own stretch of the console: the
-//! verdicts stay per fixture, and each is checked below by its own function.
+//! A debug boot costs half a minute or more (the full one, minutes), so the
+//! fixtures the kernel survives share one boot per profile (`check --module
+//! A --module B … --kernel-module K`), each judged on its own steps and its
+//! own stretch of the console: the verdicts stay per fixture, and each is
+//! checked below by its own function.
 
 use crate::common::{check_with, repo};
 use harness::judge::event::EventKind;
@@ -15,16 +17,17 @@ use harness::judge::verdict::{Outcome, Verdict};
 use std::path::PathBuf;
 
 const DEBUG: &str = "exynos4210-debug";
+const DEBUG_FULL: &str = "exynos4210-debug-full";
 
 /// A fixture directory (or a .ko of the kernel build) and the check of its
 /// verdict.
 type Fixture<'a> = (&'a str, fn(&Verdict));
 
-/// One debug boot of several fixtures; each fixture's verdict is handed to
-/// its check, and every check runs even when one fails. Kernel modules come
-/// after the directories, as the harness runs them.
-fn run_together(fixtures: &[Fixture]) {
-    let mut o = CheckOptions::new(DEBUG, PathBuf::new());
+/// One boot of `profile` with several fixtures; each fixture's verdict is
+/// handed to its check, and every check runs even when one fails. Kernel
+/// modules come after the directories, as the harness runs them.
+fn run_together(profile: &str, fixtures: &[Fixture]) {
+    let mut o = CheckOptions::new(profile, PathBuf::new());
     let is_ko = |p: &&Fixture| p.0.ends_with(".ko");
     o.module.module_dirs = fixtures.iter().filter(|f| !is_ko(f)).map(|(dir, _)| repo().join(dir)).collect();
     o.module.kernel_modules = fixtures.iter().filter(is_ko).map(|(ko, _)| PathBuf::from(ko)).collect();
@@ -38,33 +41,50 @@ fn run_together(fixtures: &[Fixture]) {
             failed.push(*dir);
         }
     }
-    assert!(failed.is_empty(), "misjudged in the shared boot: {failed:?} (their verdicts are printed above)");
+    assert!(failed.is_empty(), "misjudged in the shared boot on {profile}: {failed:?} (their verdicts are printed above)");
 }
 
 /// Everything the debug kernel survives, in one boot: each fault classified
 /// as its own mistake, the mmc_byte modules (Rust and its C twin, both named
-/// mmc_byte) clean, the kernel's own leaking sample caught and its own KUnit
-/// suite counted.
+/// mmc_byte) clean, and the kernel's own KUnit suite counted.
 #[test]
 fn every_fixture_the_debug_kernel_survives_is_judged_in_one_boot() {
-    run_together(&[
-        // First: lockdep reports only the first problem of a boot.
-        ("fixtures/faults/lock-order", lock_order_inversion_is_lockdep),
-        ("fixtures/faults/oob-write", oob_write_is_kasan_slab_out_of_bounds),
-        ("fixtures/faults/use-after-free", use_after_free_is_kasan_slab_use_after_free),
-        ("fixtures/faults/double-free", double_free_is_kasan_double_free),
-        ("fixtures/faults/vzalloc-atomic", vzalloc_under_a_spinlock_is_sleep_in_atomic),
-        ("fixtures/faults/leak", leak_on_unload_is_found_with_size_and_allocating_symbol),
-        ("fixtures/faults/enomem", init_returning_enomem_fails_the_insmod_expectation),
-        ("fixtures/faults/warn-on", warn_on_is_a_warning),
-        ("fixtures/kunit-demo", a_failing_kunit_case_fails_the_check),
-        ("kmod", mmc_byte_passes_clean_on_the_debug_kernel),
-        // The same module name as kmod's: each unit is judged on what its
-        // own steps reported.
-        ("kmod/c-twin", mmc_byte_passes_clean_on_the_debug_kernel),
-        ("samples/kmemleak/kmemleak-test.ko", the_kernels_own_leaking_sample_is_caught),
-        ("lib/list-test.ko", the_kernels_own_kunit_suite_passes_and_is_counted),
-    ]);
+    run_together(
+        DEBUG,
+        &[
+            ("fixtures/faults/oob-write", oob_write_is_kasan_slab_out_of_bounds),
+            ("fixtures/faults/use-after-free", use_after_free_is_kasan_slab_use_after_free),
+            ("fixtures/faults/double-free", double_free_is_kasan_double_free),
+            ("fixtures/faults/vzalloc-atomic", vzalloc_under_a_spinlock_is_sleep_in_atomic),
+            ("fixtures/faults/leak", leak_is_found_at_unload_with_its_site_bytes_and_function),
+            ("fixtures/faults/enomem", init_returning_enomem_fails_the_insmod_expectation),
+            ("fixtures/faults/warn-on", warn_on_is_a_warning),
+            ("fixtures/kunit-demo", a_failing_kunit_case_fails_the_check),
+            ("kmod", mmc_byte_passes_clean_on_the_debug_kernel),
+            // The same module name as kmod's: each unit is judged on what its
+            // own steps reported.
+            ("kmod/c-twin", mmc_byte_passes_clean_on_the_debug_kernel),
+            ("lib/list-test.ko", the_kernels_own_kunit_suite_passes_and_is_counted),
+        ],
+    );
+}
+
+/// What only the full debug kernel sees, in one boot: a lock-order
+/// inversion (lockdep), the kernel's own leaking sample found by kmemleak's
+/// scans as well as at unload, the leak fixture, and mmc_byte clean with the
+/// leaks step run.
+#[test]
+fn lockdep_and_kmemleak_judge_their_fixtures_on_the_full_debug_kernel() {
+    run_together(
+        DEBUG_FULL,
+        &[
+            // First: lockdep reports only the first problem of a boot.
+            ("fixtures/faults/lock-order", lock_order_inversion_is_lockdep),
+            ("fixtures/faults/leak", leak_is_found_at_unload_on_the_full_kernel_too),
+            ("kmod", mmc_byte_passes_clean_with_the_leak_scan),
+            ("samples/kmemleak/kmemleak-test.ko", the_kernels_own_leaking_sample_is_caught),
+        ],
+    );
 }
 
 /// The one report the fixture must produce: its class, its step, and the
@@ -99,26 +119,45 @@ fn vzalloc_under_a_spinlock_is_sleep_in_atomic(v: &Verdict) {
     assert_event(v, EventKind::SleepInAtomic, "insmod", Some("vzalloc_atomic_do [fault_vzalloc_atomic]"));
 }
 
-fn leak_on_unload_is_found_with_size_and_allocating_symbol(v: &Verdict) {
+fn leak_is_found_at_unload_with_its_site_bytes_and_function(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
-    let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
+    let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::UnfreedAtUnload).collect();
     assert_eq!(leaks.len(), 1, "{v}");
-    assert_eq!(leaks[0].step.as_deref(), Some("leaks"));
-    // kmemleak records the slab object: kzalloc(100) is served by kmalloc-128.
-    assert_eq!(leaks[0].leak_size, Some(128));
+    assert_eq!(leaks[0].step.as_deref(), Some("rmmod"));
+    // The allocator's count: kzalloc(100) is a 256-byte object with KASAN's
+    // metadata.
+    assert_eq!(leaks[0].leak_size, Some(256));
     assert_eq!(leaks[0].module_symbol.as_deref(), Some("leak_do [fault_leak]"), "{:?}", leaks[0]);
-    assert_eq!(v.reason.as_deref(), Some("kmemleak: 1 leaked object(s), 128 bytes, allocated at leak_do [fault_leak]"));
+    let line = 1 + include_str!("../../../fixtures/faults/leak/fault_leak.c").lines().position(|l| l.contains("= kzalloc(")).unwrap();
+    assert_eq!(
+        v.reason.as_deref(),
+        Some(&*format!("not freed at unload: 1 allocation site(s) still hold 256 bytes (as the allocator counts them, KASAN's red zones included), the first in leak_do [fault_leak] at fault_leak.c:{line}"))
+    );
+}
+
+/// On the full kernel too the leak is found at unload. kmemleak does not
+/// report it again: a module whose allocation sites still hold memory is
+/// kept in memory by the kernel ("cannot unload cleanly", so that its sites'
+/// counters stay valid), and its global still points at the buffer.
+fn leak_is_found_at_unload_on_the_full_kernel_too(v: &Verdict) {
+    assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    assert_event(v, EventKind::UnfreedAtUnload, "rmmod", Some("leak_do [fault_leak]"));
+    assert!(v.reason.as_deref().unwrap().starts_with("not freed at unload: 1 allocation site(s)"), "{v}");
+    assert!(v.steps.iter().any(|s| s.name == "leaks" && s.exit == Some(0)), "the leak scan ran: {v}");
 }
 
 /// A leaking module the harness has never seen: the kernel's own kmemleak
-/// sample (samples/kmemleak/kmemleak-test.c), built as a module of the debug
-/// kernel. It leaks several objects of different sizes from its init.
+/// sample (samples/kmemleak/kmemleak-test.c), built as a module of the full
+/// debug kernel. It leaks several objects of different sizes from its init:
+/// both detectors see them.
 fn the_kernels_own_leaking_sample_is_caught(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
-    let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == EventKind::Kmemleak).collect();
-    assert!(leaks.len() >= 3, "expected several leaks, got {}:\n{v}", leaks.len());
-    assert!(v.reason.as_deref().unwrap().starts_with("kmemleak: "), "{v}");
-    assert!(leaks.iter().any(|e| e.module_symbol.as_deref().is_some_and(|s| s.ends_with("[kmemleak_test]"))), "{v}");
+    for kind in [EventKind::Kmemleak, EventKind::UnfreedAtUnload] {
+        let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == kind).collect();
+        assert!(leaks.len() >= 3, "expected several {kind} reports, got {}:\n{v}", leaks.len());
+        assert!(leaks.iter().any(|e| e.module_symbol.as_deref().is_some_and(|s| s.ends_with("[kmemleak_test]"))), "{v}");
+    }
+    assert!(v.reason.as_deref().unwrap().starts_with("not freed at unload: "), "{v}");
 }
 
 fn init_returning_enomem_fails_the_insmod_expectation(v: &Verdict) {
@@ -141,7 +180,15 @@ fn warn_on_is_a_warning(v: &Verdict) {
     assert_event(v, EventKind::Warning, "insmod", Some("warn_on_do [fault_warn_on]"));
 }
 
+/// The leak fixture in the same boot shows that the check at unload works
+/// there; kmemleak's scan is the full profile's.
 fn mmc_byte_passes_clean_on_the_debug_kernel(v: &Verdict) {
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    assert!(v.events.is_empty(), "{v}");
+    assert!(!v.steps.iter().any(|s| s.name == "leaks"), "no kmemleak on this kernel: {v}");
+}
+
+fn mmc_byte_passes_clean_with_the_leak_scan(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     assert!(v.steps.iter().any(|s| s.name == "leaks" && s.exit == Some(0)), "the leak scan ran: {v}");
 }
