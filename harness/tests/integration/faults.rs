@@ -87,6 +87,28 @@ fn lockdep_and_kmemleak_judge_their_fixtures_on_the_full_debug_kernel() {
     );
 }
 
+/// Every lesson (but the watchdog's, whose reset ends the boot for the units
+/// after it) and the tutorial's module pass on the debug kernel as on the
+/// plain one: no leak at unload, no KASAN or other report, in one boot.
+#[test]
+fn every_lesson_passes_on_the_debug_kernel_too() {
+    let mut dirs: Vec<String> = std::fs::read_dir(repo().join("fixtures/lessons"))
+        .unwrap()
+        .map(|e| format!("fixtures/lessons/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|d| !d.ends_with("/watchdog"))
+        .collect();
+    dirs.sort();
+    dirs.push("fixtures/tutorial/mmc_byte".into());
+    assert!(dirs.len() > 15, "{dirs:?}");
+    let fixtures: Vec<Fixture> = dirs.iter().map(|d| (d.as_str(), passes as fn(&Verdict))).collect();
+    run_together(DEBUG, &fixtures);
+}
+
+fn passes(v: &Verdict) {
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    assert!(v.events.is_empty(), "{v}");
+}
+
 /// The one report the fixture must produce: its class, its step, and the
 /// module function in its stack trace.
 fn assert_event(v: &Verdict, kind: EventKind, step: &str, symbol: Option<&str>) {
