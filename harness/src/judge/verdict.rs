@@ -260,7 +260,7 @@ fn leak_reason(leaks: &[&Event]) -> String {
         // user's.
         let site = first.leak_site.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("?");
         return format!(
-            "not freed at unload: {} allocation site(s) still hold {bytes} bytes (as the allocator counts them, KASAN's red zones included), the first in {at} at {site}",
+            "not freed at unload: {} allocation site(s) still hold {bytes} bytes (as the allocator counts them: whole slab objects, red zones included), the first in {at} at {site}",
             at_unload.len()
         );
     }
@@ -644,7 +644,7 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert_eq!(
             v.reason.as_deref(),
-            Some("not freed at unload: 2 allocation site(s) still hold 4352 bytes (as the allocator counts them, KASAN's red zones included), the first in leak_do [fault_leak] at fault_leak.c:34")
+            Some("not freed at unload: 2 allocation site(s) still hold 4352 bytes (as the allocator counts them: whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:34")
         );
     }
 
