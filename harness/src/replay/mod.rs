@@ -428,7 +428,7 @@ fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
         if !built_for.is_empty() && built_for != release {
             eprintln!(
                 "harness: warning: {} was built for {built_for} but the board runs {release}: insmod will refuse it \
-                 (build against the board's kernel; see README, \"On the real board\")",
+                 (build against the board's kernel; see docs/real-board.md, \"The vendor's Linux 3.5\")",
                 l.name
             );
         }
