@@ -282,6 +282,30 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
     }
 }
 
+/// Whether the kernel ends a report of this kind with a line of its own:
+/// WARN, BUG and oops with `---[ end trace … ]---` (kernel/panic.c
+/// print_oops_end_marker), a panic with `---[ end Kernel panic …`, KASAN
+/// with its ruler of '='; and a lone "cut here" ruler still awaits the line
+/// that names its report.
+fn awaits_its_end(ev: &Event) -> bool {
+    (ev.block.len() == 1 && ev.block[0].contains("cut here"))
+        || matches!(ev.kind, EventKind::Warning | EventKind::Oops | EventKind::Bug | EventKind::Panic | EventKind::Kasan { .. })
+}
+
+/// Whether a marker line closes the open report. Never one that awaits the
+/// kernel's own end line; a report without one (a `BUG: …`, lockdep, a bare
+/// stack dump) ends at the next step boundary (begin, end, done), since
+/// nothing else says where it stops; the other markers (pid, section,
+/// board, …) are written while the kernel may be mid-report, and pass over.
+fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
+    use crate::judge::marker::{parse_marker, Marker};
+    let boundary = matches!(
+        parse_marker(message, nonce),
+        Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. })
+    );
+    boundary && !awaits_its_end(ev)
+}
+
 /// The longest block kept, so a flood cannot eat memory.
 const MAX_BLOCK: usize = 200;
 
@@ -296,6 +320,13 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // kmemleak's own report read from debugfs.
         let leaks_step = line.step.is_some_and(|i| t.steps[i].kind() == StepKind::Leaks);
         if line.kind == LineKind::Output && !leaks_step {
+            continue;
+        }
+        // Our own markers come from another task (the step library's
+        // shell) and land wherever the console interleaves them: between a
+        // report's "cut here" and its WARNING line, inside its stack dump.
+        // They never cut a report in two (see `marker_closes`).
+        if line.kind == LineKind::Marker && open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce())) {
             continue;
         }
         let message = line.message.as_str();
@@ -527,6 +558,26 @@ mod tests {
         assert_eq!(ev[0].module_symbol.as_deref(), Some("warn_init [warn_on]"));
     }
 
+    /// A report without an end line of its own is not cut by a marker
+    /// that frames no step either, but ends at the step's end.
+    #[test]
+    fn a_report_without_an_end_line_spans_markers_until_the_step_ends() {
+        let t = tlog(
+            "@@harness begin insmod\n\
+             BUG: scheduling while atomic: insmod/70/0x00000002\n\
+             @@harness pid m 70\n\
+             Modules linked in: m(O+)\n\
+             CPU: 0 UID: 0 PID: 70 Comm: insmod Tainted: G O 6.12.117 #1\n\
+             \x20sched_do [m] from do_one_initcall+0x58/0x1bc\n\
+             @@harness end insmod rc=0\n\
+             after\n",
+        );
+        let ev = scan(&t, &|_| None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].block.len(), 4, "{:?}", ev[0].block);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("sched_do [m]"));
+    }
+
     #[test]
     fn kmemleak_block_ends_at_the_first_unindented_line() {
         let t = tlog(
@@ -627,6 +678,26 @@ mod real_logs {
         for (name, want) in cases {
             let (_, ev) = scan_fixture(name);
             assert_eq!(summary(&ev), want, "{name}");
+        }
+    }
+
+    /// The step library's `pid` marker landed between the kernel's "cut
+    /// here" and its WARNING line (2 of 4 runs of one module): built from
+    /// the real logs with the marker where that console put it. One report,
+    /// named by its WARNING line, its whole block, the marker not in it.
+    #[test]
+    fn a_marker_inside_a_report_does_not_split_it() {
+        for (name, kind, step, sym, pid) in [
+            ("exynos4210-debug-warn-on-marker-split.log", "WARNING", "insmod", "warn_on_do [fault_warn_on]", 67),
+            ("exynos4210-debug-unfreed-at-unload-marker-split.log", "unfreed at unload", "rmmod", "leak_do [fault_leak]", 42),
+        ] {
+            let first = format!("WARNING: CPU: 1 PID: {pid} at ");
+            let (t, ev) = scan_fixture(name);
+            assert_eq!(summary(&ev), vec![one(kind, step, Some(sym))], "{name}");
+            assert!(ev[0].first_line().starts_with(&first), "{name}: {}", ev[0].first_line());
+            assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{name}: {:?}", ev[0].block.last());
+            assert!(!ev[0].block.iter().any(|l| l.contains("@@harness")), "{name}: the marker is not the kernel's");
+            assert_eq!(t.pids.last().map(|p| p.pid), Some(pid), "{name}: the marker still says its pid");
         }
     }
 
