@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md at the repository root maps each stage to its module here.
 
 pub mod api;
+pub mod beside;
 pub mod board;
 pub mod busybox;
 pub mod cache;
