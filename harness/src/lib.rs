@@ -15,6 +15,7 @@ pub mod check;
 pub mod guest;
 pub mod judge;
 pub mod kconfig;
+pub mod loader;
 pub mod kernel;
 pub mod module;
 pub mod module_cache;
