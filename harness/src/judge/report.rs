@@ -65,9 +65,9 @@ impl Report<'_> {
         }
         for e in &v.events {
             let mut s = TestCaseStatus::non_success(if e.kind.is_crash() { NonSuccessKind::Error } else { NonSuccessKind::Failure });
-            s.set_message(e.first_line().to_string());
+            s.set_message(e.headline().to_string());
             s.set_description(e.block.join("\n"));
-            let mut case = TestCase::new(format!("no {} (console line {})", e.kind, e.line), s);
+            let mut case = TestCase::new(format!("no {} (console line {})", e.title(), e.line), s);
             case.set_classname("kernel-reports");
             suite.add_test_case(case);
         }

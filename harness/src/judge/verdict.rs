@@ -292,7 +292,7 @@ fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, even
     } else if !leaks.is_empty() {
         (Outcome::Failed, leak_reason(&leaks))
     } else if let Some(ev) = events.first() {
-        (Outcome::Failed, format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line()))
+        (Outcome::Failed, format!("{}{}: {}", ev.title(), in_step(&ev.step), ev.headline()))
     } else if let Some(k) = ktap.filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
         let n = k.counts.failed + k.counts.incomplete;
         (Outcome::Failed, format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", ")))
@@ -453,12 +453,12 @@ impl Verdict {
         s.push('\n');
     }
     for e in &self.events {
-        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.kind, e.line);
+        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.title(), e.line);
         if let Some(step) = &e.step {
             let _ = write!(s, " in step {step}");
         }
         s.push('\n');
-        let _ = writeln!(s, "          {}", e.first_line());
+        let _ = writeln!(s, "          {}", e.headline());
         if let Some(sym) = &e.module_symbol {
             let _ = writeln!(s, "          at {sym}");
         }
