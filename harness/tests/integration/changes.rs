@@ -186,8 +186,7 @@ fn headers_beside_the_module_folder_come_along_and_beyond_its_parent_never() {
 
     let work = tempfile::tempdir().unwrap();
     let err = harness::module::build(&repo().join("fixtures/beside/beyond"), &k, work.path(), &common::build_options(harness::api::Api::Native))
-        .err()
-        .expect("an include beyond the parent is not copied");
+        .expect_err("an include beyond the parent is not copied");
     let shown = format!("{err:#}");
     assert!(
         shown.contains("not copied into the build: beside_beyond.c:4 includes ../../build-errors/vendor-cc/vendor_led.c: ")
@@ -224,8 +223,7 @@ fn a_build_error_under_the_layer_still_prints_the_port_list() {
     let k = kernel();
     let work = tempfile::tempdir().unwrap();
     let err = harness::module::build(&repo().join("fixtures/build-errors/ported-typo"), &k, work.path(), &common::build_options(harness::api::Api::Linux35))
-        .err()
-        .expect("the typo fails the build");
+        .expect_err("the typo fails the build");
     let shown = format!("{err:#}");
     assert!(shown.contains("tv_usecs"), "{shown}");
     assert!(shown.contains("built with --api 3.5: the layer gave back") && shown.contains("do_gettimeofday"), "{shown}");

@@ -246,7 +246,8 @@ fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot
             assert!(v.reason.as_deref().unwrap().starts_with(&format!("{class} during step insmod: ")), "{v}");
         }
     }
-    let checks: Vec<(&str, Box<dyn Fn(&Verdict)>)> = vec![
+    type Check = Box<dyn Fn(&Verdict)>;
+    let checks: Vec<(&str, Check)> = vec![
         ("fixtures/faults/sysfs-dup", Box::new(classed("duplicate sysfs name", "sysfs_dup_do [fault_sysfs_dup]"))),
         ("fixtures/faults/free-irq-twice", Box::new(classed("WARNING (free of an already-free IRQ)", "free_irq_twice_do [fault_free_irq_twice]"))),
         ("fixtures/faults/module-put", Box::new(classed("WARNING (module refcount underflow)", "module_put_do [fault_module_put]"))),
