@@ -154,7 +154,7 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
         let nonce = crate::prepare::new_nonce();
         let programs = p.all_programs();
         let modules = p.guest_modules();
-        let guest = crate::guest::rootfs::Guest { modules: &modules, programs: &programs, plan: &unit.plan, nonce: &nonce };
+        let guest = crate::guest::rootfs::Guest { modules: &modules, programs: &programs, plan: &unit.plan, nonce: &nonce, loader: None };
         crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;
         let uinitrd = out.join("uInitrd");
         mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;

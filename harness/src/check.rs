@@ -59,7 +59,8 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let initramfs = p.run_dir.path().join("initramfs.cpio");
     let (modules, programs) = (p.guest_modules(), p.all_programs());
     let plan = crate::plan::Plan { shell: opts.shell, shell_on_failure: opts.shell_on_failure, ..p.guest_plan() };
-    let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce };
+    let loader = crate::loader::get(&p.kernel.cross_compile)?;
+    let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 

@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md at the repository root maps each stage to its module here.
 
 pub mod api;
+pub mod beside;
 pub mod board;
 pub mod busybox;
 pub mod cache;
@@ -14,6 +15,7 @@ pub mod check;
 pub mod guest;
 pub mod judge;
 pub mod kconfig;
+pub mod loader;
 pub mod kernel;
 pub mod module;
 pub mod module_cache;

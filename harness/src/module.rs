@@ -136,13 +136,45 @@ pub struct BuildError {
     pub log: PathBuf,
     /// Known kernel changes since 3.5 the log shows (changes.rs).
     pub explanations: Vec<String>,
+    /// Under `--api 3.5`, the port list from the layer's marks the log has
+    /// so far: printed whatever the outcome, a build error too.
+    pub ports: Vec<crate::changes::Port>,
+    /// The tools the module's own Makefile or Kbuild sets, which kbuild must
+    /// take from the kernel's build (see [`tool_overrides`]).
+    pub overrides: Vec<ToolOverride>,
+    /// Includes of files beside the module folder that were not copied,
+    /// each with why (beside.rs).
+    pub missing: Vec<crate::beside::Missing>,
 }
 
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "the module in {} does not compile:", self.dir.display())?;
+        // The headline is the first error line, never a command line.
+        match self.errors.first() {
+            Some(first) => writeln!(f, "the module in {} does not compile: {first}", self.dir.display())?,
+            None => writeln!(f, "the module in {} does not compile:", self.dir.display())?,
+        }
         for l in &self.errors {
             writeln!(f, "  | {l}")?;
+        }
+        for m in &self.missing {
+            writeln!(f, "not copied into the build: {m}")?;
+        }
+        for o in &self.overrides {
+            writeln!(
+                f,
+                "{o}: kbuild takes {} from the kernel's build ({}), and the module's file overrides it; remove that line (on the board, `make -C KDIR M=$PWD` with that tool installed would build with it)",
+                o.var,
+                o.ours
+            )?;
+        }
+        if !self.ports.is_empty() {
+            writeln!(f, "built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:", self.ports.len())?;
+            for p in &self.ports {
+                for l in p.to_string().lines() {
+                    writeln!(f, "  {l}")?;
+                }
+            }
         }
         if !self.explanations.is_empty() {
             writeln!(f, "what changed since Linux 3.5:")?;
@@ -158,13 +190,70 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// The compiler's error lines in a build log, at most `max`.
+/// The error lines in a build log, at most `max`: the compiler's, a tool
+/// the shell could not find (`/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not
+/// found`), then make's own (`make[2]: *** … Error 127`), in log order.
 pub fn error_lines(log: &str, max: usize) -> Vec<String> {
     log.lines()
-        .filter(|l| l.contains("error:") || l.contains("error[") || l.contains("No such file or directory"))
+        .filter(|l| {
+            l.contains("error:")
+                || l.contains("error[")
+                || l.contains("No such file or directory")
+                || l.ends_with(": not found")
+                || l.ends_with(": command not found")
+                || (l.starts_with("make") && l.contains(": *** "))
+        })
         .take(max)
         .map(|l| l.trim_end().to_string())
         .collect()
+}
+
+/// The variables of kbuild's toolchain that a module's file must not set:
+/// kbuild takes them from the kernel's build (the command line sets ARCH and
+/// CROSS_COMPILE, which a plain assignment cannot override, but CC and LD it
+/// reads from the kernel's Makefile, and a module's `CC = …` wins there).
+pub const TOOL_VARIABLES: [&str; 4] = ["CC", "LD", "ARCH", "CROSS_COMPILE"];
+
+/// A module's Makefile or Kbuild setting one of [`TOOL_VARIABLES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOverride {
+    /// `Makefile:3`, relative to the module directory.
+    pub at: String,
+    pub var: &'static str,
+    /// The value as written.
+    pub value: String,
+    /// What the harness's build gives it instead.
+    pub ours: String,
+}
+
+impl std::fmt::Display for ToolOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} sets {} = {}", self.at, self.var, self.value)
+    }
+}
+
+/// Each assignment to a [`TOOL_VARIABLES`] name in the kbuild files of
+/// `dir` (`Kbuild`, `Makefile`): `CC = x`, `CC := x`, `override CC = x`,
+/// `export CROSS_COMPILE ?= x`. Pure but for reading the two files.
+pub fn tool_overrides(dir: &Path, kernel: &Kernel) -> Vec<ToolOverride> {
+    let ours = |var: &str| match var {
+        "CC" => format!("{}gcc", kernel.cross_compile),
+        "LD" => format!("{}ld", kernel.cross_compile),
+        "ARCH" => kernel.arch.clone(),
+        _ => kernel.cross_compile.clone(),
+    };
+    let mut found = Vec::new();
+    for file in ["Kbuild", "Makefile"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else { continue };
+        for (n, line) in text.lines().enumerate() {
+            let words = line.trim_start().trim_start_matches("override ").trim_start_matches("export ").trim_start();
+            let Some(var) = TOOL_VARIABLES.iter().find(|v| words.starts_with(**v)) else { continue };
+            let rest = words[var.len()..].trim_start();
+            let Some(value) = ["=", ":=", "::=", "?=", "+="].iter().find_map(|op| rest.strip_prefix(op)) else { continue };
+            found.push(ToolOverride { at: format!("{file}:{}", n + 1), var, value: value.trim().to_string(), ours: ours(var) });
+        }
+    }
+    found
 }
 
 /// What a module directory's build made: its modules in load order, and
@@ -195,12 +284,19 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
     let dir = work.join("module");
     copy_sources(&src, &src, &dir)?;
+    // What its sources include from beside its folder, copied beside the
+    // copy, read-only (beside.rs).
+    let beside = crate::beside::find(&src)?;
+    let sealed = beside.copy(&src, &dir)?;
     if api == Api::Linux35 {
         crate::api::wrap(&dir, &crate::api::layer_dir())?;
     }
     let argv = make_argv(&dir, kernel, jobs);
-    // The key takes the command without the run's own directory in it.
-    let (entry, found) = crate::module_cache::entry(&src, &dir, kernel, api, &make_argv(Path::new("M"), kernel, 1))?;
+    // The key takes the command without the run's own directory in it, and
+    // what was copied from beside the folder.
+    let mut key_argv = make_argv(Path::new("M"), kernel, 1);
+    key_argv.push(format!("beside={}", beside.digest(&src)?).into());
+    let (entry, found) = crate::module_cache::entry(&src, &dir, kernel, api, &key_argv)?;
     let log = work.join("module-build.log");
     if found {
         entry.restore(&dir, &log)?;
@@ -211,17 +307,11 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let cargo_target = crate::cache::root().join("cargo").join(crate::cache::digest([src.display().to_string()]));
     std::fs::create_dir_all(&cargo_target).with_context(|| format!("creating {}", cargo_target.display()))?;
     let envs = [("CARGO_TARGET_DIR", OsString::from(&cargo_target))];
-    let policy = Policy::for_build(kernel, work, std::slice::from_ref(&cargo_target));
+    let policy = Policy { sealed, ..Policy::for_build(kernel, work, std::slice::from_ref(&cargo_target)) };
     let (program, args) = sandbox.command(&policy, "make", &argv);
     let result = process::Logged::new(&program, &args, &log, Duration::from_secs(15 * 60)).envs(&envs).run(|_| {});
     if let Err(e) = result {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let errors = error_lines(&text, 20);
-        if errors.is_empty() {
-            return Err(e.context(format!("building the module in {}", src.display())));
-        }
-        let explanations = crate::changes::explain(crate::changes::Stage::Compile, &text);
-        return Err(BuildError { dir: src, errors, log, explanations }.into());
+        return Err(build_error(&src, &dir, &log, kernel, api, e, beside.missing));
     }
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;
@@ -236,6 +326,28 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         eprintln!("harness: warning: keeping the module build: {e:#}");
     }
     finish(&dir, &log, &dir, kernel, api)
+}
+
+/// A failed build's error: its first error lines (or, when the log has
+/// none, why make stopped, never its command line), the tool variables the
+/// module's own files set, the known changes, and the port list so far.
+fn build_error(src: &Path, copy: &Path, log: &Path, kernel: &Kernel, api: Api, e: anyhow::Error, missing: Vec<crate::beside::Missing>) -> anyhow::Error {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut errors = error_lines(&text, 20);
+    if errors.is_empty() {
+        // The runner's message names the sandbox's whole command line: only
+        // its reason and the log's last lines are kept.
+        let why = format!("{e:#}");
+        let why = why.strip_prefix('`').and_then(|w| w.split_once("` ")).map_or(why.as_str(), |(_, w)| w);
+        errors.push(format!("make stopped without an error line: {}", why.lines().next().unwrap_or("")));
+    }
+    let overrides: Vec<ToolOverride> = tool_overrides(src, kernel).into_iter().filter(|o| o.value != o.ours).collect();
+    let explanations = crate::changes::explain(crate::changes::Stage::Compile, &text);
+    let ports = match api {
+        Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs")).map(|t| t.ports(&text, &copy.display().to_string())).unwrap_or_default(),
+        Api::Native => Vec::new(),
+    };
+    BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }.into()
 }
 
 /// Moves a .ko's debug information aside: the .ko the guest loads (or the
@@ -450,6 +562,33 @@ mod tests {
         // (the kernel's own modules) do not count.
         let got = load_order(vec![module("b", &["videodev"]), module("a", &[])], "a.ko\nb.ko\n");
         assert_eq!(names(got), ["a", "b"]);
+    }
+
+    /// A lesson's Makefile for the vendor's SDK names its compiler: the
+    /// headline is the shell's error, never make's command line, and the
+    /// Makefile's line is named.
+    #[test]
+    fn a_makefile_that_sets_cc_is_named_and_the_headline_is_the_first_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Makefile"),
+            "CROSS = arm-hisiv100nptl-linux-\nCC = arm-hisiv100nptl-linux-gcc\noverride LD := $(CROSS)ld\nARCHIVE = x\nobj-m += led.o\n",
+        )
+        .unwrap();
+        let o = tool_overrides(dir.path(), &kernel());
+        let said: Vec<String> = o.iter().map(|o| o.to_string()).collect();
+        assert_eq!(said, ["Makefile:2 sets CC = arm-hisiv100nptl-linux-gcc", "Makefile:3 sets LD = $(CROSS)ld"]);
+        assert_eq!(o[0].ours, "arm-linux-gnueabihf-gcc");
+        let log = "make: Entering directory '/cache/k'\n  CC [M]  /run/module/led.o\n/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found\n\
+                   make[3]: *** [scripts/Makefile.build:229: /run/module/led.o] Error 127\nmake[2]: *** [/cache/k/Makefile:1945: /run/module] Error 2\n";
+        let errors = error_lines(log, 20);
+        assert_eq!(errors[0], "/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
+        assert_eq!(errors.len(), 3);
+        let e = BuildError { dir: "/m".into(), errors, log: "/l".into(), explanations: vec![], ports: vec![], overrides: o, missing: vec![] };
+        let text = e.to_string();
+        let headline = text.lines().next().unwrap();
+        assert_eq!(headline, "the module in /m does not compile: /bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
+        assert!(text.contains("Makefile:2 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's build (arm-linux-gnueabihf-gcc)"), "{text}");
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Sandbox {
 /// The smallest sandbox of the real policy, run once: whether this machine
 /// lets bwrap make its namespaces.
 fn probe() -> Result<(), String> {
-    let policy = Policy { writable: Vec::new(), readable: Vec::new(), hidden: Vec::new(), dir: PathBuf::from("/") };
+    let policy = Policy { writable: Vec::new(), readable: Vec::new(), hidden: Vec::new(), sealed: Vec::new(), dir: PathBuf::from("/") };
     let out = duct::cmd("bwrap", argv(&policy, "true", &[])).stdin_null().stdout_null().stderr_capture().unchecked().run();
     match out {
         Ok(o) if o.status.success() => Ok(()),
@@ -95,6 +95,9 @@ pub struct Policy {
     pub writable: Vec<PathBuf>,
     pub readable: Vec<PathBuf>,
     pub hidden: Vec<PathBuf>,
+    /// Read-only inside a writable path (bound after it): the files beside
+    /// a module's folder that its sources include, copied into the run.
+    pub sealed: Vec<PathBuf>,
     pub dir: PathBuf,
 }
 
@@ -130,7 +133,7 @@ impl Policy {
         }
         let mut writable = vec![work.to_path_buf()];
         writable.extend(also_writable.iter().cloned());
-        Policy { writable, readable, hidden, dir: work.to_path_buf() }
+        Policy { writable, readable, hidden, sealed: Vec::new(), dir: work.to_path_buf() }
     }
 }
 
@@ -170,6 +173,9 @@ pub fn argv(policy: &Policy, program: &str, args: &[OsString]) -> Vec<OsString> 
     for w in sorted(&policy.writable) {
         a.extend(["--bind".into(), w.clone().into_os_string(), w.into_os_string()]);
     }
+    for r in sorted(&policy.sealed) {
+        a.extend(["--ro-bind".into(), r.clone().into_os_string(), r.into_os_string()]);
+    }
     a.extend(["--chdir".into(), policy.dir.clone().into_os_string(), "--".into(), program.into()]);
     a.extend(args.iter().cloned());
     a
@@ -197,9 +203,15 @@ mod tests {
             writable: vec![p("home/cache/runs/one")],
             readable: vec![p("home/cache/kernel"), d.path().join("missing")],
             hidden: vec![p("home/cache"), p("home")],
+            sealed: vec![p("home/cache/runs/one/include")],
             dir: p("home/cache/runs/one"),
         };
         let a = strings(argv(&policy, "make", &["-C".into(), "k".into()]));
+        // What is sealed inside the writable run directory is bound after
+        // it, read-only, so a build cannot write the user's headers.
+        let sealed = s_at(&a, &d.path().join("home/cache/runs/one/include").display().to_string());
+        assert_eq!(a[sealed - 2], "--ro-bind", "{a:?}");
+        assert!(sealed > a.iter().position(|y| y == "--bind").unwrap(), "after the writable bind: {a:?}");
         let s = |x: &str| d.path().join(x).display().to_string();
         let at = |x: &str| a.iter().position(|y| *y == x).unwrap_or_else(|| panic!("{x} not in {a:?}"));
         assert!(at(&s("home")) < at(&s("home/cache")), "{a:?}");
@@ -212,9 +224,13 @@ mod tests {
         }
     }
 
+    fn s_at(a: &[String], x: &str) -> usize {
+        a.iter().rposition(|y| y == x).unwrap_or_else(|| panic!("{x} not in {a:?}"))
+    }
+
     #[test]
     fn off_runs_the_command_itself() {
-        let policy = Policy { writable: vec![], readable: vec![], hidden: vec![], dir: "/".into() };
+        let policy = Policy { writable: vec![], readable: vec![], hidden: vec![], sealed: vec![], dir: "/".into() };
         let (p, a) = Sandbox::Off.command(&policy, "make", &["x".into()]);
         assert_eq!((p.as_str(), strings(a)), ("make", vec!["x".to_string()]));
         let (p, _) = Sandbox::On.command(&policy, "make", &["x".into()]);

@@ -49,6 +49,9 @@ pub struct Guest<'a> {
     pub programs: &'a [(Program, String)],
     pub plan: &'a Plan,
     pub nonce: &'a str,
+    /// The loader that makes one init_module per insmod (`loader.rs`),
+    /// as /harness/insmod; busybox's insmod without it.
+    pub loader: Option<&'a Path>,
 }
 
 pub use crate::plan::GUEST_DIR;
@@ -59,7 +62,10 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
         let p = rootfs_dir.join(name);
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     };
-    let env = format!("HARNESS_NONCE={}\n", guest.nonce);
+    let mut env = format!("HARNESS_NONCE={}\n", guest.nonce);
+    if guest.loader.is_some() {
+        env.push_str("HARNESS_INSMOD=/harness/insmod\n");
+    }
     let mut e = skeleton(busybox);
     e.extend([
         Entry::Dir { path: "harness".into(), mode: 0o755 },
@@ -72,6 +78,10 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
             data: crate::plan::script(guest.plan, GUEST_DIR).into_bytes(),
         },
     ]);
+    if let Some(loader) = guest.loader {
+        let data = std::fs::read(loader).with_context(|| format!("reading {}", loader.display()))?;
+        e.push(Entry::File { path: "harness/insmod".into(), mode: 0o755, data });
+    }
     for (file, ko) in guest.modules {
         if let Some((unit, _)) = file.rsplit_once('/') {
             let dir = format!("harness/{unit}");
@@ -152,7 +162,7 @@ mod tests {
         std::fs::write(&b, b"B").unwrap();
         let files = [("lesson1/hello.ko".to_string(), a), ("lesson2/hello.ko".to_string(), b)];
         let plan = crate::plan::Plan { steps: Vec::new(), shell: false, shell_on_failure: false, board: None };
-        let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef" };
+        let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert!(matches!(&e[at("harness/lesson1/hello.ko")], Entry::File { data, .. } if data == b"A"));
@@ -171,7 +181,7 @@ mod tests {
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
         let files: Vec<(String, PathBuf)> = modules.iter().map(|m| (format!("{}.ko", m.name), m.ko.clone())).collect();
-        let guest = Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef" };
+        let guest = Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(find("dev/console"), &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 });

@@ -35,6 +35,11 @@ pub enum EventKind {
     SoftLockup,
     HungTask,
     RcuStall,
+    /// A stack dump with no `WARNING:` or `BUG:` line: a message, then
+    /// dump_stack() (`sysfs: cannot create duplicate filename`, a wrong
+    /// schedule_timeout, bad gfp flags, an IRQ nobody cared for, …; the
+    /// classes are configs/kernel-reports.toml's).
+    StackDump,
 }
 
 impl EventKind {
@@ -61,6 +66,7 @@ impl fmt::Display for EventKind {
             EventKind::SoftLockup => f.write_str("soft lockup"),
             EventKind::HungTask => f.write_str("hung task"),
             EventKind::RcuStall => f.write_str("RCU stall"),
+            EventKind::StackDump => f.write_str("stack dump"),
         }
     }
 }
@@ -89,6 +95,11 @@ pub struct Event {
     /// The frames of the report in modules whose .ko has debug
     /// information, with their source lines ([`Event::locate`]).
     pub frames: Vec<SourceFrame>,
+    /// What the report says the module did, from configs/kernel-reports.toml
+    /// ("duplicate sysfs name", "free of an already-free IRQ"), and the line
+    /// that says it.
+    pub class: Option<String>,
+    pub class_line: Option<String>,
 }
 
 /// A frame of a report in a module, with its source.
@@ -110,6 +121,22 @@ impl Event {
     /// The line that names the report ("cut here" rulers skipped).
     pub fn first_line(&self) -> &str {
         self.block.iter().find(|l| !l.contains("cut here")).or(self.block.first()).map(String::as_str).unwrap_or("")
+    }
+
+    /// The report's kind with its class: `WARNING (free of an already-free
+    /// IRQ)`, `duplicate sysfs name` (a bare stack dump is its class).
+    pub fn title(&self) -> String {
+        match (&self.class, &self.kind) {
+            (Some(c), EventKind::StackDump) => c.clone(),
+            (Some(c), k) => format!("{k} ({c})"),
+            (None, k) => k.to_string(),
+        }
+    }
+
+    /// The line that says most of what happened: the class's line, else
+    /// the first.
+    pub fn headline(&self) -> &str {
+        self.class_line.as_deref().unwrap_or_else(|| self.first_line())
     }
 
     /// Fills `frames`: every `function+0xoff/0xlen [module]` (and kernel
@@ -191,6 +218,56 @@ static LEAK_HEADER: LazyLock<Regex> =
 static UNFREED_AT_UNLOAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?P<site>\S+:\d+) module (?P<module>\w+) func:(?P<function>[\w.]+) has (?P<bytes>\d+) allocated at module unload$").unwrap()
 });
+/// One entry of configs/kernel-reports.toml.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportEntry {
+    class: String,
+    pattern: String,
+    #[serde(default)]
+    header: bool,
+    #[serde(default)]
+    follows: bool,
+    #[allow(dead_code)]
+    source: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportTable {
+    report: Vec<ReportEntry>,
+}
+
+/// An entry with its pattern compiled.
+struct ReportClass {
+    class: String,
+    pattern: Regex,
+    header: bool,
+    follows: bool,
+}
+
+/// The table, read into the binary (the judge does no I/O).
+static REPORTS: LazyLock<Vec<ReportClass>> = LazyLock::new(|| {
+    let table: ReportTable = toml::from_str(include_str!("../../../configs/kernel-reports.toml")).expect("configs/kernel-reports.toml parses");
+    table
+        .report
+        .into_iter()
+        .map(|e| ReportClass {
+            pattern: Regex::new(&e.pattern).unwrap_or_else(|err| panic!("configs/kernel-reports.toml: {}: {err}", e.class)),
+            class: e.class,
+            header: e.header,
+            follows: e.follows,
+        })
+        .collect()
+});
+/// The first line of a stack dump (lib/dump_stack.c dump_stack_print_info;
+/// 6.12 has `UID:`, older 6.x not).
+static DUMP_START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: ").unwrap());
+
+/// The table's header entry that `message` begins, if any.
+fn report_header(message: &str) -> Option<&'static ReportClass> {
+    REPORTS.iter().find(|r| r.header && r.pattern.is_match(message))
+}
+
 static LEAK_COMM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s+comm "([^"]*)"(?:, pid (\d+))?"#).unwrap());
 
 /// Whether a console line is a board starting over: U-Boot's banner
@@ -268,7 +345,7 @@ pub fn classify(message: &str) -> Option<EventKind> {
     if RCU_STALL.is_match(m) || m.contains("detected stalls on CPUs") {
         return Some(EventKind::RcuStall);
     }
-    None
+    report_header(m).map(|_| EventKind::StackDump)
 }
 
 /// Whether `message` closes the block of a report of `kind`.
@@ -282,6 +359,30 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
     }
 }
 
+/// Whether the kernel ends a report of this kind with a line of its own:
+/// WARN, BUG and oops with `---[ end trace … ]---` (kernel/panic.c
+/// print_oops_end_marker), a panic with `---[ end Kernel panic …`, KASAN
+/// with its ruler of '='; and a lone "cut here" ruler still awaits the line
+/// that names its report.
+fn awaits_its_end(ev: &Event) -> bool {
+    (ev.block.len() == 1 && ev.block[0].contains("cut here"))
+        || matches!(ev.kind, EventKind::Warning | EventKind::Oops | EventKind::Bug | EventKind::Panic | EventKind::Kasan { .. })
+}
+
+/// Whether a marker line closes the open report. Never one that awaits the
+/// kernel's own end line; a report without one (a `BUG: …`, lockdep, a bare
+/// stack dump) ends at the next step boundary (begin, end, done), since
+/// nothing else says where it stops; the other markers (pid, section,
+/// board, …) are written while the kernel may be mid-report, and pass over.
+fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
+    use crate::judge::marker::{parse_marker, Marker};
+    let boundary = matches!(
+        parse_marker(message, nonce),
+        Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. })
+    );
+    boundary && !awaits_its_end(ev)
+}
+
 /// The longest block kept, so a flood cannot eat memory.
 const MAX_BLOCK: usize = 200;
 
@@ -290,12 +391,22 @@ const MAX_BLOCK: usize = 200;
 pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     let mut open: Option<Event> = None;
+    // The last kernel line outside any report: what a bare stack dump's
+    // caller printed before it.
+    let mut prev: Option<(usize, String)> = None;
     for line in &t.lines {
         // What a step's command printed is user space's, not a kernel
         // report, whatever it looks like; except the leaks step's, which is
         // kmemleak's own report read from debugfs.
         let leaks_step = line.step.is_some_and(|i| t.steps[i].kind() == StepKind::Leaks);
         if line.kind == LineKind::Output && !leaks_step {
+            continue;
+        }
+        // Our own markers come from another task (the step library's
+        // shell) and land wherever the console interleaves them: between a
+        // report's "cut here" and its WARNING line, inside its stack dump.
+        // They never cut a report in two (see `marker_closes`).
+        if line.kind == LineKind::Marker && open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce())) {
             continue;
         }
         let message = line.message.as_str();
@@ -308,6 +419,24 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 ev.block.push(message.to_string());
                 continue;
             }
+        }
+        // kobject_add_internal's error after sysfs_warn_dup's dump: one
+        // mistake, one report.
+        if let (Some(ev), Some(EventKind::StackDump)) = (open.as_mut(), &header) {
+            if ev.kind == EventKind::StackDump && report_header(message).is_some_and(|r| r.follows) {
+                ev.block.push(message.to_string());
+                continue;
+            }
+        }
+        // A stack dump that no report line began: the line before it is
+        // what the kernel said (`schedule_timeout: wrong timeout value`).
+        if open.is_none() && header.is_none() && line.kind == LineKind::Kernel && DUMP_START.is_match(message) {
+            let (number, said) = prev.clone().unwrap_or((line.number, String::new()));
+            let step = line.step.map(|i| t.steps[i].name.clone());
+            let mut ev = Event::new(EventKind::StackDump, step, number, said);
+            ev.block.push(message.to_string());
+            open = Some(ev);
+            continue;
         }
         // An ARM oops prints "Unable to handle kernel ..." and then "Internal
         // error: Oops ...": one report, not two.
@@ -335,18 +464,10 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         }
         if let Some(kind) = header {
             let step = line.step.map(|i| t.steps[i].name.clone());
-            open = Some(Event {
-                kind,
-                step,
-                line: line.number,
-                block: vec![message.to_string()],
-                module_symbol: None,
-                leak_size: None,
-                leak_site: None,
-                leak_comm: None,
-                leak_pid: None,
-                frames: Vec::new(),
-            });
+            open = Some(Event::new(kind, step, line.number, message.to_string()));
+            prev = None;
+        } else if line.kind == LineKind::Kernel {
+            prev = open.is_none().then(|| (line.number, message.to_string()));
         }
     }
     if let Some(ev) = open {
@@ -355,7 +476,34 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
     events
 }
 
+impl Event {
+    fn new(kind: EventKind, step: Option<String>, line: usize, first: String) -> Event {
+        Event {
+            kind,
+            step,
+            line,
+            block: vec![first],
+            module_symbol: None,
+            leak_size: None,
+            leak_site: None,
+            leak_comm: None,
+            leak_pid: None,
+            frames: Vec::new(),
+            class: None,
+            class_line: None,
+        }
+    }
+}
+
 fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
+    // Its class: the first entry of the table a line of it matches.
+    if let Some((r, l)) = REPORTS.iter().find_map(|r| ev.block.iter().find(|l| r.pattern.is_match(l)).map(|l| (r, l))) {
+        ev.class = Some(r.class.clone());
+        ev.class_line = Some(l.clone());
+    } else if ev.kind == EventKind::StackDump {
+        ev.class = Some("stack dump".into());
+        ev.class_line = ev.block.first().filter(|l| !l.is_empty()).cloned();
+    }
     ev.module_symbol = ev.block.iter().find_map(|l| {
         if let Some(c) = MODULE_FRAME.captures(l) {
             return Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]));
@@ -527,6 +675,26 @@ mod tests {
         assert_eq!(ev[0].module_symbol.as_deref(), Some("warn_init [warn_on]"));
     }
 
+    /// A report without an end line of its own is not cut by a marker
+    /// that frames no step either, but ends at the step's end.
+    #[test]
+    fn a_report_without_an_end_line_spans_markers_until_the_step_ends() {
+        let t = tlog(
+            "@@harness begin insmod\n\
+             BUG: scheduling while atomic: insmod/70/0x00000002\n\
+             @@harness pid m 70\n\
+             Modules linked in: m(O+)\n\
+             CPU: 0 UID: 0 PID: 70 Comm: insmod Tainted: G O 6.12.117 #1\n\
+             \x20sched_do [m] from do_one_initcall+0x58/0x1bc\n\
+             @@harness end insmod rc=0\n\
+             after\n",
+        );
+        let ev = scan(&t, &|_| None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].block.len(), 4, "{:?}", ev[0].block);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("sched_do [m]"));
+    }
+
     #[test]
     fn kmemleak_block_ends_at_the_first_unindented_line() {
         let t = tlog(
@@ -628,6 +796,77 @@ mod real_logs {
             let (_, ev) = scan_fixture(name);
             assert_eq!(summary(&ev), want, "{name}");
         }
+    }
+
+    /// The step library's `pid` marker landed between the kernel's "cut
+    /// here" and its WARNING line (2 of 4 runs of one module): built from
+    /// the real logs with the marker where that console put it. One report,
+    /// named by its WARNING line, its whole block, the marker not in it.
+    #[test]
+    fn a_marker_inside_a_report_does_not_split_it() {
+        for (name, kind, step, sym, pid) in [
+            ("exynos4210-debug-warn-on-marker-split.log", "WARNING", "insmod", "warn_on_do [fault_warn_on]", 67),
+            ("exynos4210-debug-unfreed-at-unload-marker-split.log", "unfreed at unload", "rmmod", "leak_do [fault_leak]", 42),
+        ] {
+            let first = format!("WARNING: CPU: 1 PID: {pid} at ");
+            let (t, ev) = scan_fixture(name);
+            assert_eq!(summary(&ev), vec![one(kind, step, Some(sym))], "{name}");
+            assert!(ev[0].first_line().starts_with(&first), "{name}: {}", ev[0].first_line());
+            assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{name}: {:?}", ev[0].block.last());
+            assert!(!ev[0].block.iter().any(|l| l.contains("@@harness")), "{name}: the marker is not the kernel's");
+            assert_eq!(t.pids.last().map(|p| p.pid), Some(pid), "{name}: the marker still says its pid");
+        }
+    }
+
+    /// Issue 34: every stack dump the kernel printed is a report with its
+    /// class, from one real boot of the default profile with a fixture each
+    /// (fixtures/faults/: sysfs-dup, free-irq-twice, module-put,
+    /// schedule-timeout, gfp-highmem, and enomem, which reports nothing).
+    #[test]
+    fn every_stack_dump_is_a_report_with_its_class() {
+        let (_, ev) = scan_fixture("exynos4210-stack-dumps.log");
+        let got: Vec<(String, Option<String>, Option<String>)> = ev.iter().map(|e| (e.title(), e.step.clone(), e.module_symbol.clone())).collect();
+        let want = [
+            ("duplicate sysfs name", "insmod", "sysfs_dup_do [fault_sysfs_dup]"),
+            ("WARNING (free of an already-free IRQ)", "insmod", "free_irq_twice_do [fault_free_irq_twice]"),
+            ("WARNING (module refcount underflow)", "insmod", "module_put_do [fault_module_put]"),
+            ("wrong schedule_timeout", "insmod", "fault_schedule_timeout_init [fault_schedule_timeout]"),
+            ("bad gfp flags", "insmod", "gfp_highmem_do [fault_gfp_highmem]"),
+        ]
+        .map(|(c, s, m)| (c.to_string(), Some(s.to_string()), Some(m.to_string())));
+        assert_eq!(got, want);
+        // kobject_add_internal's line is the same mistake's: in its report.
+        assert!(ev[0].block.iter().any(|l| l.starts_with("kobject: kobject_add_internal failed")), "{:?}", ev[0].block);
+        assert_eq!(ev[1].headline(), "Trying to free already-free IRQ 67");
+        assert_eq!(ev[3].headline(), "schedule_timeout: wrong timeout value ffffffff");
+    }
+
+    /// A stack dump that no known line began is a report too, named by the
+    /// line before it: the real dump above, after a message of its own.
+    #[test]
+    fn an_unknown_stack_dump_is_a_report_named_by_the_line_before_it() {
+        let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-stack-dumps.log");
+        let text = std::fs::read_to_string(p).unwrap().replace("schedule_timeout: wrong timeout value ffffffff", "mydrv: something odd happened");
+        let t = Transcript::from_log(&text, crate::judge::marker::FIXTURE_NONCE);
+        let ev = scan(&t, &|_| None);
+        let odd = ev.iter().find(|e| e.kind == EventKind::StackDump && e.first_line() == "mydrv: something odd happened").unwrap_or_else(|| panic!("{:?}", summary(&ev)));
+        assert_eq!(odd.title(), "stack dump");
+        assert_eq!(odd.module_symbol.as_deref(), Some("fault_schedule_timeout_init [fault_schedule_timeout]"));
+        assert_eq!(ev.len(), 5, "{:?}", summary(&ev));
+    }
+
+    /// Issue 28: the guest's loader makes one init_module per insmod, as
+    /// the board's busybox on 3.5: fault_enomem's failing init ran once in
+    /// that boot (busybox's finit_module, then init_module, ran it twice:
+    /// exynos4210-debug-enomem.log).
+    #[test]
+    fn a_failing_init_ran_once_per_insmod() {
+        let count = |name: &str| {
+            let (t, _) = scan_fixture(name);
+            t.lines.iter().filter(|l| l.message == "fault_enomem: init returns -ENOMEM").count()
+        };
+        assert_eq!(count("exynos4210-stack-dumps.log"), 1);
+        assert_eq!(count("exynos4210-debug-enomem.log"), 2, "the log captured with busybox's insmod");
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub struct Verdict {
     pub memory: Option<String>,
     /// Device accesses of the steps that the emulated board does not model.
     pub unmodelled: Vec<Unmodelled>,
+    /// The failed expectations of steps at or after the first of those
+    /// accesses, which the board may change: they do not fail the run (its
+    /// outcome is NEEDS-THE-BOARD unless something before them failed).
+    pub board_may_change: Vec<String>,
     /// What changed on the virtual board (an LED lit, a button pressed),
     /// each with the step it happened in.
     pub board: Vec<crate::judge::board::BoardChange>,
@@ -191,62 +195,114 @@ impl Context {
     }
 }
 
-/// The outcome and its reason: a timeout, then a crash, then a failure by
-/// a kernel report (leaks, other reports), then hardware the emulated board
-/// lacks (NEEDS-THE-BOARD), then a failure of KUnit or the expectations, in
-/// that order, so that a crash or a hang is never reported as less than it
-/// is, and a module's output on missing hardware is not held against it.
-fn decide(
-    t: &Transcript,
-    end: &RunEnd,
-    expectations: &Expectations,
-    events: &[Event],
-    ktap: Option<&KtapSummary>,
-    checks: &[Check],
-    unmodelled: &[Unmodelled],
-) -> (Outcome, Option<String>) {
+/// The outcome and its reason, the first real failure as the headline: a
+/// timeout, then a crash, then a failure by a kernel report (leaks, other
+/// reports), then a failure of KUnit or of an expectation in a step before
+/// the first that reached hardware the emulated board lacks, then that
+/// hardware (NEEDS-THE-BOARD), then any other failed expectation. So a crash
+/// or a hang is never reported as less than it is, a broken module is never
+/// hidden behind "needs the board", and an expectation that only failed at
+/// or after the missing hardware (the module read zeros there) is not held
+/// against the module: the board decides it. Whatever the outcome, the
+/// hardware the run needed is named with it (see docs/verdicts.md).
+fn decide(t: &Transcript, end: &RunEnd, expectations: &Expectations, events: &[Event], ktap: Option<&KtapSummary>, failures: &Failures) -> (Outcome, Option<String>) {
+    let (outcome, reason) = match first_failure(t, end, expectations, events, ktap, failures) {
+        Some(first) => first,
+        None => match failures.unmodelled.first() {
+            Some(a) => {
+                let more = if failures.unmodelled.len() > 1 { format!(" (and {} more)", failures.unmodelled.len() - 1) } else { String::new() };
+                let mut r = format!("hardware the emulated board does not have: {a}{more}");
+                if !failures.board_may_change.is_empty() {
+                    let _ = write!(
+                        r,
+                        "; {} expectation(s) at or after that step failed, which the board may change: {}",
+                        failures.board_may_change.len(),
+                        failures.board_may_change.join("; ")
+                    );
+                }
+                return (Outcome::NeedsTheBoard, Some(r));
+            }
+            None => return (Outcome::Passed, None),
+        },
+    };
+    // The hardware the run needed, listed with the failure that outranks it.
+    let reason = match failures.unmodelled.first() {
+        Some(a) => {
+            let more = if failures.unmodelled.len() > 1 { format!(", and {} more", failures.unmodelled.len() - 1) } else { String::new() };
+            format!("{reason} (the run also needed hardware the emulated board does not have: {a}{more})")
+        }
+        None => reason,
+    };
+    (outcome, Some(reason))
+}
+
+/// The failed expectations split by the first step that reached hardware
+/// the emulated board lacks: those before it are the module's own; those
+/// at or after it may be that hardware's absence.
+pub struct Failures<'a> {
+    pub unmodelled: &'a [Unmodelled],
+    /// Failed checks of steps before the first access (every failed check
+    /// when there was none), in step order.
+    pub real: Vec<&'a Check>,
+    /// The descriptions of the others.
+    pub board_may_change: Vec<String>,
+}
+
+impl<'a> Failures<'a> {
+    /// `planned` gives the steps' order (a step's place in the transcript
+    /// where the plan does not name it).
+    pub fn split(t: &Transcript, planned: &[String], checks: &'a [Check], unmodelled: &'a [Unmodelled]) -> Failures<'a> {
+        let order = |step: &str| {
+            planned.iter().position(|p| p == step).or_else(|| t.steps.iter().position(|s| s.name == step).map(|i| planned.len() + i)).unwrap_or(usize::MAX)
+        };
+        let first_hw = unmodelled.iter().map(|a| order(&a.step)).min();
+        let mut failed: Vec<&Check> = checks.iter().filter(|c| !c.held).collect();
+        failed.sort_by_key(|c| order(&c.step));
+        let (real, later): (Vec<&Check>, Vec<&Check>) = failed.into_iter().partition(|c| first_hw.is_none_or(|h| order(&c.step) < h));
+        Failures { unmodelled, real, board_may_change: later.iter().map(|c| c.description.clone()).collect() }
+    }
+}
+
+/// The first failure that is the module's or the kernel's, not the missing
+/// hardware's, with its reason; `None` when there is none.
+fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, events: &[Event], ktap: Option<&KtapSummary>, failures: &Failures) -> Option<(Outcome, String)> {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
     let leaks: Vec<&Event> = events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
 
-    if let RunEnd::TimedOut { after_secs } = *end {
-        (Outcome::TimedOut, Some(format!("no progress within {after_secs} s{}", in_step(&running))))
+    Some(if let RunEnd::TimedOut { after_secs } = *end {
+        (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step(&running)))
     } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
         let id = StepId::new(unit.as_deref(), step);
-        (Outcome::TimedOut, Some(format!("step {id} did not finish within {after_secs} s")))
+        (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s"))
     } else if let RunEnd::Silent { after_secs } = *end {
-        (Outcome::TimedOut, Some(format!("the console was silent for {after_secs} s{}", in_step(&running))))
+        (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}", in_step(&running)))
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
-        (Outcome::Crashed, Some(format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line())))
+        (Outcome::Crashed, format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line()))
     } else if *end == RunEnd::Reset && !expectations.expects_reset() {
-        (Outcome::Crashed, Some(format!("the watchdog reset the board{}", in_step(&running))))
+        (Outcome::Crashed, format!("the watchdog reset the board{}", in_step(&running)))
     } else if *end == RunEnd::Panicked {
-        (Outcome::Crashed, Some(format!("kernel panic{}", in_step(&running))))
+        (Outcome::Crashed, format!("kernel panic{}", in_step(&running)))
     } else if let RunEnd::ExitedEarly { status } = *end {
         let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
-        (Outcome::Crashed, Some(format!("the guest stopped {how} before /init finished{}", in_step(&running))))
+        (Outcome::Crashed, format!("the guest stopped {how} before /init finished{}", in_step(&running)))
     } else if let Some(storm) = t.board_changes().into_iter().find(|c| c.part.starts_with("XEINT") && c.state.starts_with("storm")) {
         let line = &storm.part;
-        (Outcome::Failed, Some(format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step))))
+        (Outcome::Failed, format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step)))
     } else if !leaks.is_empty() {
-        (Outcome::Failed, Some(leak_reason(&leaks)))
+        (Outcome::Failed, leak_reason(&leaks))
     } else if let Some(ev) = events.first() {
-        (Outcome::Failed, Some(format!("{}{}: {}", ev.kind, in_step(&ev.step), ev.first_line())))
-    } else if let Some(a) = unmodelled.first() {
-        // Before the expectations: on hardware that is not there, what the
-        // steps printed says nothing of the module either way.
-        let more = if unmodelled.len() > 1 { format!(" (and {} more)", unmodelled.len() - 1) } else { String::new() };
-        (Outcome::NeedsTheBoard, Some(format!("hardware the emulated board does not have: {a}{more}")))
+        (Outcome::Failed, format!("{}{}: {}", ev.title(), in_step(&ev.step), ev.headline()))
     } else if let Some(k) = ktap.filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
         let n = k.counts.failed + k.counts.incomplete;
-        (Outcome::Failed, Some(format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", "))))
+        (Outcome::Failed, format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", ")))
     } else if let Some((name, planned, got)) = ktap.and_then(|k| k.results.short_plans.first()) {
-        (Outcome::Failed, Some(format!("KUnit: {name} planned 1..{planned} but reported {got} result(s)")))
-    } else if let Some(c) = checks.iter().find(|c| !c.held) {
-        (Outcome::Failed, Some(format!("expectation not met: {}", c.description)))
+        (Outcome::Failed, format!("KUnit: {name} planned 1..{planned} but reported {got} result(s)"))
+    } else if let Some(c) = failures.real.first() {
+        (Outcome::Failed, format!("expectation not met: {}", c.description))
     } else {
-        (Outcome::Passed, None)
-    }
+        return None;
+    })
 }
 
 /// What the leak reports say, the kernel's own check at unload first (it
@@ -311,7 +367,9 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
         .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
-    let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &checks, &ctx.unmodelled);
+    let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);
+    let board_may_change = if failures.unmodelled.is_empty() { Vec::new() } else { failures.board_may_change.clone() };
+    let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &failures);
 
     let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
@@ -339,6 +397,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         registers,
         memory,
         unmodelled,
+        board_may_change,
         board: t.board_changes(),
         defaults: expectations.defaults,
         explanations: ctx.explain,
@@ -394,12 +453,12 @@ impl Verdict {
         s.push('\n');
     }
     for e in &self.events {
-        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.kind, e.line);
+        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.title(), e.line);
         if let Some(step) = &e.step {
             let _ = write!(s, " in step {step}");
         }
         s.push('\n');
-        let _ = writeln!(s, "          {}", e.first_line());
+        let _ = writeln!(s, "          {}", e.headline());
         if let Some(sym) = &e.module_symbol {
             let _ = writeln!(s, "          at {sym}");
         }
@@ -675,6 +734,58 @@ mod tests {
         let during = GOOD.replace("process:insmod\n", &format!("process:insmod\n{boot}"));
         let v = judge(&tlog(&during), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
+    }
+
+    fn access(step: &str) -> Unmodelled {
+        Unmodelled { address: "0x11000100".into(), write: true, size: 4, unit: None, step: step.into(), block: Some("GPIO GPL2CON".into()) }
+    }
+
+    fn judged(log: &str, unmodelled: Vec<Unmodelled>) -> Verdict {
+        let ctx = Context { unmodelled, ..Context::new("log".into()) };
+        judge(&tlog(log), &exp(), &planned(), RunEnd::Completed, ctx)
+    }
+
+    /// Issue 34: four failed expectations of earlier steps exited 3. A
+    /// failure before the first step that reached missing hardware is the
+    /// module's: FAILED, headlined by it, the hardware named with it.
+    #[test]
+    fn a_failure_before_the_missing_hardware_is_not_hidden_by_it() {
+        let log = GOOD.replace("process:insmod", "something else");
+        let v = judged(&log, vec![access("rmmod")]);
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        let r = v.reason.as_deref().unwrap();
+        assert!(r.starts_with("expectation not met: insmod prints line \"process:insmod\""), "{r}");
+        assert!(r.ends_with("(the run also needed hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step rmmod)"), "{r}");
+        assert!(v.board_may_change.is_empty());
+        // A report and a crash outrank it too, with the hardware named.
+        let warn = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
+        let v = judged(&warn, vec![access("insmod")]);
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        assert!(v.reason.as_deref().unwrap().starts_with("WARNING during step insmod"), "{v}");
+        assert!(v.reason.as_deref().unwrap().contains("the run also needed hardware"), "{v}");
+    }
+
+    /// What failed at or after the missing hardware may be its absence (the
+    /// module read zeros): NEEDS-THE-BOARD, with those failures listed, and
+    /// skipped, not failed, in JUnit.
+    #[test]
+    fn a_failure_at_or_after_the_missing_hardware_is_the_boards_to_decide_and_is_listed() {
+        let log = GOOD.replace("mmc exit!", "something else");
+        let v = judged(&log, vec![access("insmod")]);
+        assert_eq!(v.outcome, Outcome::NeedsTheBoard, "{v}");
+        let r = v.reason.as_deref().unwrap();
+        assert!(r.ends_with("; 1 expectation(s) at or after that step failed, which the board may change: rmmod prints line \"mmc exit!\""), "{r}");
+        assert_eq!(v.board_may_change, vec!["rmmod prints line \"mmc exit!\"".to_string()]);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["board_may_change"][0], "rmmod prints line \"mmc exit!\"", "{json}");
+        let report = crate::judge::report::Report { profile: "p", module: "m", kernel_release: "k", timings: &[], verdict: &v };
+        let xml = report.junit().to_string().unwrap();
+        assert!(xml.contains("needs the board: "), "{xml}");
+        assert!(!xml.contains("<failure"), "nothing failed that the board may change: {xml}");
+        // With nothing failed, the hardware alone.
+        let v = judged(GOOD, vec![access("insmod")]);
+        assert_eq!(v.outcome, Outcome::NeedsTheBoard);
+        assert_eq!(v.reason.as_deref(), Some("hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step insmod"));
     }
 
     #[test]

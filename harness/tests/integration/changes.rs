@@ -168,3 +168,63 @@ fn a_module_that_does_not_compile_names_a_log_that_exists() {
     let kept = t.lines().find_map(|l| l.trim().strip_prefix("(run directory kept: ")?.strip_suffix(')')).unwrap_or_else(|| panic!("{t}"));
     assert!(std::path::Path::new(kept).starts_with(runs.path()) && std::path::Path::new(kept).is_dir(), "{t}");
 }
+
+/// Issue 28: what a module folder's sources include from beside it comes
+/// along, read-only; what lies beyond its parent never does, and the error
+/// says which include and why.
+#[test]
+fn headers_beside_the_module_folder_come_along_and_beyond_its_parent_never() {
+    let k = kernel();
+    let work = tempfile::tempdir().unwrap();
+    let built = harness::module::build(&repo().join("fixtures/beside/led"), &k, work.path(), &common::build_options(harness::api::Api::Native))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(built.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["beside_led"]);
+    let board = work.path().join("include/board.h");
+    assert!(board.is_file() && work.path().join("include/leds.h").is_file() && work.path().join("inc/buttons.h").is_file());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&board).unwrap().permissions().mode() & 0o222, 0, "read-only");
+
+    let work = tempfile::tempdir().unwrap();
+    let err = harness::module::build(&repo().join("fixtures/beside/beyond"), &k, work.path(), &common::build_options(harness::api::Api::Native))
+        .expect_err("an include beyond the parent is not copied");
+    let shown = format!("{err:#}");
+    assert!(
+        shown.contains("not copied into the build: beside_beyond.c:4 includes ../../build-errors/vendor-cc/vendor_led.c: ")
+            && shown.contains("is beyond the module folder's parent"),
+        "{shown}"
+    );
+    assert!(!work.path().join("build-errors").exists() && !work.path().parent().unwrap().join("build-errors").exists());
+}
+
+/// Issue 28: a Makefile that sets the vendor's CC. The user sees the
+/// shell's error as the headline (it was a 1,291-character sandbox command
+/// line) and the Makefile's line named.
+#[test]
+fn a_makefile_that_sets_cc_gets_its_error_as_headline_and_the_variable_named() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["check", "--module", repo().join("fixtures/build-errors/vendor-cc").to_str().unwrap()])
+        .env("HARNESS_RUN_DIR", runs.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    let headline = t.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{t}"));
+    assert!(headline.ends_with("does not compile: /bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found"), "{headline}");
+    assert!(t.contains("Makefile:4 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's build"), "{t}");
+    assert!(t.lines().all(|l| l.len() < 400 && !l.contains("--ro-bind")), "no command line is shown:\n{t}");
+}
+
+/// Issue 28: the port list is printed whatever the outcome, a build error
+/// too (a 3.5 API the layer gives back, and a typo of the module's own).
+#[test]
+fn a_build_error_under_the_layer_still_prints_the_port_list() {
+    let k = kernel();
+    let work = tempfile::tempdir().unwrap();
+    let err = harness::module::build(&repo().join("fixtures/build-errors/ported-typo"), &k, work.path(), &common::build_options(harness::api::Api::Linux35))
+        .expect_err("the typo fails the build");
+    let shown = format!("{err:#}");
+    assert!(shown.contains("tv_usecs"), "{shown}");
+    assert!(shown.contains("built with --api 3.5: the layer gave back") && shown.contains("do_gettimeofday"), "{shown}");
+}

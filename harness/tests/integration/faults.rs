@@ -231,3 +231,47 @@ fn a_failing_kunit_case_fails_the_check(v: &Verdict) {
     assert_eq!(k.failures, vec!["kunit-demo.deliberately_fails"]);
     assert_eq!(v.reason.as_deref(), Some("KUnit: 1 of 3 case(s) failed: kunit-demo.deliberately_fails"));
 }
+
+/// Issue 34: each stack dump the kernel prints is a report with its class,
+/// and issue 28: a failing init runs once per insmod. One boot of the
+/// default profile (none of these needs a debug kernel).
+#[test]
+fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot() {
+    fn classed(class: &'static str, symbol: &'static str) -> impl Fn(&Verdict) {
+        move |v: &Verdict| {
+            assert_eq!(v.outcome, Outcome::Failed, "{v}");
+            let titles: Vec<String> = v.events.iter().map(|e| e.title()).collect();
+            assert_eq!(titles, [class], "{v}");
+            assert_eq!(v.events[0].module_symbol.as_deref(), Some(symbol), "{v}");
+            assert!(v.reason.as_deref().unwrap().starts_with(&format!("{class} during step insmod: ")), "{v}");
+        }
+    }
+    type Check = Box<dyn Fn(&Verdict)>;
+    let checks: Vec<(&str, Check)> = vec![
+        ("fixtures/faults/sysfs-dup", Box::new(classed("duplicate sysfs name", "sysfs_dup_do [fault_sysfs_dup]"))),
+        ("fixtures/faults/free-irq-twice", Box::new(classed("WARNING (free of an already-free IRQ)", "free_irq_twice_do [fault_free_irq_twice]"))),
+        ("fixtures/faults/module-put", Box::new(classed("WARNING (module refcount underflow)", "module_put_do [fault_module_put]"))),
+        ("fixtures/faults/schedule-timeout", Box::new(classed("wrong schedule_timeout", "fault_schedule_timeout_init [fault_schedule_timeout]"))),
+        ("fixtures/faults/gfp-highmem", Box::new(classed("bad gfp flags", "gfp_highmem_do [fault_gfp_highmem]"))),
+        (
+            "fixtures/faults/enomem",
+            Box::new(|v: &Verdict| {
+                assert_eq!(v.outcome, Outcome::Failed, "{v}");
+                assert!(v.events.is_empty(), "{v}");
+                let text = std::fs::read_to_string(&v.console_log).unwrap();
+                assert_eq!(text.matches("fault_enomem: init returns -ENOMEM").count(), 1, "init ran once, as on the board:\n{v}");
+                assert!(text.contains("insmod: can't insert '/harness/enomem/fault_enomem.ko': Cannot allocate memory"), "busybox's message");
+            }),
+        ),
+    ];
+    let mut o = CheckOptions::new("exynos4210", PathBuf::new());
+    o.module.module_dirs = checks.iter().map(|(d, _)| repo().join(d)).collect();
+    let r = check_with(o);
+    let mut failed = Vec::new();
+    for ((dir, check), (_, v)) in checks.iter().zip(&r.units) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(v))).is_err() {
+            failed.push(*dir);
+        }
+    }
+    assert!(failed.is_empty(), "misjudged: {failed:?}");
+}
