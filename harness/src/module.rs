@@ -220,8 +220,11 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         if errors.is_empty() {
             return Err(e.context(format!("building the module in {}", src.display())));
         }
-        let explanations = crate::changes::explain(crate::changes::Stage::Compile, &text);
+        let explanations = crate::changes::explain_build(&text, api, &dir.display().to_string());
         return Err(BuildError { dir: src, errors, log, explanations }.into());
+    }
+    if api == Api::Linux35 {
+        layer_safety(&src, &log)?;
     }
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;
@@ -236,6 +239,19 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         eprintln!("harness: warning: keeping the module build: {e:#}");
     }
     finish(&dir, &log, &dir, kernel, api)
+}
+
+/// Under `--api 3.5` a warning that names one of the layer's types is an
+/// error (changes::layer_type_errors): the build stops, before its modules
+/// are kept or loaded.
+fn layer_safety(src: &Path, log: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let errors = crate::changes::layer_type_errors(&text, 20);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let explanations = vec![crate::changes::LAYER_TYPE_EXPLANATION.to_string()];
+    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations }.into())
 }
 
 /// Moves a .ko's debug information aside: the .ko the guest loads (or the
