@@ -39,6 +39,8 @@ struct Entry {
     layer: String,
     #[serde(default)]
     policy: bool,
+    #[serde(default)]
+    fallback: bool,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,10 @@ pub struct Change {
     /// header: the build shows it as the compiler's own warning, which is
     /// its mark.
     pub policy: bool,
+    /// Explains a failure only when no other entry does (a general entry,
+    /// whose lines are often the consequence of another's: a function left
+    /// without its return by an earlier error).
+    pub fallback: bool,
 }
 
 #[derive(Debug)]
@@ -188,11 +194,19 @@ pub fn layer_type_errors(log: &str, max: usize) -> Vec<String> {
     let lines: Vec<&str> = log.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        if !l.contains(": warning: ") || l.contains(MARK) {
+        if !is_demoted_warning(l) || l.contains(MARK) {
             continue;
         }
+        // The warning and its notes; not the source lines gcc quotes, which
+        // may show the layer's code around a warning that is not about it.
         let block: Vec<&str> = std::iter::once(*l)
-            .chain(lines[i + 1..].iter().copied().take_while(|n| !n.contains(": warning: ") && !n.contains(": error: ") && !n.ends_with("':")))
+            .chain(
+                lines[i + 1..]
+                    .iter()
+                    .copied()
+                    .take_while(|n| !n.contains(": warning: ") && !n.contains(": error: ") && !n.ends_with("':"))
+                    .filter(|n| n.contains(": note: ")),
+            )
             .collect();
         if let Some(naming) = block.iter().find(|b| b.contains("compat35_") && !b.contains(MARK)) {
             out.push(l.trim_end().to_string());
@@ -259,6 +273,7 @@ impl Table {
                 covered: e.covered,
                 layer: e.layer,
                 policy: e.policy,
+                fallback: e.fallback,
             });
         }
         Ok(Table { changes })
@@ -269,6 +284,18 @@ impl Table {
     /// (the policy entries, last in the table, take what no other explains).
     pub fn explain(&self, stage: Stage, text: &str) -> Vec<Explanation> {
         let staged: Vec<&Change> = self.changes.iter().filter(|c| c.stage == stage).collect();
+        let found = self.explain_among(&staged, text);
+        if found.iter().any(|e| !self.is_fallback(&e.id)) {
+            return found.into_iter().filter(|e| !self.is_fallback(&e.id)).collect();
+        }
+        found
+    }
+
+    fn is_fallback(&self, id: &str) -> bool {
+        self.changes.iter().any(|c| c.id == id && c.fallback)
+    }
+
+    fn explain_among(&self, staged: &[&Change], text: &str) -> Vec<Explanation> {
         staged
             .iter()
             .enumerate()
@@ -389,7 +416,9 @@ impl Table {
     /// warning: the first policy entry that matches it, with its place, and
     /// the warning as the board's compiler shows it as its note.
     fn policy_port(&self, ports: &mut Vec<Port>, line: &str, place: &Regex, relative: &dyn Fn(&str, &str) -> String) {
-        let Some(change) = self.changes.iter().find(|c| c.policy && c.covered && c.matches(line)) else { return };
+        // The entries' patterns are the native build's errors: the warning spelt as one.
+        let as_error = line.replace("[-W", "[-Werror=").replace(": warning: ", ": error: ");
+        let Some(change) = self.changes.iter().find(|c| c.policy && c.covered && c.matches(&as_error)) else { return };
         let here = place.captures(line).map(|c| relative(&c["file"], &c["line"]));
         let shown = match (&here, line.find(": warning: ")) {
             (Some(h), Some(w)) => format!("{h}: warning: {}", &line[w + ": warning: ".len()..]),
@@ -612,7 +641,10 @@ mod tests {
         assert_eq!(ports[1].note.as_deref(), Some("hello.c:10: warning: function declaration isn't a prototype [-Wstrict-prototypes]"));
         let native = log.replace("[-W", "[-Werror=").replace(": warning: ", ": error: ");
         let ids: Vec<String> = table().explain(Stage::Compile, &native).into_iter().map(|e| e.id).collect();
-        assert_eq!(ids, ["platform-remove-int", "strict-prototypes", "werror-3.5"]);
+        // The general entry only where no other explains the build.
+        assert_eq!(ids, ["platform-remove-int", "strict-prototypes"]);
+        let general = table().explain(Stage::Compile, native.lines().nth(2).unwrap());
+        assert_eq!(general.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["werror-3.5"]);
         let one = table().explain(Stage::Compile, native.lines().next().unwrap());
         assert_eq!(one.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["platform-remove-int"]);
     }
