@@ -37,6 +37,10 @@ struct Entry {
     checked: String,
     covered: bool,
     layer: String,
+    #[serde(default)]
+    policy: bool,
+    #[serde(default)]
+    fallback: bool,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,14 @@ pub struct Change {
     pub covered: bool,
     /// How the layer covers it, or why it cannot.
     pub layer: String,
+    /// Covered by 3.5's compiler policy (compat35/kbuild.mk), not by a
+    /// header: the build shows it as the compiler's own warning, which is
+    /// its mark.
+    pub policy: bool,
+    /// Explains a failure only when no other entry does (a general entry,
+    /// whose lines are often the consequence of another's: a function left
+    /// without its return by an earlier error).
+    pub fallback: bool,
 }
 
 #[derive(Debug)]
@@ -131,6 +143,107 @@ impl fmt::Display for Explanation {
     }
 }
 
+impl Change {
+    /// Whether `line` shows this change.
+    pub fn matches(&self, line: &str) -> bool {
+        self.patterns.iter().any(|p| p.is_match(line))
+    }
+}
+
+impl Explanation {
+    /// The explanation of a build that failed under `api`. Under `--api
+    /// 3.5` a covered change did not save this build, so it must not be
+    /// told that the layer builds it: it is told that this use is one the
+    /// layer's cover does not reach.
+    pub fn shown(&self, api: crate::api::Api) -> String {
+        let text = self.to_string();
+        if api == crate::api::Api::Native || !self.covered {
+            return text;
+        }
+        let native = format!("  --api 3.5 builds it unchanged: {}", self.layer);
+        text.replace(
+            &native,
+            &format!(
+                "  the 3.5 layer covers this change, but not this use of it: this build was under --api 3.5 (the layer: {})",
+                self.layer
+            ),
+        )
+    }
+}
+
+/// The diagnostics 6.12's kbuild makes errors and 3.5's only warned about
+/// (3.5's top Makefile: -Werror-implicit-function-declaration alone; 6.12's
+/// scripts/Makefile.extrawarn). Under `--api 3.5` they are warnings again
+/// (compat35/kbuild.mk), and each is in the port list.
+pub const DEMOTED: &[&str] =
+    &["incompatible-pointer-types", "strict-prototypes", "implicit-int", "return-type", "date-time", "designated-init"];
+
+/// Whether `line` is a compiler warning of a class in [`DEMOTED`].
+fn is_demoted_warning(line: &str) -> bool {
+    line.contains(": warning: ") && DEMOTED.iter().any(|d| line.contains(&format!("[-W{d}]")))
+}
+
+/// The first diagnostic blocks of a build log under `--api 3.5` (at most
+/// `max`) whose warning names one of the layer's own types (`compat35_…`,
+/// in the warning or its notes): a module handing the layer's 3.5-shaped
+/// structure where the kernel's is expected, or a callback whose type the
+/// layer's trampoline relies on. 3.5's compiler policy makes the warning
+/// a warning; the layer's safety makes it an error. The layer's marks
+/// (which name its helpers) are not such warnings.
+pub fn layer_type_errors(log: &str, max: usize) -> Vec<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if !is_demoted_warning(l) || l.contains(MARK) {
+            continue;
+        }
+        // The warning and its notes; not the source lines gcc quotes, which
+        // may show the layer's code around a warning that is not about it.
+        let block: Vec<&str> = std::iter::once(*l)
+            .chain(
+                lines[i + 1..]
+                    .iter()
+                    .copied()
+                    .take_while(|n| !n.contains(": warning: ") && !n.contains(": error: ") && !n.ends_with("':"))
+                    .filter(|n| n.contains(": note: ")),
+            )
+            .collect();
+        if let Some(naming) = block.iter().find(|b| b.contains("compat35_") && !b.contains(MARK)) {
+            out.push(l.trim_end().to_string());
+            if naming != l {
+                out.push(naming.trim_end().to_string());
+            }
+            if out.len() >= max {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// What a build under `--api 3.5` that [`layer_type_errors`] stopped is told.
+pub const LAYER_TYPE_EXPLANATION: &str = "A type of the 3.5 layer's own (compat35_…) met a type it does not take.
+  Under --api 3.5 some driver structures a 3.5 module defines and registers (struct i2c_driver, struct kobj_type)
+  are the layer's 3.5-shaped ones, with 3.5's callback types, the kernel's structure inside and trampolines.
+  The layer never converts a pointer: such a structure handed where the kernel's is expected, or a callback of
+  another type than 3.5's (a newer kernel's form), stops the build, though the compiler only warns.
+  works on 3.5 and here: 3.5's form for a 3.5 module; a module written for the newer kernel builds with --api native.";
+
+/// The first identifier a compiler error line calls unknown, with its
+/// place: an undeclared name, an undeclared function, an unknown type, a
+/// missing member or header.
+pub fn first_unknown(log: &str) -> Option<(String, String)> {
+    let forms = Regex::new(
+        r"^(?P<place>[^\s:][^:]*:\d+):\d+: (?:fatal )?error: (?:.(?P<a>\w+). undeclared|implicit declaration of function .(?P<b>\w+).|unknown type name .(?P<c>\w+).|.*has no member named .(?P<d>\w+).|(?P<e>[\w./-]+\.h): No such file)",
+    )
+    .expect("a valid regex");
+    log.lines().find_map(|l| {
+        let c = forms.captures(l)?;
+        let name = ["a", "b", "c", "d", "e"].iter().find_map(|k| c.name(k))?.as_str().to_string();
+        Some((name, c["place"].to_string()))
+    })
+}
+
 /// The prefix of every mark the layer's headers and kbuild.mk print
 /// (compat35/include/compat35/mark.h), followed by the change's id.
 pub const MARK: &str = "linux-3.5 API: ";
@@ -159,18 +272,36 @@ impl Table {
                 checked: e.checked,
                 covered: e.covered,
                 layer: e.layer,
+                policy: e.policy,
+                fallback: e.fallback,
             });
         }
         Ok(Table { changes })
     }
 
     /// The changes of `stage` that `text` shows, each once, in table order.
+    /// A line an earlier entry matches is that entry's, not a later one's
+    /// (the policy entries, last in the table, take what no other explains).
     pub fn explain(&self, stage: Stage, text: &str) -> Vec<Explanation> {
-        self.changes
+        let staged: Vec<&Change> = self.changes.iter().filter(|c| c.stage == stage).collect();
+        let found = self.explain_among(&staged, text);
+        if found.iter().any(|e| !self.is_fallback(&e.id)) {
+            return found.into_iter().filter(|e| !self.is_fallback(&e.id)).collect();
+        }
+        found
+    }
+
+    fn is_fallback(&self, id: &str) -> bool {
+        self.changes.iter().any(|c| c.id == id && c.fallback)
+    }
+
+    fn explain_among(&self, staged: &[&Change], text: &str) -> Vec<Explanation> {
+        staged
             .iter()
-            .filter(|c| c.stage == stage)
-            .filter_map(|c| {
-                let line = text.lines().find(|l| c.patterns.iter().any(|p| p.is_match(l)))?;
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let earlier = |l: &str| staged[..i].iter().any(|e| e.matches(l));
+                let line = text.lines().find(|l| c.matches(l) && !earlier(l))?;
                 Some(Explanation {
                     id: c.id.clone(),
                     evidence: line.to_string(),
@@ -225,6 +356,11 @@ impl Table {
                 .find_map(|l| place.captures(l).map(|c| relative(&c["file"], &c["line"])))
         };
         for (n, l) in lines.iter().copied().enumerate() {
+            if is_demoted_warning(l) && !l.contains(MARK) {
+                self.policy_port(&mut ports, l, &place, &relative);
+                included_from = None;
+                continue;
+            }
             let Some(at) = l.find(MARK) else {
                 if l.starts_with("In file included from ") || l.starts_with("                 from ") {
                     if let Some(c) = place.captures(l) {
@@ -275,11 +411,78 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The port-list entry of a warning that 3.5's compiler policy keeps a
+    /// warning: the first policy entry that matches it, with its place, and
+    /// the warning as the board's compiler shows it as its note.
+    fn policy_port(&self, ports: &mut Vec<Port>, line: &str, place: &Regex, relative: &dyn Fn(&str, &str) -> String) {
+        // The entries' patterns are the native build's errors: the warning spelt as one.
+        let as_error = line.replace("[-W", "[-Werror=").replace(": warning: ", ": error: ");
+        let Some(change) = self.changes.iter().find(|c| c.policy && c.covered && c.matches(&as_error)) else { return };
+        let here = place.captures(line).map(|c| relative(&c["file"], &c["line"]));
+        let shown = match (&here, line.find(": warning: ")) {
+            (Some(h), Some(w)) => format!("{h}: warning: {}", &line[w + ": warning: ".len()..]),
+            _ => line.trim().to_string(),
+        };
+        let port = match ports.iter_mut().position(|p| p.id == change.id) {
+            Some(i) => &mut ports[i],
+            None => {
+                ports.push(Port {
+                    id: change.id.clone(),
+                    what: change.what.clone(),
+                    instead: change.instead.clone(),
+                    at: Vec::new(),
+                    layer: change.layer.clone(),
+                    note: None,
+                });
+                ports.last_mut().expect("just pushed")
+            }
+        };
+        match &mut port.note {
+            Some(n) if !n.contains(&shown) => {
+                n.push_str("\n        ");
+                n.push_str(&shown);
+            }
+            Some(_) => {}
+            None => port.note = Some(shown),
+        }
+        if let Some(h) = here {
+            if !port.at.contains(&h) {
+                port.at.push(h);
+            }
+        }
+    }
+}
+
 /// The table shipped in `configs_dir`.
 pub fn load(configs_dir: &Path) -> Result<Table> {
     let path = configs_dir.join("kernel-changes.toml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Table::parse(&text, &path.display().to_string())
+}
+
+/// Explanations of a module build's failed log under `api`, as text for
+/// the build error: each known change it shows, worded by what the layer
+/// covers (never "--api 3.5 builds it" of a build under --api 3.5); when
+/// none, that no entry explains it, with the first unknown identifier.
+pub fn explain_build(log: &str, api: crate::api::Api, module_dir: &str) -> Vec<String> {
+    let table = match load(&crate::repo_root().join("configs")) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("(the table of kernel changes could not be read: {e:#})")],
+    };
+    let shown: Vec<String> = table.explain(Stage::Compile, log).iter().map(|e| e.shown(api)).collect();
+    if !shown.is_empty() {
+        return shown;
+    }
+    let prefix = format!("{}/", module_dir.trim_end_matches('/'));
+    let unknown = match first_unknown(log) {
+        Some((name, place)) => format!("; the first unknown identifier is `{name}` ({})", place.strip_prefix(&prefix).unwrap_or(&place)),
+        None => String::new(),
+    };
+    vec![format!(
+        "no known change explains these errors (no entry of configs/kernel-changes.toml matches them){unknown}.\n  \
+         A misspelt name, a header the module does not include, or an API the table does not know."
+    )]
 }
 
 /// Explanations for `text` at `stage` from the shipped table, as text for a
@@ -414,9 +617,70 @@ mod tests {
         for m in &marks {
             assert!(t.changes.iter().any(|c| c.id == *m && c.covered), "compat35/ marks {m:?}, which is not a covered entry");
         }
-        for c in t.changes.iter().filter(|c| c.covered && c.id != "transitive-headers") {
+        // Policy entries are marked by the compiler's own warning.
+        for c in t.changes.iter().filter(|c| c.covered && !c.policy && c.id != "transitive-headers") {
             assert!(marks.contains(&c.id), "{} is covered but compat35/ never marks it", c.id);
         }
+    }
+
+    /// 3.5's compiler policy: each demoted warning is in the port list with
+    /// the compiler's words, under its own entry or the general one; a line
+    /// a specific entry explains is not the general entry's too.
+    #[test]
+    fn a_warning_3_5_only_gave_is_a_port_with_the_compilers_words() {
+        let dir = "/runs/x/module";
+        let log = format!(
+            "{dir}/hello.c:26:31: warning: initialization of 'void (*)(struct platform_device *)' from incompatible pointer type 'int (*)(struct platform_device *)' [-Wincompatible-pointer-types]\n\
+             {dir}/hello.c:10:13: warning: function declaration isn't a prototype [-Wstrict-prototypes]\n\
+             {dir}/hello.c:40:9: warning: passing argument 1 of 'foo' from incompatible pointer type [-Wincompatible-pointer-types]\n\
+             {dir}/hello.c:41:9: warning: unused variable 'x' [-Wunused-variable]\n"
+        );
+        let ports = table().ports(&log, dir);
+        let got: Vec<(&str, Vec<&str>)> = ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect())).collect();
+        assert_eq!(got, [("platform-remove-int", vec!["hello.c:26"]), ("strict-prototypes", vec!["hello.c:10"]), ("werror-3.5", vec!["hello.c:40"])]);
+        assert_eq!(ports[1].note.as_deref(), Some("hello.c:10: warning: function declaration isn't a prototype [-Wstrict-prototypes]"));
+        let native = log.replace("[-W", "[-Werror=").replace(": warning: ", ": error: ");
+        let ids: Vec<String> = table().explain(Stage::Compile, &native).into_iter().map(|e| e.id).collect();
+        // The general entry only where no other explains the build.
+        assert_eq!(ids, ["platform-remove-int", "strict-prototypes"]);
+        let general = table().explain(Stage::Compile, native.lines().nth(2).unwrap());
+        assert_eq!(general.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["werror-3.5"]);
+        let one = table().explain(Stage::Compile, native.lines().next().unwrap());
+        assert_eq!(one.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["platform-remove-int"]);
+    }
+
+    /// Under --api 3.5 a covered change that a build still failed on is
+    /// never told "--api 3.5 builds it unchanged".
+    #[test]
+    fn a_build_under_the_layer_is_not_told_the_layer_builds_it() {
+        let line = "hello.c:17:9: error: implicit declaration of function 'setup_timer' [-Werror=implicit-function-declaration]";
+        let e = &table().explain(Stage::Compile, line)[0];
+        assert!(e.shown(crate::api::Api::Native).contains("--api 3.5 builds it unchanged"));
+        let under = e.shown(crate::api::Api::Linux35);
+        assert!(!under.contains("builds it unchanged") && under.contains("but not this use of it"), "{under}");
+    }
+
+    #[test]
+    fn the_first_unknown_identifier_is_named_with_its_place() {
+        let log = "make -C /k M=/m\n/m/a.c:3:1: warning: x\n/m/a.c:8:9: error: implicit declaration of function 'printkk'; did you mean 'printk'? [-Werror=implicit-function-declaration]\n/m/a.c:9:9: error: 'FOO' undeclared (first use in this function)\n";
+        assert_eq!(first_unknown(log), Some(("printkk".into(), "/m/a.c:8".into())));
+        assert_eq!(first_unknown("/m/b.c:2:10: fatal error: mach/foo.h: No such file or directory"), Some(("mach/foo.h".into(), "/m/b.c:2".into())));
+        assert_eq!(first_unknown("/m/b.c:5:3: error: 'struct s' has no member named 'data'"), Some(("data".into(), "/m/b.c:5".into())));
+    }
+
+    /// A warning naming a layer type, in itself or its notes, is an error;
+    /// the layer's own marks (which name its helpers) and other warnings are not.
+    #[test]
+    fn a_warning_naming_a_layer_type_is_an_error() {
+        let log = "a.c:13:54: warning: initialization of 'const struct kobj_type *' from incompatible pointer type 'struct compat35_kobj_type *' [-Wincompatible-pointer-types]\n\
+                   a.c:13:54: note: (near initialization for 'k.kobj.ktype')\n\
+                   a.c:20:5: warning: passing argument 1 of 'f' from incompatible pointer type [-Wincompatible-pointer-types]\n\
+                   a.c:20:5: note: expected 'struct platform_driver *' but argument is of type 'struct compat35_i2c_driver *'\n\
+                   proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with attribute warning: linux-3.5 API: proc-fops [-Wattribute-warning]\n\
+                   a.c:30:1: warning: unused variable 'compat' [-Wunused-variable]\n";
+        let errors = layer_type_errors(log, 20);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("a.c:13:54") && errors[1].starts_with("a.c:20:5: warning") && errors[2].contains("note: expected"), "{errors:?}");
     }
 
     #[test]

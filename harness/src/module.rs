@@ -313,6 +313,9 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if let Err(e) = result {
         return Err(build_error(&src, &dir, &log, kernel, api, e, beside.missing));
     }
+    if api == Api::Linux35 {
+        layer_safety(&src, &dir, &log)?;
+    }
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;
     if kos.is_empty() {
@@ -342,12 +345,29 @@ fn build_error(src: &Path, copy: &Path, log: &Path, kernel: &Kernel, api: Api, e
         errors.push(format!("make stopped without an error line: {}", why.lines().next().unwrap_or("")));
     }
     let overrides: Vec<ToolOverride> = tool_overrides(src, kernel).into_iter().filter(|o| o.value != o.ours).collect();
-    let explanations = crate::changes::explain(crate::changes::Stage::Compile, &text);
+    let explanations = crate::changes::explain_build(&text, api, &copy.display().to_string());
     let ports = match api {
         Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs")).map(|t| t.ports(&text, &copy.display().to_string())).unwrap_or_default(),
         Api::Native => Vec::new(),
     };
     BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }.into()
+}
+
+/// Under `--api 3.5` a warning that names one of the layer's types is an
+/// error (changes::layer_type_errors): the build stops, before its modules
+/// are kept or loaded.
+fn layer_safety(src: &Path, copy: &Path, log: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let errors = crate::changes::layer_type_errors(&text, 20);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let explanations = vec![crate::changes::LAYER_TYPE_EXPLANATION.to_string()];
+    let ports = crate::changes::load(&crate::repo_root().join("configs"))
+        .map(|t| t.ports(&text, &copy.display().to_string()))
+        .unwrap_or_default();
+    let (overrides, missing) = (Vec::new(), Vec::new());
+    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }.into())
 }
 
 /// Moves a .ko's debug information aside: the .ko the guest loads (or the

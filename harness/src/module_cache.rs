@@ -84,6 +84,12 @@ pub fn entry(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[st
         part(rustc.as_bytes());
     }
     hash_tree(tree, tree, &mut h)?;
+    if api == Api::Linux35 {
+        // The layer's headers and kbuild.mk are read by the build too: a
+        // changed layer must not reuse a build made with the old one.
+        let layer = crate::api::layer_dir();
+        hash_tree(&layer, &layer, &mut h)?;
+    }
     let key: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     let dir = crate::cache::root().join("modules").join(format!("{group}-{key}"));
     let found = dir.join("built-in.txt").is_file();

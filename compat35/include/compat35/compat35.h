@@ -274,7 +274,21 @@ static inline void compat35_iounmap(volatile void __iomem *addr)
 #undef iounmap
 #define iounmap(addr) compat35_iounmap(addr)
 
+/*
+ * 15. What 3.5's ARM headers included for the module: <linux/gpio.h>
+ *     brought <mach/gpio.h> (asm/gpio.h), and <linux/interrupt.h> brought
+ *     <mach/irqs.h> (asm/hardirq.h, asm/irq.h), so a lesson used
+ *     EXYNOS4_GPX3(2) or IRQ_EINT(26) after only those. Both are included
+ *     here without their mark (the port list cannot name a module that
+ *     needed them; a module that includes them itself is marked there).
+ */
+#define COMPAT35_IMPLICIT
+#include <mach/gpio.h>
+#include <mach/irqs.h>
+#undef COMPAT35_IMPLICIT
+
 #include <compat35/timer.h>
 #include <compat35/proc.h>
+#include <compat35/drivers.h>
 
 #endif /* COMPAT35_H */

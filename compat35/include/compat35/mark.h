@@ -36,6 +36,8 @@
 #define COMPAT35_USED_access_once       _Pragma("GCC warning \"linux-3.5 API: access_once\"")
 #define COMPAT35_USED_gfp_temporary     _Pragma("GCC warning \"linux-3.5 API: gfp_temporary\"")
 #define COMPAT35_USED_of_i2c            _Pragma("GCC warning \"linux-3.5 API: of_i2c\"")
+#define COMPAT35_USED_i2c_probe_id     _Pragma("GCC warning \"linux-3.5 API: i2c-probe-id\"")
+#define COMPAT35_USED_kobj_default_attrs _Pragma("GCC warning \"linux-3.5 API: kobj-default-attrs\"")
 #define COMPAT35_USED_input_polldev     _Pragma("GCC warning \"linux-3.5 API: input-polldev\"")
 
 #endif

@@ -15,11 +15,18 @@
  * gpio_request() of one fails at run time, as it would on a board whose
  * pin controller did not probe.
  */
+/*
+ * Marked at each include of the module's. compat35.h includes it too,
+ * unmarked (COMPAT35_IMPLICIT), as 3.5's <linux/gpio.h> brought <mach/gpio.h>
+ * and <linux/interrupt.h> brought <mach/irqs.h> through <asm/…>.
+ */
+#include <compat35/mark.h>
+#ifndef COMPAT35_IMPLICIT
+COMPAT35_USED_mach_headers
+#endif
+
 #ifndef COMPAT35_MACH_GPIO_H
 #define COMPAT35_MACH_GPIO_H
-
-#include <compat35/mark.h>
-COMPAT35_USED_mach_headers
 
 #include <linux/gpio.h>
 

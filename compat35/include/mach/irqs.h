@@ -14,11 +14,18 @@
  * the EINTs and the ADC). A module that takes its IRQ from gpio_to_irq() or
  * platform_get_irq() needs no such number.
  */
+/*
+ * Marked at each include of the module's. compat35.h includes it too,
+ * unmarked (COMPAT35_IMPLICIT), as 3.5's <linux/gpio.h> brought <mach/gpio.h>
+ * and <linux/interrupt.h> brought <mach/irqs.h> through <asm/…>.
+ */
+#include <compat35/mark.h>
+#ifndef COMPAT35_IMPLICIT
+COMPAT35_USED_mach_headers
+#endif
+
 #ifndef COMPAT35_MACH_IRQS_H
 #define COMPAT35_MACH_IRQS_H
-
-#include <compat35/mark.h>
-COMPAT35_USED_mach_headers
 
 #define IRQ_SPI(x)		((x) + 32)
 #define MAX_IRQ_IN_COMBINER	8
@@ -38,5 +45,8 @@ COMPAT35_USED_mach_headers
 
 #define EXYNOS4_IRQ_ADC0	COMBINER_IRQ(10, 3)
 #define IRQ_ADC			EXYNOS4_IRQ_ADC0
+
+/* Every other name of 3.5's <mach/irqs.h>, as numbers. */
+#include <compat35/exynos4412-irqs.h>
 
 #endif /* COMPAT35_MACH_IRQS_H */

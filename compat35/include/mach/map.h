@@ -17,4 +17,7 @@ COMPAT35_USED_mach_headers
 #define EXYNOS4412_PA_ADC	0x126C0000
 #define SAMSUNG_PA_ADC		EXYNOS4412_PA_ADC
 
+/* Every other name of 3.5's <mach/map.h>, as numbers. */
+#include <compat35/exynos4412-map.h>
+
 #endif /* COMPAT35_MACH_MAP_H */

@@ -32,16 +32,33 @@ const COVERED: &[&str] = &[
     "access_once",
     "gfp_temporary",
     "input-polldev",
+    "platform-remove-int",
+    "bus-match-const",
+    "fops-ioctl-int",
+    "strict-prototypes",
+    "seq_printf-int",
+    "mach-implicit",
+    "mach-plat-headers",
+    "i2c-probe-id",
+    "kobj-default-attrs",
 ];
 
 /// Fixture directories whose change the layer does not cover: they fail to
 /// build under both APIs, explained, and the explanation says why the layer
 /// leaves it.
-const NOT_COVERED: &[&str] = &["fops-ioctl", "kobj-default-attrs", "bus-match-const", "platform-remove-int", "i2c-probe-id"];
+const NOT_COVERED: &[&str] = &["fops-ioctl"];
+
+/// Entries covered by 3.5's compiler policy: their mark is the compiler's warning.
+const POLICY: &[&str] = &["platform-remove-int", "bus-match-const", "fops-ioctl-int", "strict-prototypes", "werror-3.5"];
 
 /// The table entry a fixture directory stands for.
 fn id_of(dir: &str) -> &str {
-    if dir == "module-name" { "module-named-module" } else { dir }
+    match dir {
+        "module-name" => "module-named-module",
+        "mach-implicit" => "transitive-headers",
+        "mach-plat-headers" => "mach-headers",
+        d => d,
+    }
 }
 
 fn kernel() -> harness::kernel::Kernel {
@@ -112,12 +129,19 @@ fn each_covered_api_runs_unchanged_under_the_layer_and_is_in_the_port_list() {
         let ids: Vec<&str> = v["ports"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
         let expected: Vec<&str> = match *dir {
             // The forced includes leave no trace of who needed them.
-            "transitive-headers" => vec![],
+            "transitive-headers" | "mach-implicit" => vec![],
+            // Its remove returns int, as 3.5's did, in __devexit_p().
+            "devinit" => vec!["devinit", "platform-remove-int"],
             // Its open() reads PDE(inode)->data, 3.5's way (the entry went private in 3.10).
             "proc-fops" => vec!["create_proc_entry", "proc-fops"],
             d => vec![id_of(d)],
         };
         assert_eq!(ids, expected, "{dir}: {v}");
+        // What 3.5's kbuild only warned about is a warning, shown as the compiler shows it.
+        for p in v["ports"].as_array().unwrap().iter().filter(|p| POLICY.contains(&p["id"].as_str().unwrap())) {
+            let note = p["note"].as_str().unwrap_or_else(|| panic!("{dir}: no warning shown: {p}"));
+            assert!(note.contains(": warning: ") && note.contains("[-W"), "{dir}: {note}");
+        }
         // Each place is a line of the module's own source.
         for p in v["ports"].as_array().unwrap().iter().filter(|p| p["id"] != "module-named-module") {
             let at = p["at"].as_array().unwrap();
@@ -227,4 +251,46 @@ fn a_build_error_under_the_layer_still_prints_the_port_list() {
     let shown = format!("{err:#}");
     assert!(shown.contains("tv_usecs"), "{shown}");
     assert!(shown.contains("built with --api 3.5: the layer gave back") && shown.contains("do_gettimeofday"), "{shown}");
+}
+
+/// The layer's own safety under 3.5's warning policy (fixtures/layer-safety/):
+/// a newer kernel's callback type in the layer's 3.5-shaped i2c_driver, and
+/// the layer's kobj_type put where the kernel reads its own, are warnings to
+/// the compiler and errors to the build, with the layer's explanation.
+#[test]
+fn a_warning_that_names_a_layer_type_stops_the_build() {
+    let k = kernel();
+    for dir in ["i2c-probe-new", "ktype-in-kset"] {
+        let work = tempfile::tempdir().unwrap();
+        let src = repo().join("fixtures/layer-safety").join(dir);
+        let err = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Linux35))
+            .err()
+            .unwrap_or_else(|| panic!("{dir} built under --api 3.5"));
+        let shown = format!("{err:#}");
+        assert!(shown.contains("does not compile") && shown.contains("compat35_"), "{dir}:\n{shown}");
+        assert!(shown.contains("A type of the 3.5 layer's own (compat35_…) met a type it does not take"), "{dir}:\n{shown}");
+        assert!(!shown.contains("builds it unchanged"), "{dir}:\n{shown}");
+        // Natively the same module builds or fails on the kernel's own terms, never with the layer's words.
+        let work = tempfile::tempdir().unwrap();
+        if let Err(e) = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Native)) {
+            assert!(!format!("{e:#}").contains("compat35"), "{dir} (native):\n{e:#}");
+        }
+    }
+}
+
+/// A compile error that no entry explains says so, under either API, and
+/// names the first unknown identifier; no explanation claims that --api 3.5
+/// builds what it has just failed to build.
+#[test]
+fn an_error_no_entry_explains_names_the_first_unknown_identifier() {
+    let k = kernel();
+    for api in [harness::api::Api::Native, harness::api::Api::Linux35] {
+        let work = tempfile::tempdir().unwrap();
+        let src = repo().join("fixtures/layer-safety/unknown-name");
+        let err = harness::module::build(&src, &k, work.path(), &common::build_options(api)).err().unwrap();
+        let shown = format!("{err:#}");
+        assert!(shown.contains("no known change explains these errors"), "--api {api}:\n{shown}");
+        assert!(shown.contains("the first unknown identifier is `printkk` (hello_unknown_name.c:8)"), "--api {api}:\n{shown}");
+        assert!(!shown.contains("builds it unchanged"), "--api {api}:\n{shown}");
+    }
 }
