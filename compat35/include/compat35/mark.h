@@ -37,5 +37,7 @@
 #define COMPAT35_USED_gfp_temporary     _Pragma("GCC warning \"linux-3.5 API: gfp_temporary\"")
 #define COMPAT35_USED_of_i2c            _Pragma("GCC warning \"linux-3.5 API: of_i2c\"")
 #define COMPAT35_USED_input_polldev     _Pragma("GCC warning \"linux-3.5 API: input-polldev\"")
+#define COMPAT35_USED_clk_prepare       _Pragma("GCC warning \"linux-3.5 API: clk-prepare\"")
+#define COMPAT35_USED_pwm_legacy        _Pragma("GCC warning \"linux-3.5 API: pwm-legacy\"")
 
 #endif
