@@ -756,7 +756,9 @@ static struct mapping {
 	unsigned long virt;
 	phys_addr_t phys;
 	size_t size;
-	const char *name;	/* a fixed mapping's (S5P_VA_GPIO2), or NULL */
+	/* A fixed mapping's name (S5P_VA_GPIO2), or "": a copy, since the
+	 * module that named it may be unloaded while the mapping stays. */
+	char name[16];
 	int count;
 } maps[NMAPS];
 static bool fixed[NBLOCKS];
@@ -767,25 +769,34 @@ static void note_mapping(unsigned long virt, phys_addr_t phys, size_t size, cons
 	int i, free = -1;
 
 	for (i = 0; i < NMAPS; i++) {
-		if (maps[i].count && maps[i].virt == virt && maps[i].size == size && maps[i].name == name) {
+		if (maps[i].count && maps[i].virt == virt && maps[i].size == size && !strcmp(maps[i].name, name ?: "")) {
 			maps[i].count++;
 			return;
 		}
 		if (!maps[i].count && free < 0)
 			free = i;
 	}
-	if (free >= 0)
-		maps[free] = (struct mapping){ virt, phys, size, name, 1 };
+	if (free < 0)
+		return;
+	maps[free].virt = virt;
+	maps[free].phys = phys;
+	maps[free].size = size;
+	strscpy(maps[free].name, name ?: "", sizeof(maps[free].name));
+	maps[free].count = 1;
 }
 
+/* The narrowest mapping that holds `virt` (a bank's own ioremap() before
+ * the whole block's fixed mapping). */
 static struct mapping *mapping_of(unsigned long virt)
 {
+	struct mapping *best = NULL;
 	int i;
 
 	for (i = 0; i < NMAPS; i++)
-		if (maps[i].count && virt >= maps[i].virt && virt < maps[i].virt + maps[i].size)
-			return &maps[i];
-	return NULL;
+		if (maps[i].count && virt >= maps[i].virt && virt < maps[i].virt + maps[i].size &&
+		    (!best || maps[i].size < best->size))
+			best = &maps[i];
+	return best;
 }
 
 static void start_polling(void)
@@ -913,7 +924,7 @@ static void report_access(unsigned long virt, unsigned int size, bool write, con
 	seen[nseen].write = write;
 	seen[nseen].file = file;
 	seen[nseen++].line = line;
-	if (m && m->name)
+	if (m && m->name[0])
 		snprintf(map, sizeof(map), "%s", m->name);
 	else if (m)
 		snprintf(map, sizeof(map), "ioremap(0x%08llx,0x%zx)", (unsigned long long)m->phys, m->size);

@@ -160,6 +160,34 @@ static inline void compat35_release_mem_region(resource_size_t start, resource_s
 #define request_mem_region(start, n, name) compat35_request_mem_region((start), (n), (name))
 #define release_mem_region(start, n) compat35_release_mem_region((start), (n))
 
+static void __maybe_unused compat35_devm_release_region(void *r)
+{
+	struct resource *res = r;
+
+	compat35_release_mem_region(res->start, resource_size(res));
+}
+
+/* devm_request_mem_region(): the model's region as request_mem_region()
+ * gives it, released when the device goes. */
+static inline struct resource *compat35_devm_request_mem_region(struct device *dev, resource_size_t start,
+								 resource_size_t n, const char *name)
+{
+	struct resource *(*model)(resource_size_t, resource_size_t, const char *) = symbol_get(tiny4412_board_request_region);
+	struct resource *r = ERR_PTR(-ENOENT);
+
+	if (model) {
+		r = model(start, n, name);
+		symbol_put(tiny4412_board_request_region);
+	}
+	if (IS_ERR(r))
+		return __devm_request_region(dev, &iomem_resource, start, n, name);
+	if (r && devm_add_action_or_reset(dev, compat35_devm_release_region, r))
+		return NULL;
+	return r;
+}
+#undef devm_request_mem_region
+#define devm_request_mem_region(dev, start, n, name) compat35_devm_request_mem_region((dev), (start), (n), (name))
+
 /* devm_ioremap(): the layer's ioremap(), undone when the device goes. */
 static void __maybe_unused compat35_devm_iounmap(void *addr)
 {
