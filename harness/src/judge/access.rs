@@ -284,6 +284,31 @@ mod tests {
         assert_eq!(placed.iter().map(|(n, a)| (*n, a.address)).collect::<Vec<_>>(), [(1, 0x10), (2, 0x20)]);
     }
 
+    /// The virtual board's report of an access to its copy of a register
+    /// it lacks is an unmodelled access of the step it came in, named like
+    /// QEMU's, with its mapping and line; the board's other changes are not.
+    #[test]
+    fn the_boards_reported_accesses_are_named_with_their_mapping_and_line() {
+        use crate::judge::marker::{FIXTURE_NONCE, MARKER};
+        let log = "[    2.0] @@N begin insmod\n\
+                   [    2.1] @@N board 2.050000 access write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:32\n\
+                   [    2.1] @@N board 2.060000 access write 0x11400024 4 S5P_VA_GPIO -\n\
+                   [    2.1] @@N board 2.070000 LED1 on\n\
+                   [    2.2] @@N end insmod rc=0\n"
+            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
+        let t = Transcript::from_log(&log, FIXTURE_NONCE);
+        let got = attribute(&t, &[], &map());
+        let shown: Vec<String> = got.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "write to 0x11400020 (4 bytes, GPIO (part 1: GPA..GPF) GPA1CON) through ioremap(0x11400000, 0x1000) at leds.c:32 in step insmod",
+                "write to 0x11400024 (4 bytes, GPIO (part 1: GPA..GPF) GPA1DAT) through S5P_VA_GPIO in step insmod",
+            ]
+        );
+        assert_eq!(t.board_changes().iter().map(|c| c.part.as_str()).collect::<Vec<_>>(), ["LED1"]);
+    }
+
     fn map() -> MemoryMap {
         let text = std::fs::read_to_string(crate::repo_root().join("configs/memory-maps/exynos4412.toml")).unwrap();
         toml::from_str(&text).unwrap()
