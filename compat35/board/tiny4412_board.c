@@ -67,7 +67,7 @@
 struct block {
 	const char *name;
 	phys_addr_t phys;
-	u32 *regs;		/* one page, in `copies` */
+	u32 *regs;		/* BLOCK_SPAN bytes of `copies` */
 };
 
 enum { BLK_GPIO_RIGHT, BLK_GPIO_LEFT, BLK_ADC, BLK_WDT, NBLOCKS };
@@ -189,13 +189,18 @@ static struct change changes[NCHANGES];
 static unsigned long next_seq, read_seq;
 static struct proc_dir_entry *dir;
 
-/* The blocks' copies, a page each, together: the layer's accessors tell
+/* Each block's copy spans two pages: its registers are in the first (at
+ * most 0xF4C), and a 4 KiB mapping that starts past the block's base
+ * (at a bank, say) still lies within its copy. */
+#define BLOCK_SPAN (2 * PAGE_SIZE)
+
+/* The blocks' copies, together: the layer's accessors tell
  * an address of the model's by this window (compat35/mmio.h). `shadow`
  * is what the model last saw of the registers it does not have, to find
  * a plain pointer's write to one; `modelled_words` has a bit for each
  * register it has. */
 static u8 *copies, *shadow;
-static DECLARE_BITMAP(modelled_words, NBLOCKS * PAGE_SIZE / 4);
+static DECLARE_BITMAP(modelled_words, NBLOCKS * BLOCK_SPAN / 4);
 struct tiny4412_board_window tiny4412_board_window;
 EXPORT_SYMBOL_GPL(tiny4412_board_window);
 
@@ -722,16 +727,16 @@ static void mark_modelled(void)
 	int i;
 
 	for (i = 0; i < NBANKS; i++)
-		bitmap_set(modelled_words, (banks[i].block * PAGE_SIZE + banks[i].offset) / 4, 4);
-	bitmap_set(modelled_words, BLK_ADC * PAGE_SIZE / 4, 8);
-	bitmap_set(modelled_words, BLK_WDT * PAGE_SIZE / 4, 4);
+		bitmap_set(modelled_words, (banks[i].block * BLOCK_SPAN + banks[i].offset) / 4, 4);
+	bitmap_set(modelled_words, BLK_ADC * BLOCK_SPAN / 4, 8);
+	bitmap_set(modelled_words, BLK_WDT * BLOCK_SPAN / 4, 4);
 }
 
-/* The block whose page holds [phys, phys + size) with at least one
+/* The block whose copy holds [phys, phys + size) with at least one
  * register the model has: a bank, several, a whole 4 KiB block, part of
  * a bank. A range with none of them (a bank the model lacks) is QEMU's,
  * whose log of rejected accesses makes the verdict "needs the board"; so
- * is one reaching past the page. */
+ * is one reaching past the copy. */
 static struct block *modelled(phys_addr_t phys, size_t size)
 {
 	int i;
@@ -740,10 +745,10 @@ static struct block *modelled(phys_addr_t phys, size_t size)
 		struct block *k = &blocks[i];
 		unsigned long first, last;
 
-		if (phys < k->phys || phys + size > k->phys + PAGE_SIZE || !size)
+		if (phys < k->phys || phys + size > k->phys + BLOCK_SPAN || !size)
 			continue;
-		first = (i * PAGE_SIZE + (phys - k->phys)) / 4;
-		last = (i * PAGE_SIZE + (phys - k->phys) + size - 1) / 4;
+		first = (i * BLOCK_SPAN + (phys - k->phys)) / 4;
+		last = (i * BLOCK_SPAN + (phys - k->phys) + size - 1) / 4;
 		if (find_next_bit(modelled_words, last + 1, first) <= last)
 			return k;
 	}
@@ -910,7 +915,7 @@ static int nseen;
 static void report_access(unsigned long virt, unsigned int size, bool write, const char *file, int line)
 {
 	unsigned long off = virt - tiny4412_board_window.start;
-	u32 phys = blocks[off / PAGE_SIZE].phys + off % PAGE_SIZE;
+	u32 phys = blocks[off / BLOCK_SPAN].phys + off % BLOCK_SPAN;
 	struct mapping *m = mapping_of(virt);
 	char map[48], where[40];
 	int i;
@@ -986,7 +991,7 @@ EXPORT_SYMBOL_GPL(tiny4412_board_access);
  * when the model next looks, without a line. Called with the lock held. */
 static void scan_unmodelled(void)
 {
-	unsigned long w, nwords = NBLOCKS * PAGE_SIZE / 4;
+	unsigned long w, nwords = NBLOCKS * BLOCK_SPAN / 4;
 
 	for_each_clear_bit(w, modelled_words, nwords) {
 		if (((u32 *)copies)[w] == ((u32 *)shadow)[w])
@@ -1155,25 +1160,25 @@ static int add_chips(void)
 static void free_blocks(void)
 {
 	if (copies)
-		free_pages_exact(copies, NBLOCKS * PAGE_SIZE);
+		free_pages_exact(copies, NBLOCKS * BLOCK_SPAN);
 	if (shadow)
-		free_pages_exact(shadow, NBLOCKS * PAGE_SIZE);
+		free_pages_exact(shadow, NBLOCKS * BLOCK_SPAN);
 }
 
 static int alloc_blocks(void)
 {
 	int i;
 
-	copies = alloc_pages_exact(NBLOCKS * PAGE_SIZE, GFP_KERNEL | __GFP_ZERO);
-	shadow = alloc_pages_exact(NBLOCKS * PAGE_SIZE, GFP_KERNEL | __GFP_ZERO);
+	copies = alloc_pages_exact(NBLOCKS * BLOCK_SPAN, GFP_KERNEL | __GFP_ZERO);
+	shadow = alloc_pages_exact(NBLOCKS * BLOCK_SPAN, GFP_KERNEL | __GFP_ZERO);
 	if (!copies || !shadow) {
 		free_blocks();
 		return -ENOMEM;
 	}
 	for (i = 0; i < NBLOCKS; i++)
-		blocks[i].regs = (u32 *)(copies + i * PAGE_SIZE);
+		blocks[i].regs = (u32 *)(copies + i * BLOCK_SPAN);
 	tiny4412_board_window.start = (unsigned long)copies;
-	tiny4412_board_window.end = (unsigned long)copies + NBLOCKS * PAGE_SIZE;
+	tiny4412_board_window.end = (unsigned long)copies + NBLOCKS * BLOCK_SPAN;
 	tiny4412_board_window.modelled = modelled_words;
 	mark_modelled();
 	return 0;
@@ -1195,7 +1200,7 @@ static int __init board_init(void)
 	wr(BLK_WDT, WTCNT, 0x8000);
 	wdt_count = wdt_written = 0x8000;
 	sync_banks();
-	memcpy(shadow, copies, NBLOCKS * PAGE_SIZE);
+	memcpy(shadow, copies, NBLOCKS * BLOCK_SPAN);
 	hrtimer_init(&poll_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	poll_timer.function = poll;
 	init_irq_work(&fire_work, fire);

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include <linux/ioport.h>
 
-/* The model's copies of the register blocks it has: one page a block,
+/* The model's copies of the register blocks it has: two pages a block,
  * together. A bit per 32-bit word says the model has that register. */
 struct tiny4412_board_window {
 	unsigned long start, end;
