@@ -106,3 +106,26 @@ fn the_3_5_hardware_lessons_pass_and_unmodelled_registers_are_named_in_one_boot(
         "the accesses are not board changes: {t}"
     );
 }
+
+/// Without the layer (`--api native`) the same clocks are there (the
+/// board registers them), but 6.12's clk_enable() without clk_prepare()
+/// warns, and of an error pointer oopses at fffffffe: the run says so, and
+/// explains it by the change.
+#[test]
+fn clocks_by_3_5_names_crash_natively_and_are_explained() {
+    let out = harness(&[
+        "check",
+        "--api",
+        "native",
+        "--module",
+        fixture("board/clocks-35").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("verdict: CRASHED: oops during step insmod: Unable to handle kernel paging request at virtual address fffffffe"), "{t}");
+    assert!(
+        t.contains("needs clk_prepare() first")
+            && t.contains("seen in: Enabling unprepared tiny4412-3.5:watchdog"),
+        "{t}"
+    );
+}
