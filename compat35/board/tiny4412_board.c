@@ -55,14 +55,19 @@
 #include <linux/sched/clock.h>
 #include <linux/reboot.h>
 #include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/bitmap.h>
+#include <linux/unaligned.h>
 #include <mach/gpio.h>
 #include <mach/irqs.h>
+#include <compat35/board.h>
+#include "board.h"
 
 /* A register block the model has: its physical base, and its copy. */
 struct block {
 	const char *name;
 	phys_addr_t phys;
-	u32 *regs;		/* one page */
+	u32 *regs;		/* BLOCK_SPAN bytes of `copies` */
 };
 
 enum { BLK_GPIO_RIGHT, BLK_GPIO_LEFT, BLK_ADC, BLK_WDT, NBLOCKS };
@@ -178,11 +183,26 @@ struct change {
 	unsigned long seq;
 	u64 at;
 	char what[16];
-	char state[40];
+	char state[112];
 };
 static struct change changes[NCHANGES];
 static unsigned long next_seq, read_seq;
 static struct proc_dir_entry *dir;
+
+/* Each block's copy spans two pages: its registers are in the first (at
+ * most 0xF4C), and a 4 KiB mapping that starts past the block's base
+ * (at a bank, say) still lies within its copy. */
+#define BLOCK_SPAN (2 * PAGE_SIZE)
+
+/* The blocks' copies, together: the layer's accessors tell
+ * an address of the model's by this window (compat35/mmio.h). `shadow`
+ * is what the model last saw of the registers it does not have, to find
+ * a plain pointer's write to one; `modelled_words` has a bit for each
+ * register it has. */
+static u8 *copies, *shadow;
+static DECLARE_BITMAP(modelled_words, NBLOCKS * BLOCK_SPAN / 4);
+struct tiny4412_board_window tiny4412_board_window;
+EXPORT_SYMBOL_GPL(tiny4412_board_window);
 
 static inline u32 *reg(int block, unsigned int off)
 {
@@ -305,12 +325,39 @@ static void sync_outputs(void)
 			changed(leds[i], on ? "on" : "off");
 		}
 	}
-	/* GPD0_0 as an output (1 on), or as TOUT_0 (function 2): the PWM. */
-	on = pin_con(d, 0) == 2 ? 2 : pin_con(d, 0) == 1 && pin_level(d, 0);
+	/* GPD0_0 as an output (1 on), or as TOUT_0 (function 2): PWM0's
+	 * output, quiet while PWM0 is stopped (when the model knows it). */
+	if (pin_con(d, 0) == 2)
+		on = board_pwm0_output() == 0 ? 0 : 2;
+	else
+		on = pin_con(d, 0) == 1 && pin_level(d, 0);
 	if (on != buzzer_state) {
 		buzzer_state = on;
 		changed("buzzer", on == 2 ? "pwm" : on ? "on" : "off");
 	}
+}
+
+void board_note(const char *what, const char *fmt, ...)
+{
+	unsigned long flags;
+	char state[sizeof(changes[0].state)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(state, sizeof(state), fmt, ap);
+	va_end(ap);
+	raw_spin_lock_irqsave(&lock, flags);
+	changed(what, "%s", state);
+	raw_spin_unlock_irqrestore(&lock, flags);
+}
+
+void board_outputs_changed(void)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&lock, flags);
+	sync_outputs();
+	raw_spin_unlock_irqrestore(&lock, flags);
 }
 
 static void sync_banks(void)
@@ -464,6 +511,30 @@ static int chip_to_irq(struct gpio_chip *gc, unsigned int pin)
 
 	return b->eint < 0 ? -ENXIO : eint_base + b->eint + pin;
 }
+
+/* s3c_gpio_cfgpin(pin, S3C_GPIO_SFN(fn)) through the layer: the pin's
+ * function (TOUT_0 for the buzzer's GPD0_0, 2). A pin of a bank the model
+ * lacks: nothing, as the layer does without the model. */
+int tiny4412_board_cfgpin(unsigned int gpio, unsigned int fn)
+{
+	unsigned long flags;
+	int i;
+
+	for (i = 0; i < NBANKS; i++) {
+		struct bank *b = &banks[i];
+
+		if (gpio < b->base || gpio >= b->base + b->ngpio)
+			continue;
+		raw_spin_lock_irqsave(&lock, flags);
+		set_con(b, gpio - b->base, fn & 0xf);
+		refresh_inputs(b);
+		sync_outputs();
+		raw_spin_unlock_irqrestore(&lock, flags);
+		return 0;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(tiny4412_board_cfgpin);
 
 /* --- the EINT interrupt chip -------------------------------------------- */
 
@@ -631,6 +702,8 @@ static void sync_wdt(void)
 	wr(BLK_WDT, WTCNT, wdt_count);
 }
 
+static void scan_unmodelled(void);
+
 static enum hrtimer_restart poll(struct hrtimer *t)
 {
 	unsigned long flags;
@@ -639,77 +712,294 @@ static enum hrtimer_restart poll(struct hrtimer *t)
 	sync_banks();
 	sync_adc();
 	sync_wdt();
+	scan_unmodelled();
 	raw_spin_unlock_irqrestore(&lock, flags);
 	hrtimer_forward_now(t, ms_to_ktime(POLL_MS));
 	return HRTIMER_RESTART;
 }
 
-/* The block whose modelled registers hold [phys, phys + size), if one's
- * do: a bank's CON, DAT, PUD and DRV; the ADC's and the watchdog's
- * registers. A range reaching past them (a whole GPIO block, with banks
- * the model lacks) is none: its accesses go to QEMU, which logs them, and
- * the verdict says the module needs the board. */
+/* --- mappings of the copies -------------------------------------------- */
+
+/* The registers the model has, a bit per word of `copies`: a bank's CON,
+ * DAT, PUD and DRV; the ADC's and the watchdog's registers. */
+static void mark_modelled(void)
+{
+	int i;
+
+	for (i = 0; i < NBANKS; i++)
+		bitmap_set(modelled_words, (banks[i].block * BLOCK_SPAN + banks[i].offset) / 4, 4);
+	bitmap_set(modelled_words, BLK_ADC * BLOCK_SPAN / 4, 8);
+	bitmap_set(modelled_words, BLK_WDT * BLOCK_SPAN / 4, 4);
+}
+
+/* The block whose copy holds [phys, phys + size) with at least one
+ * register the model has: a bank, several, a whole 4 KiB block, part of
+ * a bank. A range with none of them (a bank the model lacks) is QEMU's,
+ * whose log of rejected accesses makes the verdict "needs the board"; so
+ * is one reaching past the copy. */
 static struct block *modelled(phys_addr_t phys, size_t size)
 {
 	int i;
 
-	for (i = 0; i < NBANKS; i++) {
-		struct block *k = &blocks[banks[i].block];
-		phys_addr_t con = k->phys + banks[i].offset;
+	for (i = 0; i < NBLOCKS; i++) {
+		struct block *k = &blocks[i];
+		unsigned long first, last;
 
-		if (phys >= con && phys + size <= con + 0x10)
+		if (phys < k->phys || phys + size > k->phys + BLOCK_SPAN || !size)
+			continue;
+		first = (i * BLOCK_SPAN + (phys - k->phys)) / 4;
+		last = (i * BLOCK_SPAN + (phys - k->phys) + size - 1) / 4;
+		if (find_next_bit(modelled_words, last + 1, first) <= last)
 			return k;
 	}
-	if (phys >= blocks[BLK_ADC].phys && phys + size <= blocks[BLK_ADC].phys + 0x20)
-		return &blocks[BLK_ADC];
-	if (phys >= blocks[BLK_WDT].phys && phys + size <= blocks[BLK_WDT].phys + 0x10)
-		return &blocks[BLK_WDT];
 	return NULL;
 }
 
-/* The 3.5 layer's ioremap(): a range within modelled registers maps to
- * the model's copy of its block; NULL leaves it to the real ioremap(). */
-void __iomem *tiny4412_board_ioremap(phys_addr_t phys, size_t size)
-{
-	struct block *k = size ? modelled(phys, size) : NULL;
-	unsigned long flags;
+/* What each mapping of a copy was, to name it in a report. */
+#define NMAPS 32
+static struct mapping {
+	unsigned long virt;
+	phys_addr_t phys;
+	size_t size;
+	/* A fixed mapping's name (S5P_VA_GPIO2), or "": a copy, since the
+	 * module that named it may be unloaded while the mapping stays. */
+	char name[16];
+	int count;
+} maps[NMAPS];
+static bool fixed[NBLOCKS];
 
-	if (!k)
-		return NULL;
-	raw_spin_lock_irqsave(&lock, flags);
+/* Called with the lock held. */
+static void note_mapping(unsigned long virt, phys_addr_t phys, size_t size, const char *name)
+{
+	int i, free = -1;
+
+	for (i = 0; i < NMAPS; i++) {
+		if (maps[i].count && maps[i].virt == virt && maps[i].size == size && !strcmp(maps[i].name, name ?: "")) {
+			maps[i].count++;
+			return;
+		}
+		if (!maps[i].count && free < 0)
+			free = i;
+	}
+	if (free < 0)
+		return;
+	maps[free].virt = virt;
+	maps[free].phys = phys;
+	maps[free].size = size;
+	strscpy(maps[free].name, name ?: "", sizeof(maps[free].name));
+	maps[free].count = 1;
+}
+
+/* The narrowest mapping that holds `virt` (a bank's own ioremap() before
+ * the whole block's fixed mapping). */
+static struct mapping *mapping_of(unsigned long virt)
+{
+	struct mapping *best = NULL;
+	int i;
+
+	for (i = 0; i < NMAPS; i++)
+		if (maps[i].count && virt >= maps[i].virt && virt < maps[i].virt + maps[i].size &&
+		    (!best || maps[i].size < best->size))
+			best = &maps[i];
+	return best;
+}
+
+static void start_polling(void)
+{
 	if (mapped++ == 0) {
 		wdt_last_ns = local_clock();
 		hrtimer_start(&poll_timer, ms_to_ktime(POLL_MS), HRTIMER_MODE_REL);
 	}
+}
+
+static void __iomem *map_copy(struct block *k, phys_addr_t phys, size_t size, const char *name)
+{
+	unsigned long virt = (unsigned long)k->regs + (phys - k->phys), flags;
+
+	raw_spin_lock_irqsave(&lock, flags);
+	if (!name || !fixed[k - blocks])
+		start_polling();
+	if (name)
+		fixed[k - blocks] = true;
+	note_mapping(virt, phys, size, name);
 	raw_spin_unlock_irqrestore(&lock, flags);
-	return (void __iomem *)((char *)k->regs + (phys - k->phys));
+	return (void __iomem *)virt;
+}
+
+/* The 3.5 layer's ioremap(): a range the model covers maps to the
+ * model's copy of its block; NULL leaves it to the real ioremap(). */
+void __iomem *tiny4412_board_ioremap(phys_addr_t phys, size_t size)
+{
+	struct block *k = modelled(phys, size);
+
+	return k ? map_copy(k, phys, size, NULL) : NULL;
 }
 EXPORT_SYMBOL_GPL(tiny4412_board_ioremap);
+
+/* 3.5's fixed mappings (the layer's S5P_VA_GPIO2, …): the copy, for good. */
+void __iomem *tiny4412_board_va(phys_addr_t phys, size_t size, const char *name)
+{
+	struct block *k = modelled(phys, size);
+
+	return k ? map_copy(k, phys, size, name) : NULL;
+}
+EXPORT_SYMBOL_GPL(tiny4412_board_va);
 
 /* The layer's iounmap(): true if `addr` was the model's. */
 bool tiny4412_board_iounmap(volatile void __iomem *addr)
 {
 	unsigned long a = (unsigned long)addr, flags;
-	int i;
+	struct mapping *m;
 
-	for (i = 0; i < NBLOCKS; i++) {
-		unsigned long base = (unsigned long)blocks[i].regs;
-
-		if (a < base || a >= base + PAGE_SIZE)
-			continue;
-		raw_spin_lock_irqsave(&lock, flags);
-		if (--mapped == 0) {
-			raw_spin_unlock_irqrestore(&lock, flags);
-			hrtimer_cancel(&poll_timer);
-			raw_spin_lock_irqsave(&lock, flags);
-			sync_banks();
-		}
+	if (a < tiny4412_board_window.start || a >= tiny4412_board_window.end)
+		return false;
+	raw_spin_lock_irqsave(&lock, flags);
+	m = mapping_of(a);
+	if (m)
+		m->count--;
+	if (--mapped == 0) {
 		raw_spin_unlock_irqrestore(&lock, flags);
-		return true;
+		hrtimer_cancel(&poll_timer);
+		raw_spin_lock_irqsave(&lock, flags);
+		sync_banks();
 	}
-	return false;
+	raw_spin_unlock_irqrestore(&lock, flags);
+	return true;
 }
 EXPORT_SYMBOL_GPL(tiny4412_board_iounmap);
+
+/* request_mem_region() of a range the model covers: the model's own
+ * resources (nothing of the kernel's holds them, as on 3.5's board, where
+ * the GPIO driver used fixed mappings; 6.12's pin controller holds the
+ * GPIO blocks), busy to a second request as on the board. */
+static struct resource model_iomem = {
+	.name = "tiny4412-board",
+	.start = 0,
+	.end = (resource_size_t)~0,
+	.flags = IORESOURCE_MEM,
+};
+
+struct resource *tiny4412_board_request_region(resource_size_t start, resource_size_t n, const char *name)
+{
+	if (!modelled(start, n))
+		return ERR_PTR(-ENOENT);
+	return __request_region(&model_iomem, start, n, name, 0);
+}
+EXPORT_SYMBOL_GPL(tiny4412_board_request_region);
+
+bool tiny4412_board_release_region(resource_size_t start, resource_size_t n)
+{
+	if (!modelled(start, n))
+		return false;
+	__release_region(&model_iomem, start, n);
+	return true;
+}
+EXPORT_SYMBOL_GPL(tiny4412_board_release_region);
+
+/* --- accesses the model does not have ----------------------------------- */
+
+/* Each distinct access is reported once until the harness next reads the
+ * changes (once per step): a loop polling a register reports it once. */
+#define NSEEN 64
+static struct {
+	u32 phys;
+	bool write;
+	const char *file;
+	int line;
+} seen[NSEEN];
+static int nseen;
+
+/* A change `access`: `write 0x11400020 4 ioremap(0x11400000,0x1000)
+ * led.c:57` (the line `-` when not known). The harness names the
+ * register from the SoC's memory map. Called with the lock held. */
+static void report_access(unsigned long virt, unsigned int size, bool write, const char *file, int line)
+{
+	unsigned long off = virt - tiny4412_board_window.start;
+	u32 phys = blocks[off / BLOCK_SPAN].phys + off % BLOCK_SPAN;
+	struct mapping *m = mapping_of(virt);
+	char map[48], where[40];
+	int i;
+
+	for (i = 0; i < nseen; i++)
+		if (seen[i].phys == phys && seen[i].write == write && seen[i].file == file && seen[i].line == line)
+			return;
+	if (nseen == NSEEN)
+		return;
+	seen[nseen].phys = phys;
+	seen[nseen].write = write;
+	seen[nseen].file = file;
+	seen[nseen++].line = line;
+	if (m && m->name[0])
+		snprintf(map, sizeof(map), "%s", m->name);
+	else if (m)
+		snprintf(map, sizeof(map), "ioremap(0x%08llx,0x%zx)", (unsigned long long)m->phys, m->size);
+	else
+		snprintf(map, sizeof(map), "-");
+	if (file)
+		snprintf(where, sizeof(where), "%s:%d", kbasename(file), line);
+	else
+		snprintf(where, sizeof(where), "-");
+	changed("access", "%s 0x%08x %u %s %s", write ? "write" : "read", phys, size, map, where);
+}
+
+/* The words of [off, off + size) that the model does not have, seen. */
+static void shadow_update(unsigned long off, unsigned int size)
+{
+	unsigned long w;
+
+	for (w = off / 4; w <= (off + size - 1) / 4; w++)
+		((u32 *)shadow)[w] = ((u32 *)copies)[w];
+}
+
+/* The layer's accessor, for an address of a copy that is not a register
+ * the model has at that alignment: the access is done on the copy (a
+ * register the model has takes a misaligned write as memory would), and
+ * reported. The board has these registers, or faults on the alignment:
+ * the verdict says the module needs the board. */
+u32 tiny4412_board_access(const volatile void __iomem *addr, unsigned int size, bool write, u32 value,
+			  const char *file, int line)
+{
+	unsigned long virt = (unsigned long)addr, flags, off;
+	void *p = (void *)addr;
+	u32 v = 0;
+
+	if (virt < tiny4412_board_window.start || virt + size > tiny4412_board_window.end)
+		return 0;
+	off = virt - tiny4412_board_window.start;
+	raw_spin_lock_irqsave(&lock, flags);
+	if (write && size == 1)
+		*(u8 *)p = value;
+	else if (write && size == 2)
+		put_unaligned((u16)value, (u16 *)p);
+	else if (write)
+		put_unaligned(value, (u32 *)p);
+	else if (size == 1)
+		v = *(u8 *)p;
+	else if (size == 2)
+		v = get_unaligned((u16 *)p);
+	else
+		v = get_unaligned((u32 *)p);
+	if (write)
+		shadow_update(off, size);
+	report_access(virt, size, write, file, line);
+	raw_spin_unlock_irqrestore(&lock, flags);
+	return v;
+}
+EXPORT_SYMBOL_GPL(tiny4412_board_access);
+
+/* A plain pointer's writes to registers the model does not have: found
+ * when the model next looks, without a line. Called with the lock held. */
+static void scan_unmodelled(void)
+{
+	unsigned long w, nwords = NBLOCKS * BLOCK_SPAN / 4;
+
+	for_each_clear_bit(w, modelled_words, nwords) {
+		if (((u32 *)copies)[w] == ((u32 *)shadow)[w])
+			continue;
+		((u32 *)shadow)[w] = ((u32 *)copies)[w];
+		report_access(tiny4412_board_window.start + w * 4, 4, true, NULL, 0);
+	}
+}
 
 /* --- the board's side: /proc/tiny4412-board/ ---------------------------- */
 
@@ -822,6 +1112,7 @@ static int changes_show(struct seq_file *s, void *v)
 		seq_printf(s, "%lu %llu.%06u %s %s\n", c->seq, ns, rem / 1000, c->what, c->state);
 	}
 	read_seq = next_seq;
+	nseen = 0;
 	raw_spin_unlock_irqrestore(&lock, flags);
 	return 0;
 }
@@ -868,23 +1159,38 @@ static int add_chips(void)
 
 static void free_blocks(void)
 {
+	if (copies)
+		free_pages_exact(copies, NBLOCKS * BLOCK_SPAN);
+	if (shadow)
+		free_pages_exact(shadow, NBLOCKS * BLOCK_SPAN);
+}
+
+static int alloc_blocks(void)
+{
 	int i;
 
+	copies = alloc_pages_exact(NBLOCKS * BLOCK_SPAN, GFP_KERNEL | __GFP_ZERO);
+	shadow = alloc_pages_exact(NBLOCKS * BLOCK_SPAN, GFP_KERNEL | __GFP_ZERO);
+	if (!copies || !shadow) {
+		free_blocks();
+		return -ENOMEM;
+	}
 	for (i = 0; i < NBLOCKS; i++)
-		free_page((unsigned long)blocks[i].regs);
+		blocks[i].regs = (u32 *)(copies + i * BLOCK_SPAN);
+	tiny4412_board_window.start = (unsigned long)copies;
+	tiny4412_board_window.end = (unsigned long)copies + NBLOCKS * BLOCK_SPAN;
+	tiny4412_board_window.modelled = modelled_words;
+	mark_modelled();
+	return 0;
 }
 
 static int __init board_init(void)
 {
-	int i, ret;
+	int ret;
 
-	for (i = 0; i < NBLOCKS; i++) {
-		blocks[i].regs = (u32 *)get_zeroed_page(GFP_KERNEL);
-		if (!blocks[i].regs) {
-			free_blocks();
-			return -ENOMEM;
-		}
-	}
+	ret = alloc_blocks();
+	if (ret)
+		return ret;
 	/* Reset values: PUD pull-down (0x5555) on GPX3, as the UM gives. */
 	wr(BLK_GPIO_LEFT, banks[BANK_GPX3].offset + GP_PUD, 0x5555);
 	/* ADCCON: prescaler 0xFF, standby; WTCNT and WTDAT 0x8000; WTCON 0,
@@ -894,6 +1200,7 @@ static int __init board_init(void)
 	wr(BLK_WDT, WTCNT, 0x8000);
 	wdt_count = wdt_written = 0x8000;
 	sync_banks();
+	memcpy(shadow, copies, NBLOCKS * BLOCK_SPAN);
 	hrtimer_init(&poll_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	poll_timer.function = poll;
 	init_irq_work(&fire_work, fire);
@@ -903,11 +1210,15 @@ static int __init board_init(void)
 	ret = add_chips();
 	if (ret)
 		goto fail_chips;
+	ret = board_clocks_add();
+	if (ret)
+		goto fail_chips;
 	dir = proc_mkdir("tiny4412-board", NULL);
 	if (!dir || !proc_create("control", 0200, dir, &control_ops) ||
 	    !proc_create_single("state", 0444, dir, state_show) ||
 	    !proc_create_single("changes", 0444, dir, changes_show)) {
 		proc_remove(dir);
+		board_clocks_remove();
 		ret = -ENOMEM;
 		goto fail_chips;
 	}
@@ -932,6 +1243,7 @@ static void __exit board_exit(void)
 	proc_remove(dir);
 	hrtimer_cancel(&poll_timer);
 	irq_work_sync(&fire_work);
+	board_clocks_remove();
 	remove_chips();
 	irq_free_descs(eint_base, NEINT);
 	if (adc_irq >= 0)

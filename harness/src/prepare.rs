@@ -219,8 +219,10 @@ pub const BOARD_FILE: &str = "board/tiny4412_board.ko";
 /// (`gpio_request`, and `gpio_to_desc` under the inline
 /// `gpio_get_value`/`gpio_to_irq`), gpio descriptors, and an interrupt
 /// (`request_threaded_irq` under `request_irq`, `request_any_context_irq`,
-/// their devm_ forms).
-const BOARD_REACHED_BY: &[&str] = &["__symbol_get", "gpio", "devm_gpio", "request_threaded_irq", "request_any_context_irq", "devm_request_threaded_irq", "devm_request_any_context_irq"];
+/// their devm_ forms), a clock by 3.5's name (`clk_get`, which the board
+/// registers).
+const BOARD_REACHED_BY: &[&str] =
+    &["__symbol_get", "gpio", "devm_gpio", "request_threaded_irq", "request_any_context_irq", "devm_request_threaded_irq", "devm_request_any_context_irq", "clk_get", "devm_clk_get"];
 
 impl Prepared {
     /// The plan's view of the modules: name and file name.

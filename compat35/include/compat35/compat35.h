@@ -290,5 +290,6 @@ static inline void compat35_iounmap(volatile void __iomem *addr)
 #include <compat35/timer.h>
 #include <compat35/proc.h>
 #include <compat35/drivers.h>
+#include <compat35/hardware.h>
 
 #endif /* COMPAT35_H */

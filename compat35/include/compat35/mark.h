@@ -39,5 +39,7 @@
 #define COMPAT35_USED_i2c_probe_id     _Pragma("GCC warning \"linux-3.5 API: i2c-probe-id\"")
 #define COMPAT35_USED_kobj_default_attrs _Pragma("GCC warning \"linux-3.5 API: kobj-default-attrs\"")
 #define COMPAT35_USED_input_polldev     _Pragma("GCC warning \"linux-3.5 API: input-polldev\"")
+#define COMPAT35_USED_clk_prepare       _Pragma("GCC warning \"linux-3.5 API: clk-prepare\"")
+#define COMPAT35_USED_pwm_legacy        _Pragma("GCC warning \"linux-3.5 API: pwm-legacy\"")
 
 #endif

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * <mach/map.h> of the Tiny4412's Linux 3.5: the physical addresses modules
- * ioremap(). (3.5's S5P_VA_* fixed virtual mappings do not exist on newer
- * kernels and are not given: a module must ioremap() these.)
+ * ioremap(), and (through <plat/map-s5p.h>, as on 3.5) the fixed mappings.
  */
 #ifndef COMPAT35_MACH_MAP_H
 #define COMPAT35_MACH_MAP_H
 
 #include <compat35/mark.h>
 COMPAT35_USED_mach_headers
+
+#include <plat/map-s5p.h>
 
 #define EXYNOS4_PA_GPIO1	0x11400000
 #define EXYNOS4_PA_GPIO2	0x11000000

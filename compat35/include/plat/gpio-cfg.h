@@ -44,7 +44,7 @@ static inline int s3c_gpio_cfgpin(unsigned int pin, unsigned int to)
 		return gpio_direction_input(pin);
 	if (to == S3C_GPIO_OUTPUT)
 		return gpio_direction_output(pin, gpio_get_value(pin));
-	return 0;
+	return compat35_gpio_cfg_special(pin, to & 0xf);
 }
 
 static inline int s3c_gpio_cfgpin_range(unsigned int start, unsigned int nr, unsigned int cfg)

@@ -11,6 +11,7 @@ COMPAT35_USED_mach_headers
 #define COMPAT35_PLAT_REGS_WATCHDOG_H
 
 #include <mach/map.h>
+#include <plat/map-base.h>
 #include <compat35/exynos4412-regs-watchdog.h>
 #ifndef S3C2410_WTCON_PRESCALE
 #define S3C2410_WTCON_PRESCALE(x) ((x) << 8)

@@ -10,6 +10,13 @@
 //! the step open there. The boot makes such accesses of its own (the
 //! kernel's pin controller probing GPIO banks QEMU lacks): those, and any
 //! later access to an address the boot touched, are the kernel's.
+//!
+//! The virtual board's copies of the blocks it models are memory, not
+//! QEMU's: an access there to a register the model lacks (a whole 4 KiB
+//! GPIO block mapped, one of its other banks written) never reaches QEMU's
+//! log. The model reports it instead, as a board change `access` (the
+//! 3.5 layer's accessors give it the mapping and the module's line), and
+//! it counts the same.
 
 use crate::judge::step::Transcript;
 use serde::{Deserialize, Serialize};
@@ -68,6 +75,13 @@ pub struct Unmodelled {
     pub step: String,
     /// The SoC block (and register) it falls in, from the profile's memory map.
     pub block: Option<String>,
+    /// The mapping it went through (`ioremap(0x11400000, 0x1000)`,
+    /// `S5P_VA_GPIO2`), when the virtual board saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+    /// The module's line that made it (`leds.c:40`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
 }
 
 impl std::fmt::Display for Unmodelled {
@@ -77,7 +91,14 @@ impl std::fmt::Display for Unmodelled {
         if let Some(b) = &self.block {
             write!(f, ", {b}")?;
         }
-        write!(f, ") in step {}", self.step)
+        write!(f, ")")?;
+        if let Some(m) = &self.mapping {
+            write!(f, " through {m}")?;
+        }
+        if let Some(l) = &self.line {
+            write!(f, " at {l}")?;
+        }
+        write!(f, " in step {}", self.step)
     }
 }
 
@@ -102,7 +123,9 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
             size: a.size,
             unit: step.unit.clone(),
             step: step.name.clone(),
-            block: map.name(a.address),
+            block: map.name(a.address, a.size),
+            mapping: None,
+            line: None,
         };
         if out.iter().any(|o| o.address == u.address && o.write == u.write && o.step == u.step && o.unit == u.unit) {
             continue;
@@ -112,7 +135,53 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
         }
         out.push(u);
     }
+    for u in from_board(t, map) {
+        if out.len() == MAX_KEPT {
+            break;
+        }
+        if !out.iter().any(|o| o.address == u.address && o.write == u.write && o.step == u.step && o.unit == u.unit && o.line == u.line) {
+            out.push(u);
+        }
+    }
     out
+}
+
+/// The board change that reports an access to the model's copy of a
+/// register it lacks (`compat35/board/tiny4412_board.c`, report_access).
+pub const BOARD_ACCESS: &str = "access";
+
+/// The accesses the virtual board reported, each in the step it was
+/// reported in: `write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:40`
+/// (`-` for a mapping or line not known).
+pub fn from_board(t: &Transcript, map: &MemoryMap) -> Vec<Unmodelled> {
+    t.board
+        .iter()
+        .filter(|(_, _, part, _)| part == BOARD_ACCESS)
+        .filter_map(|(i, _, _, state)| {
+            let step = &t.steps[(*i)?];
+            let mut w = state.split_whitespace();
+            let write = match w.next()? {
+                "write" => true,
+                "read" => false,
+                _ => return None,
+            };
+            let address = u64::from_str_radix(w.next()?.strip_prefix("0x")?, 16).ok()?;
+            let size: u32 = w.next()?.parse().ok()?;
+            let known = |s: &str| (s != "-").then(|| s.to_string());
+            let mapping = w.next().and_then(known).map(|m| m.replace(',', ", "));
+            let line = w.next().and_then(known);
+            Some(Unmodelled {
+                address: format!("0x{address:08X}"),
+                write,
+                size,
+                unit: step.unit.clone(),
+                step: step.name.clone(),
+                block: map.name(address, size),
+                mapping,
+                line,
+            })
+        })
+        .collect()
 }
 
 /// A SoC's register blocks (`configs/memory-maps/*.toml`).
@@ -121,7 +190,17 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
 pub struct MemoryMap {
     #[serde(default)]
     pub block: Vec<Block>,
+    /// A GPIO bank's registers by offset from its CON (`"0x4" = "DAT"`).
+    #[serde(default)]
+    pub bank_registers: BTreeMap<String, String>,
 }
+
+fn offset(key: &str) -> Option<u64> {
+    u64::from_str_radix(key.trim_start_matches("0x"), 16).ok()
+}
+
+/// The width of every register the maps name.
+const REGISTER_BYTES: u64 = 4;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,18 +211,47 @@ pub struct Block {
     /// Register names by offset (`"0x2e0" = "GPM4CON"`).
     #[serde(default)]
     pub registers: BTreeMap<String, String>,
+    /// GPIO banks by the offset of their CON (`"0x20" = "GPA1"`); their
+    /// registers are named by the map's `bank_registers` (GPA1CON).
+    #[serde(default)]
+    pub banks: BTreeMap<String, String>,
 }
 
 impl MemoryMap {
-    /// The block `address` falls in, with the register's name where known:
-    /// `GPIO (part 2: …) GPM4CON`.
-    pub fn name(&self, address: u64) -> Option<String> {
+    /// The block a `size`-byte access at `address` falls in, with the
+    /// register's name where known (`GPIO (part 2: …) GPM4CON`), and what
+    /// is wrong with an access that is not a whole register
+    /// (`GPM4CON+1, unaligned: …`).
+    pub fn name(&self, address: u64, size: u32) -> Option<String> {
         let b = self.block.iter().find(|b| (b.base..b.base + b.size).contains(&address))?;
         let offset = address - b.base;
-        let register = b.registers.iter().find(|(k, _)| u64::from_str_radix(k.trim_start_matches("0x"), 16).ok() == Some(offset)).map(|(_, v)| v);
-        Some(match register {
-            Some(r) => format!("{} {r}", b.name),
-            None => format!("{} +0x{offset:x}", b.name),
+        let word = offset - offset % REGISTER_BYTES;
+        let within = offset - word;
+        let what = match self.register(b, word) {
+            Some(r) if within == 0 => r,
+            Some(r) => format!("{r}+{within}"),
+            None => format!("+0x{offset:x}"),
+        };
+        let why = if within != 0 && u64::from(size) >= REGISTER_BYTES {
+            ", unaligned: the registers are 4-byte words at multiples of 4".to_string()
+        } else if within != 0 {
+            format!(", an odd offset: a {size}-byte access inside a 4-byte register")
+        } else {
+            String::new()
+        };
+        Some(format!("{} {what}{why}", b.name))
+    }
+
+    /// The register at `offset` (a multiple of 4) of block `b`: its own
+    /// name, or its bank's and the bank layout's (GPA1 + CON).
+    fn register(&self, b: &Block, offset: u64) -> Option<String> {
+        if let Some((_, r)) = b.registers.iter().find(|(k, _)| self::offset(k) == Some(offset)) {
+            return Some(r.clone());
+        }
+        b.banks.iter().find_map(|(k, bank)| {
+            let within = offset.checked_sub(self::offset(k)?)?;
+            let (_, r) = self.bank_registers.iter().find(|(k, _)| self::offset(k) == Some(within))?;
+            Some(format!("{bank}{r}"))
         })
     }
 }
@@ -176,6 +284,31 @@ mod tests {
         assert_eq!(placed.iter().map(|(n, a)| (*n, a.address)).collect::<Vec<_>>(), [(1, 0x10), (2, 0x20)]);
     }
 
+    /// The virtual board's report of an access to its copy of a register
+    /// it lacks is an unmodelled access of the step it came in, named like
+    /// QEMU's, with its mapping and line; the board's other changes are not.
+    #[test]
+    fn the_boards_reported_accesses_are_named_with_their_mapping_and_line() {
+        use crate::judge::marker::{FIXTURE_NONCE, MARKER};
+        let log = "[    2.0] @@N begin insmod\n\
+                   [    2.1] @@N board 2.050000 access write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:32\n\
+                   [    2.1] @@N board 2.060000 access write 0x11400024 4 S5P_VA_GPIO -\n\
+                   [    2.1] @@N board 2.070000 LED1 on\n\
+                   [    2.2] @@N end insmod rc=0\n"
+            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
+        let t = Transcript::from_log(&log, FIXTURE_NONCE);
+        let got = attribute(&t, &[], &map());
+        let shown: Vec<String> = got.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "write to 0x11400020 (4 bytes, GPIO (part 1: GPA..GPF) GPA1CON) through ioremap(0x11400000, 0x1000) at leds.c:32 in step insmod",
+                "write to 0x11400024 (4 bytes, GPIO (part 1: GPA..GPF) GPA1DAT) through S5P_VA_GPIO in step insmod",
+            ]
+        );
+        assert_eq!(t.board_changes().iter().map(|c| c.part.as_str()).collect::<Vec<_>>(), ["LED1"]);
+    }
+
     fn map() -> MemoryMap {
         let text = std::fs::read_to_string(crate::repo_root().join("configs/memory-maps/exynos4412.toml")).unwrap();
         toml::from_str(&text).unwrap()
@@ -184,12 +317,27 @@ mod tests {
     #[test]
     fn the_exynos4412_map_names_the_boards_registers() {
         let m = map();
-        assert_eq!(m.name(0x1100_02E0).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON"));
-        assert_eq!(m.name(0x1100_0C64).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX3DAT"));
-        assert_eq!(m.name(0x1006_0008).as_deref(), Some("WDT WTCNT"));
-        assert_eq!(m.name(0x126C_000C).as_deref(), Some("ADC ADCDAT0"));
-        assert_eq!(m.name(0x1006_0100).as_deref(), Some("WDT +0x100"));
-        assert_eq!(m.name(0x0800_0000), None);
+        assert_eq!(m.name(0x1100_02E0, 4).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON"));
+        assert_eq!(m.name(0x1100_0C64, 4).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX3DAT"));
+        assert_eq!(m.name(0x1006_0008, 4).as_deref(), Some("WDT WTCNT"));
+        assert_eq!(m.name(0x126C_000C, 4).as_deref(), Some("ADC ADCDAT0"));
+        assert_eq!(m.name(0x1006_0100, 4).as_deref(), Some("WDT +0x100"));
+        assert_eq!(m.name(0x0800_0000, 4), None);
+        // Every bank's registers by the datasheet's names.
+        assert_eq!(m.name(0x1140_0020, 4).as_deref(), Some("GPIO (part 1: GPA..GPF) GPA1CON"));
+        assert_eq!(m.name(0x1140_0024, 4).as_deref(), Some("GPIO (part 1: GPA..GPF) GPA1DAT"));
+        assert_eq!(m.name(0x1100_0108, 4).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPL2PUD"));
+        assert_eq!(m.name(0x1100_0C48, 4).as_deref(), Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX2PUD"));
+        assert_eq!(m.name(0x1006_000C, 4).as_deref(), Some("WDT WTCLRINT"));
+        // An access that is not a whole register says so.
+        assert_eq!(
+            m.name(0x1100_02E1, 4).as_deref(),
+            Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON+1, unaligned: the registers are 4-byte words at multiples of 4")
+        );
+        assert_eq!(
+            m.name(0x1100_02E5, 1).as_deref(),
+            Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4DAT+1, an odd offset: a 1-byte access inside a 4-byte register")
+        );
         // No two blocks overlap.
         for (i, a) in m.block.iter().enumerate() {
             for b in &m.block[i + 1..] {

@@ -460,10 +460,13 @@ impl Transcript {
         self.board.push((open, at, "system".to_string(), "reset".to_string()));
     }
 
-    /// The board's changes, each placed in the step it was reported in.
+    /// The board's changes, each placed in the step it was reported in
+    /// (not the accesses it reports, which are the verdict's unmodelled
+    /// hardware: access.rs).
     pub fn board_changes(&self) -> Vec<crate::judge::board::BoardChange> {
         self.board
             .iter()
+            .filter(|(_, _, part, _)| part != crate::judge::access::BOARD_ACCESS)
             .map(|(i, at, part, state)| {
                 let step = i.map(|i| &self.steps[i]);
                 crate::judge::board::BoardChange {

@@ -543,7 +543,10 @@ impl Verdict {
         }
     }
     if !self.unmodelled.is_empty() {
-        let _ = writeln!(s, "\n  device accesses that QEMU's board does not model (the writes went nowhere, the reads gave 0):");
+        let _ = writeln!(
+            s,
+            "\n  device accesses that neither QEMU's board nor the virtual board models (QEMU's: the writes went nowhere, the reads gave 0; those through a mapping: done on the virtual board's copy):"
+        );
         for a in &self.unmodelled {
             let _ = writeln!(s, "    {a}");
         }

@@ -4,6 +4,7 @@
 //! kernel build per profile through the harness's own cache lock.
 
 mod board;
+mod board35;
 mod boot;
 mod cache;
 mod changes;
