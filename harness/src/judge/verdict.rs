@@ -108,6 +108,11 @@ pub struct Verdict {
     /// What changed on the virtual board (an LED lit, a button pressed),
     /// each with the step it happened in.
     pub board: Vec<crate::judge::board::BoardChange>,
+    /// The module's requests of what the stock image's drivers hold
+    /// (judge/stock.rs), and whether the virtual board held them
+    /// (`[board] stock-drivers = true`).
+    pub stock: Vec<crate::judge::stock::StockNote>,
+    pub stock_drivers: bool,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
@@ -340,6 +345,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         memory,
         unmodelled,
         board: t.board_changes(),
+        stock: crate::judge::stock::notes(&t.board_changes()),
+        stock_drivers: expectations.stock_drivers,
         defaults: expectations.defaults,
         explanations: ctx.explain,
         api: ctx.api,
@@ -505,6 +512,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_checks(&mut s);
+        crate::judge::stock::write_notes(&self.stock, self.stock_drivers, &mut s);
         self.write_timeline(&mut s);
         self.write_sections(&mut s);
         write!(f, "{s}\nverdict: {}", self.outcome)?;
