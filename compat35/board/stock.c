@@ -14,8 +14,16 @@
  * - "stock on" in the control file (the harness writes it for an
  *   expectations file's `[board] stock-drivers = true`; the emulated
  *   FriendlyARM board at its boot): the model holds them as the image's
- *   drivers do, so gpio_request and request_irq fail here as there, and
- *   registers their /dev names. "stock off" lets them go.
+ *   drivers do, so gpio_request and request_irq fail with -EBUSY here as
+ *   there (`LED1 refused`), and registers their /dev names. "stock off"
+ *   lets them go.
+ *
+ * A held pin or ADC interrupt is refused by the chip's request hook
+ * (gpiolib and the IRQ core undo the request and return its -EBUSY)
+ * rather than requested by the model: so the model sees each refusal and
+ * the verdict names it. The difference from the image: debugfs and sysfs
+ * show the pins free. The buttons' interrupts are requested for real,
+ * as the stock driver does, while /dev/buttons is open.
  *
  * What the drivers do once opened is not modelled, save /dev/leds's
  * ioctl (cmd 1 lights LED arg, 0 puts it out) and /dev/buttons's open,
@@ -63,29 +71,37 @@ static const struct stock_eint eints[] = {
 	{ "XEINT29", 29, EXYNOS4_GPX3(5), "KEY3" },
 };
 
-/* The ADC's interrupt, held from boot by the Samsung ADC core. */
+/* The ADC's interrupt, held from boot by the Samsung ADC core (under
+ * this name on the image). */
 #define ADC_LABEL "samsung-adc-v4"
 
 static bool on;
 /* The model's own requests, which are no module's. */
 static bool taking;
-static u32 held_pins;
-static bool held_adc;
 static DEFINE_MUTEX(buttons_lock);
 static int buttons_open;
 
 /* --- what a module asks for ---------------------------------------------- */
+
+/* A module's request of what a stock driver holds: noted, and refused
+ * when the stock drivers are on. */
+static int asked(const char *part, const char *holder)
+{
+	board_change(part, on ? "refused" : "requested");
+	if (!on)
+		return 0;
+	pr_info("tiny4412-board: %s is held by the stock image's driver (as \"%s\"): -EBUSY\n", part, holder);
+	return -EBUSY;
+}
 
 int stock_gpio_request(struct gpio_chip *gc, unsigned int offset)
 {
 	unsigned int gpio = gc->base + offset;
 	int i;
 
-	if (taking)
-		return 0;
 	for (i = 0; i < ARRAY_SIZE(pins); i++)
 		if (pins[i].gpio == gpio)
-			board_change(pins[i].part, "requested");
+			return asked(pins[i].part, pins[i].label);
 	return 0;
 }
 
@@ -103,9 +119,7 @@ int stock_eint_request(struct irq_data *d)
 
 int stock_adc_request(struct irq_data *d)
 {
-	if (!taking)
-		board_change("IRQ_ADC", "requested");
-	return 0;
+	return asked("IRQ_ADC", ADC_LABEL);
 }
 
 /* --- the drivers' /dev files ---------------------------------------------- */
@@ -190,11 +204,6 @@ static struct miscdevice miscs[] = {
 };
 static u32 held_miscs;
 
-static irqreturn_t adc_irq_handler(int irq, void *dev)
-{
-	return IRQ_HANDLED;
-}
-
 /* --- on and off ---------------------------------------------------------- */
 
 static void stock_off(void)
@@ -205,39 +214,20 @@ static void stock_off(void)
 		if (held_miscs & BIT(i))
 			misc_deregister(&miscs[i]);
 	held_miscs = 0;
-	for (i = 0; i < ARRAY_SIZE(pins); i++)
-		if (held_pins & BIT(i))
-			gpio_free(pins[i].gpio);
-	held_pins = 0;
-	if (held_adc)
-		free_irq(IRQ_ADC, &held_adc);
-	held_adc = false;
 	on = false;
 }
 
-/* What a resource already taken (by a module of an earlier unit that
- * kept it) leaves out is said, and the rest is held. */
+/* A /dev name already taken (by a module of an earlier unit that kept
+ * it) is said, and the rest are registered. */
 static void stock_on(void)
 {
 	int i, ret;
 
-	taking = true;
-	for (i = 0; i < ARRAY_SIZE(pins); i++) {
-		ret = gpio_request(pins[i].gpio, pins[i].label);
-		if (ret) {
-			pr_warn("tiny4412-board: stock %s: %s (gpio %u) is taken already: %d\n", pins[i].driver, pins[i].part, pins[i].gpio, ret);
-			continue;
-		}
-		held_pins |= BIT(i);
-		/* The LEDs' pins as outputs, the LEDs out (active low); the
-		 * buzzer off: as the drivers' init leaves them. */
-		gpio_direction_output(pins[i].gpio, 1 - (i == 4));
-	}
-	ret = request_irq(IRQ_ADC, adc_irq_handler, 0, ADC_LABEL, &held_adc);
-	if (ret)
-		pr_warn("tiny4412-board: stock adc: IRQ_ADC (%d) is taken already: %d\n", IRQ_ADC, ret);
-	held_adc = !ret;
-	taking = false;
+	/* The pins as the drivers' init leaves them: the LEDs' as outputs,
+	 * the LEDs out (active low); the buzzer's an output, off. */
+	for (i = 0; i < ARRAY_SIZE(pins); i++)
+		gpio_direction_output(pins[i].gpio, strcmp(pins[i].driver, "leds") == 0);
+	on = true;
 	for (i = 0; i < ARRAY_SIZE(miscs); i++) {
 		ret = misc_register(&miscs[i]);
 		if (ret)
@@ -245,7 +235,6 @@ static void stock_on(void)
 		else
 			held_miscs |= BIT(i);
 	}
-	on = true;
 	pr_info("tiny4412-board: the stock image's drivers hold LED1-4, the buzzer's pin and IRQ_ADC; /dev/leds, buttons, pwm, adc, backlight\n");
 }
 

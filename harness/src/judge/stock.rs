@@ -72,6 +72,9 @@ pub struct StockNote {
     pub when: String,
     /// The step that asked.
     pub step: Option<String>,
+    /// The virtual board held it (`[board] stock-drivers = true`) and
+    /// refused the request with -EBUSY, as the image does.
+    pub refused: bool,
 }
 
 impl fmt::Display for StockNote {
@@ -81,11 +84,20 @@ impl fmt::Display for StockNote {
             .as_ref()
             .map(|s| format!(" in step {s}"))
             .unwrap_or_default();
+        let (res, what, driver, when) = (&self.resource, &self.what, &self.driver, &self.when);
+        if self.refused {
+            write!(f, "{res} ({what}){step} was refused with -EBUSY, as FriendlyARM's image refuses it: its {driver} driver holds it {when}")?;
+        } else {
+            write!(
+                f,
+                "{res} ({what}){step} is held by the stock image's {driver} driver {when}: on FriendlyARM's image this request fails \
+                 with -EBUSY (\"Device or resource busy\")"
+            )?;
+        }
         write!(
             f,
-            "{} ({}){step} is held by the stock image's {} driver {}: on FriendlyARM's image this request fails with -EBUSY \
-             (\"Device or resource busy\"); the usual fix is a kernel built without {} (Device Drivers > Character devices)",
-            self.resource, self.what, self.driver, self.when, self.option
+            "; the usual fix is a kernel built without {} (Device Drivers > Character devices)",
+            self.option
         )
     }
 }
@@ -98,9 +110,11 @@ fn pin_name(mac: &str) -> String {
 
 /// The note for a change, when it is a request of what a stock driver holds.
 fn note(c: &BoardChange) -> Option<StockNote> {
-    if c.state != "requested" {
-        return None;
-    }
+    let refused = match c.state.as_str() {
+        "requested" => false,
+        "refused" => true,
+        _ => return None,
+    };
     drivers().iter().find_map(|d| {
         let held = |what: String, when: &str| StockNote {
             resource: c.part.clone(),
@@ -109,6 +123,7 @@ fn note(c: &BoardChange) -> Option<StockNote> {
             option: d.option.clone(),
             when: when.to_string(),
             step: c.step.clone(),
+            refused,
         };
         if let Some(mac) = d.pins.get(&c.part) {
             return Some(held(pin_name(mac), "from boot"));
@@ -143,6 +158,45 @@ pub fn assumed(held: bool) -> String {
          a request of theirs passed here, and is noted"
             .to_string()
     }
+}
+
+/// What a replay says of a real board's stock drivers: those whose /dev
+/// names its `/proc/misc` lists (`MINOR NAME` a line), against what the
+/// expectations assumed (`[board] stock-drivers`).
+pub fn on_board(proc_misc: &str, assumed: bool) -> String {
+    let names: Vec<&str> = proc_misc
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let present: Vec<&Driver> = drivers()
+        .iter()
+        .filter(|d| names.contains(&d.misc.as_str()))
+        .collect();
+    let assumed = if assumed {
+        "stock-drivers = true"
+    } else {
+        "stock-drivers = false, the default"
+    };
+    if present.is_empty() {
+        return format!("none of the stock image's drivers is running (no /dev/leds, buttons, pwm, adc or backlight); the expectations assumed {assumed}");
+    }
+    let held: Vec<String> = present
+        .iter()
+        .map(|d| {
+            let what: Vec<&str> = d
+                .pins
+                .keys()
+                .chain(d.irqs.values())
+                .map(String::as_str)
+                .collect();
+            if what.is_empty() {
+                d.misc.clone()
+            } else {
+                format!("{} ({})", d.misc, what.join(", "))
+            }
+        })
+        .collect();
+    format!("the board runs the stock image's drivers {}: a request of what they hold fails with -EBUSY here; the expectations assumed {assumed}", held.join(", "))
 }
 
 /// The verdict's lines: what the run assumed of the stock image (when
@@ -215,6 +269,32 @@ mod tests {
         assert_eq!(
             notes(&[change("IRQ_ADC", "requested")])[0].option,
             "CONFIG_TINY4412_ADC"
+        );
+        // Held by the virtual board (stock-drivers = true): refused, as there.
+        let held = notes(&[change("LED1", "refused")]);
+        let text = held[0].to_string();
+        assert!(
+            held[0].refused
+                && text.contains("LED1 (GPM4_0) in step insmod was refused with -EBUSY"),
+            "{text}"
+        );
+        assert!(text.contains("CONFIG_TINY4412_LEDS"), "{text}");
+    }
+
+    #[test]
+    fn a_boards_proc_misc_says_which_stock_drivers_it_runs() {
+        let misc = " 57 backlight\n 58 adc\n 59 pwm\n 60 buttons\n 61 leds\n130 watchdog\n";
+        let s = on_board(misc, false);
+        assert!(s.starts_with("the board runs the stock image's drivers leds (LED1, LED2, LED3, LED4), pwm (BUZZER), buttons (XEINT26"), "{s}");
+        assert!(
+            s.ends_with("assumed stock-drivers = false, the default"),
+            "{s}"
+        );
+        let none = on_board("130 watchdog\n", true);
+        assert!(
+            none.starts_with("none of the stock image's drivers")
+                && none.ends_with("stock-drivers = true"),
+            "{none}"
         );
     }
 

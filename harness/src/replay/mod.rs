@@ -20,6 +20,7 @@ pub mod link;
 pub mod recheck;
 pub mod shell;
 pub mod transfer;
+pub mod vermagic;
 
 use board::Board;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
@@ -418,18 +419,24 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     Ok(Ran::Finished)
 }
 
-/// The board's kernel against the modules': a warning where they differ;
-/// a module of the same name already loaded is refused (it is the user's).
+/// The board's kernel against the modules' (vermagic.rs): a module that
+/// cannot load there is refused before the first step, in one line, with
+/// what would load; a module of the same name already loaded is refused
+/// (it is the user's).
 fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
-    let release = b.shell.run_ok("uname -r", QUICK)?.trim().to_string();
-    stages.say("board", format!("Linux {release}"));
+    let uname = b.shell.run_ok("uname -r -v", QUICK)?;
+    let kernel = vermagic::BoardKernel::parse(&uname).with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
+    stages.say("board", format!("Linux {} {}", kernel.release, kernel.version));
+    // Which of the stock image's drivers the board runs (their /dev names
+    // in /proc/misc), against what the expectations assumed.
+    let misc = b.shell.run("cat /proc/misc", QUICK)?.output;
+    stages.say("stock", crate::judge::stock::on_board(&misc, sc.expectations.stock_drivers));
     for l in &sc.modules {
-        let built_for = l.vermagic.split_whitespace().next().unwrap_or("");
-        if !built_for.is_empty() && built_for != release {
-            eprintln!(
-                "harness: warning: {} was built for {built_for} but the board runs {release}: insmod will refuse it \
-                 (build against the board's kernel; see README, \"On the real board\")",
-                l.name
+        if let Some(why) = vermagic::refusal(&kernel, &l.vermagic) {
+            bail!(
+                "{} cannot load on this board: {why}, and insmod would refuse it (\"invalid module format\"); {}",
+                l.name,
+                vermagic::advice(&kernel, &vermagic::cached())
             );
         }
         // A module of that name already loaded is the user's: insmod would
