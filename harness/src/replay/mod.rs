@@ -211,6 +211,9 @@ struct Scenario {
     /// module given as a .ko or on the board: it was not built here).
     api: crate::api::Api,
     ports: Vec<crate::changes::Port>,
+    /// The module folder whose expectations these are (absolute), said in
+    /// the transcript for `recheck`.
+    dir: Option<PathBuf>,
 }
 
 /// The modules and programs of the replay: built like `check`'s (the same
@@ -242,7 +245,8 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         // The same steps as the guest's, with the modules where the board has them.
         let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
         let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
-        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports };
+        let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
+        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports, dir };
         return Ok((s, p.run_dir));
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
@@ -266,7 +270,8 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
     }
     let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
     let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
-    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new() }, run_dir))
+    let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
+    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new(), dir }, run_dir))
 }
 
 /// The modules as the plan sees them on the board.
@@ -508,6 +513,11 @@ fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8
 /// out, and at most 20 are kept (a kernel log line holds about 1 KiB).
 fn build_markers(sc: &Scenario) -> String {
     let mut s = format!("harness_build() {{\n    harness_mark api {}\n", quote(&sc.api.to_string()));
+    // The module folder whose expectations judge the run: one line of the
+    // kernel log, so a path of at most 512 bytes with no line break.
+    if let Some(dir) = sc.dir.as_deref().and_then(Path::to_str).filter(|d| d.starts_with('/') && d.len() <= 512 && !d.contains(['\n', '\r'])) {
+        s.push_str(&format!("    harness_mark dir {}\n", quote(dir)));
+    }
     for p in &sc.ports {
         let at: Vec<&str> = p.at.iter().map(String::as_str).filter(|a| !a.is_empty() && !a.contains([' ', ',', '\t'])).take(20).collect();
         let at = if at.is_empty() { "-".to_string() } else { at.join(",") };
