@@ -198,6 +198,16 @@ mod tests {
             ),
             "{up}"
         );
+        let uniprocessor = board("3.5.0-FriendlyARM #1 PREEMPT Fri Aug 8 11:22:33 CST 2014");
+        assert!(refusal(
+            &uniprocessor,
+            "3.5.0-FriendlyARM SMP preempt mod_unload ARMv7 "
+        )
+        .is_some());
+        assert_eq!(
+            refusal(&uniprocessor, "3.5.0-FriendlyARM preempt mod_unload ARMv7 "),
+            None
+        );
         let dynamic = board("6.12.38 #1 SMP PREEMPT_DYNAMIC Mon Dec  7 02:00:00 UTC 2026");
         assert_eq!(
             refusal(&dynamic, "6.12.38 SMP preempt mod_unload ARMv7 p2v8"),
