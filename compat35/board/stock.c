@@ -194,7 +194,7 @@ static const struct file_operations buttons_fops = {
 };
 static const struct file_operations other_fops = { .owner = THIS_MODULE, .read = not_modelled, .unlocked_ioctl = not_modelled_ioctl };
 
-#define MISC(n, fops) { .minor = MISC_DYNAMIC_MINOR, .name = n, .fops = fops }
+#define MISC(n, ops) { .minor = MISC_DYNAMIC_MINOR, .name = n, .fops = ops }
 static struct miscdevice miscs[] = {
 	MISC("leds", &leds_fops),
 	MISC("buttons", &buttons_fops),
