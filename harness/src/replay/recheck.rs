@@ -167,8 +167,8 @@ pub fn replayed_dir(raw: &[u8]) -> Option<PathBuf> {
     let mut s = LineSplitter::default();
     let lines: Vec<String> = s.feed(raw).into_iter().chain(s.finish()).collect();
     let parsed = || lines.iter().filter_map(|l| marker::parse_any(marker::split_timestamp(l).1));
-    let nonce = parsed().filter(|(_, m)| matches!(m, Marker::Start { .. })).last()?.0.to_string();
-    parsed().filter(|(n, _)| *n == nonce).filter_map(|(_, m)| if let Marker::Dir { path } = m { Some(PathBuf::from(path)) } else { None }).last()
+    let nonce = parsed().rfind(|(_, m)| matches!(m, Marker::Start { .. }))?.0.to_string();
+    parsed().filter(|(n, _)| *n == nonce).filter_map(|(_, m)| if let Marker::Dir { path } = m { Some(PathBuf::from(path)) } else { None }).next_back()
 }
 
 /// The module folder to judge with: the one given, else the one the
