@@ -43,7 +43,7 @@ impl Board {
         names.sort();
         match names.as_slice() {
             [one] => Ok(one.clone()),
-            [] => bail!("no board in {}: add one (see tiny4412.toml's fields in README)", dir.display()),
+            [] => bail!("no board in {}: add one (configs/boards/tiny4412.toml comments its fields)", dir.display()),
             many => bail!("several boards in {}: pass --board with one of {}", dir.display(), many.join(", ")),
         }
     }

@@ -10,7 +10,7 @@
  * must change.
  *
  * What it does not cover, and why, is in configs/kernel-changes.toml
- * (`covered = false`) and in ../../README.md.
+ * (`covered = false`) and in ../../docs/api-3.5.md.
  *
  * Everything here is static inline or a macro: a module built with the
  * layer needs no other module loaded, in QEMU or on a board.

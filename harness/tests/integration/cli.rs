@@ -68,10 +68,46 @@ fn help_documents_every_flag() {
     for flag in ["--profile", "--module", "--expect", "--kernel-src", "--keep", "--timeout", "--cross-compile"] {
         assert!(t.contains(flag), "{flag} missing from --help");
     }
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let usage = std::fs::read_to_string(repo().join("docs/usage.md")).unwrap();
     for flag in ["--profile", "--module", "--expect", "--kernel-src", "--keep", "--timeout", "--cross-compile"] {
-        assert!(readme.contains(flag), "README.md does not document {flag}");
+        assert!(usage.contains(flag), "docs/usage.md does not document {flag}");
     }
+}
+
+/// docs/usage.md names every long flag that some subcommand's `--help` lists
+/// (as a whole word: `--keep` in `--keep-going` does not count).
+#[test]
+fn usage_doc_names_every_flag_of_every_subcommand() {
+    let usage = std::fs::read_to_string(repo().join("docs/usage.md")).unwrap();
+    let flag = regex::Regex::new(r"--[a-z][a-z0-9-]*").unwrap();
+    let documented: std::collections::BTreeSet<&str> =
+        flag.find_iter(&usage).map(|m| m.as_str()).collect();
+    let subs = [
+        "check",
+        "board-image",
+        "setup",
+        "replay",
+        "recheck",
+        "emulate-board",
+        "kernel",
+        "cache-key",
+        "cache gc",
+    ];
+    let mut missing = Vec::new();
+    for sub in subs {
+        let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
+        let t = text(&harness(&args));
+        for f in flag.find_iter(&t).map(|m| m.as_str()) {
+            if f != "--help" && f != "--version" && !documented.contains(f) {
+                missing.push(format!("{sub} {f}"));
+            }
+        }
+    }
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "docs/usage.md does not document: {missing:?}"
+    );
 }
 
 /// Every subcommand's options are well formed (clap checks its own
