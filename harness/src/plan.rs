@@ -189,14 +189,19 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     if let Some(ko) = &plan.board {
         s.push_str(&format!("    harness_board_load {}\n", quote(ko)));
     }
+    // The virtual board loads with the stock drivers off: said only when
+    // a unit wants them otherwise than the unit before it (an echo to the
+    // board's control file is 50 ms of emulated time).
+    let mut stock_on = false;
     let first_unload = plan.steps.iter().position(|s| matches!(s.action, Action::Rmmod { .. } | Action::Gone { .. } | Action::Leaks));
     for (i, st) in plan.steps.iter().enumerate() {
         if plan.shell && Some(i) == first_unload {
             s.push_str("    harness_shell\n");
         }
         let first_of_unit = i == 0 || plan.steps[i - 1].unit != st.unit;
-        if let Some((_, held)) = plan.stock.iter().find(|(u, _)| *u == st.unit).filter(|_| first_of_unit && plan.board.is_some()) {
+        if let Some((_, held)) = plan.stock.iter().find(|(u, _)| *u == st.unit).filter(|(_, held)| first_of_unit && plan.board.is_some() && *held != stock_on) {
             s.push_str(if *held { "    harness_board_stock on\n" } else { "    harness_board_stock off\n" });
+            stock_on = *held;
         }
         let n = quote(&st.id().to_string());
         let line = match &st.action {
@@ -296,10 +301,15 @@ mod tests {
                 s
             }));
         }
-        let two = Plan { steps, stock: vec![(Some("a".into()), false), (Some("b".into()), true)], ..guest };
+        let two = Plan { steps: steps.clone(), stock: vec![(Some("a".into()), false), (Some("b".into()), true)], ..guest.clone() };
         let s = script(&two, "/harness");
-        assert!(s.contains("harness_board_stock off\n    harness_step a/insmod "), "{s}");
+        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/insmod "), "off is how the board loads: {s}");
         assert!(s.contains("harness_board_stock on\n    harness_step b/insmod "), "{s}");
+        assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
+        let back = Plan { steps, stock: vec![(Some("a".into()), true), (Some("b".into()), false)], ..guest };
+        let s = script(&back, "/harness");
+        assert!(s.contains("harness_board_stock on\n    harness_step a/insmod "), "{s}");
+        assert!(s.contains("harness_board_stock off\n    harness_step b/insmod "), "{s}");
     }
 
     #[test]
