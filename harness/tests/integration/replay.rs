@@ -134,8 +134,6 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     assert_eq!(on_board(&board.pty, "ls /root/mmc_byte.ko"), "/root/mmc_byte.ko");
     std::fs::remove_dir_all(&run_dir).unwrap();
 
-    a_module_for_another_kernel_is_refused_before_the_first_step(&board.pty);
-
     board.stop().unwrap();
     common::assert_no_qemu_children();
 }
@@ -436,7 +434,9 @@ fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
 
 /// A 3.5-style module replayed on the emulated board: the verdict lists
 /// what the layer gave back, and `recheck` reads the same list from the
-/// transcript alone (the replay's `api` and `port` markers).
+/// transcript alone (the replay's `api` and `port` markers). Then, on the
+/// same board, a module built for another kernel is refused before its
+/// first step.
 #[test]
 fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     let board = board();
@@ -457,6 +457,11 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.ports, v.ports);
     assert_eq!(again.to_string(), v.to_string());
+    // Without --module: the folder the replay named in the transcript, not kmod/.
+    let bare = RecheckOptions { transcript: transcript.clone(), module: Default::default(), module_names: vec![], ko: vec![] };
+    let found = replay::recheck(&bare).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(found.to_string(), v.to_string());
+    a_module_for_another_kernel_is_refused_before_the_first_step(&board.pty);
     board.stop().unwrap();
     common::assert_no_qemu_children();
 }
