@@ -453,7 +453,7 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     assert_eq!(ids, ["timer"], "{v}");
     assert!(!v.ports[0].at.is_empty(), "{v}");
     let module = harness::options::ModuleArgs { module_dirs: vec![fixture], ..Default::default() };
-    let again = replay::recheck(&RecheckOptions { transcript, module, module_names: vec![], ko: vec![] })
+    let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.ports, v.ports);
     assert_eq!(again.to_string(), v.to_string());
