@@ -168,6 +168,15 @@ harness_board_load() {
     ${HARNESS_INSMOD:-insmod} "$1" "report=\"$_mark board\"" || echo "harness: the virtual board ($1) did not load"
 }
 
+# harness_board_stock on|off: before a unit's first step, whether the
+# virtual board holds what the stock image's drivers hold (the unit's
+# `[board] stock-drivers`; compat35/board/stock.c). Not a step: the
+# board's own setting, as harness_board_load is.
+harness_board_stock() {
+    [ -w $HARNESS_BOARD/control ] || return 0
+    echo "stock $1" > $HARNESS_BOARD/control || echo "harness: the virtual board refused \"stock $1\""
+}
+
 # harness_board LINE...: acts on the virtual board, a line of its control
 # file each (`press K1`, `click K1 100`, `adc AIN0 1234`). echo is the
 # shell's own: no fork.

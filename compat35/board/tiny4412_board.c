@@ -62,6 +62,7 @@
 #include <mach/irqs.h>
 #include <compat35/board.h>
 #include "board.h"
+#include "stock.h"
 
 /* A register block the model has: its physical base, and its copy. */
 struct block {
@@ -231,6 +232,16 @@ static void changed(const char *what, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->state, sizeof(c->state), fmt, ap);
 	va_end(ap);
+}
+
+/* For stock.c: a change of its own. */
+void board_change(const char *part, const char *state)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&lock, flags);
+	changed(part, "%s", state);
+	raw_spin_unlock_irqrestore(&lock, flags);
 }
 
 static unsigned int pin_con(struct bank *b, unsigned int pin)
@@ -600,10 +611,12 @@ static struct irq_chip eint_chip = {
 	.irq_mask = eint_mask,
 	.irq_unmask = eint_unmask,
 	.irq_set_type = eint_set_type,
+	.irq_request_resources = stock_eint_request,
 };
 
 static struct irq_chip adc_chip = {
 	.name = "tiny4412-adc",
+	.irq_request_resources = stock_adc_request,
 };
 
 /* 3.5's numbers if free, else any (IRQ_EINT(n) then names nothing). */
@@ -1045,6 +1058,8 @@ static ssize_t control_write(struct file *f, const char __user *ubuf, size_t len
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
 	buf[len] = 0;
+	if (stock_control(buf))
+		return len;
 	n = sscanf(buf, "press %15s", what);
 	if (n == 1 && (k = key_index(what)) >= 0) {
 		set_key(k, true);
@@ -1147,6 +1162,7 @@ static int add_chips(void)
 		c->get = chip_get;
 		c->set = chip_set;
 		c->to_irq = chip_to_irq;
+		c->request = stock_gpio_request;
 		ret = gpiochip_add_data(c, b);
 		if (ret) {
 			pr_err("tiny4412-board: bank %s at %u: %d\n", b->name, b->base, ret);
@@ -1241,6 +1257,7 @@ fail:
 static void __exit board_exit(void)
 {
 	proc_remove(dir);
+	stock_exit();
 	hrtimer_cancel(&poll_timer);
 	irq_work_sync(&fire_work);
 	board_clocks_remove();

@@ -80,6 +80,10 @@ pub struct Plan {
     /// The virtual board's module, in the guest, loaded before the first
     /// step (QEMU only: a real board is the board).
     pub board: Option<String>,
+    /// Each unit's `[board] stock-drivers` (judge/stock.rs): the virtual
+    /// board holds the stock image's pins and interrupts, or not, from the
+    /// unit's first step. Said only where the plan loads the virtual board.
+    pub stock: Vec<(Option<String>, bool)>,
 }
 
 impl Plan {
@@ -143,7 +147,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         if let Some(e) = exp.commands().find(|e| e.after_unload) {
             bail!("expectations: step {:?} runs after the unload, but the board is reset before it", e.name);
         }
-        return Ok(Plan { steps, shell: false, shell_on_failure: false, board: None });
+        return Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] });
     }
     for m in modules.iter().rev() {
         steps.push(PlannedStep::new(name(StepKind::Rmmod, m), Action::Rmmod { module: m.name.clone() }));
@@ -153,7 +157,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     }
     steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
     steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
-    Ok(Plan { steps, shell: false, shell_on_failure: false, board: None })
+    Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] })
 }
 
 /// `s` as one word for a POSIX shell (the guest's and a board's busybox
@@ -185,10 +189,19 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     if let Some(ko) = &plan.board {
         s.push_str(&format!("    harness_board_load {}\n", quote(ko)));
     }
+    // The virtual board loads with the stock drivers off: said only when
+    // a unit wants them otherwise than the unit before it (an echo to the
+    // board's control file is 50 ms of emulated time).
+    let mut stock_on = false;
     let first_unload = plan.steps.iter().position(|s| matches!(s.action, Action::Rmmod { .. } | Action::Gone { .. } | Action::Leaks));
     for (i, st) in plan.steps.iter().enumerate() {
         if plan.shell && Some(i) == first_unload {
             s.push_str("    harness_shell\n");
+        }
+        let first_of_unit = i == 0 || plan.steps[i - 1].unit != st.unit;
+        if let Some((_, held)) = plan.stock.iter().find(|(u, _)| *u == st.unit).filter(|(_, held)| first_of_unit && plan.board.is_some() && *held != stock_on) {
+            s.push_str(if *held { "    harness_board_stock on\n" } else { "    harness_board_stock off\n" });
+            stock_on = *held;
         }
         let n = quote(&st.id().to_string());
         let line = match &st.action {
@@ -267,6 +280,36 @@ mod tests {
         // --shell: the shell comes after the last command, before the unload.
         let s = script(&Plan { shell: true, ..p }, "/harness");
         assert!(s.contains("harness_run \"app /dev/x 'a b'\"\n    harness_shell\n    harness_step rmmod "), "{s}");
+    }
+
+    /// `[board] stock-drivers`: said to the virtual board before each
+    /// unit's first step, and only where the plan loads it (a real board
+    /// has its own drivers).
+    #[test]
+    fn the_stock_drivers_are_set_before_each_units_first_step() {
+        let p = plan(&[m("led")], &exp("[board]\nstock-drivers = true\n")).unwrap();
+        assert!(!script(&p, "/harness").contains("harness_board_stock"), "no virtual board, no setting");
+        let guest = Plan { board: Some("/harness/board/tiny4412_board.ko".into()), ..p.clone() };
+        let s = script(&guest, "/harness");
+        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_board_stock on\n    harness_step insmod "), "{s}");
+        assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
+        // Two units: each one's own, before its first step.
+        let mut steps = Vec::new();
+        for u in ["a", "b"] {
+            steps.extend(p.steps.iter().filter(|s| s.action != Action::Leaks).cloned().map(|mut s| {
+                s.unit = Some(u.into());
+                s
+            }));
+        }
+        let two = Plan { steps: steps.clone(), stock: vec![(Some("a".into()), false), (Some("b".into()), true)], ..guest.clone() };
+        let s = script(&two, "/harness");
+        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/insmod "), "off is how the board loads: {s}");
+        assert!(s.contains("harness_board_stock on\n    harness_step b/insmod "), "{s}");
+        assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
+        let back = Plan { steps, stock: vec![(Some("a".into()), true), (Some("b".into()), false)], ..guest };
+        let s = script(&back, "/harness");
+        assert!(s.contains("harness_board_stock on\n    harness_step a/insmod "), "{s}");
+        assert!(s.contains("harness_board_stock off\n    harness_step b/insmod "), "{s}");
     }
 
     #[test]

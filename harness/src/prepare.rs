@@ -245,7 +245,8 @@ impl Prepared {
         let reaches = |m: &Module| -> Result<bool> {
             Ok(module::imports(&m.ko)?.iter().any(|s| BOARD_REACHED_BY.iter().any(|p| s.starts_with(p))))
         };
-        let mut needed = self.units.iter().any(|u| u.expectations.uses_board());
+        // A unit that asks for the stock image's drivers (their /dev names, if nothing else).
+        let mut needed = self.units.iter().any(|u| u.expectations.uses_board() || u.expectations.stock_drivers);
         for m in self.units.iter().flat_map(|u| &u.modules) {
             needed = needed || reaches(m)?;
         }
@@ -321,7 +322,8 @@ impl Prepared {
             }
         }
         steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
-        Plan { steps, shell: false, shell_on_failure: false, board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)) }
+        let stock = self.units.iter().map(|u| (self.unit_name(u).map(str::to_string), u.expectations.stock_drivers)).collect();
+        Plan { steps, shell: false, shell_on_failure: false, board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)), stock }
     }
 }
 

@@ -161,7 +161,7 @@ mod tests {
         std::fs::write(&a, b"A").unwrap();
         std::fs::write(&b, b"B").unwrap();
         let files = [("lesson1/hello.ko".to_string(), a), ("lesson2/hello.ko".to_string(), b)];
-        let plan = crate::plan::Plan { steps: Vec::new(), shell: false, shell_on_failure: false, board: None };
+        let plan = crate::plan::Plan { steps: Vec::new(), shell: false, shell_on_failure: false, board: None, stock: Vec::new() };
         let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));

@@ -5,6 +5,9 @@
 //! programs = ["app.c"]             # C sources built into static ARM programs on the guest's PATH
 //! api = "native"                   # build for the test kernel's own API, not 3.5's (the layer; --api)
 //!
+//! [board]
+//! stock-drivers = true             # the virtual board holds what the stock image's drivers hold (judge/stock.rs)
+//!
 //! [[step]]
 //! name = "insmod"                  # insmod, rmmod, gone, leaks (`insmod:<module>` with several modules)
 //! args = "count=3"                 # insmod: module parameters
@@ -37,6 +40,15 @@ struct File {
     api: Option<crate::api::Api>,
     #[serde(default)]
     step: Vec<StepSpec>,
+    board: Option<BoardSpec>,
+}
+
+/// The `[board]` table: how the virtual board models the real one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct BoardSpec {
+    #[serde(default)]
+    stock_drivers: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +181,9 @@ pub struct Expectations {
     pub defaults: bool,
     /// The module API the file asks for (`api = "native"` or `"3.5"`).
     pub api: Option<crate::api::Api>,
+    /// `[board] stock-drivers = true`: the virtual board holds the pins
+    /// and interrupts the stock image's drivers hold (judge/stock.rs).
+    pub stock_drivers: bool,
 }
 
 /// The result of one expectation.
@@ -324,7 +339,8 @@ impl Expectations {
                 bail!("{origin}: programs[{i}] {p:?}: name a .c file inside the module directory, e.g. \"app.c\"");
             }
         }
-        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
+        let stock_drivers = file.board.is_some_and(|b| b.stock_drivers);
+        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api, stock_drivers })
     }
 
     /// Whether a step expects the board to be reset (the run then ends in it).
@@ -528,6 +544,19 @@ mod tests {
             let text = std::fs::read_to_string(p).unwrap();
             Expectations::parse(&text, r).unwrap_or_else(|e| panic!("{e:#}"));
         }
+    }
+
+    /// `[board] stock-drivers`: off unless the file says so; a misspelt
+    /// key fails at parse, naming the field.
+    #[test]
+    fn the_board_table_says_whether_the_stock_drivers_hold_their_pins() {
+        let on = Expectations::parse("[board]\nstock-drivers = true\n", "e.toml").unwrap();
+        assert!(on.stock_drivers);
+        assert!(!Expectations::parse("[board]\n", "e.toml").unwrap().stock_drivers);
+        assert!(!Expectations::parse("", "e.toml").unwrap().stock_drivers);
+        assert!(!Expectations::defaults().stock_drivers);
+        let typo = Expectations::parse("[board]\nstock_drivers = true\n", "e.toml").unwrap_err().to_string();
+        assert!(typo.contains("stock-drivers"), "{typo}");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! in reports printed after unload can still be named. `start` begins a board
 //! replay, whose kernel log holds everything the board printed before it;
 //! `api` and `port`, after it, say what the replay's build gave (the module
-//! API and the port list), for `recheck`.
+//! API and the port list) and `dir` the module folder, for `recheck`.
 
 use std::fmt;
 
@@ -97,6 +97,9 @@ pub enum Marker {
     /// One entry of the port list the build gave: its id, the places of its
     /// uses (`file:line`, none for the module's name) and the mark's note.
     Port { id: String, at: Vec<String>, note: Option<String> },
+    /// The module folder the replay built (an absolute path, the rest of
+    /// the line), for `recheck` without `--module`.
+    Dir { path: String },
     /// A step is over and the guest waits for the harness to say whether
     /// the user gets a shell now (`check --shell-on-failure`).
     Await { step: StepId },
@@ -130,6 +133,7 @@ impl fmt::Display for Marker {
                     None => Ok(()),
                 }
             }
+            Marker::Dir { path } => write!(f, "dir {path}"),
             Marker::Await { step } => write!(f, "await {step}"),
             Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
             Marker::Board { at_us, part, state } => write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000),
@@ -191,6 +195,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let at = if at == "-" { Vec::new() } else { at.split(',').map(str::to_string).collect() };
             Marker::Port { id: id.to_string(), at, note }
         }
+        "dir" if args.starts_with('/') => Marker::Dir { path: args.to_string() },
         "await" if word(args.trim_end()) => Marker::Await { step: StepId::parse(args.trim_end())? },
         "shell" => match args.trim() {
             "open" => Marker::Shell { open: true },
@@ -268,6 +273,7 @@ mod tests {
             Marker::Board { at_us: 12_345_678, part: "LED1".into(), state: "on".into() },
             Marker::Board { at_us: 3_500_000, part: "XEINT26".into(), state: "storm: masked".into() },
             Marker::Prompt { text: "press K1 and hold it within 20 s".into() },
+            Marker::Dir { path: "/home/me/lessons/led one".into() },
             Marker::Done,
         ];
         for m in all {

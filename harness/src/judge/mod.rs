@@ -11,6 +11,7 @@ pub mod ktap;
 pub mod marker;
 pub mod report;
 pub mod step;
+pub mod stock;
 pub mod symbols;
 pub mod verdict;
 pub mod watch;

@@ -298,7 +298,7 @@ impl Transcript {
                 self.done = true;
                 kind = LineKind::Marker;
             }
-            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. }) => kind = LineKind::Marker,
+            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. } | Marker::Dir { .. }) => kind = LineKind::Marker,
             Some(Marker::Shell { open }) => {
                 self.at_shell = *open;
                 kind = LineKind::Marker;

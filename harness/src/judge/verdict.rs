@@ -112,6 +112,11 @@ pub struct Verdict {
     /// What changed on the virtual board (an LED lit, a button pressed),
     /// each with the step it happened in.
     pub board: Vec<crate::judge::board::BoardChange>,
+    /// The module's requests of what the stock image's drivers hold
+    /// (judge/stock.rs), and whether the virtual board held them
+    /// (`[board] stock-drivers = true`).
+    pub stock: Vec<crate::judge::stock::StockNote>,
+    pub stock_drivers: bool,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
     /// Known kernel changes since Linux 3.5 that explain a failure.
@@ -399,6 +404,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         unmodelled,
         board_may_change,
         board: t.board_changes(),
+        stock: crate::judge::stock::notes(&t.board_changes()),
+        stock_drivers: expectations.stock_drivers,
         defaults: expectations.defaults,
         explanations: ctx.explain,
         api: ctx.api,
@@ -567,6 +574,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_checks(&mut s);
+        crate::judge::stock::write_notes(&self.stock, self.stock_drivers, &mut s);
         self.write_timeline(&mut s);
         self.write_sections(&mut s);
         write!(f, "{s}\nverdict: {}", self.outcome)?;

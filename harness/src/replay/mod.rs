@@ -20,6 +20,7 @@ pub mod link;
 pub mod recheck;
 pub mod shell;
 pub mod transfer;
+pub mod vermagic;
 
 use board::Board;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
@@ -210,6 +211,9 @@ struct Scenario {
     /// module given as a .ko or on the board: it was not built here).
     api: crate::api::Api,
     ports: Vec<crate::changes::Port>,
+    /// The module folder whose expectations these are (absolute), said in
+    /// the transcript for `recheck`.
+    dir: Option<PathBuf>,
 }
 
 /// The modules and programs of the replay: built like `check`'s (the same
@@ -241,7 +245,8 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         // The same steps as the guest's, with the modules where the board has them.
         let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
         let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
-        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports };
+        let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
+        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports, dir };
         return Ok((s, p.run_dir));
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
@@ -265,7 +270,8 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
     }
     let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
     let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
-    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new() }, run_dir))
+    let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
+    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new(), dir }, run_dir))
 }
 
 /// The modules as the plan sees them on the board.
@@ -418,18 +424,24 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     Ok(Ran::Finished)
 }
 
-/// The board's kernel against the modules': a warning where they differ;
-/// a module of the same name already loaded is refused (it is the user's).
+/// The board's kernel against the modules' (vermagic.rs): a module that
+/// cannot load there is refused before the first step, in one line, with
+/// what would load; a module of the same name already loaded is refused
+/// (it is the user's).
 fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
-    let release = b.shell.run_ok("uname -r", QUICK)?.trim().to_string();
-    stages.say("board", format!("Linux {release}"));
+    let uname = b.shell.run_ok("uname -r -v", QUICK)?;
+    let kernel = vermagic::BoardKernel::parse(&uname).with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
+    stages.say("board", format!("Linux {} {}", kernel.release, kernel.version));
+    // Which of the stock image's drivers the board runs (their /dev names
+    // in /proc/misc), against what the expectations assumed.
+    let misc = b.shell.run("cat /proc/misc", QUICK)?.output;
+    stages.say("stock", crate::judge::stock::on_board(&misc, sc.expectations.stock_drivers));
     for l in &sc.modules {
-        let built_for = l.vermagic.split_whitespace().next().unwrap_or("");
-        if !built_for.is_empty() && built_for != release {
-            eprintln!(
-                "harness: warning: {} was built for {built_for} but the board runs {release}: insmod will refuse it \
-                 (build against the board's kernel; see docs/real-board.md, \"The vendor's Linux 3.5\")",
-                l.name
+        if let Some(why) = vermagic::refusal(&kernel, &l.vermagic) {
+            bail!(
+                "{} cannot load on this board: {why}, and insmod would refuse it (\"invalid module format\"); {}",
+                l.name,
+                vermagic::advice(&kernel, &vermagic::cached())
             );
         }
         // A module of that name already loaded is the user's: insmod would
@@ -501,6 +513,11 @@ fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8
 /// out, and at most 20 are kept (a kernel log line holds about 1 KiB).
 fn build_markers(sc: &Scenario) -> String {
     let mut s = format!("harness_build() {{\n    harness_mark api {}\n", quote(&sc.api.to_string()));
+    // The module folder whose expectations judge the run: one line of the
+    // kernel log, so a path of at most 512 bytes with no line break.
+    if let Some(dir) = sc.dir.as_deref().and_then(Path::to_str).filter(|d| d.starts_with('/') && d.len() <= 512 && !d.contains(['\n', '\r'])) {
+        s.push_str(&format!("    harness_mark dir {}\n", quote(dir)));
+    }
     for p in &sc.ports {
         let at: Vec<&str> = p.at.iter().map(String::as_str).filter(|a| !a.is_empty() && !a.contains([' ', ',', '\t'])).take(20).collect();
         let at = if at.is_empty() { "-".to_string() } else { at.join(",") };

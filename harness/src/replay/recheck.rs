@@ -161,10 +161,34 @@ pub struct RecheckOptions {
     pub ko: Vec<PathBuf>,
 }
 
+/// The module folder the replay said it built (its `dir` marker of the
+/// last replay's start line's run), when the session has one.
+pub fn replayed_dir(raw: &[u8]) -> Option<PathBuf> {
+    let mut s = LineSplitter::default();
+    let lines: Vec<String> = s.feed(raw).into_iter().chain(s.finish()).collect();
+    let parsed = || lines.iter().filter_map(|l| marker::parse_any(marker::split_timestamp(l).1));
+    let nonce = parsed().rfind(|(_, m)| matches!(m, Marker::Start { .. }))?.0.to_string();
+    parsed().filter(|(n, _)| *n == nonce).filter_map(|(_, m)| if let Marker::Dir { path } = m { Some(PathBuf::from(path)) } else { None }).next_back()
+}
+
+/// The module folder to judge with: the one given, else the one the
+/// transcript names (it must still be there), else the default.
+fn module_args(o: &RecheckOptions, raw: &[u8]) -> Result<ModuleArgs> {
+    let given = !o.module.module_dirs.is_empty() || !o.module.kernel_modules.is_empty() || o.module.expect.is_some();
+    match replayed_dir(raw).filter(|_| !given) {
+        Some(dir) if dir.is_dir() => {
+            eprintln!("harness: recheck: the module folder from the transcript: {}", dir.display());
+            Ok(o.module.with_dir(dir))
+        }
+        Some(dir) => bail!("{}: the replay's module folder {} is gone: give --module DIR", o.transcript.display(), dir.display()),
+        None => Ok(o.module.clone()),
+    }
+}
+
 /// Judges a saved serial transcript again, offline.
 pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
-    let expectations = prepare::expectations(&o.module)?;
     let raw = std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
+    let expectations = prepare::expectations(&module_args(o, &raw)?)?;
     let kos = o
         .ko
         .iter()
@@ -283,6 +307,41 @@ mod tests {
         std::fs::write(&t, b"[root@FriendlyARM /]# \r\n").unwrap();
         let err = format!("{:#}", recheck(&o).unwrap_err());
         assert!(err.contains("no complete kernel log dump"), "{err}");
+    }
+
+    /// Without --module, recheck judges with the folder the replay named
+    /// (its `dir` marker, of the last replay's run), not kmod/'s
+    /// expectations; a folder that is gone is an error, and --module wins.
+    #[test]
+    fn recheck_takes_the_module_folder_from_the_transcript() {
+        let dir = tempfile::tempdir().unwrap();
+        let lesson = dir.path().join("my lesson");
+        std::fs::create_dir(&lesson).unwrap();
+        // Its expectations want a line kmod/'s run never printed.
+        std::fs::write(lesson.join("expect.toml"), "[[step]]\nname = 'insmod'\nexpect = [{ line = 'lesson: hello' }]\n").unwrap();
+        let named = |path: &Path, nonce: &str| {
+            DUMP.replace(
+                "[   10.100000] @@harness 00000000000badca begin insmod",
+                &format!("[   10.01] @@harness {nonce} dir {}\r\n[   10.100000] @@harness 00000000000badca begin insmod", path.display()),
+            )
+        };
+        let t = dir.path().join("board.log");
+        std::fs::write(&t, session(&named(&lesson, "00000000000badca"))).unwrap();
+        assert_eq!(replayed_dir(&std::fs::read(&t).unwrap()), Some(lesson.clone()));
+        let o = RecheckOptions { transcript: t.clone(), module: ModuleArgs::default(), module_names: vec![], ko: vec![] };
+        let v = recheck(&o).unwrap();
+        assert_eq!(v.outcome, Outcome::Failed, "judged with the lesson's expectations: {v}");
+        assert!(v.to_string().contains("insmod prints line \"lesson: hello\""), "{v}");
+        // --module wins over the transcript.
+        let given = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
+        assert_eq!(recheck(&RecheckOptions { module: given, ..o.clone() }).unwrap().outcome, Outcome::Passed);
+        // Another run's dir marker (a forged one) is not taken.
+        std::fs::write(&t, session(&named(&lesson, "000000000000beef"))).unwrap();
+        assert_eq!(replayed_dir(&std::fs::read(&t).unwrap()), None);
+        // A folder that is gone is said.
+        std::fs::write(&t, session(&named(&dir.path().join("gone"), "00000000000badca"))).unwrap();
+        let err = format!("{:#}", recheck(&o).unwrap_err());
+        assert!(err.contains("is gone: give --module DIR"), "{err}");
     }
 
     /// The port list comes back from the replay's `api` and `port` markers;

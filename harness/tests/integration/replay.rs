@@ -404,6 +404,10 @@ fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
     held(v, "first prints line \"key_tasklet: K1 press 1 handled in a tasklet (in_softirq 1)\"");
     held(v, "held finds the board with K1 pressed");
+    // The emulated board is the stock image (friendlyarm-init turns its
+    // drivers on): K1's interrupt is its buttons driver's while
+    // /dev/buttons is open, which the verdict notes.
+    assert!(v.stock.iter().any(|n| n.resource == "XEINT26" && !n.refused), "{v}");
 
     opts.unattended = true;
     let report = replayed(&opts);
@@ -430,7 +434,9 @@ fn replay_of_a_button_lesson_asks_the_person_at_the_board() {
 
 /// A 3.5-style module replayed on the emulated board: the verdict lists
 /// what the layer gave back, and `recheck` reads the same list from the
-/// transcript alone (the replay's `api` and `port` markers).
+/// transcript alone (the replay's `api` and `port` markers). Then, on the
+/// same board, a module built for another kernel is refused before its
+/// first step.
 #[test]
 fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     let board = board();
@@ -447,12 +453,39 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     assert_eq!(ids, ["timer"], "{v}");
     assert!(!v.ports[0].at.is_empty(), "{v}");
     let module = harness::options::ModuleArgs { module_dirs: vec![fixture], ..Default::default() };
-    let again = replay::recheck(&RecheckOptions { transcript, module, module_names: vec![], ko: vec![] })
+    let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.ports, v.ports);
     assert_eq!(again.to_string(), v.to_string());
+    // Without --module: the folder the replay named in the transcript, not kmod/.
+    let bare = RecheckOptions { transcript: transcript.clone(), module: Default::default(), module_names: vec![], ko: vec![] };
+    let found = replay::recheck(&bare).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(found.to_string(), v.to_string());
+    a_module_for_another_kernel_is_refused_before_the_first_step(&board.pty);
     board.stop().unwrap();
     common::assert_no_qemu_children();
+}
+
+/// A module built for another profile's kernel than the one the board
+/// runs (the default profile's, exynos4210, on the small vexpress-a9
+/// kernel): the replay says so in one line before the first step, naming
+/// the profile whose kernel the board runs, and loads nothing.
+fn a_module_for_another_kernel_is_refused_before_the_first_step(pty: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(pty, Some(repo().join("fixtures/tutorial/mmc_byte")), 60);
+    opts.profile = Some("exynos4210".into());
+    opts.transcript = Some(dir.path().join("board.log"));
+    let err = match replay::replay(&opts) {
+        Ok(r) => panic!("a module for another kernel was replayed: {}", r.verdict),
+        Err(e) => format!("{e:#}"),
+    };
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with("mmc_byte cannot load on this board: it was built for Linux "), "{err}");
+    assert!(first.contains("-emulated, the board runs ") && first.contains("insmod would refuse it (\"invalid module format\")"), "{err}");
+    assert!(first.ends_with(&format!("the board runs the {PROFILE} profile's kernel: build with --profile {PROFILE}")), "{err}");
+    let raw = String::from_utf8_lossy(&std::fs::read(dir.path().join("board.log")).unwrap()).into_owned();
+    assert!(!raw.contains("harness_scenario"), "a step ran");
+    assert_eq!(on_board(pty, "ls /tmp | grep -c '^harness-'"), "0");
 }
 
 /// A line that floods text and never shows a prompt: the replay gives up at

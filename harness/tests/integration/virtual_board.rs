@@ -7,7 +7,11 @@ use crate::common::{fixture, harness, text};
 
 /// The lessons that drive the board, in one boot with a driver that makes
 /// an interrupt storm: every lesson passes, the storm fails by name, and
-/// the board's changes are in the report, each in its step.
+/// the board's changes are in the report, each in its step. In the same
+/// boot, a module that takes LED1 (fixtures/board/led1) passes with a note
+/// that the stock image's leds driver holds the pin, and the same module
+/// with `[board] stock-drivers = true` (led1-stock) is refused -EBUSY, as
+/// on the image.
 #[test]
 fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,10 +22,13 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
         args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
     }
     args.extend(["--module".into(), fixture("board/irq-storm").display().to_string()]);
+    for f in ["board/led1", "board/led1-stock"] {
+        args.extend(["--module".into(), fixture(f).display().to_string()]);
+    }
     let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "the storm fails, the rest pass: {t}");
-    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len(), lessons.len() + 1)), "{t}");
+    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 3)), "{t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
         reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
@@ -43,6 +50,34 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     let keys = verdict("key-irq");
     assert!(changed(&keys, "K1", "pressed", "press") && changed(&keys, "K1", "released", "press"), "{keys}");
     assert!(t.contains("  board LED1 on at "), "the text verdict shows the changes: {t}");
+    stock_notes(&verdict, &t);
+}
+
+/// What the stock image's drivers hold, said (the default) and held
+/// (`[board] stock-drivers = true`), in the boot above.
+fn stock_notes(verdict: &dyn Fn(&str) -> serde_json::Value, t: &str) {
+    let resources = |v: &serde_json::Value| -> Vec<(String, bool)> {
+        v["stock"].as_array().unwrap().iter().map(|n| (n["resource"].as_str().unwrap().to_string(), n["refused"].as_bool().unwrap())).collect()
+    };
+    let led1 = verdict("led1");
+    assert_eq!(led1["outcome"], "PASSED", "{led1}");
+    assert_eq!(resources(&led1), [("LED1".to_string(), false)], "{led1}");
+    assert_eq!(led1["stock"][0]["option"], "CONFIG_TINY4412_LEDS", "{led1}");
+    let section = &t[t.find("== led1\n").unwrap_or_else(|| panic!("no led1 section: {t}"))..];
+    assert!(
+        section.contains("note  LED1 (GPM4_0) in step insmod is held by the stock image's leds driver from boot: on FriendlyARM's image this request fails with -EBUSY"),
+        "{section}"
+    );
+    let held = verdict("led1-stock");
+    assert_eq!(held["outcome"], "PASSED", "refused as expected: {held}");
+    assert_eq!(resources(&held), [("LED1".to_string(), true)], "{held}");
+    assert_eq!(held["stock_drivers"], true, "{held}");
+    // The FriendlyARM LED lesson asks for all four, and the button lesson for K1-K4's interrupts.
+    let leds: Vec<String> = resources(&verdict("led-gpio")).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(leds, ["LED1", "LED2", "LED3", "LED4"]);
+    assert!(resources(&verdict("key-irq")).iter().any(|(r, refused)| r == "XEINT26" && !refused));
+    // A lesson that reaches no stock resource says nothing of them.
+    assert_eq!(resources(&verdict("led-registers")), []);
 }
 
 /// A watchdog fed, then starved: the lesson expects the reset
