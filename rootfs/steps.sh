@@ -9,6 +9,8 @@
 #   HARNESS_KMSG   where markers go (default /dev/kmsg: the kernel log, in
 #                  true order with printk); a file for the host-side tests
 #   HARNESS_TMP    scratch directory (default /tmp)
+#   HARNESS_ROOT   where the census finds /proc, /sys and /dev (default: /;
+#                  a directory of stand-ins for the host-side tests)
 
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
@@ -335,6 +337,156 @@ harness_module_gone() {
     while read -r _m _rest; do
         [ "$_m" = "$1" ] && return 1
     done < /proc/modules
+    return 0
+}
+
+# The census: what modules register, as the kernel lists it, an entry a
+# line (`KIND TEXT`) into _census, at most HARNESS_CENSUS_MAX entries.
+# Taken before a unit's first insmod and after its last rmmod; the harness
+# (judge/census.rs) names what the second has that the first had not. Only
+# the shell's own globs, reads and string work: no fork (each costs a
+# tenth of a second of emulated time). Counts and levels, which change
+# under a module that did nothing wrong, are left out: interrupt counts,
+# a pin's level, processes.
+HARNESS_CENSUS_MAX=1500
+
+harness_census_add() {
+    if [ "$_cn" -ge "$HARNESS_CENSUS_MAX" ]; then
+        _ccut=1
+        return
+    fi
+    _cn=$((_cn + 1))
+    _census="$_census$*
+"
+}
+
+# Char and block majors, misc minors, interrupt handlers, requested GPIOs.
+harness_census_lists() {
+    _ck=
+    while read -r _ca _cb; do
+        case $_ca in
+        Character) _ck=chrdev ;;
+        Block) _ck=blkdev ;;
+        *[0-9]) [ -n "$_ck" ] && harness_census_add $_ck "$_ca" "$_cb" ;;
+        esac
+    done < $HARNESS_ROOT/proc/devices
+    if [ -r $HARNESS_ROOT/proc/misc ]; then
+        while read -r _ca _cb; do
+            harness_census_add misc "$_ca" "$_cb"
+        done < $HARNESS_ROOT/proc/misc
+    fi
+    # An IRQ's line: its number, a count per CPU, then the chip, the line
+    # in it, its trigger and its handlers' names.
+    while read -r _ca _cb; do
+        case $_ca in
+        [0-9]*:) ;;
+        *) continue ;;
+        esac
+        set -- $_cb
+        while [ $# -gt 0 ]; do
+            case $1 in *[!0-9]*) break ;; esac
+            shift
+        done
+        harness_census_add irq "${_ca%:}" "$*"
+    done < $HARNESS_ROOT/proc/interrupts
+    # debugfs's list of the chips and of the pins someone requested: a pin
+    # as ` gpio-220 (name|consumer) in hi IRQ`, without its direction and
+    # level.
+    [ -r $HARNESS_ROOT/sys/kernel/debug/gpio ] || return 0
+    while IFS= read -r _cl; do
+        case $_cl in
+        gpiochip*) harness_census_add gpiochip "$_cl" ;;
+        *gpio-*\(*)
+            _cb=${_cl#*gpio-}
+            _ca=${_cb#*(}
+            set -- ${_ca%%)*}
+            harness_census_add gpio "gpio-${_cb%% *}" "($*)"
+            ;;
+        esac
+    done < $HARNESS_ROOT/sys/kernel/debug/gpio
+}
+
+# Classes and their devices, char device numbers, /dev, input devices'
+# names, proc and debugfs entries, every bus's devices and drivers.
+harness_census_trees() {
+    for _cl in $HARNESS_ROOT/sys/class/*; do
+        [ -e "$_cl" ] || continue
+        harness_census_add class "${_cl##*/}"
+        for _ca in "$_cl"/*; do
+            [ -e "$_ca" ] || [ -L "$_ca" ] || continue
+            harness_census_add device "${_cl##*/}/${_ca##*/}"
+        done
+    done
+    for _cl in $HARNESS_ROOT/sys/dev/char/*; do
+        [ -e "$_cl" ] && harness_census_add char "${_cl##*/}"
+    done
+    for _cl in $HARNESS_ROOT/dev/* $HARNESS_ROOT/dev/*/*; do
+        # /dev/fd is the shell's own (a link to /proc/self/fd).
+        case $_cl in $HARNESS_ROOT/dev/fd/*) continue ;; esac
+        [ -e "$_cl" ] || [ -L "$_cl" ] || continue
+        harness_census_add dev "${_cl#$HARNESS_ROOT/dev/}"
+    done
+    for _cl in $HARNESS_ROOT/sys/class/input/input*; do
+        [ -r "$_cl/name" ] || continue
+        read -r _ca < "$_cl/name"
+        harness_census_add input "${_cl##*/}" "$_ca"
+    done
+    for _cl in $HARNESS_ROOT/proc/* $HARNESS_ROOT/proc/driver/*; do
+        case ${_cl#$HARNESS_ROOT/proc/} in
+        [0-9]*|self|thread-self) continue ;;
+        esac
+        [ -e "$_cl" ] && harness_census_add proc "${_cl#$HARNESS_ROOT/proc/}"
+    done
+    for _cl in $HARNESS_ROOT/sys/kernel/debug/*; do
+        [ -e "$_cl" ] && harness_census_add debugfs "${_cl##*/}"
+    done
+    for _cl in $HARNESS_ROOT/sys/bus/*/devices/* $HARNESS_ROOT/sys/bus/*/drivers/*; do
+        [ -e "$_cl" ] || [ -L "$_cl" ] || continue
+        _ca=${_cl#$HARNESS_ROOT/sys/bus/}
+        case $_ca in
+        */drivers/*) harness_census_add driver "${_ca%%/*}/${_cl##*/}" ;;
+        *) harness_census_add bus-device "${_ca%%/*}/${_cl##*/}" ;;
+        esac
+    done
+}
+
+# harness_census first|again: the census step. The first keeps its census
+# and says how many entries it has; the second, taken after the unit's last
+# rmmod, says `same N` when it is the same (one line), else prints both
+# (`before ENTRY`, `after ENTRY`) for the harness to compare, and
+# `truncated N` when either stopped at the bound.
+harness_census() {
+    _census=
+    _cn=0
+    _ccut=
+    # No globbing of what the lists hold (an IRQ's name split into words).
+    set -f
+    harness_census_lists
+    set +f
+    harness_census_trees
+    if [ "$1" = first ]; then
+        HARNESS_CENSUS=$_census
+        HARNESS_CENSUS_CUT=$_ccut
+        echo "$_cn entries"
+        return 0
+    fi
+    if [ "$_census" = "$HARNESS_CENSUS" ]; then
+        echo "same $_cn"
+        return 0
+    fi
+    _cifs=$IFS
+    IFS='
+'
+    set -f
+    for _cl in $HARNESS_CENSUS; do
+        echo "before $_cl"
+    done
+    for _cl in $_census; do
+        echo "after $_cl"
+    done
+    set +f
+    IFS=$_cifs
+    [ -n "$_ccut$HARNESS_CENSUS_CUT" ] && echo "truncated $HARNESS_CENSUS_MAX"
     return 0
 }
 

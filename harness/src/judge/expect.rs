@@ -4,9 +4,10 @@
 //! ```toml
 //! programs = ["app.c"]             # C sources built into static ARM programs on the guest's PATH
 //! api = "native"                   # build for the test kernel's own API, not 3.5's (the layer; --api)
+//! reload = false                   # no second load after the first rmmod (the default loads twice)
 //!
 //! [[step]]
-//! name = "insmod"                  # insmod, rmmod, gone, leaks (`insmod:<module>` with several modules)
+//! name = "insmod"                  # insmod, rmmod, gone, leaks, census (`insmod:<module>` with several modules; `insmod#2` the second load alone)
 //! args = "count=3"                 # insmod: module parameters
 //! exit = 0                         # the default
 //! expect = [{ line = "process:insmod" }, { regex = "^mmc_byte: .*ok$" }]   # kernel log, in order
@@ -22,7 +23,8 @@
 //! This module does no I/O: the caller reads the file.
 
 use crate::judge::board::{self, BoardKeys, BoardStep};
-use crate::judge::step::{StepKind, Transcript};
+use crate::judge::census;
+use crate::judge::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,7 @@ struct File {
     #[serde(default)]
     programs: Vec<String>,
     api: Option<crate::api::Api>,
+    reload: Option<bool>,
     #[serde(default)]
     step: Vec<StepSpec>,
 }
@@ -169,6 +172,10 @@ pub struct Expectations {
     pub defaults: bool,
     /// The module API the file asks for (`api = "native"` or `"3.5"`).
     pub api: Option<crate::api::Api>,
+    /// After the first rmmod the modules are loaded and unloaded again
+    /// (`reload = false` in the file says not to): what a student does on
+    /// the board all day.
+    pub reload: bool,
 }
 
 /// The result of one expectation.
@@ -256,7 +263,7 @@ impl Expectations {
     /// The expectations used when no file is given: every step exits 0 and
     /// no kernel report appears.
     pub fn defaults() -> Expectations {
-        Expectations { defaults: true, ..Default::default() }
+        Expectations { defaults: true, reload: true, ..Default::default() }
     }
 
     /// Parses and validates an expectations file's text; `origin` names it
@@ -324,7 +331,7 @@ impl Expectations {
                 bail!("{origin}: programs[{i}] {p:?}: name a .c file inside the module directory, e.g. \"app.c\"");
             }
         }
-        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api })
+        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api, reload: file.reload.unwrap_or(true) })
     }
 
     /// Whether a step expects the board to be reset (the run then ends in it).
@@ -353,10 +360,12 @@ impl Expectations {
     /// by the defaults (it ran, it exited 0); `leaks` only when the kernel
     /// has kmemleak (the step ran) or the file asks for it. Patterns of an
     /// entry match its steps' lines in order, each after the line the
-    /// previous one matched.
+    /// previous one matched, in each round of the scenario apart (the
+    /// second load prints its lines again). Then what the unit left behind
+    /// (the census) and the interrupts nobody handled.
     pub fn evaluate(&self, planned: &[String], t: &Transcript) -> Vec<Check> {
         let mut checks = Vec::new();
-        let mut entries: Vec<StepExpectation> = Vec::new();
+        let mut entries: Vec<(StepExpectation, Option<u32>)> = Vec::new();
         let mut targets: Vec<Vec<&str>> = Vec::new();
         for name in planned {
             let entry = self.entry_for(name);
@@ -364,15 +373,18 @@ impl Expectations {
                 continue;
             }
             let entry = entry.cloned().unwrap_or_else(|| StepExpectation::default_for(name));
-            match entries.iter().position(|e| e.name == entry.name) {
+            let round = step::round(name);
+            match entries.iter().position(|(e, r)| e.name == entry.name && *r == round) {
                 Some(k) => targets[k].push(name),
                 None => {
-                    entries.push(entry);
+                    entries.push((entry, round));
                     targets.push(vec![name]);
                 }
             }
         }
-        for (exp, names) in entries.iter().zip(&targets) {
+        for ((exp, round), names) in entries.iter().zip(&targets) {
+            // The second round's checks say so (`insmod#2 prints …`).
+            let label = if round.is_some() && step::round(&exp.name).is_none() { step::second(&exp.name) } else { exp.name.clone() };
             let mut kernel: Vec<&str> = Vec::new();
             let mut output: Vec<&str> = Vec::new();
             for name in names {
@@ -380,7 +392,14 @@ impl Expectations {
                 if exp.reset {
                     checks.push(reset_check(name, t));
                 } else {
-                    checks.extend(ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit));
+                    let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
+                    if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
+                        // The second load's own error, the first thing it said.
+                        if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
+                            ran[1].detail = ran[1].detail.take().map(|d| format!("{d}, the second time: {first}"));
+                        }
+                    }
+                    checks.extend(ran);
                 }
                 if let Some(r) = record {
                     kernel.extend(t.kernel_lines(r));
@@ -388,8 +407,8 @@ impl Expectations {
                 }
             }
             let step = names.first().map(|n| n.to_string()).unwrap_or_default();
-            in_order(&mut checks, &step, &format!("{} prints", exp.name), &exp.expect, &kernel, "kernel line(s)");
-            in_order(&mut checks, &step, &format!("{} outputs", exp.name), &exp.stdout, &output, "line(s) of output");
+            in_order(&mut checks, &step, &format!("{label} prints"), &exp.expect, &kernel, "kernel line(s)");
+            in_order(&mut checks, &step, &format!("{label} outputs"), &exp.stdout, &output, "line(s) of output");
             if let Some(BoardStep::Check(want)) = &exp.board {
                 let wrong = board::differences(want, &output);
                 let parts = want.iter().map(|(p, s)| format!("{p} {s}")).collect::<Vec<_>>().join(", ");
@@ -401,8 +420,45 @@ impl Expectations {
                 });
             }
         }
+        checks.extend(census_check(planned, t));
+        checks.extend(unhandled_checks(t));
         checks
     }
+}
+
+/// Nothing left behind after rmmod: the census the unit's last step of its
+/// kind took (after its last rmmod) against the one before its first insmod.
+fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
+    let last = planned.iter().filter(|n| StepKind::of(n) == StepKind::Census).nth(1)?;
+    let record = t.step(last).filter(|r| r.rc == Some(0))?;
+    let c = census::compare(t.output_lines(record));
+    let detail = if !c.complete {
+        Some("the census after the last rmmod said nothing of the one before (see its output)".to_string())
+    } else if c.left.is_empty() {
+        None
+    } else {
+        let cut = if c.truncated { " (and the census was cut at its bound: there may be more)" } else { "" };
+        Some(format!("{} left: {}{cut}", c.left.len(), c.left.join("; ")))
+    };
+    Some(Check { step: last.clone(), description: "nothing left behind after rmmod".to_string(), held: detail.is_none(), detail })
+}
+
+/// An interrupt the virtual board raised whose handlers all returned
+/// IRQ_NONE: the module's own handler said the interrupt was not its own
+/// (the kernel keeps count and, past 99,900 of 100,000, disables the line).
+/// A shared line that one handler claimed is handled.
+fn unhandled_checks(t: &Transcript) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board::unhandled(&c.state)) {
+        let step = c.step.clone().unwrap_or_default();
+        let description = format!("the interrupt on {} in {step} is handled", c.part);
+        if checks.iter().any(|k| k.description == description) {
+            continue;
+        }
+        let detail = Some("every handler of the line returned IRQ_NONE: the handler does not claim its own interrupt (return IRQ_HANDLED for it)".to_string());
+        checks.push(Check { step, description, held: false, detail });
+    }
+    checks
 }
 
 /// That step `name` ran to completion (it `started` and reported the exit
