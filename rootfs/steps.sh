@@ -406,8 +406,10 @@ harness_census_lists() {
     done < $HARNESS_ROOT/sys/kernel/debug/gpio
 }
 
-# Classes and their devices, char device numbers, /dev, input devices'
-# names, proc and debugfs entries, every bus's devices and drivers.
+# Classes and their devices (input devices among them: not their names,
+# which a driver that never unregistered leaves in its freed memory),
+# char device numbers, /dev, proc and debugfs entries, every bus's devices
+# and drivers.
 harness_census_trees() {
     for _cl in $HARNESS_ROOT/sys/class/*; do
         [ -e "$_cl" ] || continue
@@ -425,11 +427,6 @@ harness_census_trees() {
         case $_cl in $HARNESS_ROOT/dev/fd/*) continue ;; esac
         [ -e "$_cl" ] || [ -L "$_cl" ] || continue
         harness_census_add dev "${_cl#$HARNESS_ROOT/dev/}"
-    done
-    for _cl in $HARNESS_ROOT/sys/class/input/input*; do
-        [ -r "$_cl/name" ] || continue
-        read -r _ca < "$_cl/name"
-        harness_census_add input "${_cl##*/}" "$_ca"
     done
     for _cl in $HARNESS_ROOT/proc/* $HARNESS_ROOT/proc/driver/*; do
         case ${_cl#$HARNESS_ROOT/proc/} in
@@ -450,27 +447,40 @@ harness_census_trees() {
     done
 }
 
-# harness_census first|again: the census step. The first keeps its census
-# and says how many entries it has; the second, taken after the unit's last
-# rmmod, says `same N` when it is the same (one line), else prints both
-# (`before ENTRY`, `after ENTRY`) for the harness to compare, and
-# `truncated N` when either stopped at the bound.
+# harness_census first|again: the census step, in a child shell: a list a
+# module left pointing into its freed memory (an IRQ's or a misc device's
+# name) can fault when read, which must not take /init with it (one fork
+# a census). The first keeps its census in a file and says how many
+# entries it has; the second, taken after the unit's last rmmod, says
+# `same N` when it is the same (one line), else prints both (`before
+# ENTRY`, `after ENTRY`) for the harness to compare, and `truncated N` when
+# either stopped at the bound.
 harness_census() {
+    ( harness_census_run "$1" )
+}
+
+harness_census_run() {
     _census=
     _cn=0
     _ccut=
+    _cfile=${HARNESS_TMP:-/tmp}/harness-census
     # No globbing of what the lists hold (an IRQ's name split into words).
     set -f
     harness_census_lists
     set +f
     harness_census_trees
     if [ "$1" = first ]; then
-        HARNESS_CENSUS=$_census
-        HARNESS_CENSUS_CUT=$_ccut
+        printf '%s' "$_census" > "$_cfile"
+        [ -n "$_ccut" ] && echo "truncated $HARNESS_CENSUS_MAX"
         echo "$_cn entries"
         return 0
     fi
-    if [ "$_census" = "$HARNESS_CENSUS" ]; then
+    _before=
+    while IFS= read -r _cl; do
+        _before="$_before$_cl
+"
+    done < "$_cfile"
+    if [ "$_census" = "$_before" ]; then
         echo "same $_cn"
         return 0
     fi
@@ -478,7 +488,7 @@ harness_census() {
     IFS='
 '
     set -f
-    for _cl in $HARNESS_CENSUS; do
+    for _cl in $_before; do
         echo "before $_cl"
     done
     for _cl in $_census; do
@@ -486,7 +496,7 @@ harness_census() {
     done
     set +f
     IFS=$_cifs
-    [ -n "$_ccut$HARNESS_CENSUS_CUT" ] && echo "truncated $HARNESS_CENSUS_MAX"
+    [ -n "$_ccut" ] && echo "truncated $HARNESS_CENSUS_MAX"
     return 0
 }
 

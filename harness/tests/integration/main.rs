@@ -14,6 +14,7 @@ mod gdb;
 mod install;
 mod common;
 mod ko;
+mod leftovers;
 mod lessons;
 mod memory;
 mod replay;
