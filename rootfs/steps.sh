@@ -341,24 +341,14 @@ harness_module_gone() {
 }
 
 # The census: what modules register, as the kernel lists it, an entry a
-# line (`KIND TEXT`) into _census, at most HARNESS_CENSUS_MAX entries.
-# Taken before a unit's first insmod and after its last rmmod; the harness
-# (judge/census.rs) names what the second has that the first had not. Only
-# the shell's own globs, reads and string work: no fork (each costs a
-# tenth of a second of emulated time). Counts and levels, which change
-# under a module that did nothing wrong, are left out: interrupt counts,
-# a pin's level, processes.
+# line (`KIND TEXT`) on stdout. Taken before a unit's first insmod and after
+# its last rmmod; the harness (judge/census.rs) names what the second has
+# that the first had not. Only the shell's own globs, reads and echo per
+# entry (a fork costs a tenth of a second of emulated time; so does a
+# shell function call per entry, many times over). Counts and levels, which
+# change under a module that did nothing wrong, are left out: interrupt
+# counts, a pin's level, processes.
 HARNESS_CENSUS_MAX=1500
-
-harness_census_add() {
-    if [ "$_cn" -ge "$HARNESS_CENSUS_MAX" ]; then
-        _ccut=1
-        return
-    fi
-    _cn=$((_cn + 1))
-    _census="$_census$*
-"
-}
 
 # Char and block majors, misc minors, interrupt handlers, requested GPIOs.
 harness_census_lists() {
@@ -367,16 +357,20 @@ harness_census_lists() {
         case $_ca in
         Character) _ck=chrdev ;;
         Block) _ck=blkdev ;;
-        *[0-9]) [ -n "$_ck" ] && harness_census_add $_ck "$_ca" "$_cb" ;;
+        *[0-9]) [ -n "$_ck" ] && echo "$_ck $_ca $_cb" ;;
         esac
     done < $HARNESS_ROOT/proc/devices
     if [ -r $HARNESS_ROOT/proc/misc ]; then
         while read -r _ca _cb; do
-            harness_census_add misc "$_ca" "$_cb"
+            echo "misc $_ca $_cb"
         done < $HARNESS_ROOT/proc/misc
     fi
     # An IRQ's line: its number, a count per CPU, then the chip, the line
-    # in it, its trigger and its handlers' names.
+    # in it, its trigger and its handlers' names. Copied whole first (one
+    # fork): the shell reads a byte a call, and each call on this file
+    # costs more than the fork (1.7 s of emulated time for its 2 KiB).
+    _cirq=${HARNESS_TMP:-/tmp}/harness-census.irq
+    cat $HARNESS_ROOT/proc/interrupts > "$_cirq"
     while read -r _ca _cb; do
         case $_ca in
         [0-9]*:) ;;
@@ -387,20 +381,20 @@ harness_census_lists() {
             case $1 in *[!0-9]*) break ;; esac
             shift
         done
-        harness_census_add irq "${_ca%:}" "$*"
-    done < $HARNESS_ROOT/proc/interrupts
+        echo "irq ${_ca%:} $*"
+    done < "$_cirq"
     # debugfs's list of the chips and of the pins someone requested: a pin
     # as ` gpio-220 (name|consumer) in hi IRQ`, without its direction and
     # level.
     [ -r $HARNESS_ROOT/sys/kernel/debug/gpio ] || return 0
     while IFS= read -r _cl; do
         case $_cl in
-        gpiochip*) harness_census_add gpiochip "$_cl" ;;
+        gpiochip*) echo "gpiochip $_cl" ;;
         *gpio-*\(*)
             _cb=${_cl#*gpio-}
             _ca=${_cb#*(}
             set -- ${_ca%%)*}
-            harness_census_add gpio "gpio-${_cb%% *}" "($*)"
+            echo "gpio gpio-${_cb%% *} ($*)"
             ;;
         esac
     done < $HARNESS_ROOT/sys/kernel/debug/gpio
@@ -408,95 +402,91 @@ harness_census_lists() {
 
 # Classes and their devices (input devices among them: not their names,
 # which a driver that never unregistered leaves in its freed memory),
-# char device numbers, /dev, proc and debugfs entries, every bus's devices
-# and drivers.
+# /dev, proc and debugfs entries, platform devices, every bus's drivers. A
+# glob that matches nothing stays itself (ends in `*`).
 harness_census_trees() {
     for _cl in $HARNESS_ROOT/sys/class/*; do
-        [ -e "$_cl" ] || continue
-        harness_census_add class "${_cl##*/}"
-        for _ca in "$_cl"/*; do
-            [ -e "$_ca" ] || [ -L "$_ca" ] || continue
-            harness_census_add device "${_cl##*/}/${_ca##*/}"
-        done
+        case $_cl in *\*) ;; *) echo "class ${_cl##*/}" ;; esac
     done
-    for _cl in $HARNESS_ROOT/sys/dev/char/*; do
-        [ -e "$_cl" ] && harness_census_add char "${_cl##*/}"
+    for _cl in $HARNESS_ROOT/sys/class/*/*; do
+        _ca=${_cl%/*}
+        case $_cl in *\*) ;; *) echo "device ${_ca##*/}/${_cl##*/}" ;; esac
     done
     for _cl in $HARNESS_ROOT/dev/* $HARNESS_ROOT/dev/*/*; do
         # /dev/fd is the shell's own (a link to /proc/self/fd).
-        case $_cl in $HARNESS_ROOT/dev/fd/*) continue ;; esac
-        [ -e "$_cl" ] || [ -L "$_cl" ] || continue
-        harness_census_add dev "${_cl#$HARNESS_ROOT/dev/}"
+        case $_cl in
+        *\*|$HARNESS_ROOT/dev/fd/*) ;;
+        *) echo "dev ${_cl#$HARNESS_ROOT/dev/}" ;;
+        esac
     done
     for _cl in $HARNESS_ROOT/proc/* $HARNESS_ROOT/proc/driver/*; do
         case ${_cl#$HARNESS_ROOT/proc/} in
-        [0-9]*|self|thread-self) continue ;;
+        [0-9]*|self|thread-self|*\*) ;;
+        *) echo "proc ${_cl#$HARNESS_ROOT/proc/}" ;;
         esac
-        [ -e "$_cl" ] && harness_census_add proc "${_cl#$HARNESS_ROOT/proc/}"
     done
     for _cl in $HARNESS_ROOT/sys/kernel/debug/*; do
-        [ -e "$_cl" ] && harness_census_add debugfs "${_cl##*/}"
+        case $_cl in *\*) ;; *) echo "debugfs ${_cl##*/}" ;; esac
     done
-    for _cl in $HARNESS_ROOT/sys/bus/*/devices/* $HARNESS_ROOT/sys/bus/*/drivers/*; do
-        [ -e "$_cl" ] || [ -L "$_cl" ] || continue
+    for _cl in $HARNESS_ROOT/sys/bus/platform/devices/* $HARNESS_ROOT/sys/bus/*/drivers/*; do
         _ca=${_cl#$HARNESS_ROOT/sys/bus/}
         case $_ca in
-        */drivers/*) harness_census_add driver "${_ca%%/*}/${_cl##*/}" ;;
-        *) harness_census_add bus-device "${_ca%%/*}/${_cl##*/}" ;;
+        *\*) ;;
+        */drivers/*) echo "driver ${_ca%%/*}/${_cl##*/}" ;;
+        *) echo "bus-device ${_ca%%/*}/${_cl##*/}" ;;
         esac
     done
 }
 
-# harness_census first|again: the census step, in a child shell: a list a
-# module left pointing into its freed memory (an IRQ's or a misc device's
-# name) can fault when read, which must not take /init with it (one fork
-# a census). The first keeps its census in a file and says how many
-# entries it has; the second, taken after the unit's last rmmod, says
-# `same N` when it is the same (one line), else prints both (`before
-# ENTRY`, `after ENTRY`) for the harness to compare, and `truncated N` when
-# either stopped at the bound.
+# harness_census first [reuse] | again: the census step, in a child shell:
+# a list a module left pointing into its freed memory (an IRQ's or a misc
+# device's name) can fault when read, which must not take /init with it.
+# `first` keeps its census in a file (with `reuse`, the one a unit's
+# `again` just took, when there is one: nothing ran between the two);
+# `again`, taken after the unit's last rmmod, says `same` when it is the
+# same (cmp: one fork), else prints both (`before ENTRY`, `after ENTRY`, at
+# most HARNESS_CENSUS_MAX of each) for the harness to compare, and
+# `truncated N` when it cut one.
 harness_census() {
-    ( harness_census_run "$1" )
+    if [ "$1 $2" = "first reuse" ] && [ -n "$HARNESS_CENSUS_LAST" ]; then
+        HARNESS_CENSUS_FIRST=$HARNESS_CENSUS_LAST
+        echo "the census the step before took"
+        return 0
+    fi
+    HARNESS_CENSUS_SEQ=$((${HARNESS_CENSUS_SEQ:-0} + 1))
+    _cfile=${HARNESS_TMP:-/tmp}/harness-census.$HARNESS_CENSUS_SEQ
+    HARNESS_CENSUS_LAST=
+    ( harness_census_run "$1" "$_cfile" "$HARNESS_CENSUS_FIRST" ) || return $?
+    case $1 in
+    first) HARNESS_CENSUS_FIRST=$_cfile ;;
+    *) HARNESS_CENSUS_LAST=$_cfile ;;
+    esac
 }
 
+# harness_census_run first|again FILE [FIRST]: takes the census into FILE
+# (and compares it with FIRST's).
 harness_census_run() {
-    _census=
-    _cn=0
-    _ccut=
-    _cfile=${HARNESS_TMP:-/tmp}/harness-census
     # No globbing of what the lists hold (an IRQ's name split into words).
     set -f
-    harness_census_lists
+    harness_census_lists > "$2"
     set +f
-    harness_census_trees
-    if [ "$1" = first ]; then
-        printf '%s' "$_census" > "$_cfile"
-        [ -n "$_ccut" ] && echo "truncated $HARNESS_CENSUS_MAX"
-        echo "$_cn entries"
+    harness_census_trees >> "$2"
+    [ "$1" = first ] && return 0
+    if cmp -s "$3" "$2" 2>/dev/null; then
+        echo same
         return 0
     fi
-    _before=
-    while IFS= read -r _cl; do
-        _before="$_before$_cl
-"
-    done < "$_cfile"
-    if [ "$_census" = "$_before" ]; then
-        echo "same $_cn"
-        return 0
-    fi
-    _cifs=$IFS
-    IFS='
-'
-    set -f
-    for _cl in $_before; do
-        echo "before $_cl"
+    for _ck in "$3" "$2"; do
+        _cn=0
+        while IFS= read -r _cl; do
+            _cn=$((_cn + 1))
+            if [ $_cn -gt $HARNESS_CENSUS_MAX ]; then
+                echo "truncated $HARNESS_CENSUS_MAX"
+                break
+            fi
+            [ "$_ck" = "$3" ] && echo "before $_cl" || echo "after $_cl"
+        done < "$_ck"
     done
-    for _cl in $_census; do
-        echo "after $_cl"
-    done
-    set +f
-    IFS=$_cifs
-    [ -n "$_ccut" ] && echo "truncated $HARNESS_CENSUS_MAX"
     return 0
 }
 

@@ -247,7 +247,13 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             Action::BoardState => format!("harness_step {n} harness_board_state"),
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
-            Action::Census { again } => format!("harness_step {n} harness_census {}", if *again { "again" } else { "first" }),
+            // A unit's first census right after another's last one (units
+            // sharing a boot) is that one: nothing runs between them.
+            Action::Census { again: true } => format!("harness_step {n} harness_census again"),
+            Action::Census { again: false } if i > 0 && plan.steps[i - 1].action == (Action::Census { again: true }) => {
+                format!("harness_step {n} harness_census first reuse")
+            }
+            Action::Census { again: false } => format!("harness_step {n} harness_census first"),
             Action::Leaks => "harness_leaks".to_string(),
         };
         s.push_str("    ");
@@ -432,7 +438,7 @@ mod tests {
         let leaves = "cd \"$HARNESS_ROOT\" && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
         let cleans = "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
             && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
-        let named = "4 left: major 250 \"wait_queue\" in /proc/devices; device \"input0\" of class \"input\"; class \"led\"; /dev/led0";
+        let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of class \"input\"; /dev/led0";
         for (rmmod, left) in [(leaves, Some(named)), (cleans, None)] {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("root");
@@ -453,6 +459,43 @@ mod tests {
             assert_eq!(census.detail.as_deref(), left, "{census:?}");
             assert_eq!(census.held, left.is_none());
         }
+    }
+
+    /// Units sharing a boot: the second unit's first census is the first
+    /// unit's last (nothing runs between), so what the first left behind is
+    /// the first's alone.
+    #[test]
+    fn a_units_leftovers_are_not_the_next_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for d in ["proc", "sys/class", "dev"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("proc/devices"), "Character devices:\n  1 mem\n").unwrap();
+        std::fs::write(root.join("proc/interrupts"), "").unwrap();
+        let mut steps = Vec::new();
+        for unit in ["a", "b"] {
+            for mut st in plan(&[m("hello")], &Expectations::defaults()).unwrap().steps.into_iter().filter(|s| s.action != Action::Leaks) {
+                st.unit = Some(unit.to_string());
+                steps.push(st);
+            }
+        }
+        let p = Plan { steps, shell: false, shell_on_failure: false, board: None };
+        let text = script(&p, "/harness");
+        assert!(text.contains("harness_step b/census harness_census first reuse\n"), "{text}");
+        assert!(text.contains("harness_step a/census harness_census first\n"), "{text}");
+        // Each insmod adds a class (the second load's is there already).
+        let insmod = "mkdir -p \"$HARNESS_ROOT/sys/class/led\"";
+        let scenario = format!("export HARNESS_ROOT={}\n{text}", root.display());
+        let t = run_under_sh(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", "exit 0")]);
+        let planned: Vec<String> = p.steps.iter().map(|s| s.name.clone()).collect();
+        let census = |unit: &str| {
+            let view = t.unit_view(unit, 0, t.lines.len());
+            let checks = Expectations::defaults().evaluate(&planned[..planned.len() / 2], &view);
+            checks.into_iter().find(|c| c.description == "nothing left behind after rmmod").unwrap()
+        };
+        assert_eq!(census("a").detail.as_deref(), Some("1 left: class \"led\""));
+        assert!(census("b").held, "{:?}", census("b"));
     }
 
     #[test]

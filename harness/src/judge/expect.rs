@@ -691,6 +691,44 @@ mod tests {
         assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='app'\nrun='b'\n").contains("a second entry"));
     }
 
+    /// The second load is judged apart, by the same entry: its lines must
+    /// appear again in its own step, and a second insmod that fails says
+    /// its first error.
+    #[test]
+    fn the_second_load_is_judged_apart_and_says_its_first_error() {
+        let t = Transcript::from_log(
+            &"@@N begin insmod\nwq: up\n@@N end insmod rc=0\n@@N begin rmmod\n@@N end rmmod rc=0\n\
+              @@N begin insmod#2\nwq: register_chrdev_region: -16\n\
+              @@N out insmod#2 insmod: can't insert 'wq.ko': Device or resource busy\n@@N end insmod#2 rc=1\n"
+                .replace("@@N", &format!("@@harness {N}")),
+            N,
+        );
+        let e = Expectations::parse("[[step]]\nname='insmod'\nexpect=[{line='wq: up'}]\n", "e").unwrap();
+        assert!(e.reload, "a second load by default");
+        let planned: Vec<String> = ["insmod", "rmmod", "insmod#2"].map(String::from).to_vec();
+        let checks = e.evaluate(&planned, &t);
+        assert_eq!(failed(&checks), ["insmod#2 exits 0", "insmod#2 prints line \"wq: up\""]);
+        let exit = checks.iter().find(|c| c.description == "insmod#2 exits 0").unwrap();
+        assert_eq!(exit.detail.as_deref(), Some("it exited 1, the second time: insmod: can't insert 'wq.ko': Device or resource busy"));
+        assert!(!Expectations::parse("reload = false\n", "e").unwrap().reload);
+    }
+
+    /// An interrupt the board raised that every handler disowned fails the
+    /// step it was raised in, once; one that was handled adds no check.
+    #[test]
+    fn an_interrupt_nobody_handled_fails_its_step() {
+        let t = Transcript::from_log(
+            &"@@N begin press\n@@N board 2.000100 XEINT26 unhandled: IRQ_NONE from its handlers\n\
+              @@N board 2.000200 XEINT26 unhandled: IRQ_NONE from its handlers\n@@N board 2.000300 XEINT27 handled 0.1 ms after the edge\n\
+              @@N end press rc=0\n"
+                .replace("@@N", &format!("@@harness {N}")),
+            N,
+        );
+        let checks = Expectations::defaults().evaluate(&["press".to_string()], &t);
+        assert_eq!(failed(&checks), ["the interrupt on XEINT26 in press is handled"]);
+        assert!(checks.iter().all(|c| !c.description.contains("XEINT27")), "{checks:?}");
+    }
+
     #[test]
     fn a_command_after_rmmod_runs_after_unloading() {
         let e = Expectations::parse(
