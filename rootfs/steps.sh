@@ -9,6 +9,8 @@
 #   HARNESS_KMSG   where markers go (default /dev/kmsg: the kernel log, in
 #                  true order with printk); a file for the host-side tests
 #   HARNESS_TMP    scratch directory (default /tmp)
+#   HARNESS_ROOT   where the census finds /proc, /sys and /dev (default: /;
+#                  a directory of stand-ins for the host-side tests)
 
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
@@ -350,6 +352,143 @@ harness_module_gone() {
     while read -r _m _rest; do
         [ "$_m" = "$1" ] && return 1
     done < /proc/modules
+    return 0
+}
+
+# The census: what modules register, as the kernel lists it, an entry a
+# line (`KIND TEXT`) on stdout. Taken before a unit's first insmod and after
+# its last rmmod; the harness (judge/census.rs) names what the second has
+# that the first had not. Only the shell's own globs, reads and echo per
+# entry (a fork costs a tenth of a second of emulated time; so does a
+# shell function call per entry, many times over), and one sed. Counts and levels, which
+# change under a module that did nothing wrong, are left out: interrupt
+# counts, a pin's level, processes.
+HARNESS_CENSUS_MAX=1500
+
+# Char and block majors, misc minors, interrupt handlers, requested GPIOs.
+harness_census_lists() {
+    _ck=
+    while read -r _ca _cb; do
+        case $_ca in
+        Character) _ck=chrdev ;;
+        Block) _ck=blkdev ;;
+        *[0-9]) [ -n "$_ck" ] && echo "$_ck $_ca $_cb" ;;
+        esac
+    done < $HARNESS_ROOT/proc/devices
+    if [ -r $HARNESS_ROOT/proc/misc ]; then
+        while read -r _ca _cb; do
+            echo "misc $_ca $_cb"
+        done < $HARNESS_ROOT/proc/misc
+    fi
+    # An IRQ's line: its number, a count per CPU, then the chip, the line
+    # in it, its trigger and its handlers' names; the counts left out by
+    # one sed (the shell reads a byte a call, and this file's padded lines
+    # cost it a second of emulated time).
+    sed -n -e 's/^ *\([0-9][0-9]*\):[ 0-9]*/irq \1 /' -e 's/  */ /g' -e '/^irq /p' $HARNESS_ROOT/proc/interrupts
+    # debugfs's list of the chips and of the pins someone requested: a pin
+    # as ` gpio-220 (name|consumer) in hi IRQ`, without its direction and
+    # level.
+    [ -r $HARNESS_ROOT/sys/kernel/debug/gpio ] || return 0
+    while IFS= read -r _cl; do
+        case $_cl in
+        gpiochip*) echo "gpiochip $_cl" ;;
+        *gpio-*\(*)
+            _cb=${_cl#*gpio-}
+            _ca=${_cb#*(}
+            set -- ${_ca%%)*}
+            echo "gpio gpio-${_cb%% *} ($*)"
+            ;;
+        esac
+    done < $HARNESS_ROOT/sys/kernel/debug/gpio
+}
+
+# Classes and their devices (input devices among them: not their names,
+# which a driver that never unregistered leaves in its freed memory),
+# /dev, proc and debugfs entries, platform devices, every bus's drivers. A
+# glob that matches nothing stays itself (ends in `*`).
+harness_census_trees() {
+    for _cl in $HARNESS_ROOT/sys/class/*; do
+        case $_cl in *\*) ;; *) echo "class ${_cl##*/}" ;; esac
+    done
+    for _cl in $HARNESS_ROOT/sys/class/*/*; do
+        _ca=${_cl%/*}
+        case $_cl in *\*) ;; *) echo "device ${_ca##*/}/${_cl##*/}" ;; esac
+    done
+    for _cl in $HARNESS_ROOT/dev/* $HARNESS_ROOT/dev/*/*; do
+        # /dev/fd is the shell's own (a link to /proc/self/fd).
+        case $_cl in
+        *\*|$HARNESS_ROOT/dev/fd/*) ;;
+        *) echo "dev ${_cl#$HARNESS_ROOT/dev/}" ;;
+        esac
+    done
+    for _cl in $HARNESS_ROOT/proc/* $HARNESS_ROOT/proc/driver/*; do
+        case ${_cl#$HARNESS_ROOT/proc/} in
+        [0-9]*|self|thread-self|*\*) ;;
+        *) echo "proc ${_cl#$HARNESS_ROOT/proc/}" ;;
+        esac
+    done
+    for _cl in $HARNESS_ROOT/sys/kernel/debug/*; do
+        case $_cl in *\*) ;; *) echo "debugfs ${_cl##*/}" ;; esac
+    done
+    for _cl in $HARNESS_ROOT/sys/bus/platform/devices/* $HARNESS_ROOT/sys/bus/*/drivers/*; do
+        _ca=${_cl#$HARNESS_ROOT/sys/bus/}
+        case $_ca in
+        *\*) ;;
+        */drivers/*) echo "driver ${_ca%%/*}/${_cl##*/}" ;;
+        *) echo "bus-device ${_ca%%/*}/${_cl##*/}" ;;
+        esac
+    done
+}
+
+# harness_census first [reuse] | again: the census step, in a child shell:
+# a list a module left pointing into its freed memory (an IRQ's or a misc
+# device's name) can fault when read, which must not take /init with it.
+# `first` keeps its census in a file (with `reuse`, the one a unit's
+# `again` just took, when there is one: nothing ran between the two);
+# `again`, taken after the unit's last rmmod, says `same` when it is the
+# same (cmp: one fork), else prints both (`before ENTRY`, `after ENTRY`, at
+# most HARNESS_CENSUS_MAX of each) for the harness to compare, and
+# `truncated N` when it cut one.
+harness_census() {
+    if [ "$1 $2" = "first reuse" ] && [ -n "$HARNESS_CENSUS_LAST" ]; then
+        HARNESS_CENSUS_FIRST=$HARNESS_CENSUS_LAST
+        echo "the census the step before took"
+        return 0
+    fi
+    HARNESS_CENSUS_SEQ=$((${HARNESS_CENSUS_SEQ:-0} + 1))
+    _cfile=${HARNESS_TMP:-/tmp}/harness-census.$HARNESS_CENSUS_SEQ
+    HARNESS_CENSUS_LAST=
+    ( harness_census_run "$1" "$_cfile" "$HARNESS_CENSUS_FIRST" ) || return $?
+    case $1 in
+    first) HARNESS_CENSUS_FIRST=$_cfile ;;
+    *) HARNESS_CENSUS_LAST=$_cfile ;;
+    esac
+}
+
+# harness_census_run first|again FILE [FIRST]: takes the census into FILE
+# (and compares it with FIRST's).
+harness_census_run() {
+    # No globbing of what the lists hold (an IRQ's name split into words).
+    set -f
+    harness_census_lists > "$2"
+    set +f
+    harness_census_trees >> "$2"
+    [ "$1" = first ] && return 0
+    if cmp -s "$3" "$2" 2>/dev/null; then
+        echo same
+        return 0
+    fi
+    for _ck in "$3" "$2"; do
+        _cn=0
+        while IFS= read -r _cl; do
+            _cn=$((_cn + 1))
+            if [ $_cn -gt $HARNESS_CENSUS_MAX ]; then
+                echo "truncated $HARNESS_CENSUS_MAX"
+                break
+            fi
+            [ "$_ck" = "$3" ] && echo "before $_cl" || echo "after $_cl"
+        done < "$_ck"
+    done
     return 0
 }
 

@@ -382,10 +382,41 @@ static void sync_banks(void)
 
 static struct bank *eint_bank(unsigned int eint, unsigned int *pin);
 
-/* The first interrupt after a button's edge: its handler's time, from the
- * edge to its return (an irq_work's raise and the handler), as a change. */
-static void handled(unsigned int eint)
+/* The kernel's own tally of a line's interrupts that every handler
+ * returned IRQ_NONE for (note_interrupt(): a count, restarted at 1 after a
+ * quiet tenth of a second, and when the last was): it moves when one more
+ * was. Zero for a line with a threaded handler, whose verdict the kernel
+ * takes only at the next interrupt. */
+struct unhandled_mark {
+	unsigned int count;
+	unsigned long last;
+};
+
+static struct unhandled_mark unhandled_mark(unsigned int eint)
 {
+	struct irq_data *d = irq_get_irq_data(eint_base + eint);
+	struct unhandled_mark m = { 0, 0 };
+	struct irq_desc *desc;
+	struct irqaction *a;
+
+	if (!d)
+		return m;
+	desc = irq_data_to_desc(d);
+	for (a = desc->action; a; a = a->next)
+		if (a->thread_fn)
+			return m;
+	m.count = desc->irqs_unhandled;
+	m.last = desc->last_unhandled;
+	return m;
+}
+
+/* The first interrupt after a button's edge: its handler's time, from the
+ * edge to its return (an irq_work's raise and the handler), as a change;
+ * or, when every handler returned IRQ_NONE (`was` is the tally before),
+ * that nobody handled it. */
+static void handled(unsigned int eint, struct unhandled_mark was)
+{
+	struct unhandled_mark now = unhandled_mark(eint);
 	unsigned long flags;
 	char what[16];
 	u64 took;
@@ -398,7 +429,10 @@ static void handled(unsigned int eint)
 		eint_edge_at[eint] = 0;
 		snprintf(what, sizeof(what), "XEINT%u", eint);
 		took = div_u64(took, 100000);
-		changed(what, "handled %llu.%llu ms after the edge", div_u64(took, 10), took % 10);
+		if (now.count != was.count || now.last != was.last)
+			changed(what, "unhandled: IRQ_NONE from its handlers");
+		else
+			changed(what, "handled %llu.%llu ms after the edge", div_u64(took, 10), took % 10);
 	}
 	raw_spin_unlock_irqrestore(&lock, flags);
 }
@@ -436,10 +470,13 @@ static void fire(struct irq_work *w)
 	adc_pending = false;
 	raw_spin_unlock_irqrestore(&lock, flags);
 	for (i = 0; i < NEINT; i++) {
+		struct unhandled_mark was;
+
 		if (!(pending & BIT(i)))
 			continue;
+		was = unhandled_mark(i);
 		generic_handle_irq(eint_base + i);
-		handled(i);
+		handled(i, was);
 		level_again(i);
 	}
 	if (adc && adc_irq >= 0)

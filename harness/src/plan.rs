@@ -2,10 +2,12 @@
 //! script that takes them (calls to the functions of `rootfs/steps.sh`).
 //! Pure: the same plan drives the QEMU guest's `/init` and a board replay.
 //!
-//! Order: every module is loaded (dependency order), the command steps run
-//! (file order), the modules are unloaded (reverse order) and checked gone,
-//! command steps written after an rmmod entry run, and on kernels with
-//! kmemleak the leaks step reads its report.
+//! Order: a census of what modules register, every module is loaded
+//! (dependency order), the command steps run (file order), the modules are
+//! unloaded (reverse order) and checked gone, command steps written after an
+//! rmmod entry run, the modules are loaded and unloaded again (unless the
+//! file says `reload = false`), a second census (judge/census.rs compares
+//! the two), and on kernels with kmemleak the leaks step reads its report.
 
 use crate::judge::board::BoardStep;
 use crate::judge::expect::Expectations;
@@ -43,6 +45,9 @@ pub enum Action {
     BoardState,
     Rmmod { module: String },
     Gone { module: String },
+    /// What modules register, listed by the guest (`harness_census`):
+    /// before the first insmod, and (`again`) after the last rmmod.
+    Census { again: bool },
     /// On kernels with kmemleak only (decided in the guest).
     Leaks,
 }
@@ -92,12 +97,13 @@ impl Plan {
         self.steps.iter().map(|s| s.name.clone()).collect()
     }
 
-    /// The modules, in load order.
+    /// The modules, in load order (once, though the second load loads them
+    /// again).
     pub fn modules(&self) -> Vec<&str> {
         self.steps
             .iter()
             .filter_map(|s| match &s.action {
-                Action::Insmod { module, .. } => Some(module.as_str()),
+                Action::Insmod { module, .. } if crate::judge::step::round(&s.name).is_none() => Some(module.as_str()),
                 _ => None,
             })
             .collect()
@@ -113,6 +119,11 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     let several = modules.len() > 1;
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     for e in &exp.steps {
+        if let Some(r) = crate::judge::step::round(&e.name) {
+            if r != 2 || !exp.reload || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone) {
+                bail!("expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only with a second load (not `reload = false`)", e.name);
+            }
+        }
         if let Some((kind, module)) = e.name.split_once(':') {
             if !names.contains(&module) {
                 bail!("expectations: step {:?}: no module {module:?} is loaded (loaded: {})", e.name, names.join(", "));
@@ -130,11 +141,28 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     }
     let mut steps = Vec::new();
     let name = |kind: StepKind, m: &PlanModule| crate::judge::step::step_name(kind, &m.name, several);
-    for m in modules {
-        let n = name(StepKind::Insmod, m);
-        let args = exp.entry_for(&n).and_then(|e| e.args.clone());
-        steps.push(PlannedStep::new(n, Action::Insmod { module: m.name.clone(), file: m.file.clone(), args }));
+    let census = !exp.expects_reset();
+    if census {
+        steps.push(PlannedStep::new(StepKind::Census.word(), Action::Census { again: false }));
     }
+    let load = |steps: &mut Vec<PlannedStep>, again: fn(String) -> String| {
+        for m in modules {
+            let n = again(name(StepKind::Insmod, m));
+            let args = exp.entry_for(&n).and_then(|e| e.args.clone());
+            steps.push(PlannedStep::new(n, Action::Insmod { module: m.name.clone(), file: m.file.clone(), args }));
+        }
+    };
+    let unload = |steps: &mut Vec<PlannedStep>, again: fn(String) -> String| {
+        for m in modules.iter().rev() {
+            steps.push(PlannedStep::new(again(name(StepKind::Rmmod, m)), Action::Rmmod { module: m.name.clone() }));
+        }
+        for m in modules.iter().rev() {
+            steps.push(PlannedStep::new(again(name(StepKind::Gone, m)), Action::Gone { module: m.name.clone() }));
+        }
+    };
+    let first: fn(String) -> String = |n| n;
+    let second: fn(String) -> String = |n| crate::judge::step::second(&n);
+    load(&mut steps, first);
     let command = |e: &crate::judge::expect::StepExpectation| match (&e.wait, &e.board) {
         (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
         (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
@@ -149,13 +177,15 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         }
         return Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] });
     }
-    for m in modules.iter().rev() {
-        steps.push(PlannedStep::new(name(StepKind::Rmmod, m), Action::Rmmod { module: m.name.clone() }));
-    }
-    for m in modules.iter().rev() {
-        steps.push(PlannedStep::new(name(StepKind::Gone, m), Action::Gone { module: m.name.clone() }));
-    }
+    unload(&mut steps, first);
     steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
+    if exp.reload {
+        load(&mut steps, second);
+        unload(&mut steps, second);
+    }
+    if census {
+        steps.push(PlannedStep::new(crate::judge::step::second(StepKind::Census.word()), Action::Census { again: true }));
+    }
     steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
     Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] })
 }
@@ -230,6 +260,13 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             Action::BoardState => format!("harness_step {n} harness_board_state"),
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
             Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
+            // A unit's first census right after another's last one (units
+            // sharing a boot) is that one: nothing runs between them.
+            Action::Census { again: true } => format!("harness_step {n} harness_census again"),
+            Action::Census { again: false } if i > 0 && plan.steps[i - 1].action == (Action::Census { again: true }) => {
+                format!("harness_step {n} harness_census first reuse")
+            }
+            Action::Census { again: false } => format!("harness_step {n} harness_census first"),
             Action::Leaks => "harness_leaks".to_string(),
         };
         s.push_str("    ");
@@ -271,11 +308,17 @@ mod tests {
     fn one_module_with_a_command_and_params() {
         let e = exp("[[step]]\nname='insmod'\nargs='count=3'\n[[step]]\nname='app'\nrun=\"app /dev/x 'a b'\"\n");
         let p = plan(&[m("hello")], &e).unwrap();
-        assert_eq!(p.names(), ["insmod", "app", "rmmod", "gone", "leaks"]);
+        assert_eq!(p.names(), ["census", "insmod", "app", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]);
         let s = script(&p, "/harness");
-        assert!(s.contains("harness_step insmod harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
+        assert!(s.contains("harness_step census harness_census first\n    harness_step insmod harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
+        // The second load takes the same parameters.
+        assert!(s.contains("harness_step 'insmod#2' harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
+        assert!(s.contains("harness_step 'census#2' harness_census again\n"), "{s}");
         assert!(s.contains("harness_step app harness_run \"app /dev/x 'a b'\"\n"), "{s}");
         assert!(s.contains("    harness_leaks\n    harness_done\n}\n"), "{s}");
+        // reload = false: one load; the census still brackets it.
+        let once = plan(&[m("hello")], &exp("reload=false\n[[step]]\nname='app'\nrun='app'\n")).unwrap();
+        assert_eq!(once.names(), ["census", "insmod", "app", "rmmod", "gone", "census#2", "leaks"]);
         assert!(!s.contains("harness_shell"), "{s}");
         // --shell: the shell comes after the last command, before the unload.
         let s = script(&Plan { shell: true, ..p }, "/harness");
@@ -323,7 +366,13 @@ mod tests {
     fn several_modules_load_in_order_and_unload_in_reverse() {
         let e = exp("[[step]]\nname='use'\nrun='cat /proc/x'\n[[step]]\nname='rmmod:b'\n[[step]]\nname='after'\nrun='ls /dev'\n");
         let p = plan(&[m("a"), m("b")], &e).unwrap();
-        assert_eq!(p.names(), ["insmod:a", "insmod:b", "use", "rmmod:b", "rmmod:a", "gone:b", "gone:a", "after", "leaks"]);
+        assert_eq!(
+            p.names(),
+            [
+                "census", "insmod:a", "insmod:b", "use", "rmmod:b", "rmmod:a", "gone:b", "gone:a", "after", "insmod#2:a",
+                "insmod#2:b", "rmmod#2:b", "rmmod#2:a", "gone#2:b", "gone#2:a", "census#2", "leaks"
+            ]
+        );
         assert_eq!(p.modules(), ["a", "b"]);
     }
 
@@ -334,6 +383,11 @@ mod tests {
         assert!(err("[[step]]\nname='insmod:a'\n", &[m("a")]).contains("name the step \"insmod\""));
         assert!(err("[[step]]\nname='insmod'\nargs='x=1'\n", &[m("a"), m("b")]).contains("insmod:a, insmod:b"));
         assert!(plan(&[], &Expectations::defaults()).is_err());
+        // The second round's own entries: only insmod's, rmmod's and gone's, and only when there is one.
+        assert!(plan(&[m("a")], &exp("[[step]]\nname='insmod#2'\nexit=1\n")).is_ok());
+        assert!(err("reload=false\n[[step]]\nname='insmod#2'\n", &[m("a")]).contains("only with a second load"));
+        assert!(err("[[step]]\nname='insmod#3'\n", &[m("a")]).contains("the second round"));
+        assert!(err("[[step]]\nname='leaks#2'\n", &[m("a")]).contains("the second round"));
     }
 
     /// Runs `scenario` (a generated script) under the host's sh with the
@@ -380,7 +434,7 @@ mod tests {
              [[step]]\nname='collect'\nwait='reader'\nexit=3\nstdout=[{line='woke'}]\n",
         );
         let p = plan(&[m("hello")], &e).unwrap();
-        assert_eq!(p.names(), ["insmod", "reader", "writer", "collect", "rmmod", "gone", "leaks"]);
+        assert_eq!(p.names(), ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]);
         let text = script(&p, "/harness");
         assert!(text.contains("harness_start reader reader harness_run "), "{text}");
         assert!(text.contains("harness_wait collect reader\n"), "{text}");
@@ -388,7 +442,7 @@ mod tests {
         let t = run_under_sh(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")]);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["insmod", "reader", "writer", "collect", "rmmod", "gone"]);
+        assert_eq!(names, ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"]);
         assert_eq!(t.step("reader").unwrap().rc, Some(0), "the background step ends as its command starts");
         assert_eq!(t.output_lines(t.step("writer").unwrap()).collect::<Vec<_>>(), ["wrote"]);
         let collect = t.step("collect").unwrap();
@@ -414,6 +468,79 @@ mod tests {
         assert!(t.output_lines(leaks).any(|l| l == "kmemleak is off (see the boot log): no leak scan"), "{:?}", t.output_lines(leaks).collect::<Vec<_>>());
     }
 
+    /// The census under the host's sh with the real step library, on a
+    /// stand-in /proc, /sys and /dev: what the module's stand-in insmod
+    /// registers and its rmmod leaves is named by the judge, and what
+    /// merely changes (an interrupt's count) or is taken back (its handler)
+    /// is not; a module that takes back all it registered leaves nothing.
+    #[test]
+    fn the_census_names_what_a_module_left_behind() {
+        let insmod = "cd \"$HARNESS_ROOT\" && echo '250 wait_queue' >> proc/devices && mkdir -p sys/class/led sys/class/input/input0 \
+            && echo 'tiny4412 keys' > sys/class/input/input0/name && touch dev/led0 \
+            && printf ' 29: 7 9 GIC-0 29 Level twd\\n416: 1 0 tiny4412-board 26 Edge K1\\n' > proc/interrupts";
+        let leaves = "cd \"$HARNESS_ROOT\" && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
+        let cleans = "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
+            && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
+        let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of class \"input\"; /dev/led0";
+        for (rmmod, left) in [(leaves, Some(named)), (cleans, None)] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            for d in ["proc", "sys/class/tty/tty0", "sys/class/input", "dev"] {
+                std::fs::create_dir_all(root.join(d)).unwrap();
+            }
+            let devices = "Block devices:\n259 blkext\n\nCharacter devices:\n  1 mem\n";
+            std::fs::write(root.join("proc/devices"), devices).unwrap();
+            std::fs::write(root.join("devices"), devices).unwrap();
+            std::fs::write(root.join("proc/interrupts"), "           CPU0       CPU1\n 29:  1  2  GIC-0  29 Level  twd\n").unwrap();
+            let p = plan(&[m("hello")], &Expectations::defaults()).unwrap();
+            let scenario = format!("export HARNESS_ROOT={}\n{}", root.display(), script(&p, "/harness"));
+            let t = run_under_sh(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", rmmod)]);
+            let checks = Expectations::defaults().evaluate(&p.names(), &t);
+            let census = checks.iter().find(|c| c.description == "nothing left behind after rmmod").expect("the census is judged");
+            assert_eq!(census.step, "census#2");
+            // Neither twd's new count nor the handler taken back is named.
+            assert_eq!(census.detail.as_deref(), left, "{census:?}");
+            assert_eq!(census.held, left.is_none());
+        }
+    }
+
+    /// Units sharing a boot: the second unit's first census is the first
+    /// unit's last (nothing runs between), so what the first left behind is
+    /// the first's alone.
+    #[test]
+    fn a_units_leftovers_are_not_the_next_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for d in ["proc", "sys/class", "dev"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("proc/devices"), "Character devices:\n  1 mem\n").unwrap();
+        std::fs::write(root.join("proc/interrupts"), "").unwrap();
+        let mut steps = Vec::new();
+        for unit in ["a", "b"] {
+            for mut st in plan(&[m("hello")], &Expectations::defaults()).unwrap().steps.into_iter().filter(|s| s.action != Action::Leaks) {
+                st.unit = Some(unit.to_string());
+                steps.push(st);
+            }
+        }
+        let p = Plan { steps, shell: false, shell_on_failure: false, board: None };
+        let text = script(&p, "/harness");
+        assert!(text.contains("harness_step b/census harness_census first reuse\n"), "{text}");
+        assert!(text.contains("harness_step a/census harness_census first\n"), "{text}");
+        // Each insmod adds a class (the second load's is there already).
+        let insmod = "mkdir -p \"$HARNESS_ROOT/sys/class/led\"";
+        let scenario = format!("export HARNESS_ROOT={}\n{text}", root.display());
+        let t = run_under_sh(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", "exit 0")]);
+        let planned: Vec<String> = p.steps.iter().map(|s| s.name.clone()).collect();
+        let census = |unit: &str| {
+            let view = t.unit_view(unit, 0, t.lines.len());
+            let checks = Expectations::defaults().evaluate(&planned[..planned.len() / 2], &view);
+            checks.into_iter().find(|c| c.description == "nothing left behind after rmmod").unwrap()
+        };
+        assert_eq!(census("a").detail.as_deref(), Some("1 left: class \"led\""));
+        assert!(census("b").held, "{:?}", census("b"));
+    }
+
     #[test]
     fn the_script_runs_under_sh_with_the_real_step_library() {
         // The generated script and rootfs/steps.sh, run by the host's sh with
@@ -428,7 +555,11 @@ mod tests {
         let t = run_under_sh(dir.path(), &script(&p, "/harness"), &stubs);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["insmod", "app", "rmmod", "gone"], "no kmemleak here, so no leaks step");
+        assert_eq!(
+            names,
+            ["census", "insmod", "app", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"],
+            "no kmemleak here, so no leaks step"
+        );
         let insmod = t.step("insmod").unwrap();
         assert_eq!(t.output_lines(insmod).collect::<Vec<_>>(), ["insmod /harness/hello.ko count=3 who=\"a b\""]);
         let app = t.step("app").unwrap();

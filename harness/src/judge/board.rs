@@ -136,6 +136,12 @@ pub fn differences(want: &[(String, String)], output: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a change of an interrupt line's state says the board raised it
+/// and every handler returned IRQ_NONE (compat35/board's `handled()`).
+pub fn unhandled(state: &str) -> bool {
+    state.starts_with("unhandled")
+}
+
 /// One change of the board's state, as the guest reported it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BoardChange {

@@ -4,12 +4,13 @@
 //! ```toml
 //! programs = ["app.c"]             # C sources built into static ARM programs on the guest's PATH
 //! api = "native"                   # build for the test kernel's own API, not 3.5's (the layer; --api)
+//! reload = false                   # no second load after the first rmmod (the default loads twice)
 //!
 //! [board]
 //! stock-drivers = true             # the virtual board holds what the stock image's drivers hold (judge/stock.rs)
 //!
 //! [[step]]
-//! name = "insmod"                  # insmod, rmmod, gone, leaks (`insmod:<module>` with several modules)
+//! name = "insmod"                  # insmod, rmmod, gone, leaks, census (`insmod:<module>` with several modules; `insmod#2` the second load alone)
 //! args = "count=3"                 # insmod: module parameters
 //! exit = 0                         # the default
 //! expect = [{ line = "process:insmod" }, { regex = "^mmc_byte: .*ok$" }]   # kernel log, in order
@@ -25,7 +26,8 @@
 //! This module does no I/O: the caller reads the file.
 
 use crate::judge::board::{self, BoardKeys, BoardStep};
-use crate::judge::step::{StepKind, Transcript};
+use crate::judge::census;
+use crate::judge::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,7 @@ struct File {
     #[serde(default)]
     programs: Vec<String>,
     api: Option<crate::api::Api>,
+    reload: Option<bool>,
     #[serde(default)]
     step: Vec<StepSpec>,
     board: Option<BoardSpec>,
@@ -184,6 +187,10 @@ pub struct Expectations {
     /// `[board] stock-drivers = true`: the virtual board holds the pins
     /// and interrupts the stock image's drivers hold (judge/stock.rs).
     pub stock_drivers: bool,
+    /// After the first rmmod the modules are loaded and unloaded again
+    /// (`reload = false` in the file says not to): what a student does on
+    /// the board all day.
+    pub reload: bool,
 }
 
 /// The result of one expectation.
@@ -271,7 +278,7 @@ impl Expectations {
     /// The expectations used when no file is given: every step exits 0 and
     /// no kernel report appears.
     pub fn defaults() -> Expectations {
-        Expectations { defaults: true, ..Default::default() }
+        Expectations { defaults: true, reload: true, ..Default::default() }
     }
 
     /// Parses and validates an expectations file's text; `origin` names it
@@ -340,7 +347,8 @@ impl Expectations {
             }
         }
         let stock_drivers = file.board.is_some_and(|b| b.stock_drivers);
-        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api, stock_drivers })
+        let reload = file.reload.unwrap_or(true);
+        Ok(Expectations { programs: file.programs, steps, defaults: false, api: file.api, stock_drivers, reload })
     }
 
     /// Whether a step expects the board to be reset (the run then ends in it).
@@ -369,10 +377,12 @@ impl Expectations {
     /// by the defaults (it ran, it exited 0); `leaks` only when the kernel
     /// has kmemleak (the step ran) or the file asks for it. Patterns of an
     /// entry match its steps' lines in order, each after the line the
-    /// previous one matched.
+    /// previous one matched, in each round of the scenario apart (the
+    /// second load prints its lines again). Then what the unit left behind
+    /// (the census) and the interrupts nobody handled.
     pub fn evaluate(&self, planned: &[String], t: &Transcript) -> Vec<Check> {
         let mut checks = Vec::new();
-        let mut entries: Vec<StepExpectation> = Vec::new();
+        let mut entries: Vec<(StepExpectation, Option<u32>)> = Vec::new();
         let mut targets: Vec<Vec<&str>> = Vec::new();
         for name in planned {
             let entry = self.entry_for(name);
@@ -380,15 +390,18 @@ impl Expectations {
                 continue;
             }
             let entry = entry.cloned().unwrap_or_else(|| StepExpectation::default_for(name));
-            match entries.iter().position(|e| e.name == entry.name) {
+            let round = step::round(name);
+            match entries.iter().position(|(e, r)| e.name == entry.name && *r == round) {
                 Some(k) => targets[k].push(name),
                 None => {
-                    entries.push(entry);
+                    entries.push((entry, round));
                     targets.push(vec![name]);
                 }
             }
         }
-        for (exp, names) in entries.iter().zip(&targets) {
+        for ((exp, round), names) in entries.iter().zip(&targets) {
+            // The second round's checks say so (`insmod#2 prints …`).
+            let label = if round.is_some() && step::round(&exp.name).is_none() { step::second(&exp.name) } else { exp.name.clone() };
             let mut kernel: Vec<&str> = Vec::new();
             let mut output: Vec<&str> = Vec::new();
             for name in names {
@@ -396,7 +409,14 @@ impl Expectations {
                 if exp.reset {
                     checks.push(reset_check(name, t));
                 } else {
-                    checks.extend(ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit));
+                    let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
+                    if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
+                        // The second load's own error, the first thing it said.
+                        if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
+                            ran[1].detail = ran[1].detail.take().map(|d| format!("{d}, the second time: {first}"));
+                        }
+                    }
+                    checks.extend(ran);
                 }
                 if let Some(r) = record {
                     kernel.extend(t.kernel_lines(r));
@@ -404,8 +424,15 @@ impl Expectations {
                 }
             }
             let step = names.first().map(|n| n.to_string()).unwrap_or_default();
-            in_order(&mut checks, &step, &format!("{} prints", exp.name), &exp.expect, &kernel, "kernel line(s)");
-            in_order(&mut checks, &step, &format!("{} outputs", exp.name), &exp.stdout, &output, "line(s) of output");
+            // The second unload's lines are not the first's: what a module
+            // prints at exit may count what the command steps did, and they
+            // run once. Its exit status is judged, and an entry named for
+            // it (`rmmod#2`) is.
+            let patterns = round.is_none() || StepKind::of(&exp.name) == StepKind::Insmod || step::round(&exp.name).is_some();
+            if patterns {
+                in_order(&mut checks, &step, &format!("{label} prints"), &exp.expect, &kernel, "kernel line(s)");
+                in_order(&mut checks, &step, &format!("{label} outputs"), &exp.stdout, &output, "line(s) of output");
+            }
             if let Some(BoardStep::Check(want)) = &exp.board {
                 let wrong = board::differences(want, &output);
                 let parts = want.iter().map(|(p, s)| format!("{p} {s}")).collect::<Vec<_>>().join(", ");
@@ -417,8 +444,45 @@ impl Expectations {
                 });
             }
         }
+        checks.extend(census_check(planned, t));
+        checks.extend(unhandled_checks(t));
         checks
     }
+}
+
+/// Nothing left behind after rmmod: the census the unit's last step of its
+/// kind took (after its last rmmod) against the one before its first insmod.
+fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
+    let last = planned.iter().filter(|n| StepKind::of(n) == StepKind::Census).nth(1)?;
+    let record = t.step(last).filter(|r| r.rc == Some(0))?;
+    let c = census::compare(t.output_lines(record));
+    let detail = if !c.complete {
+        Some("the census after the last rmmod said nothing of the one before (see its output)".to_string())
+    } else if c.left.is_empty() {
+        None
+    } else {
+        let cut = if c.truncated { " (and the census was cut at its bound: there may be more)" } else { "" };
+        Some(format!("{} left: {}{cut}", c.left.len(), c.left.join("; ")))
+    };
+    Some(Check { step: last.clone(), description: "nothing left behind after rmmod".to_string(), held: detail.is_none(), detail })
+}
+
+/// An interrupt the virtual board raised whose handlers all returned
+/// IRQ_NONE: the module's own handler said the interrupt was not its own
+/// (the kernel keeps count and, past 99,900 of 100,000, disables the line).
+/// A shared line that one handler claimed is handled.
+fn unhandled_checks(t: &Transcript) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board::unhandled(&c.state)) {
+        let step = c.step.clone().unwrap_or_default();
+        let description = format!("the interrupt on {} in {step} is handled", c.part);
+        if checks.iter().any(|k| k.description == description) {
+            continue;
+        }
+        let detail = Some("every handler of the line returned IRQ_NONE: the handler does not claim its own interrupt (return IRQ_HANDLED for it)".to_string());
+        checks.push(Check { step, description, held: false, detail });
+    }
+    checks
 }
 
 /// That step `name` ran to completion (it `started` and reported the exit
@@ -662,6 +726,48 @@ mod tests {
         assert!(err("programs=['../x.c']\n").contains("programs[0]"));
         assert!(err("programs=['app.sh']\n").contains("programs[0]"));
         assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='app'\nrun='b'\n").contains("a second entry"));
+    }
+
+    /// The second load is judged apart, by the same entry: its lines must
+    /// appear again in its own step, and a second insmod that fails says
+    /// its first error.
+    #[test]
+    fn the_second_load_is_judged_apart_and_says_its_first_error() {
+        let t = Transcript::from_log(
+            &"@@N begin insmod\nwq: up\n@@N end insmod rc=0\n@@N begin rmmod\n@@N end rmmod rc=0\n\
+              @@N begin insmod#2\nwq: register_chrdev_region: -16\n\
+              @@N out insmod#2 insmod: can't insert 'wq.ko': Device or resource busy\n@@N end insmod#2 rc=1\n"
+                .replace("@@N", &format!("@@harness {N}")),
+            N,
+        );
+        let e = Expectations::parse("[[step]]\nname='insmod'\nexpect=[{line='wq: up'}]\n", "e").unwrap();
+        assert!(e.reload, "a second load by default");
+        let planned: Vec<String> = ["insmod", "rmmod", "insmod#2"].map(String::from).to_vec();
+        let checks = e.evaluate(&planned, &t);
+        assert_eq!(failed(&checks), ["insmod#2 exits 0", "insmod#2 prints line \"wq: up\""]);
+        let exit = checks.iter().find(|c| c.description == "insmod#2 exits 0").unwrap();
+        assert_eq!(exit.detail.as_deref(), Some("it exited 1, the second time: insmod: can't insert 'wq.ko': Device or resource busy"));
+        assert!(!Expectations::parse("reload = false\n", "e").unwrap().reload);
+        // rmmod's lines are the first round's: the second rmmod is judged by its exit.
+        let e = Expectations::parse("[[step]]\nname='rmmod'\nexpect=[{line='2 presses'}]\n", "e").unwrap();
+        let checks = e.evaluate(&["rmmod".to_string(), "rmmod#2".to_string()], &t);
+        assert_eq!(failed(&checks), ["rmmod prints line \"2 presses\"", "rmmod#2 ran to completion", "rmmod#2 exits 0"]);
+    }
+
+    /// An interrupt the board raised that every handler disowned fails the
+    /// step it was raised in, once; one that was handled adds no check.
+    #[test]
+    fn an_interrupt_nobody_handled_fails_its_step() {
+        let t = Transcript::from_log(
+            &"@@N begin press\n@@N board 2.000100 XEINT26 unhandled: IRQ_NONE from its handlers\n\
+              @@N board 2.000200 XEINT26 unhandled: IRQ_NONE from its handlers\n@@N board 2.000300 XEINT27 handled 0.1 ms after the edge\n\
+              @@N end press rc=0\n"
+                .replace("@@N", &format!("@@harness {N}")),
+            N,
+        );
+        let checks = Expectations::defaults().evaluate(&["press".to_string()], &t);
+        assert_eq!(failed(&checks), ["the interrupt on XEINT26 in press is handled"]);
+        assert!(checks.iter().all(|c| !c.description.contains("XEINT27")), "{checks:?}");
     }
 
     #[test]

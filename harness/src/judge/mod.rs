@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod board;
+pub mod census;
 pub mod event;
 pub mod expect;
 pub mod lines;

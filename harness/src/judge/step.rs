@@ -8,7 +8,9 @@ use std::fmt;
 /// What a step does, from its name: the steps the guest runs by itself, or
 /// a command step of the expectations file. With several modules, a loading
 /// step is named `insmod:<module>` (likewise rmmod, gone), and is still an
-/// insmod step. Each new kind of step is a variant here, matched once by
+/// insmod step. A builtin step taken again in the scenario carries its
+/// round, `#2`, after its kind's word (`insmod#2`, `rmmod#2:hello`): the
+/// second load. Each new kind of step is a variant here, matched once by
 /// the plan, the judge and the replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKind {
@@ -16,6 +18,9 @@ pub enum StepKind {
     Rmmod,
     Gone,
     Leaks,
+    /// What modules register, taken before a unit's first insmod and after
+    /// its last rmmod (`census`, `census#2`; judge/census.rs compares them).
+    Census,
     /// A step the expectations file names, with a `run` command.
     Command,
 }
@@ -23,14 +28,25 @@ pub enum StepKind {
 impl StepKind {
     /// The kinds that exist without being written in an expectations file,
     /// with the word that names them.
-    pub const BUILTIN: [(StepKind, &'static str); 4] =
-        [(StepKind::Insmod, "insmod"), (StepKind::Rmmod, "rmmod"), (StepKind::Gone, "gone"), (StepKind::Leaks, "leaks")];
+    pub const BUILTIN: [(StepKind, &'static str); 5] = [
+        (StepKind::Insmod, "insmod"),
+        (StepKind::Rmmod, "rmmod"),
+        (StepKind::Gone, "gone"),
+        (StepKind::Leaks, "leaks"),
+        (StepKind::Census, "census"),
+    ];
 
-    /// The kind of a step name: `insmod:hello` is an insmod step, `app` a
-    /// command step.
+    /// The kind of a step name: `insmod:hello` and `insmod#2` are insmod
+    /// steps, `app` a command step.
     pub fn of(name: &str) -> StepKind {
-        let word = name.split_once(':').map_or(name, |(k, _)| k);
-        Self::BUILTIN.iter().find(|(_, w)| *w == word).map_or(StepKind::Command, |(k, _)| *k)
+        let word = name.split([':', '#']).next().unwrap_or(name);
+        let builtin = Self::BUILTIN.iter().find(|(_, w)| *w == word).map(|(k, _)| *k);
+        match builtin {
+            // A round belongs to a builtin word only: `app#2` is no step.
+            Some(k) if name[word.len()..].starts_with(':') || round(name).is_some() => k,
+            Some(k) if name.len() == word.len() => k,
+            _ => StepKind::Command,
+        }
     }
 
     /// The word that names a builtin kind (`command` for a command step,
@@ -43,7 +59,7 @@ impl StepKind {
         self != StepKind::Command
     }
 
-    /// The builtin kinds' words, for messages: `insmod, rmmod, gone, leaks`.
+    /// The builtin kinds' words, for messages: `insmod, rmmod, gone, leaks, census`.
     pub fn builtin_words() -> String {
         Self::BUILTIN.map(|(_, w)| w).join(", ")
     }
@@ -61,6 +77,30 @@ pub fn step_name(kind: StepKind, module: &str, several: bool) -> String {
         format!("{kind}:{module}")
     } else {
         kind.to_string()
+    }
+}
+
+/// A builtin step's name in the scenario's second round (`insmod` →
+/// `insmod#2`, `rmmod:a` → `rmmod#2:a`).
+pub fn second(name: &str) -> String {
+    match name.split_once(':') {
+        Some((kind, module)) => format!("{kind}#2:{module}"),
+        None => format!("{name}#2"),
+    }
+}
+
+/// The round a builtin step's name carries (`insmod#2:a` → 2); `None` for
+/// the first, which carries none.
+pub fn round(name: &str) -> Option<u32> {
+    let word = name.split_once(':').map_or(name, |(k, _)| k);
+    word.split_once('#').and_then(|(_, n)| n.parse().ok()).filter(|n| *n > 1)
+}
+
+/// The name of the step in its first round (`insmod#2:a` → `insmod:a`).
+pub fn first_round(name: &str) -> String {
+    match (round(name), name.split_once('#')) {
+        (Some(_), Some((kind, rest))) => format!("{kind}{}", rest.find(':').map_or("", |i| &rest[i..])),
+        _ => name.to_string(),
     }
 }
 
@@ -638,7 +678,16 @@ mod tests {
         assert_eq!(StepKind::of("gone"), StepKind::Gone);
         assert_eq!(StepKind::of("app"), StepKind::Command);
         assert_eq!(StepKind::of("app:x"), StepKind::Command);
-        assert_eq!(StepKind::builtin_words(), "insmod, rmmod, gone, leaks");
+        assert_eq!(StepKind::builtin_words(), "insmod, rmmod, gone, leaks, census");
+        // The second round.
+        assert_eq!(second("insmod"), "insmod#2");
+        assert_eq!(second("rmmod:hello"), "rmmod#2:hello");
+        assert_eq!(StepKind::of("rmmod#2:hello"), StepKind::Rmmod);
+        assert_eq!(StepKind::of("census#2"), StepKind::Census);
+        assert_eq!(StepKind::of("insmod#x"), StepKind::Command);
+        assert_eq!(StepKind::of("app#2"), StepKind::Command);
+        assert_eq!((round("insmod#2:a"), round("insmod:a"), round("census#2")), (Some(2), None, Some(2)));
+        assert_eq!((first_round("insmod#2:a"), first_round("gone#2"), first_round("app")), ("insmod:a".into(), "gone".into(), "app".into()));
         assert!(parse_any(&marker_line("0123456789abcdef", &Marker::Done)).is_some());
         assert!(parse_any(&marker_line("not-hex!", &Marker::Done)).is_none());
     }

@@ -16,13 +16,21 @@ fn passes(profile: &str, module: &str) {
 fn passed_and_said_so(what: &str, v: &harness::judge::verdict::Verdict) {
     assert_eq!(v.outcome, Outcome::Passed, "{what}:\n{v}");
     // The verdict really looked at the lines, not only at exit codes.
-    for want in ["insmod prints line \"process:insmod\"", "rmmod prints line \"mmc exit!\"", "gone exits 0"] {
+    for want in [
+        "insmod prints line \"process:insmod\"",
+        "rmmod prints line \"mmc exit!\"",
+        "gone exits 0",
+        // Loaded twice, each load checked, and nothing left behind.
+        "insmod#2 prints line \"process:insmod\"",
+        "gone#2 exits 0",
+        "nothing left behind after rmmod",
+    ] {
         let c = v.checks.iter().find(|c| c.description == want).unwrap_or_else(|| panic!("no check {want}: {v}"));
         assert!(c.held, "{want}: {v}");
     }
     assert!(v.events.is_empty(), "{:?}", v.events);
     let steps: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(steps, ["insmod", "rmmod", "gone"]);
+    assert_eq!(steps, ["census", "insmod", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"]);
 }
 
 #[test]

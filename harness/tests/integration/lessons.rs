@@ -63,10 +63,19 @@ fn lessons_in_one_boot(api: Option<&str>) -> serde_json::Value {
     let export = verdict("export");
     let steps: Vec<&str> = export["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
-        &steps[..5],
-        ["insmod:hello_export", "insmod:hello_use", "in-use", "rmmod:hello_use", "rmmod:hello_export"],
+        &steps[..6],
+        ["census", "insmod:hello_export", "insmod:hello_use", "in-use", "rmmod:hello_use", "rmmod:hello_export"],
         "{export}"
     );
+    // Every unit loaded twice, and nothing left behind: the census was
+    // taken and compared for each.
+    for r in reports.as_array().unwrap() {
+        let v = &r["verdict"];
+        let step = |name: &str| v["steps"].as_array().unwrap().iter().any(|s| s["name"].as_str().unwrap().starts_with(name));
+        assert!(step("insmod#2") && step("rmmod#2") && step("gone#2"), "{}: not loaded twice: {v}", r["module"]);
+        let census = v["checks"].as_array().unwrap().iter().find(|c| c["description"] == "nothing left behind after rmmod");
+        assert_eq!(census.map(|c| c["held"].clone()), Some(serde_json::Value::Bool(true)), "{}: {v}", r["module"]);
+    }
     // Each app's own output was matched, not only the kernel's lines.
     for lesson in ["misc", "poll", "chardev"] {
         let v = verdict(lesson);
@@ -106,7 +115,11 @@ fn a_background_reader_is_woken_by_a_later_step_and_its_wait_step_judges_it() {
     let v = &r.verdict;
     assert!(v.passed(), "{v}");
     let names: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["insmod", "reader", "writer", "collect", "rmmod", "gone"], "{v}");
+    assert_eq!(
+        names,
+        ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"],
+        "{v}"
+    );
     let held = |d: &str| v.checks.iter().any(|c| c.description == d && c.held);
     assert!(held("collect outputs line \"ping\""), "{v}");
     assert!(held("writer prints line \"hello_poll: 5 bytes in, waking readers\""), "{v}");

@@ -15,6 +15,7 @@ mod gdb;
 mod install;
 mod common;
 mod ko;
+mod leftovers;
 mod lessons;
 mod memory;
 mod replay;

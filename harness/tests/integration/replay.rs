@@ -83,7 +83,9 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     held(v, "rmmod prints line \"mmc exit!\"");
     held(v, "gone exits 0");
     let steps: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(steps, ["insmod", "rmmod", "gone"]);
+    assert_eq!(steps, ["census", "insmod", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"]);
+    held(v, "insmod#2 prints line \"process:insmod\"");
+    held(v, "nothing left behind after rmmod");
     assert!(report.notes.is_empty(), "{:?}", report.notes);
     eprintln!("replay took {:.1} s", started.elapsed().as_secs_f64());
 
