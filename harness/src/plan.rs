@@ -523,7 +523,7 @@ mod tests {
                 steps.push(st);
             }
         }
-        let p = Plan { steps, shell: false, shell_on_failure: false, board: None };
+        let p = Plan { steps, shell: false, shell_on_failure: false, board: None, stock: Vec::new() };
         let text = script(&p, "/harness");
         assert!(text.contains("harness_step b/census harness_census first reuse\n"), "{text}");
         assert!(text.contains("harness_step a/census harness_census first\n"), "{text}");

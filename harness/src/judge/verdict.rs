@@ -748,7 +748,7 @@ mod tests {
     }
 
     fn access(step: &str) -> Unmodelled {
-        Unmodelled { address: "0x11000100".into(), write: true, size: 4, unit: None, step: step.into(), block: Some("GPIO GPL2CON".into()) }
+        Unmodelled { address: "0x11000100".into(), write: true, size: 4, unit: None, step: step.into(), block: Some("GPIO GPL2CON".into()), mapping: None, line: None }
     }
 
     fn judged(log: &str, unmodelled: Vec<Unmodelled>) -> Verdict {
