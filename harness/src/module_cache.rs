@@ -66,6 +66,11 @@ impl Entry {
 /// The entry for building `tree` (the sources copied and wrapped) from the
 /// module directory `src` against `kernel`, found or not.
 pub fn entry(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[std::ffi::OsString]) -> Result<(Entry, bool)> {
+    entry_with_layer(src, tree, kernel, api, make_argv, &crate::api::layer_dir())
+}
+
+/// [`entry`], with the 3.5 layer read from `layer`.
+fn entry_with_layer(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[std::ffi::OsString], layer: &Path) -> Result<(Entry, bool)> {
     let group = crate::cache::digest([src.display().to_string(), kernel.build_dir.display().to_string()]);
     let mut h = Sha256::new();
     let mut part = |b: &[u8]| {
@@ -87,8 +92,7 @@ pub fn entry(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[st
     if api == Api::Linux35 {
         // The layer's headers and kbuild.mk are read by the build too: a
         // changed layer must not reuse a build made with the old one.
-        let layer = crate::api::layer_dir();
-        hash_tree(&layer, &layer, &mut h)?;
+        hash_tree(layer, layer, &mut h)?;
     }
     let key: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     let dir = crate::cache::root().join("modules").join(format!("{group}-{key}"));
@@ -221,6 +225,25 @@ mod tests {
         assert!(renamed.starts_with(group), "the same directory and kernel stay one group");
         let elsewhere = key_of(d.path(), &kernel("/k/b"), Api::Native);
         assert!(!elsewhere.starts_with(group), "another kernel build is another group");
+    }
+
+    /// A build under --api 3.5 reads the layer: a changed layer header is a
+    /// new entry for it, and nothing to a native build.
+    #[test]
+    fn a_changed_layer_is_a_new_entry_for_3_5_builds_only() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("m.c"), "int x;").unwrap();
+        let layer = tempfile::tempdir().unwrap();
+        std::fs::write(layer.path().join("kbuild.mk"), "# one").unwrap();
+        let k = kernel("/k/a");
+        let key = |api| {
+            let (e, _) = entry_with_layer(Path::new("/src/m"), d.path(), &k, api, &["modules".into()], layer.path()).unwrap();
+            e.dir.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        let (before35, before_native) = (key(Api::Linux35), key(Api::Native));
+        std::fs::write(layer.path().join("kbuild.mk"), "# two").unwrap();
+        assert_ne!(key(Api::Linux35), before35, "the layer's change did not change the 3.5 key");
+        assert_eq!(key(Api::Native), before_native, "a native build does not read the layer");
     }
 
     #[test]
