@@ -383,6 +383,14 @@ fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
     boundary && !awaits_its_end(ev)
 }
 
+/// Whether `line` is a step boundary marker (no report being open): after
+/// one, a stack dump is no earlier report's.
+fn marker_closes_nothing_open(line: &crate::judge::step::ConsoleLine, nonce: &str) -> bool {
+    use crate::judge::marker::{parse_marker, Marker};
+    line.kind == LineKind::Marker
+        && matches!(parse_marker(&line.message, nonce), Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. }))
+}
+
 /// The longest block kept, so a flood cannot eat memory.
 const MAX_BLOCK: usize = 200;
 
@@ -394,6 +402,9 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
     // The last kernel line outside any report: what a bare stack dump's
     // caller printed before it.
     let mut prev: Option<(usize, String)> = None;
+    // The lines since a report ended at a blank line, while its stack dump
+    // may still follow.
+    let mut blank_closed: Option<Vec<String>> = None;
     for line in &t.lines {
         // What a step's command printed is user space's, not a kernel
         // report, whatever it looks like; except the leaks step's, which is
@@ -431,10 +442,20 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // A stack dump that no report line began: the line before it is
         // what the kernel said (`schedule_timeout: wrong timeout value`).
         if open.is_none() && header.is_none() && line.kind == LineKind::Kernel && DUMP_START.is_match(message) {
-            let (number, said) = prev.clone().unwrap_or((line.number, String::new()));
+            if let Some(between) = blank_closed.take() {
+                if let Some(mut ev) = events.pop() {
+                    ev.block.extend(between);
+                    ev.block.push(message.to_string());
+                    open = Some(ev);
+                    continue;
+                }
+            }
+            let (number, said) = prev.clone().unwrap_or_else(|| (line.number, message.to_string()));
             let step = line.step.map(|i| t.steps[i].name.clone());
-            let mut ev = Event::new(EventKind::StackDump, step, number, said);
-            ev.block.push(message.to_string());
+            let mut ev = Event::new(EventKind::StackDump, step, number, said.clone());
+            if said != message {
+                ev.block.push(message.to_string());
+            }
             open = Some(ev);
             continue;
         }
@@ -453,6 +474,10 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 if closes && !matches!(ev.kind, EventKind::Kmemleak) {
                     ev.block.push(message.to_string());
                 }
+                // A blank line may be the report's own (lockdep prints
+                // "\nstack backtrace:"): its stack dump, if one follows,
+                // is still this report's.
+                blank_closed = (closes && message.is_empty() && header.is_none() && !marker).then(Vec::new);
                 events.push(finish(open.take().unwrap(), name));
                 if header.is_none() {
                     continue;
@@ -466,8 +491,17 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
             let step = line.step.map(|i| t.steps[i].name.clone());
             open = Some(Event::new(kind, step, line.number, message.to_string()));
             prev = None;
+            blank_closed = None;
         } else if line.kind == LineKind::Kernel {
             prev = open.is_none().then(|| (line.number, message.to_string()));
+            // A few lines between a blank line and a stack dump (lockdep's
+            // "stack backtrace:"); more, and the report was over.
+            blank_closed = blank_closed.take().filter(|b| b.len() < 4).map(|mut b| {
+                b.push(message.to_string());
+                b
+            });
+        } else if marker_closes_nothing_open(line, t.nonce()) {
+            blank_closed = None;
         }
     }
     if let Some(ev) = open {
@@ -675,6 +709,28 @@ mod tests {
         assert_eq!(ev[0].module_symbol.as_deref(), Some("warn_init [warn_on]"));
     }
 
+    /// lockdep prints blank lines inside its report, then "stack
+    /// backtrace:" and the dump: one report, the dump in it.
+    #[test]
+    fn a_stack_dump_after_a_reports_blank_line_is_that_reports() {
+        let t = tlog(
+            "@@harness begin insmod\n\
+             WARNING: possible recursive locking detected\n\
+             6.12.118-debug #1 Not tainted\n\
+             insmod/70 is trying to acquire lock:\n\
+             \n\
+             stack backtrace:\n\
+             CPU: 0 UID: 0 PID: 70 Comm: insmod Tainted: G O 6.12.118-debug #1\n\
+             \x20lock_do [m] from do_one_initcall+0x58/0x1bc\n\
+             @@harness end insmod rc=0\n",
+        );
+        let ev = scan(&t, &|_| None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].kind, EventKind::Lockdep);
+        assert!(ev[0].block.iter().any(|l| l == "stack backtrace:"), "{:?}", ev[0].block);
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("lock_do [m]"));
+    }
+
     /// A report without an end line of its own is not cut by a marker
     /// that frames no step either, but ends at the step's end.
     #[test]
@@ -852,7 +908,7 @@ mod real_logs {
         let odd = ev.iter().find(|e| e.kind == EventKind::StackDump && e.first_line() == "mydrv: something odd happened").unwrap_or_else(|| panic!("{:?}", summary(&ev)));
         assert_eq!(odd.title(), "stack dump");
         assert_eq!(odd.module_symbol.as_deref(), Some("fault_schedule_timeout_init [fault_schedule_timeout]"));
-        assert_eq!(ev.len(), 5, "{:?}", summary(&ev));
+        assert_eq!(ev.len(), 5, "{:?}", ev.iter().map(|e| (e.title(), e.line, e.block.len())).collect::<Vec<_>>());
     }
 
     /// Issue 28: the guest's loader makes one init_module per insmod, as
