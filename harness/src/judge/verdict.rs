@@ -369,7 +369,10 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
                 e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
             !(before_module || foreign_leak)
         });
-    let parsed = ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
+    // KUnit's cases run at each load: those of the first are counted (the
+    // second load's, run again, would hide a short plan among twice as many).
+    let first_load = |l: &&crate::judge::step::ConsoleLine| l.step.is_none_or(|i| crate::judge::step::round(&t.steps[i].name).is_none());
+    let parsed = ktap::parse(t.lines.iter().filter(first_load).map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty())
         .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
     let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);

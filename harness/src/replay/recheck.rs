@@ -226,6 +226,8 @@ mod tests {
 
     const DUMP: &str = "[    0.000000] Booting Linux\r\n\
         [   10.000000] @@harness 00000000000badca start mmc_byte\r\n\
+        [   10.050000] @@harness 00000000000badca begin census\r\n\
+        [   10.060000] @@harness 00000000000badca end census rc=0\r\n\
         [   10.100000] @@harness 00000000000badca begin insmod\r\n\
         [   10.100000] process:insmod\r\n\
         [   10.200000] @@harness 00000000000badca end insmod rc=0\r\n\
@@ -234,6 +236,17 @@ mod tests {
         [   10.400000] @@harness 00000000000badca end rmmod rc=0\r\n\
         [   10.500000] @@harness 00000000000badca begin gone\r\n\
         [   10.600000] @@harness 00000000000badca end gone rc=0\r\n\
+        [   10.610000] @@harness 00000000000badca begin insmod#2\r\n\
+        [   10.610000] process:insmod\r\n\
+        [   10.620000] @@harness 00000000000badca end insmod#2 rc=0\r\n\
+        [   10.630000] @@harness 00000000000badca begin rmmod#2\r\n\
+        [   10.630000] mmc exit!\r\n\
+        [   10.640000] @@harness 00000000000badca end rmmod#2 rc=0\r\n\
+        [   10.650000] @@harness 00000000000badca begin gone#2\r\n\
+        [   10.660000] @@harness 00000000000badca end gone#2 rc=0\r\n\
+        [   10.670000] @@harness 00000000000badca begin census#2\r\n\
+        [   10.680000] @@harness 00000000000badca out census#2 same\r\n\
+        [   10.690000] @@harness 00000000000badca end census#2 rc=0\r\n\
         [   10.700000] @@harness 00000000000badca done\r\n";
 
     /// A session as the serial line carries it: the echo of the command
@@ -273,7 +286,7 @@ mod tests {
         let v = judge(DUMP, Some("00000000000badca")).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert_eq!(v.end, RunEnd::Completed);
-        assert_eq!(v.steps.len(), 3);
+        assert_eq!(v.steps.len(), 8, "census, insmod, rmmod, gone, the second round, census#2");
         let err = judge(DUMP, Some("feedf00dfeedf00d")).unwrap_err().to_string();
         assert!(err.contains("not this replay's feedf00dfeedf00d"), "{err}");
         // Lines from before the start (an earlier run) are not the replay's.
