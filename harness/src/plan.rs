@@ -334,7 +334,7 @@ mod tests {
         assert!(!script(&p, "/harness").contains("harness_board_stock"), "no virtual board, no setting");
         let guest = Plan { board: Some("/harness/board/tiny4412_board.ko".into()), ..p.clone() };
         let s = script(&guest, "/harness");
-        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_board_stock on\n    harness_step insmod "), "{s}");
+        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_board_stock on\n    harness_step census "), "{s}");
         assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
         // Two units: each one's own, before its first step.
         let mut steps = Vec::new();
@@ -346,13 +346,13 @@ mod tests {
         }
         let two = Plan { steps: steps.clone(), stock: vec![(Some("a".into()), false), (Some("b".into()), true)], ..guest.clone() };
         let s = script(&two, "/harness");
-        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/insmod "), "off is how the board loads: {s}");
-        assert!(s.contains("harness_board_stock on\n    harness_step b/insmod "), "{s}");
+        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/census "), "off is how the board loads: {s}");
+        assert!(s.contains("harness_board_stock on\n    harness_step b/census "), "{s}");
         assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
         let back = Plan { steps, stock: vec![(Some("a".into()), true), (Some("b".into()), false)], ..guest };
         let s = script(&back, "/harness");
-        assert!(s.contains("harness_board_stock on\n    harness_step a/insmod "), "{s}");
-        assert!(s.contains("harness_board_stock off\n    harness_step b/insmod "), "{s}");
+        assert!(s.contains("harness_board_stock on\n    harness_step a/census "), "{s}");
+        assert!(s.contains("harness_board_stock off\n    harness_step b/census "), "{s}");
     }
 
     #[test]
