@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod board;
+pub mod board_api;
 pub mod busybox;
 pub mod cache;
 pub mod changes;
