@@ -146,6 +146,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 explain: load_explanations(t),
                 api: u.api.to_string(),
                 ports: u.ports.clone(),
+                lacks: u.lacks.clone(),
             };
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })

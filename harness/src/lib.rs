@@ -8,6 +8,7 @@
 pub mod api;
 pub mod beside;
 pub mod board;
+pub mod board_api;
 pub mod busybox;
 pub mod cache;
 pub mod changes;

@@ -262,6 +262,9 @@ pub fn tool_overrides(dir: &Path, kernel: &Kernel) -> Vec<ToolOverride> {
 pub struct Built {
     pub modules: Vec<Module>,
     pub ports: Vec<crate::changes::Port>,
+    /// Under `--api 3.5`: the names its own code uses that the board's 3.5
+    /// lacks (board_api.rs), which would not build or load there.
+    pub lacks: Vec<crate::board_api::Lack>,
     /// Taken from the module cache: the same sources were built before.
     pub cached: bool,
 }
@@ -300,7 +303,9 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let log = work.join("module-build.log");
     if found {
         entry.restore(&dir, &log)?;
-        return Ok(Built { cached: true, ..finish(&dir, &log, &entry.built_in()?, kernel, api)? });
+        let built_in = entry.built_in()?;
+        let built = finish(&dir, &log, &built_in, kernel, api)?;
+        return Ok(Built { cached: true, ..board_check(built, &src, &dir, &built_in, kernel, work, opts)? });
     }
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
@@ -328,7 +333,25 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if let Err(e) = crate::module_cache::publish(&entry, &dir, &log) {
         eprintln!("harness: warning: keeping the module build: {e:#}");
     }
-    finish(&dir, &log, &dir, kernel, api)
+    let built = finish(&dir, &log, &dir, kernel, api)?;
+    board_check(built, &src, &dir, &dir, kernel, work, opts)
+}
+
+/// Under `--api 3.5`, what of the board's API the module in `dir` lacks
+/// (board_api.rs), added to `built`; its kbuild commands name `built_in`.
+/// `src` is the user's directory: the layer's own modules (the virtual
+/// board) use this kernel's API on purpose, and are not checked.
+fn board_check(built: Built, src: &Path, dir: &Path, built_in: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<Built> {
+    if opts.api != Api::Linux35 || src.starts_with(crate::api::layer_dir()) {
+        return Ok(built);
+    }
+    let mut imports = Vec::new();
+    for m in &built.modules {
+        imports.extend(crate::module::imports(&m.ko)?);
+    }
+    let lacks = crate::board_api::check(dir, built_in, kernel, work, opts.sandbox, &imports)
+        .context("checking the module against the board's Linux 3.5 API")?;
+    Ok(Built { lacks, ..built })
 }
 
 /// A failed build's error: its first error lines (or, when the log has
@@ -345,7 +368,11 @@ fn build_error(src: &Path, copy: &Path, log: &Path, kernel: &Kernel, api: Api, e
         errors.push(format!("make stopped without an error line: {}", why.lines().next().unwrap_or("")));
     }
     let overrides: Vec<ToolOverride> = tool_overrides(src, kernel).into_iter().filter(|o| o.value != o.ours).collect();
-    let explanations = crate::changes::explain_build(&text, api, &copy.display().to_string());
+    let mut explanations = crate::changes::explain_build(&text, api, &copy.display().to_string());
+    // A name of the module's that the kernel declares, on the board too.
+    if let Ok(board) = crate::board_api::load(&crate::repo_root().join("configs")) {
+        explanations.extend(crate::board_api::clashes(&board, &text));
+    }
     let ports = match api {
         Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs")).map(|t| t.ports(&text, &copy.display().to_string())).unwrap_or_default(),
         Api::Native => Vec::new(),
@@ -409,7 +436,7 @@ fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -
         Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &built_in.display().to_string()),
         Api::Native => Vec::new(),
     };
-    Ok(Built { modules: load_order(modules, &order), ports, cached: false })
+    Ok(Built { modules: load_order(modules, &order), ports, lacks: Vec::new(), cached: false })
 }
 
 /// Every .ko under `dir` (a module directory may build into subdirectories).

@@ -196,6 +196,8 @@ pub struct Unit {
     /// Under `--api 3.5`: the 3.5 APIs the layer gave back, which a port to
     /// the test kernel must change.
     pub ports: Vec<Port>,
+    /// Under `--api 3.5`: what the module uses that the board's 3.5 lacks.
+    pub lacks: Vec<crate::board_api::Lack>,
 }
 
 /// Everything a run needs, built.
@@ -422,6 +424,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
                 plan,
                 api: opts.api,
                 ports: built.ports,
+                lacks: built.lacks,
             }),
             Err(e) => {
                 let kept = run_dir.keep();
@@ -517,7 +520,7 @@ fn build(
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
-            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new(), cached: false }, false)
+            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new(), lacks: Vec::new(), cached: false }, false)
         }
     };
     let modules = &built.modules;

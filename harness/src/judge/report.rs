@@ -89,6 +89,16 @@ impl Report<'_> {
             case.set_system_out(p.to_string());
             suite.add_test_case(case);
         }
+        // What the board's 3.5 lacks: a failure each (the module would not
+        // build or load on the board), with its places and 3.5 form.
+        for l in &v.lacks {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("{} ({}) is not in the board's Linux 3.5, used at {}", l.name, l.kind, l.at.join(", ")));
+            s.set_description(l.to_string());
+            let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
+            case.set_classname("board-api");
+            suite.add_test_case(case);
+        }
         if let Some(k) = &v.ktap {
             for t in &k.results.tests {
                 add_kunit(&mut suite, t, "kunit");

@@ -5,6 +5,7 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
+use crate::board_api::Lack;
 use crate::changes::Port;
 use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
@@ -126,6 +127,9 @@ pub struct Verdict {
     /// Under `--api 3.5`: each 3.5 API the module used that the test kernel
     /// lacks, which the layer gave back: the port list, whatever the outcome.
     pub ports: Vec<Port>,
+    /// Under `--api 3.5`: each name the module's own code uses that the
+    /// board's Linux 3.5 does not provide. Not empty, the run is not PASSED.
+    pub lacks: Vec<Lack>,
     /// Console lines not kept in memory (a flood); they are in the log.
     pub dropped_lines: usize,
     /// The lines each failed step printed (every step's, with the defaults),
@@ -180,6 +184,9 @@ pub struct Context {
     /// The module API it was built for, and the port list (api.rs).
     pub api: String,
     pub ports: Vec<Port>,
+    /// Under `--api 3.5`: what the module uses that the board's 3.5 lacks
+    /// (board_api.rs); a run that passed here fails with them.
+    pub lacks: Vec<Lack>,
 }
 
 impl Context {
@@ -196,6 +203,7 @@ impl Context {
             explain: Vec::new(),
             api: "native".into(),
             ports: Vec::new(),
+            lacks: Vec::new(),
         }
     }
 }
@@ -310,6 +318,22 @@ fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, even
     })
 }
 
+/// A run that passed here, or that only needed the board's hardware, fails
+/// when the module uses what the board's 3.5 lacks: it would not build or
+/// load there. A worse outcome stays, the list shown beside it.
+fn not_on_the_board(outcome: Outcome, reason: Option<String>, lacks: &[Lack]) -> (Outcome, Option<String>) {
+    if lacks.is_empty() || !matches!(outcome, Outcome::Passed | Outcome::NeedsTheBoard) {
+        return (outcome, reason);
+    }
+    let names: Vec<String> = lacks.iter().map(|l| format!("{} ({})", l.name, l.at.first().map(String::as_str).unwrap_or("?"))).collect();
+    let why = format!(
+        "uses {} name(s) the board's Linux 3.5 does not have, so it would not build or load there: {}",
+        lacks.len(),
+        names.join(", ")
+    );
+    (Outcome::Failed, Some(why))
+}
+
 /// What the leak reports say, the kernel's own check at unload first (it
 /// names the line), then kmemleak's.
 fn leak_reason(leaks: &[&Event]) -> String {
@@ -378,6 +402,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);
     let board_may_change = if failures.unmodelled.is_empty() { Vec::new() } else { failures.board_may_change.clone() };
     let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &failures);
+    let (outcome, reason) = not_on_the_board(outcome, reason, &ctx.lacks);
 
     let excerpts = excerpts(t, expectations, &checks);
     let console_log = ctx.console_log;
@@ -413,6 +438,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         explanations: ctx.explain,
         api: ctx.api,
         ports: ctx.ports,
+        lacks: ctx.lacks,
         dropped_lines: t.dropped,
         excerpts,
         tail,
@@ -525,6 +551,14 @@ impl Verdict {
         for p in &self.ports {
             for l in p.to_string().lines() {
                 let _ = writeln!(s, "    {l}");
+            }
+        }
+    }
+    if !self.lacks.is_empty() {
+        let _ = writeln!(s, "\n  not on the board: the module uses {} name(s) its Linux 3.5 does not have:", self.lacks.len());
+        for l in &self.lacks {
+            for line in l.to_string().lines() {
+                let _ = writeln!(s, "    {line}");
             }
         }
     }
