@@ -283,15 +283,26 @@ fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, even
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
     let leaks: Vec<&Event> = events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
 
-    Some(if let RunEnd::TimedOut { after_secs } = *end {
+    // The first real failure is the headline (issue 34): a guest that
+    // oopsed and then hung (the second load after an oops, say) crashed,
+    // and the hang it left is said after it.
+    let hang = match end {
+        RunEnd::TimedOut { after_secs } | RunEnd::Silent { after_secs } => Some(format!("no progress within {after_secs} s")),
+        RunEnd::StepTimedOut { step, unit, after_secs } => {
+            Some(format!("step {} did not finish within {after_secs} s", StepId::new(unit.as_deref(), step)))
+        }
+        _ => None,
+    };
+    Some(if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
+        let then = hang.map(|h| format!("; then {h}")).unwrap_or_default();
+        (Outcome::Crashed, format!("{}{}: {}{then}", crash.kind, in_step(&crash.step), crash.first_line()))
+    } else if let RunEnd::TimedOut { after_secs } = *end {
         (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step(&running)))
     } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
         let id = StepId::new(unit.as_deref(), step);
         (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s"))
     } else if let RunEnd::Silent { after_secs } = *end {
         (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}", in_step(&running)))
-    } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
-        (Outcome::Crashed, format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line()))
     } else if *end == RunEnd::Reset && !expectations.expects_reset() {
         (Outcome::Crashed, format!("the watchdog reset the board{}", in_step(&running)))
     } else if *end == RunEnd::Panicked {
@@ -718,6 +729,21 @@ mod tests {
         assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 20 s"));
     }
 
+    /// An oops, then a later step that never ends (the second load of a
+    /// module whose first load oopsed): the crash is the cause, the hang
+    /// what it left.
+    #[test]
+    fn a_hang_after_an_oops_is_crashed() {
+        let log = "@@harness begin insmod\nUnable to handle kernel paging request at virtual address fffffffe\n\
+                   PC is at f+0x0/0x4 [m]\n---[ end trace 0 ]---\n@@harness end insmod rc=139\n\
+                   @@harness begin rmmod\n@@harness end rmmod rc=0\n@@harness begin insmod#2\n";
+        let end = RunEnd::StepTimedOut { step: "insmod#2".into(), unit: None, after_secs: 60 };
+        let v = judge(&tlog(log), &exp(), &planned(), end, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod:"), "{v}");
+        assert!(v.reason.as_deref().unwrap().ends_with("; then step insmod#2 did not finish within 60 s"), "{v}");
+    }
+
     fn ctx(module: &str) -> Context {
         Context { modules: vec![module.into()], ..Context::new("log".into()) }
     }
@@ -761,9 +787,10 @@ mod tests {
                    Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                    PC is at demo_third+0x8/0x20 [demo]\n---[ end trace 0 ]---\n";
         let v = judge(&tlog(log), &exp(), &planned(), RunEnd::TimedOut { after_secs: 5 }, Context::new("log".into()));
-        // A hang after the crash still reports the hang; a crash that the
-        // guest survives reports the crash.
-        assert_eq!(v.outcome, Outcome::TimedOut);
+        // A hang after the crash is what the crash left: the crash is the
+        // headline (the first real failure), the hang said after it.
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        assert!(v.reason.as_deref().unwrap().ends_with("; then no progress within 5 s"), "{v}");
         let v = judge(&tlog(log), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         let k = v.ktap.as_ref().unwrap();
