@@ -345,10 +345,14 @@ fn board_check(built: Built, src: &Path, dir: &Path, built_in: &Path, kernel: &K
     if opts.api != Api::Linux35 || src.starts_with(crate::api::layer_dir()) {
         return Ok(built);
     }
-    let mut imports = Vec::new();
+    // What the kernel must export: the undefined symbols that no module of
+    // the directory defines.
+    let (mut imports, mut own) = (Vec::new(), std::collections::HashSet::new());
     for m in &built.modules {
-        imports.extend(crate::module::imports(&m.ko)?);
+        imports.extend(imports_of(&m.ko)?);
+        own.extend(definitions(&m.ko)?);
     }
+    imports.retain(|s| !own.contains(s));
     let lacks = crate::board_api::check(dir, built_in, kernel, work, opts.sandbox, &imports)
         .context("checking the module against the board's Linux 3.5 API")?;
     Ok(Built { lacks, ..built })
@@ -500,9 +504,21 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
 
 /// The kernel symbols a .ko imports (its undefined symbols).
 pub fn imports(ko: &Path) -> Result<Vec<String>> {
+    imports_of(ko)
+}
+
+fn imports_of(ko: &Path) -> Result<Vec<String>> {
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
     Ok(file.symbols().filter(|s| s.is_undefined()).filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string)).collect())
+}
+
+/// The symbols a .ko defines (its own functions and data, exported or
+/// not): a name one module of a directory imports from another is its own.
+pub fn definitions(ko: &Path) -> Result<Vec<String>> {
+    let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
+    Ok(file.symbols().filter(|s| s.is_definition()).filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string)).collect())
 }
 
 /// A .ko's `.modinfo` section: its `key=value` pairs.
