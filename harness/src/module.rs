@@ -339,7 +339,7 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
         bail!("{}: no such module (is it enabled as =m in the profile's fragments?)", ko.display());
     }
     let info = modinfo(ko)?;
-    let name = info.require("name")?;
+    let name = info.name()?;
     let vermagic = info.require("vermagic")?;
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
@@ -370,6 +370,17 @@ impl ModInfo {
     /// The value of `key`, which the module must have.
     pub fn require(&self, key: &str) -> Result<String> {
         self.get(key).map(str::to_string).with_context(|| format!("{}: no {key}= in .modinfo", self.ko.display()))
+    }
+
+    /// The name insmod registers: `name=` where modpost writes it (4.x and
+    /// later); Linux 3.5's has none, and the name is then kbuild's
+    /// KBUILD_MODNAME, the file's stem with `-` made `_`.
+    pub fn name(&self) -> Result<String> {
+        if let Some(n) = self.get("name") {
+            return Ok(n.to_string());
+        }
+        let stem = self.ko.file_stem().with_context(|| format!("{}: no name= in .modinfo and no file name", self.ko.display()))?;
+        Ok(stem.to_string_lossy().replace('-', "_"))
     }
 }
 

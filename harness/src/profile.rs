@@ -253,6 +253,24 @@ mod tests {
         assert_eq!(gdb.kernel.fragments, [plain.kernel.fragments.clone(), vec!["gdb.config".to_string()]].concat());
     }
 
+    /// The board's kernel under QEMU keeps every value of the board's
+    /// defconfig that a module can see (its structures' layout, its
+    /// vermagic, its timing): its fragment may only change what QEMU's
+    /// machine needs.
+    #[test]
+    fn the_3_5_fragment_leaves_what_a_module_sees_as_the_board_has_it() {
+        let p = Profile::load("tiny4412-3.5", &configs()).unwrap();
+        let requests = crate::kconfig::read_fragments(&p.fragment_paths(&configs())).unwrap();
+        let visible = ["CONFIG_HZ", "CONFIG_HZ_100", "CONFIG_PREEMPT", "CONFIG_PREEMPT_NONE", "CONFIG_NR_CPUS", "CONFIG_SMP", "CONFIG_KEYS", "CONFIG_SLAB", "CONFIG_SLUB", "CONFIG_MODVERSIONS", "CONFIG_LOCALVERSION", "CONFIG_AEABI", "CONFIG_DEBUG_SPINLOCK", "CONFIG_DEBUG_LOCK_ALLOC", "CONFIG_MODULE_UNLOAD"];
+        for r in &requests {
+            if r.symbol == "CONFIG_MODULE_UNLOAD" && r.value == crate::kconfig::Value::Set("y".into()) {
+                continue; // the board's value, requested so that it is checked
+            }
+            assert!(!visible.contains(&r.symbol.as_str()), "{}: {} changes what a module sees on the board", r.origin, r.symbol);
+        }
+        assert_eq!((p.qemu.dtb.as_deref(), p.kernel_api), (None, Some(crate::api::Api::Linux35)));
+    }
+
     #[test]
     fn unknown_profile_lists_the_known_ones() {
         let err = Profile::load("tiny9999", &configs()).unwrap_err().to_string();
