@@ -248,6 +248,7 @@ mod tests {
             release: "6.12.117".into(),
             arch: "arm".into(),
             cross_compile: "arm-linux-gnueabihf-".into(),
+            make_vars: Vec::new(),
             built_now: false,
         };
         let m = [Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![], sources: None }];

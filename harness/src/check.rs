@@ -64,7 +64,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 
-    let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.kernel.dtb(&p.profile.qemu.dtb), initramfs };
+    let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)), initramfs };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
     let shell = match (opts.shell, opts.shell_on_failure) {
         (_, true) => Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() }),
@@ -161,7 +161,8 @@ fn memory_line(p: &prepare::Prepared, file: &Path, seconds: f64) -> String {
     let mib = std::fs::metadata(file).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
     let info = file.with_extension("vmcoreinfo");
     let completed = (|| -> Result<()> {
-        let phys_base = kdump::ram_base(&p.kernel.dtb(&p.profile.qemu.dtb))?;
+        let dtb = p.profile.qemu.dtb.as_ref().context("the guest booted without a device tree, which says where its RAM starts")?;
+        let phys_base = kdump::ram_base(&p.kernel.dtb(dtb))?;
         kdump::complete(file, &kdump::Kernel { release: &p.kernel.release, machine: &p.profile.arch, phys_base })?;
         let map = p.kernel.build_dir.join("System.map");
         let text = std::fs::read_to_string(&map).with_context(|| format!("reading {}", map.display()))?;
@@ -304,7 +305,8 @@ fn initramfs_fits(profile: &Profile, initramfs: &Path) -> Result<()> {
 /// `gdb`, QEMU waits for gdb before the guest's first instruction.
 pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, attach: Attach) -> Result<Boot> {
     let Attach { shell, gdb } = attach;
-    for (what, p) in [("kernel image", &images.kernel), ("dtb", &images.dtb), ("initramfs", &images.initramfs)] {
+    for (what, p) in [("kernel image", Some(&images.kernel)), ("dtb", images.dtb.as_ref()), ("initramfs", Some(&images.initramfs))] {
+        let Some(p) = p else { continue };
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
         }

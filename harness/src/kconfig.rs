@@ -79,6 +79,26 @@ pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Request>> {
     Ok(merged.into_values().collect())
 }
 
+/// A `.config` with the fragments' lines in place of the ones for the same
+/// symbols, as merge_config.sh's merge does: for trees whose merge_config.sh
+/// cannot write to an `O=` directory (Linux 3.5's has no `-O`). Pure.
+pub fn merge(base: &str, fragments: &[String]) -> String {
+    let symbol = |line: &str| -> Option<String> {
+        let line = line.trim();
+        let rest = line.strip_prefix("# ").and_then(|r| r.strip_suffix(" is not set")).or_else(|| line.split_once('=').map(|(s, _)| s))?;
+        rest.starts_with("CONFIG_").then(|| rest.to_string())
+    };
+    let overridden: std::collections::BTreeSet<String> = fragments.iter().flat_map(|f| f.lines()).filter_map(symbol).collect();
+    let mut out: String = base.lines().filter(|l| symbol(l).is_none_or(|s| !overridden.contains(&s))).flat_map(|l| [l, "\n"]).collect();
+    for f in fragments {
+        out.push_str(f);
+        if !f.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// A requested symbol whose final value differs from the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
@@ -175,6 +195,15 @@ mod tests {
         assert_eq!(names, vec!["CONFIG_KASAN", "CONFIG_CPU_IDLE", "CONFIG_M"]);
         assert_eq!(dropped[2].actual, Value::Set("y".into()));
         assert!(dropped[0].to_string().contains("CONFIG_KASAN =y (requested in frag:2)"));
+    }
+
+    #[test]
+    fn merge_replaces_the_base_lines_of_the_fragments_symbols() {
+        let base = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=1\n# a comment\n";
+        let merged = merge(base, &["CONFIG_B=y\n".into(), "# CONFIG_A is not set".into()]);
+        assert_eq!(merged, "CONFIG_C=1\n# a comment\nCONFIG_B=y\n# CONFIG_A is not set\n");
+        let got = parse(&merged, "m").unwrap();
+        assert_eq!(got.iter().filter(|r| r.symbol == "CONFIG_A").count(), 1, "{merged}");
     }
 
     #[test]

@@ -138,6 +138,9 @@ pub struct Kernel {
     pub release: String,
     pub arch: String,
     pub cross_compile: String,
+    /// The profile's `make_vars`: a module's make needs them too (the same
+    /// compiler flags, or its vermagic and ABI differ from the kernel's).
+    pub make_vars: Vec<String>,
     /// Whether this call built it (false: it came from the cache).
     pub built_now: bool,
 }
@@ -177,6 +180,13 @@ pub fn cache_key(profile: &Profile, opts: &BuildOptions) -> Result<String> {
     for f in profile.fragment_paths(opts.configs_dir) {
         parts.push(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?);
     }
+    // Only where a profile has them, so that no other profile's key moves.
+    if !profile.kernel.make_vars.is_empty() {
+        parts.push(profile.kernel.make_vars.join("\n"));
+    }
+    for (_, text) in crate::patches::series(profile, opts.configs_dir)? {
+        parts.push(text);
+    }
     Ok(cache::digest(&parts))
 }
 
@@ -187,7 +197,7 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
     let root = cache::root();
     let entry = root.join("kernels").join(format!("{}-{key}", profile.name));
 
-    let source_dir = source_tree(opts.source, &root)?;
+    let source_dir = prepared_tree(profile, opts, &root)?;
     let logs = cache::logs_dir(&entry);
     let (build_dir, built_now) = cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
         build(profile, opts, &source_dir, &requests, tmp, &logs)
@@ -203,7 +213,69 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
         release,
         arch: profile.arch.clone(),
         cross_compile: opts.cross_compile.to_string(),
+        make_vars: profile.kernel.make_vars.clone(),
         built_now,
+    })
+}
+
+/// The source `--kernel-src` names (`arg`), or, for a profile whose source
+/// the user must give (FriendlyARM's 3.5: `kernel.source`), the one its
+/// environment variable names; none is an error for such a profile, which
+/// says how to get one. `None`: the default (Debian's) source.
+pub fn profile_source(profile: &Profile, arg: Option<&Path>) -> Result<Option<Source>> {
+    let spec = profile.kernel.source.as_ref();
+    let from_env = spec.and_then(|s| std::env::var_os(&s.env).filter(|v| !v.is_empty()).map(|v| (s, PathBuf::from(v))));
+    let source = match (arg, from_env) {
+        (Some(p), _) => Source::resolve(Some(p))?,
+        (None, Some((s, p))) => Source::resolve(Some(&p)).with_context(|| format!("${} names the {} profile's kernel source", s.env, profile.name))?,
+        (None, None) => match spec {
+            None => return Ok(None),
+            Some(s) => bail!(
+                "the {} profile builds Linux {} from your own copy of its source, and none was given: pass --kernel-src DIR|TARBALL or set {}=DIR|TARBALL. {}",
+                profile.name, s.version, s.env, s.hint
+            ),
+        },
+    };
+    if let (Some(s), Source::Tree(t)) = (spec, &source) {
+        check_version(t, &s.version, &profile.name)?;
+    }
+    Ok(Some(source))
+}
+
+/// Fails unless `tree` is Linux `version`, naming what it is.
+fn check_version(tree: &Path, version: &str, profile: &str) -> Result<()> {
+    let found = crate::patches::tree_version(tree)?;
+    if found != version {
+        bail!("{}: this is Linux {found}, and the {profile} profile needs a Linux {version} tree", tree.display());
+    }
+    Ok(())
+}
+
+/// The tree the profile's kernel is built from: [`source_tree`], or, for a
+/// profile with a patch series, a patched copy of it (checked to be the
+/// version the profile names before it is patched).
+fn prepared_tree(profile: &Profile, opts: &BuildOptions, root: &Path) -> Result<PathBuf> {
+    let series = crate::patches::series(profile, opts.configs_dir)?;
+    if series.is_empty() {
+        let tree = source_tree(opts.source, root)?;
+        if let Some(s) = &profile.kernel.source {
+            check_version(&tree, &s.version, &profile.name)?;
+        }
+        return Ok(tree);
+    }
+    let version = profile.kernel.source.as_ref().map(|s| s.version.clone());
+    crate::patches::patched_tree(&opts.source.identity()?, &series, root, |dest, logs| {
+        match opts.source {
+            Source::Tarball(t) => {
+                let tmp = dest.parent().context("a patched tree has a parent")?;
+                extract(t, tmp, logs)?;
+            }
+            Source::Tree(t) => crate::patches::copy_tree(t, dest, logs)?,
+        }
+        match &version {
+            Some(v) => check_version(dest, v, &profile.name),
+            None => Ok(()),
+        }
     })
 }
 
@@ -214,33 +286,38 @@ fn source_tree(source: &Source, root: &Path) -> Result<PathBuf> {
         Source::Tree(p) => return Ok(p.clone()),
         Source::Tarball(p) => p,
     };
-    let stem = tarball.file_name().unwrap_or_default().to_string_lossy().replace(".tar", "").replace(['.'], "_");
-    let entry = root.join("sources").join(format!("{stem}-{}", cache::digest([source.identity()?])));
+    let entry = root.join("sources").join(format!("{}-{}", stem(tarball), cache::digest([source.identity()?])));
     // The log is outside the temporary, which a failed extraction removes.
     let logs = cache::logs_dir_under(root, &entry);
-    let (dir, _) = cache::get_or_build(&entry, "extracting the kernel source", |tmp| {
-        eprintln!("harness: extracting {}", tarball.display());
-        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let log = logs.join("extract.log");
-        let mut args: Vec<OsString> =
-            vec!["-xf".into(), tarball.into(), "-C".into(), tmp.into(), "--no-same-owner".into()];
-        // A third of the tree is data no build reads: AMD GPU register
-        // headers (454 MB) and the documentation below Documentation/
-        // (whose Kconfig, at its top, is sourced). The write of the rest is
-        // what an extraction spends its time on, with the decompression.
-        args.extend(["--exclude=*/drivers/gpu/drm/amd/include/asic_reg", "--exclude=*/Documentation/*/*"].map(OsString::from));
-        // Debian's tarball is xz in 62 blocks, which xz 5.4 decompresses on
-        // every core.
-        let envs = [("XZ_OPT", OsString::from("-T0"))];
-        process::Logged::new("tar", &args, &log, Duration::from_secs(20 * 60)).envs(&envs).run(|_| {})?;
-        let top = top_level_dir(tmp)?;
-        if !(top.join("Makefile").is_file() && top.join("Kconfig").is_file()) {
-            bail!("{}: not a kernel source tarball (no top-level Makefile and Kconfig inside)", tarball.display());
-        }
-        std::fs::rename(&top, tmp.join("linux")).context("naming the extracted tree")?;
-        Ok(())
-    })?;
+    let (dir, _) = cache::get_or_build(&entry, "extracting the kernel source", |tmp| extract(tarball, tmp, &logs))?;
     Ok(dir.join("linux"))
+}
+
+fn stem(path: &Path) -> String {
+    path.file_name().unwrap_or_default().to_string_lossy().replace(".tar", "").replace(['.'], "_")
+}
+
+/// Extracts `tarball` into `tmp/linux`, with its log in `logs`.
+fn extract(tarball: &Path, tmp: &Path, logs: &Path) -> Result<()> {
+    eprintln!("harness: extracting {}", tarball.display());
+    std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
+    let log = logs.join("extract.log");
+    let mut args: Vec<OsString> = vec!["-xf".into(), tarball.into(), "-C".into(), tmp.into(), "--no-same-owner".into()];
+    // A third of the tree is data no build reads: AMD GPU register
+    // headers (454 MB) and the documentation below Documentation/
+    // (whose Kconfig, at its top, is sourced). The write of the rest is
+    // what an extraction spends its time on, with the decompression.
+    args.extend(["--exclude=*/drivers/gpu/drm/amd/include/asic_reg", "--exclude=*/Documentation/*/*"].map(OsString::from));
+    // Debian's tarball is xz in 62 blocks, which xz 5.4 decompresses on
+    // every core.
+    let envs = [("XZ_OPT", OsString::from("-T0"))];
+    process::Logged::new("tar", &args, &log, Duration::from_secs(20 * 60)).envs(&envs).run(|_| {})?;
+    let top = top_level_dir(tmp)?;
+    if !(top.join("Makefile").is_file() && top.join("Kconfig").is_file()) {
+        bail!("{}: not a kernel source tarball (no top-level Makefile and Kconfig inside)", tarball.display());
+    }
+    std::fs::rename(&top, tmp.join("linux")).context("naming the extracted tree")?;
+    Ok(())
 }
 
 /// The one directory a kernel tarball unpacks into.
@@ -258,7 +335,7 @@ fn top_level_dir(dir: &Path) -> Result<PathBuf> {
 /// every requested symbol included, without its 12-minute build.
 pub fn configure_only(profile: &Profile, opts: &BuildOptions, out: &Path) -> Result<PathBuf> {
     let requests = kconfig::read_fragments(&profile.fragment_paths(opts.configs_dir))?;
-    let src = source_tree(opts.source, &cache::root())?;
+    let src = prepared_tree(profile, opts, &cache::root())?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     configure(profile, opts, &src, &requests, out, &out.join("logs"))?;
     Ok(out.join(".config"))
@@ -273,6 +350,7 @@ fn make_args(profile: &Profile, opts: &BuildOptions, src: &Path, out: &Path, ext
         format!("ARCH={}", profile.arch).into(),
         format!("CROSS_COMPILE={}", opts.cross_compile).into(),
     ];
+    a.extend(profile.kernel.make_vars.iter().map(OsString::from));
     a.extend(extra.iter().map(OsString::from));
     a
 }
@@ -292,20 +370,50 @@ fn configure(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kco
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
 
     eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
-    let defconfig = make_args(profile, opts, src, out, &[&profile.kernel.defconfig]);
-    process::Logged::new("make", &defconfig, &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
-    let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
-    merge.extend(profile.fragment_paths(opts.configs_dir).into_iter().map(OsString::from));
-    let script = src.join("scripts/kconfig/merge_config.sh");
-    let merge_envs = [("ARCH", profile.arch.clone().into()), ("CROSS_COMPILE", opts.cross_compile.into())];
-    process::Logged::new(&script.to_string_lossy(), &merge, &logs.join("merge_config.log"), short)
-        .dir(src)
-        .envs(&merge_envs)
-        .run(|_| {})?;
-    let olddefconfig = make_args(profile, opts, src, out, &["olddefconfig"]);
-    process::Logged::new("make", &olddefconfig, &logs.join("olddefconfig.log"), short).envs(&envs).run(|_| {})?;
+    let kconfig_makefile = std::fs::read_to_string(src.join("scripts/kconfig/Makefile")).unwrap_or_default();
+    if kconfig_makefile.contains("olddefconfig") {
+        let defconfig = make_args(profile, opts, src, out, &[&profile.kernel.defconfig]);
+        process::Logged::new("make", &defconfig, &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
+        let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
+        merge.extend(profile.fragment_paths(opts.configs_dir).into_iter().map(OsString::from));
+        let script = src.join("scripts/kconfig/merge_config.sh");
+        let merge_envs = [("ARCH", profile.arch.clone().into()), ("CROSS_COMPILE", opts.cross_compile.into())];
+        process::Logged::new(&script.to_string_lossy(), &merge, &logs.join("merge_config.log"), short)
+            .dir(src)
+            .envs(&merge_envs)
+            .run(|_| {})?;
+        let olddefconfig = make_args(profile, opts, src, out, &["olddefconfig"]);
+        process::Logged::new("make", &olddefconfig, &logs.join("olddefconfig.log"), short).envs(&envs).run(|_| {})?;
+    } else {
+        configure_old_tree(profile, opts, src, out, logs)?;
+    }
     kconfig::verify(requests, &out.join(".config"))
         .with_context(|| format!("configuring the {} kernel (profile {})", profile.name, profile.path.display()))
+}
+
+/// An old tree's configuration (Linux 3.5 has no `olddefconfig`, and its
+/// merge_config.sh writes into the source tree): the defconfig, from
+/// `arch/$ARCH/configs/` or, as FriendlyARM ships its board's, the tree's
+/// top, with the fragments merged here, then `alldefconfig` on that
+/// (`KCONFIG_ALLCONFIG`), which keeps every value whose dependencies hold
+/// and gives the rest their defaults, as `olddefconfig` does.
+fn configure_old_tree(profile: &Profile, opts: &BuildOptions, src: &Path, out: &Path, logs: &Path) -> Result<()> {
+    let name = &profile.kernel.defconfig;
+    let path = [src.join("arch").join(&profile.arch).join("configs").join(name), src.join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| format!("{}: no {name} in arch/{}/configs/ or at the top of the tree", src.display(), profile.arch))?;
+    let base = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let fragments: Vec<String> = profile
+        .fragment_paths(opts.configs_dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display())))
+        .collect::<Result<_>>()?;
+    let all = out.join("harness-allconfig");
+    std::fs::write(&all, kconfig::merge(&base, &fragments)).with_context(|| format!("writing {}", all.display()))?;
+    let allconfig = format!("KCONFIG_ALLCONFIG={}", all.display());
+    let args = make_args(profile, opts, src, out, &[&allconfig, "alldefconfig"]);
+    process::Logged::new("make", &args, &logs.join("alldefconfig.log"), Duration::from_secs(10 * 60)).envs(&make_envs()).run(|_| {})
 }
 
 fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {

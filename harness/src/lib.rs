@@ -25,6 +25,7 @@ pub mod plan;
 pub mod prepare;
 pub mod program;
 pub mod packages;
+pub mod patches;
 pub mod process;
 pub mod profile;
 pub mod progress;

@@ -229,6 +229,7 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
     use harness::kernel::{cache_key, BuildOptions, Source};
     use harness::profile::Profile;
     let configs = harness::repo_root().join("configs");
+    let named = !profiles.is_empty();
     if profiles.is_empty() {
         profiles = Profile::available(&configs);
     }
@@ -236,7 +237,15 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
     let mut keys = Vec::new();
     for name in &profiles {
         let p = Profile::load(name, &configs)?;
-        let opts = BuildOptions { source: &source, cross_compile: &p.cross_compile, configs_dir: &configs, jobs: 1 };
+        // A profile built from the user's own source (FriendlyARM's 3.5)
+        // is keyed by that source; left out of the default list without one.
+        let own = match harness::kernel::profile_source(&p, kernel_src.as_deref()) {
+            Ok(own) => own,
+            Err(e) if named => return Err(e),
+            Err(_) => continue,
+        };
+        let source = own.as_ref().unwrap_or(&source);
+        let opts = BuildOptions { source, cross_compile: &p.cross_compile, configs_dir: &configs, jobs: 1 };
         keys.push(format!("{name}={}", cache_key(&p, &opts)?));
     }
     println!("{}", harness::cache::digest(&keys));

@@ -59,19 +59,28 @@ pub fn check_dir(dir: &Path) -> Result<()> {
 /// Makefile's `all:` rule (which may run `sudo insmod` or the vendor's
 /// compiler) and its hard-coded LINUX_SRC are never used. Pure, for testing.
 pub fn make_argv(module_dir: &Path, kernel: &Kernel, jobs: usize) -> Vec<OsString> {
-    vec![
+    let mut a: Vec<OsString> = vec![
         "-C".into(),
         kernel.build_dir.clone().into(),
         format!("M={}", module_dir.display()).into(),
         format!("ARCH={}", kernel.arch).into(),
         format!("CROSS_COMPILE={}", kernel.cross_compile).into(),
-        // Debug information in the module's objects whatever the kernel's
-        // config (it costs the kernel nothing): reports name file.c:LINE
-        // (judge/lines.rs). The guest gets the .ko without it (split_debug).
-        "KCFLAGS=-g".into(),
-        format!("-j{jobs}").into(),
-        "modules".into(),
-    ]
+    ];
+    // The kernel's own make variables (a 3.5 tree's compiler and flags):
+    // the module must be compiled as the kernel was.
+    let mut kcflags = String::new();
+    for var in &kernel.make_vars {
+        match var.strip_prefix("KCFLAGS=") {
+            Some(flags) => kcflags = format!(" {flags}"),
+            None => a.push(var.into()),
+        }
+    }
+    // Debug information in the module's objects whatever the kernel's
+    // config (it costs the kernel nothing): reports name file.c:LINE
+    // (judge/lines.rs). The guest gets the .ko without it (split_debug).
+    a.push(format!("KCFLAGS=-g{kcflags}").into());
+    a.extend([format!("-j{jobs}").into(), "modules".into()]);
+    a
 }
 
 /// Copies `src` to `dest`, leaving out VCS data and build products. A
@@ -493,7 +502,7 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
         bail!("{}: no such module (is it enabled as =m in the profile's fragments?)", ko.display());
     }
     let info = modinfo(ko)?;
-    let name = info.require("name")?;
+    let name = info.name()?;
     let vermagic = info.require("vermagic")?;
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
@@ -537,6 +546,17 @@ impl ModInfo {
     pub fn require(&self, key: &str) -> Result<String> {
         self.get(key).map(str::to_string).with_context(|| format!("{}: no {key}= in .modinfo", self.ko.display()))
     }
+
+    /// The name insmod registers: `name=` where modpost writes it (4.x and
+    /// later); Linux 3.5's has none, and the name is then kbuild's
+    /// KBUILD_MODNAME, the file's stem with `-` made `_`.
+    pub fn name(&self) -> Result<String> {
+        if let Some(n) = self.get("name") {
+            return Ok(n.to_string());
+        }
+        let stem = self.ko.file_stem().with_context(|| format!("{}: no name= in .modinfo and no file name", self.ko.display()))?;
+        Ok(stem.to_string_lossy().replace('-', "_"))
+    }
 }
 
 /// Reads the `.modinfo` section of `ko`.
@@ -577,6 +597,7 @@ mod tests {
             release: "6.12.117".into(),
             arch: "arm".into(),
             cross_compile: "arm-linux-gnueabihf-".into(),
+            make_vars: Vec::new(),
             built_now: false,
         }
     }

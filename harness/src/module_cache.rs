@@ -186,6 +186,7 @@ mod tests {
             release: "6.12.118-emulated".into(),
             arch: "arm".into(),
             cross_compile: "arm-linux-gnueabihf-".into(),
+            make_vars: Vec::new(),
             built_now: false,
         }
     }

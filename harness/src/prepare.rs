@@ -124,7 +124,7 @@ fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, Source,
     let profile = Profile::load(&args.profile, &configs)?;
     let cross = args.build.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
     // An explicit source is checked now; the default one may need installing.
-    let explicit = args.build.kernel_src.as_deref().map(|p| Source::resolve(Some(p))).transpose()?;
+    let explicit = kernel::profile_source(&profile, args.build.kernel_src.as_deref())?;
     let package = profile.kernel.source_package.as_deref().filter(|_| explicit.is_none());
     if for_check {
         setup(&cross, package)?;
@@ -247,8 +247,22 @@ impl Prepared {
         let reaches = |m: &Module| -> Result<bool> {
             Ok(module::imports(&m.ko)?.iter().any(|s| BOARD_REACHED_BY.iter().any(|p| s.starts_with(p))))
         };
+        let acts = self.units.iter().find(|u| u.expectations.uses_board() || u.expectations.stock_drivers);
+        if self.profile.qemu.virtual_board == Some(false) {
+            // Its modules' accesses to the board's registers are QEMU's
+            // rejected accesses (NEEDS-THE-BOARD); only steps that press a
+            // key or read the LEDs cannot run at all.
+            if let Some(u) = acts {
+                bail!(
+                    "{}: its steps act on the board (keys, LEDs, ADC), and the {} profile's kernel has no virtual Tiny4412 (compat35/board/ is written for the stand-in kernel): check it on the board (replay), or on the stand-in with --profile exynos4210",
+                    if u.label.is_empty() { &self.label } else { &u.label },
+                    self.profile.name
+                );
+            }
+            return Ok(());
+        }
         // A unit that asks for the stock image's drivers (their /dev names, if nothing else).
-        let mut needed = self.units.iter().any(|u| u.expectations.uses_board() || u.expectations.stock_drivers);
+        let mut needed = acts.is_some();
         for m in self.units.iter().flat_map(|u| &u.modules) {
             needed = needed || reaches(m)?;
         }
@@ -410,7 +424,10 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
-        let opts = module::Options { jobs: kernel_args.jobs(), api: api::resolve(module_args.api, exp.api, profile.api), sandbox };
+        let api = api::resolve(module_args.api, exp.api, profile.api);
+        // On a kernel that has the API itself (3.5's own), no layer.
+        let api = if Some(api) == profile.kernel_api { Api::Native } else { api };
+        let opts = module::Options { jobs: kernel_args.jobs(), api, sandbox };
         let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
         let built = std::fs::create_dir_all(&work)
             .with_context(|| format!("creating {}", work.display()))

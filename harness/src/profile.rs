@@ -25,6 +25,10 @@ pub struct Profile {
     /// Tiny4412's profiles: its vendor kernel's); native when absent.
     #[serde(default)]
     pub api: Option<crate::api::Api>,
+    /// The API the kernel itself has (`"3.5"`: FriendlyARM's own kernel):
+    /// a unit built for it needs no layer and builds natively.
+    #[serde(default)]
+    pub kernel_api: Option<crate::api::Api>,
     pub kernel: KernelSpec,
     pub qemu: QemuSpec,
 }
@@ -38,7 +42,9 @@ pub struct KernelSpec {
     pub fragments: Vec<String>,
     /// The boot image, relative to `arch/$ARCH/boot/`.
     pub image: String,
-    /// Device trees to build, relative to `arch/$ARCH/boot/dts/`.
+    /// Device trees to build, relative to `arch/$ARCH/boot/dts/`; none
+    /// for a kernel that boots from the board id (ATAGs).
+    #[serde(default)]
     pub dtbs: Vec<String>,
     /// The Debian package of the kernel source this profile is made for,
     /// installed when no `/usr/src/linux-source-*` tarball is there and
@@ -50,6 +56,32 @@ pub struct KernelSpec {
     /// built it yet.
     #[serde(default)]
     pub objects: Option<u64>,
+    /// The source is not Debian's but one the user has (FriendlyARM's),
+    /// of this version (`VERSION.PATCHLEVEL` of its top Makefile); see
+    /// [`SourceSpec`].
+    #[serde(default)]
+    pub source: Option<SourceSpec>,
+    /// A folder under `configs/patches/` whose `*.patch` files are applied,
+    /// in name order, to a copy of the source before it is configured.
+    #[serde(default)]
+    pub patches: Option<String>,
+    /// `NAME=VALUE` words given to every make of this kernel and of the
+    /// modules built against it (a compiler's flags the tree predates).
+    #[serde(default)]
+    pub make_vars: Vec<String>,
+}
+
+/// A kernel source the harness cannot install: the user names it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// `VERSION.PATCHLEVEL` the tree must have, e.g. `"3.5"`.
+    pub version: String,
+    /// The environment variable that names the tree or tarball when
+    /// `--kernel-src` is not given.
+    pub env: String,
+    /// How to get the source, said when none is given.
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,7 +93,8 @@ pub struct QemuSpec {
     /// `-m` value; absent for boards whose RAM size is fixed (smdkc210).
     pub memory: Option<String>,
     /// The dtb QEMU passes to the kernel; must be one of `kernel.dtbs`.
-    pub dtb: String,
+    /// None: QEMU passes the machine's board id (ATAGs), as for 3.5.
+    pub dtb: Option<String>,
     /// `console=` value, e.g. `ttySAC0,115200n8`.
     pub console: String,
     /// Further kernel command line arguments, each with a reason in the profile.
@@ -79,6 +112,9 @@ pub struct QemuSpec {
     /// lowmem, whose size the command line's `vmalloc=` sets); a larger
     /// one is refused before booting.
     pub initramfs_max_mb: Option<u64>,
+    /// Whether the virtual Tiny4412 (`compat35/board/`, written for the
+    /// stand-in kernel's API) can be loaded on this kernel; default yes.
+    pub virtual_board: Option<bool>,
 }
 
 impl Profile {
@@ -140,10 +176,9 @@ impl Profile {
                 bail!("{at}: kernel.fragments names {}, which does not exist", frag.display());
             }
         }
-        if !self.kernel.dtbs.contains(&self.qemu.dtb) {
+        if let Some(dtb) = self.qemu.dtb.as_ref().filter(|d| !self.kernel.dtbs.contains(d)) {
             bail!(
-                "{at}: qemu.dtb {:?} is not among kernel.dtbs {:?}; add it there so that it gets built",
-                self.qemu.dtb,
+                "{at}: qemu.dtb {dtb:?} is not among kernel.dtbs {:?}; add it there so that it gets built",
                 self.kernel.dtbs
             );
         }
@@ -158,6 +193,15 @@ impl Profile {
             if !path.is_file() {
                 bail!("{at}: qemu.memory_map names {}, which does not exist", path.display());
             }
+        }
+        if let Some(dir) = &self.kernel.patches {
+            let path = configs_dir.join("patches").join(dir);
+            if !path.is_dir() {
+                bail!("{at}: kernel.patches names {}, which does not exist", path.display());
+            }
+        }
+        if let Some(bad) = self.kernel.make_vars.iter().find(|v| !v.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))) {
+            bail!("{at}: kernel.make_vars: {bad:?} is not NAME=VALUE");
         }
         if !self.kernel.defconfig.ends_with("defconfig") {
             bail!("{at}: kernel.defconfig {:?} is not a defconfig target", self.kernel.defconfig);
@@ -207,6 +251,24 @@ mod tests {
         assert_eq!(format!("{:?}", gdb.qemu), format!("{:?}", plain.qemu), "the [qemu] tables differ");
         assert_eq!((&gdb.kernel.defconfig, &gdb.kernel.image, &gdb.api), (&plain.kernel.defconfig, &plain.kernel.image, &plain.api));
         assert_eq!(gdb.kernel.fragments, [plain.kernel.fragments.clone(), vec!["gdb.config".to_string()]].concat());
+    }
+
+    /// The board's kernel under QEMU keeps every value of the board's
+    /// defconfig that a module can see (its structures' layout, its
+    /// vermagic, its timing): its fragment may only change what QEMU's
+    /// machine needs.
+    #[test]
+    fn the_3_5_fragment_leaves_what_a_module_sees_as_the_board_has_it() {
+        let p = Profile::load("tiny4412-3.5", &configs()).unwrap();
+        let requests = crate::kconfig::read_fragments(&p.fragment_paths(&configs())).unwrap();
+        let visible = ["CONFIG_HZ", "CONFIG_HZ_100", "CONFIG_PREEMPT", "CONFIG_PREEMPT_NONE", "CONFIG_NR_CPUS", "CONFIG_SMP", "CONFIG_KEYS", "CONFIG_SLAB", "CONFIG_SLUB", "CONFIG_MODVERSIONS", "CONFIG_LOCALVERSION", "CONFIG_AEABI", "CONFIG_DEBUG_SPINLOCK", "CONFIG_DEBUG_LOCK_ALLOC", "CONFIG_MODULE_UNLOAD"];
+        for r in &requests {
+            if r.symbol == "CONFIG_MODULE_UNLOAD" && r.value == crate::kconfig::Value::Set("y".into()) {
+                continue; // the board's value, requested so that it is checked
+            }
+            assert!(!visible.contains(&r.symbol.as_str()), "{}: {} changes what a module sees on the board", r.origin, r.symbol);
+        }
+        assert_eq!((p.qemu.dtb.as_deref(), p.kernel_api), (None, Some(crate::api::Api::Linux35)));
     }
 
     #[test]

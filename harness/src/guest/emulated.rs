@@ -48,7 +48,7 @@ impl EmulatedBoard {
         // Its buttons and LEDs: the virtual board, built for its kernel.
         let (model, _) = crate::prepare::build_virtual_board(&kernel, &dir.path().join("board"), 2, crate::sandbox::Sandbox::from_flag(false))?;
         write_initramfs(&root.join("rootfs"), &busybox, Some(&model.ko), &initramfs)?;
-        let images = BootImages { kernel: kernel.image(&profile), dtb: kernel.dtb(&profile.qemu.dtb), initramfs };
+        let images = BootImages { kernel: kernel.image(&profile), dtb: profile.qemu.dtb.as_ref().map(|d| kernel.dtb(d)), initramfs };
         // A board restarts when reset (a watchdog): no -no-reboot here.
         let argv: Vec<OsString> = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None)).into_iter().filter(|a| a != "-no-reboot").collect();
         let stderr_log = dir.path().join("qemu.stderr");

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct BootImages {
     pub kernel: PathBuf,
-    pub dtb: PathBuf,
+    /// None: the machine's board id (ATAGs) describes it, as 3.5 boots.
+    pub dtb: Option<PathBuf>,
     pub initramfs: PathBuf,
 }
 
@@ -77,7 +78,9 @@ pub fn argv(profile: &Profile, images: &BootImages, cmdline: &[OsString], qmp: O
     }
     // Direct kernel boot: no firmware or bootloader in the loop.
     push(&mut a, "-kernel", images.kernel.clone().into());
-    push(&mut a, "-dtb", images.dtb.clone().into());
+    if let Some(dtb) = &images.dtb {
+        push(&mut a, "-dtb", dtb.clone().into());
+    }
     push(&mut a, "-initrd", images.initramfs.clone().into());
     push(&mut a, "-append", join_cmdline(cmdline));
     // No default devices (monitor, parallel port, extra serial muxing): the
@@ -209,7 +212,7 @@ mod tests {
     }
 
     fn images() -> BootImages {
-        BootImages { kernel: "/k/zImage".into(), dtb: "/k/board.dtb".into(), initramfs: "/r/initramfs.cpio".into() }
+        BootImages { kernel: "/k/zImage".into(), dtb: Some("/k/board.dtb".into()), initramfs: "/r/initramfs.cpio".into() }
     }
 
     fn strings(v: &[OsString]) -> Vec<String> {

@@ -261,7 +261,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
             .iter()
             .map(|ko| {
                 let info = module::modinfo(ko)?;
-                Ok(Local { ko: Some(ko.clone()), name: info.require("name")?, vermagic: info.get("vermagic").unwrap_or_default().to_string() })
+                Ok(Local { ko: Some(ko.clone()), name: info.name()?, vermagic: info.get("vermagic").unwrap_or_default().to_string() })
             })
             .collect::<Result<_>>()?
     };

@@ -193,7 +193,7 @@ pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
         .ko
         .iter()
         .map(|ko| {
-            Ok((module::modinfo(ko)?.require("name")?, ko.clone()))
+            Ok((module::modinfo(ko)?.name()?, ko.clone()))
         })
         .collect::<Result<Vec<_>>>()?;
     let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };

@@ -24,6 +24,7 @@ fn standin_kernel(dir: &Path) -> Kernel {
         release: "0.0-standin".into(),
         arch: "arm".into(),
         cross_compile: "arm-linux-gnueabihf-".into(),
+        make_vars: Vec::new(),
         built_now: false,
     }
 }
