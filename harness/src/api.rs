@@ -78,7 +78,8 @@ pub fn wrap(dir: &Path, layer: &Path) -> Result<()> {
         bail!("the 3.5 layer is missing: no {}/kbuild.mk (is the checkout complete?)", shown);
     }
     let own = if dir.join("Kbuild").is_file() {
-        std::fs::rename(dir.join("Kbuild"), dir.join(MOVED_KBUILD)).with_context(|| format!("moving {}/Kbuild aside", dir.display()))?;
+        std::fs::rename(dir.join("Kbuild"), dir.join(MOVED_KBUILD))
+            .with_context(|| format!("moving {}/Kbuild aside", dir.display()))?;
         MOVED_KBUILD
     } else {
         "Makefile"
@@ -105,7 +106,12 @@ mod tests {
         let lines: Vec<&str> = k.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             lines,
-            ["COMPAT35_DIR := /src/compat35", "COMPAT35_MODULE_NAME := module35", "include $(src)/Makefile", "include $(COMPAT35_DIR)/kbuild.mk"]
+            [
+                "COMPAT35_DIR := /src/compat35",
+                "COMPAT35_MODULE_NAME := module35",
+                "include $(src)/Makefile",
+                "include $(COMPAT35_DIR)/kbuild.mk"
+            ]
         );
     }
 
@@ -117,12 +123,16 @@ mod tests {
         std::fs::write(with_kbuild.path().join("Kbuild"), "obj-m := a.o\n").unwrap();
         wrap(with_kbuild.path(), layer.path()).unwrap();
         assert_eq!(std::fs::read_to_string(with_kbuild.path().join(MOVED_KBUILD)).unwrap(), "obj-m := a.o\n");
-        assert!(std::fs::read_to_string(with_kbuild.path().join("Kbuild")).unwrap().contains("include $(src)/Kbuild.module"));
+        assert!(std::fs::read_to_string(with_kbuild.path().join("Kbuild"))
+            .unwrap()
+            .contains("include $(src)/Kbuild.module"));
         let with_makefile = tempfile::tempdir().unwrap();
         std::fs::write(with_makefile.path().join("Makefile"), "obj-m := b.o\n").unwrap();
         wrap(with_makefile.path(), layer.path()).unwrap();
         assert_eq!(std::fs::read_to_string(with_makefile.path().join("Makefile")).unwrap(), "obj-m := b.o\n");
-        assert!(std::fs::read_to_string(with_makefile.path().join("Kbuild")).unwrap().contains("include $(src)/Makefile"));
+        assert!(std::fs::read_to_string(with_makefile.path().join("Kbuild"))
+            .unwrap()
+            .contains("include $(src)/Makefile"));
         let err = wrap(with_makefile.path(), &layer.path().join("no-such")).unwrap_err().to_string();
         assert!(err.contains("the 3.5 layer is missing"), "{err}");
     }

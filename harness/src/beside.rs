@@ -40,12 +40,10 @@ impl std::fmt::Display for Missing {
     }
 }
 
-static INCLUDE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"^\s*#\s*include\s*"([^"]+)""#).unwrap());
+static INCLUDE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^\s*#\s*include\s*"([^"]+)""#).unwrap());
 /// An include directory kbuild resolves against the module folder.
-static FLAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"-I\s*\$[({](?:src|obj|M|PWD|CURDIR)[)}]/([^\s)'\x22]+)").unwrap()
-});
+static FLAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"-I\s*\$[({](?:src|obj|M|PWD|CURDIR)[)}]/([^\s)'\x22]+)").unwrap());
 
 /// The most files a folder named by `-I` may bring (a header folder, not a
 /// whole tree).
@@ -93,10 +91,7 @@ pub fn find(src: &Path) -> Result<Beside> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let kbuild = matches!(
-            file.file_name().and_then(|n| n.to_str()),
-            Some("Kbuild" | "Makefile")
-        );
+        let kbuild = matches!(file.file_name().and_then(|n| n.to_str()), Some("Kbuild" | "Makefile"));
         let shown = file
             .strip_prefix(src)
             .or_else(|_| file.strip_prefix(src.parent().unwrap_or(src)))
@@ -135,13 +130,8 @@ impl Beside {
         if target.starts_with(src) {
             return Ok(());
         }
-        let mut missing = |why: String| {
-            self.missing.push(Missing {
-                at: at.to_string(),
-                include: include.to_string(),
-                why,
-            })
-        };
+        let mut missing =
+            |why: String| self.missing.push(Missing { at: at.to_string(), include: include.to_string(), why });
         let Some(tree) = tree_of(src) else {
             missing(format!(
                 "the module folder's parent ({}) is not copied: it is the home folder or the root",
@@ -150,39 +140,31 @@ impl Beside {
             return Ok(());
         };
         let Ok(rel) = target.strip_prefix(tree) else {
-            missing(format!("{} is beyond the module folder's parent ({}), which is never copied; copy it into the module folder", target.display(), tree.display()));
+            missing(format!(
+                "{} is beyond the module folder's parent ({}), which is never copied; copy it into the module folder",
+                target.display(),
+                tree.display()
+            ));
             return Ok(());
         };
         let rel = rel.to_path_buf();
-        if rel
-            .components()
-            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
-        {
+        if rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
             missing("a hidden file or folder is never copied".into());
             return Ok(());
         }
-        let top = rel
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let top = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
         if RESERVED.contains(&top.as_str()) {
             missing(format!("`{top}` beside the module folder has the name of the harness's own folder in the run directory; rename it"));
             return Ok(());
         }
         match std::fs::symlink_metadata(target) {
-            Err(_) => missing(format!(
-                "there is no {} beside the module folder",
-                rel.display()
-            )),
+            Err(_) => missing(format!("there is no {} beside the module folder", rel.display())),
             Ok(m) if m.file_type().is_symlink() => {
                 missing("a symlink beside the module folder is never followed".into())
             }
-            Ok(m) if m.is_dir() != folder => missing(format!(
-                "{} is not a {}",
-                rel.display(),
-                if folder { "folder" } else { "file" }
-            )),
+            Ok(m) if m.is_dir() != folder => {
+                missing(format!("{} is not a {}", rel.display(), if folder { "folder" } else { "file" }))
+            }
             Ok(_) => {
                 // A header comes with its folder (it includes its
                 // neighbours by bare name), unless it lies in the parent
@@ -216,12 +198,7 @@ impl Beside {
         for rel in &self.found {
             let (from, dest) = (tree.join(rel), to.join(rel));
             copy_read_only(&from, &dest, &mut 0)?;
-            let top = to.join(
-                rel.components()
-                    .next()
-                    .map(|c| c.as_os_str())
-                    .unwrap_or_default(),
-            );
+            let top = to.join(rel.components().next().map(|c| c.as_os_str()).unwrap_or_default());
             if !sealed.contains(&top) {
                 sealed.push(top);
             }
@@ -239,8 +216,7 @@ impl Beside {
             let mut files = Vec::new();
             list(&tree.join(rel), &mut files)?;
             for f in files {
-                let bytes =
-                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
                 parts.push(format!(
                     "{}\0{}",
                     f.strip_prefix(tree).unwrap_or(&f).display(),
@@ -259,8 +235,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     list(dir, &mut files)?;
     out.extend(files.into_iter().filter(|f| {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        matches!(name, "Kbuild" | "Makefile")
-            || [".c", ".h", ".S"].iter().any(|s| name.ends_with(s))
+        matches!(name, "Kbuild" | "Makefile") || [".c", ".h", ".S"].iter().any(|s| name.ends_with(s))
     }));
     Ok(())
 }
@@ -272,10 +247,8 @@ fn list(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     if m.is_file() {
         out.push(p.to_path_buf());
     } else if m.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(p)
-            .with_context(|| format!("reading {}", p.display()))?
-            .flatten()
-            .collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(p).with_context(|| format!("reading {}", p.display()))?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -299,16 +272,11 @@ fn copy_read_only(from: &Path, dest: &Path, count: &mut usize) -> Result<()> {
     list(from, &mut files)?;
     for f in files {
         let to = dest.join(f.strip_prefix(from).unwrap_or(Path::new("")));
-        let to = if to.as_os_str().is_empty() || f == from {
-            dest.to_path_buf()
-        } else {
-            to
-        };
+        let to = if to.as_os_str().is_empty() || f == from { dest.to_path_buf() } else { to };
         if let Some(d) = to.parent() {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
-        std::fs::copy(&f, &to)
-            .with_context(|| format!("copying {} beside the module's copy", f.display()))?;
+        std::fs::copy(&f, &to).with_context(|| format!("copying {} beside the module's copy", f.display()))?;
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o444))
             .with_context(|| format!("sealing {}", to.display()))?;
         *count += 1;
@@ -330,14 +298,8 @@ mod tests {
         };
         w("led/led.c", "#include <linux/module.h>\n#include \"../include/board.h\"\n#include \"../../secret.h\"\n#include \"../nope.h\"\n#include \"local.h\"\n");
         w("led/local.h", "");
-        w(
-            "led/Makefile",
-            "obj-m += led.o\nccflags-y += -I$(src)/../inc -I$(src)/../.hidden\n",
-        );
-        w(
-            "include/board.h",
-            "#include \"pins.h\"\n#include \"../inc/more.h\"\n",
-        );
+        w("led/Makefile", "obj-m += led.o\nccflags-y += -I$(src)/../inc -I$(src)/../.hidden\n");
+        w("include/board.h", "#include \"pins.h\"\n#include \"../inc/more.h\"\n");
         w("include/pins.h", "");
         w("inc/more.h", "");
         w("inc/sub/deep.h", "");
@@ -361,22 +323,16 @@ mod tests {
         let said: Vec<String> = b.missing.iter().map(|m| m.to_string()).collect();
         assert_eq!(said.len(), 3, "{said:#?}");
         assert!(
-            said.iter()
-                .any(|m| m.starts_with("led.c:3 includes ../../secret.h: ")
-                    && m.contains("beyond the module folder's parent")),
-            "{said:#?}"
-        );
-        assert!(
-            said.iter().any(|m| m.starts_with(
-                "led.c:4 includes ../nope.h: there is no nope.h beside the module folder"
-            )),
+            said.iter().any(|m| m.starts_with("led.c:3 includes ../../secret.h: ")
+                && m.contains("beyond the module folder's parent")),
             "{said:#?}"
         );
         assert!(
             said.iter()
-                .any(|m| m.starts_with("Makefile:2 includes -I$(src)/../.hidden: a hidden")),
+                .any(|m| m.starts_with("led.c:4 includes ../nope.h: there is no nope.h beside the module folder")),
             "{said:#?}"
         );
+        assert!(said.iter().any(|m| m.starts_with("Makefile:2 includes -I$(src)/../.hidden: a hidden")), "{said:#?}");
     }
 
     #[test]
@@ -390,32 +346,18 @@ mod tests {
         let sealed = b.copy(&src, &copy).unwrap();
         let mut sealed = sealed;
         sealed.sort();
-        assert_eq!(
-            sealed,
-            vec![work.path().join("inc"), work.path().join("include")]
-        );
+        assert_eq!(sealed, vec![work.path().join("inc"), work.path().join("include")]);
         let board = work.path().join("include/board.h");
         assert!(
             board.is_file()
                 && work.path().join("include/pins.h").is_file()
                 && work.path().join("inc/sub/deep.h").is_file()
         );
-        assert!(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&board)
-                .is_err()
-                || nix_root(),
-            "read-only"
-        );
+        assert!(std::fs::OpenOptions::new().write(true).open(&board).is_err() || nix_root(), "read-only");
         assert!(!work.path().join("unrelated").exists() && !work.path().join("secret.h").exists());
         let before = b.digest(&src).unwrap();
         std::fs::write(root.join("inc/more.h"), "changed").unwrap();
-        assert_ne!(
-            b.digest(&src).unwrap(),
-            before,
-            "the cache key follows what is beside"
-        );
+        assert_ne!(b.digest(&src).unwrap(), before, "the cache key follows what is beside");
     }
 
     /// root writes through a 0444 mode; the sandbox's read-only bind is

@@ -102,7 +102,10 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     let profile = &p.profile;
     let config = std::fs::read_to_string(k.build_dir.join(".config")).context("reading the kernel .config")?;
     if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
-        bail!("the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs", profile.name);
+        bail!(
+            "the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs",
+            profile.name
+        );
     }
     if !initramfs && !config.lines().any(|l| l == "CONFIG_MMC=y") {
         bail!(
@@ -134,11 +137,27 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     files.push(zimage_dtb.clone());
 
     let uimage = out.join("uImage");
-    mkimage(&[
-        "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none",
-        "-a", &board.load_address, "-e", &board.load_address,
-        "-n", &format!("Linux {} {}", k.release, board.name),
-    ], &zimage_dtb, &uimage, work.path())?;
+    mkimage(
+        &[
+            "-A",
+            "arm",
+            "-O",
+            "linux",
+            "-T",
+            "kernel",
+            "-C",
+            "none",
+            "-a",
+            &board.load_address,
+            "-e",
+            &board.load_address,
+            "-n",
+            &format!("Linux {} {}", k.release, board.name),
+        ],
+        &zimage_dtb,
+        &uimage,
+        work.path(),
+    )?;
     files.push(uimage);
 
     let unit = p.single()?;
@@ -154,10 +173,41 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
         let nonce = crate::prepare::new_nonce();
         let programs = p.all_programs();
         let modules = p.guest_modules();
-        let guest = crate::guest::rootfs::Guest { modules: &modules, programs: &programs, plan: &unit.plan, nonce: &nonce, loader: None };
-        crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;
+        let guest = crate::guest::rootfs::Guest {
+            modules: &modules,
+            programs: &programs,
+            plan: &unit.plan,
+            nonce: &nonce,
+            loader: None,
+        };
+        crate::guest::rootfs::write_initramfs(
+            &crate::repo_root().join("rootfs"),
+            &crate::busybox::get()?,
+            &guest,
+            &cpio,
+        )?;
         let uinitrd = out.join("uInitrd");
-        mkimage(&["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"], &cpio, &uinitrd, work.path())?;
+        mkimage(
+            &[
+                "-A",
+                "arm",
+                "-O",
+                "linux",
+                "-T",
+                "ramdisk",
+                "-C",
+                "none",
+                "-a",
+                "0",
+                "-e",
+                "0",
+                "-n",
+                "harness initramfs",
+            ],
+            &cpio,
+            &uinitrd,
+            work.path(),
+        )?;
         files.push(uinitrd);
     }
     let boot_text = boot_commands(board, k, &unit.modules, initramfs);
@@ -180,10 +230,15 @@ pub fn boot_commands(board: &Board, k: &Kernel, modules: &[Module], initramfs: b
     let bootm = if initramfs { format!("bootm {kaddr} {raddr}") } else { format!("bootm {kaddr}") };
     let mut s = String::new();
     let _ = writeln!(s, "{} — Linux {} ({} kernel profile)", board.description, k.release, board.kernel_profile);
-    let _ = writeln!(s, "\nFiles: zImage, {}, zImage-dtb (dtb appended), uImage (zImage-dtb for U-Boot, load/entry {}),",
-        Path::new(&board.dtb).file_name().unwrap_or_default().to_string_lossy(), board.load_address);
+    let _ = writeln!(
+        s,
+        "\nFiles: zImage, {}, zImage-dtb (dtb appended), uImage (zImage-dtb for U-Boot, load/entry {}),",
+        Path::new(&board.dtb).file_name().unwrap_or_default().to_string_lossy(),
+        board.load_address
+    );
     let kos: Vec<String> = modules.iter().map(|m| format!("{}.ko (vermagic {})", m.name, m.vermagic.trim())).collect();
-    let _ = writeln!(s, "       {}{}", kos.join(", "), if initramfs { ", uInitrd (the harness initramfs)" } else { "" });
+    let _ =
+        writeln!(s, "       {}{}", kos.join(", "), if initramfs { ", uInitrd (the harness initramfs)" } else { "" });
     let _ = writeln!(s, "\nFrom the first FAT partition of the SD card (copy the files there), at the U-Boot prompt:");
     let _ = writeln!(s, "  setenv bootargs console={} {root}", board.console);
     let _ = writeln!(s, "  fatload mmc 0:1 {kaddr} uImage");
@@ -223,7 +278,10 @@ mod tests {
     fn the_tiny4412_board_loads_on_its_own_kernel() {
         let (b, p) = Board::load("tiny4412", None, &crate::repo_root().join("configs")).unwrap();
         assert_eq!(p.name, "tiny4412");
-        assert!(!p.kernel.fragments.iter().any(|f| f == "emulated.config"), "the real board keeps MMC, USB and Ethernet");
+        assert!(
+            !p.kernel.fragments.iter().any(|f| f == "emulated.config"),
+            "the real board keeps MMC, USB and Ethernet"
+        );
         assert_eq!(b.dtb, "samsung/exynos4412-tiny4412.dtb");
         assert_eq!(parse_address(&b.load_address).unwrap(), 0x4000_8000);
         let err = Board::load("tiny9999", None, &crate::repo_root().join("configs")).unwrap_err().to_string();
@@ -251,9 +309,22 @@ mod tests {
             make_vars: Vec::new(),
             built_now: false,
         };
-        let m = [Module { ko: "/m.ko".into(), name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![], sources: None }];
+        let m = [Module {
+            ko: "/m.ko".into(),
+            name: "mmc_byte".into(),
+            vermagic: "6.12.117 SMP".into(),
+            depends: vec![],
+            modpost_warnings: vec![],
+            sources: None,
+        }];
         let t = boot_commands(&b, &k, &m, true);
-        for want in ["fatload mmc 0:1 0x41000000 uImage", "fatload mmc 0:1 0x42000000 uInitrd", "bootm 0x41000000 0x42000000", "console=ttySAC0,115200n8 rdinit=/init", "insmod mmc_byte.ko"] {
+        for want in [
+            "fatload mmc 0:1 0x41000000 uImage",
+            "fatload mmc 0:1 0x42000000 uInitrd",
+            "bootm 0x41000000 0x42000000",
+            "console=ttySAC0,115200n8 rdinit=/init",
+            "insmod mmc_byte.ko",
+        ] {
             assert!(t.contains(want), "{want} missing from:\n{t}");
         }
         assert!(boot_commands(&b, &k, &m, false).contains("bootm 0x41000000\n"));

@@ -79,16 +79,12 @@ impl Index {
         let mut lines = text.lines().filter(|l| !l.starts_with('#'));
         let mut field = |key: &str| -> Result<String> {
             let l = lines.next().unwrap_or_default();
-            l.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('\t'))
-                .map(str::to_string)
-                .with_context(|| format!("{origin}: expected `{key}<TAB>…`, found {l:?}: remake it with scripts/index-linux35"))
+            l.strip_prefix(key).and_then(|v| v.strip_prefix('\t')).map(str::to_string).with_context(|| {
+                format!("{origin}: expected `{key}<TAB>…`, found {l:?}: remake it with scripts/index-linux35")
+            })
         };
         let defconfig = field("defconfig")?;
-        let number = |v: String| {
-            v.parse::<usize>()
-                .with_context(|| format!("{origin}: {v:?} is not a count"))
-        };
+        let number = |v: String| v.parse::<usize>().with_context(|| format!("{origin}: {v:?} is not a count"));
         let (n_names, n_files) = (number(field("names")?)?, number(field("files")?)?);
         let files: Vec<String> = lines.by_ref().take(n_files).map(str::to_string).collect();
         let mut names = HashMap::with_capacity(n_names);
@@ -97,20 +93,14 @@ impl Index {
             let (Some(name), Some(kinds)) = (cols.next(), cols.next()) else {
                 bail!("{origin}: malformed line {l:?}: remake it with scripts/index-linux35");
             };
-            let header = cols
-                .next()
-                .and_then(|n| n.parse::<usize>().ok())
-                .and_then(|n| files.get(n).cloned());
-            names.insert(
-                name.to_string(),
-                Entry {
-                    kinds: kinds.to_string(),
-                    header,
-                },
-            );
+            let header = cols.next().and_then(|n| n.parse::<usize>().ok()).and_then(|n| files.get(n).cloned());
+            names.insert(name.to_string(), Entry { kinds: kinds.to_string(), header });
         }
         if names.len() != n_names {
-            bail!("{origin}: holds {} names, its header says {n_names}: remake it with scripts/index-linux35", names.len());
+            bail!(
+                "{origin}: holds {} names, its header says {n_names}: remake it with scripts/index-linux35",
+                names.len()
+            );
         }
         Ok(Index { defconfig, names })
     }
@@ -145,23 +135,15 @@ pub fn load(configs: &Path) -> Result<Board> {
     let path = configs.join(INDEX);
     let file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
-        .with_context(|| {
-            format!(
-                "reading {}: not the gzip of an index? remake it with scripts/index-linux35",
-                path.display()
-            )
-        })?;
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text).with_context(|| {
+        format!("reading {}: not the gzip of an index? remake it with scripts/index-linux35", path.display())
+    })?;
     let index = Index::parse(&text, &path.display().to_string())?;
     let path = configs.join(FORMS);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let forms: FormsFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    Ok(Board {
-        index,
-        forms: forms.name,
-    })
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let forms: FormsFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    Ok(Board { index, forms: forms.name })
 }
 
 /// What kind of name a module used.
@@ -252,10 +234,9 @@ struct Scan {
 }
 
 const KEYWORDS: &[&str] = &[
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
-    "union", "unsigned", "void", "volatile", "while", "_Bool", "defined",
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float",
+    "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
+    "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "defined",
 ];
 
 /// C tokens of one line, comments and literals left out; `in_comment`
@@ -336,14 +317,8 @@ fn scan(unit: &Unit, out: &mut Scan) {
         let this_line = line_no;
         line_no += 1;
         let trimmed = line.trim_start();
-        if let Some(d) = trimmed
-            .strip_prefix("#define ")
-            .or_else(|| trimmed.strip_prefix("#undef "))
-        {
-            let name: String = d
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+        if let Some(d) = trimmed.strip_prefix("#define ").or_else(|| trimmed.strip_prefix("#undef ")) {
+            let name: String = d.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if own {
                 out.own_macros.insert(name);
             } else {
@@ -356,10 +331,7 @@ fn scan(unit: &Unit, out: &mut Scan) {
             header_tokens(&toks, &mut typedef, out);
             continue;
         }
-        let at = format!(
-            "{}:{this_line}",
-            file.strip_prefix(&own_prefix).unwrap_or(&file)
-        );
+        let at = format!("{}:{this_line}", file.strip_prefix(&own_prefix).unwrap_or(&file));
         for t in &toks {
             if let Some(name) = own_typedef.feed(t) {
                 out.own_types.insert(name);
@@ -369,18 +341,9 @@ fn scan(unit: &Unit, out: &mut Scan) {
             if !is_ident(t) || KEYWORDS.contains(&t.as_str()) {
                 continue;
             }
-            let before = if i > 0 {
-                toks[i - 1].clone()
-            } else {
-                String::new()
-            };
+            let before = if i > 0 { toks[i - 1].clone() } else { String::new() };
             let call = toks.get(i + 1).is_some_and(|n| n == "(");
-            out.uses.push(Use {
-                name: t.clone(),
-                at: at.clone(),
-                before,
-                call,
-            });
+            out.uses.push(Use { name: t.clone(), at: at.clone(), before, call });
         }
     }
 }
@@ -404,10 +367,7 @@ impl Typedef {
     fn feed(&mut self, t: &str) -> Option<String> {
         if !self.open {
             if t == "typedef" {
-                *self = Typedef {
-                    open: true,
-                    ..Typedef::default()
-                };
+                *self = Typedef { open: true, ..Typedef::default() };
             }
             return None;
         }
@@ -496,9 +456,7 @@ impl Board {
         }
         let kind = if s.header_macros.contains(&u.name) {
             Kind::Macro
-        } else if ["struct", "union", "enum"].contains(&u.before.as_str())
-            || s.header_typedefs.contains(&u.name)
-        {
+        } else if ["struct", "union", "enum"].contains(&u.before.as_str()) || s.header_typedefs.contains(&u.name) {
             Kind::Type
         } else if u.before == "." || u.before == "->" {
             Kind::StructMember
@@ -542,10 +500,8 @@ struct Compiled {
 /// A build kept in the module cache ran in another directory, `built_in`:
 /// its commands are moved to `dir`, where its sources are now.
 fn compiled_units(dir: &Path, built_in: &Path, walk: &Path, out: &mut Vec<Compiled>) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(walk)
-        .with_context(|| format!("reading {}", walk.display()))?
-        .flatten()
-        .collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(walk).with_context(|| format!("reading {}", walk.display()))?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
@@ -557,29 +513,19 @@ fn compiled_units(dir: &Path, built_in: &Path, walk: &Path, out: &mut Vec<Compil
         if !(name.starts_with('.') && name.ends_with(".o.cmd")) {
             continue;
         }
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let Some(cmd) = text
-            .lines()
-            .next()
-            .and_then(|l| l.split_once(" := "))
-            .map(|(_, c)| c)
-        else {
+        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let Some(cmd) = text.lines().next().and_then(|l| l.split_once(" := ")).map(|(_, c)| c) else {
             continue;
         };
         let (from, to) = (built_in.display().to_string(), dir.display().to_string());
-        let Some(argv) = shlex::split(cmd).map(|a| {
-            a.into_iter()
-                .map(|w| w.replace(&from, &to))
-                .collect::<Vec<_>>()
-        }) else {
+        let Some(argv) = shlex::split(cmd).map(|a| a.into_iter().map(|w| w.replace(&from, &to)).collect::<Vec<_>>())
+        else {
             continue;
         };
         let Some(source) = argv.last().map(PathBuf::from) else {
             continue;
         };
-        let c_file = source.extension().is_some_and(|x| x == "c")
-            && !source.to_string_lossy().ends_with(".mod.c");
+        let c_file = source.extension().is_some_and(|x| x == "c") && !source.to_string_lossy().ends_with(".mod.c");
         if c_file && argv.iter().any(|a| a == "-c") && source.starts_with(dir) {
             out.push(Compiled { argv, source });
         }
@@ -645,41 +591,22 @@ pub fn check(
         .with_context(|| format!("writing in {}", version_dir.display()))?;
     // kbuild runs its commands in the kernel's build directory (the
     // include paths are relative to it).
-    let policy = Policy {
-        dir: kernel.build_dir.clone(),
-        ..Policy::for_build(kernel, work, &[])
-    };
+    let policy = Policy { dir: kernel.build_dir.clone(), ..Policy::for_build(kernel, work, &[]) };
     let mut texts = Vec::new();
     for (n, u) in units.iter().enumerate() {
         let out = out_dir.join(format!("unit{n}.i"));
-        let (program, args) = sandbox.command(
-            &policy,
-            &u.argv[0],
-            &preprocess_argv(&u.argv, &version_dir, &out),
-        );
+        let (program, args) = sandbox.command(&policy, &u.argv[0], &preprocess_argv(&u.argv, &version_dir, &out));
         let log = out_dir.join(format!("unit{n}.log"));
         process::Logged::new(&program, &args, &log, Duration::from_secs(120))
             .dir(&kernel.build_dir)
             .run(|_| {})
             .with_context(|| {
-                format!(
-                    "preprocessing {} as the board's compiler would (log: {})",
-                    u.source.display(),
-                    log.display()
-                )
+                format!("preprocessing {} as the board's compiler would (log: {})", u.source.display(), log.display())
             })?;
-        texts.push(
-            std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?,
-        );
+        texts.push(std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?);
     }
     let own = dir.display().to_string();
-    let units: Vec<Unit> = texts
-        .iter()
-        .map(|t| Unit {
-            text: t,
-            own_dir: &own,
-        })
-        .collect();
+    let units: Vec<Unit> = texts.iter().map(|t| Unit { text: t, own_dir: &own }).collect();
     Ok(board.lacks(&units, imports))
 }
 
@@ -695,18 +622,11 @@ pub fn clashes(board: &Board, log: &str) -> Vec<String> {
         r"error: redefinition of '(\w+)'",
         r#"error: macro "(\w+)" (?:passed \d+ arguments, but takes just|requires \d+ arguments, but only) \d+"#,
     ];
-    let res: Vec<regex::Regex> = patterns
-        .iter()
-        .map(|p| regex::Regex::new(p).expect("a valid regex"))
-        .collect();
+    let res: Vec<regex::Regex> = patterns.iter().map(|p| regex::Regex::new(p).expect("a valid regex")).collect();
     let mut out: Vec<String> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     for line in log.lines() {
-        let Some(name) = res
-            .iter()
-            .find_map(|r| r.captures(line))
-            .map(|c| c[1].to_string())
-        else {
+        let Some(name) = res.iter().find_map(|r| r.captures(line)).map(|c| c[1].to_string()) else {
             continue;
         };
         let Some(e) = board.index.get(&name) else {
@@ -715,11 +635,7 @@ pub fn clashes(board: &Board, log: &str) -> Vec<String> {
         if !(e.has('f') || e.has('m') || e.has('t')) || !seen.insert(name.clone()) {
             continue;
         }
-        let header = e
-            .header
-            .as_deref()
-            .map(|h| format!(" ({h} declares it)"))
-            .unwrap_or_default();
+        let header = e.header.as_deref().map(|h| format!(" ({h} declares it)")).unwrap_or_default();
         out.push(format!(
             "{name}: this name is the kernel's own on the board too{header}: rename it (e.g. mydrv_{name}); the module's own definition clashes with the kernel's there as here\n  seen in: {}",
             line.trim()

@@ -56,7 +56,12 @@ fn fetch_busybox(tmp: &Path, logs: &Path) -> Result<()> {
             );
         }
         eprintln!("harness: adding the armhf architecture to apt (dpkg --add-architecture armhf)");
-        packages::as_root(privilege, &["dpkg", "--add-architecture", "armhf"], &logs.join("dpkg-arch.log"), Duration::from_secs(60))?;
+        packages::as_root(
+            privilege,
+            &["dpkg", "--add-architecture", "armhf"],
+            &logs.join("dpkg-arch.log"),
+            Duration::from_secs(60),
+        )?;
         packages::apt_update(privilege, logs);
         download().context("downloading busybox-static:armhf after adding armhf")?;
     }

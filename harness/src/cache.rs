@@ -107,8 +107,7 @@ fn remove_stale_temporaries(parent: &Path, name: &str) -> Result<()> {
             // compilers may not be: they would write into what we remove.
             crate::process::stop_recorded(&entry.path());
             eprintln!("harness: removing {} left by an interrupted build", entry.path().display());
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
+            std::fs::remove_dir_all(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
         }
     }
     Ok(())
@@ -148,7 +147,8 @@ pub fn entries() -> Result<Vec<Entry>> {
         }
         let Some((profile, _key)) = name.rsplit_once('-') else { continue };
         let stamp = root().join("last-used").join(&name);
-        let last_used = stamp.metadata().or_else(|_| path.metadata()).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+        let last_used =
+            stamp.metadata().or_else(|_| path.metadata()).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
         out.push(Entry { bytes: dir_size(&path), path, profile: profile.to_string(), last_used });
     }
     out.sort_by(|a, b| b.last_used.cmp(&a.last_used));
@@ -172,7 +172,12 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// The entries `gc` removes: all but the `keep` most recently used of each
 /// profile, and, with `older_than`, any not used for that long. Pure.
-pub fn to_collect(entries: &[Entry], keep: usize, older_than: Option<Duration>, now: std::time::SystemTime) -> Vec<Entry> {
+pub fn to_collect(
+    entries: &[Entry],
+    keep: usize,
+    older_than: Option<Duration>,
+    now: std::time::SystemTime,
+) -> Vec<Entry> {
     let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut out = Vec::new();
     for e in entries {
@@ -239,10 +244,14 @@ mod tests {
             last_used: t0 - Duration::from_secs(age_days * 86400),
         };
         // Most recently used first, as entries() gives them.
-        let all = [e("exynos4210", "a", 0), e("exynos4210", "b", 3), e("vexpress-a9", "c", 40), e("exynos4210", "d", 50)];
+        let all =
+            [e("exynos4210", "a", 0), e("exynos4210", "b", 3), e("vexpress-a9", "c", 40), e("exynos4210", "d", 50)];
         let names = |v: Vec<Entry>| v.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>();
         assert_eq!(names(to_collect(&all, 1, None, t0)), ["/c/kernels/exynos4210-b", "/c/kernels/exynos4210-d"]);
-        assert_eq!(names(to_collect(&all, 2, Some(Duration::from_secs(30 * 86400)), t0)), ["/c/kernels/vexpress-a9-c", "/c/kernels/exynos4210-d"]);
+        assert_eq!(
+            names(to_collect(&all, 2, Some(Duration::from_secs(30 * 86400)), t0)),
+            ["/c/kernels/vexpress-a9-c", "/c/kernels/exynos4210-d"]
+        );
         assert!(to_collect(&all, 5, None, t0).is_empty());
     }
 
@@ -295,6 +304,10 @@ mod tests {
         let failed = dir.path().join("other");
         assert!(get_or_build(&failed, "test", |_| anyhow::bail!("boom")).is_err());
         assert!(!failed.exists());
-        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp-")));
     }
 }

@@ -338,7 +338,8 @@ impl Table {
     }
 
     pub fn ports(&self, log: &str, module_dir: &str) -> Vec<Port> {
-        let place = Regex::new(r"^(?:In file included from |\s+from )?(?P<file>[^\s:][^:]*):(?P<line>\d+)[:,]").expect("a valid regex");
+        let place = Regex::new(r"^(?:In file included from |\s+from )?(?P<file>[^\s:][^:]*):(?P<line>\d+)[:,]")
+            .expect("a valid regex");
         let prefix = format!("{}/", module_dir.trim_end_matches('/'));
         let relative = |file: &str, line: &str| format!("{}:{line}", file.strip_prefix(&prefix).unwrap_or(file));
         let mut ports: Vec<Port> = Vec::new();
@@ -371,7 +372,10 @@ impl Table {
                 }
                 continue;
             };
-            let id: String = l[at + MARK.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+            let id: String = l[at + MARK.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
             let Some(change) = self.changes.iter().find(|c| c.id == id && c.covered) else { continue };
             let here = place.captures(l).map(|c| {
                 let file = &c["file"];
@@ -476,7 +480,9 @@ pub fn explain_build(log: &str, api: crate::api::Api, module_dir: &str) -> Vec<S
     }
     let prefix = format!("{}/", module_dir.trim_end_matches('/'));
     let unknown = match first_unknown(log) {
-        Some((name, place)) => format!("; the first unknown identifier is `{name}` ({})", place.strip_prefix(&prefix).unwrap_or(&place)),
+        Some((name, place)) => {
+            format!("; the first unknown identifier is `{name}` ({})", place.strip_prefix(&prefix).unwrap_or(&place))
+        }
         None => String::new(),
     };
     vec![format!(
@@ -578,8 +584,10 @@ mod tests {
              {dir}/hello.c:41:1: warning: linux-3.5 API: no-such-change\n"
         );
         let ports = table().ports(&log, dir);
-        let got: Vec<(&str, Vec<&str>, Option<&str>)> =
-            ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref())).collect();
+        let got: Vec<(&str, Vec<&str>, Option<&str>)> = ports
+            .iter()
+            .map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref()))
+            .collect();
         assert_eq!(
             got,
             [
@@ -606,7 +614,10 @@ mod tests {
                     stack.push(p);
                 } else if let Ok(text) = std::fs::read_to_string(&p) {
                     for (i, _) in text.match_indices(MARK) {
-                        let id: String = text[i + MARK.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+                        let id: String = text[i + MARK.len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                            .collect();
                         if !id.is_empty() {
                             marks.push(id);
                         }
@@ -615,7 +626,10 @@ mod tests {
             }
         }
         for m in &marks {
-            assert!(t.changes.iter().any(|c| c.id == *m && c.covered), "compat35/ marks {m:?}, which is not a covered entry");
+            assert!(
+                t.changes.iter().any(|c| c.id == *m && c.covered),
+                "compat35/ marks {m:?}, which is not a covered entry"
+            );
         }
         // Policy entries are marked by the compiler's own warning.
         for c in t.changes.iter().filter(|c| c.covered && !c.policy && c.id != "transitive-headers") {
@@ -636,9 +650,20 @@ mod tests {
              {dir}/hello.c:41:9: warning: unused variable 'x' [-Wunused-variable]\n"
         );
         let ports = table().ports(&log, dir);
-        let got: Vec<(&str, Vec<&str>)> = ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect())).collect();
-        assert_eq!(got, [("platform-remove-int", vec!["hello.c:26"]), ("strict-prototypes", vec!["hello.c:10"]), ("werror-3.5", vec!["hello.c:40"])]);
-        assert_eq!(ports[1].note.as_deref(), Some("hello.c:10: warning: function declaration isn't a prototype [-Wstrict-prototypes]"));
+        let got: Vec<(&str, Vec<&str>)> =
+            ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            got,
+            [
+                ("platform-remove-int", vec!["hello.c:26"]),
+                ("strict-prototypes", vec!["hello.c:10"]),
+                ("werror-3.5", vec!["hello.c:40"])
+            ]
+        );
+        assert_eq!(
+            ports[1].note.as_deref(),
+            Some("hello.c:10: warning: function declaration isn't a prototype [-Wstrict-prototypes]")
+        );
         let native = log.replace("[-W", "[-Werror=").replace(": warning: ", ": error: ");
         let ids: Vec<String> = table().explain(Stage::Compile, &native).into_iter().map(|e| e.id).collect();
         // The general entry only where no other explains the build.
@@ -664,8 +689,14 @@ mod tests {
     fn the_first_unknown_identifier_is_named_with_its_place() {
         let log = "make -C /k M=/m\n/m/a.c:3:1: warning: x\n/m/a.c:8:9: error: implicit declaration of function 'printkk'; did you mean 'printk'? [-Werror=implicit-function-declaration]\n/m/a.c:9:9: error: 'FOO' undeclared (first use in this function)\n";
         assert_eq!(first_unknown(log), Some(("printkk".into(), "/m/a.c:8".into())));
-        assert_eq!(first_unknown("/m/b.c:2:10: fatal error: mach/foo.h: No such file or directory"), Some(("mach/foo.h".into(), "/m/b.c:2".into())));
-        assert_eq!(first_unknown("/m/b.c:5:3: error: 'struct s' has no member named 'data'"), Some(("data".into(), "/m/b.c:5".into())));
+        assert_eq!(
+            first_unknown("/m/b.c:2:10: fatal error: mach/foo.h: No such file or directory"),
+            Some(("mach/foo.h".into(), "/m/b.c:2".into()))
+        );
+        assert_eq!(
+            first_unknown("/m/b.c:5:3: error: 'struct s' has no member named 'data'"),
+            Some(("data".into(), "/m/b.c:5".into()))
+        );
     }
 
     /// A warning naming a layer type, in itself or its notes, is an error;
@@ -680,7 +711,12 @@ mod tests {
                    a.c:30:1: warning: unused variable 'compat' [-Wunused-variable]\n";
         let errors = layer_type_errors(log, 20);
         assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].starts_with("a.c:13:54") && errors[1].starts_with("a.c:20:5: warning") && errors[2].contains("note: expected"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("a.c:13:54")
+                && errors[1].starts_with("a.c:20:5: warning")
+                && errors[2].contains("note: expected"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -2,17 +2,17 @@
 //! initramfs, boot QEMU under the watch, judge.
 
 use crate::guest::console::{ConsoleMsg, ConsoleReader};
-use crate::options::CheckOptions;
-use crate::prepare::{self, Stages};
-use crate::profile::Profile;
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::guest::qmp;
-use crate::judge::report::Report;
 use crate::guest::rootfs;
+use crate::judge::report::Report;
 use crate::judge::step::{StepKind, Transcript};
 use crate::judge::symbols::ModuleSymbols;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{Limits, Watch};
+use crate::options::CheckOptions;
+use crate::prepare::{self, Stages};
+use crate::profile::Profile;
 use crate::supervisor::{self, LineSource, Next, Stop};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -60,25 +60,38 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let (modules, programs) = (p.guest_modules(), p.all_programs());
     let plan = crate::plan::Plan { shell: opts.shell, shell_on_failure: opts.shell_on_failure, ..p.guest_plan() };
     let loader = crate::loader::get(&p.kernel.cross_compile)?;
-    let guest = rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
+    let guest =
+        rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
     stages.say("rootfs", initramfs.display());
 
-    let images = BootImages { kernel: p.kernel.image(&p.profile), dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)), initramfs };
+    let images = BootImages {
+        kernel: p.kernel.image(&p.profile),
+        dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
+        initramfs,
+    };
     stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
     let shell = match (opts.shell, opts.shell_on_failure) {
-        (_, true) => Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() }),
+        (_, true) => {
+            Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() })
+        }
         (true, false) => Shell::AfterSteps,
         (false, false) => Shell::No,
     };
-    let gdb = opts.gdb.then(|| Gdb { vmlinux: p.kernel.build_dir.join("vmlinux"), modules: p.units.iter().flat_map(|u| u.modules.clone()).collect() });
+    let gdb = opts.gdb.then(|| Gdb {
+        vmlinux: p.kernel.build_dir.join("vmlinux"),
+        modules: p.units.iter().flat_map(|u| u.modules.clone()).collect(),
+    });
     // Under gdb the guest stands still at each breakpoint: no deadline
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
     let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
-    stages.say("verdict", if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) });
+    stages.say(
+        "verdict",
+        if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) },
+    );
     let timings = stages.timings();
     let reports: Vec<Report> = units
         .iter()
@@ -110,7 +123,9 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
     let symbols: Vec<Vec<ModuleSymbols>> = p
         .units
         .iter()
-        .map(|u| u.modules.iter().map(|m| crate::module::symbols(&m.ko, &m.name, t, unit_of(u))).collect::<Result<Vec<_>>>())
+        .map(|u| {
+            u.modules.iter().map(|m| crate::module::symbols(&m.ko, &m.name, t, unit_of(u))).collect::<Result<Vec<_>>>()
+        })
         .collect::<Result<_>>()?;
     let kernel_lines = kernel_lines(&p.kernel.build_dir.join("vmlinux"), t);
     let unmodelled = crate::judge::access::attribute(t, &booted.accesses, &memory_map(&p.profile)?);
@@ -118,8 +133,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         Ok((file, seconds)) => memory_line(p, file, *seconds),
         Err(e) => format!("none: {e}"),
     });
-    Ok(p
-        .units
+    Ok(p.units
         .iter()
         .enumerate()
         .map(|(k, u)| {
@@ -138,7 +152,11 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 modules: u.modules.iter().map(|m| m.name.clone()).collect(),
                 // The unit's own modules first: an unloaded module's bare
                 // addresses may have been reused by a later one.
-                symbols: symbols[k].iter().chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s)).cloned().collect(),
+                symbols: symbols[k]
+                    .iter()
+                    .chain(symbols.iter().enumerate().filter(|(j, _)| *j != k).flat_map(|(_, s)| s))
+                    .cloned()
+                    .collect(),
                 registers: end.is_hang().then(|| booted.registers.clone()).flatten(),
                 memory: (end.is_hang() || end == RunEnd::Panicked).then(|| memory.clone()).flatten(),
                 kernel_lines: kernel_lines.clone(),
@@ -161,20 +179,33 @@ fn memory_line(p: &prepare::Prepared, file: &Path, seconds: f64) -> String {
     let mib = std::fs::metadata(file).map(|m| m.len() as f64 / (1 << 20) as f64).unwrap_or(0.0);
     let info = file.with_extension("vmcoreinfo");
     let completed = (|| -> Result<()> {
-        let dtb = p.profile.qemu.dtb.as_ref().context("the guest booted without a device tree, which says where its RAM starts")?;
+        let dtb = p
+            .profile
+            .qemu
+            .dtb
+            .as_ref()
+            .context("the guest booted without a device tree, which says where its RAM starts")?;
         let phys_base = kdump::ram_base(&p.kernel.dtb(dtb))?;
         kdump::complete(file, &kdump::Kernel { release: &p.kernel.release, machine: &p.profile.arch, phys_base })?;
         let map = p.kernel.build_dir.join("System.map");
         let text = std::fs::read_to_string(&map).with_context(|| format!("reading {}", map.display()))?;
-        std::fs::write(&info, kdump::vmcoreinfo(&p.kernel.release, &text)?).with_context(|| format!("writing {}", info.display()))
+        std::fs::write(&info, kdump::vmcoreinfo(&p.kernel.release, &text)?)
+            .with_context(|| format!("writing {}", info.display()))
     })();
     let how = match completed {
         Ok(()) => {
             // The kernel and every module under test, with their debug
             // information (the kernel's needs the exynos4210-gdb profile).
             let mut symbols = vec![p.kernel.build_dir.join("vmlinux")];
-            symbols.extend(p.units.iter().flat_map(|u| &u.modules).map(|m| crate::module::debug_file(&m.ko)).filter(|d| d.is_file()));
-            let symbols: Vec<String> = symbols.iter().map(|s| format!("-s {}", crate::plan::quote(&s.to_string_lossy()))).collect();
+            symbols.extend(
+                p.units
+                    .iter()
+                    .flat_map(|u| &u.modules)
+                    .map(|m| crate::module::debug_file(&m.ko))
+                    .filter(|d| d.is_file()),
+            );
+            let symbols: Vec<String> =
+                symbols.iter().map(|s| format!("-s {}", crate::plan::quote(&s.to_string_lossy()))).collect();
             format!("open with: drgn -c {} --vmcoreinfo {} {}", file.display(), info.display(), symbols.join(" "))
         }
         Err(e) => format!("its header is QEMU's own ({e:#})"),
@@ -187,7 +218,8 @@ fn memory_map(profile: &Profile) -> Result<crate::judge::access::MemoryMap> {
     let Some(name) = &profile.qemu.memory_map else { return Ok(Default::default()) };
     let path = crate::repo_root().join("configs/memory-maps").join(name);
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: invalid memory map: {}", path.display(), e.to_string().trim_end()))
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: invalid memory map: {}", path.display(), e.to_string().trim_end()))
 }
 
 /// The kernel's debug information, for the source lines of its frames in
@@ -212,7 +244,12 @@ fn kernel_lines(vmlinux: &Path, t: &Transcript) -> Option<std::rc::Rc<crate::jud
 /// its own steps finished, whatever a later unit did; a step timeout named
 /// without the unit when it is the unit's own step, with it when another's.
 fn unit_end(u: &prepare::Unit, view: &Transcript, end: &RunEnd) -> RunEnd {
-    let finished = u.plan.steps.iter().filter(|s| s.action != crate::plan::Action::Leaks).all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
+    let finished = u
+        .plan
+        .steps
+        .iter()
+        .filter(|s| s.action != crate::plan::Action::Leaks)
+        .all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
     match end {
         _ if finished => RunEnd::Completed,
         RunEnd::StepTimedOut { step, unit, after_secs } if unit.as_deref() == Some(u.label.as_str()) => {
@@ -283,7 +320,8 @@ pub struct OnFailure {
 /// kernel would hang before its console, with nothing to say why.
 fn initramfs_fits(profile: &Profile, initramfs: &Path) -> Result<()> {
     let Some(max_mb) = profile.qemu.initramfs_max_mb else { return Ok(()) };
-    let size = std::fs::metadata(initramfs).with_context(|| format!("reading the size of {}", initramfs.display()))?.len();
+    let size =
+        std::fs::metadata(initramfs).with_context(|| format!("reading the size of {}", initramfs.display()))?.len();
     if size > max_mb << 20 {
         bail!(
             "the initramfs {} is {} MB, over the {max_mb} MB that profile {} can boot (initramfs_max_mb in {}): \
@@ -303,9 +341,18 @@ fn initramfs_fits(profile: &Profile, initramfs: &Path) -> Result<()> {
 /// `shell`, the user's terminal is the guest's shell between the shell
 /// markers (guest/terminal.rs), and is put back however the run ends. With
 /// `gdb`, QEMU waits for gdb before the guest's first instruction.
-pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limits, nonce: &str, attach: Attach) -> Result<Boot> {
+pub fn boot(
+    profile: &Profile,
+    images: &BootImages,
+    run_dir: &Path,
+    limits: Limits,
+    nonce: &str,
+    attach: Attach,
+) -> Result<Boot> {
     let Attach { shell, gdb } = attach;
-    for (what, p) in [("kernel image", Some(&images.kernel)), ("dtb", images.dtb.as_ref()), ("initramfs", Some(&images.initramfs))] {
+    for (what, p) in
+        [("kernel image", Some(&images.kernel)), ("dtb", images.dtb.as_ref()), ("initramfs", Some(&images.initramfs))]
+    {
         let Some(p) = p else { continue };
         if !p.is_file() {
             bail!("the {what} {} does not exist", p.display());
@@ -315,7 +362,8 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
     // Unix socket paths are limited to 108 bytes, which a run directory in a
     // deep checkout exceeds: the QMP (and gdb) sockets live in a short
     // private directory of their own, removed with it.
-    let sock_dir = tempfile::Builder::new().prefix("harness-qmp-").tempdir().context("creating the QMP socket's directory")?;
+    let sock_dir =
+        tempfile::Builder::new().prefix("harness-qmp-").tempdir().context("creating the QMP socket's directory")?;
     let socket = sock_dir.path().join("qmp.sock");
     let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let errors_log = run_dir.join("guest-errors.log");
@@ -387,7 +435,14 @@ pub fn boot(profile: &Profile, images: &BootImages, run_dir: &Path, limits: Limi
 /// `qemu-command.txt`: the profile's machine, QMP on `sockets.0`, the
 /// guest-error log, and with `gdb` its stub in `sockets.1` (the script
 /// written and its command printed).
-fn command_line(profile: &Profile, images: &BootImages, run_dir: &Path, sockets: (Option<&Path>, &Path), errors_log: &Path, gdb: Option<Gdb>) -> Result<Vec<std::ffi::OsString>> {
+fn command_line(
+    profile: &Profile,
+    images: &BootImages,
+    run_dir: &Path,
+    sockets: (Option<&Path>, &Path),
+    errors_log: &Path,
+    gdb: Option<Gdb>,
+) -> Result<Vec<std::ffi::OsString>> {
     let cmdline = qemu::kernel_cmdline(profile);
     let mut argv = qemu::with_guest_errors(&qemu::argv(profile, images, &cmdline, sockets.0), errors_log);
     if let Some(g) = gdb {
@@ -395,7 +450,10 @@ fn command_line(profile: &Profile, images: &BootImages, run_dir: &Path, sockets:
         let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
         let script = crate::guest::gdb::write(&session, &run_dir.join("gdb"))?;
         argv = crate::guest::gdb::qemu_args(&argv, &socket);
-        eprintln!("harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n", crate::guest::gdb::command(&script));
+        eprintln!(
+            "harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n",
+            crate::guest::gdb::command(&script)
+        );
     }
     let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
@@ -406,12 +464,18 @@ fn command_line(profile: &Profile, images: &BootImages, run_dir: &Path, sockets:
 /// What a hung guest was doing (its CPUs' registers), and the memory of a
 /// hung or panicked one (smdkc210 does not reset on a panic: QEMU is still
 /// up), asked of QEMU before it is killed, each with a deadline.
-fn post_mortem(end: &RunEnd, qmp_socket: Option<&Path>, guest: &Qemu, run_dir: &Path) -> Result<(Option<String>, Option<Result<(PathBuf, f64), String>>)> {
+fn post_mortem(
+    end: &RunEnd,
+    qmp_socket: Option<&Path>,
+    guest: &Qemu,
+    run_dir: &Path,
+) -> Result<(Option<String>, Option<Result<(PathBuf, f64), String>>)> {
     let Some(sock) = qmp_socket else { return Ok((None, None)) };
-    let registers = end.is_hang().then(|| match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {
-        Ok(r) => r,
-        Err(e) => format!("(could not read the registers: {e:#})"),
-    });
+    let registers =
+        end.is_hang().then(|| match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {
+            Ok(r) => r,
+            Err(e) => format!("(could not read the registers: {e:#})"),
+        });
     // Under a second on smdkc210 (qmp.rs).
     let alive = guest.wait_until(Instant::now())?.is_none();
     let memory = ((end.is_hang() || *end == RunEnd::Panicked) && alive).then(|| dump_memory(sock, run_dir));

@@ -70,8 +70,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Request>> {
 pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Request>> {
     let mut merged: BTreeMap<String, Request> = BTreeMap::new();
     for path in paths {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config fragment {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading config fragment {}", path.display()))?;
         for req in parse(&text, &path.display().to_string())? {
             merged.insert(req.symbol.clone(), req);
         }
@@ -85,11 +85,16 @@ pub fn read_fragments(paths: &[PathBuf]) -> Result<Vec<Request>> {
 pub fn merge(base: &str, fragments: &[String]) -> String {
     let symbol = |line: &str| -> Option<String> {
         let line = line.trim();
-        let rest = line.strip_prefix("# ").and_then(|r| r.strip_suffix(" is not set")).or_else(|| line.split_once('=').map(|(s, _)| s))?;
+        let rest = line
+            .strip_prefix("# ")
+            .and_then(|r| r.strip_suffix(" is not set"))
+            .or_else(|| line.split_once('=').map(|(s, _)| s))?;
         rest.starts_with("CONFIG_").then(|| rest.to_string())
     };
-    let overridden: std::collections::BTreeSet<String> = fragments.iter().flat_map(|f| f.lines()).filter_map(symbol).collect();
-    let mut out: String = base.lines().filter(|l| symbol(l).is_none_or(|s| !overridden.contains(&s))).flat_map(|l| [l, "\n"]).collect();
+    let overridden: std::collections::BTreeSet<String> =
+        fragments.iter().flat_map(|f| f.lines()).filter_map(symbol).collect();
+    let mut out: String =
+        base.lines().filter(|l| symbol(l).is_none_or(|s| !overridden.contains(&s))).flat_map(|l| [l, "\n"]).collect();
     for f in fragments {
         out.push_str(f);
         if !f.ends_with('\n') {
@@ -120,11 +125,8 @@ impl fmt::Display for Dropped {
 /// final config counts as unset: that is how Kconfig records a symbol whose
 /// menu is hidden.
 pub fn check_survival(requests: &[Request], final_config: &str) -> Vec<Dropped> {
-    let actual: BTreeMap<String, Value> = parse(final_config, ".config")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| (r.symbol, r.value))
-        .collect();
+    let actual: BTreeMap<String, Value> =
+        parse(final_config, ".config").unwrap_or_default().into_iter().map(|r| (r.symbol, r.value)).collect();
     requests
         .iter()
         .filter_map(|req| {
@@ -136,8 +138,7 @@ pub fn check_survival(requests: &[Request], final_config: &str) -> Vec<Dropped> 
 
 /// Reads the final config and fails naming every request that did not survive.
 pub fn verify(requests: &[Request], config_path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(config_path)
-        .with_context(|| format!("reading {}", config_path.display()))?;
+    let text = std::fs::read_to_string(config_path).with_context(|| format!("reading {}", config_path.display()))?;
     let dropped = check_survival(requests, &text);
     if dropped.is_empty() {
         return Ok(());
@@ -156,11 +157,8 @@ mod tests {
 
     #[test]
     fn parses_set_unset_and_strings() {
-        let reqs = parse(
-            "# comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\nCONFIG_D=n\n\n",
-            "f",
-        )
-        .unwrap();
+        let reqs =
+            parse("# comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\nCONFIG_D=n\n\n", "f").unwrap();
         let got: Vec<_> = reqs.iter().map(|r| (r.symbol.as_str(), r.value.clone())).collect();
         assert_eq!(
             got,
@@ -243,13 +241,23 @@ mod tests {
             headers: std::collections::BTreeMap<String, Vec<String>>,
         }
         let root = crate::repo_root();
-        let needs: Needs = toml::from_str(&std::fs::read_to_string(root.join("configs/header-needs.toml")).unwrap()).unwrap();
+        let needs: Needs =
+            toml::from_str(&std::fs::read_to_string(root.join("configs/header-needs.toml")).unwrap()).unwrap();
         let include = regex::Regex::new(r"(?m)^\s*#\s*include\s*<((?:linux|kunit|asm|mach|plat)/[\w./-]+)>").unwrap();
         // (profile, the module directories that run on it)
-        let plain = ["kmod", "fixtures/lessons", "fixtures/api-changes", "fixtures/tutorial", "fixtures/board", "compat35/board"];
+        let plain = [
+            "kmod",
+            "fixtures/lessons",
+            "fixtures/api-changes",
+            "fixtures/tutorial",
+            "fixtures/board",
+            "compat35/board",
+        ];
         let debug = ["kmod", "fixtures/lessons", "fixtures/faults", "fixtures/kunit-demo"];
         let mut checked = 0;
-        for (profile, dirs) in [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..]), ("exynos4210-debug-full", &debug[..])] {
+        for (profile, dirs) in
+            [("exynos4210", &plain[..]), ("exynos4210-debug", &debug[..]), ("exynos4210-debug-full", &debug[..])]
+        {
             let p = crate::profile::Profile::load(profile, &root.join("configs")).unwrap();
             let requests = read_fragments(&p.fragment_paths(&root.join("configs"))).unwrap();
             let requested = |sym: &str| requests.iter().any(|r| r.symbol == sym && r.value == Value::Set("y".into()));
@@ -273,7 +281,10 @@ mod tests {
                 for c in include.captures_iter(&text) {
                     let header = &c[1];
                     let Some(symbols) = needs.headers.get(header) else {
-                        panic!("{}: <{header}> is not in configs/header-needs.toml: say which config symbols it needs", f.display());
+                        panic!(
+                            "{}: <{header}> is not in configs/header-needs.toml: say which config symbols it needs",
+                            f.display()
+                        );
                     };
                     for sym in symbols {
                         assert!(requested(sym), "{profile}: {} includes <{header}>, which needs {sym}, but no fragment of the profile requests {sym}=y", f.display());

@@ -49,7 +49,10 @@ impl Source {
         } else if is_tarball(&p) {
             Ok(Source::Tarball(p))
         } else {
-            bail!("--kernel-src {}: expected a kernel tree or a .tar, .tar.xz, .tar.gz or .tar.bz2 tarball", p.display())
+            bail!(
+                "--kernel-src {}: expected a kernel tree or a .tar, .tar.xz, .tar.gz or .tar.bz2 tarball",
+                p.display()
+            )
         }
     }
 
@@ -165,8 +168,8 @@ pub struct BuildOptions<'a> {
 /// The cache key of the profile's kernel for these options.
 pub fn cache_key(profile: &Profile, opts: &BuildOptions) -> Result<String> {
     let gcc = format!("{}gcc", opts.cross_compile);
-    let compiler = process::output(&gcc, &["--version"])
-        .with_context(|| format!("probing the cross compiler {gcc}"))?;
+    let compiler =
+        process::output(&gcc, &["--version"]).with_context(|| format!("probing the cross compiler {gcc}"))?;
     let compiler = compiler.lines().next().unwrap_or_default().to_string();
     let mut parts = vec![
         RECIPE.to_string(),
@@ -199,9 +202,10 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
 
     let source_dir = prepared_tree(profile, opts, &root)?;
     let logs = cache::logs_dir(&entry);
-    let (build_dir, built_now) = cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
-        build(profile, opts, &source_dir, &requests, tmp, &logs)
-    })?;
+    let (build_dir, built_now) =
+        cache::get_or_build(&entry, &format!("building the {} kernel", profile.name), |tmp| {
+            build(profile, opts, &source_dir, &requests, tmp, &logs)
+        })?;
     cache::touch(&build_dir);
     let release = std::fs::read_to_string(build_dir.join("include/config/kernel.release"))
         .with_context(|| format!("reading the kernel release from {}", build_dir.display()))?
@@ -307,7 +311,9 @@ fn extract(tarball: &Path, tmp: &Path, logs: &Path) -> Result<()> {
     // headers (454 MB) and the documentation below Documentation/
     // (whose Kconfig, at its top, is sourced). The write of the rest is
     // what an extraction spends its time on, with the decompression.
-    args.extend(["--exclude=*/drivers/gpu/drm/amd/include/asic_reg", "--exclude=*/Documentation/*/*"].map(OsString::from));
+    args.extend(
+        ["--exclude=*/drivers/gpu/drm/amd/include/asic_reg", "--exclude=*/Documentation/*/*"].map(OsString::from),
+    );
     // Debian's tarball is xz in 62 blocks, which xz 5.4 decompresses on
     // every core.
     let envs = [("XZ_OPT", OsString::from("-T0"))];
@@ -362,14 +368,26 @@ fn make_envs() -> [(&'static str, OsString); 2] {
 
 /// The defconfig, the fragments merged on it, `olddefconfig`, and the check
 /// that every requested symbol survived, into `out/.config`.
-fn configure(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
+fn configure(
+    profile: &Profile,
+    opts: &BuildOptions,
+    src: &Path,
+    requests: &[kconfig::Request],
+    out: &Path,
+    logs: &Path,
+) -> Result<()> {
     let envs = make_envs();
     let short = Duration::from_secs(10 * 60);
     // Outside `out`, which is removed if the build fails: every log path an
     // error names must exist.
     std::fs::create_dir_all(logs).with_context(|| format!("creating {}", logs.display()))?;
 
-    eprintln!("harness: configuring the {} kernel ({} + {})", profile.name, profile.kernel.defconfig, profile.kernel.fragments.join(" + "));
+    eprintln!(
+        "harness: configuring the {} kernel ({} + {})",
+        profile.name,
+        profile.kernel.defconfig,
+        profile.kernel.fragments.join(" + ")
+    );
     let kconfig_makefile = std::fs::read_to_string(src.join("scripts/kconfig/Makefile")).unwrap_or_default();
     if kconfig_makefile.contains("olddefconfig") {
         let defconfig = make_args(profile, opts, src, out, &[&profile.kernel.defconfig]);
@@ -402,7 +420,9 @@ fn configure_old_tree(profile: &Profile, opts: &BuildOptions, src: &Path, out: &
     let path = [src.join("arch").join(&profile.arch).join("configs").join(name), src.join(name)]
         .into_iter()
         .find(|p| p.is_file())
-        .with_context(|| format!("{}: no {name} in arch/{}/configs/ or at the top of the tree", src.display(), profile.arch))?;
+        .with_context(|| {
+            format!("{}: no {name} in arch/{}/configs/ or at the top of the tree", src.display(), profile.arch)
+        })?;
     let base = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let fragments: Vec<String> = profile
         .fragment_paths(opts.configs_dir)
@@ -413,17 +433,27 @@ fn configure_old_tree(profile: &Profile, opts: &BuildOptions, src: &Path, out: &
     std::fs::write(&all, kconfig::merge(&base, &fragments)).with_context(|| format!("writing {}", all.display()))?;
     let allconfig = format!("KCONFIG_ALLCONFIG={}", all.display());
     let args = make_args(profile, opts, src, out, &[&allconfig, "alldefconfig"]);
-    process::Logged::new("make", &args, &logs.join("alldefconfig.log"), Duration::from_secs(10 * 60)).envs(&make_envs()).run(|_| {})
+    process::Logged::new("make", &args, &logs.join("alldefconfig.log"), Duration::from_secs(10 * 60))
+        .envs(&make_envs())
+        .run(|_| {})
 }
 
-fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig::Request], out: &Path, logs: &Path) -> Result<()> {
+fn build(
+    profile: &Profile,
+    opts: &BuildOptions,
+    src: &Path,
+    requests: &[kconfig::Request],
+    out: &Path,
+    logs: &Path,
+) -> Result<()> {
     let started = Instant::now();
     configure(profile, opts, src, requests, out, logs)?;
     let envs = make_envs();
 
     let mut targets: Vec<String> = vec![profile.kernel.image.clone(), "modules".into()];
     targets.extend(profile.kernel.dtbs.iter().cloned());
-    let config = std::fs::read_to_string(out.join(".config")).with_context(|| format!("reading {}/.config", out.display()))?;
+    let config =
+        std::fs::read_to_string(out.join(".config")).with_context(|| format!("reading {}/.config", out.display()))?;
     if config.lines().any(|l| l == "CONFIG_GDB_SCRIPTS=y") {
         // The kernel's gdb helpers (vmlinux-gdb.py), which `make all`
         // builds when the config asks for them and the targets above do not.
@@ -432,14 +462,20 @@ fn build(profile: &Profile, opts: &BuildOptions, src: &Path, requests: &[kconfig
     let jobs = format!("-j{}", opts.jobs);
     let mut args: Vec<&str> = vec![&jobs];
     args.extend(targets.iter().map(String::as_str));
-    let by_config = BuildStats::path(&cache::root(), &format!("{}-{}", profile.name, cache::digest([config.as_bytes()])));
+    let by_config =
+        BuildStats::path(&cache::root(), &format!("{}-{}", profile.name, cache::digest([config.as_bytes()])));
     let by_profile = BuildStats::path(&cache::root(), &profile.name);
     let objects = |p: &Path| BuildStats::read(p).map(|s| s.objects);
     let total = progress::choose_total(objects(&by_config), profile.kernel.objects, objects(&by_profile));
     let progress = Progress::new(&profile.name, total);
-    process::Logged::new("make", &make_args(profile, opts, src, out, &args), &logs.join("build.log"), cache::BUILD_DEADLINE)
-        .envs(&envs)
-        .run(|l| progress.line(l))
+    process::Logged::new(
+        "make",
+        &make_args(profile, opts, src, out, &args),
+        &logs.join("build.log"),
+        cache::BUILD_DEADLINE,
+    )
+    .envs(&envs)
+    .run(|l| progress.line(l))
     .with_context(|| format!("building the {} kernel", profile.name))?;
     // Only for the next build's progress line: a failure to keep them is said, not fatal.
     let stats = progress.finish();
@@ -514,7 +550,10 @@ mod tests {
         let src = Source::resolve(Some(&tar)).unwrap();
         let err = format!("{:#}", source_tree(&src, &dir.path().join("cache")).unwrap_err());
         // The temporary the extraction ran in is gone; the log it names is not.
-        let log = err.lines().find_map(|l| l.trim().strip_prefix("full log: ")).unwrap_or_else(|| panic!("no log named:\n{err}"));
+        let log = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("full log: "))
+            .unwrap_or_else(|| panic!("no log named:\n{err}"));
         assert!(Path::new(log).is_file(), "{log} does not exist:\n{err}");
         assert!(std::fs::read_to_string(log).unwrap().contains("xz"), "{log}");
     }

@@ -16,25 +16,25 @@ pub mod check;
 pub mod guest;
 pub mod judge;
 pub mod kconfig;
-pub mod loader;
 pub mod kernel;
+pub mod loader;
 pub mod module;
 pub mod module_cache;
 pub mod options;
-pub mod plan;
-pub mod prepare;
-pub mod program;
 pub mod packages;
 pub mod patches;
+pub mod plan;
+pub mod prepare;
 pub mod process;
 pub mod profile;
+pub mod program;
 pub mod progress;
 pub mod replay;
 pub mod sandbox;
-pub mod splitter;
-pub mod supervisor;
 #[cfg(test)]
 mod source_rules;
+pub mod splitter;
+pub mod supervisor;
 pub mod toolchain;
 
 use std::path::PathBuf;
@@ -42,8 +42,5 @@ use std::path::PathBuf;
 /// The repository the harness was built from: default profiles, fragments,
 /// the rootfs overlay and the default module live there.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("harness/ has a parent")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent").to_path_buf()
 }

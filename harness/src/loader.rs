@@ -18,21 +18,11 @@ pub fn source() -> PathBuf {
 /// gcc's arguments for the loader: static and freestanding (no C library:
 /// the cross compiler alone builds it), small. Pure, for testing.
 pub fn argv(source: &Path, out: &Path) -> Vec<OsString> {
-    [
-        "-static",
-        "-nostdlib",
-        "-ffreestanding",
-        "-fno-stack-protector",
-        "-Os",
-        "-s",
-        "-Wall",
-        "-Werror",
-        "-o",
-    ]
-    .iter()
-    .map(OsString::from)
-    .chain([out.into(), source.into()])
-    .collect()
+    ["-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-Os", "-s", "-Wall", "-Werror", "-o"]
+        .iter()
+        .map(OsString::from)
+        .chain([out.into(), source.into()])
+        .collect()
 }
 
 /// The static ARM loader for a kernel built with `cross_compile`: built on
@@ -41,18 +31,13 @@ pub fn get(cross_compile: &str) -> Result<PathBuf> {
     let src = source();
     let text = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
     let gcc = format!("{cross_compile}gcc");
-    let key = crate::cache::digest([
-        text.as_slice(),
-        gcc.as_bytes(),
-        env!("CARGO_PKG_VERSION").as_bytes(),
-    ]);
+    let key = crate::cache::digest([text.as_slice(), gcc.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()]);
     let entry = crate::cache::root().join(format!("insmod-{key}"));
     let logs = crate::cache::logs_dir(&entry);
     let (dir, _) = crate::cache::get_or_build(&entry, "building the guest's insmod", |tmp| {
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         let args = argv(&src, &tmp.join("insmod"));
-        process::Logged::new(&gcc, &args, &logs.join("gcc.log"), Duration::from_secs(120))
-            .run(|_| {})
+        process::Logged::new(&gcc, &args, &logs.join("gcc.log"), Duration::from_secs(120)).run(|_| {})
     })?;
     Ok(dir.join("insmod"))
 }
@@ -69,6 +54,9 @@ mod tests {
             .collect();
         assert_eq!(a[0], "-static");
         let text = std::fs::read_to_string(source()).unwrap();
-        assert!(text.contains("#define NR_init_module 128") && !text.contains("NR_finit_module"), "one init_module, never finit_module");
+        assert!(
+            text.contains("#define NR_init_module 128") && !text.contains("NR_finit_module"),
+            "one init_module, never finit_module"
+        );
     }
 }

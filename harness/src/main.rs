@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "harness", version, about = "QEMU integration tests for out-of-tree kernel modules on the Tiny4412 family")]
+#[command(
+    name = "harness",
+    version,
+    about = "QEMU integration tests for out-of-tree kernel modules on the Tiny4412 family"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,14 +129,17 @@ fn main() -> ExitCode {
         Command::BoardImage(a) => exit_on_error(board_image(a)),
         Command::Setup { cross_compile } => exit_on_error(harness::prepare::setup_all(&cross_compile)),
         Command::CacheKey { profiles, kernel_src } => exit_on_error(cache_key(profiles, kernel_src)),
-        Command::Replay(o) => finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir))),
+        Command::Replay(o) => {
+            finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir)))
+        }
         Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),
         Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
         Command::Kernel(KernelCmd { kernel, config_only: Some(dir) }) => {
             exit_on_error(harness::prepare::kernel_config(&kernel, &dir).map(|c| println!("{}", c.display())))
         }
         Command::Kernel(KernelCmd { kernel, config_only: None }) => exit_on_error(
-            harness::prepare::kernel_only(&kernel, &harness::prepare::Stages::new()).map(|(_, k)| println!("{}", k.build_dir.display())),
+            harness::prepare::kernel_only(&kernel, &harness::prepare::Stages::new())
+                .map(|(_, k)| println!("{}", k.build_dir.display())),
         ),
         Command::Watchdog => ExitCode::SUCCESS,
         Command::Cache(c) => exit_on_error(cache(c)),
@@ -203,14 +210,21 @@ fn cache(c: CacheCommand) -> anyhow::Result<()> {
     use harness::cache;
     let entries = cache::entries()?;
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
-    let ago = |t: std::time::SystemTime| t.elapsed().map(|d| format!("{:.1} days ago", d.as_secs_f64() / 86400.0)).unwrap_or_default();
+    let ago = |t: std::time::SystemTime| {
+        t.elapsed().map(|d| format!("{:.1} days ago", d.as_secs_f64() / 86400.0)).unwrap_or_default()
+    };
     match c {
         CacheCommand::List => {
             println!("{:<20} {:>10}  {:<15} path", "profile", "MiB", "last used");
             for e in &entries {
                 println!("{:<20} {:>10.0}  {:<15} {}", e.profile, mib(e.bytes), ago(e.last_used), e.path.display());
             }
-            println!("{} build(s), {:.0} MiB in {}", entries.len(), mib(entries.iter().map(|e| e.bytes).sum()), cache::root().display());
+            println!(
+                "{} build(s), {:.0} MiB in {}",
+                entries.len(),
+                mib(entries.iter().map(|e| e.bytes).sum()),
+                cache::root().display()
+            );
         }
         CacheCommand::Gc { keep, older_than } => {
             let age = older_than.map(|d| Duration::from_secs(d * 86400));

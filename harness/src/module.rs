@@ -45,10 +45,7 @@ pub fn check_dir(dir: &Path) -> Result<()> {
         bail!("--module {}: no such directory", dir.display());
     }
     if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
-        bail!(
-            "module directory {} has no Kbuild or Makefile: add a Kbuild file with `obj-m := NAME.o`",
-            dir.display()
-        );
+        bail!("module directory {} has no Kbuild or Makefile: add a Kbuild file with `obj-m := NAME.o`", dir.display());
     }
     Ok(())
 }
@@ -92,10 +89,9 @@ fn copy_sources(root: &Path, src: &Path, dest: &Path) -> Result<()> {
     for entry in std::fs::read_dir(src).with_context(|| format!("reading module directory {}", src.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let product = [".o", ".ko", ".mod", ".mod.c", ".a", ".o_shipped", ".symvers", ".order"]
-            .iter()
-            .any(|s| name.ends_with(s))
-            || (name.starts_with('.') && name.ends_with(".cmd"));
+        let product =
+            [".o", ".ko", ".mod", ".mod.c", ".a", ".o_shipped", ".symvers", ".order"].iter().any(|s| name.ends_with(s))
+                || (name.starts_with('.') && name.ends_with(".cmd"));
         if name == "target" || name == ".git" || product {
             continue;
         }
@@ -258,8 +254,15 @@ pub fn tool_overrides(dir: &Path, kernel: &Kernel) -> Vec<ToolOverride> {
             let words = line.trim_start().trim_start_matches("override ").trim_start_matches("export ").trim_start();
             let Some(var) = TOOL_VARIABLES.iter().find(|v| words.starts_with(**v)) else { continue };
             let rest = words[var.len()..].trim_start();
-            let Some(value) = ["=", ":=", "::=", "?=", "+="].iter().find_map(|op| rest.strip_prefix(op)) else { continue };
-            found.push(ToolOverride { at: format!("{file}:{}", n + 1), var, value: value.trim().to_string(), ours: ours(var) });
+            let Some(value) = ["=", ":=", "::=", "?=", "+="].iter().find_map(|op| rest.strip_prefix(op)) else {
+                continue;
+            };
+            found.push(ToolOverride {
+                at: format!("{file}:{}", n + 1),
+                var,
+                value: value.trim().to_string(),
+                ours: ours(var),
+            });
         }
     }
     found
@@ -333,7 +336,11 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;
     if kos.is_empty() {
-        bail!("building {} produced no .ko: does its Kbuild or Makefile say `obj-m += NAME.o`? (log: {})", src.display(), log.display());
+        bail!(
+            "building {} produced no .ko: does its Kbuild or Makefile say `obj-m += NAME.o`? (log: {})",
+            src.display(),
+            log.display()
+        );
     }
     for ko in &kos {
         split_debug(ko, kernel, work)?;
@@ -350,7 +357,15 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
 /// (board_api.rs), added to `built`; its kbuild commands name `built_in`.
 /// `src` is the user's directory: the layer's own modules (the virtual
 /// board) use this kernel's API on purpose, and are not checked.
-fn board_check(built: Built, src: &Path, dir: &Path, built_in: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<Built> {
+fn board_check(
+    built: Built,
+    src: &Path,
+    dir: &Path,
+    built_in: &Path,
+    kernel: &Kernel,
+    work: &Path,
+    opts: &Options,
+) -> Result<Built> {
     if opts.api != Api::Linux35 || src.starts_with(crate::api::layer_dir()) {
         return Ok(built);
     }
@@ -377,7 +392,15 @@ fn board_check(built: Built, src: &Path, dir: &Path, built_in: &Path, kernel: &K
 /// A failed build's error: its first error lines (or, when the log has
 /// none, why make stopped, never its command line), the tool variables the
 /// module's own files set, the known changes, and the port list so far.
-fn build_error(src: &Path, copy: &Path, log: &Path, kernel: &Kernel, api: Api, e: anyhow::Error, missing: Vec<crate::beside::Missing>) -> anyhow::Error {
+fn build_error(
+    src: &Path,
+    copy: &Path,
+    log: &Path,
+    kernel: &Kernel,
+    api: Api,
+    e: anyhow::Error,
+    missing: Vec<crate::beside::Missing>,
+) -> anyhow::Error {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut errors = error_lines(&text, 20);
     if errors.is_empty() {
@@ -394,10 +417,13 @@ fn build_error(src: &Path, copy: &Path, log: &Path, kernel: &Kernel, api: Api, e
         explanations.extend(crate::board_api::clashes(&board, &text));
     }
     let ports = match api {
-        Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs")).map(|t| t.ports(&text, &copy.display().to_string())).unwrap_or_default(),
+        Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs"))
+            .map(|t| t.ports(&text, &copy.display().to_string()))
+            .unwrap_or_default(),
         Api::Native => Vec::new(),
     };
-    BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }.into()
+    BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
+        .into()
 }
 
 /// Under `--api 3.5` a warning that names one of the layer's types is an
@@ -414,7 +440,8 @@ fn layer_safety(src: &Path, copy: &Path, log: &Path) -> Result<()> {
         .map(|t| t.ports(&text, &copy.display().to_string()))
         .unwrap_or_default();
     let (overrides, missing) = (Vec::new(), Vec::new());
-    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }.into())
+    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
+        .into())
 }
 
 /// Moves a .ko's debug information aside: the .ko the guest loads (or the
@@ -453,7 +480,9 @@ fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -
         modules.push(m);
     }
     let ports = match api {
-        Api::Linux35 => crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &built_in.display().to_string()),
+        Api::Linux35 => {
+            crate::changes::load(&crate::repo_root().join("configs"))?.ports(&text, &built_in.display().to_string())
+        }
         Api::Native => Vec::new(),
     };
     Ok(Built { modules: load_order(modules, &order), ports, lacks: Vec::new(), cached: false })
@@ -461,7 +490,8 @@ fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -
 
 /// Every .ko under `dir` (a module directory may build into subdirectories).
 fn collect_kos(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
@@ -493,10 +523,7 @@ pub fn load_order(mut modules: Vec<Module>, order: &str) -> Vec<Module> {
         let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
         // The first whose dependencies in the set are all placed; on a cycle
         // (which insmod could not load anyway), the first left.
-        let i = modules
-            .iter()
-            .position(|m| m.depends.iter().all(|d| !names.contains(d) || d == &m.name))
-            .unwrap_or(0);
+        let i = modules.iter().position(|m| m.depends.iter().all(|d| !names.contains(d) || d == &m.name)).unwrap_or(0);
         sorted.push(modules.remove(i));
     }
     sorted
@@ -514,7 +541,10 @@ pub fn prebuilt(ko: &Path, kernel: &Kernel) -> Result<Module> {
     if vermagic.split_whitespace().next() != Some(kernel.release.as_str()) {
         bail!("{}: vermagic {vermagic:?} does not match the kernel release {}", ko.display(), kernel.release);
     }
-    let depends = info.get("depends").map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    let depends = info
+        .get("depends")
+        .map(|d| d.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
     Ok(Module { ko: ko.to_path_buf(), name, vermagic, depends, modpost_warnings: Vec::new(), sources: None })
 }
 
@@ -526,7 +556,11 @@ pub fn imports(ko: &Path) -> Result<Vec<String>> {
 fn imports_of(ko: &Path) -> Result<Vec<String>> {
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
-    Ok(file.symbols().filter(|s| s.is_undefined()).filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string)).collect())
+    Ok(file
+        .symbols()
+        .filter(|s| s.is_undefined())
+        .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string))
+        .collect())
 }
 
 /// The symbols a .ko defines (its own functions and data, exported or
@@ -534,7 +568,11 @@ fn imports_of(ko: &Path) -> Result<Vec<String>> {
 pub fn definitions(ko: &Path) -> Result<Vec<String>> {
     let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
-    Ok(file.symbols().filter(|s| s.is_definition()).filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string)).collect())
+    Ok(file
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(str::to_string))
+        .collect())
 }
 
 /// A .ko's `.modinfo` section: its `key=value` pairs.
@@ -561,7 +599,10 @@ impl ModInfo {
         if let Some(n) = self.get("name") {
             return Ok(n.to_string());
         }
-        let stem = self.ko.file_stem().with_context(|| format!("{}: no name= in .modinfo and no file name", self.ko.display()))?;
+        let stem = self
+            .ko
+            .file_stem()
+            .with_context(|| format!("{}: no name= in .modinfo and no file name", self.ko.display()))?;
         Ok(stem.to_string_lossy().replace('-', "_"))
     }
 }
@@ -585,7 +626,12 @@ pub fn modinfo(ko: &Path) -> Result<ModInfo> {
 
 /// The symbols of `ko` (module `name`), placed where the steps of `unit`
 /// in `t` said it was loaded: for naming bare addresses in kernel reports.
-pub fn symbols(ko: &Path, name: &str, t: &Transcript, unit: Option<&str>) -> Result<crate::judge::symbols::ModuleSymbols> {
+pub fn symbols(
+    ko: &Path,
+    name: &str,
+    t: &Transcript,
+    unit: Option<&str>,
+) -> Result<crate::judge::symbols::ModuleSymbols> {
     // The whole copy, with the debug information, where the build kept one.
     let debug = debug_file(ko);
     let ko = if debug.is_file() { debug.as_path() } else { ko };
@@ -628,7 +674,19 @@ mod tests {
     #[test]
     fn kbuild_argv_is_the_ordinary_command_whatever_the_makefile() {
         let a = strings(make_argv(Path::new("/run/module"), &kernel(), 2));
-        assert_eq!(a, ["-C", "/cache/k", "M=/run/module", "ARCH=arm", "CROSS_COMPILE=arm-linux-gnueabihf-", "KCFLAGS=-g", "-j2", "modules"]);
+        assert_eq!(
+            a,
+            [
+                "-C",
+                "/cache/k",
+                "M=/run/module",
+                "ARCH=arm",
+                "CROSS_COMPILE=arm-linux-gnueabihf-",
+                "KCFLAGS=-g",
+                "-j2",
+                "modules"
+            ]
+        );
     }
 
     fn module(name: &str, depends: &[&str]) -> Module {
@@ -647,7 +705,8 @@ mod tests {
         let names = |v: Vec<Module>| v.into_iter().map(|m| m.name).collect::<Vec<_>>();
         // modules.order lists the consumer first; depends puts the exporter first.
         let order = "/m/consumer.o\n/m/exporter.o\n/m/other.o\n";
-        let got = load_order(vec![module("other", &[]), module("exporter", &[]), module("consumer", &["exporter"])], order);
+        let got =
+            load_order(vec![module("other", &[]), module("exporter", &[]), module("consumer", &["exporter"])], order);
         assert_eq!(names(got), ["exporter", "consumer", "other"]);
         // Without dependencies, the obj-m order; dependencies outside the set
         // (the kernel's own modules) do not count.
@@ -675,7 +734,15 @@ mod tests {
         let errors = error_lines(log, 20);
         assert_eq!(errors[0], "/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
         assert_eq!(errors.len(), 3);
-        let e = BuildError { dir: "/m".into(), errors, log: "/l".into(), explanations: vec![], ports: vec![], overrides: o, missing: vec![] };
+        let e = BuildError {
+            dir: "/m".into(),
+            errors,
+            log: "/l".into(),
+            explanations: vec![],
+            ports: vec![],
+            overrides: o,
+            missing: vec![],
+        };
         let text = e.to_string();
         let headline = text.lines().next().unwrap();
         assert_eq!(headline, "the module in /m does not compile: /bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
@@ -732,7 +799,8 @@ mod tests {
             std::fs::write(root2.join("Kbuild"), "obj-m += a.o").unwrap();
             let target = if name == "loop" { root2.clone() } else { target };
             symlink(&target, root2.join(name)).unwrap();
-            let err = copy_sources(&root2, &root2, &tempfile::tempdir().unwrap().path().join("m")).unwrap_err().to_string();
+            let err =
+                copy_sources(&root2, &root2, &tempfile::tempdir().unwrap().path().join("m")).unwrap_err().to_string();
             assert!(err.contains(name) && err.contains(why), "{name}: {err}");
         }
     }

@@ -45,7 +45,8 @@ impl Entry {
     pub fn restore(&self, tree: &Path, log: &Path) -> Result<()> {
         self.touch();
         copy_tree(&self.tree(), tree)?;
-        std::fs::copy(self.log(), log).with_context(|| format!("copying {} to {}", self.log().display(), log.display()))?;
+        std::fs::copy(self.log(), log)
+            .with_context(|| format!("copying {} to {}", self.log().display(), log.display()))?;
         Ok(())
     }
     pub fn log(&self) -> PathBuf {
@@ -65,12 +66,25 @@ impl Entry {
 
 /// The entry for building `tree` (the sources copied and wrapped) from the
 /// module directory `src` against `kernel`, found or not.
-pub fn entry(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[std::ffi::OsString]) -> Result<(Entry, bool)> {
+pub fn entry(
+    src: &Path,
+    tree: &Path,
+    kernel: &Kernel,
+    api: Api,
+    make_argv: &[std::ffi::OsString],
+) -> Result<(Entry, bool)> {
     entry_with_layer(src, tree, kernel, api, make_argv, &crate::api::layer_dir())
 }
 
 /// [`entry`], with the 3.5 layer read from `layer`.
-fn entry_with_layer(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_argv: &[std::ffi::OsString], layer: &Path) -> Result<(Entry, bool)> {
+fn entry_with_layer(
+    src: &Path,
+    tree: &Path,
+    kernel: &Kernel,
+    api: Api,
+    make_argv: &[std::ffi::OsString],
+    layer: &Path,
+) -> Result<(Entry, bool)> {
     let group = crate::cache::digest([src.display().to_string(), kernel.build_dir.display().to_string()]);
     let mut h = Sha256::new();
     let mut part = |b: &[u8]| {
@@ -85,7 +99,8 @@ fn entry_with_layer(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_arg
     }
     if tree.join("Cargo.toml").is_file() {
         // rust-toolchain.toml may say "stable", which moves.
-        let rustc = crate::process::output_in(Some(tree), "rustc", &["--version"]).context("asking rustc its version")?;
+        let rustc =
+            crate::process::output_in(Some(tree), "rustc", &["--version"]).context("asking rustc its version")?;
         part(rustc.as_bytes());
     }
     hash_tree(tree, tree, &mut h)?;
@@ -103,7 +118,8 @@ fn entry_with_layer(src: &Path, tree: &Path, kernel: &Kernel, api: Api, make_arg
 /// Every file under `dir`, in name order: its path relative to `root` and
 /// its bytes, streamed (a module directory is the user's, of any size).
 fn hash_tree(root: &Path, dir: &Path, h: &mut Sha256) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
@@ -168,7 +184,12 @@ fn remove_older(entry: &Entry, parent: &Path) {
     let Ok(dir) = std::fs::read_dir(parent) else { return };
     for e in dir.flatten() {
         let other = e.file_name().to_string_lossy().into_owned();
-        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > KEEP_OLDER);
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEEP_OLDER);
         if other != name && other.split_once('-').is_some_and(|(g, _)| g == group) && old {
             let _ = std::fs::remove_dir_all(e.path());
         }
@@ -238,7 +259,8 @@ mod tests {
         std::fs::write(layer.path().join("kbuild.mk"), "# one").unwrap();
         let k = kernel("/k/a");
         let key = |api| {
-            let (e, _) = entry_with_layer(Path::new("/src/m"), d.path(), &k, api, &["modules".into()], layer.path()).unwrap();
+            let (e, _) =
+                entry_with_layer(Path::new("/src/m"), d.path(), &k, api, &["modules".into()], layer.path()).unwrap();
             e.dir.file_name().unwrap().to_string_lossy().into_owned()
         };
         let (before35, before_native) = (key(Api::Linux35), key(Api::Native));

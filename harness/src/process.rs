@@ -2,10 +2,10 @@
 //! [`run`], which logs its output, gives it a deadline and kills its whole
 //! process group on timeout or when the harness is interrupted.
 
+use anyhow::{bail, Context, Result};
 use nix::sys::signal::{killpg, signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{setpgid, Pid};
-use anyhow::{bail, Context, Result};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -49,7 +49,8 @@ pub fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\nharness: interrupted, stopping child processes");
-        let groups: Vec<(i32, Stop)> = GROUPS.lock().map(|g| g.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
+        let groups: Vec<(i32, Stop)> =
+            GROUPS.lock().map(|g| g.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
         stop_groups(&groups);
         reap(&groups);
         // exit runs no destructors: a terminal lent to a guest's shell is
@@ -126,7 +127,8 @@ pub fn start_watchdog() -> Result<()> {
     // Not waited for: it ends when the pipe closes, that is just after the
     // harness; it is then PID 1's child.
     cmd.spawn().context("starting the watchdog")?;
-    *WATCHDOG.lock().map_err(|_| anyhow::anyhow!("watchdog lock poisoned"))? = Some(File::from(std::os::fd::OwnedFd::from(writer)));
+    *WATCHDOG.lock().map_err(|_| anyhow::anyhow!("watchdog lock poisoned"))? =
+        Some(File::from(std::os::fd::OwnedFd::from(writer)));
     Ok(())
 }
 
@@ -198,7 +200,10 @@ pub fn stop_recorded(dir: &Path) {
     let mut stopped = Vec::new();
     for line in text.lines() {
         let mut w = line.split_whitespace();
-        let (Some(Ok(pgid)), Some(Ok(start))) = (w.next().map(str::parse::<i32>), w.next().map(str::parse::<u64>)) else { continue };
+        let (Some(Ok(pgid)), Some(Ok(start))) = (w.next().map(str::parse::<i32>), w.next().map(str::parse::<u64>))
+        else {
+            continue;
+        };
         if start_time(pgid) == Some(start) && group_alive(pgid) {
             eprintln!("harness: stopping process group {pgid} of the interrupted build in {}", dir.display());
             // The group that build started (same leader, same start time).
@@ -307,10 +312,7 @@ impl<'a> Logged<'a> {
 
 fn run_logged(cmd: Logged, mut on_line: impl FnMut(&str)) -> Result<()> {
     let Logged { program, args, log, timeout, dir, envs, stop } = cmd;
-    let shown = format!(
-        "{program} {}",
-        args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
-    );
+    let shown = format!("{program} {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
     let mut log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let _ = writeln!(log_file, "$ {shown}");
     let (reader, writer) = os_pipe::pipe().context("creating a pipe")?;
@@ -367,7 +369,11 @@ fn run_logged(cmd: Logged, mut on_line: impl FnMut(&str)) -> Result<()> {
     if !status.success() {
         let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
         let lines: Vec<String> = tail.iter().map(|l| format!("  | {l}")).collect();
-        bail!("`{shown}` failed with exit status {code}; its last lines:\n{}\nfull log: {}", lines.join("\n"), log.display());
+        bail!(
+            "`{shown}` failed with exit status {code}; its last lines:\n{}\nfull log: {}",
+            lines.join("\n"),
+            log.display()
+        );
     }
     Ok(())
 }
@@ -406,7 +412,9 @@ pub fn output_in(dir: Option<&Path>, program: &str, args: &[&str]) -> Result<Str
         .start()
         .with_context(|| format!("running {program}"))?;
     let _reg = register(out.pids()[0]);
-    let Some(out) = out.wait_timeout(Duration::from_secs(60)).with_context(|| format!("waiting for {program}"))?.cloned() else {
+    let Some(out) =
+        out.wait_timeout(Duration::from_secs(60)).with_context(|| format!("waiting for {program}"))?.cloned()
+    else {
         // Killed and reaped, not abandoned.
         stop_groups(&[(out.pids()[0] as i32, Stop::Kill)]);
         let _ = out.wait_timeout(Duration::from_secs(10));
@@ -427,10 +435,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         let mut seen = Vec::new();
-        let err = Logged::new("sh", &["-c".into(), "echo one; echo two >&2; exit 3".into()], &log, Duration::from_secs(20))
-            .run(|l| seen.push(l.to_string()))
-        .unwrap_err()
-        .to_string();
+        let err =
+            Logged::new("sh", &["-c".into(), "echo one; echo two >&2; exit 3".into()], &log, Duration::from_secs(20))
+                .run(|l| seen.push(l.to_string()))
+                .unwrap_err()
+                .to_string();
         seen.sort();
         assert_eq!(seen, vec!["one", "two"]);
         assert!(err.contains("failed with exit status 3"), "{err}");
@@ -444,7 +453,8 @@ mod tests {
         let pidfile = dir.path().join("pid");
         let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
         let start = Instant::now();
-        let err = Logged::new("sh", &["-c".into(), script.into()], &dir.path().join("log"), Duration::from_secs(2)).run(|_| {})
+        let err = Logged::new("sh", &["-c".into(), script.into()], &dir.path().join("log"), Duration::from_secs(2))
+            .run(|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("did not finish within 2 s"), "{err}");
@@ -459,7 +469,8 @@ mod tests {
     #[test]
     fn missing_program_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Logged::new("no-such-tool-xyz", &[], &dir.path().join("log"), Duration::from_secs(5)).run(|_| {})
+        let err = Logged::new("no-such-tool-xyz", &[], &dir.path().join("log"), Duration::from_secs(5))
+            .run(|_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("no-such-tool-xyz is not installed"), "{err}");

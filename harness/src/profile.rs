@@ -135,8 +135,7 @@ impl Profile {
             }
             path
         };
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading profile {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading profile {}", path.display()))?;
         let mut profile: Profile = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: invalid profile: {}", path.display(), e.to_string().trim_end()))?;
         profile.name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
@@ -200,7 +199,10 @@ impl Profile {
                 bail!("{at}: kernel.patches names {}, which does not exist", path.display());
             }
         }
-        if let Some(bad) = self.kernel.make_vars.iter().find(|v| !v.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))) {
+        if let Some(bad) = self.kernel.make_vars.iter().find(|v| {
+            !v.split_once('=')
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        }) {
             bail!("{at}: kernel.make_vars: {bad:?} is not NAME=VALUE");
         }
         if !self.kernel.defconfig.ends_with("defconfig") {
@@ -249,7 +251,10 @@ mod tests {
         let plain = Profile::load("exynos4210", &configs()).unwrap();
         let gdb = Profile::load("exynos4210-gdb", &configs()).unwrap();
         assert_eq!(format!("{:?}", gdb.qemu), format!("{:?}", plain.qemu), "the [qemu] tables differ");
-        assert_eq!((&gdb.kernel.defconfig, &gdb.kernel.image, &gdb.api), (&plain.kernel.defconfig, &plain.kernel.image, &plain.api));
+        assert_eq!(
+            (&gdb.kernel.defconfig, &gdb.kernel.image, &gdb.api),
+            (&plain.kernel.defconfig, &plain.kernel.image, &plain.api)
+        );
         assert_eq!(gdb.kernel.fragments, [plain.kernel.fragments.clone(), vec!["gdb.config".to_string()]].concat());
     }
 
@@ -261,12 +266,33 @@ mod tests {
     fn the_3_5_fragment_leaves_what_a_module_sees_as_the_board_has_it() {
         let p = Profile::load("tiny4412-3.5", &configs()).unwrap();
         let requests = crate::kconfig::read_fragments(&p.fragment_paths(&configs())).unwrap();
-        let visible = ["CONFIG_HZ", "CONFIG_HZ_100", "CONFIG_PREEMPT", "CONFIG_PREEMPT_NONE", "CONFIG_NR_CPUS", "CONFIG_SMP", "CONFIG_KEYS", "CONFIG_SLAB", "CONFIG_SLUB", "CONFIG_MODVERSIONS", "CONFIG_LOCALVERSION", "CONFIG_AEABI", "CONFIG_DEBUG_SPINLOCK", "CONFIG_DEBUG_LOCK_ALLOC", "CONFIG_MODULE_UNLOAD"];
+        let visible = [
+            "CONFIG_HZ",
+            "CONFIG_HZ_100",
+            "CONFIG_PREEMPT",
+            "CONFIG_PREEMPT_NONE",
+            "CONFIG_NR_CPUS",
+            "CONFIG_SMP",
+            "CONFIG_KEYS",
+            "CONFIG_SLAB",
+            "CONFIG_SLUB",
+            "CONFIG_MODVERSIONS",
+            "CONFIG_LOCALVERSION",
+            "CONFIG_AEABI",
+            "CONFIG_DEBUG_SPINLOCK",
+            "CONFIG_DEBUG_LOCK_ALLOC",
+            "CONFIG_MODULE_UNLOAD",
+        ];
         for r in &requests {
             if r.symbol == "CONFIG_MODULE_UNLOAD" && r.value == crate::kconfig::Value::Set("y".into()) {
                 continue; // the board's value, requested so that it is checked
             }
-            assert!(!visible.contains(&r.symbol.as_str()), "{}: {} changes what a module sees on the board", r.origin, r.symbol);
+            assert!(
+                !visible.contains(&r.symbol.as_str()),
+                "{}: {} changes what a module sees on the board",
+                r.origin,
+                r.symbol
+            );
         }
         assert_eq!((p.qemu.dtb.as_deref(), p.kernel_api), (None, Some(crate::api::Api::Linux35)));
     }

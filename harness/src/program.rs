@@ -3,8 +3,8 @@
 //! board have no libc the harness could rely on), and put on the guest's PATH
 //! under its stem.
 
-use crate::module::error_lines;
 use crate::kernel::Kernel;
+use crate::module::error_lines;
 use crate::process;
 use crate::sandbox::{Policy, Sandbox};
 use anyhow::{bail, Context, Result};
@@ -81,8 +81,13 @@ mod tests {
 
     #[test]
     fn programs_are_static_and_see_the_lessons_headers() {
-        let a: Vec<String> =
-            argv(Path::new("/run/module/app.c"), Path::new("/run/programs/app")).iter().map(|s| s.to_string_lossy().into_owned()).collect();
-        assert_eq!(a, ["-static", "-O2", "-Wall", "-s", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c"]);
+        let a: Vec<String> = argv(Path::new("/run/module/app.c"), Path::new("/run/programs/app"))
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            a,
+            ["-static", "-O2", "-Wall", "-s", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c"]
+        );
     }
 }

@@ -59,7 +59,11 @@ pub enum TotalFrom {
 /// The total for the progress line, from the surest source there is: the
 /// count of this configuration's last build, the profile's measured count,
 /// the count of the profile's last build with another configuration.
-pub fn choose_total(same_config: Option<u64>, profile: Option<u64>, same_profile: Option<u64>) -> Option<(u64, TotalFrom)> {
+pub fn choose_total(
+    same_config: Option<u64>,
+    profile: Option<u64>,
+    same_profile: Option<u64>,
+) -> Option<(u64, TotalFrom)> {
     same_config
         .map(|n| (n, TotalFrom::LastBuild))
         .or(profile.map(|n| (n, TotalFrom::Profile)))
@@ -77,10 +81,17 @@ pub fn status_line(name: &str, done: u64, total: Option<u64>, elapsed: Duration)
     let secs = elapsed.as_secs_f64();
     match total {
         Some(total) => {
-            let left = time_left(done, total, elapsed).map(|d| format!(", about {:.0} s left", d.as_secs_f64())).unwrap_or_default();
-            format!("harness: kernel {name}: {done} of {total} objects ({}%), {secs:.0} s{left}", done * 100 / total.max(1))
+            let left = time_left(done, total, elapsed)
+                .map(|d| format!(", about {:.0} s left", d.as_secs_f64()))
+                .unwrap_or_default();
+            format!(
+                "harness: kernel {name}: {done} of {total} objects ({}%), {secs:.0} s{left}",
+                done * 100 / total.max(1)
+            )
         }
-        None => format!("harness: kernel {name}: {done} objects built, {secs:.0} s (no total: first build of this profile here)"),
+        None => format!(
+            "harness: kernel {name}: {done} objects built, {secs:.0} s (no total: first build of this profile here)"
+        ),
     }
 }
 
@@ -101,15 +112,20 @@ impl Progress {
                 Some((t, _)) => {
                     let b = indicatif::ProgressBar::new(t);
                     b.set_style(
-                        indicatif::ProgressStyle::with_template("kernel {prefix}: [{bar:30}] {pos}/{len} objects, {elapsed}, ~{msg} left")
-                            .expect("valid template")
-                            .progress_chars("=> "),
+                        indicatif::ProgressStyle::with_template(
+                            "kernel {prefix}: [{bar:30}] {pos}/{len} objects, {elapsed}, ~{msg} left",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
                     );
                     b
                 }
                 None => {
                     let b = indicatif::ProgressBar::new_spinner();
-                    b.set_style(indicatif::ProgressStyle::with_template("{spinner} kernel {prefix}: {pos} objects, {elapsed}").expect("valid template"));
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} kernel {prefix}: {pos} objects, {elapsed}")
+                            .expect("valid template"),
+                    );
                     b
                 }
             };
@@ -154,7 +170,11 @@ impl Progress {
             Some(b) => {
                 if let Some(t) = total {
                     b.set_length(t);
-                    b.set_message(time_left(done, t, elapsed).map(|d| format!("{:.0} s", d.as_secs_f64())).unwrap_or_else(|| "?".into()));
+                    b.set_message(
+                        time_left(done, t, elapsed)
+                            .map(|d| format!("{:.0} s", d.as_secs_f64()))
+                            .unwrap_or_else(|| "?".into()),
+                    );
                 }
                 b.set_position(done);
             }

@@ -78,8 +78,15 @@ impl Sandbox {
 /// The smallest sandbox of the real policy, run once: whether this machine
 /// lets bwrap make its namespaces.
 fn probe() -> Result<(), String> {
-    let policy = Policy { writable: Vec::new(), readable: Vec::new(), hidden: Vec::new(), sealed: Vec::new(), dir: PathBuf::from("/") };
-    let out = duct::cmd("bwrap", argv(&policy, "true", &[])).stdin_null().stdout_null().stderr_capture().unchecked().run();
+    let policy = Policy {
+        writable: Vec::new(),
+        readable: Vec::new(),
+        hidden: Vec::new(),
+        sealed: Vec::new(),
+        dir: PathBuf::from("/"),
+    };
+    let out =
+        duct::cmd("bwrap", argv(&policy, "true", &[])).stdin_null().stdout_null().stderr_capture().unchecked().run();
     match out {
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),

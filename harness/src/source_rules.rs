@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use syn::visit::{self, Visit};
 
 fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg") && a.meta.require_list().is_ok_and(|l| l.tokens.to_string().contains("test")))
+    attrs
+        .iter()
+        .any(|a| a.path().is_ident("cfg") && a.meta.require_list().is_ok_and(|l| l.tokens.to_string().contains("test")))
 }
 
 /// Every banned item a file's code (not its tests) names, with how.
@@ -25,7 +27,11 @@ impl Finder<'_> {
             None => segs.clone(),
         };
         for candidate in [&segs, &resolved] {
-            if self.banned.iter().any(|b| candidate.len() >= b.len() && candidate.iter().zip(b.iter()).all(|(x, y)| x == y)) {
+            if self
+                .banned
+                .iter()
+                .any(|b| candidate.len() >= b.len() && candidate.iter().zip(b.iter()).all(|(x, y)| x == y))
+            {
                 self.found.push(format!("{what} {}", candidate.join("::")));
                 return;
             }
@@ -36,7 +42,9 @@ impl Finder<'_> {
         let with = |s: &syn::Ident| prefix.iter().cloned().chain([s.to_string()]).collect::<Vec<_>>();
         match tree {
             syn::UseTree::Path(p) => Self::flatten(&p.tree, with(&p.ident), out),
-            syn::UseTree::Name(n) if n.ident == "self" => out.push((prefix.last().cloned().unwrap_or_default(), prefix.clone())),
+            syn::UseTree::Name(n) if n.ident == "self" => {
+                out.push((prefix.last().cloned().unwrap_or_default(), prefix.clone()))
+            }
             syn::UseTree::Name(n) => out.push((n.ident.to_string(), with(&n.ident))),
             syn::UseTree::Rename(r) => out.push((r.rename.to_string(), with(&r.ident))),
             syn::UseTree::Glob(_) => out.push(("*".into(), prefix.iter().cloned().chain(["*".into()]).collect())),
@@ -113,11 +121,24 @@ mod tests {
     /// arrows run one way.
     #[test]
     fn the_build_side_does_not_import_the_run_side() {
-        let run_side: &[&[&str]] = &[&["crate", "guest"], &["crate", "replay"], &["crate", "check"], &["crate", "board"]];
+        let run_side: &[&[&str]] =
+            &[&["crate", "guest"], &["crate", "replay"], &["crate", "check"], &["crate", "board"]];
         let src = crate::repo_root().join("harness/src");
         let build_side = [
-            "api", "busybox", "cache", "changes", "kconfig", "kernel", "module", "packages", "plan", "prepare", "profile", "program",
-            "sandbox", "toolchain",
+            "api",
+            "busybox",
+            "cache",
+            "changes",
+            "kconfig",
+            "kernel",
+            "module",
+            "packages",
+            "plan",
+            "prepare",
+            "profile",
+            "program",
+            "sandbox",
+            "toolchain",
         ];
         for f in build_side {
             let path = src.join(format!("{f}.rs"));

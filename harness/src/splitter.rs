@@ -47,7 +47,10 @@ impl LineSplitter {
     fn line(&mut self) -> String {
         let mut text = Self::text(&std::mem::take(&mut self.pending));
         if self.cut > 0 {
-            text.push_str(&format!(" [harness: line cut at {MAX_LINE} bytes; {} more are in the console log]", self.cut));
+            text.push_str(&format!(
+                " [harness: line cut at {MAX_LINE} bytes; {} more are in the console log]",
+                self.cut
+            ));
             self.cut = 0;
         }
         text
@@ -87,7 +90,14 @@ mod tests {
         let lines = s.feed(b"y\nnext\n");
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with(&"x".repeat(100)));
-        assert!(lines[0].ends_with(&format!("[harness: line cut at {MAX_LINE} bytes; {} more are in the console log]", 100_001 - MAX_LINE)), "{}", &lines[0][MAX_LINE - 10..]);
+        assert!(
+            lines[0].ends_with(&format!(
+                "[harness: line cut at {MAX_LINE} bytes; {} more are in the console log]",
+                100_001 - MAX_LINE
+            )),
+            "{}",
+            &lines[0][MAX_LINE - 10..]
+        );
         assert_eq!(lines[1], "next", "the next line is whole");
     }
 }

@@ -102,14 +102,19 @@ mod tests {
     }
 
     fn script(lines: &[&str], end: fn() -> Result<Next>) -> Script {
-        Script { lines: lines.iter().map(|l| Next::Line(l.replace("@@", &format!("@@harness {N} ")))).collect(), end, waits: 0 }
+        Script {
+            lines: lines.iter().map(|l| Next::Line(l.replace("@@", &format!("@@harness {N} ")))).collect(),
+            end,
+            waits: 0,
+        }
     }
 
     fn watch(limits: Limits) -> Watch {
         Watch::new(Transcript::new(N), limits, Instant::now())
     }
 
-    const LIMITS: Limits = Limits { total: Duration::from_secs(60), step: Duration::from_secs(60), silence: Duration::from_secs(60) };
+    const LIMITS: Limits =
+        Limits { total: Duration::from_secs(60), step: Duration::from_secs(60), silence: Duration::from_secs(60) };
 
     #[test]
     fn a_closed_source_stops_the_loop_with_its_status() {
@@ -144,7 +149,8 @@ mod tests {
         let mut s = script(&["@@begin insmod"], || anyhow::bail!("the line hung up"));
         assert_eq!(drive(&mut w, &mut s).unwrap_err().to_string(), "the line hung up");
         let mut w = watch(LIMITS);
-        let mut s = script(&["@@begin insmod", "[ 5.0] Kernel panic - not syncing: Fatal exception"], || anyhow::bail!("gone"));
+        let mut s =
+            script(&["@@begin insmod", "[ 5.0] Kernel panic - not syncing: Fatal exception"], || anyhow::bail!("gone"));
         assert_eq!(drive(&mut w, &mut s).unwrap(), Stop::Ended(RunEnd::Panicked));
     }
 }

@@ -26,7 +26,8 @@ pub fn targets_wanted(dir: &Path) -> Result<Vec<String>> {
         Ok(Some(toml::from_str(&text).with_context(|| format!("{}: not valid TOML", p.display()))?))
     };
     if let Some(t) = read("rust-toolchain.toml")? {
-        let listed = t.get("toolchain").and_then(|t| t.get("targets")).and_then(|t| t.as_array()).cloned().unwrap_or_default();
+        let listed =
+            t.get("toolchain").and_then(|t| t.get("targets")).and_then(|t| t.as_array()).cloned().unwrap_or_default();
         targets.extend(listed.iter().filter_map(|v| v.as_str().map(str::to_string)));
     }
     if let Some(t) = read(".cargo/config.toml")? {
@@ -65,8 +66,9 @@ pub fn ensure(dir: &Path, log_dir: &Path) -> Result<()> {
     let active = process::output_in(Some(dir), "rustup", &["show", "active-toolchain"])
         .with_context(|| format!("asking rustup which toolchain {} uses", dir.display()))?;
     let toolchain = active.split_whitespace().next().context("rustup named no active toolchain")?.to_string();
-    let installed = process::output_in(Some(dir), "rustup", &["target", "list", "--installed", "--toolchain", &toolchain])
-        .with_context(|| format!("listing the targets of {toolchain}"))?;
+    let installed =
+        process::output_in(Some(dir), "rustup", &["target", "list", "--installed", "--toolchain", &toolchain])
+            .with_context(|| format!("listing the targets of {toolchain}"))?;
     let missing: Vec<&String> = wanted.iter().filter(|t| !installed.lines().any(|l| l.trim() == t.as_str())).collect();
     for target in missing {
         let command = add_command(&toolchain, target);
@@ -75,10 +77,13 @@ pub fn ensure(dir: &Path, log_dir: &Path) -> Result<()> {
         }
         eprintln!("harness: installing the Rust target {target} for {toolchain} ({command})");
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-        let args: Vec<OsString> = ["target", "add", "--toolchain", &toolchain, target].iter().map(OsString::from).collect();
+        let args: Vec<OsString> =
+            ["target", "add", "--toolchain", &toolchain, target].iter().map(OsString::from).collect();
         // Parallel checks add it once: the others wait, then find it there.
         let _lock = crate::cache::lock(&log_dir.join("rustup.lock"), "adding a Rust target")?;
-        process::Logged::new("rustup", &args, &log_dir.join("rustup-target.log"), Duration::from_secs(15 * 60)).dir(dir).run(|_| {})
+        process::Logged::new("rustup", &args, &log_dir.join("rustup-target.log"), Duration::from_secs(15 * 60))
+            .dir(dir)
+            .run(|_| {})
             .with_context(|| format!("adding the Rust target (to do it by hand: {command})"))?;
     }
     Ok(())
@@ -98,6 +103,9 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
         std::fs::write(dir.path().join(".cargo/config.toml"), "[build]\ntarget = 'thumbv7em-none-eabi'\n").unwrap();
         assert_eq!(targets_wanted(dir.path()).unwrap(), ["thumbv7em-none-eabi"]);
-        assert_eq!(add_command("stable-x86_64-unknown-linux-gnu", "armv7a-none-eabi"), "rustup target add --toolchain stable-x86_64-unknown-linux-gnu armv7a-none-eabi");
+        assert_eq!(
+            add_command("stable-x86_64-unknown-linux-gnu", "armv7a-none-eabi"),
+            "rustup target add --toolchain stable-x86_64-unknown-linux-gnu armv7a-none-eabi"
+        );
     }
 }

@@ -7,13 +7,13 @@
 //! and hands complete lines to the supervisor over a channel. The supervisor
 //! never blocks on the pipe: it waits on the channel with a deadline.
 
+use crate::splitter::LineSplitter;
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
-use crate::splitter::LineSplitter;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsoleMsg {
@@ -37,9 +37,12 @@ impl ConsoleReader {
     /// [`ConsoleReader::start`], also copying to stdout, as they come, the
     /// bytes between the shell's open and close markers (`tee`: those
     /// marker texts; see guest/terminal.rs).
-    pub fn start_with_tee<R: Read + Send + 'static>(mut pipe: R, log_path: &Path, tee: Option<(String, String)>) -> Result<ConsoleReader> {
-        let mut log =
-            File::create(log_path).with_context(|| format!("creating console log {}", log_path.display()))?;
+    pub fn start_with_tee<R: Read + Send + 'static>(
+        mut pipe: R,
+        log_path: &Path,
+        tee: Option<(String, String)>,
+    ) -> Result<ConsoleReader> {
+        let mut log = File::create(log_path).with_context(|| format!("creating console log {}", log_path.display()))?;
         // Bounded: a slow supervisor slows the reader, then QEMU (a full
         // pipe), instead of lines piling up in memory.
         let (tx, rx) = mpsc::sync_channel(LINES_IN_FLIGHT);

@@ -45,8 +45,9 @@ pub fn write_archive<W: Write>(out: &mut W, entries: &[Entry]) -> io::Result<()>
             Entry::Symlink { target, .. } => (S_IFLNK | 0o777, target.as_bytes(), 0, 0),
             Entry::CharDev { mode, major, minor, .. } => (S_IFCHR | mode, &[], *major, *minor),
         };
-        let size = u32::try_from(data.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: over 4 GiB, more than newc holds", entry.path())))?;
+        let size = u32::try_from(data.len()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{}: over 4 GiB, more than newc holds", entry.path()))
+        })?;
         let header = cpio::newc::Builder::new(entry.path().trim_start_matches('/'))
             // Inode numbers only need to be distinct; hard links are not used.
             .ino(i as u32 + 1)
@@ -95,8 +96,7 @@ mod tests {
                 break;
             }
             let e = reader.entry();
-            let (name, mode, major, minor) =
-                (e.name().to_string(), e.mode(), e.rdev_major(), e.rdev_minor());
+            let (name, mode, major, minor) = (e.name().to_string(), e.mode(), e.rdev_major(), e.rdev_minor());
             assert_eq!((e.uid(), e.gid()), (0, 0), "{name}: owned by root");
             let mut data = Vec::new();
             reader.read_to_end(&mut data).unwrap();

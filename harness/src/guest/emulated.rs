@@ -10,8 +10,8 @@
 //! paces its input, the replay does not).
 
 use crate::guest::cpio::{self, Entry};
-use crate::profile::Profile;
 use crate::guest::qemu::{self, BootImages, Qemu};
+use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::io::Read;
@@ -46,11 +46,23 @@ impl EmulatedBoard {
         let busybox = crate::busybox::get()?;
         let initramfs = dir.path().join("initramfs.cpio");
         // Its buttons and LEDs: the virtual board, built for its kernel.
-        let (model, _) = crate::prepare::build_virtual_board(&kernel, &dir.path().join("board"), 2, crate::sandbox::Sandbox::from_flag(false))?;
+        let (model, _) = crate::prepare::build_virtual_board(
+            &kernel,
+            &dir.path().join("board"),
+            2,
+            crate::sandbox::Sandbox::from_flag(false),
+        )?;
         write_initramfs(&root.join("rootfs"), &busybox, Some(&model.ko), &initramfs)?;
-        let images = BootImages { kernel: kernel.image(&profile), dtb: profile.qemu.dtb.as_ref().map(|d| kernel.dtb(d)), initramfs };
+        let images = BootImages {
+            kernel: kernel.image(&profile),
+            dtb: profile.qemu.dtb.as_ref().map(|d| kernel.dtb(d)),
+            initramfs,
+        };
         // A board restarts when reset (a watchdog): no -no-reboot here.
-        let argv: Vec<OsString> = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None)).into_iter().filter(|a| a != "-no-reboot").collect();
+        let argv: Vec<OsString> = qemu::serial_on_pty(&qemu::argv(&profile, &images, &board_cmdline(&profile), None))
+            .into_iter()
+            .filter(|a| a != "-no-reboot")
+            .collect();
         let stderr_log = dir.path().join("qemu.stderr");
         let (qemu, mut pipe) = Qemu::spawn(&profile.qemu.binary, &argv, &stderr_log)?;
 
@@ -90,7 +102,13 @@ impl EmulatedBoard {
                 bail!("{} exited before naming its pty:\n{}{}", profile.qemu.binary, out.trim(), err.trim());
             }
             if Instant::now() >= deadline {
-                bail!("{} named no pty within {} s; it printed:\n{}{}", profile.qemu.binary, timeout.as_secs(), out.trim(), err.trim());
+                bail!(
+                    "{} named no pty within {} s; it printed:\n{}{}",
+                    profile.qemu.binary,
+                    timeout.as_secs(),
+                    out.trim(),
+                    err.trim()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -178,8 +196,13 @@ mod tests {
     fn the_board_archive_has_its_own_init_and_no_steps() {
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", Some(b"KO".to_vec())).unwrap();
         let init = e.iter().find(|x| x.path() == "init").expect("init");
-        assert!(matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst")));
-        assert!(!e.iter().any(|x| x.path().starts_with("harness")), "a board has no harness files until the replay sends them");
+        assert!(
+            matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst"))
+        );
+        assert!(
+            !e.iter().any(|x| x.path().starts_with("harness")),
+            "a board has no harness files until the replay sends them"
+        );
         assert!(e.iter().any(|x| x.path() == "emulated/tiny4412_board.ko"), "its hardware, the virtual board");
     }
 

@@ -106,16 +106,24 @@ pub fn write(session: &Session, dir: &Path) -> Result<PathBuf> {
         unplaced_copy(if debug.is_file() { &debug } else { &m.ko }, &symbols)?;
         let at = name_offset(&m.ko, &m.name)?;
         if offset.is_some_and(|o| o != at) {
-            bail!("{}: struct module's name is at offset {at}, in the other modules at {}: built for another kernel?", m.ko.display(), offset.unwrap_or(0));
+            bail!(
+                "{}: struct module's name is at offset {at}, in the other modules at {}: built for another kernel?",
+                m.ko.display(),
+                offset.unwrap_or(0)
+            );
         }
         offset = Some(at);
         modules.push(serde_json::json!({ "name": m.name, "symbols": symbols, "sizes": section_sizes(&m.ko)? }));
     }
-    let table = serde_json::json!({ "hook": hook(&session.vmlinux)?, "name_offset": offset.unwrap_or(12), "modules": modules });
-    let (helper, table_path, script_path) = (dir.join("harness_gdb.py"), dir.join("modules.json"), dir.join("harness.gdb"));
+    let table =
+        serde_json::json!({ "hook": hook(&session.vmlinux)?, "name_offset": offset.unwrap_or(12), "modules": modules });
+    let (helper, table_path, script_path) =
+        (dir.join("harness_gdb.py"), dir.join("modules.json"), dir.join("harness.gdb"));
     std::fs::write(&helper, include_str!("gdb.py")).with_context(|| format!("writing {}", helper.display()))?;
-    std::fs::write(&table_path, serde_json::to_vec_pretty(&table)?).with_context(|| format!("writing {}", table_path.display()))?;
-    std::fs::write(&script_path, script(session, &helper, &table_path)).with_context(|| format!("writing {}", script_path.display()))?;
+    std::fs::write(&table_path, serde_json::to_vec_pretty(&table)?)
+        .with_context(|| format!("writing {}", table_path.display()))?;
+    std::fs::write(&script_path, script(session, &helper, &table_path))
+        .with_context(|| format!("writing {}", script_path.display()))?;
     Ok(script_path)
 }
 
@@ -131,7 +139,12 @@ pub fn unplaced_copy(ko: &Path, out: &Path) -> Result<()> {
     let mut data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
     // ELF32, little-endian, relocatable: the only kind a 32-bit ARM
     // module is; anything else is refused rather than half-edited.
-    if data.len() < 0x34 || &data[..4] != b"\x7fELF" || data[4] != 1 || data[5] != 1 || u16::from_le_bytes([data[16], data[17]]) != 1 {
+    if data.len() < 0x34
+        || &data[..4] != b"\x7fELF"
+        || data[4] != 1
+        || data[5] != 1
+        || u16::from_le_bytes([data[16], data[17]]) != 1
+    {
         bail!("{} is not a 32-bit little-endian relocatable ELF object (a module for 32-bit ARM)", ko.display());
     }
     let word = |d: &[u8], at: usize| u32::from_le_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]]) as usize;
@@ -175,7 +188,8 @@ pub fn name_offset(ko: &Path, name: &str) -> Result<usize> {
 /// never runs.
 pub fn hook(vmlinux: &Path) -> Result<String> {
     let map = vmlinux.with_file_name("System.map");
-    let text = std::fs::read_to_string(&map).with_context(|| format!("reading {} (the kernel build's symbol map)", map.display()))?;
+    let text = std::fs::read_to_string(&map)
+        .with_context(|| format!("reading {} (the kernel build's symbol map)", map.display()))?;
     text.lines()
         .find_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
             [addr, "T", "module_finalize"] => Some(format!("*0x{addr}")),
@@ -221,17 +235,31 @@ mod tests {
     use crate::module::Sources;
 
     fn module(name: &str, sources: Option<Sources>) -> Module {
-        Module { ko: format!("/run/m/{name}.ko").into(), name: name.into(), vermagic: String::new(), depends: vec![], modpost_warnings: vec![], sources }
+        Module {
+            ko: format!("/run/m/{name}.ko").into(),
+            name: name.into(),
+            vermagic: String::new(),
+            depends: vec![],
+            modpost_warnings: vec![],
+            sources,
+        }
     }
 
     fn session() -> Session {
         let sources = Sources { built_in: "/gone/run-1/module".into(), now: "/runs/run 2/module".into() };
-        Session { vmlinux: "/k/vmlinux".into(), socket: "/tmp/h/gdb.sock".into(), modules: vec![module("mmc_byte", Some(sources))] }
+        Session {
+            vmlinux: "/k/vmlinux".into(),
+            socket: "/tmp/h/gdb.sock".into(),
+            modules: vec![module("mmc_byte", Some(sources))],
+        }
     }
 
     #[test]
     fn qemu_holds_the_guest_and_serves_gdb_on_the_socket() {
-        let a: Vec<String> = qemu_args(&["-M".into(), "smdkc210".into()], Path::new("/tmp/h/gdb.sock")).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let a: Vec<String> = qemu_args(&["-M".into(), "smdkc210".into()], Path::new("/tmp/h/gdb.sock"))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(a, ["-M", "smdkc210", "-gdb", "unix:/tmp/h/gdb.sock,server=on,wait=off", "-S"]);
     }
 
@@ -240,7 +268,9 @@ mod tests {
         let s = script(&session(), Path::new("/r/gdb/harness_gdb.py"), Path::new("/r/gdb/modules.json"));
         assert!(s.contains("get symbols when loaded.\\n\necho harness: set breakpoints"), "one echo a line: {s}");
         let lines: Vec<&str> = s.lines().collect();
-        let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in\n{s}"));
+        let at = |prefix: &str| {
+            lines.iter().position(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in\n{s}"))
+        };
         assert!(at("set breakpoint pending on") < at("target remote"), "{s}");
         assert!(at("file /k/vmlinux") < at("target remote /tmp/h/gdb.sock"), "{s}");
         assert!(at("target remote") < at("python harness_watch_modules(\"/r/gdb/modules.json\")"), "{s}");
@@ -282,16 +312,23 @@ mod tests {
         let differing = bytes.iter().zip(&out).filter(|(a, b)| a != b).count();
         assert_eq!(differing, 2, "only .data's address changed (0x124: two nonzero bytes)");
         std::fs::write(&ko, b"\x7fELF\x02").unwrap();
-        assert!(format!("{:#}", unplaced_copy(&ko, &copy).unwrap_err()).contains("not a 32-bit little-endian relocatable ELF"));
+        assert!(format!("{:#}", unplaced_copy(&ko, &copy).unwrap_err())
+            .contains("not a 32-bit little-endian relocatable ELF"));
     }
 
     #[test]
     fn the_hook_is_the_strong_module_finalize_of_the_symbol_map() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("System.map"), "c010cfd0 t module_finalize_x\nc010cfe4 T module_finalize\nc01b7e08 W module_finalize_weak\n").unwrap();
+        std::fs::write(
+            dir.path().join("System.map"),
+            "c010cfd0 t module_finalize_x\nc010cfe4 T module_finalize\nc01b7e08 W module_finalize_weak\n",
+        )
+        .unwrap();
         assert_eq!(hook(&dir.path().join("vmlinux")).unwrap(), "*0xc010cfe4");
         std::fs::write(dir.path().join("System.map"), "c0100000 T _text\n").unwrap();
-        assert!(format!("{:#}", hook(&dir.path().join("vmlinux")).unwrap_err()).contains("has no global module_finalize"));
+        assert!(
+            format!("{:#}", hook(&dir.path().join("vmlinux")).unwrap_err()).contains("has no global module_finalize")
+        );
     }
 
     #[test]

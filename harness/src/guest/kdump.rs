@@ -43,7 +43,11 @@ pub struct Kernel<'a> {
 /// Fills in the kernel's name, release, version and machine, and
 /// `phys_base`, in the flattened kdump `file`.
 pub fn complete(file: &Path, kernel: &Kernel) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .with_context(|| format!("opening {}", file.display()))?;
     let mut sig = [0u8; 12];
     f.read_exact(&mut sig).with_context(|| format!("reading {}", file.display()))?;
     if &sig != b"makedumpfile" {
@@ -52,7 +56,10 @@ pub fn complete(file: &Path, kernel: &Kernel) -> Result<()> {
     let records = records(&mut f).with_context(|| format!("reading the records of {}", file.display()))?;
     let block_size = read_at(&mut f, &records, BLOCK_SIZE)?;
     let mut put = |at: u64, data: &[u8]| -> Result<()> {
-        f.seek(SeekFrom::Start(position(&records, at, data.len()).with_context(|| format!("{}: no record holds offset {at:#x}", file.display()))?))?;
+        f.seek(SeekFrom::Start(
+            position(&records, at, data.len())
+                .with_context(|| format!("{}: no record holds offset {at:#x}", file.display()))?,
+        ))?;
         f.write_all(data)?;
         Ok(())
     };

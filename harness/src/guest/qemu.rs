@@ -153,7 +153,12 @@ impl Qemu {
 
     /// [`Qemu::spawn`], with `input` as QEMU's stdin, the serial port's
     /// input with `-serial stdio` (`check --shell`); else stdin is null.
-    pub fn spawn_with_input(program: &str, argv: &[OsString], stderr_log: &Path, input: Option<os_pipe::PipeReader>) -> Result<(Qemu, os_pipe::PipeReader)> {
+    pub fn spawn_with_input(
+        program: &str,
+        argv: &[OsString],
+        stderr_log: &Path,
+        input: Option<os_pipe::PipeReader>,
+    ) -> Result<(Qemu, os_pipe::PipeReader)> {
         let (reader, writer) = os_pipe::pipe().context("creating the console pipe")?;
         let cmd = duct::cmd(program, argv).stdout_file(writer).stderr_path(stderr_log).unchecked();
         let cmd = match input {
@@ -212,7 +217,11 @@ mod tests {
     }
 
     fn images() -> BootImages {
-        BootImages { kernel: "/k/zImage".into(), dtb: Some("/k/board.dtb".into()), initramfs: "/r/initramfs.cpio".into() }
+        BootImages {
+            kernel: "/k/zImage".into(),
+            dtb: Some("/k/board.dtb".into()),
+            initramfs: "/r/initramfs.cpio".into(),
+        }
     }
 
     fn strings(v: &[OsString]) -> Vec<String> {

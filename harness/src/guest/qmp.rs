@@ -20,7 +20,11 @@ const MAX_MESSAGE: u64 = 1 << 20;
 /// Runs one human-monitor command over the QMP socket at `socket` and
 /// returns its output, waiting at most `timeout` in all.
 pub fn human_command(socket: &Path, command: &str, timeout: Duration) -> Result<String> {
-    let answer = command_on(socket, &json!({ "execute": "human-monitor-command", "arguments": { "command-line": command } }), timeout)?;
+    let answer = command_on(
+        socket,
+        &json!({ "execute": "human-monitor-command", "arguments": { "command-line": command } }),
+        timeout,
+    )?;
     match answer.as_str() {
         Some(text) => Ok(text.replace('\r', "")),
         None => bail!("qemu answered `{command}` with {answer}, not text"),
@@ -48,7 +52,8 @@ pub fn dump_memory(socket: &Path, file: &Path, timeout: Duration) -> Result<()> 
 /// returns its `return` value, waiting at most `timeout` in all.
 fn command_on(socket: &Path, request: &Value, timeout: Duration) -> Result<Value> {
     let deadline = Instant::now() + timeout;
-    let stream = UnixStream::connect(socket).with_context(|| format!("connecting to qemu's QMP socket {}", socket.display()))?;
+    let stream =
+        UnixStream::connect(socket).with_context(|| format!("connecting to qemu's QMP socket {}", socket.display()))?;
     let mut writer = stream.try_clone().context("cloning the QMP socket")?;
     let mut reader = BufReader::new(stream);
     let greeting = read_message(&mut reader, deadline, timeout)?;
@@ -61,7 +66,13 @@ fn command_on(socket: &Path, request: &Value, timeout: Duration) -> Result<Value
 
 /// Sends `request` and returns its `return` value; events that QEMU sends
 /// in between (`{"event": …}`) are skipped.
-fn execute(reader: &mut BufReader<UnixStream>, writer: &mut UnixStream, request: &Value, deadline: Instant, timeout: Duration) -> Result<Value> {
+fn execute(
+    reader: &mut BufReader<UnixStream>,
+    writer: &mut UnixStream,
+    request: &Value,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Value> {
     writer.write_all(format!("{request}\n").as_bytes()).context("writing to qemu's QMP socket")?;
     loop {
         let mut message = read_message(reader, deadline, timeout)?;
@@ -89,14 +100,20 @@ fn read_message(reader: &mut BufReader<UnixStream>, deadline: Instant, timeout: 
             Ok(_) if line.ends_with(b"\n") || line.len() as u64 >= MAX_MESSAGE => break,
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(e).context("reading from qemu's QMP socket"),
         }
     }
     if line.len() as u64 >= MAX_MESSAGE && !line.ends_with(b"\n") {
         bail!("a QMP message from qemu was over {MAX_MESSAGE} bytes");
     }
-    serde_json::from_slice(&line).with_context(|| format!("qemu sent a QMP line that is not JSON: {}", String::from_utf8_lossy(&line).trim_end()))
+    serde_json::from_slice(&line).with_context(|| {
+        format!("qemu sent a QMP line that is not JSON: {}", String::from_utf8_lossy(&line).trim_end())
+    })
 }
 
 #[cfg(test)]
@@ -107,14 +124,17 @@ mod tests {
     /// A stand-in QEMU: greets, then answers each request line with the
     /// next of `answers` (several lines each), then is silent; it returns
     /// the requests.
-    fn fake_qemu(answers: Vec<&'static str>) -> (tempfile::TempDir, std::path::PathBuf, std::thread::JoinHandle<Vec<Value>>) {
+    fn fake_qemu(
+        answers: Vec<&'static str>,
+    ) -> (tempfile::TempDir, std::path::PathBuf, std::thread::JoinHandle<Vec<Value>>) {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("qmp.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         let t = std::thread::spawn(move || {
             let (s, _) = listener.accept().unwrap();
             let mut w = s.try_clone().unwrap();
-            w.write_all(b"{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7}}, \"capabilities\": [\"oob\"]}}\r\n").unwrap();
+            w.write_all(b"{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7}}, \"capabilities\": [\"oob\"]}}\r\n")
+                .unwrap();
             let mut r = BufReader::new(s);
             let mut got = Vec::new();
             for a in answers {
@@ -143,7 +163,10 @@ mod tests {
         assert_eq!(out, "CPU#0\nR00=00000000\n");
         let sent = t.join().unwrap();
         assert_eq!(sent[0], json!({"execute": "qmp_capabilities"}));
-        assert_eq!(sent[1], json!({"execute": "human-monitor-command", "arguments": {"command-line": "info registers -a"}}));
+        assert_eq!(
+            sent[1],
+            json!({"execute": "human-monitor-command", "arguments": {"command-line": "info registers -a"}})
+        );
     }
 
     #[test]
@@ -159,7 +182,8 @@ mod tests {
 
     #[test]
     fn an_error_a_silence_and_garbage_are_errors() {
-        let (_dir, sock, _t) = fake_qemu(vec!["{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no such thing\"}}\r\n"]);
+        let (_dir, sock, _t) =
+            fake_qemu(vec!["{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no such thing\"}}\r\n"]);
         let e = human_command(&sock, "x", Duration::from_secs(5)).unwrap_err().to_string();
         assert!(e.contains("no such thing"), "{e}");
         let (_dir, sock, _t) = fake_qemu(vec!["{\"return\": {}}\r\n"]);

@@ -93,7 +93,8 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
         e.push(Entry::File { path: format!("harness/{file}"), mode: 0o644, data });
     }
     // Under their stems, in their directory (on PATH).
-    let mut dirs: Vec<String> = e.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
+    let mut dirs: Vec<String> =
+        e.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
     for (p, dir) in guest.programs {
         let dir = dir.trim_matches('/');
         let mut path = String::new();
@@ -116,7 +117,8 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
 
 /// Files under `rootfs/overlay/` go to the same path in the guest.
 fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
-    let mut items: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
+    let mut items: Vec<_> =
+        std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
     items.sort_by_key(|e| e.file_name());
     for item in items {
         let path = item.path();
@@ -151,7 +153,14 @@ mod tests {
     fn module(dir: &Path) -> Module {
         let ko = dir.join("mmc_byte.ko");
         std::fs::write(&ko, b"KO").unwrap();
-        Module { ko, name: "mmc_byte".into(), vermagic: "6.12.117 SMP".into(), depends: vec![], modpost_warnings: vec![], sources: None }
+        Module {
+            ko,
+            name: "mmc_byte".into(),
+            vermagic: "6.12.117 SMP".into(),
+            depends: vec![],
+            modpost_warnings: vec![],
+            sources: None,
+        }
     }
 
     #[test]
@@ -161,7 +170,13 @@ mod tests {
         std::fs::write(&a, b"A").unwrap();
         std::fs::write(&b, b"B").unwrap();
         let files = [("lesson1/hello.ko".to_string(), a), ("lesson2/hello.ko".to_string(), b)];
-        let plan = crate::plan::Plan { steps: Vec::new(), shell: false, shell_on_failure: false, board: None, stock: Vec::new() };
+        let plan = crate::plan::Plan {
+            steps: Vec::new(),
+            shell: false,
+            shell_on_failure: false,
+            board: None,
+            stock: Vec::new(),
+        };
         let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
@@ -181,10 +196,14 @@ mod tests {
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
         let files: Vec<(String, PathBuf)> = modules.iter().map(|m| (format!("{}.ko", m.name), m.ko.clone())).collect();
-        let guest = Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef", loader: None };
+        let guest =
+            Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
-        assert_eq!(find("dev/console"), &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 });
+        assert_eq!(
+            find("dev/console"),
+            &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 }
+        );
         assert!(matches!(find("init"), Entry::File { mode: 0o755, .. }));
         assert!(matches!(find("harness/mmc_byte.ko"), Entry::File { data, .. } if data == b"KO"));
         assert!(matches!(find("usr/bin/app"), Entry::File { mode: 0o755, data, .. } if data == b"APP"));
@@ -201,7 +220,10 @@ mod tests {
         // Parents precede children, as the kernel's unpacker requires.
         for (i, entry) in e.iter().enumerate() {
             if let Some((parent, _)) = entry.path().rsplit_once('/') {
-                let pos = e.iter().position(|x| x.path() == parent).unwrap_or_else(|| panic!("no parent for {}", entry.path()));
+                let pos = e
+                    .iter()
+                    .position(|x| x.path() == parent)
+                    .unwrap_or_else(|| panic!("no parent for {}", entry.path()));
                 assert!(pos < i, "{} before its parent", entry.path());
             }
         }

@@ -108,7 +108,8 @@ impl std::fmt::Display for Unmodelled {
 /// between steps or after the last (the step library's, the poweroff's).
 pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) -> Vec<Unmodelled> {
     let first_step = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
-    let boot: Vec<u64> = placed.iter().filter(|(n, _)| first_step.is_none_or(|f| *n < f)).map(|(_, a)| a.address).collect();
+    let boot: Vec<u64> =
+        placed.iter().filter(|(n, _)| first_step.is_none_or(|f| *n < f)).map(|(_, a)| a.address).collect();
     let mut out: Vec<Unmodelled> = Vec::new();
     for (n, a) in placed {
         if boot.contains(&a.address) {
@@ -116,7 +117,9 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
         }
         // The step of the last console line before the access: open there,
         // or just ended by it (its end marker). None between steps.
-        let Some(step) = t.lines.iter().rev().find(|l| l.number <= *n).and_then(|l| l.step).map(|i| &t.steps[i]) else { continue };
+        let Some(step) = t.lines.iter().rev().find(|l| l.number <= *n).and_then(|l| l.step).map(|i| &t.steps[i]) else {
+            continue;
+        };
         let u = Unmodelled {
             address: format!("0x{:08X}", a.address),
             write: a.write,
@@ -139,7 +142,9 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
         if out.len() == MAX_KEPT {
             break;
         }
-        if !out.iter().any(|o| o.address == u.address && o.write == u.write && o.step == u.step && o.unit == u.unit && o.line == u.line) {
+        if !out.iter().any(|o| {
+            o.address == u.address && o.write == u.write && o.step == u.step && o.unit == u.unit && o.line == u.line
+        }) {
             out.push(u);
         }
     }
@@ -266,7 +271,10 @@ mod tests {
             parse("Invalid write at addr 0x110002E0, size 4, region '(null)', reason: rejected"),
             Some(Access { address: 0x1100_02E0, write: true, size: 4 })
         );
-        assert_eq!(parse("Invalid read at addr 0x3810004, size 4, region '(null)', reason: rejected"), Some(Access { address: 0x381_0004, write: false, size: 4 }));
+        assert_eq!(
+            parse("Invalid read at addr 0x3810004, size 4, region '(null)', reason: rejected"),
+            Some(Access { address: 0x381_0004, write: false, size: 4 })
+        );
         assert_eq!(parse("exynos4210_clk_read: bad read offset 0x10200"), None);
         assert_eq!(parse("Invalid access at addr 0x10, size 4"), None);
         assert_eq!(parse("Invalid read at addr 0xZZ, size 4"), None);

@@ -54,7 +54,12 @@ pub struct BoardKeys<'a> {
 
 impl BoardKeys<'_> {
     fn any(&self) -> bool {
-        self.press.is_some() || self.release.is_some() || self.click.is_some() || self.hold_ms.is_some() || self.adc.is_some() || self.board.is_some()
+        self.press.is_some()
+            || self.release.is_some()
+            || self.click.is_some()
+            || self.hold_ms.is_some()
+            || self.adc.is_some()
+            || self.board.is_some()
     }
 }
 
@@ -84,7 +89,10 @@ pub fn step(k: &BoardKeys) -> Result<Option<BoardStep>> {
         let mut checks = Vec::new();
         for (part, state) in want {
             let Some((_, states)) = PARTS.iter().find(|(p, _)| p == part) else {
-                bail!("board: no part {part:?}; the parts are {}", PARTS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "board: no part {part:?}; the parts are {}",
+                    PARTS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+                );
             };
             if !states.contains(&state.as_str()) {
                 bail!("board: {part} = {state:?}: {part} is {}", states.join(" or "));
@@ -182,12 +190,17 @@ mod tests {
         let press = BoardKeys { press: Some("K2"), ..Default::default() };
         assert_eq!(step(&press).unwrap(), Some(BoardStep::Act(vec!["press K2".into()])));
         let adc = map(&[("AIN0", 1234u32)]);
-        assert_eq!(step(&BoardKeys { adc: Some(&adc), ..Default::default() }).unwrap(), Some(BoardStep::Act(vec!["adc AIN0 1234".into()])));
+        assert_eq!(
+            step(&BoardKeys { adc: Some(&adc), ..Default::default() }).unwrap(),
+            Some(BoardStep::Act(vec!["adc AIN0 1234".into()]))
+        );
         assert_eq!(step(&BoardKeys::default()).unwrap(), None);
         let err = |k: BoardKeys| step(&k).unwrap_err().to_string();
         assert!(err(BoardKeys { press: Some("K5"), ..Default::default() }).contains("buttons are K1, K2, K3, K4"));
         assert!(err(BoardKeys { hold_ms: Some(5), ..Default::default() }).contains("how long a `click`"));
-        assert!(err(BoardKeys { click: Some("K1"), hold_ms: Some(20_000), ..Default::default() }).contains("at most 10000"));
+        assert!(
+            err(BoardKeys { click: Some("K1"), hold_ms: Some(20_000), ..Default::default() }).contains("at most 10000")
+        );
         let bad = map(&[("AIN7", 1u32)]);
         assert!(err(BoardKeys { adc: Some(&bad), ..Default::default() }).contains("no input \"AIN7\""));
         let big = map(&[("AIN0", 5000u32)]);
@@ -197,20 +210,35 @@ mod tests {
         let nope = map(&[("LED9", "on".to_string())]);
         assert!(err(BoardKeys { board: Some(&nope), ..Default::default() }).contains("no part \"LED9\""));
         let ok = map(&[("LED1", "on".to_string())]);
-        assert!(err(BoardKeys { board: Some(&ok), press: Some("K1"), ..Default::default() }).contains("a step of its own"));
+        assert!(
+            err(BoardKeys { board: Some(&ok), press: Some("K1"), ..Default::default() }).contains("a step of its own")
+        );
     }
 
     #[test]
     fn a_check_names_each_part_in_the_wrong_state() {
-        let want = vec![("LED1".to_string(), "on".to_string()), ("LED2".to_string(), "off".to_string()), ("buzzer".to_string(), "off".to_string())];
+        let want = vec![
+            ("LED1".to_string(), "on".to_string()),
+            ("LED2".to_string(), "off".to_string()),
+            ("buzzer".to_string(), "off".to_string()),
+        ];
         let state = ["LED1 off", "LED2 off", "LED3 off"];
-        assert_eq!(differences(&want, &state), ["LED1 is off, not on", "the board did not say what buzzer is (is the virtual board loaded?)"]);
+        assert_eq!(
+            differences(&want, &state),
+            ["LED1 is off, not on", "the board did not say what buzzer is (is the virtual board loaded?)"]
+        );
         assert!(differences(&want[1..2], &state).is_empty());
     }
 
     #[test]
     fn a_change_says_when_in_its_step() {
-        let c = BoardChange { at: 12.5, part: "LED1".into(), state: "on".into(), step: Some("app".into()), into_step: Some(0.421) };
+        let c = BoardChange {
+            at: 12.5,
+            part: "LED1".into(),
+            state: "on".into(),
+            step: Some("app".into()),
+            into_step: Some(0.421),
+        };
         assert_eq!(c.to_string(), "LED1 on at 0.42 s of step app");
     }
 }

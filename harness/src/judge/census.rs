@@ -50,11 +50,7 @@ pub fn compare<'a>(output: impl IntoIterator<Item = &'a str>) -> Comparison {
         }
     }
     let mut seen = BTreeSet::new();
-    c.left = after
-        .into_iter()
-        .filter(|e| !before.contains(e) && seen.insert(*e))
-        .map(shown)
-        .collect();
+    c.left = after.into_iter().filter(|e| !before.contains(e) && seen.insert(*e)).map(shown).collect();
     c
 }
 
@@ -72,19 +68,13 @@ fn shown(entry: &str) -> String {
             None => format!("device {text:?}"),
         },
         "dev" => format!("/dev/{text}"),
-        "irq" => format!(
-            "IRQ {first} handler {:?} in /proc/interrupts",
-            handlers(rest)
-        ),
+        "irq" => format!("IRQ {first} handler {:?} in /proc/interrupts", handlers(rest)),
         "gpio" => format!("{first} requested {rest:?} in /sys/kernel/debug/gpio"),
         "gpiochip" => format!("GPIO chip {text:?}"),
         "proc" => format!("/proc/{text}"),
         "debugfs" => format!("/sys/kernel/debug/{text}"),
         "bus-device" | "driver" => match text.split_once('/') {
-            Some((bus, name)) => format!(
-                "{bus} {} {name:?}",
-                if kind == "driver" { "driver" } else { "device" }
-            ),
+            Some((bus, name)) => format!("{bus} {} {name:?}", if kind == "driver" { "driver" } else { "device" }),
             None => format!("{kind} {text:?}"),
         },
         _ => entry.to_string(),
@@ -110,18 +100,8 @@ mod tests {
     #[test]
     fn the_same_census_leaves_nothing() {
         let c = compare(["same"]);
-        assert_eq!(
-            c,
-            Comparison {
-                left: vec![],
-                truncated: false,
-                complete: true
-            }
-        );
-        assert!(
-            !compare(["something else"]).complete,
-            "no verdict from output that is no census"
-        );
+        assert_eq!(c, Comparison { left: vec![], truncated: false, complete: true });
+        assert!(!compare(["something else"]).complete, "no verdict from output that is no census");
     }
 
     #[test]
@@ -169,12 +149,7 @@ mod tests {
 
     #[test]
     fn what_the_module_removed_is_no_leftover_and_a_bound_is_said() {
-        let c = compare([
-            "before class led",
-            "after class tty",
-            "before class tty",
-            "truncated 1500",
-        ]);
+        let c = compare(["before class led", "after class tty", "before class tty", "truncated 1500"]);
         assert_eq!(c.left, Vec::<String>::new());
         assert!(c.truncated);
     }

@@ -24,7 +24,9 @@ pub enum EventKind {
     /// lock state, a bad unlock balance, suspicious RCU usage.
     Lockdep,
     Warning,
-    Kasan { bug_type: String },
+    Kasan {
+        bug_type: String,
+    },
     Kmemleak,
     /// Memory a module allocated and had not freed when it was unloaded:
     /// the kernel's allocation profiling (CONFIG_MEM_ALLOC_PROFILING) counts
@@ -208,7 +210,8 @@ static LOCKDEP: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .unwrap()
 });
-static SLUB_BUG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BUG [\w.:-]+ \((?:Not tainted|Tainted: [^)]*)\): ").unwrap());
+static SLUB_BUG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^BUG [\w.:-]+ \((?:Not tainted|Tainted: [^)]*)\): ").unwrap());
 static RCU_STALL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:stall|expedited stall)").unwrap());
 static LEAK_HEADER: LazyLock<Regex> =
@@ -247,12 +250,14 @@ struct ReportClass {
 
 /// The table, read into the binary (the judge does no I/O).
 static REPORTS: LazyLock<Vec<ReportClass>> = LazyLock::new(|| {
-    let table: ReportTable = toml::from_str(include_str!("../../../configs/kernel-reports.toml")).expect("configs/kernel-reports.toml parses");
+    let table: ReportTable = toml::from_str(include_str!("../../../configs/kernel-reports.toml"))
+        .expect("configs/kernel-reports.toml parses");
     table
         .report
         .into_iter()
         .map(|e| ReportClass {
-            pattern: Regex::new(&e.pattern).unwrap_or_else(|err| panic!("configs/kernel-reports.toml: {}: {err}", e.class)),
+            pattern: Regex::new(&e.pattern)
+                .unwrap_or_else(|err| panic!("configs/kernel-reports.toml: {}: {err}", e.class)),
             class: e.class,
             header: e.header,
             follows: e.follows,
@@ -303,7 +308,8 @@ pub fn classify(message: &str) -> Option<EventKind> {
     // dereference", "Unhandled fault: page domain fault (0x81b) at 0x00000000"
     // (a NULL write under KASAN's domain setup), then "Internal error: Oops: 817"
     // or "Internal error: : 81b".
-    if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error:") || m.starts_with("Unhandled fault:") {
+    if m.starts_with("Unable to handle kernel") || m.starts_with("Internal error:") || m.starts_with("Unhandled fault:")
+    {
         return Some(EventKind::Oops);
     }
     // lockdep, 6.x ("WARNING: possible circular locking dependency
@@ -366,7 +372,10 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
 /// that names its report.
 fn awaits_its_end(ev: &Event) -> bool {
     (ev.block.len() == 1 && ev.block[0].contains("cut here"))
-        || matches!(ev.kind, EventKind::Warning | EventKind::Oops | EventKind::Bug | EventKind::Panic | EventKind::Kasan { .. })
+        || matches!(
+            ev.kind,
+            EventKind::Warning | EventKind::Oops | EventKind::Bug | EventKind::Panic | EventKind::Kasan { .. }
+        )
 }
 
 /// Whether a marker line closes the open report. Never one that awaits the
@@ -388,7 +397,10 @@ fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
 fn marker_closes_nothing_open(line: &crate::judge::step::ConsoleLine, nonce: &str) -> bool {
     use crate::judge::marker::{parse_marker, Marker};
     line.kind == LineKind::Marker
-        && matches!(parse_marker(&line.message, nonce), Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. }))
+        && matches!(
+            parse_marker(&line.message, nonce),
+            Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. })
+        )
 }
 
 /// The longest block kept, so a flood cannot eat memory.
@@ -417,7 +429,8 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
         // shell) and land wherever the console interleaves them: between a
         // report's "cut here" and its WARNING line, inside its stack dump.
         // They never cut a report in two (see `marker_closes`).
-        if line.kind == LineKind::Marker && open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce())) {
+        if line.kind == LineKind::Marker && open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce()))
+        {
             continue;
         }
         let message = line.message.as_str();
@@ -549,7 +562,9 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
         Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]))
     });
     // A WARNING of allocation profiling's is a leak, with its site named.
-    if let Some(c) = (ev.kind == EventKind::Warning).then(|| ev.block.iter().find_map(|l| UNFREED_AT_UNLOAD.captures(l))).flatten() {
+    if let Some(c) =
+        (ev.kind == EventKind::Warning).then(|| ev.block.iter().find_map(|l| UNFREED_AT_UNLOAD.captures(l))).flatten()
+    {
         ev.kind = EventKind::UnfreedAtUnload;
         ev.leak_size = c["bytes"].parse().ok();
         ev.leak_site = Some(c["site"].to_string());
@@ -633,15 +648,20 @@ mod tests {
     /// A caller prefix (CONFIG_PRINTK_CALLER) does not hide a report.
     #[test]
     fn reports_behind_a_caller_prefix_are_found() {
-        let t = tlog("[    1.100000][   T70] Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
-                      [    1.100100][   T70] PC is at f+0x0/0x4 [m]\n");
+        let t = tlog(
+            "[    1.100000][   T70] Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+                      [    1.100100][   T70] PC is at f+0x0/0x4 [m]\n",
+        );
         let ev = scan(&t, &|_| None);
         assert_eq!(ev.first().map(|e| &e.kind), Some(&EventKind::Oops), "{ev:?}");
         assert_eq!(ev[0].module_symbol.as_deref(), Some("f [m]"));
     }
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE), crate::judge::marker::FIXTURE_NONCE)
+        Transcript::from_log(
+            &crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE),
+            crate::judge::marker::FIXTURE_NONCE,
+        )
     }
 
     #[test]
@@ -655,7 +675,10 @@ mod tests {
             ("kernel BUG at mm/slub.c:123!", EventKind::Bug),
             ("BUG: scheduling while atomic: insmod/77/0x00000002", EventKind::BugReport),
             ("WARNING: CPU: 1 PID: 77 at kmod/warn.c:9 warn_init+0x10/0x20 [warn]", EventKind::Warning),
-            ("BUG: KASAN: slab-out-of-bounds in oob_init+0x30/0x60 [oob]", EventKind::Kasan { bug_type: "slab-out-of-bounds".into() }),
+            (
+                "BUG: KASAN: slab-out-of-bounds in oob_init+0x30/0x60 [oob]",
+                EventKind::Kasan { bug_type: "slab-out-of-bounds".into() },
+            ),
             ("BUG: KASAN: double-free in kfree+0x1/0x2", EventKind::Kasan { bug_type: "double-free".into() }),
             ("unreferenced object 0xc3a4b000 (size 100):", EventKind::Kmemleak),
             ("BUG: sleeping function called from invalid context at mm/vmalloc.c:3000", EventKind::SleepInAtomic),
@@ -764,10 +787,17 @@ mod tests {
         assert_eq!(ev[0].leak_size, Some(100));
         assert_eq!(ev[0].leak_comm.as_deref(), Some("insmod"));
         assert_eq!(ev[0].leak_pid, Some(70));
-        assert!(ev[0].involves(None, "leaky", &[]) && !ev[0].involves(None, "other", &[]), "the frame names whose leak it is");
+        assert!(
+            ev[0].involves(None, "leaky", &[]) && !ev[0].involves(None, "other", &[]),
+            "the frame names whose leak it is"
+        );
         assert!(!ev[1].involves(None, "leaky", &[]));
         // The pid of a module's insmod outranks a frame (addresses are reused).
-        let pid = |unit: Option<&str>, module: &str, pid| TaskPid { unit: unit.map(str::to_string), module: module.into(), pid };
+        let pid = |unit: Option<&str>, module: &str, pid| TaskPid {
+            unit: unit.map(str::to_string),
+            module: module.into(),
+            pid,
+        };
         let pids = [pid(None, "other", 70), pid(None, "leaky", 71)];
         assert!(ev[0].involves(None, "other", &pids) && !ev[0].involves(None, "leaky", &pids));
         // Two units' modules of one name: the pid's unit decides.
@@ -832,19 +862,40 @@ mod real_logs {
     #[test]
     fn each_fault_gives_exactly_its_report() {
         let cases = [
-            ("exynos4210-debug-double-free.log", vec![one("KASAN double-free", "insmod", Some("double_free_do [fault_double_free]"))]),
-            ("exynos4210-debug-oob-write.log", vec![one("KASAN slab-out-of-bounds", "insmod", Some("oob_write_do [fault_oob_write]"))]),
-            ("exynos4210-debug-use-after-free.log", vec![one("KASAN slab-use-after-free", "insmod", Some("use_after_free_do [fault_use_after_free]"))]),
-            ("exynos4210-debug-vzalloc-atomic.log", vec![one("sleep in atomic context", "insmod", Some("vzalloc_atomic_do [fault_vzalloc_atomic]"))]),
+            (
+                "exynos4210-debug-double-free.log",
+                vec![one("KASAN double-free", "insmod", Some("double_free_do [fault_double_free]"))],
+            ),
+            (
+                "exynos4210-debug-oob-write.log",
+                vec![one("KASAN slab-out-of-bounds", "insmod", Some("oob_write_do [fault_oob_write]"))],
+            ),
+            (
+                "exynos4210-debug-use-after-free.log",
+                vec![one("KASAN slab-use-after-free", "insmod", Some("use_after_free_do [fault_use_after_free]"))],
+            ),
+            (
+                "exynos4210-debug-vzalloc-atomic.log",
+                vec![one("sleep in atomic context", "insmod", Some("vzalloc_atomic_do [fault_vzalloc_atomic]"))],
+            ),
             ("exynos4210-debug-warn-on.log", vec![one("WARNING", "insmod", Some("warn_on_do [fault_warn_on]"))]),
             ("exynos4210-panic.log", vec![one("kernel panic", "insmod", Some("panic_do [fault_panic]"))]),
             // The oops kills insmod half way, so the module's init allocation
             // is never freed either: kmemleak rightly reports it too.
-            ("exynos4210-debug-null-deref.log", vec![one("oops", "insmod", Some("null_deref_do [fault_null_deref]")), one("kmemleak leak", "leaks", None)]),
+            (
+                "exynos4210-debug-null-deref.log",
+                vec![
+                    one("oops", "insmod", Some("null_deref_do [fault_null_deref]")),
+                    one("kmemleak leak", "leaks", None),
+                ],
+            ),
             ("exynos4210-debug-leak.log", vec![one("kmemleak leak", "leaks", None)]),
             // The debug profile's leak check: the kernel's own WARNING at
             // rmmod, named by the site it gives.
-            ("exynos4210-debug-unfreed-at-unload.log", vec![one("unfreed at unload", "rmmod", Some("leak_do [fault_leak]"))]),
+            (
+                "exynos4210-debug-unfreed-at-unload.log",
+                vec![one("unfreed at unload", "rmmod", Some("leak_do [fault_leak]"))],
+            ),
             ("exynos4210-debug-enomem.log", vec![]),
             ("exynos4210-debug-init-hang.log", vec![]),
         ];
@@ -862,7 +913,13 @@ mod real_logs {
     fn a_marker_inside_a_report_does_not_split_it() {
         for (name, kind, step, sym, pid) in [
             ("exynos4210-debug-warn-on-marker-split.log", "WARNING", "insmod", "warn_on_do [fault_warn_on]", 67),
-            ("exynos4210-debug-unfreed-at-unload-marker-split.log", "unfreed at unload", "rmmod", "leak_do [fault_leak]", 42),
+            (
+                "exynos4210-debug-unfreed-at-unload-marker-split.log",
+                "unfreed at unload",
+                "rmmod",
+                "leak_do [fault_leak]",
+                42,
+            ),
         ] {
             let first = format!("WARNING: CPU: 1 PID: {pid} at ");
             let (t, ev) = scan_fixture(name);
@@ -881,7 +938,8 @@ mod real_logs {
     #[test]
     fn every_stack_dump_is_a_report_with_its_class() {
         let (_, ev) = scan_fixture("exynos4210-stack-dumps.log");
-        let got: Vec<(String, Option<String>, Option<String>)> = ev.iter().map(|e| (e.title(), e.step.clone(), e.module_symbol.clone())).collect();
+        let got: Vec<(String, Option<String>, Option<String>)> =
+            ev.iter().map(|e| (e.title(), e.step.clone(), e.module_symbol.clone())).collect();
         let want = [
             ("duplicate sysfs name", "insmod", "sysfs_dup_do [fault_sysfs_dup]"),
             ("WARNING (free of an already-free IRQ)", "insmod", "free_irq_twice_do [fault_free_irq_twice]"),
@@ -902,10 +960,15 @@ mod real_logs {
     #[test]
     fn an_unknown_stack_dump_is_a_report_named_by_the_line_before_it() {
         let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-stack-dumps.log");
-        let text = std::fs::read_to_string(p).unwrap().replace("schedule_timeout: wrong timeout value ffffffff", "mydrv: something odd happened");
+        let text = std::fs::read_to_string(p)
+            .unwrap()
+            .replace("schedule_timeout: wrong timeout value ffffffff", "mydrv: something odd happened");
         let t = Transcript::from_log(&text, crate::judge::marker::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
-        let odd = ev.iter().find(|e| e.kind == EventKind::StackDump && e.first_line() == "mydrv: something odd happened").unwrap_or_else(|| panic!("{:?}", summary(&ev)));
+        let odd = ev
+            .iter()
+            .find(|e| e.kind == EventKind::StackDump && e.first_line() == "mydrv: something odd happened")
+            .unwrap_or_else(|| panic!("{:?}", summary(&ev)));
         assert_eq!(odd.title(), "stack dump");
         assert_eq!(odd.module_symbol.as_deref(), Some("fault_schedule_timeout_init [fault_schedule_timeout]"));
         assert_eq!(ev.len(), 5, "{:?}", ev.iter().map(|e| (e.title(), e.line, e.block.len())).collect::<Vec<_>>());

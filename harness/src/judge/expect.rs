@@ -171,7 +171,10 @@ impl StepExpectation {
     /// Whether this entry speaks for the step `step` (`insmod` speaks for
     /// every `insmod:<module>`).
     pub fn covers(&self, step: &str) -> bool {
-        self.name == step || (StepKind::of(&self.name).is_builtin() && !self.name.contains(':') && StepKind::of(step) == StepKind::of(&self.name))
+        self.name == step
+            || (StepKind::of(&self.name).is_builtin()
+                && !self.name.contains(':')
+                && StepKind::of(step) == StepKind::of(&self.name))
     }
 }
 
@@ -294,14 +297,19 @@ impl Expectations {
             let on_board = check_step(&s, kind, &steps, &at)?;
             if let Some(r) = &s.reset {
                 if r != "watchdog" {
-                    bail!("{at}: reset = {r:?}: the board is reset by \"watchdog\" (the one cause the virtual board has)");
+                    bail!(
+                        "{at}: reset = {r:?}: the board is reset by \"watchdog\" (the one cause the virtual board has)"
+                    );
                 }
                 if kind.is_builtin() || s.background || s.wait.is_some() {
                     bail!("{at}: `reset` ends a command or board step");
                 }
             }
             if let Some(r) = steps.iter().find(|e: &&StepExpectation| e.reset) {
-                bail!("{at}: step {:?} ends with the board reset: nothing runs after it; put this step before it", r.name);
+                bail!(
+                    "{at}: step {:?} ends with the board reset: nothing runs after it; put this step before it",
+                    r.name
+                );
             }
             if matches!(kind, StepKind::Rmmod | StepKind::Gone) {
                 unloaded = true;
@@ -336,8 +344,14 @@ impl Expectations {
                 exit: s.exit.unwrap_or(0),
             });
         }
-        if let Some(b) = steps.iter().find(|b| b.background && !steps.iter().any(|w| w.wait.as_deref() == Some(b.name.as_str()))) {
-            bail!("{origin}: step {:?} runs in the background, and no step waits for it: add one with `wait = {:?}`", b.name, b.name);
+        if let Some(b) =
+            steps.iter().find(|b| b.background && !steps.iter().any(|w| w.wait.as_deref() == Some(b.name.as_str())))
+        {
+            bail!(
+                "{origin}: step {:?} runs in the background, and no step waits for it: add one with `wait = {:?}`",
+                b.name,
+                b.name
+            );
         }
         for (i, p) in file.programs.iter().enumerate() {
             let path = std::path::Path::new(p);
@@ -401,7 +415,11 @@ impl Expectations {
         }
         for ((exp, round), names) in entries.iter().zip(&targets) {
             // The second round's checks say so (`insmod#2 prints …`).
-            let label = if round.is_some() && step::round(&exp.name).is_none() { step::second(&exp.name) } else { exp.name.clone() };
+            let label = if round.is_some() && step::round(&exp.name).is_none() {
+                step::second(&exp.name)
+            } else {
+                exp.name.clone()
+            };
             let mut kernel: Vec<&str> = Vec::new();
             let mut output: Vec<&str> = Vec::new();
             for name in names {
@@ -428,7 +446,8 @@ impl Expectations {
             // prints at exit may count what the command steps did, and they
             // run once. Its exit status is judged, and an entry named for
             // it (`rmmod#2`) is.
-            let patterns = round.is_none() || StepKind::of(&exp.name) == StepKind::Insmod || step::round(&exp.name).is_some();
+            let patterns =
+                round.is_none() || StepKind::of(&exp.name) == StepKind::Insmod || step::round(&exp.name).is_some();
             if patterns {
                 in_order(&mut checks, &step, &format!("{label} prints"), &exp.expect, &kernel, "kernel line(s)");
                 in_order(&mut checks, &step, &format!("{label} outputs"), &exp.stdout, &output, "line(s) of output");
@@ -464,7 +483,12 @@ fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
         let cut = if c.truncated { " (and the census was cut at its bound: there may be more)" } else { "" };
         Some(format!("{} left: {}{cut}", c.left.len(), c.left.join("; ")))
     };
-    Some(Check { step: last.clone(), description: "nothing left behind after rmmod".to_string(), held: detail.is_none(), detail })
+    Some(Check {
+        step: last.clone(),
+        description: "nothing left behind after rmmod".to_string(),
+        held: detail.is_none(),
+        detail,
+    })
 }
 
 /// An interrupt the virtual board raised whose handlers all returned
@@ -649,7 +673,10 @@ mod tests {
         )
         .unwrap();
         let checks = e.evaluate(&planned(), &transcript());
-        assert_eq!(failed(&checks), ["app prints line \"app: got pong\"", "app outputs line \"hello_misc: write ping\""]);
+        assert_eq!(
+            failed(&checks),
+            ["app prints line \"app: got pong\"", "app outputs line \"hello_misc: write ping\""]
+        );
     }
 
     #[test]
@@ -716,9 +743,14 @@ mod tests {
         assert!(err(bg).contains("no step waits for it: add one with `wait = \"app\"`"));
         assert!(err(&format!("{bg}[[step]]\nname='w'\nwait='app'\nrun='x'\n")).contains("runs nothing itself"));
         assert!(err("[[step]]\nname='w'\nwait='app'\n").contains("no background step of that name comes before it"));
-        assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='w'\nwait='app'\n").contains("does not run in the background"));
-        assert!(err(&format!("{bg}[[step]]\nname='w'\nwait='app'\n[[step]]\nname='v'\nwait='app'\n")).contains("another step already waits"));
-        assert!(err("[[step]]\nname='app'\nrun='a'\nbackground=true\nstdout=[{line='x'}]\n[[step]]\nname='w'\nwait='app'\n").contains("put `exit` and `stdout` there"));
+        assert!(err("[[step]]\nname='app'\nrun='a'\n[[step]]\nname='w'\nwait='app'\n")
+            .contains("does not run in the background"));
+        assert!(err(&format!("{bg}[[step]]\nname='w'\nwait='app'\n[[step]]\nname='v'\nwait='app'\n"))
+            .contains("another step already waits"));
+        assert!(err(
+            "[[step]]\nname='app'\nrun='a'\nbackground=true\nstdout=[{line='x'}]\n[[step]]\nname='w'\nwait='app'\n"
+        )
+        .contains("put `exit` and `stdout` there"));
         assert!(err("[[step]]\nname='insmod'\nbackground=true\n").contains("for command steps"));
         let ok = Expectations::parse(&format!("{bg}[[step]]\nname='w'\nwait='app'\nexit=1\n"), "e.toml").unwrap();
         assert_eq!(ok.commands().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["app", "w"]);
@@ -746,12 +778,18 @@ mod tests {
         let checks = e.evaluate(&planned, &t);
         assert_eq!(failed(&checks), ["insmod#2 exits 0", "insmod#2 prints line \"wq: up\""]);
         let exit = checks.iter().find(|c| c.description == "insmod#2 exits 0").unwrap();
-        assert_eq!(exit.detail.as_deref(), Some("it exited 1, the second time: insmod: can't insert 'wq.ko': Device or resource busy"));
+        assert_eq!(
+            exit.detail.as_deref(),
+            Some("it exited 1, the second time: insmod: can't insert 'wq.ko': Device or resource busy")
+        );
         assert!(!Expectations::parse("reload = false\n", "e").unwrap().reload);
         // rmmod's lines are the first round's: the second rmmod is judged by its exit.
         let e = Expectations::parse("[[step]]\nname='rmmod'\nexpect=[{line='2 presses'}]\n", "e").unwrap();
         let checks = e.evaluate(&["rmmod".to_string(), "rmmod#2".to_string()], &t);
-        assert_eq!(failed(&checks), ["rmmod prints line \"2 presses\"", "rmmod#2 ran to completion", "rmmod#2 exits 0"]);
+        assert_eq!(
+            failed(&checks),
+            ["rmmod prints line \"2 presses\"", "rmmod#2 ran to completion", "rmmod#2 exits 0"]
+        );
     }
 
     /// An interrupt the board raised that every handler disowned fails the

@@ -94,11 +94,8 @@ impl Ktap {
 
 /// A result line: `ok 1 - name # SKIP why`, `not ok 2 name`.
 fn result_line(text: &str) -> Option<(Status, String)> {
-    let (ok, rest) = if let Some(r) = text.strip_prefix("not ok ") {
-        (false, r)
-    } else {
-        (true, text.strip_prefix("ok ")?)
-    };
+    let (ok, rest) =
+        if let Some(r) = text.strip_prefix("not ok ") { (false, r) } else { (true, text.strip_prefix("ok ")?) };
     let (num, rest) = rest.split_once(' ').unwrap_or((rest, ""));
     num.parse::<u32>().ok()?;
     let rest = rest.strip_prefix("- ").unwrap_or(rest);

@@ -19,8 +19,19 @@ use std::collections::HashMap;
 
 /// The DWARF sections addr2line reads (gimli's names).
 const DEBUG_SECTIONS: [&str; 13] = [
-    ".debug_abbrev", ".debug_addr", ".debug_aranges", ".debug_info", ".debug_line", ".debug_line_str", ".debug_loc",
-    ".debug_loclists", ".debug_rnglists", ".debug_ranges", ".debug_str", ".debug_str_offsets", ".debug_types",
+    ".debug_abbrev",
+    ".debug_addr",
+    ".debug_aranges",
+    ".debug_info",
+    ".debug_line",
+    ".debug_line_str",
+    ".debug_loc",
+    ".debug_loclists",
+    ".debug_rnglists",
+    ".debug_ranges",
+    ".debug_str",
+    ".debug_str_offsets",
+    ".debug_types",
 ];
 
 /// Where one allocated section is placed for DWARF lookups: far enough from
@@ -101,7 +112,9 @@ impl ModuleLines {
     /// the first (the address after a call: the call's line is wanted).
     /// Innermost first: more than one when the code there was inlined.
     pub fn at_symbol(&self, function: &str, offset: u64, return_address: bool) -> Vec<SourceLine> {
-        let Some((_, section, value)) = self.functions.iter().find(|(n, _, _)| n == function) else { return Vec::new() };
+        let Some((_, section, value)) = self.functions.iter().find(|(n, _, _)| n == function) else {
+            return Vec::new();
+        };
         self.at_section(section, value + offset, return_address)
     }
 
@@ -195,7 +208,10 @@ impl KernelLines {
         while let Ok(Some(f)) = frames.next() {
             let Some(loc) = f.location else { continue };
             let (Some(file), Some(line)) = (loc.file, loc.line) else { continue };
-            let function = f.function.and_then(|n| n.demangle().ok().map(|c| c.into_owned())).unwrap_or_else(|| function.to_string());
+            let function = f
+                .function
+                .and_then(|n| n.demangle().ok().map(|c| c.into_owned()))
+                .unwrap_or_else(|| function.to_string());
             out.push(SourceLine { function, file: kernel_path(file), line });
         }
         out
@@ -205,7 +221,10 @@ impl KernelLines {
 /// A kernel source path relative to the source tree (`…/linux/init/main.c`
 /// → `init/main.c`), as the kernel's own reports and tools name them.
 fn kernel_path(file: &str) -> String {
-    for top in ["arch", "block", "crypto", "drivers", "fs", "include", "init", "ipc", "kernel", "lib", "mm", "net", "security", "sound", "virt"] {
+    for top in [
+        "arch", "block", "crypto", "drivers", "fs", "include", "init", "ipc", "kernel", "lib", "mm", "net", "security",
+        "sound", "virt",
+    ] {
         if let Some((_, rel)) = file.rsplit_once(&format!("/{top}/")) {
             return format!("{top}/{rel}");
         }
@@ -253,10 +272,16 @@ mod tests {
         assert_eq!(short_path("/work/target/harness-runs/x-1/module/fault.c"), "fault.c");
         assert_eq!(short_path("/work/target/harness-runs/x-1/module/sub/a.c"), "sub/a.c");
         assert_eq!(short_path("src/lib.rs"), "src/lib.rs");
-        assert_eq!(short_path("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs"), "core/src/ptr/mod.rs");
+        assert_eq!(
+            short_path("/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs"),
+            "core/src/ptr/mod.rs"
+        );
         assert_eq!(strip_hash("mmc_byte_rust::init::h0123456789abcdef"), "mmc_byte_rust::init");
         assert_eq!(strip_hash("a::hello"), "a::hello");
-        assert_eq!(readable("_ZN15fault_rust_null18write_through_null17h1d29e77866bffdfeE"), "fault_rust_null::write_through_null");
+        assert_eq!(
+            readable("_ZN15fault_rust_null18write_through_null17h1d29e77866bffdfeE"),
+            "fault_rust_null::write_through_null"
+        );
         assert_eq!(readable("null_deref_do"), "null_deref_do");
     }
 

@@ -83,35 +83,70 @@ impl fmt::Display for StepId {
 /// A protocol line of this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Marker {
-    Begin { step: StepId },
-    Out { step: StepId, text: String },
-    End { step: StepId, rc: i32 },
+    Begin {
+        step: StepId,
+    },
+    Out {
+        step: StepId,
+        text: String,
+    },
+    End {
+        step: StepId,
+        rc: i32,
+    },
     /// A section of a loaded module and its load address.
-    Section { module: String, name: String, address: u64 },
+    Section {
+        module: String,
+        name: String,
+        address: u64,
+    },
     /// The pid of the insmod or rmmod of a module.
-    Pid { module: String, pid: u32 },
+    Pid {
+        module: String,
+        pid: u32,
+    },
     /// A board replay begins; the label names what it loads.
-    Start { label: String },
+    Start {
+        label: String,
+    },
     /// The module API the replayed modules were built for (`3.5`, `native`).
-    Api { api: String },
+    Api {
+        api: String,
+    },
     /// One entry of the port list the build gave: its id, the places of its
     /// uses (`file:line`, none for the module's name) and the mark's note.
-    Port { id: String, at: Vec<String>, note: Option<String> },
+    Port {
+        id: String,
+        at: Vec<String>,
+        note: Option<String>,
+    },
     /// The module folder the replay built (an absolute path, the rest of
     /// the line), for `recheck` without `--module`.
-    Dir { path: String },
+    Dir {
+        path: String,
+    },
     /// A step is over and the guest waits for the harness to say whether
     /// the user gets a shell now (`check --shell-on-failure`).
-    Await { step: StepId },
+    Await {
+        step: StepId,
+    },
     /// The user's shell in the guest (`check --shell`) opened or closed:
     /// while it is open, no deadline but a panic's runs.
-    Shell { open: bool },
+    Shell {
+        open: bool,
+    },
     /// The virtual board changed: when (the kernel clock's microseconds),
     /// which part, its new state.
-    Board { at_us: u64, part: String, state: String },
+    Board {
+        at_us: u64,
+        part: String,
+        state: String,
+    },
     /// A person at a real board is asked to act (`press K1 … within 20 s`):
     /// the replay shows it at its terminal.
-    Prompt { text: String },
+    Prompt {
+        text: String,
+    },
     /// Every step is done.
     Done,
 }
@@ -136,7 +171,9 @@ impl fmt::Display for Marker {
             Marker::Dir { path } => write!(f, "dir {path}"),
             Marker::Await { step } => write!(f, "await {step}"),
             Marker::Shell { open } => f.write_str(if *open { "shell open" } else { "shell closed" }),
-            Marker::Board { at_us, part, state } => write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000),
+            Marker::Board { at_us, part, state } => {
+                write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000)
+            }
             Marker::Prompt { text } => write!(f, "prompt {text}"),
             Marker::Done => f.write_str("done"),
         }
@@ -241,9 +278,8 @@ fn strip_caller(msg: &str) -> &str {
     let Some(rest) = msg.strip_prefix('[') else { return msg };
     let Some((who, after)) = rest.split_once(']') else { return msg };
     let who = who.trim();
-    let caller = who.len() > 1
-        && matches!(who.as_bytes()[0], b'T' | b'C')
-        && who[1..].bytes().all(|b| b.is_ascii_digit());
+    let caller =
+        who.len() > 1 && matches!(who.as_bytes()[0], b'T' | b'C') && who[1..].bytes().all(|b| b.is_ascii_digit());
     if caller {
         after.strip_prefix(' ').unwrap_or(after)
     } else {
@@ -269,7 +305,11 @@ mod tests {
             Marker::Start { label: "mmc_byte".into() },
             Marker::Api { api: "3.5".into() },
             Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },
-            Marker::Port { id: "module-named-module".into(), at: vec![], note: Some("module.ko is built as module35.ko".into()) },
+            Marker::Port {
+                id: "module-named-module".into(),
+                at: vec![],
+                note: Some("module.ko is built as module35.ko".into()),
+            },
             Marker::Board { at_us: 12_345_678, part: "LED1".into(), state: "on".into() },
             Marker::Board { at_us: 3_500_000, part: "XEINT26".into(), state: "storm: masked".into() },
             Marker::Prompt { text: "press K1 and hold it within 20 s".into() },

@@ -7,8 +7,8 @@ pub mod board;
 pub mod census;
 pub mod event;
 pub mod expect;
-pub mod lines;
 pub mod ktap;
+pub mod lines;
 pub mod marker;
 pub mod report;
 pub mod step;
@@ -94,7 +94,8 @@ mod tests {
             let found = io_in(code);
             assert!(found.iter().any(|f| f.contains(what)), "{code}: {found:?}");
         }
-        let clean = "use std::time::{Duration, Instant};\nfn f(now: Instant) -> Instant { now + Duration::from_secs(1) }\n\
+        let clean =
+            "use std::time::{Duration, Instant};\nfn f(now: Instant) -> Instant { now + Duration::from_secs(1) }\n\
                      #[cfg(test)]\nmod tests { fn t() { std::fs::read(\"x\").unwrap(); } }";
         assert_eq!(io_in(clean), Vec::<String>::new());
     }

@@ -64,7 +64,11 @@ impl Report<'_> {
             suite.add_test_case(case);
         }
         for e in &v.events {
-            let mut s = TestCaseStatus::non_success(if e.kind.is_crash() { NonSuccessKind::Error } else { NonSuccessKind::Failure });
+            let mut s = TestCaseStatus::non_success(if e.kind.is_crash() {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            });
             s.set_message(e.headline().to_string());
             s.set_description(e.block.join("\n"));
             let mut case = TestCase::new(format!("no {} (console line {})", e.title(), e.line), s);
@@ -84,7 +88,10 @@ impl Report<'_> {
         // The port list: what the 3.5 layer gave back. Not failures (the
         // module ran as on the board), so they pass, with the text to read.
         for p in &v.ports {
-            let mut case = TestCase::new(format!("linux-3.5 API {} (a port to this kernel changes it)", p.id), TestCaseStatus::success());
+            let mut case = TestCase::new(
+                format!("linux-3.5 API {} (a port to this kernel changes it)", p.id),
+                TestCaseStatus::success(),
+            );
             case.set_classname("port");
             case.set_system_out(p.to_string());
             suite.add_test_case(case);
@@ -93,7 +100,12 @@ impl Report<'_> {
         // build or load on the board), with its places and 3.5 form.
         for l in &v.lacks {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(format!("{} ({}) is not in the board's Linux 3.5, used at {}", l.name, l.kind, l.at.join(", ")));
+            s.set_message(format!(
+                "{} ({}) is not in the board's Linux 3.5, used at {}",
+                l.name,
+                l.kind,
+                l.at.join(", ")
+            ));
             s.set_description(l.to_string());
             let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
             case.set_classname("board-api");
@@ -156,11 +168,8 @@ mod tests {
 
     #[test]
     fn junit_and_json_carry_steps_expectations_events_and_kunit() {
-        let exp = Expectations::parse(
-            "[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n",
-            "e",
-        )
-        .unwrap();
+        let exp =
+            Expectations::parse("[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n", "e").unwrap();
         let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
                    KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
         let t = Transcript::from_log(&crate::judge::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
@@ -168,7 +177,13 @@ mod tests {
         let timings = vec![("boot".to_string(), 1.5)];
         let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };
         let xml = r.junit().to_string().unwrap();
-        for want in ["step insmod", "insmod prints line &quot;process:insmod&quot;", "no WARNING (console line 3)", "kunit.s.c", "<failure"] {
+        for want in [
+            "step insmod",
+            "insmod prints line &quot;process:insmod&quot;",
+            "no WARNING (console line 3)",
+            "kunit.s.c",
+            "<failure",
+        ] {
             assert!(xml.contains(want), "{want} missing from {xml}");
         }
         let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();

@@ -323,7 +323,13 @@ impl Transcript {
                 // The text after `out STEP `, a slice of the line itself.
                 message = message.splitn(5, ' ').nth(4).unwrap_or("");
             }
-            Some(m @ (Marker::Section { .. } | Marker::Pid { .. } | Marker::Api { .. } | Marker::Port { .. } | Marker::Board { .. })) => {
+            Some(
+                m @ (Marker::Section { .. }
+                | Marker::Pid { .. }
+                | Marker::Api { .. }
+                | Marker::Port { .. }
+                | Marker::Board { .. }),
+            ) => {
                 self.record(m, open);
                 kind = LineKind::Marker;
             }
@@ -338,7 +344,9 @@ impl Transcript {
                 self.done = true;
                 kind = LineKind::Marker;
             }
-            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. } | Marker::Dir { .. }) => kind = LineKind::Marker,
+            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. } | Marker::Dir { .. }) => {
+                kind = LineKind::Marker
+            }
             Some(Marker::Shell { open }) => {
                 self.at_shell = *open;
                 kind = LineKind::Marker;
@@ -371,12 +379,19 @@ impl Transcript {
         let unit = open.and_then(|i| self.steps[i].unit.clone());
         match marker {
             Marker::Section { module, name, address } => {
-                self.sections.push(LoadedSection { unit, module: module.clone(), section: name.clone(), address: *address });
+                self.sections.push(LoadedSection {
+                    unit,
+                    module: module.clone(),
+                    section: name.clone(),
+                    address: *address,
+                });
             }
             Marker::Pid { module, pid } => self.pids.push(TaskPid { unit, module: module.clone(), pid: *pid }),
             Marker::Api { api } => self.api = Some(api.clone()),
             Marker::Port { id, at, note } => self.ports.push((id.clone(), at.clone(), note.clone())),
-            Marker::Board { at_us, part, state } => self.board.push((open, *at_us as f64 / 1e6, part.clone(), state.clone())),
+            Marker::Board { at_us, part, state } => {
+                self.board.push((open, *at_us as f64 / 1e6, part.clone(), state.clone()))
+            }
             _ => {}
         }
     }
@@ -446,7 +461,11 @@ impl Transcript {
             }
             lines.push(ConsoleLine { step, ..l.clone() });
         }
-        let board = self.board.iter().filter_map(|(i, at, p, st)| i.and_then(|i| map[i]).map(|j| (Some(j), *at, p.clone(), st.clone()))).collect();
+        let board = self
+            .board
+            .iter()
+            .filter_map(|(i, at, p, st)| i.and_then(|i| map[i]).map(|j| (Some(j), *at, p.clone(), st.clone())))
+            .collect();
         Transcript {
             lines,
             steps,
@@ -583,7 +602,10 @@ mod tests {
 
     #[test]
     fn sections_are_recorded_per_module() {
-        let t = Transcript::from_log(&log("@@N begin insmod\n@@N section mmc_byte .text 0xbf000000\n@@N end insmod rc=0\n"), N);
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\n@@N section mmc_byte .text 0xbf000000\n@@N end insmod rc=0\n"),
+            N,
+        );
         assert_eq!(t.sections_of(None, "mmc_byte"), vec![(".text".to_string(), 0xbf000000)]);
         assert!(t.step("insmod").unwrap().kernel.is_empty(), "markers are not step output");
     }
@@ -591,7 +613,10 @@ mod tests {
     #[test]
     fn a_replay_transcript_begins_at_its_start_marker() {
         let mut t = Transcript::after_start(N);
-        for l in log("[ 1.0] @@N begin insmod\n[ 1.1] old\n[ 5.0] @@N start mmc_byte\n[ 5.1] @@N begin insmod\n[ 5.2] new\n").lines() {
+        for l in
+            log("[ 1.0] @@N begin insmod\n[ 1.1] old\n[ 5.0] @@N start mmc_byte\n[ 5.1] @@N begin insmod\n[ 5.2] new\n")
+                .lines()
+        {
             t.push(l);
         }
         assert_eq!(t.steps.len(), 1);
@@ -637,13 +662,19 @@ mod tests {
         let from_b = t.first_line_of("b").unwrap();
         let a = t.unit_view("a", 0, from_b);
         assert_eq!(a.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["insmod", "leaks"]);
-        assert_eq!(a.steps.iter().map(|s| s.unit.as_deref()).collect::<Vec<_>>(), [Some("a"), None], "a filter: units kept as fields");
-        let msgs: Vec<&str> = a.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
+        assert_eq!(
+            a.steps.iter().map(|s| s.unit.as_deref()).collect::<Vec<_>>(),
+            [Some("a"), None],
+            "a filter: units kept as fields"
+        );
+        let msgs: Vec<&str> =
+            a.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
         assert_eq!(msgs, ["boot", "A up", "between", "unreferenced"]);
         assert_eq!(a.kernel_lines(a.step("insmod").unwrap()).collect::<Vec<_>>(), ["A up"]);
         let b = t.unit_view("b", from_b, t.lines.len());
         assert_eq!(b.step("insmod").unwrap().rc, Some(1));
-        let msgs: Vec<&str> = b.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
+        let msgs: Vec<&str> =
+            b.lines.iter().filter(|l| l.kind != LineKind::Marker).map(|l| l.message.as_str()).collect();
         assert_eq!(msgs, ["B up", "after b", "unreferenced"]);
         assert_eq!(b.lines[1].number, 7, "console line numbers are kept");
         assert!(b.done);
@@ -666,7 +697,11 @@ mod tests {
         assert_eq!(a.pids, vec![pid("a", 60), pid("b", 70)], "every pid, with its unit");
         let b = t.unit_view("b", from_b, t.lines.len());
         assert_eq!(b.sections_of(Some("b"), "hello"), vec![(".text".to_string(), 0xbf004000)]);
-        assert_eq!(t.sections_of(Some("a"), "hello"), vec![(".text".to_string(), 0xbf000000)], "the whole transcript knows whose");
+        assert_eq!(
+            t.sections_of(Some("a"), "hello"),
+            vec![(".text".to_string(), 0xbf000000)],
+            "the whole transcript knows whose"
+        );
         assert_eq!(t.sections_of(None, "hello"), vec![], "no section was reported outside a unit");
     }
 
@@ -687,7 +722,10 @@ mod tests {
         assert_eq!(StepKind::of("insmod#x"), StepKind::Command);
         assert_eq!(StepKind::of("app#2"), StepKind::Command);
         assert_eq!((round("insmod#2:a"), round("insmod:a"), round("census#2")), (Some(2), None, Some(2)));
-        assert_eq!((first_round("insmod#2:a"), first_round("gone#2"), first_round("app")), ("insmod:a".into(), "gone".into(), "app".into()));
+        assert_eq!(
+            (first_round("insmod#2:a"), first_round("gone#2"), first_round("app")),
+            ("insmod:a".into(), "gone".into(), "app".into())
+        );
         assert!(parse_any(&marker_line("0123456789abcdef", &Marker::Done)).is_some());
         assert!(parse_any(&marker_line("not-hex!", &Marker::Done)).is_none());
     }

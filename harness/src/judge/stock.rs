@@ -51,11 +51,7 @@ pub struct Driver {
 /// The image's drivers (the table is the repository's: a unit test parses it).
 pub fn drivers() -> &'static [Driver] {
     static PARSED: OnceLock<Vec<Driver>> = OnceLock::new();
-    PARSED.get_or_init(|| {
-        toml::from_str::<File>(TABLE)
-            .map(|f| f.driver)
-            .unwrap_or_default()
-    })
+    PARSED.get_or_init(|| toml::from_str::<File>(TABLE).map(|f| f.driver).unwrap_or_default())
 }
 
 /// A module's request of a resource a stock driver holds.
@@ -79,11 +75,7 @@ pub struct StockNote {
 
 impl fmt::Display for StockNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let step = self
-            .step
-            .as_ref()
-            .map(|s| format!(" in step {s}"))
-            .unwrap_or_default();
+        let step = self.step.as_ref().map(|s| format!(" in step {s}")).unwrap_or_default();
         let (res, what, driver, when) = (&self.resource, &self.what, &self.driver, &self.when);
         if self.refused {
             write!(f, "{res} ({what}){step} was refused with -EBUSY, as FriendlyARM's image refuses it: its {driver} driver holds it {when}")?;
@@ -94,11 +86,7 @@ impl fmt::Display for StockNote {
                  with -EBUSY (\"Device or resource busy\")"
             )?;
         }
-        write!(
-            f,
-            "; the usual fix is a kernel built without {} (Device Drivers > Character devices)",
-            self.option
-        )
+        write!(f, "; the usual fix is a kernel built without {} (Device Drivers > Character devices)", self.option)
     }
 }
 
@@ -164,31 +152,16 @@ pub fn assumed(held: bool) -> String {
 /// names its `/proc/misc` lists (`MINOR NAME` a line), against what the
 /// expectations assumed (`[board] stock-drivers`).
 pub fn on_board(proc_misc: &str, assumed: bool) -> String {
-    let names: Vec<&str> = proc_misc
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .collect();
-    let present: Vec<&Driver> = drivers()
-        .iter()
-        .filter(|d| names.contains(&d.misc.as_str()))
-        .collect();
-    let assumed = if assumed {
-        "stock-drivers = true"
-    } else {
-        "stock-drivers = false, the default"
-    };
+    let names: Vec<&str> = proc_misc.lines().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    let present: Vec<&Driver> = drivers().iter().filter(|d| names.contains(&d.misc.as_str())).collect();
+    let assumed = if assumed { "stock-drivers = true" } else { "stock-drivers = false, the default" };
     if present.is_empty() {
         return format!("none of the stock image's drivers is running (no /dev/leds, buttons, pwm, adc or backlight); the expectations assumed {assumed}");
     }
     let held: Vec<String> = present
         .iter()
         .map(|d| {
-            let what: Vec<&str> = d
-                .pins
-                .keys()
-                .chain(d.irqs.values())
-                .map(String::as_str)
-                .collect();
+            let what: Vec<&str> = d.pins.keys().chain(d.irqs.values()).map(String::as_str).collect();
             if what.is_empty() {
                 d.misc.clone()
             } else {
@@ -232,10 +205,7 @@ mod tests {
         let d = drivers();
         let misc: Vec<&str> = d.iter().map(|d| d.misc.as_str()).collect();
         assert_eq!(misc, ["leds", "pwm", "buttons", "adc", "backlight"]);
-        assert_eq!(
-            d[0].pins.get("LED1").map(String::as_str),
-            Some("EXYNOS4X12_GPM4(0)")
-        );
+        assert_eq!(d[0].pins.get("LED1").map(String::as_str), Some("EXYNOS4X12_GPM4(0)"));
         assert!(d.iter().all(|d| d.option.starts_with("CONFIG_TINY4412_")));
     }
 
@@ -249,35 +219,21 @@ mod tests {
         ]);
         assert_eq!(n.len(), 1, "{n:?}");
         let text = n[0].to_string();
-        for want in [
-            "LED1 (GPM4_0) in step insmod",
-            "leds driver",
-            "-EBUSY",
-            "CONFIG_TINY4412_LEDS",
-            "from boot",
-        ] {
+        for want in ["LED1 (GPM4_0) in step insmod", "leds driver", "-EBUSY", "CONFIG_TINY4412_LEDS", "from boot"] {
             assert!(text.contains(want), "{want:?} not in {text}");
         }
         let k1 = notes(&[change("XEINT26", "requested")]);
         assert!(
-            k1[0].to_string().contains("K1's interrupt")
-                && k1[0].to_string().contains("/dev/buttons open"),
+            k1[0].to_string().contains("K1's interrupt") && k1[0].to_string().contains("/dev/buttons open"),
             "{}",
             k1[0]
         );
         assert_eq!(notes(&[change("BUZZER", "requested")])[0].what, "GPD0_0");
-        assert_eq!(
-            notes(&[change("IRQ_ADC", "requested")])[0].option,
-            "CONFIG_TINY4412_ADC"
-        );
+        assert_eq!(notes(&[change("IRQ_ADC", "requested")])[0].option, "CONFIG_TINY4412_ADC");
         // Held by the virtual board (stock-drivers = true): refused, as there.
         let held = notes(&[change("LED1", "refused")]);
         let text = held[0].to_string();
-        assert!(
-            held[0].refused
-                && text.contains("LED1 (GPM4_0) in step insmod was refused with -EBUSY"),
-            "{text}"
-        );
+        assert!(held[0].refused && text.contains("LED1 (GPM4_0) in step insmod was refused with -EBUSY"), "{text}");
         assert!(text.contains("CONFIG_TINY4412_LEDS"), "{text}");
     }
 
@@ -286,14 +242,10 @@ mod tests {
         let misc = " 57 backlight\n 58 adc\n 59 pwm\n 60 buttons\n 61 leds\n130 watchdog\n";
         let s = on_board(misc, false);
         assert!(s.starts_with("the board runs the stock image's drivers leds (LED1, LED2, LED3, LED4), pwm (BUZZER), buttons (XEINT26"), "{s}");
-        assert!(
-            s.ends_with("assumed stock-drivers = false, the default"),
-            "{s}"
-        );
+        assert!(s.ends_with("assumed stock-drivers = false, the default"), "{s}");
         let none = on_board("130 watchdog\n", true);
         assert!(
-            none.starts_with("none of the stock image's drivers")
-                && none.ends_with("stock-drivers = true"),
+            none.starts_with("none of the stock image's drivers") && none.ends_with("stock-drivers = true"),
             "{none}"
         );
     }
@@ -320,11 +272,7 @@ mod tests {
                     d.label
                 );
             }
-            assert!(
-                c.contains(&format!("MISC(\"{}\",", d.misc)),
-                "stock.c registers no /dev/{}",
-                d.misc
-            );
+            assert!(c.contains(&format!("MISC(\"{}\",", d.misc)), "stock.c registers no /dev/{}", d.misc);
         }
         let pins = c.matches("\", EXYNOS4").count();
         assert_eq!(

@@ -7,11 +7,11 @@
 
 use crate::board_api::Lack;
 use crate::changes::Port;
+use crate::judge::access::Unmodelled;
 use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
 use crate::judge::ktap::{self, Counts, Ktap};
 use crate::judge::marker::StepId;
-use crate::judge::access::Unmodelled;
 use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
 use serde::Serialize;
@@ -218,12 +218,23 @@ impl Context {
 /// or after the missing hardware (the module read zeros there) is not held
 /// against the module: the board decides it. Whatever the outcome, the
 /// hardware the run needed is named with it (see docs/verdicts.md).
-fn decide(t: &Transcript, end: &RunEnd, expectations: &Expectations, events: &[Event], ktap: Option<&KtapSummary>, failures: &Failures) -> (Outcome, Option<String>) {
+fn decide(
+    t: &Transcript,
+    end: &RunEnd,
+    expectations: &Expectations,
+    events: &[Event],
+    ktap: Option<&KtapSummary>,
+    failures: &Failures,
+) -> (Outcome, Option<String>) {
     let (outcome, reason) = match first_failure(t, end, expectations, events, ktap, failures) {
         Some(first) => first,
         None => match failures.unmodelled.first() {
             Some(a) => {
-                let more = if failures.unmodelled.len() > 1 { format!(" (and {} more)", failures.unmodelled.len() - 1) } else { String::new() };
+                let more = if failures.unmodelled.len() > 1 {
+                    format!(" (and {} more)", failures.unmodelled.len() - 1)
+                } else {
+                    String::new()
+                };
                 let mut r = format!("hardware the emulated board does not have: {a}{more}");
                 if !failures.board_may_change.is_empty() {
                     let _ = write!(
@@ -241,7 +252,11 @@ fn decide(t: &Transcript, end: &RunEnd, expectations: &Expectations, events: &[E
     // The hardware the run needed, listed with the failure that outranks it.
     let reason = match failures.unmodelled.first() {
         Some(a) => {
-            let more = if failures.unmodelled.len() > 1 { format!(", and {} more", failures.unmodelled.len() - 1) } else { String::new() };
+            let more = if failures.unmodelled.len() > 1 {
+                format!(", and {} more", failures.unmodelled.len() - 1)
+            } else {
+                String::new()
+            };
             format!("{reason} (the run also needed hardware the emulated board does not have: {a}{more})")
         }
         None => reason,
@@ -264,30 +279,50 @@ pub struct Failures<'a> {
 impl<'a> Failures<'a> {
     /// `planned` gives the steps' order (a step's place in the transcript
     /// where the plan does not name it).
-    pub fn split(t: &Transcript, planned: &[String], checks: &'a [Check], unmodelled: &'a [Unmodelled]) -> Failures<'a> {
+    pub fn split(
+        t: &Transcript,
+        planned: &[String],
+        checks: &'a [Check],
+        unmodelled: &'a [Unmodelled],
+    ) -> Failures<'a> {
         let order = |step: &str| {
-            planned.iter().position(|p| p == step).or_else(|| t.steps.iter().position(|s| s.name == step).map(|i| planned.len() + i)).unwrap_or(usize::MAX)
+            planned
+                .iter()
+                .position(|p| p == step)
+                .or_else(|| t.steps.iter().position(|s| s.name == step).map(|i| planned.len() + i))
+                .unwrap_or(usize::MAX)
         };
         let first_hw = unmodelled.iter().map(|a| order(&a.step)).min();
         let mut failed: Vec<&Check> = checks.iter().filter(|c| !c.held).collect();
         failed.sort_by_key(|c| order(&c.step));
-        let (real, later): (Vec<&Check>, Vec<&Check>) = failed.into_iter().partition(|c| first_hw.is_none_or(|h| order(&c.step) < h));
+        let (real, later): (Vec<&Check>, Vec<&Check>) =
+            failed.into_iter().partition(|c| first_hw.is_none_or(|h| order(&c.step) < h));
         Failures { unmodelled, real, board_may_change: later.iter().map(|c| c.description.clone()).collect() }
     }
 }
 
 /// The first failure that is the module's or the kernel's, not the missing
 /// hardware's, with its reason; `None` when there is none.
-fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, events: &[Event], ktap: Option<&KtapSummary>, failures: &Failures) -> Option<(Outcome, String)> {
+fn first_failure(
+    t: &Transcript,
+    end: &RunEnd,
+    expectations: &Expectations,
+    events: &[Event],
+    ktap: Option<&KtapSummary>,
+    failures: &Failures,
+) -> Option<(Outcome, String)> {
     let running = t.current_step().map(|s| s.name.clone());
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
-    let leaks: Vec<&Event> = events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
+    let leaks: Vec<&Event> =
+        events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
 
     // The first real failure is the headline (issue 34): a guest that
     // oopsed and then hung (the second load after an oops, say) crashed,
     // and the hang it left is said after it.
     let hang = match end {
-        RunEnd::TimedOut { after_secs } | RunEnd::Silent { after_secs } => Some(format!("no progress within {after_secs} s")),
+        RunEnd::TimedOut { after_secs } | RunEnd::Silent { after_secs } => {
+            Some(format!("no progress within {after_secs} s"))
+        }
         RunEnd::StepTimedOut { step, unit, after_secs } => {
             Some(format!("step {} did not finish within {after_secs} s", StepId::new(unit.as_deref(), step)))
         }
@@ -310,7 +345,9 @@ fn first_failure(t: &Transcript, end: &RunEnd, expectations: &Expectations, even
     } else if let RunEnd::ExitedEarly { status } = *end {
         let how = status.map(|s| format!("with status {s}")).unwrap_or_else(|| "without a status".into());
         (Outcome::Crashed, format!("the guest stopped {how} before /init finished{}", in_step(&running)))
-    } else if let Some(storm) = t.board_changes().into_iter().find(|c| c.part.starts_with("XEINT") && c.state.starts_with("storm")) {
+    } else if let Some(storm) =
+        t.board_changes().into_iter().find(|c| c.part.starts_with("XEINT") && c.state.starts_with("storm"))
+    {
         let line = &storm.part;
         (Outcome::Failed, format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step)))
     } else if !leaks.is_empty() {
@@ -336,7 +373,8 @@ fn not_on_the_board(outcome: Outcome, reason: Option<String>, lacks: &[Lack]) ->
     if lacks.is_empty() || !matches!(outcome, Outcome::Passed | Outcome::NeedsTheBoard) {
         return (outcome, reason);
     }
-    let names: Vec<String> = lacks.iter().map(|l| format!("{} ({})", l.name, l.at.first().map(String::as_str).unwrap_or("?"))).collect();
+    let names: Vec<String> =
+        lacks.iter().map(|l| format!("{} ({})", l.name, l.at.first().map(String::as_str).unwrap_or("?"))).collect();
     let why = format!(
         "uses {} name(s) the board's Linux 3.5 does not have, so it would not build or load there: {}",
         lacks.len(),
@@ -389,27 +427,36 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
         ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
         ("", None) => Vec::new(),
-        _ => symbols.iter().find(|s| s.module() == module).map(|s| s.source_of(function, offset, ret)).unwrap_or_default(),
+        _ => symbols
+            .iter()
+            .find(|s| s.module() == module)
+            .map(|s| s.source_of(function, offset, ret))
+            .unwrap_or_default(),
     };
     let mut scanned = crate::judge::event::scan(t, &name);
     for e in &mut scanned {
         e.locate(&name, &locate);
     }
-    let (events, unrelated): (Vec<Event>, Vec<Event>) =
-        scanned.into_iter().partition(|e| {
-            let before_module = first_step_line.is_some_and(|first| e.line < first);
-            // A leak suspect that no frame or task ties to the module is the
-            // kernel's own noise too; every other report counts.
-            let foreign_leak =
-                e.kind == EventKind::Kmemleak && !ctx.modules.is_empty() && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
-            !(before_module || foreign_leak)
-        });
+    let (events, unrelated): (Vec<Event>, Vec<Event>) = scanned.into_iter().partition(|e| {
+        let before_module = first_step_line.is_some_and(|first| e.line < first);
+        // A leak suspect that no frame or task ties to the module is the
+        // kernel's own noise too; every other report counts.
+        let foreign_leak = e.kind == EventKind::Kmemleak
+            && !ctx.modules.is_empty()
+            && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
+        !(before_module || foreign_leak)
+    });
     // KUnit's cases run at each load: those of the first are counted (the
     // second load's, run again, would hide a short plan among twice as many).
-    let first_load = |l: &&crate::judge::step::ConsoleLine| l.step.is_none_or(|i| crate::judge::step::round(&t.steps[i].name).is_none());
+    let first_load = |l: &&crate::judge::step::ConsoleLine| {
+        l.step.is_none_or(|i| crate::judge::step::round(&t.steps[i].name).is_none())
+    };
     let parsed = ktap::parse(t.lines.iter().filter(first_load).map(|l| l.message.as_str()));
-    let ktap = (!parsed.is_empty())
-        .then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed });
+    let ktap = (!parsed.is_empty()).then(|| KtapSummary {
+        counts: parsed.counts(),
+        failures: parsed.failures(),
+        results: parsed,
+    });
     let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);
     let board_may_change = if failures.unmodelled.is_empty() { Vec::new() } else { failures.board_may_change.clone() };
     let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &failures);
@@ -427,7 +474,13 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     let steps = t
         .steps
         .iter()
-        .map(|s| StepSummary { name: s.name.clone(), exit: s.rc, seconds: s.duration(), guest_begin: s.started_at, guest_end: s.ended_at })
+        .map(|s| StepSummary {
+            name: s.name.clone(),
+            exit: s.rc,
+            seconds: s.duration(),
+            guest_begin: s.started_at,
+            guest_end: s.ended_at,
+        })
         .collect();
     Verdict {
         outcome,
@@ -491,130 +544,135 @@ impl Verdict {
 
     /// The checks, each report, KUnit's counts and the notes: a line each.
     fn write_checks(&self, s: &mut String) {
-    for c in &self.checks {
-        let mark = if c.held { "PASS" } else { "FAIL" };
-        let _ = write!(s, "  {mark}  {}", c.description);
-        if let Some(d) = &c.detail {
-            let _ = write!(s, ": {d}");
+        for c in &self.checks {
+            let mark = if c.held { "PASS" } else { "FAIL" };
+            let _ = write!(s, "  {mark}  {}", c.description);
+            if let Some(d) = &c.detail {
+                let _ = write!(s, ": {d}");
+            }
+            s.push('\n');
         }
-        s.push('\n');
-    }
-    for e in &self.events {
-        let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.title(), e.line);
-        if let Some(step) = &e.step {
-            let _ = write!(s, " in step {step}");
+        for e in &self.events {
+            let _ = write!(s, "  FAIL  no kernel reports: {} (console line {})", e.title(), e.line);
+            if let Some(step) = &e.step {
+                let _ = write!(s, " in step {step}");
+            }
+            s.push('\n');
+            let _ = writeln!(s, "          {}", e.headline());
+            if let Some(sym) = &e.module_symbol {
+                let _ = writeln!(s, "          at {sym}");
+            }
+            for f in &e.frames {
+                write_frame(s, f);
+            }
         }
-        s.push('\n');
-        let _ = writeln!(s, "          {}", e.headline());
-        if let Some(sym) = &e.module_symbol {
-            let _ = writeln!(s, "          at {sym}");
+        if let Some(k) = &self.ktap {
+            let c = &k.counts;
+            let mark = if k.failures.is_empty() && c.incomplete == 0 && c.missing == 0 { "PASS" } else { "FAIL" };
+            let _ = writeln!(
+                s,
+                "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
+                c.passed, c.failed, c.skipped, c.incomplete
+            );
+            for f in &k.failures {
+                let _ = writeln!(s, "          not ok: {f}");
+            }
+            for (name, planned, got) in &k.results.short_plans {
+                let _ = writeln!(s, "          {name}: planned 1..{planned}, reported {got}");
+            }
         }
-        for f in &e.frames {
-            write_frame(s, f);
+        if !self.unrelated.is_empty() {
+            let _ =
+                writeln!(s, "  note  {} kernel report(s) not tied to the module (not counted):", self.unrelated.len());
+            for e in &self.unrelated {
+                let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
+            }
         }
-    }
-    if let Some(k) = &self.ktap {
-        let c = &k.counts;
-        let mark = if k.failures.is_empty() && c.incomplete == 0 && c.missing == 0 { "PASS" } else { "FAIL" };
-        let _ = writeln!(
-            s,
-            "  {mark}  KUnit: {} passed, {} failed, {} skipped, {} incomplete",
-            c.passed, c.failed, c.skipped, c.incomplete
-        );
-        for f in &k.failures {
-            let _ = writeln!(s, "          not ok: {f}");
+        if self.defaults {
+            let _ = writeln!(
+                s,
+                "  note  no expectations file: the defaults were checked (every step exits 0, no kernel report)"
+            );
         }
-        for (name, planned, got) in &k.results.short_plans {
-            let _ = writeln!(s, "          {name}: planned 1..{planned}, reported {got}");
+        if self.dropped_lines > 0 {
+            let _ = writeln!(
+                s,
+                "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
+                self.dropped_lines,
+                crate::judge::step::KEEP_BYTES >> 20
+            );
         }
-    }
-    if !self.unrelated.is_empty() {
-        let _ = writeln!(s, "  note  {} kernel report(s) not tied to the module (not counted):", self.unrelated.len());
-        for e in &self.unrelated {
-            let _ = writeln!(s, "          {} (console line {}): {}", e.kind, e.line, e.first_line());
-        }
-    }
-    if self.defaults {
-        let _ = writeln!(
-            s,
-            "  note  no expectations file: the defaults were checked (every step exits 0, no kernel report)"
-        );
-    }
-    if self.dropped_lines > 0 {
-        let _ = writeln!(
-            s,
-            "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
-            self.dropped_lines,
-            crate::judge::step::KEEP_BYTES >> 20
-        );
-    }
     }
 
     /// The port list, the explanations, the failed steps' windows, the
     /// registers and the console's last lines: a block each.
     fn write_sections(&self, s: &mut String) {
-    if !self.ports.is_empty() {
-        let _ = writeln!(
+        if !self.ports.is_empty() {
+            let _ = writeln!(
             s,
             "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:",
             self.ports.len()
         );
-        for p in &self.ports {
-            for l in p.to_string().lines() {
-                let _ = writeln!(s, "    {l}");
+            for p in &self.ports {
+                for l in p.to_string().lines() {
+                    let _ = writeln!(s, "    {l}");
+                }
             }
         }
-    }
-    if !self.lacks.is_empty() {
-        let _ = writeln!(s, "\n  not on the board: the module uses {} name(s) its Linux 3.5 does not have:", self.lacks.len());
-        for l in &self.lacks {
-            for line in l.to_string().lines() {
-                let _ = writeln!(s, "    {line}");
+        if !self.lacks.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n  not on the board: the module uses {} name(s) its Linux 3.5 does not have:",
+                self.lacks.len()
+            );
+            for l in &self.lacks {
+                for line in l.to_string().lines() {
+                    let _ = writeln!(s, "    {line}");
+                }
             }
         }
-    }
-    if !self.explanations.is_empty() {
-        let _ = writeln!(s, "\n  what changed since Linux 3.5:");
-        for e in &self.explanations {
-            for l in e.lines() {
-                let _ = writeln!(s, "    {l}");
+        if !self.explanations.is_empty() {
+            let _ = writeln!(s, "\n  what changed since Linux 3.5:");
+            for e in &self.explanations {
+                for l in e.lines() {
+                    let _ = writeln!(s, "    {l}");
+                }
             }
         }
-    }
-    for (step, lines) in &self.excerpts {
-        let _ = writeln!(s, "\n  what step {step} printed:");
-        if lines.is_empty() {
-            let _ = writeln!(s, "    (nothing)");
+        for (step, lines) in &self.excerpts {
+            let _ = writeln!(s, "\n  what step {step} printed:");
+            if lines.is_empty() {
+                let _ = writeln!(s, "    (nothing)");
+            }
+            for l in lines.iter().take(40) {
+                let _ = writeln!(s, "    | {l}");
+            }
         }
-        for l in lines.iter().take(40) {
-            let _ = writeln!(s, "    | {l}");
+        if let Some(r) = &self.registers {
+            let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
+            // All of it: `info registers -a` is one block per CPU.
+            for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
+                let _ = writeln!(s, "    | {l}");
+            }
         }
-    }
-    if let Some(r) = &self.registers {
-        let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
-        // All of it: `info registers -a` is one block per CPU.
-        for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
-            let _ = writeln!(s, "    | {l}");
-        }
-    }
-    if !self.unmodelled.is_empty() {
-        let _ = writeln!(
+        if !self.unmodelled.is_empty() {
+            let _ = writeln!(
             s,
             "\n  device accesses that neither QEMU's board nor the virtual board models (QEMU's: the writes went nowhere, the reads gave 0; those through a mapping: done on the virtual board's copy):"
         );
-        for a in &self.unmodelled {
-            let _ = writeln!(s, "    {a}");
+            for a in &self.unmodelled {
+                let _ = writeln!(s, "    {a}");
+            }
         }
-    }
-    if let Some(m) = &self.memory {
-        let _ = writeln!(s, "\n  guest memory when it was stopped: {m}");
-    }
-    if !self.tail.is_empty() {
-        let _ = writeln!(s, "\n  last console lines:");
-        for l in &self.tail {
-            let _ = writeln!(s, "    | {l}");
+        if let Some(m) = &self.memory {
+            let _ = writeln!(s, "\n  guest memory when it was stopped: {m}");
         }
-    }
+        if !self.tail.is_empty() {
+            let _ = writeln!(s, "\n  last console lines:");
+            for l in &self.tail {
+                let _ = writeln!(s, "    | {l}");
+            }
+        }
     }
 }
 
@@ -641,7 +699,10 @@ mod tests {
     use super::*;
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(&crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE), crate::judge::marker::FIXTURE_NONCE)
+        Transcript::from_log(
+            &crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE),
+            crate::judge::marker::FIXTURE_NONCE,
+        )
     }
 
     fn planned() -> Vec<String> {
@@ -684,7 +745,10 @@ mod tests {
 
     #[test]
     fn a_warning_fails_even_when_every_line_appeared() {
-        let log = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
+        let log = GOOD.replace(
+            "process:insmod\n",
+            "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n",
+        );
         let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Failed);
         assert!(v.checks.iter().all(|c| c.held));
@@ -704,7 +768,8 @@ mod tests {
 
     #[test]
     fn oops_is_crashed_and_hang_is_timed_out() {
-        let oops = "@@harness begin insmod\nUnable to handle kernel NULL pointer dereference at virtual address 00000000\n\
+        let oops =
+            "@@harness begin insmod\nUnable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                     PC is at f+0x0/0x4 [m]\n---[ end trace 0 ]---\n@@harness end insmod rc=139\n";
         let v = judge(&tlog(oops), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
@@ -716,7 +781,8 @@ mod tests {
         assert_eq!(v.reason.as_deref(), Some("no progress within 30 s during step insmod"));
         assert!(v.to_string().contains("last console lines:"));
 
-        let early = judge(&tlog(hang), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(1) }, Context::new("log".into()));
+        let early =
+            judge(&tlog(hang), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(1) }, Context::new("log".into()));
         assert_eq!(early.outcome, Outcome::Crashed);
 
         let v = judge(
@@ -755,7 +821,10 @@ mod tests {
         let log = format!("{GOOD}@@harness begin leaks\n{leak}{noise}@@harness end leaks rc=0\n");
         let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, ctx("fault_leak"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
-        assert_eq!(v.reason.as_deref(), Some("kmemleak: 1 leaked object(s), 100 bytes, allocated at leak_init [fault_leak]"));
+        assert_eq!(
+            v.reason.as_deref(),
+            Some("kmemleak: 1 leaked object(s), 100 bytes, allocated at leak_init [fault_leak]")
+        );
         assert_eq!(v.unrelated.len(), 1);
         let clean = format!("{GOOD}@@harness begin leaks\n{noise}@@harness end leaks rc=0\n");
         let v = judge(&tlog(&clean), &exp(), &planned(), RunEnd::Completed, ctx("mmc_byte"));
@@ -772,7 +841,11 @@ mod tests {
                  Modules linked in: fault_leak(O-)\n---[ end trace 0000000000000000 ]---\n"
             )
         };
-        let log = format!("@@harness begin insmod\n@@harness end insmod rc=0\n@@harness begin rmmod\n{}{}@@harness end rmmod rc=0\n", warn(34, "leak_do", 256), warn(40, "leak_more", 4096));
+        let log = format!(
+            "@@harness begin insmod\n@@harness end insmod rc=0\n@@harness begin rmmod\n{}{}@@harness end rmmod rc=0\n",
+            warn(34, "leak_do", 256),
+            warn(40, "leak_more", 4096)
+        );
         let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, ctx("fault_leak"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert_eq!(
@@ -791,7 +864,8 @@ mod tests {
         // headline (the first real failure), the hang said after it.
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         assert!(v.reason.as_deref().unwrap().ends_with("; then no progress within 5 s"), "{v}");
-        let v = judge(&tlog(log), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
+        let v =
+            judge(&tlog(log), &exp(), &planned(), RunEnd::ExitedEarly { status: Some(0) }, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         let k = v.ktap.as_ref().unwrap();
         assert_eq!((k.counts.passed, k.counts.failed, k.counts.incomplete), (1, 1, 1));
@@ -812,7 +886,16 @@ mod tests {
     }
 
     fn access(step: &str) -> Unmodelled {
-        Unmodelled { address: "0x11000100".into(), write: true, size: 4, unit: None, step: step.into(), block: Some("GPIO GPL2CON".into()), mapping: None, line: None }
+        Unmodelled {
+            address: "0x11000100".into(),
+            write: true,
+            size: 4,
+            unit: None,
+            step: step.into(),
+            block: Some("GPIO GPL2CON".into()),
+            mapping: None,
+            line: None,
+        }
     }
 
     fn judged(log: &str, unmodelled: Vec<Unmodelled>) -> Verdict {
@@ -833,7 +916,10 @@ mod tests {
         assert!(r.ends_with("(the run also needed hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step rmmod)"), "{r}");
         assert!(v.board_may_change.is_empty());
         // A report and a crash outrank it too, with the hardware named.
-        let warn = GOOD.replace("process:insmod\n", "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n");
+        let warn = GOOD.replace(
+            "process:insmod\n",
+            "process:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n",
+        );
         let v = judged(&warn, vec![access("insmod")]);
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert!(v.reason.as_deref().unwrap().starts_with("WARNING during step insmod"), "{v}");
@@ -853,14 +939,20 @@ mod tests {
         assert_eq!(v.board_may_change, vec!["rmmod prints line \"mmc exit!\"".to_string()]);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["board_may_change"][0], "rmmod prints line \"mmc exit!\"", "{json}");
-        let report = crate::judge::report::Report { profile: "p", module: "m", kernel_release: "k", timings: &[], verdict: &v };
+        let report =
+            crate::judge::report::Report { profile: "p", module: "m", kernel_release: "k", timings: &[], verdict: &v };
         let xml = report.junit().to_string().unwrap();
         assert!(xml.contains("needs the board: "), "{xml}");
         assert!(!xml.contains("<failure"), "nothing failed that the board may change: {xml}");
         // With nothing failed, the hardware alone.
         let v = judged(GOOD, vec![access("insmod")]);
         assert_eq!(v.outcome, Outcome::NeedsTheBoard);
-        assert_eq!(v.reason.as_deref(), Some("hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step insmod"));
+        assert_eq!(
+            v.reason.as_deref(),
+            Some(
+                "hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step insmod"
+            )
+        );
     }
 
     #[test]
@@ -875,7 +967,8 @@ mod tests {
 
     #[test]
     fn a_failing_kunit_case_fails_the_check() {
-        let ktap = "KTAP version 1\n1..1\n    # Subtest: demo\n    1..2\n    ok 1 good\n    not ok 2 bad\nnot ok 1 demo\n";
+        let ktap =
+            "KTAP version 1\n1..1\n    # Subtest: demo\n    1..2\n    ok 1 good\n    not ok 2 bad\nnot ok 1 demo\n";
         let log = GOOD.replace("process:insmod\n", &format!("process:insmod\n{ktap}"));
         let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");

@@ -72,7 +72,18 @@ pub struct Watch {
 impl Watch {
     /// Watches a run whose transcript is `transcript`, from `now`.
     pub fn new(transcript: Transcript, limits: Limits, now: Instant) -> Watch {
-        Watch { transcript, limits, started: now, last_output: now, step_started: None, panicked: None, done: None, shell: None, awaiting: None, reset: None }
+        Watch {
+            transcript,
+            limits,
+            started: now,
+            last_output: now,
+            step_started: None,
+            panicked: None,
+            done: None,
+            shell: None,
+            awaiting: None,
+            reset: None,
+        }
     }
 
     /// One console line.
@@ -197,7 +208,8 @@ mod tests {
     use super::*;
 
     const N: &str = "00000000000000ab";
-    const LIMITS: Limits = Limits { total: Duration::from_secs(300), step: Duration::from_secs(60), silence: Duration::from_secs(120) };
+    const LIMITS: Limits =
+        Limits { total: Duration::from_secs(300), step: Duration::from_secs(60), silence: Duration::from_secs(120) };
 
     fn m(s: &str) -> String {
         format!("@@harness {N} {s}")
@@ -226,7 +238,10 @@ mod tests {
         assert_eq!(w.closed(None), RunEnd::Reset);
         let changes = w.transcript().board_changes();
         assert_eq!(changes.len(), 1, "{changes:?}");
-        assert_eq!((changes[0].part.as_str(), changes[0].state.as_str(), changes[0].step.as_deref()), ("system", "reset", Some("starve")));
+        assert_eq!(
+            (changes[0].part.as_str(), changes[0].state.as_str(), changes[0].step.as_deref()),
+            ("system", "reset", Some("starve"))
+        );
         assert_eq!(changes[0].at, 18.6, "the old boot's last time");
     }
 
@@ -309,6 +324,9 @@ mod tests {
         let (mut w, t0) = watch();
         w.feed(&m("begin insmod"), t0);
         w.feed("@@harness end insmod rc=0", t0 + s(1));
-        assert_eq!(w.expire(t0 + s(60)), Some(RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 60 }));
+        assert_eq!(
+            w.expire(t0 + s(60)),
+            Some(RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 60 })
+        );
     }
 }

@@ -37,7 +37,10 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Mostly not text: the wrong baud rate. `bytes` were received.
-    Garbage { percent: usize, bytes: usize },
+    Garbage {
+        percent: usize,
+        bytes: usize,
+    },
     /// Nothing at all was received.
     Silent,
     /// The deadline passed on this screen.
@@ -217,7 +220,12 @@ mod tests {
             self.bytes.extend_from_slice(text);
             self.now += Duration::from_millis(ms);
             let (start, acted) = m.offsets();
-            let view = View { since_start: &self.bytes[start..], since_action: &self.bytes[acted..], received: self.bytes.len(), got: !text.is_empty() };
+            let view = View {
+                since_start: &self.bytes[start..],
+                since_action: &self.bytes[acted..],
+                received: self.bytes.len(),
+                got: !text.is_empty(),
+            };
             m.next(&view, self.now)
         }
         /// Quiet steps until the machine acts (or `max` of them).
@@ -235,7 +243,12 @@ mod tests {
     fn probe_of(step: &Step) -> u64 {
         let Step::Send(v) = step else { panic!("not a send: {step:?}") };
         let p = v.last().unwrap();
-        p.trim_start_matches("echo @@R$((").split('+').next().unwrap().parse().unwrap_or_else(|_| panic!("not a probe: {p:?}"))
+        p.trim_start_matches("echo @@R$((")
+            .split('+')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("not a probe: {p:?}"))
     }
 
     fn root(password: Option<&str>) -> Login {
@@ -315,7 +328,11 @@ mod tests {
         assert_eq!(v[0], "\x03");
         let second = probe_of(&again);
         assert_eq!(second, first + 1);
-        assert_eq!(line.step(&mut m, format!("@@R{first}@@"), 50), Step::Attached, "a late answer to the first probe still proves a shell");
+        assert_eq!(
+            line.step(&mut m, format!("@@R{first}@@"), 50),
+            Step::Attached,
+            "a late answer to the first probe still proves a shell"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! kmsg rate limit, modules it may have loaded), and putting it back.
 
 use super::shell::Shell;
-use crate::plan::quote;
 use super::QUICK;
+use crate::plan::quote;
 use std::time::Duration;
 
 /// The board, and what the replay changed on it so far.
@@ -51,7 +51,9 @@ impl Board {
                 Ok(a) if a.status == 0 => {
                     eprintln!("harness: {name} is still loaded after the steps: trying rmmod once more");
                     match sh.run(&format!("rmmod {name} 2>&1"), QUICK) {
-                        Ok(a) if a.status == 0 => notes.push(format!("{name} was still loaded after the steps; a second rmmod unloaded it")),
+                        Ok(a) if a.status == 0 => {
+                            notes.push(format!("{name} was still loaded after the steps; a second rmmod unloaded it"))
+                        }
                         Ok(a) => notes.push(format!(
                             "{name} is still loaded: a second rmmod failed too ({}); it stays until the board reboots",
                             a.output.trim()
@@ -67,7 +69,9 @@ impl Board {
             let words: Vec<String> = self.files.iter().map(|f| quote(f)).collect();
             match sh.run(&format!("rm -rf {}", words.join(" ")), QUICK) {
                 Ok(a) if a.status == 0 => {}
-                Ok(a) => notes.push(format!("could not remove {} on the board: {}", self.files.join(", "), a.output.trim())),
+                Ok(a) => {
+                    notes.push(format!("could not remove {} on the board: {}", self.files.join(", "), a.output.trim()))
+                }
                 Err(e) => notes.push(format!("could not remove {} on the board: {e:#}", self.files.join(", "))),
             }
         }

@@ -71,7 +71,15 @@ impl Link {
         // at the same time (a peak of 16 MiB under load, in CI, the other
         // way). Its pages are touched only as bytes come.
         let window = Vec::with_capacity(2 * WINDOW);
-        Ok(Link { port, path: path.to_path_buf(), baud, record: file, record_path: record.to_path_buf(), window, base: 0 })
+        Ok(Link {
+            port,
+            path: path.to_path_buf(),
+            baud,
+            record: file,
+            record_path: record.to_path_buf(),
+            window,
+            base: 0,
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -126,7 +134,9 @@ impl Link {
                 self.port.set_timeout(left).context("setting the serial write timeout")?;
                 match self.port.write(rest) {
                     Ok(n) => rest = &rest[n..],
-                    Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                    Err(e)
+                        if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                    }
                     Err(e) => return Err(e).with_context(|| format!("writing to {}", self.describe())),
                 }
             }
@@ -244,7 +254,8 @@ mod tests {
         assert_eq!(non_text_bytes(boot), 0);
         assert_eq!(garbage_percent(boot), None);
         // What 115200-baud text looks like read at 9600, roughly.
-        let noise: Vec<u8> = (0..200u32).map(|i| [0x00, 0xf8, 0x80, b'x', 0xfe, 0x1e, b'~', 0x86][i as usize % 8]).collect();
+        let noise: Vec<u8> =
+            (0..200u32).map(|i| [0x00, 0xf8, 0x80, b'x', 0xfe, 0x1e, b'~', 0x86][i as usize % 8]).collect();
         let pct = garbage_percent(&noise).expect("garbage");
         assert!(pct >= 50, "{pct}");
         // Too few bytes to judge.

@@ -26,20 +26,20 @@ use board::Board;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
+use crate::judge::report::Report;
+use crate::judge::step::Transcript;
+use crate::judge::verdict::{self, RunEnd, Verdict};
+use crate::judge::watch::{self, Limits, Watch};
 use crate::module;
 use crate::options::{BuildArgs, KernelArgs, ModuleArgs, OutputArgs};
 use crate::plan::{self, quote, Plan, PlanModule};
 use crate::prepare::{self, Stages};
 use crate::program::Program;
-use crate::judge::report::Report;
-use crate::judge::step::Transcript;
-use crate::judge::verdict::{self, RunEnd, Verdict};
-use crate::judge::watch::{self, Limits, Watch};
 use crate::supervisor::{self, LineSource, Next, Stop};
-use std::collections::VecDeque;
 use anyhow::{bail, Context, Result};
 use link::{Lines, Link};
 use shell::{Login, Shell};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use transfer::Encoding;
@@ -126,7 +126,9 @@ impl ReplayOptions {
             Some(p) => p.clone(),
             None => {
                 let configs = crate::repo_root().join("configs");
-                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, None, &configs)?.0.kernel_profile
+                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, None, &configs)?
+                    .0
+                    .kernel_profile
             }
         };
         Ok(KernelArgs { profile, build: self.build.clone() })
@@ -246,7 +248,15 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
         let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
         let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
-        let s = Scenario { modules, programs: u.programs, expectations: u.expectations, plan, api: u.api, ports: u.ports, dir };
+        let s = Scenario {
+            modules,
+            programs: u.programs,
+            expectations: u.expectations,
+            plan,
+            api: u.api,
+            ports: u.ports,
+            dir,
+        };
         return Ok((s, p.run_dir));
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
@@ -261,7 +271,11 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
             .iter()
             .map(|ko| {
                 let info = module::modinfo(ko)?;
-                Ok(Local { ko: Some(ko.clone()), name: info.name()?, vermagic: info.get("vermagic").unwrap_or_default().to_string() })
+                Ok(Local {
+                    ko: Some(ko.clone()),
+                    name: info.name()?,
+                    vermagic: info.get("vermagic").unwrap_or_default().to_string(),
+                })
             })
             .collect::<Result<_>>()?
     };
@@ -271,14 +285,28 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
     let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
     let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
     let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
-    Ok((Scenario { modules, programs: Vec::new(), expectations, plan, api: crate::api::Api::Native, ports: Vec::new(), dir }, run_dir))
+    Ok((
+        Scenario {
+            modules,
+            programs: Vec::new(),
+            expectations,
+            plan,
+            api: crate::api::Api::Native,
+            ports: Vec::new(),
+            dir,
+        },
+        run_dir,
+    ))
 }
 
 /// The modules as the plan sees them on the board.
 fn board_modules(names: &[String], board_path: Option<&str>) -> Vec<PlanModule> {
     names
         .iter()
-        .map(|n| PlanModule { name: n.clone(), file: board_path.map(str::to_string).unwrap_or_else(|| format!("harness-{n}.ko")) })
+        .map(|n| PlanModule {
+            name: n.clone(),
+            file: board_path.map(str::to_string).unwrap_or_else(|| format!("harness-{n}.ko")),
+        })
         .collect()
 }
 
@@ -292,11 +320,17 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let (sc, run_dir) = scenario(opts, &stages)?;
     for m in &sc.modules {
         if m.name.is_empty() || !m.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
-            bail!("module name {:?}: only letters, digits, _ and - are possible (give --module-name with --board-path)", m.name);
+            bail!(
+                "module name {:?}: only letters, digits, _ and - are possible (give --module-name with --board-path)",
+                m.name
+            );
         }
     }
     if sc.modules.iter().all(|m| m.ko.is_none()) {
-        stages.say("module", format!("{}, on the board at {}", sc.modules[0].name, opts.board_path.as_deref().unwrap_or("?")));
+        stages.say(
+            "module",
+            format!("{}, on the board at {}", sc.modules[0].name, opts.board_path.as_deref().unwrap_or("?")),
+        );
     }
 
     let transcript = opts.transcript.clone().unwrap_or_else(|| run_dir.path().join("serial.log"));
@@ -307,7 +341,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
     let session = Shell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board = Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
+        let mut board =
+            Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
         let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
@@ -346,7 +381,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
         Ran::Stopped { end, transcript: live } => {
             // Beside the session, for `recheck`: the board's bytes cannot say how it ended.
             let lines = live.seen();
-            recheck::Stopped { nonce: nonce.clone(), names: names.clone(), end: end.clone(), lines }.write(&transcript)?;
+            recheck::Stopped { nonce: nonce.clone(), names: names.clone(), end: end.clone(), lines }
+                .write(&transcript)?;
             judge_transcript(&live, end, &sc.expectations, &names, &kos, &transcript)?
         }
     };
@@ -378,7 +414,14 @@ enum Ran {
     Stopped { end: RunEnd, transcript: Transcript },
 }
 
-fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scenario, steps_sh: &[u8], nonce: &str) -> Result<Ran> {
+fn run_on_board(
+    b: &mut Board,
+    opts: &ReplayOptions,
+    stages: &Stages,
+    sc: &Scenario,
+    steps_sh: &[u8],
+    nonce: &str,
+) -> Result<Ran> {
     check_board(b, sc, stages)?;
     let tools = transfer::detect(&mut b.shell, opts.transfer)?;
     let how = tools.describe();
@@ -392,21 +435,35 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
     // `recheck` can plan the same steps from a transcript.
     // A board step asks the person at the board (steps.sh's
     // harness_person), or skips when nobody is there.
-    let person = format!("HARNESS_PERSON=1; HARNESS_PRESS_WITHIN={}; {}", opts.press_within, if opts.unattended { "HARNESS_UNATTENDED=1; " } else { "" });
+    let person = format!(
+        "HARNESS_PERSON=1; HARNESS_PRESS_WITHIN={}; {}",
+        opts.press_within,
+        if opts.unattended { "HARNESS_UNATTENDED=1; " } else { "" }
+    );
     let cmd = format!(
         "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; {person}. {steps}; . {scenario}; harness_mark start {label}; harness_build; harness_scenario )",
         steps = quote(&steps_dest),
         scenario = quote(&scenario_dest),
         label = names.join(","),
     );
-    let physical: Vec<String> = sc.plan.steps.iter().filter(|s| matches!(s.action, crate::plan::Action::Board { .. })).map(|s| s.name.clone()).collect();
+    let physical: Vec<String> = sc
+        .plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, crate::plan::Action::Board { .. }))
+        .map(|s| s.name.clone())
+        .collect();
     if !physical.is_empty() {
         stages.say(
             "person",
             if opts.unattended {
                 format!("--unattended: the steps that need a person at the board are skipped: {}", physical.join(", "))
             } else {
-                format!("steps {} ask the person at the board to act, {} s each", physical.join(", "), opts.press_within)
+                format!(
+                    "steps {} ask the person at the board to act, {} s each",
+                    physical.join(", "),
+                    opts.press_within
+                )
             },
         );
     }
@@ -430,7 +487,8 @@ fn run_on_board(b: &mut Board, opts: &ReplayOptions, stages: &Stages, sc: &Scena
 /// (it is the user's).
 fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
     let uname = b.shell.run_ok("uname -r -v", QUICK)?;
-    let kernel = vermagic::BoardKernel::parse(&uname).with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
+    let kernel = vermagic::BoardKernel::parse(&uname)
+        .with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
     stages.say("board", format!("Linux {} {}", kernel.release, kernel.version));
     // Which of the stock image's drivers the board runs (their /dev names
     // in /proc/misc), against what the expectations assumed.
@@ -456,7 +514,13 @@ fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
 /// Copies the step library, the scenario, the modules (unless on the board
 /// already) and the programs; returns where the first two went and what
 /// was copied, for the message.
-fn copy_files(b: &mut Board, opts: &ReplayOptions, sc: &Scenario, steps_sh: &[u8], tools: transfer::Tools) -> Result<(String, String, Vec<String>)> {
+fn copy_files(
+    b: &mut Board,
+    opts: &ReplayOptions,
+    sc: &Scenario,
+    steps_sh: &[u8],
+    tools: transfer::Tools,
+) -> Result<(String, String, Vec<String>)> {
     // Sent through the checked copy, rather than a heredoc: the line editor
     // and PS2 prompts cannot garble them, and a bad copy is caught.
     let steps_dest = format!("{BOARD_DIR}/harness-steps.sh");
@@ -515,11 +579,21 @@ fn build_markers(sc: &Scenario) -> String {
     let mut s = format!("harness_build() {{\n    harness_mark api {}\n", quote(&sc.api.to_string()));
     // The module folder whose expectations judge the run: one line of the
     // kernel log, so a path of at most 512 bytes with no line break.
-    if let Some(dir) = sc.dir.as_deref().and_then(Path::to_str).filter(|d| d.starts_with('/') && d.len() <= 512 && !d.contains(['\n', '\r'])) {
+    if let Some(dir) = sc
+        .dir
+        .as_deref()
+        .and_then(Path::to_str)
+        .filter(|d| d.starts_with('/') && d.len() <= 512 && !d.contains(['\n', '\r']))
+    {
         s.push_str(&format!("    harness_mark dir {}\n", quote(dir)));
     }
     for p in &sc.ports {
-        let at: Vec<&str> = p.at.iter().map(String::as_str).filter(|a| !a.is_empty() && !a.contains([' ', ',', '\t'])).take(20).collect();
+        let at: Vec<&str> =
+            p.at.iter()
+                .map(String::as_str)
+                .filter(|a| !a.is_empty() && !a.contains([' ', ',', '\t']))
+                .take(20)
+                .collect();
         let at = if at.is_empty() { "-".to_string() } else { at.join(",") };
         let note = p.note.as_deref().map(|n| format!(" {}", quote(n))).unwrap_or_default();
         s.push_str(&format!("    harness_mark port {} {}{note}\n", quote(&p.id), quote(&at)));
@@ -547,9 +621,21 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
 /// see a step hang or the kernel panic, through the same watch and loop as
 /// a QEMU guest. (A board whose console log level hides them is still
 /// bounded by the total deadline.) `None` when the steps' command returned.
-fn watch_steps(b: &mut Board, p: &shell::Pending, nonce: &str, opts: &ReplayOptions) -> Result<Option<(RunEnd, Transcript)>> {
+fn watch_steps(
+    b: &mut Board,
+    p: &shell::Pending,
+    nonce: &str,
+    opts: &ReplayOptions,
+) -> Result<Option<(RunEnd, Transcript)>> {
     let mut watch = Watch::new(Transcript::after_start(nonce), opts.limits.watch(), Instant::now());
-    let mut source = BoardLines { shell: &mut b.shell, pending: p, lines: Lines::from(p.mark), queue: VecDeque::new(), failed: None, nonce };
+    let mut source = BoardLines {
+        shell: &mut b.shell,
+        pending: p,
+        lines: Lines::from(p.mark),
+        queue: VecDeque::new(),
+        failed: None,
+        nonce,
+    };
     match supervisor::drive(&mut watch, &mut source)? {
         Stop::Closed(_) => Ok(None),
         Stop::Ended(end) => Ok(Some((end, watch.into_transcript()))),
@@ -574,7 +660,9 @@ impl BoardLines<'_> {
     /// A line to hand out; a prompt for the person at the board is shown
     /// on the terminal as it comes (the steps wait for them).
     fn give(&self, line: String) -> Next {
-        if let Some(crate::judge::marker::Marker::Prompt { text }) = crate::judge::marker::parse_marker(crate::judge::marker::split_timestamp(&line).1, self.nonce) {
+        if let Some(crate::judge::marker::Marker::Prompt { text }) =
+            crate::judge::marker::parse_marker(crate::judge::marker::split_timestamp(&line).1, self.nonce)
+        {
             eprintln!("harness: at the board: {text}");
         }
         Next::Line(line)

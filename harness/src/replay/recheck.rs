@@ -2,7 +2,6 @@
 //! the judging of a board's kernel log dump that the live replay shares.
 
 use super::{board_modules, context, DUMP_BEGIN, DUMP_END};
-use crate::splitter::LineSplitter;
 use crate::judge::expect::Expectations;
 use crate::judge::marker::{self, Marker};
 use crate::judge::step::Transcript;
@@ -11,6 +10,7 @@ use crate::module;
 use crate::options::ModuleArgs;
 use crate::plan;
 use crate::prepare;
+use crate::splitter::LineSplitter;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +60,11 @@ pub fn judge_dump(
     let names = if names.is_empty() { started } else { names.to_vec() };
     let end = if t.done {
         RunEnd::Completed
-    } else if t.lines.iter().any(|l| crate::judge::event::classify(&l.message) == Some(crate::judge::event::EventKind::Panic)) {
+    } else if t
+        .lines
+        .iter()
+        .any(|l| crate::judge::event::classify(&l.message) == Some(crate::judge::event::EventKind::Panic))
+    {
         RunEnd::Panicked
     } else {
         // The step script stopped without saying done (its shell was killed).
@@ -118,13 +122,17 @@ impl Stopped {
 
     pub fn write(&self, transcript: &Path) -> Result<()> {
         let path = Self::path(transcript);
-        std::fs::write(&path, serde_json::to_string_pretty(self)?).with_context(|| format!("writing {}", path.display()))
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     fn read(transcript: &Path) -> Result<Option<Stopped>> {
         let path = Self::path(transcript);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{}: not a replay's end record", path.display()))?)),
+            Ok(text) => Ok(Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not a replay's end record", path.display()))?,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -168,7 +176,10 @@ pub fn replayed_dir(raw: &[u8]) -> Option<PathBuf> {
     let lines: Vec<String> = s.feed(raw).into_iter().chain(s.finish()).collect();
     let parsed = || lines.iter().filter_map(|l| marker::parse_any(marker::split_timestamp(l).1));
     let nonce = parsed().rfind(|(_, m)| matches!(m, Marker::Start { .. }))?.0.to_string();
-    parsed().filter(|(n, _)| *n == nonce).filter_map(|(_, m)| if let Marker::Dir { path } = m { Some(PathBuf::from(path)) } else { None }).next_back()
+    parsed()
+        .filter(|(n, _)| *n == nonce)
+        .filter_map(|(_, m)| if let Marker::Dir { path } = m { Some(PathBuf::from(path)) } else { None })
+        .next_back()
 }
 
 /// The module folder to judge with: the one given, else the one the
@@ -180,23 +191,21 @@ fn module_args(o: &RecheckOptions, raw: &[u8]) -> Result<ModuleArgs> {
             eprintln!("harness: recheck: the module folder from the transcript: {}", dir.display());
             Ok(o.module.with_dir(dir))
         }
-        Some(dir) => bail!("{}: the replay's module folder {} is gone: give --module DIR", o.transcript.display(), dir.display()),
+        Some(dir) => {
+            bail!("{}: the replay's module folder {} is gone: give --module DIR", o.transcript.display(), dir.display())
+        }
         None => Ok(o.module.clone()),
     }
 }
 
 /// Judges a saved serial transcript again, offline.
 pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
-    let raw = std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
+    let raw =
+        std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
     let expectations = prepare::expectations(&module_args(o, &raw)?)?;
-    let kos = o
-        .ko
-        .iter()
-        .map(|ko| {
-            Ok((module::modinfo(ko)?.name()?, ko.clone()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let names = if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
+    let kos = o.ko.iter().map(|ko| Ok((module::modinfo(ko)?.name()?, ko.clone()))).collect::<Result<Vec<_>>>()?;
+    let names =
+        if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
     if let Some(dump) = extract_dump(&raw) {
         return judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript);
     }
@@ -290,7 +299,10 @@ mod tests {
         let err = judge(DUMP, Some("feedf00dfeedf00d")).unwrap_err().to_string();
         assert!(err.contains("not this replay's feedf00dfeedf00d"), "{err}");
         // Lines from before the start (an earlier run) are not the replay's.
-        let bad = DUMP.replace("[    0.000000] Booting Linux", "[ 0.0] process:insmod\r\n[ 0.1] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4");
+        let bad = DUMP.replace(
+            "[    0.000000] Booting Linux",
+            "[ 0.0] process:insmod\r\n[ 0.1] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4",
+        );
         let v = judge(&bad, None).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
     }
@@ -304,7 +316,8 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert!(v.to_string().contains("console log: t.log"));
         // A forged marker in a module's output does not end a step.
-        let forged = DUMP.replace("mmc exit!\r\n", "mmc exit!\r\n[   10.35] @@harness 00000000000badca end rmmod rc=0x\r\n");
+        let forged =
+            DUMP.replace("mmc exit!\r\n", "mmc exit!\r\n[   10.35] @@harness 00000000000badca end rmmod rc=0x\r\n");
         assert_eq!(judge(&forged, None).unwrap().outcome, Outcome::Passed);
     }
 
@@ -331,17 +344,25 @@ mod tests {
         let lesson = dir.path().join("my lesson");
         std::fs::create_dir(&lesson).unwrap();
         // Its expectations want a line kmod/'s run never printed.
-        std::fs::write(lesson.join("expect.toml"), "[[step]]\nname = 'insmod'\nexpect = [{ line = 'lesson: hello' }]\n").unwrap();
+        std::fs::write(
+            lesson.join("expect.toml"),
+            "[[step]]\nname = 'insmod'\nexpect = [{ line = 'lesson: hello' }]\n",
+        )
+        .unwrap();
         let named = |path: &Path, nonce: &str| {
             DUMP.replace(
                 "[   10.100000] @@harness 00000000000badca begin insmod",
-                &format!("[   10.01] @@harness {nonce} dir {}\r\n[   10.100000] @@harness 00000000000badca begin insmod", path.display()),
+                &format!(
+                    "[   10.01] @@harness {nonce} dir {}\r\n[   10.100000] @@harness 00000000000badca begin insmod",
+                    path.display()
+                ),
             )
         };
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(&named(&lesson, "00000000000badca"))).unwrap();
         assert_eq!(replayed_dir(&std::fs::read(&t).unwrap()), Some(lesson.clone()));
-        let o = RecheckOptions { transcript: t.clone(), module: ModuleArgs::default(), module_names: vec![], ko: vec![] };
+        let o =
+            RecheckOptions { transcript: t.clone(), module: ModuleArgs::default(), module_names: vec![], ko: vec![] };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Failed, "judged with the lesson's expectations: {v}");
         assert!(v.to_string().contains("insmod prints line \"lesson: hello\""), "{v}");
@@ -374,11 +395,17 @@ mod tests {
         let v = judge(&with_ports, None).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         assert_eq!(v.api, "3.5");
-        let got: Vec<(&str, Vec<&str>, Option<&str>)> =
-            v.ports.iter().map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref())).collect();
+        let got: Vec<(&str, Vec<&str>, Option<&str>)> = v
+            .ports
+            .iter()
+            .map(|p| (p.id.as_str(), p.at.iter().map(String::as_str).collect(), p.note.as_deref()))
+            .collect();
         assert_eq!(
             got,
-            [("timer", vec!["hello.c:17", "hello.c:18"], None), ("module-named-module", vec![], Some("module.ko is built as module35.ko"))]
+            [
+                ("timer", vec!["hello.c:17", "hello.c:18"], None),
+                ("module-named-module", vec![], Some("module.ko is built as module35.ko"))
+            ]
         );
         assert!(v.to_string().contains("a port to it changes these:"), "{v}");
         // Without the markers (a replay before they existed), no list, and
@@ -413,7 +440,13 @@ mod tests {
         assert_eq!(v.end, end);
         assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 60 s"));
         assert!(!v.to_string().contains("rmmod mmc_byte"), "the clean-up's lines are not the run's: {v}");
-        assert!(console_transcript(session.as_bytes(), n, usize::MAX).lines.iter().any(|l| l.message.contains("rmmod mmc_byte")), "they are in the session");
+        assert!(
+            console_transcript(session.as_bytes(), n, usize::MAX)
+                .lines
+                .iter()
+                .any(|l| l.message.contains("rmmod mmc_byte")),
+            "they are in the session"
+        );
         // The live watch's transcript, fed the same lines, judges the same.
         let live = console_transcript(session.as_bytes(), n, 2);
         let direct = judge_transcript(&live, end, &exp(), &stopped.names, &[], &t).unwrap();

@@ -54,7 +54,10 @@ pub fn screen(recent: &str) -> Screen {
         Screen::Login
     } else if lower.ends_with("password:") {
         Screen::Password
-    } else if !last.is_empty() && last.len() < 120 && (last.ends_with('#') || last.ends_with('$') || last.ends_with('>')) {
+    } else if !last.is_empty()
+        && last.len() < 120
+        && (last.ends_with('#') || last.ends_with('$') || last.ends_with('>'))
+    {
         Screen::Prompt
     } else {
         Screen::Other
@@ -155,7 +158,12 @@ impl Shell {
             let budget = Duration::from_millis(100).min(m.deadline().saturating_duration_since(Instant::now()));
             let got = link.read_for(budget)? > 0;
             let (start, acted) = m.offsets();
-            let view = View { since_start: recent(&link, start), since_action: recent(&link, acted), received: link.received(), got };
+            let view = View {
+                since_start: recent(&link, start),
+                since_action: recent(&link, acted),
+                received: link.received(),
+                got,
+            };
             match m.next(&view, Instant::now()) {
                 Step::Wait => {}
                 Step::Send(writes) => {
@@ -351,14 +359,18 @@ mod tests {
         assert_eq!(parse_answer(8, b"@@B8@@\r\nA@@E8:0@@\r\n"), Some(Answer { output: "A".into(), status: 0 }));
         assert_eq!(parse_answer(9, b"@@B9@@\r\n@@E9:127@@"), Some(Answer { output: "".into(), status: 127 }));
         // A kernel message the console showed meanwhile is not output.
-        let rx = b"@@B11@@\r\n0\r\n[   13.367978] amba 1000f000.wdt: deferred probe pending: (reason unknown)\r\n@@E11:0@@";
+        let rx =
+            b"@@B11@@\r\n0\r\n[   13.367978] amba 1000f000.wdt: deferred probe pending: (reason unknown)\r\n@@E11:0@@";
         assert_eq!(parse_answer(11, rx), Some(Answer { output: "0".into(), status: 0 }));
         // Not complete yet.
         assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:12"), None);
         assert_eq!(parse_answer(9, b"@@B9@@\r\nout\r\n@@E9:"), None);
         // Another command's sentinels do not count.
         assert_eq!(parse_answer(10, b"@@B1@@\r\n@@E1:0@@\r\n@@B10@@\r\nx\r\n@@E100:0@@"), None);
-        assert_eq!(parse_answer(1, b"@@B1@@\r\n@@E10:0@@\r\n@@E1:3@@"), Some(Answer { output: "@@E10:0@@".into(), status: 3 }));
+        assert_eq!(
+            parse_answer(1, b"@@B1@@\r\n@@E10:0@@\r\n@@E1:3@@"),
+            Some(Answer { output: "@@E10:0@@".into(), status: 3 })
+        );
     }
 
     #[test]

@@ -276,7 +276,10 @@ pub fn copy(shell: &mut Shell, data: &[u8], dest: &str, tools: Tools) -> Result<
             return Ok(sent);
         }
         if attempt == 1 {
-            eprintln!("harness: the copy of {dest} on the board has {} {got}, not {want}; copying it again", tools.checksum.command());
+            eprintln!(
+                "harness: the copy of {dest} on the board has {} {got}, not {want}; copying it again",
+                tools.checksum.command()
+            );
         } else {
             bail!(
                 "the copy of {dest} on the board has {} {got}, not {want}, twice: the serial line corrupts data \
@@ -310,8 +313,14 @@ mod tests {
     #[test]
     fn md5_and_tool_output_parse() {
         assert_eq!(Checksum::Md5.local(b""), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(Checksum::Md5.parse("d41d8cd98f00b204e9800998ecf8427e  /tmp/x.ko"), Some("d41d8cd98f00b204e9800998ecf8427e".into()));
-        assert_eq!(Checksum::Md5.parse("D41D8CD98F00B204E9800998ECF8427E  -"), Some("d41d8cd98f00b204e9800998ecf8427e".into()));
+        assert_eq!(
+            Checksum::Md5.parse("d41d8cd98f00b204e9800998ecf8427e  /tmp/x.ko"),
+            Some("d41d8cd98f00b204e9800998ecf8427e".into())
+        );
+        assert_eq!(
+            Checksum::Md5.parse("D41D8CD98F00B204E9800998ECF8427E  -"),
+            Some("d41d8cd98f00b204e9800998ecf8427e".into())
+        );
         assert_eq!(Checksum::Md5.parse("sh: md5sum: not found"), None);
         assert_eq!(Checksum::Cksum.parse("4294967295 0 /tmp/x"), Some("4294967295 0".into()));
         assert_eq!(Checksum::Cksum.parse("cksum: not found"), None);
@@ -394,7 +403,10 @@ mod tests {
         let d: Vec<u8> = (0..60000u32).map(|i| if i % 7 == 0 { (i % 251) as u8 } else { 0 }).collect();
         let cmds = copy_commands(&d, "/tmp/harness-bin/app", TOOLS);
         assert_eq!(cmds[0], ": > /tmp/harness-bin/app.gz");
-        assert_eq!(cmds.last().unwrap(), "gunzip -c /tmp/harness-bin/app.gz > /tmp/harness-bin/app; rm -f /tmp/harness-bin/app.gz");
+        assert_eq!(
+            cmds.last().unwrap(),
+            "gunzip -c /tmp/harness-bin/app.gz > /tmp/harness-bin/app; rm -f /tmp/harness-bin/app.gz"
+        );
         let mut gz = Vec::new();
         for c in &cmds[1..cmds.len() - 1] {
             assert!(c.len() <= MAX_COMMAND, "{}", c.len());
@@ -402,7 +414,10 @@ mod tests {
             gz.extend(decode_base64(b64));
         }
         assert_eq!(gunzip(&gz), d);
-        assert!(cmds.len() < commands(&d, "/tmp/harness-bin/app", Encoding::Base64, MAX_COMMAND).len() / 2, "fewer commands");
+        assert!(
+            cmds.len() < commands(&d, "/tmp/harness-bin/app", Encoding::Base64, MAX_COMMAND).len() / 2,
+            "fewer commands"
+        );
     }
 
     #[test]
@@ -411,7 +426,14 @@ mod tests {
         assert_eq!(compressed(&text, TOOLS), None, "under {GZIP_FROM} bytes");
         // Pseudo-random bytes do not shrink by a tenth.
         let mut x = 0x2545F491u32;
-        let noise: Vec<u8> = (0..20000).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect();
+        let noise: Vec<u8> = (0..20000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
         assert_eq!(compressed(&noise, TOOLS), None);
         let zeros = vec![0u8; 20000];
         assert!(compressed(&zeros, TOOLS).is_some());

@@ -26,10 +26,7 @@ impl BoardKernel {
     /// From the one line of `uname -r -v`.
     pub fn parse(line: &str) -> Option<BoardKernel> {
         let (release, version) = line.trim().split_once(' ')?;
-        (!release.is_empty()).then(|| BoardKernel {
-            release: release.to_string(),
-            version: version.trim().to_string(),
-        })
+        (!release.is_empty()).then(|| BoardKernel { release: release.to_string(), version: version.trim().to_string() })
     }
 
     fn flags(&self) -> Flags {
@@ -38,9 +35,7 @@ impl BoardKernel {
             smp: w.contains(&"SMP"),
             // PREEMPT and PREEMPT_DYNAMIC build a preemptible kernel
             // (vermagic `preempt`); PREEMPT_RT is `preempt_rt`.
-            preempt: w
-                .iter()
-                .any(|x| x.starts_with("PREEMPT") && *x != "PREEMPT_RT"),
+            preempt: w.iter().any(|x| x.starts_with("PREEMPT") && *x != "PREEMPT_RT"),
             rt: w.contains(&"PREEMPT_RT"),
         }
     }
@@ -54,11 +49,7 @@ struct Flags {
 }
 
 fn vermagic_flags(words: &[&str]) -> Flags {
-    Flags {
-        smp: words.contains(&"SMP"),
-        preempt: words.contains(&"preempt"),
-        rt: words.contains(&"preempt_rt"),
-    }
+    Flags { smp: words.contains(&"SMP"), preempt: words.contains(&"preempt"), rt: words.contains(&"preempt_rt") }
 }
 
 /// Why a module of this vermagic cannot load on the board; `None` when
@@ -67,10 +58,7 @@ pub fn refusal(board: &BoardKernel, vermagic: &str) -> Option<String> {
     let words: Vec<&str> = vermagic.split_whitespace().collect();
     let release = words.first()?;
     if *release != board.release {
-        return Some(format!(
-            "it was built for Linux {release}, the board runs {}",
-            board.release
-        ));
+        return Some(format!("it was built for Linux {release}, the board runs {}", board.release));
     }
     let (theirs, ours) = (board.flags(), vermagic_flags(&words));
     let say = |f: &Flags| {
@@ -85,12 +73,7 @@ pub fn refusal(board: &BoardKernel, vermagic: &str) -> Option<String> {
         format!("{smp}{pre}")
     };
     (theirs != ours).then(|| {
-        format!(
-            "it was built for a {} kernel, the board's is {} ({})",
-            say(&ours),
-            say(&theirs),
-            board.version
-        )
+        format!("it was built for a {} kernel, the board's is {} ({})", say(&ours), say(&theirs), board.version)
     })
 }
 
@@ -106,17 +89,14 @@ pub struct Built {
 /// board runs (its release and version), else one of the board's release,
 /// else a module built against the board's own kernel.
 pub fn advice(board: &BoardKernel, built: &[Built]) -> String {
-    if let Some(b) = built
-        .iter()
-        .find(|b| b.release == board.release && b.version == board.version)
-    {
-        return format!(
-            "the board runs the {0} profile's kernel: build with --profile {0}",
-            b.profile
-        );
+    if let Some(b) = built.iter().find(|b| b.release == board.release && b.version == board.version) {
+        return format!("the board runs the {0} profile's kernel: build with --profile {0}", b.profile);
     }
     if let Some(b) = built.iter().find(|b| b.release == board.release) {
-        return format!("the {0} profile builds Linux {1}: build with --profile {0} (if that is the kernel the board booted)", b.profile, b.release);
+        return format!(
+            "the {0} profile builds Linux {1}: build with --profile {0} (if that is the kernel the board booted)",
+            b.profile, b.release
+        );
     }
     format!(
         "no profile here builds Linux {}: give --ko FILE, a module built against the board's own kernel \
@@ -131,40 +111,21 @@ pub fn cached() -> Vec<Built> {
     let Ok(entries) = crate::cache::entries() else {
         return Vec::new();
     };
-    entries
-        .iter()
-        .filter_map(|e| read_built(&e.path, &e.profile))
-        .collect()
+    entries.iter().filter_map(|e| read_built(&e.path, &e.profile)).collect()
 }
 
 fn read_built(dir: &Path, profile: &str) -> Option<Built> {
-    let release = std::fs::read_to_string(dir.join("include/config/kernel.release"))
-        .ok()?
-        .trim()
-        .to_string();
+    let release = std::fs::read_to_string(dir.join("include/config/kernel.release")).ok()?.trim().to_string();
     // 6.x keeps UTS_VERSION in utsversion.h, 3.5 in compile.h.
-    let header = [
-        "include/generated/utsversion.h",
-        "include/generated/compile.h",
-    ]
-    .iter()
-    .find_map(|h| {
-        std::fs::read_to_string(dir.join(h))
-            .ok()
-            .filter(|t| t.contains("UTS_VERSION"))
-    })?;
-    Some(Built {
-        profile: profile.to_string(),
-        release,
-        version: uts_version(&header)?,
-    })
+    let header = ["include/generated/utsversion.h", "include/generated/compile.h"]
+        .iter()
+        .find_map(|h| std::fs::read_to_string(dir.join(h)).ok().filter(|t| t.contains("UTS_VERSION")))?;
+    Some(Built { profile: profile.to_string(), release, version: uts_version(&header)? })
 }
 
 /// `#define UTS_VERSION "#1 SMP ..."`'s string.
 fn uts_version(header: &str) -> Option<String> {
-    let rest = header
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("#define UTS_VERSION"))?;
+    let rest = header.lines().find_map(|l| l.trim().strip_prefix("#define UTS_VERSION"))?;
     Some(rest.trim().trim_matches('"').to_string())
 }
 
@@ -179,40 +140,16 @@ mod tests {
     #[test]
     fn a_module_of_another_release_or_kind_of_kernel_is_refused() {
         let stock = board("3.5.0-FriendlyARM #1 SMP PREEMPT Fri Aug 8 11:22:33 CST 2014");
-        assert_eq!(
-            refusal(
-                &stock,
-                "3.5.0-FriendlyARM SMP preempt mod_unload ARMv7 p2v8 "
-            ),
-            None
-        );
+        assert_eq!(refusal(&stock, "3.5.0-FriendlyARM SMP preempt mod_unload ARMv7 p2v8 "), None);
         let other = refusal(&stock, "6.12.38-emulated SMP mod_unload ARMv7 p2v8 ").unwrap();
-        assert_eq!(
-            other,
-            "it was built for Linux 6.12.38-emulated, the board runs 3.5.0-FriendlyARM"
-        );
+        assert_eq!(other, "it was built for Linux 6.12.38-emulated, the board runs 3.5.0-FriendlyARM");
         let up = refusal(&stock, "3.5.0-FriendlyARM preempt mod_unload ARMv7 ").unwrap();
-        assert!(
-            up.contains(
-                "built for a uniprocessor, preemptible kernel, the board's is SMP, preemptible"
-            ),
-            "{up}"
-        );
+        assert!(up.contains("built for a uniprocessor, preemptible kernel, the board's is SMP, preemptible"), "{up}");
         let uniprocessor = board("3.5.0-FriendlyARM #1 PREEMPT Fri Aug 8 11:22:33 CST 2014");
-        assert!(refusal(
-            &uniprocessor,
-            "3.5.0-FriendlyARM SMP preempt mod_unload ARMv7 "
-        )
-        .is_some());
-        assert_eq!(
-            refusal(&uniprocessor, "3.5.0-FriendlyARM preempt mod_unload ARMv7 "),
-            None
-        );
+        assert!(refusal(&uniprocessor, "3.5.0-FriendlyARM SMP preempt mod_unload ARMv7 ").is_some());
+        assert_eq!(refusal(&uniprocessor, "3.5.0-FriendlyARM preempt mod_unload ARMv7 "), None);
         let dynamic = board("6.12.38 #1 SMP PREEMPT_DYNAMIC Mon Dec  7 02:00:00 UTC 2026");
-        assert_eq!(
-            refusal(&dynamic, "6.12.38 SMP preempt mod_unload ARMv7 p2v8"),
-            None
-        );
+        assert_eq!(refusal(&dynamic, "6.12.38 SMP preempt mod_unload ARMv7 p2v8"), None);
         assert!(refusal(&dynamic, "6.12.38 SMP mod_unload ARMv7 p2v8").is_some());
         // A module whose vermagic is unknown (on the board already) is left to insmod.
         assert_eq!(refusal(&stock, ""), None);
@@ -222,31 +159,20 @@ mod tests {
     #[test]
     fn the_advice_names_the_profile_whose_kernel_the_board_runs_else_ko() {
         let b = board("6.12.38 #1 SMP Mon Dec  7 02:00:00 UTC 2026");
-        let built = |p: &str, r: &str, v: &str| Built {
-            profile: p.into(),
-            release: r.into(),
-            version: v.into(),
-        };
+        let built = |p: &str, r: &str, v: &str| Built { profile: p.into(), release: r.into(), version: v.into() };
         let cache = [
             built("exynos4210", "6.12.38-emulated", "#1 SMP PREEMPT x"),
-            built(
-                "vexpress-a9-small",
-                "6.12.38",
-                "#1 SMP Mon Dec  7 02:00:00 UTC 2026",
-            ),
+            built("vexpress-a9-small", "6.12.38", "#1 SMP Mon Dec  7 02:00:00 UTC 2026"),
         ];
-        assert_eq!(advice(&b, &cache), "the board runs the vexpress-a9-small profile's kernel: build with --profile vexpress-a9-small");
-        let rebuilt = [built(
-            "vexpress-a9",
-            "6.12.38",
-            "#2 SMP Sun Dec  6 02:00:00 UTC 2026",
-        )];
-        assert!(advice(&b, &rebuilt).starts_with(
-            "the vexpress-a9 profile builds Linux 6.12.38: build with --profile vexpress-a9"
-        ));
+        assert_eq!(
+            advice(&b, &cache),
+            "the board runs the vexpress-a9-small profile's kernel: build with --profile vexpress-a9-small"
+        );
+        let rebuilt = [built("vexpress-a9", "6.12.38", "#2 SMP Sun Dec  6 02:00:00 UTC 2026")];
+        assert!(advice(&b, &rebuilt)
+            .starts_with("the vexpress-a9 profile builds Linux 6.12.38: build with --profile vexpress-a9"));
         let stock = board("3.5.0-FriendlyARM #1 SMP PREEMPT Fri Aug 8 11:22:33 CST 2014");
-        assert!(advice(&stock, &cache)
-            .contains("give --ko FILE, a module built against the board's own kernel"));
+        assert!(advice(&stock, &cache).contains("give --ko FILE, a module built against the board's own kernel"));
     }
 
     #[test]
@@ -256,10 +182,7 @@ mod tests {
             Some("#1 SMP PREEMPT Mon Dec  7 UTC 2026")
         );
         assert_eq!(
-            uts_version(
-                "/* compile.h */\n#define UTS_MACHINE \"arm\"\n#define UTS_VERSION \"#1 SMP\"\n"
-            )
-            .as_deref(),
+            uts_version("/* compile.h */\n#define UTS_MACHINE \"arm\"\n#define UTS_VERSION \"#1 SMP\"\n").as_deref(),
             Some("#1 SMP")
         );
         assert_eq!(uts_version("#define LINUX_COMPILE_BY \"x\"\n"), None);

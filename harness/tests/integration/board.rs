@@ -37,7 +37,14 @@ fn tiny4412_board_image_is_complete_and_consistent() {
     assert_eq!(compatible.first().map(String::as_str), Some("friendlyarm,tiny4412"), "{compatible:?}");
 
     // The release inside the uImage name and the .ko's vermagic agree.
-    let release = listing.lines().find_map(|l| l.strip_prefix("Image Name:   Linux ")).unwrap().split(' ').next().unwrap().to_string();
+    let release = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("Image Name:   Linux "))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(release.ends_with("-emulated"), "{release}: the image of --profile exynos4210");
     let info = harness::module::modinfo(&out.join("mmc_byte.ko")).unwrap();
     let vermagic = info.require("vermagic").unwrap();
@@ -58,9 +65,19 @@ fn tiny4412_kernel_configures_with_the_boards_drivers() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let config = std::fs::read_to_string(out.join(".config")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), out.join(".config").to_str().unwrap(), "stdout names the .config: {t}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        out.join(".config").to_str().unwrap(),
+        "stdout names the .config: {t}"
+    );
     // What the board has: SD/MMC (its SDHCI and the Synopsys DW-MMC for the eMMC), USB, networking, the appended dtb its U-Boot needs.
-    for y in ["CONFIG_MMC_SDHCI_S3C=y", "CONFIG_MMC_DW_EXYNOS=y", "CONFIG_USB=y", "CONFIG_NET=y", "CONFIG_ARM_APPENDED_DTB=y"] {
+    for y in [
+        "CONFIG_MMC_SDHCI_S3C=y",
+        "CONFIG_MMC_DW_EXYNOS=y",
+        "CONFIG_USB=y",
+        "CONFIG_NET=y",
+        "CONFIG_ARM_APPENDED_DTB=y",
+    ] {
         assert!(config.lines().any(|l| l == y), "{y} missing from the tiny4412 profile's .config");
     }
     assert!(!config.contains("CONFIG_LOCALVERSION=\"-emulated\""), "the board's kernel is not the emulated one");

@@ -60,11 +60,8 @@ fn vexpress_a9_rust_module_and_c_twin_pass_in_one_boot() {
 fn impossible_expectation_fails_with_the_right_message() {
     let dir = tempfile::tempdir().unwrap();
     let expect = dir.path().join("expect.toml");
-    std::fs::write(
-        &expect,
-        "[[step]]\nname = \"insmod\"\nexit = 0\nexpect = [{ line = \"process:rmmod\" }]\n",
-    )
-    .unwrap();
+    std::fs::write(&expect, "[[step]]\nname = \"insmod\"\nexit = 0\nexpect = [{ line = \"process:rmmod\" }]\n")
+        .unwrap();
     let out = harness(&["check", "--profile", "exynos4210", "--expect", expect.to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -99,7 +96,11 @@ fn warm_check_does_no_kernel_make_work() {
     let calls = wrap.path().join("calls");
     let real = harness::packages::find_program("make").expect("make is installed");
     let script = wrap.path().join("make");
-    std::fs::write(&script, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", calls.display(), real.display())).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", calls.display(), real.display()),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     // A module directory no run has built: a copy of the C twin, in a
@@ -124,7 +125,10 @@ fn warm_check_does_no_kernel_make_work() {
     std::fs::remove_file(&calls).unwrap();
     let kept = run(&module);
     std::env::set_var("PATH", path);
-    assert!(built.lines().any(|c| c.contains(" M=")), "the wrapper saw no make at all (not even the new module's): {built:?}");
+    assert!(
+        built.lines().any(|c| c.contains(" M=")),
+        "the wrapper saw no make at all (not even the new module's): {built:?}"
+    );
     let kernel_makes: Vec<&str> = built.lines().filter(|c| !c.contains(" M=")).collect();
     assert!(kernel_makes.is_empty(), "the warm run ran make on the kernel: {kernel_makes:?}");
     assert_eq!(kept, "", "the second check of the same sources ran make");
@@ -144,7 +148,8 @@ fn warm_check_does_no_kernel_make_work() {
     // Parallel tests may build other profiles meanwhile (in a cold run,
     // exynos4210-debug, whose name starts the same): only the entries of
     // this profile, `exynos4210-<key>`, count.
-    let this_profile = |entry: &str| entry.strip_prefix("exynos4210-").is_some_and(|k| k.chars().all(|c| c.is_ascii_hexdigit()));
+    let this_profile =
+        |entry: &str| entry.strip_prefix("exynos4210-").is_some_and(|k| k.chars().all(|c| c.is_ascii_hexdigit()));
     touched.retain(|p| {
         let entry = p.strip_prefix(&kernels).ok().and_then(|r| r.components().next());
         entry.is_some_and(|e| this_profile(&e.as_os_str().to_string_lossy()))
@@ -159,7 +164,14 @@ fn warm_check_does_no_kernel_make_work() {
 #[test]
 fn several_module_directories_share_one_boot_with_a_verdict_each() {
     // kmod and c-twin both build a module named mmc_byte.
-    let dirs = ["kmod", "kmod/c-twin", "fixtures/faults/warn-on", "fixtures/faults/enomem", "fixtures/faults/ktap-short-plan", "fixtures/faults/sched-atomic"];
+    let dirs = [
+        "kmod",
+        "kmod/c-twin",
+        "fixtures/faults/warn-on",
+        "fixtures/faults/enomem",
+        "fixtures/faults/ktap-short-plan",
+        "fixtures/faults/sched-atomic",
+    ];
     let mut args = vec!["check".to_string()];
     for d in dirs {
         args.extend(["--module".to_string(), repo().join(d).display().to_string()]);
@@ -174,13 +186,20 @@ fn several_module_directories_share_one_boot_with_a_verdict_each() {
     assert_eq!(t.matches("qemu-system-arm -M").count(), 1, "one boot: {t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let by_label = |label: &str| {
-        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["module"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"]
+            .clone()
     };
     for label in ["kmod", "c-twin"] {
         let twin = by_label(label);
         assert_eq!(twin["outcome"], "PASSED", "{twin}");
         assert_eq!(twin["events"].as_array().unwrap().len(), 0, "the WARNING is warn-on's: {twin}");
-        let rmmod = twin["checks"].as_array().unwrap().iter().find(|c| c["description"] == "rmmod prints line \"mmc exit!\"");
+        let rmmod =
+            twin["checks"].as_array().unwrap().iter().find(|c| c["description"] == "rmmod prints line \"mmc exit!\"");
         assert_eq!(rmmod.map(|c| c["held"].clone()), Some(serde_json::Value::Bool(true)), "{twin}");
     }
     let warn = by_label("warn-on");
@@ -194,7 +213,12 @@ fn several_module_directories_share_one_boot_with_a_verdict_each() {
     let atomic = by_label("sched-atomic");
     assert_eq!(atomic["outcome"], "FAILED", "{atomic}");
     let sched = atomic["events"].as_array().unwrap().iter().find(|e| {
-        e["kind"]["class"] == "bug-report" && e["block"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("BUG: scheduling while atomic"))
+        e["kind"]["class"] == "bug-report"
+            && e["block"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with("BUG: scheduling while atomic"))
     });
     assert!(sched.is_some(), "{atomic}");
     let enomem = by_label("enomem");

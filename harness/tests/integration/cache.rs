@@ -209,9 +209,14 @@ fn gc_removes_all_but_the_newest_build_of_a_profile() {
     std::fs::write(src.join("Kconfig"), "# edited\n").unwrap();
     let second = spawn_kernel(&cache, &src, 2).wait_with_output().unwrap();
     assert!(second.status.success(), "{}", text(&second));
-    let (old, new) = (String::from_utf8_lossy(&first.stdout).trim().to_string(), String::from_utf8_lossy(&second.stdout).trim().to_string());
+    let (old, new) = (
+        String::from_utf8_lossy(&first.stdout).trim().to_string(),
+        String::from_utf8_lossy(&second.stdout).trim().to_string(),
+    );
     assert_ne!(old, new);
-    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_harness")).args(args).env("HARNESS_CACHE_DIR", &cache).output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness")).args(args).env("HARNESS_CACHE_DIR", &cache).output().unwrap()
+    };
     let list = text(&run(&["cache", "list"]));
     assert!(list.contains("2 build(s)") && list.contains(&old) && list.contains(&new), "{list}");
     let gc = run(&["cache", "gc", "--keep", "1"]);
@@ -240,10 +245,16 @@ fn the_build_progress_has_a_total_and_an_estimate_after_the_first_build() {
     let second = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
     let log = text(&second);
     assert!(second.status.success(), "{log}");
-    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this configuration here)"), "{log}");
+    assert!(
+        log.contains("kernel standin: about 20 objects to build (from the last build of this configuration here)"),
+        "{log}"
+    );
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(" of 20 objects (")).collect();
     assert_eq!(lines.len(), 10, "one line a tenth: {log}");
-    assert!(lines[0].starts_with("harness: kernel standin: 2 of 20 objects (10%), ") && lines[0].contains(" s left"), "{log}");
+    assert!(
+        lines[0].starts_with("harness: kernel standin: 2 of 20 objects (10%), ") && lines[0].contains(" s left"),
+        "{log}"
+    );
     assert!(lines[9].contains("20 of 20 objects (100%)"), "{log}");
     let defconfig = src.join("arch/arm/configs/standin_defconfig");
     let mut config = std::fs::read_to_string(&defconfig).unwrap();

@@ -50,7 +50,8 @@ const COVERED: &[&str] = &[
 const NOT_COVERED: &[&str] = &["fops-ioctl"];
 
 /// Entries covered by 3.5's compiler policy: their mark is the compiler's warning.
-const POLICY: &[&str] = &["platform-remove-int", "bus-match-const", "fops-ioctl-int", "strict-prototypes", "werror-3.5"];
+const POLICY: &[&str] =
+    &["platform-remove-int", "bus-match-const", "fops-ioctl-int", "strict-prototypes", "werror-3.5"];
 
 /// The table entry a fixture directory stands for.
 fn id_of(dir: &str) -> &str {
@@ -72,13 +73,21 @@ fn kernel() -> harness::kernel::Kernel {
 fn fails_with_its_explanation(kernel: &harness::kernel::Kernel, dir: &str, api: harness::api::Api) -> String {
     let table = harness::changes::load(&repo().join("configs")).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let err = harness::module::build(&repo().join("fixtures/api-changes").join(dir), kernel, work.path(), &common::build_options(api))
-        .err()
-        .unwrap_or_else(|| panic!("{dir} built under --api {api}"));
+    let err = harness::module::build(
+        &repo().join("fixtures/api-changes").join(dir),
+        kernel,
+        work.path(),
+        &common::build_options(api),
+    )
+    .err()
+    .unwrap_or_else(|| panic!("{dir} built under --api {api}"));
     let shown = format!("{err:#}");
     let id = id_of(dir);
     let what = &table.changes.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no entry {id}")).what;
-    assert!(shown.contains("what changed since Linux 3.5:") && shown.contains(what.as_str()), "{dir} (--api {api}):\n{shown}");
+    assert!(
+        shown.contains("what changed since Linux 3.5:") && shown.contains(what.as_str()),
+        "{dir} (--api {api}):\n{shown}"
+    );
     // Exactly its own entry: no other change's explanation.
     for other in table.changes.iter().filter(|c| c.id != id) {
         assert!(!shown.contains(other.what.as_str()), "{dir} (--api {api}) also explained as {}:\n{shown}", other.id);
@@ -150,7 +159,10 @@ fn each_covered_api_runs_unchanged_under_the_layer_and_is_in_the_port_list() {
             for a in at {
                 let a = a.as_str().unwrap();
                 let (file, line) = a.rsplit_once(':').unwrap();
-                assert!(repo().join("fixtures/api-changes").join(dir).join(file).is_file() && line.parse::<u32>().is_ok(), "{dir}: {a}");
+                assert!(
+                    repo().join("fixtures/api-changes").join(dir).join(file).is_file() && line.parse::<u32>().is_ok(),
+                    "{dir}: {a}"
+                );
             }
         }
     }
@@ -162,7 +174,13 @@ fn each_covered_api_runs_unchanged_under_the_layer_and_is_in_the_port_list() {
 
 #[test]
 fn a_module_named_module_fails_to_load_natively_with_the_explanation() {
-    let out = harness(&["check", "--api", "native", "--module", repo().join("fixtures/api-changes/module-name").to_str().unwrap()]);
+    let out = harness(&[
+        "check",
+        "--api",
+        "native",
+        "--module",
+        repo().join("fixtures/api-changes/module-name").to_str().unwrap(),
+    ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("FAIL  insmod exits 0"), "{t}");
@@ -187,10 +205,14 @@ fn a_module_that_does_not_compile_names_a_log_that_exists() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(t.contains("does not compile") && t.contains("what changed since Linux 3.5:"), "{t}");
-    let log = t.lines().find_map(|l| l.trim().strip_prefix("full log: ")).unwrap_or_else(|| panic!("no log named:\n{t}"));
+    let log =
+        t.lines().find_map(|l| l.trim().strip_prefix("full log: ")).unwrap_or_else(|| panic!("no log named:\n{t}"));
     let log = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("the named log {log}: {e}\n{t}"));
     assert!(log.contains("error:"), "the log holds the compiler's errors:\n{log}");
-    let kept = t.lines().find_map(|l| l.trim().strip_prefix("(run directory kept: ")?.strip_suffix(')')).unwrap_or_else(|| panic!("{t}"));
+    let kept = t
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("(run directory kept: ")?.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{t}"));
     assert!(std::path::Path::new(kept).starts_with(runs.path()) && std::path::Path::new(kept).is_dir(), "{t}");
 }
 
@@ -201,21 +223,34 @@ fn a_module_that_does_not_compile_names_a_log_that_exists() {
 fn headers_beside_the_module_folder_come_along_and_beyond_its_parent_never() {
     let k = kernel();
     let work = tempfile::tempdir().unwrap();
-    let built = harness::module::build(&repo().join("fixtures/beside/led"), &k, work.path(), &common::build_options(harness::api::Api::Native))
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let built = harness::module::build(
+        &repo().join("fixtures/beside/led"),
+        &k,
+        work.path(),
+        &common::build_options(harness::api::Api::Native),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(built.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["beside_led"]);
     let board = work.path().join("include/board.h");
-    assert!(board.is_file() && work.path().join("include/leds.h").is_file() && work.path().join("inc/buttons.h").is_file());
+    assert!(
+        board.is_file() && work.path().join("include/leds.h").is_file() && work.path().join("inc/buttons.h").is_file()
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&board).unwrap().permissions().mode() & 0o222, 0, "read-only");
 
     let work = tempfile::tempdir().unwrap();
-    let err = harness::module::build(&repo().join("fixtures/beside/beyond"), &k, work.path(), &common::build_options(harness::api::Api::Native))
-        .expect_err("an include beyond the parent is not copied");
+    let err = harness::module::build(
+        &repo().join("fixtures/beside/beyond"),
+        &k,
+        work.path(),
+        &common::build_options(harness::api::Api::Native),
+    )
+    .expect_err("an include beyond the parent is not copied");
     let shown = format!("{err:#}");
     assert!(
-        shown.contains("not copied into the build: beside_beyond.c:4 includes ../../build-errors/vendor-cc/vendor_led.c: ")
-            && shown.contains("is beyond the module folder's parent"),
+        shown.contains(
+            "not copied into the build: beside_beyond.c:4 includes ../../build-errors/vendor-cc/vendor_led.c: "
+        ) && shown.contains("is beyond the module folder's parent"),
         "{shown}"
     );
     assert!(!work.path().join("build-errors").exists() && !work.path().parent().unwrap().join("build-errors").exists());
@@ -237,7 +272,10 @@ fn a_makefile_that_sets_cc_gets_its_error_as_headline_and_the_variable_named() {
     assert_eq!(out.status.code(), Some(2), "{t}");
     let headline = t.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{t}"));
     assert!(headline.ends_with("does not compile: /bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found"), "{headline}");
-    assert!(t.contains("Makefile:4 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's build"), "{t}");
+    assert!(
+        t.contains("Makefile:4 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's build"),
+        "{t}"
+    );
     assert!(t.lines().all(|l| l.len() < 400 && !l.contains("--ro-bind")), "no command line is shown:\n{t}");
 }
 
@@ -247,11 +285,19 @@ fn a_makefile_that_sets_cc_gets_its_error_as_headline_and_the_variable_named() {
 fn a_build_error_under_the_layer_still_prints_the_port_list() {
     let k = kernel();
     let work = tempfile::tempdir().unwrap();
-    let err = harness::module::build(&repo().join("fixtures/build-errors/ported-typo"), &k, work.path(), &common::build_options(harness::api::Api::Linux35))
-        .expect_err("the typo fails the build");
+    let err = harness::module::build(
+        &repo().join("fixtures/build-errors/ported-typo"),
+        &k,
+        work.path(),
+        &common::build_options(harness::api::Api::Linux35),
+    )
+    .expect_err("the typo fails the build");
     let shown = format!("{err:#}");
     assert!(shown.contains("tv_usecs"), "{shown}");
-    assert!(shown.contains("built with --api 3.5: the layer gave back") && shown.contains("do_gettimeofday"), "{shown}");
+    assert!(
+        shown.contains("built with --api 3.5: the layer gave back") && shown.contains("do_gettimeofday"),
+        "{shown}"
+    );
 }
 
 /// The layer's own safety under 3.5's warning policy (fixtures/layer-safety/):
@@ -269,11 +315,15 @@ fn a_warning_that_names_a_layer_type_stops_the_build() {
             .unwrap_or_else(|| panic!("{dir} built under --api 3.5"));
         let shown = format!("{err:#}");
         assert!(shown.contains("does not compile") && shown.contains("compat35_"), "{dir}:\n{shown}");
-        assert!(shown.contains("A type of the 3.5 layer's own (compat35_…) met a type it does not take"), "{dir}:\n{shown}");
+        assert!(
+            shown.contains("A type of the 3.5 layer's own (compat35_…) met a type it does not take"),
+            "{dir}:\n{shown}"
+        );
         assert!(!shown.contains("builds it unchanged"), "{dir}:\n{shown}");
         // Natively the same module builds or fails on the kernel's own terms, never with the layer's words.
         let work = tempfile::tempdir().unwrap();
-        if let Err(e) = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Native)) {
+        if let Err(e) = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Native))
+        {
             assert!(!format!("{e:#}").contains("compat35"), "{dir} (native):\n{e:#}");
         }
     }
@@ -291,7 +341,10 @@ fn an_error_no_entry_explains_names_the_first_unknown_identifier() {
         let err = harness::module::build(&src, &k, work.path(), &common::build_options(api)).err().unwrap();
         let shown = format!("{err:#}");
         assert!(shown.contains("no known change explains these errors"), "--api {api}:\n{shown}");
-        assert!(shown.contains("the first unknown identifier is `printkk` (hello_unknown_name.c:8)"), "--api {api}:\n{shown}");
+        assert!(
+            shown.contains("the first unknown identifier is `printkk` (hello_unknown_name.c:8)"),
+            "--api {api}:\n{shown}"
+        );
         assert!(!shown.contains("builds it unchanged"), "--api {api}:\n{shown}");
     }
 }

@@ -63,7 +63,13 @@ impl Machine {
             std::os::unix::fs::symlink(&stub, bin.join(name)).unwrap();
         }
         let cache = dir.path().join("cache");
-        for d in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "modules/0123-4567", "kernels/exynos4210-0123"] {
+        for d in [
+            "sources/linux-source-6_12_xz-0123/linux",
+            "busybox-static-armhf-0123",
+            "cargo/0123",
+            "modules/0123-4567",
+            "kernels/exynos4210-0123",
+        ] {
             std::fs::create_dir_all(cache.join(d)).unwrap();
         }
         std::fs::write(cache.join("kernels/exynos4210-0123.lock"), "").unwrap();
@@ -85,14 +91,25 @@ impl Machine {
         let calls = self.dir.path().join("calls");
         let _ = std::fs::remove_file(&calls);
         for name in STUBBED {
-            let out = Command::new("bash").args(["-c", &format!("command -v {name}")]).env("PATH", self.path()).output().unwrap();
+            let out = Command::new("bash")
+                .args(["-c", &format!("command -v {name}")])
+                .env("PATH", self.path())
+                .output()
+                .unwrap();
             let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            assert!(Path::new(&found).starts_with(self.dir.path()), "{name} resolves to {found:?}, not to its stand-in");
+            assert!(
+                Path::new(&found).starts_with(self.dir.path()),
+                "{name} resolves to {found:?}, not to its stand-in"
+            );
         }
         // Both streams in one pipe, in the order a CI log shows them.
         let mut cmd = Command::new("timeout");
         cmd.args(["120", "bash", "-c", "exec \"$0\" 2>&1"]).arg(repo().join(".ci/run"));
-        cmd.env_clear().env("PATH", self.path()).env("HOME", self.dir.path()).env("CALLS", &calls).env("HARNESS_CACHE_DIR", self.cache());
+        cmd.env_clear()
+            .env("PATH", self.path())
+            .env("HOME", self.dir.path())
+            .env("CALLS", &calls)
+            .env("HARNESS_CACHE_DIR", self.cache());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -168,7 +185,9 @@ fn a_dry_run_only_prints_the_removals() {
     assert!(t.contains("$ rustup target remove --toolchain stub-toolchain armv7a-none-eabi"), "{t}");
     assert!(t.contains("$ dpkg --remove-architecture armhf"), "{t}");
     assert!(t.contains("apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison"), "{t}");
-    for kept in ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "modules/0123-4567"] {
+    for kept in
+        ["sources/linux-source-6_12_xz-0123/linux", "busybox-static-armhf-0123", "cargo/0123", "modules/0123-4567"]
+    {
         assert!(m.cache().join(kept).is_dir(), "{kept} removed by a dry run");
     }
 }

@@ -15,7 +15,13 @@ fn fails_with(args: &[&str], wants: &[&str]) {
 
 #[test]
 fn unknown_profile_lists_the_known_ones() {
-    fails_with(&["check", "--profile", "tiny9"], &["unknown profile \"tiny9\"", "exynos4210, exynos4210-debug, exynos4210-debug-full, exynos4210-gdb, tiny4412, vexpress-a9"]);
+    fails_with(
+        &["check", "--profile", "tiny9"],
+        &[
+            "unknown profile \"tiny9\"",
+            "exynos4210, exynos4210-debug, exynos4210-debug-full, exynos4210-gdb, tiny4412, vexpress-a9",
+        ],
+    );
 }
 
 #[test]
@@ -42,7 +48,10 @@ fn invalid_regex_names_the_step_and_entry() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("re.toml");
     std::fs::write(&f, "[[step]]\nname = \"insmod\"\nexpect = [{ regex = \"process:(\" }]\n").unwrap();
-    fails_with(&["check", "--expect", f.to_str().unwrap()], &["re.toml: step 1 (\"insmod\"): expect[0]: invalid regex"]);
+    fails_with(
+        &["check", "--expect", f.to_str().unwrap()],
+        &["re.toml: step 1 (\"insmod\"): expect[0]: invalid regex"],
+    );
 }
 
 #[test]
@@ -80,19 +89,9 @@ fn help_documents_every_flag() {
 fn usage_doc_names_every_flag_of_every_subcommand() {
     let usage = std::fs::read_to_string(repo().join("docs/usage.md")).unwrap();
     let flag = regex::Regex::new(r"--[a-z][a-z0-9-]*").unwrap();
-    let documented: std::collections::BTreeSet<&str> =
-        flag.find_iter(&usage).map(|m| m.as_str()).collect();
-    let subs = [
-        "check",
-        "board-image",
-        "setup",
-        "replay",
-        "recheck",
-        "emulate-board",
-        "kernel",
-        "cache-key",
-        "cache gc",
-    ];
+    let documented: std::collections::BTreeSet<&str> = flag.find_iter(&usage).map(|m| m.as_str()).collect();
+    let subs =
+        ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "kernel", "cache-key", "cache gc"];
     let mut missing = Vec::new();
     for sub in subs {
         let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
@@ -104,10 +103,7 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
         }
     }
     missing.dedup();
-    assert!(
-        missing.is_empty(),
-        "docs/usage.md does not document: {missing:?}"
-    );
+    assert!(missing.is_empty(), "docs/usage.md does not document: {missing:?}");
 }
 
 /// Every subcommand's options are well formed (clap checks its own

@@ -12,8 +12,8 @@
 
 use crate::common::{check_with, repo};
 use harness::judge::event::EventKind;
-use harness::options::CheckOptions;
 use harness::judge::verdict::{Outcome, Verdict};
+use harness::options::CheckOptions;
 use std::path::PathBuf;
 
 const DEBUG: &str = "exynos4210-debug";
@@ -31,7 +31,10 @@ fn run_together(profile: &str, fixtures: &[Fixture]) {
     let is_ko = |p: &&Fixture| p.0.ends_with(".ko");
     o.module.module_dirs = fixtures.iter().filter(|f| !is_ko(f)).map(|(dir, _)| repo().join(dir)).collect();
     o.module.kernel_modules = fixtures.iter().filter(is_ko).map(|(ko, _)| PathBuf::from(ko)).collect();
-    assert!(fixtures.iter().skip_while(|f| !is_ko(f)).all(|f| is_ko(&f)), "list the .ko fixtures last, in the order they run");
+    assert!(
+        fixtures.iter().skip_while(|f| !is_ko(f)).all(|f| is_ko(&f)),
+        "list the .ko fixtures last, in the order they run"
+    );
     let r = check_with(o);
     assert_eq!(r.units.len(), fixtures.len());
     let mut failed = Vec::new();
@@ -41,7 +44,10 @@ fn run_together(profile: &str, fixtures: &[Fixture]) {
             failed.push(*dir);
         }
     }
-    assert!(failed.is_empty(), "misjudged in the shared boot on {profile}: {failed:?} (their verdicts are printed above)");
+    assert!(
+        failed.is_empty(),
+        "misjudged in the shared boot on {profile}: {failed:?} (their verdicts are printed above)"
+    );
 }
 
 /// Everything the debug kernel survives, in one boot: each fault classified
@@ -134,7 +140,12 @@ fn use_after_free_is_kasan_slab_use_after_free(v: &Verdict) {
 
 fn double_free_is_kasan_double_free(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
-    assert_event(v, EventKind::Kasan { bug_type: "double-free".into() }, "insmod", Some("double_free_do [fault_double_free]"));
+    assert_event(
+        v,
+        EventKind::Kasan { bug_type: "double-free".into() },
+        "insmod",
+        Some("double_free_do [fault_double_free]"),
+    );
 }
 
 fn vzalloc_under_a_spinlock_is_sleep_in_atomic(v: &Verdict) {
@@ -151,7 +162,10 @@ fn leak_is_found_at_unload_with_its_site_bytes_and_function(v: &Verdict) {
     // metadata.
     assert_eq!(leaks[0].leak_size, Some(256));
     assert_eq!(leaks[0].module_symbol.as_deref(), Some("leak_do [fault_leak]"), "{:?}", leaks[0]);
-    let line = 1 + include_str!("../../../fixtures/faults/leak/fault_leak.c").lines().position(|l| l.contains("= kzalloc(")).unwrap();
+    let line = 1 + include_str!("../../../fixtures/faults/leak/fault_leak.c")
+        .lines()
+        .position(|l| l.contains("= kzalloc("))
+        .unwrap();
     assert_eq!(
         v.reason.as_deref(),
         Some(&*format!("not freed at unload: 1 allocation site(s) still hold 256 bytes (as the allocator counts them: whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:{line}"))
@@ -178,7 +192,10 @@ fn the_kernels_own_leaking_sample_is_caught(v: &Verdict) {
     for kind in [EventKind::Kmemleak, EventKind::UnfreedAtUnload] {
         let leaks: Vec<_> = v.events.iter().filter(|e| e.kind == kind).collect();
         assert!(leaks.len() >= 3, "expected several {kind} reports, got {}:\n{v}", leaks.len());
-        assert!(leaks.iter().any(|e| e.module_symbol.as_deref().is_some_and(|s| s.ends_with("[kmemleak_test]"))), "{v}");
+        assert!(
+            leaks.iter().any(|e| e.module_symbol.as_deref().is_some_and(|s| s.ends_with("[kmemleak_test]"))),
+            "{v}"
+        );
     }
     assert!(v.reason.as_deref().unwrap().starts_with("not freed at unload: "), "{v}");
 }
@@ -249,9 +266,18 @@ fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot
     type Check = Box<dyn Fn(&Verdict)>;
     let checks: Vec<(&str, Check)> = vec![
         ("fixtures/faults/sysfs-dup", Box::new(classed("duplicate sysfs name", "sysfs_dup_do [fault_sysfs_dup]"))),
-        ("fixtures/faults/free-irq-twice", Box::new(classed("WARNING (free of an already-free IRQ)", "free_irq_twice_do [fault_free_irq_twice]"))),
-        ("fixtures/faults/module-put", Box::new(classed("WARNING (module refcount underflow)", "module_put_do [fault_module_put]"))),
-        ("fixtures/faults/schedule-timeout", Box::new(classed("wrong schedule_timeout", "fault_schedule_timeout_init [fault_schedule_timeout]"))),
+        (
+            "fixtures/faults/free-irq-twice",
+            Box::new(classed("WARNING (free of an already-free IRQ)", "free_irq_twice_do [fault_free_irq_twice]")),
+        ),
+        (
+            "fixtures/faults/module-put",
+            Box::new(classed("WARNING (module refcount underflow)", "module_put_do [fault_module_put]")),
+        ),
+        (
+            "fixtures/faults/schedule-timeout",
+            Box::new(classed("wrong schedule_timeout", "fault_schedule_timeout_init [fault_schedule_timeout]")),
+        ),
         ("fixtures/faults/gfp-highmem", Box::new(classed("bad gfp flags", "gfp_highmem_do [fault_gfp_highmem]"))),
         (
             "fixtures/faults/enomem",
@@ -259,8 +285,15 @@ fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot
                 assert_eq!(v.outcome, Outcome::Failed, "{v}");
                 assert!(v.events.is_empty(), "{v}");
                 let text = std::fs::read_to_string(&v.console_log).unwrap();
-                assert_eq!(text.matches("fault_enomem: init returns -ENOMEM").count(), 1, "init ran once, as on the board:\n{v}");
-                assert!(text.contains("insmod: can't insert '/harness/enomem/fault_enomem.ko': Cannot allocate memory"), "busybox's message");
+                assert_eq!(
+                    text.matches("fault_enomem: init returns -ENOMEM").count(),
+                    1,
+                    "init ran once, as on the board:\n{v}"
+                );
+                assert!(
+                    text.contains("insmod: can't insert '/harness/enomem/fault_enomem.ko': Cannot allocate memory"),
+                    "busybox's message"
+                );
             }),
         ),
     ];

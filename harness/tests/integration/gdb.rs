@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 fn line_of(file: &str, after: &str, text: &str) -> usize {
     let src = std::fs::read_to_string(repo().join(file)).unwrap();
     let start = src.lines().position(|l| l.contains(after)).unwrap_or_else(|| panic!("no {after:?} in {file}"));
-    start + 1 + src.lines().skip(start).position(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in {file}"))
+    start
+        + 1
+        + src.lines().skip(start).position(|l| l.contains(text)).unwrap_or_else(|| panic!("no {text:?} in {file}"))
 }
 
 /// Waits for `child` until `deadline`; kills it if it is still running.
@@ -101,8 +103,14 @@ fn gdb_breaks_in_the_c_twins_init_and_the_rust_modules_and_the_run_passes() {
 
     let c_stop = regex::Regex::new(&format!(r"Breakpoint 1, mmc_init \(\) at \S*mmc_byte\.c:{c_line}\n")).unwrap();
     assert!(c_stop.is_match(&shown), "no stop in the C twin's init at line {c_line}:\n{all}");
-    assert!(regex::Regex::new(r#"\$1 = 0x[0-9a-f]{8} "123""#).unwrap().is_match(&shown), "the local kbuf, after strcpy:\n{all}");
-    let rust_stop = regex::Regex::new(&format!(r"Breakpoint 2, mmc_byte::exercise<mmc_byte::Kmalloc> \(size=100\) at src/lib\.rs:{rust_line}\n")).unwrap();
+    assert!(
+        regex::Regex::new(r#"\$1 = 0x[0-9a-f]{8} "123""#).unwrap().is_match(&shown),
+        "the local kbuf, after strcpy:\n{all}"
+    );
+    let rust_stop = regex::Regex::new(&format!(
+        r"Breakpoint 2, mmc_byte::exercise<mmc_byte::Kmalloc> \(size=100\) at src/lib\.rs:{rust_line}\n"
+    ))
+    .unwrap();
     assert!(rust_stop.is_match(&shown), "no stop in the Rust init's exercise::<Kmalloc> at line {rust_line}:\n{all}");
     assert!(shown.contains("$2 = 100"), "the argument size:\n{all}");
     assert!(verdict.contains("2 of 2 passed"), "{all}");

@@ -28,7 +28,8 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     let configs = repo().join("configs");
     let profile = Profile::load("exynos4210", &configs).unwrap();
     // Like `check`, install what is missing first (a fresh machine).
-    harness::prepare::setup(&profile.cross_compile, profile.kernel.source_package.as_deref()).unwrap_or_else(|e| panic!("{e:#}"));
+    harness::prepare::setup(&profile.cross_compile, profile.kernel.source_package.as_deref())
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let source = Source::resolve(None).unwrap();
     let k = kernel::get(
         &profile,
@@ -36,7 +37,14 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     // As `check` builds it by default: under the 3.5 layer.
-    let mut built = harness::module::build(&repo().join(module), &k, work, &crate::common::build_options(harness::api::Api::Linux35)).unwrap_or_else(|e| panic!("{e:#}")).modules;
+    let mut built = harness::module::build(
+        &repo().join(module),
+        &k,
+        work,
+        &crate::common::build_options(harness::api::Api::Linux35),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"))
+    .modules;
     assert_eq!(built.len(), 1, "{module} builds one module");
     built.remove(0)
 }
@@ -44,7 +52,10 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
 fn undefined(path: &Path) -> BTreeSet<String> {
     let data = std::fs::read(path).unwrap();
     let file = object::File::parse(&*data).unwrap();
-    file.symbols().filter(|s| s.is_undefined() && !s.name().unwrap_or("").is_empty()).map(|s| s.name().unwrap().to_string()).collect()
+    file.symbols()
+        .filter(|s| s.is_undefined() && !s.name().unwrap_or("").is_empty())
+        .map(|s| s.name().unwrap().to_string())
+        .collect()
 }
 
 fn relocation_types(path: &Path) -> BTreeSet<u32> {

@@ -11,30 +11,15 @@ use harness::judge::verdict::{Outcome, Verdict};
 use harness::options::CheckOptions;
 use std::path::PathBuf;
 
-const FIXTURES: &[&str] = &[
-    "cdev-kept",
-    "class-kept",
-    "input-kept",
-    "irq-none",
-    "irq-shared",
-];
+const FIXTURES: &[&str] = &["cdev-kept", "class-kept", "input-kept", "irq-none", "irq-shared"];
 
 #[test]
 fn each_leftover_and_a_disowned_interrupt_fail_for_their_own_reason_in_one_boot() {
     let mut o = CheckOptions::new("exynos4210", PathBuf::new());
-    o.module.module_dirs = FIXTURES
-        .iter()
-        .map(|f| repo().join("fixtures/leftovers").join(f))
-        .collect();
+    o.module.module_dirs = FIXTURES.iter().map(|f| repo().join("fixtures/leftovers").join(f)).collect();
     let r = check_with(o);
     assert_eq!(r.units.len(), FIXTURES.len());
-    let verdict = |label: &str| {
-        &r.units
-            .iter()
-            .find(|(l, _)| l == label)
-            .unwrap_or_else(|| panic!("no {label}"))
-            .1
-    };
+    let verdict = |label: &str| &r.units.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no {label}")).1;
     for f in FIXTURES {
         eprintln!("{f}: {}", verdict(f));
     }
@@ -56,51 +41,25 @@ fn failed<'a>(v: &'a Verdict, description: &str) -> &'a Check {
 }
 
 fn leftovers(v: &Verdict) -> String {
-    failed(v, "nothing left behind after rmmod")
-        .detail
-        .clone()
-        .unwrap_or_default()
+    failed(v, "nothing left behind after rmmod").detail.clone().unwrap_or_default()
 }
 
 fn cannot_load_twice_and_leaves_its_major(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     // The first load passed; the second fails with its own error, and that
     // is the headline.
-    assert!(
-        v.checks
-            .iter()
-            .any(|c| c.description == "insmod exits 0" && c.held),
-        "{v}"
-    );
+    assert!(v.checks.iter().any(|c| c.description == "insmod exits 0" && c.held), "{v}");
     let again = failed(v, "insmod#2 exits 0");
-    assert!(
-        again
-            .detail
-            .as_deref()
-            .unwrap()
-            .contains("Device or resource busy"),
-        "{again:?}"
-    );
-    assert_eq!(
-        v.reason.as_deref(),
-        Some("expectation not met: insmod#2 exits 0"),
-        "{v}"
-    );
-    assert!(
-        leftovers(v).contains("major 120 \"wait_queue\" in /proc/devices"),
-        "{v}"
-    );
+    assert!(again.detail.as_deref().unwrap().contains("Device or resource busy"), "{again:?}");
+    assert_eq!(v.reason.as_deref(), Some("expectation not met: insmod#2 exits 0"), "{v}");
+    assert!(leftovers(v).contains("major 120 \"wait_queue\" in /proc/devices"), "{v}");
 }
 
 fn leaves_its_class_device_and_node(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     failed(v, "insmod#2 exits 0");
     let left = leftovers(v);
-    for want in [
-        "class \"led\"",
-        "device \"led0\" of class \"led\"",
-        "/dev/led0",
-    ] {
+    for want in ["class \"led\"", "device \"led0\" of class \"led\"", "/dev/led0"] {
         assert!(left.contains(want), "{want} not named in: {left}");
     }
 }
@@ -108,21 +67,10 @@ fn leaves_its_class_device_and_node(v: &Verdict) {
 fn leaves_its_input_device(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Failed, "{v}");
     // An input device registers again under a new number: it loads twice.
-    assert!(
-        v.checks
-            .iter()
-            .any(|c| c.description == "insmod#2 exits 0" && c.held),
-        "{v}"
-    );
+    assert!(v.checks.iter().any(|c| c.description == "insmod#2 exits 0" && c.held), "{v}");
     let left = leftovers(v);
-    assert!(
-        left.contains("of class \"input\"") && left.contains("/dev/input/event"),
-        "{left}"
-    );
-    assert!(
-        !left.contains("led"),
-        "another unit's leftovers are not this one's: {left}"
-    );
+    assert!(left.contains("of class \"input\"") && left.contains("/dev/input/event"), "{left}");
+    assert!(!left.contains("led"), "another unit's leftovers are not this one's: {left}");
 }
 
 fn an_irq_none_handler_fails_its_step(v: &Verdict) {
@@ -131,32 +79,15 @@ fn an_irq_none_handler_fails_its_step(v: &Verdict) {
     assert_eq!(c.step, "press");
     assert!(c.detail.as_deref().unwrap().contains("IRQ_NONE"), "{c:?}");
     assert!(
-        v.checks
-            .iter()
-            .any(|c| c.description == "press prints line \"k1_count: press 1\"" && c.held),
+        v.checks.iter().any(|c| c.description == "press prints line \"k1_count: press 1\"" && c.held),
         "the handler ran: {v}"
     );
-    assert!(
-        v.board.iter().all(|c| !c.state.starts_with("handled")),
-        "the change list says handled: {:?}",
-        v.board
-    );
+    assert!(v.board.iter().all(|c| !c.state.starts_with("handled")), "the change list says handled: {:?}", v.board);
     // It left nothing behind: it frees its interrupt.
-    assert!(
-        v.checks
-            .iter()
-            .any(|c| c.description == "nothing left behind after rmmod" && c.held),
-        "{v}"
-    );
+    assert!(v.checks.iter().any(|c| c.description == "nothing left behind after rmmod" && c.held), "{v}");
 }
 
 fn a_shared_line_one_handler_claims_passes(v: &Verdict) {
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
-    assert!(
-        v.board
-            .iter()
-            .any(|c| c.part == "XEINT26" && c.state.starts_with("handled")),
-        "{:?}",
-        v.board
-    );
+    assert!(v.board.iter().any(|c| c.part == "XEINT26" && c.state.starts_with("handled")), "{:?}", v.board);
 }

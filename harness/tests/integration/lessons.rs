@@ -55,7 +55,8 @@ fn lessons_in_one_boot(api: Option<&str>) -> serde_json::Value {
 
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
-        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label}"))["verdict"]
+        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label}"))
+            ["verdict"]
             .clone()
     };
     // Two modules from one directory, named in the verdict, loaded in
@@ -71,15 +72,22 @@ fn lessons_in_one_boot(api: Option<&str>) -> serde_json::Value {
     // taken and compared for each.
     for r in reports.as_array().unwrap() {
         let v = &r["verdict"];
-        let step = |name: &str| v["steps"].as_array().unwrap().iter().any(|s| s["name"].as_str().unwrap().starts_with(name));
+        let step =
+            |name: &str| v["steps"].as_array().unwrap().iter().any(|s| s["name"].as_str().unwrap().starts_with(name));
         assert!(step("insmod#2") && step("rmmod#2") && step("gone#2"), "{}: not loaded twice: {v}", r["module"]);
-        let census = v["checks"].as_array().unwrap().iter().find(|c| c["description"] == "nothing left behind after rmmod");
+        let census =
+            v["checks"].as_array().unwrap().iter().find(|c| c["description"] == "nothing left behind after rmmod");
         assert_eq!(census.map(|c| c["held"].clone()), Some(serde_json::Value::Bool(true)), "{}: {v}", r["module"]);
     }
     // Each app's own output was matched, not only the kernel's lines.
     for lesson in ["misc", "poll", "chardev"] {
         let v = verdict(lesson);
-        let outputs = v["checks"].as_array().unwrap().iter().filter(|c| c["description"].as_str().unwrap().contains(" outputs ")).count();
+        let outputs = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["description"].as_str().unwrap().contains(" outputs "))
+            .count();
         assert!(outputs >= 1, "{lesson}: no stdout expectation checked: {v}");
     }
     // The tutorial's module with its own Makefile and no expectations file:
@@ -117,7 +125,10 @@ fn a_background_reader_is_woken_by_a_later_step_and_its_wait_step_judges_it() {
     let names: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"],
+        [
+            "census", "insmod", "reader", "writer", "collect", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2",
+            "census#2"
+        ],
         "{v}"
     );
     let held = |d: &str| v.checks.iter().any(|c| c.description == d && c.held);

@@ -57,7 +57,10 @@ fn a_console_flood_is_held_in_bounded_memory() {
             .unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "the measuring child failed:\n{text}");
-        assert!(text.contains("peak resident size grew by") && text.contains("1 passed"), "the child did not measure:\n{text}");
+        assert!(
+            text.contains("peak resident size grew by") && text.contains("1 passed"),
+            "the child did not measure:\n{text}"
+        );
         return;
     }
     let before = hwm_kib("self").unwrap();
@@ -82,7 +85,11 @@ fn a_console_flood_is_held_in_bounded_memory() {
     eprintln!("peak resident size grew by {grew_mib} MiB for 200 MB of console");
     assert!(first.unwrap().contains("[harness: line cut at 65536 bytes"), "the long line says it was cut");
     assert!(t.dropped > 0, "the transcript stopped keeping lines");
-    assert_eq!(std::fs::metadata(dir.path().join("console.log")).unwrap().len(), (200 << 20) as u64, "the log has everything");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("console.log")).unwrap().len(),
+        (200 << 20) as u64,
+        "the log has everything"
+    );
     assert!(grew_mib < 80, "the flood took {grew_mib} MiB");
 }
 

@@ -5,10 +5,10 @@
 
 use crate::common::{self, repo, text};
 use harness::guest::emulated::EmulatedBoard;
+use harness::judge::verdict::Outcome;
 use harness::replay::link::Link;
 use harness::replay::shell::{Login, Shell};
 use harness::replay::{self, RecheckOptions, ReplayOptions};
-use harness::judge::verdict::Outcome;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,7 +48,8 @@ fn replayed(opts: &ReplayOptions) -> replay::ReplayReport {
 }
 
 fn held(v: &harness::judge::verdict::Verdict, description: &str) {
-    let c = v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
+    let c =
+        v.checks.iter().find(|c| c.description == description).unwrap_or_else(|| panic!("no check {description}: {v}"));
     assert!(c.held, "{description}: {v}");
 }
 
@@ -98,8 +99,9 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
 
     // Offline, the same verdict, word for word.
     let module = harness::options::ModuleArgs { module_dirs: vec![repo().join("kmod")], ..Default::default() };
-    let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let again =
+        replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
+            .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), v.to_string());
     let out = common::harness(&["recheck", "--transcript", transcript.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -180,7 +182,10 @@ fn replay_of_a_hanging_init_times_out_on_the_step() {
     assert!(v.to_string().contains("fault_init_hang: init will never return"), "{v}");
     assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
     assert!(
-        report.notes.iter().any(|n| n.contains("fault_init_hang") && (n.contains("second rmmod") || n.contains("reset the board"))),
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("fault_init_hang") && (n.contains("second rmmod") || n.contains("reset the board"))),
         "{:?}",
         report.notes
     );
@@ -199,7 +204,14 @@ fn replay_of_a_hanging_init_times_out_on_the_step() {
 /// and gives the live verdict word for word; without the record it refuses.
 fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &str) {
     let module = harness::options::ModuleArgs { module_dirs: vec![common::fixture(fixture)], ..Default::default() };
-    let kos: Vec<PathBuf> = report.run_dir.iter().flat_map(|d| std::fs::read_dir(d.join("module")).into_iter().flatten()).flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "ko")).collect();
+    let kos: Vec<PathBuf> = report
+        .run_dir
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d.join("module")).into_iter().flatten())
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ko"))
+        .collect();
     let opts = RecheckOptions { transcript: report.transcript.clone(), module, module_names: vec![], ko: kos };
     let again = replay::recheck(&opts).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), report.verdict.to_string());
@@ -246,7 +258,8 @@ impl FakeLine {
     fn new(feed: Option<(Vec<u8>, Duration)>) -> FakeLine {
         let (mut master, mut slave) = (0, 0);
         // SAFETY: openpty fills two fds; no name, termios or size given.
-        let r = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        let r =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: plain fcntl on our own fds. Not inherited by the harness
         // binary; the master never blocks the feeding thread.
@@ -305,7 +318,8 @@ fn replay_on_a_silent_line_gives_up_at_the_prompt_deadline() {
     let line = FakeLine::new(None);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let err = format!("{:#}", replay::replay(&line_opts(&line, 3, dir.path())).err().expect("no shell on a silent line"));
+    let err =
+        format!("{:#}", replay::replay(&line_opts(&line, 3, dir.path())).err().expect("no shell on a silent line"));
     let took = started.elapsed();
     assert!(err.contains("no answer from the board on"), "{err}");
     assert!(err.contains("within 3 s: nothing was received"), "{err}");
@@ -320,7 +334,8 @@ fn replay_on_a_silent_line_gives_up_at_the_prompt_deadline() {
 /// last bytes received, escaped.
 #[test]
 fn replay_on_noise_without_a_prompt_shows_what_was_seen() {
-    let line = FakeLine::new(Some((b"[    1.000000] still booting, no prompt here\r\n".to_vec(), Duration::from_millis(150))));
+    let line =
+        FakeLine::new(Some((b"[    1.000000] still booting, no prompt here\r\n".to_vec(), Duration::from_millis(150))));
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let err = format!("{:#}", replay::replay(&line_opts(&line, 4, dir.path())).err().expect("no shell in noise"));
@@ -338,14 +353,25 @@ fn replay_on_noise_without_a_prompt_shows_what_was_seen() {
 /// and showing the bytes.
 #[test]
 fn replay_on_a_garbage_line_names_the_baud_rate() {
-    let garbage: Vec<u8> = (0..64u32).map(|i| [0x00, 0xf8, 0x80, b'x', 0xfe, 0x1e, b'~', 0x86][i as usize % 8]).collect();
+    let garbage: Vec<u8> =
+        (0..64u32).map(|i| [0x00, 0xf8, 0x80, b'x', 0xfe, 0x1e, b'~', 0x86][i as usize % 8]).collect();
     let line = FakeLine::new(Some((garbage, Duration::from_millis(50))));
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["replay", "--serial"])
         .arg(&line.path)
-        .args(["--board-path", "/tmp/x.ko", "--module-name", "x", "--baud", "9600", "--prompt-timeout", "30", "--transcript"])
+        .args([
+            "--board-path",
+            "/tmp/x.ko",
+            "--module-name",
+            "x",
+            "--baud",
+            "9600",
+            "--prompt-timeout",
+            "30",
+            "--transcript",
+        ])
         .arg(dir.path().join("serial.log"))
         .stdin(std::process::Stdio::null())
         .output()
@@ -455,12 +481,14 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     assert_eq!(ids, ["timer"], "{v}");
     assert!(!v.ports[0].at.is_empty(), "{v}");
     let module = harness::options::ModuleArgs { module_dirs: vec![fixture], ..Default::default() };
-    let again = replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let again =
+        replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
+            .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.ports, v.ports);
     assert_eq!(again.to_string(), v.to_string());
     // Without --module: the folder the replay named in the transcript, not kmod/.
-    let bare = RecheckOptions { transcript: transcript.clone(), module: Default::default(), module_names: vec![], ko: vec![] };
+    let bare =
+        RecheckOptions { transcript: transcript.clone(), module: Default::default(), module_names: vec![], ko: vec![] };
     let found = replay::recheck(&bare).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(found.to_string(), v.to_string());
     a_module_for_another_kernel_is_refused_before_the_first_step(&board.pty);
@@ -483,8 +511,15 @@ fn a_module_for_another_kernel_is_refused_before_the_first_step(pty: &Path) {
     };
     let first = err.lines().next().unwrap();
     assert!(first.starts_with("mmc_byte cannot load on this board: it was built for Linux "), "{err}");
-    assert!(first.contains("-emulated, the board runs ") && first.contains("insmod would refuse it (\"invalid module format\")"), "{err}");
-    assert!(first.ends_with(&format!("the board runs the {PROFILE} profile's kernel: build with --profile {PROFILE}")), "{err}");
+    assert!(
+        first.contains("-emulated, the board runs ")
+            && first.contains("insmod would refuse it (\"invalid module format\")"),
+        "{err}"
+    );
+    assert!(
+        first.ends_with(&format!("the board runs the {PROFILE} profile's kernel: build with --profile {PROFILE}")),
+        "{err}"
+    );
     let raw = String::from_utf8_lossy(&std::fs::read(dir.path().join("board.log")).unwrap()).into_owned();
     assert!(!raw.contains("harness_scenario"), "a step ran");
     assert_eq!(on_board(pty, "ls /tmp | grep -c '^harness-'"), "0");

@@ -17,7 +17,8 @@ use std::net::TcpListener;
 use std::path::Path;
 
 fn standin_kernel(dir: &Path) -> Kernel {
-    std::fs::write(dir.join("Makefile"), "include $(M)/Makefile\nmodules:\n\t@echo stand-in kernel: nothing built\n").unwrap();
+    std::fs::write(dir.join("Makefile"), "include $(M)/Makefile\nmodules:\n\t@echo stand-in kernel: nothing built\n")
+        .unwrap();
     Kernel {
         build_dir: dir.to_path_buf(),
         source_dir: dir.to_path_buf(),
@@ -57,8 +58,13 @@ fn build_hostile(sandbox: Sandbox) -> Escapes {
 
     let work = tempfile::tempdir().unwrap();
     sandbox.ready().unwrap_or_else(|e| panic!("{e:#}"));
-    let err = harness::module::build(&repo().join("fixtures/hostile-makefile"), &kernel, work.path(), &Options { jobs: 1, api: Api::Native, sandbox })
-        .expect_err("the stand-in kernel builds no .ko");
+    let err = harness::module::build(
+        &repo().join("fixtures/hostile-makefile"),
+        &kernel,
+        work.path(),
+        &Options { jobs: 1, api: Api::Native, sandbox },
+    )
+    .expect_err("the stand-in kernel builds no .ko");
     assert!(format!("{err:#}").contains("produced no .ko"), "{err:#}");
     let log = std::fs::read_to_string(work.path().join("module-build.log")).unwrap();
     Escapes { log, wrote: marker.exists(), connected: listener.accept().is_ok() }
@@ -67,7 +73,11 @@ fn build_hostile(sandbox: Sandbox) -> Escapes {
 #[test]
 fn a_hostile_makefile_escapes_without_the_sandbox_and_fails_every_escape_in_it() {
     let open = build_hostile(Sandbox::Off);
-    assert!(open.wrote && open.connected, "without the sandbox the escapes work (else this test proves nothing):\n{}", open.log);
+    assert!(
+        open.wrote && open.connected,
+        "without the sandbox the escapes work (else this test proves nothing):\n{}",
+        open.log
+    );
     assert!(open.log.contains("read a file in the home: escaped"), "{}", open.log);
 
     let held = build_hostile(Sandbox::On);

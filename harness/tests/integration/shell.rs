@@ -19,7 +19,8 @@ impl OnTerminal {
     fn start(args: &[&str]) -> OnTerminal {
         let (mut master, mut slave) = (0, 0);
         // SAFETY: openpty fills two fds; no name, termios or size given.
-        let r = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        let r =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: both fds are ours alone from here.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -108,7 +109,10 @@ fn the_shell_takes_typed_commands_with_the_module_loaded_and_leaving_gives_the_v
     };
     assert_eq!(status.code(), Some(0), "{}", t.text());
     let shown = t.text();
-    assert!(!shown.contains("shell open") && !shown.contains("shell closed"), "the shell markers are not shown: {shown}");
+    assert!(
+        !shown.contains("shell open") && !shown.contains("shell closed"),
+        "the shell markers are not shown: {shown}"
+    );
 }
 
 /// Without a terminal (a CI job), `--shell` is refused at once, in one line.

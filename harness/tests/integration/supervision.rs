@@ -3,8 +3,8 @@
 //! is killed.
 
 use crate::common::{self, check_with, fixture, harness, qemu_children_of, text};
-use harness::options::CheckOptions;
 use harness::judge::verdict::{Outcome, RunEnd};
+use harness::options::CheckOptions;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -29,7 +29,10 @@ fn assert_kdump(memory: Option<&str>, run_dir: &std::path::Path) {
     // makedumpfile's flattened format (QEMU 7.2 writes no other for
     // kdump), holding a kdump header; 1 GiB of RAM in far less.
     assert_eq!(&head[..12], b"makedumpfile", "{shown}");
-    let header = head[..64 << 10].windows(8).position(|w| w == b"KDUMP   ").unwrap_or_else(|| panic!("no kdump header: {shown}"));
+    let header = head[..64 << 10]
+        .windows(8)
+        .position(|w| w == b"KDUMP   ")
+        .unwrap_or_else(|| panic!("no kdump header: {shown}"));
     assert!(head.len() < 256 << 20, "{} bytes", head.len());
     // Completed for drgn: the kernel's name and machine in the header's
     // utsname, a VMCOREINFO beside it, and the command to open both.
@@ -37,7 +40,14 @@ fn assert_kdump(memory: Option<&str>, run_dir: &std::path::Path) {
     assert!(uts.starts_with("Linux\0") && uts.contains("arm\0"), "{uts:?}");
     let info = std::fs::read_to_string(run_dir.join("memory.vmcoreinfo")).unwrap();
     assert!(info.starts_with("OSRELEASE=6.12") && info.contains("SYMBOL(swapper_pg_dir)=c0"), "{info}");
-    assert!(shown.contains(&format!("drgn -c {} --vmcoreinfo {}", file.display(), run_dir.join("memory.vmcoreinfo").display())), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "drgn -c {} --vmcoreinfo {}",
+            file.display(),
+            run_dir.join("memory.vmcoreinfo").display()
+        )),
+        "{shown}"
+    );
 }
 
 /// SIGTERM to the harness (a CI cancel) stops QEMU too.
@@ -109,11 +119,23 @@ fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
-        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["module"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"]
+            .clone()
     };
     let oops = verdict("null-deref");
     assert_eq!(oops["outcome"], "CRASHED", "{oops}");
-    let event = oops["events"].as_array().unwrap().iter().find(|e| e["kind"]["class"] == "oops").cloned().unwrap_or_else(|| panic!("no oops: {oops}"));
+    let event = oops["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"]["class"] == "oops")
+        .cloned()
+        .unwrap_or_else(|| panic!("no oops: {oops}"));
     assert_eq!(event["step"], "insmod", "{event}");
     assert_eq!(event["module_symbol"], "null_deref_do [fault_null_deref]", "{event}");
     // The faulting store's line, from the .ko's DWARF, in JSON and in the
@@ -122,14 +144,22 @@ fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     let line = source.lines().position(|l| l.contains("/* the mistake */")).unwrap() + 1;
     let pc = &event["frames"][0];
     let frame = pc["frame"].as_str().unwrap();
-    assert!(frame.starts_with("null_deref_do+0x") && frame.ends_with(" [fault_null_deref]"), "the PC's frame first: {event}");
+    assert!(
+        frame.starts_with("null_deref_do+0x") && frame.ends_with(" [fault_null_deref]"),
+        "the PC's frame first: {event}"
+    );
     assert_eq!(pc["lines"][0]["file"], "fault_null_deref.c", "{event}");
     assert_eq!(pc["lines"][0]["line"], line, "{event}");
     assert_eq!(pc["lines"][0]["function"], "null_deref_do", "{event}");
     assert!(t.contains(&format!("{frame} fault_null_deref.c:{line}")), "{t}");
     // The caller's frame (a return address) is the line of the call in init.
     let call = source.lines().position(|l| l.trim() == "null_deref_do();").unwrap() + 1;
-    let init = event["frames"].as_array().unwrap().iter().find(|f| f["frame"].as_str().unwrap().starts_with("fault_null_deref_init+")).unwrap_or_else(|| panic!("{event}"));
+    let init = event["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["frame"].as_str().unwrap().starts_with("fault_null_deref_init+"))
+        .unwrap_or_else(|| panic!("{event}"));
     assert_eq!(init["lines"][0]["line"], call, "{event}");
     let hang = verdict("init-hang");
     assert_eq!(hang["outcome"], "TIMED-OUT", "{hang}");
@@ -138,7 +168,8 @@ fn an_oops_is_crashed_and_an_init_that_never_returns_times_out_on_the_step() {
     assert!(t.contains("R15="), "{t}");
     assert!(t.contains("CPU#1"), "both CPUs' registers are shown: {t}");
     assert!(t.contains("fault_init_hang: init will never return"), "last console lines shown: {t}");
-    let run_dir = t.lines().find_map(|l| l.strip_prefix("run directory: ")).unwrap_or_else(|| panic!("no run directory: {t}"));
+    let run_dir =
+        t.lines().find_map(|l| l.strip_prefix("run directory: ")).unwrap_or_else(|| panic!("no run directory: {t}"));
     assert_kdump(hang["memory"].as_str(), std::path::Path::new(run_dir.trim()));
     assert!(oops["memory"].is_null(), "the oops's unit did not hang: {oops}");
 }
@@ -172,22 +203,39 @@ fn a_rust_oops_names_its_line_in_src_lib_rs() {
     assert_eq!(v.outcome, Outcome::Crashed, "{v}");
     let source = std::fs::read_to_string(fixture("faults/rust-null-deref/src/lib.rs")).unwrap();
     let line = source.lines().position(|l| l.contains("// the mistake")).unwrap() as u32 + 1;
-    let oops = v.events.iter().find(|e| e.kind == harness::judge::event::EventKind::Oops).unwrap_or_else(|| panic!("no oops: {v}"));
+    let oops = v
+        .events
+        .iter()
+        .find(|e| e.kind == harness::judge::event::EventKind::Oops)
+        .unwrap_or_else(|| panic!("no oops: {v}"));
     let pc = oops.frames.first().unwrap_or_else(|| panic!("no frame with a source line: {oops:?}"));
     assert!(pc.frame.ends_with(" [fault_rust_null]"), "{oops:?}");
     // The report's module function, demangled as the source names it.
-    assert_eq!(oops.module_symbol.as_deref(), Some("fault_rust_null::write_through_null [fault_rust_null]"), "{oops:?}");
+    assert_eq!(
+        oops.module_symbol.as_deref(),
+        Some("fault_rust_null::write_through_null [fault_rust_null]"),
+        "{oops:?}"
+    );
     // Innermost first: core's write_volatile, inlined into the fixture's
     // function, whose line is the store.
-    let ours = pc.lines.iter().find(|l| l.file == "src/lib.rs").unwrap_or_else(|| panic!("no line in src/lib.rs: {oops:?}"));
+    let ours =
+        pc.lines.iter().find(|l| l.file == "src/lib.rs").unwrap_or_else(|| panic!("no line in src/lib.rs: {oops:?}"));
     assert_eq!(ours.line, line, "{oops:?}");
-    assert!(ours.function.ends_with("write_through_null") && !ours.function.contains("17h"), "demangled, without its hash: {oops:?}");
+    assert!(
+        ours.function.ends_with("write_through_null") && !ours.function.contains("17h"),
+        "demangled, without its hash: {oops:?}"
+    );
     assert!(v.to_string().contains(&format!("at src/lib.rs:{line})")), "{v}");
     // The link register's frame: init, at the line of the call (a Rust
     // function with no name in its line tables is named from the symbol).
     let call = source.lines().position(|l| l.trim() == "write_through_null();").unwrap() as u32 + 1;
-    let init = oops.frames.iter().find(|f| f.frame.starts_with("fault_rust_null_init+")).unwrap_or_else(|| panic!("{oops:?}"));
-    assert_eq!((init.lines[0].function.as_str(), init.lines[0].file.as_str(), init.lines[0].line), ("fault_rust_null_init", "src/lib.rs", call), "{oops:?}");
+    let init =
+        oops.frames.iter().find(|f| f.frame.starts_with("fault_rust_null_init+")).unwrap_or_else(|| panic!("{oops:?}"));
+    assert_eq!(
+        (init.lines[0].function.as_str(), init.lines[0].file.as_str(), init.lines[0].line),
+        ("fault_rust_null_init", "src/lib.rs", call),
+        "{oops:?}"
+    );
 }
 
 /// A kernel built with debug info (the exynos4210-gdb profile) gives its
@@ -208,7 +256,8 @@ fn a_linked_programs_frames_get_their_lines_unless_the_name_is_ambiguous() {
         .output()
         .expect("the cross gcc, which check installs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines = harness::judge::lines::KernelLines::parse(&std::fs::read(&prog).unwrap()).unwrap().expect("built with -g");
+    let lines =
+        harness::judge::lines::KernelLines::parse(&std::fs::read(&prog).unwrap()).unwrap().expect("built with -g");
     let at = lines.at_symbol("twice", 0, false);
     assert_eq!(at.len(), 1, "{at:?}");
     assert_eq!((at[0].function.as_str(), at[0].line), ("twice", 3), "{at:?}");
@@ -216,6 +265,13 @@ fn a_linked_programs_frames_get_their_lines_unless_the_name_is_ambiguous() {
     assert_eq!(lines.at_symbol("helper", 0, false), [], "two static helpers: which one is unknown");
     assert_eq!(lines.at_symbol("other", 0, false)[0].line, 2);
     let stripped = dir.path().join("stripped");
-    assert!(std::process::Command::new("arm-linux-gnueabihf-strip").arg("--strip-debug").arg("-o").arg(&stripped).arg(&prog).status().unwrap().success());
+    assert!(std::process::Command::new("arm-linux-gnueabihf-strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&prog)
+        .status()
+        .unwrap()
+        .success());
     assert!(harness::judge::lines::KernelLines::parse(&std::fs::read(&stripped).unwrap()).unwrap().is_none());
 }

@@ -31,21 +31,38 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 3)), "{t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
-        reports.as_array().unwrap().iter().find(|r| r["module"] == label).unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"].clone()
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["module"] == label)
+            .unwrap_or_else(|| panic!("no {label} in {reports}"))["verdict"]
+            .clone()
     };
     for l in lessons {
         assert_eq!(verdict(l)["outcome"], "PASSED", "{l}: {}", verdict(l));
     }
     let storm = verdict("irq-storm");
     assert_eq!(storm["outcome"], "FAILED", "{storm}");
-    assert!(storm["reason"].as_str().unwrap().starts_with("interrupt storm on XEINT26: it fired more than 1000 times in a second"), "{storm}");
+    assert!(
+        storm["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupt storm on XEINT26: it fired more than 1000 times in a second"),
+        "{storm}"
+    );
     // The board's changes, each in the step it happened in: the app lit
     // LED1 and LED3, and a click is a press and a release.
     let changed = |v: &serde_json::Value, part: &str, state: &str, step: &str| {
         v["board"].as_array().unwrap().iter().any(|c| c["part"] == part && c["state"] == state && c["step"] == step)
     };
     let leds = verdict("led-gpio");
-    assert!(changed(&leds, "LED1", "on", "light") && changed(&leds, "LED3", "on", "light") && changed(&leds, "LED1", "off", "out"), "{leds}");
+    assert!(
+        changed(&leds, "LED1", "on", "light")
+            && changed(&leds, "LED3", "on", "light")
+            && changed(&leds, "LED1", "off", "out"),
+        "{leds}"
+    );
     assert!(!changed(&leds, "LED2", "on", "light"), "{leds}");
     let keys = verdict("key-irq");
     assert!(changed(&keys, "K1", "pressed", "press") && changed(&keys, "K1", "released", "press"), "{keys}");
@@ -57,7 +74,12 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
 /// (`[board] stock-drivers = true`), in the boot above.
 fn stock_notes(verdict: &dyn Fn(&str) -> serde_json::Value, t: &str) {
     let resources = |v: &serde_json::Value| -> Vec<(String, bool)> {
-        v["stock"].as_array().unwrap().iter().map(|n| (n["resource"].as_str().unwrap().to_string(), n["refused"].as_bool().unwrap())).collect()
+        v["stock"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["resource"].as_str().unwrap().to_string(), n["refused"].as_bool().unwrap()))
+            .collect()
     };
     let led1 = verdict("led1");
     assert_eq!(led1["outcome"], "PASSED", "{led1}");
@@ -112,10 +134,20 @@ fn a_button_never_released_times_out_the_step_that_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let expect = dir.path().join("expect.toml");
     let lesson = fixture("lessons/key-irq");
-    let never = std::fs::read_to_string(lesson.join("expect.toml")).unwrap().replace("click = \"K1\"\nhold_ms = 200", "press = \"K1\"");
+    let never = std::fs::read_to_string(lesson.join("expect.toml"))
+        .unwrap()
+        .replace("click = \"K1\"\nhold_ms = 200", "press = \"K1\"");
     assert!(never.contains("press = \"K1\""), "{never}");
     std::fs::write(&expect, never).unwrap();
-    let out = harness(&["check", "--step-timeout", "10", "--module", lesson.to_str().unwrap(), "--expect", expect.to_str().unwrap()]);
+    let out = harness(&[
+        "check",
+        "--step-timeout",
+        "10",
+        "--module",
+        lesson.to_str().unwrap(),
+        "--expect",
+        expect.to_str().unwrap(),
+    ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("verdict: TIMED-OUT: step collect did not finish within 10 s"), "{t}");

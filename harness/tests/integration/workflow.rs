@@ -72,9 +72,16 @@ fn workflow_passes_actionlint() {
 fn actionlint_catches_a_broken_workflow() {
     let dir = tempfile::tempdir().unwrap();
     let wf = dir.path().join("broken.yml");
-    std::fs::write(&wf, "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n").unwrap();
+    std::fs::write(
+        &wf,
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n",
+    )
+    .unwrap();
     let findings = actionlint(&wf);
-    assert!(findings.iter().any(|f| f.contains("\"nope\" is not defined")), "no finding for an undefined matrix key: {findings:?}");
+    assert!(
+        findings.iter().any(|f| f.contains("\"nope\" is not defined")),
+        "no finding for an undefined matrix key: {findings:?}"
+    );
 }
 
 /// The workflow runs the README's commands, not something of its own.
