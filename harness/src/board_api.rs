@@ -446,7 +446,7 @@ impl Board {
     /// Whether one use is of a name the board lacks, and of which kind.
     fn judge(&self, u: &Use, s: &Scan, imports: &[String]) -> Option<(Kind, Option<String>)> {
         let defconfig = &self.index.defconfig;
-        let imported = imports.iter().any(|i| *i == u.name);
+        let imported = imports.contains(&u.name);
         if s.own_macros.contains(&u.name)
             || s.own_types.contains(&u.name)
             || !(s.header_names.contains(&u.name) || s.header_macros.contains(&u.name) || imported)

@@ -151,7 +151,7 @@ pub fn entries() -> Result<Vec<Entry>> {
             stamp.metadata().or_else(|_| path.metadata()).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
         out.push(Entry { bytes: dir_size(&path), path, profile: profile.to_string(), last_used });
     }
-    out.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+    out.sort_by_key(|e| std::cmp::Reverse(e.last_used));
     Ok(out)
 }
 

@@ -461,6 +461,10 @@ fn command_line(
     Ok(argv)
 }
 
+/// A memory dump of the guest, written or not: its file and the seconds it
+/// took, or why there is none.
+type Dump = Option<Result<(PathBuf, f64), String>>;
+
 /// What a hung guest was doing (its CPUs' registers), and the memory of a
 /// hung or panicked one (smdkc210 does not reset on a panic: QEMU is still
 /// up), asked of QEMU before it is killed, each with a deadline.
@@ -469,7 +473,7 @@ fn post_mortem(
     qmp_socket: Option<&Path>,
     guest: &Qemu,
     run_dir: &Path,
-) -> Result<(Option<String>, Option<Result<(PathBuf, f64), String>>)> {
+) -> Result<(Option<String>, Dump)> {
     let Some(sock) = qmp_socket else { return Ok((None, None)) };
     let registers =
         end.is_hang().then(|| match qmp::human_command(sock, "info registers -a", Duration::from_secs(5)) {

@@ -105,11 +105,8 @@ mod tests {
         let log = dir.path().join("console.log");
         let r = ConsoleReader::start(&b"one\r\ntwo\npartial"[..], &log).unwrap();
         let mut got = Vec::new();
-        loop {
-            match r.lines.recv_timeout(Duration::from_secs(5)).unwrap() {
-                ConsoleMsg::Line(l) => got.push(l),
-                ConsoleMsg::Closed => break,
-            }
+        while let ConsoleMsg::Line(l) = r.lines.recv_timeout(Duration::from_secs(5)).unwrap() {
+            got.push(l);
         }
         r.join();
         assert_eq!(got, vec!["one", "two", "partial"]);

@@ -411,7 +411,7 @@ enum Ran {
     Finished,
     /// The board stopped answering (a hang, a panic): judged from the
     /// kernel messages its console showed.
-    Stopped { end: RunEnd, transcript: Transcript },
+    Stopped { end: RunEnd, transcript: Box<Transcript> },
 }
 
 fn run_on_board(
@@ -474,7 +474,7 @@ fn run_on_board(
     if let Some((end, transcript)) = end {
         b.responsive = false;
         b.reset = end == RunEnd::Reset;
-        return Ok(Ran::Stopped { end, transcript });
+        return Ok(Ran::Stopped { end, transcript: Box::new(transcript) });
     }
     stages.say("dmesg", "reading the kernel log back");
     b.shell.run_ok("echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@", DUMP_TIMEOUT)?;

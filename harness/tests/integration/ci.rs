@@ -148,6 +148,10 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
             // libssl-dev would take libpq-dev along. The cross libc goes
             // with the cross compiler, both the harness's: not a reason to
             // keep it.
+            "cargo fmt --all -- --check".to_string(),
+            format!("cargo HARNESS_CACHE_DIR={cache}"),
+            "cargo clippy --all-targets -- -D warnings".to_string(),
+            format!("cargo HARNESS_CACHE_DIR={cache}"),
             "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf gdb-multiarch \
              libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools"
                 .to_string(),
@@ -199,6 +203,15 @@ fn outside_ci_it_removes_nothing() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let ran: Vec<String> = actions(&calls).into_iter().filter(|c| !c.contains("HARNESS_CACHE_DIR")).collect();
-    assert_eq!(ran, ["cargo run --release -- check", "cargo nextest run --profile ci"], "{t}");
+    assert_eq!(
+        ran,
+        [
+            "cargo fmt --all -- --check",
+            "cargo clippy --all-targets -- -D warnings",
+            "cargo run --release -- check",
+            "cargo nextest run --profile ci"
+        ],
+        "{t}"
+    );
     assert!(m.cache().join("sources").is_dir());
 }

@@ -69,16 +69,11 @@ fn a_console_flood_is_held_in_bounded_memory() {
     let reader = ConsoleReader::start(flood, &dir.path().join("console.log")).unwrap();
     let mut t = Transcript::new("0123456789abcdef");
     let mut first: Option<String> = None;
-    loop {
-        match reader.lines.recv_timeout(Duration::from_secs(60)).unwrap() {
-            ConsoleMsg::Line(l) => {
-                if first.is_none() {
-                    first = Some(l[l.len() - 100..].to_string());
-                }
-                t.push(&l);
-            }
-            ConsoleMsg::Closed => break,
+    while let ConsoleMsg::Line(l) = reader.lines.recv_timeout(Duration::from_secs(60)).unwrap() {
+        if first.is_none() {
+            first = Some(l[l.len() - 100..].to_string());
         }
+        t.push(&l);
     }
     reader.join();
     let grew_mib = (hwm_kib("self").unwrap() - before) / 1024;
