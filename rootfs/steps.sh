@@ -471,7 +471,10 @@ harness_census() {
         return 0
     fi
     HARNESS_CENSUS_SEQ=$((${HARNESS_CENSUS_SEQ:-0} + 1))
-    _cfile=${HARNESS_TMP:-/tmp}/harness-census.$HARNESS_CENSUS_SEQ
+    # In a folder of their own, which the replay removes from a board.
+    _cdir=${HARNESS_TMP:-/tmp}/harness-census
+    [ -d "$_cdir" ] || mkdir "$_cdir" || return $?
+    _cfile=$_cdir/$HARNESS_CENSUS_SEQ
     HARNESS_CENSUS_LAST=
     ( harness_census_run "$1" "$_cfile" "$HARNESS_CENSUS_FIRST" ) || return $?
     case $1 in

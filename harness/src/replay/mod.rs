@@ -531,6 +531,8 @@ fn copy_files(
     let scenario = plan::script(&sc.plan, BOARD_DIR) + &build_markers(sc);
     transfer::copy(&mut b.shell, scenario.as_bytes(), &scenario_dest, tools)?;
     b.files.push(format!("{BOARD_DIR}/harness-step.out"));
+    // The census's lists (steps.sh, harness_census).
+    b.files.push(format!("{BOARD_DIR}/harness-census"));
     let mut copied = Vec::new();
     match &opts.board_path {
         Some(p) => {
