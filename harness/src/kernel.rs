@@ -388,8 +388,10 @@ fn configure(
         profile.kernel.defconfig,
         profile.kernel.fragments.join(" + ")
     );
-    let kconfig_makefile = std::fs::read_to_string(src.join("scripts/kconfig/Makefile")).unwrap_or_default();
-    if kconfig_makefile.contains("olddefconfig") {
+    // An old tree is one whose kconfig Makefile has no `olddefconfig` (3.5's);
+    // a tree without that Makefile (the suite's stand-in) is taken as new.
+    let kconfig_makefile = std::fs::read_to_string(src.join("scripts/kconfig/Makefile"));
+    if kconfig_makefile.as_deref().map_or(true, |m| m.contains("olddefconfig")) {
         let defconfig = make_args(profile, opts, src, out, &[&profile.kernel.defconfig]);
         process::Logged::new("make", &defconfig, &logs.join("defconfig.log"), short).envs(&envs).run(|_| {})?;
         let mut merge: Vec<OsString> = vec!["-m".into(), "-O".into(), out.into(), out.join(".config").into()];
