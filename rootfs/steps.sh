@@ -39,7 +39,9 @@ harness_step() {
     # start; the oops is the verdict.
     case $_name in
     *'#2'*)
-        read -r _taint < /proc/sys/kernel/tainted 2>/dev/null || _taint=0
+        # cat, not read: a sysctl file read a byte at a time ends after its
+        # first byte ("4" of 4224).
+        _taint=$(cat /proc/sys/kernel/tainted 2>/dev/null) || _taint=0
         if [ $((_taint & 128)) -ne 0 ] && [ $((${HARNESS_TAINT_BASE:-0} & 128)) -eq 0 ]; then
             return 0
         fi
@@ -464,7 +466,7 @@ harness_census_trees() {
 harness_census() {
     # The taint a unit starts from (harness_step: no second load after an
     # oops in the first), read at each census, the reused one too.
-    read -r HARNESS_TAINT_BASE < /proc/sys/kernel/tainted 2>/dev/null || HARNESS_TAINT_BASE=0
+    HARNESS_TAINT_BASE=$(cat /proc/sys/kernel/tainted 2>/dev/null) || HARNESS_TAINT_BASE=0
     if [ "$1 $2" = "first reuse" ] && [ -n "$HARNESS_CENSUS_LAST" ]; then
         HARNESS_CENSUS_FIRST=$HARNESS_CENSUS_LAST
         echo "the census the step before took"
