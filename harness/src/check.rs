@@ -249,7 +249,12 @@ fn unit_end(u: &prepare::Unit, view: &Transcript, end: &RunEnd) -> RunEnd {
         .steps
         .iter()
         .filter(|s| s.action != crate::plan::Action::Leaks)
-        .all(|s| view.step(&s.name).is_some_and(|r| r.rc.is_some()));
+        // A second-round step that never began was skipped by the guest
+        // (steps.sh: no second load after the first oopsed): the unit ended.
+        .all(|s| {
+            view.step(&s.name).is_some_and(|r| r.rc.is_some())
+                || (crate::judge::step::round(&s.name).is_some() && view.step(&s.name).is_none())
+        });
     match end {
         _ if finished => RunEnd::Completed,
         RunEnd::StepTimedOut { step, unit, after_secs } if unit.as_deref() == Some(u.label.as_str()) => {
