@@ -91,10 +91,14 @@ pub fn for_sandbox() -> Vec<Need> {
     vec![Need::program("bwrap", "bubblewrap")]
 }
 
+/// The gdb that reads ARM (Debian's host gdb reads only the host's): named
+/// here, on the build side, so that the run side's guest/gdb.rs reads it.
+pub const GDB: &str = "gdb-multiarch";
+
 /// What `check --gdb` needs: a gdb that reads ARM (Debian's gdb reads only
 /// the host's architecture).
 pub fn for_gdb() -> Vec<Need> {
-    vec![Need::program(crate::guest::gdb::PROGRAM, "gdb-multiarch")]
+    vec![Need::program(GDB, "gdb-multiarch")]
 }
 
 /// What the test suite needs beyond a check: mkimage for the board image,

@@ -32,6 +32,10 @@ const GENTLE_GRACE: Duration = Duration::from_secs(60);
 /// Process groups of the children running now, for the signal handler.
 static GROUPS: Mutex<BTreeMap<i32, Stop>> = Mutex::new(BTreeMap::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// What the signal handler runs before it exits, which runs no destructors:
+/// the run side registers putting back a terminal it lent to a guest's
+/// shell (guest/terminal.rs), so this build-side module names none of it.
+static AT_INTERRUPT: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
 /// The write end of the pipe to the watchdog, if one was started.
 static WATCHDOG: Mutex<Option<File>> = Mutex::new(None);
 
@@ -55,10 +59,20 @@ pub fn install_signal_handler() -> Result<()> {
         reap(&groups);
         // exit runs no destructors: a terminal lent to a guest's shell is
         // put back here.
-        crate::guest::terminal::restore();
+        let hooks: Vec<fn()> = AT_INTERRUPT.lock().map(|h| h.clone()).unwrap_or_default();
+        hooks.iter().for_each(|hook| hook());
         std::process::exit(130);
     })
     .context("installing the signal handler")
+}
+
+/// Runs `hook` in the signal handler before it exits (see
+/// [`AT_INTERRUPT`]); a hook registered twice runs once.
+pub fn at_interrupt(hook: fn()) {
+    let mut hooks = AT_INTERRUPT.lock().unwrap_or_else(|e| e.into_inner());
+    if !hooks.iter().any(|h| std::ptr::fn_addr_eq(*h, hook)) {
+        hooks.push(hook);
+    }
 }
 
 pub fn interrupted() -> bool {

@@ -18,7 +18,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The gdb that reads ARM (Debian's host gdb reads only the host's).
-pub const PROGRAM: &str = "gdb-multiarch";
+pub const PROGRAM: &str = crate::packages::GDB;
 
 /// What the script needs to know of one run.
 #[derive(Debug, Clone)]

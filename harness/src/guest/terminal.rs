@@ -53,6 +53,7 @@ impl RawTerminal {
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
         *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+        crate::process::at_interrupt(restore);
         termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).context("making the terminal raw")?;
         Ok(RawTerminal)
     }
