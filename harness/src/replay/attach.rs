@@ -10,8 +10,62 @@
 //! proven by a probe, `echo @@R$((N+0))@@`, whose answer `@@RN@@` only a
 //! shell can print (the echo of the typed line shows `$((N+0))`).
 
-use super::shell::{find, screen, Login, Screen};
 use std::time::{Duration, Instant};
+
+/// Who to log in as, when the board asks.
+pub struct Login {
+    pub user: String,
+    pub password: Option<String>,
+}
+
+/// What the last thing on the console asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Busybox init's askfirst: "Please press Enter to activate this console."
+    Activate,
+    /// getty/login: "FriendlyARM login: ".
+    Login,
+    Password,
+    /// Something that ends like a shell prompt (`# `, `$ `, `> `).
+    Prompt,
+    /// Boot noise, or nothing.
+    Other,
+}
+
+/// Removes ANSI escape sequences (colour prompts, cursor queries).
+pub fn strip_ansi(text: &str) -> String {
+    strip_ansi_escapes::strip_str(text)
+}
+
+/// Classifies what the board printed since the harness last acted.
+pub fn screen(recent: &str) -> Screen {
+    let text = strip_ansi(recent).replace('\r', "");
+    let last = text.rsplit('\n').next().unwrap_or("").trim_end();
+    if text.rsplit('\n').take(3).any(|l| l.contains("Please press Enter to activate this console")) {
+        return Screen::Activate;
+    }
+    let lower = last.to_ascii_lowercase();
+    if lower.ends_with("login:") {
+        Screen::Login
+    } else if lower.ends_with("password:") {
+        Screen::Password
+    } else if !last.is_empty()
+        && last.len() < 120
+        && (last.ends_with('#') || last.ends_with('$') || last.ends_with('>'))
+    {
+        Screen::Prompt
+    } else {
+        Screen::Other
+    }
+}
+
+/// Byte-string search from `from`.
+pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
+}
 
 /// How long the line must be quiet before what is on screen is acted on:
 /// a prompt is the last thing printed, and it does not end with a newline.

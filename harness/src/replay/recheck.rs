@@ -87,7 +87,7 @@ pub fn judge_transcript(
 ) -> Result<Verdict> {
     let plan = plan::plan(&board_modules(names, None), expectations)?;
     let mut ctx = context(log, names, kos, t)?;
-    ctx.explain = crate::check::load_explanations(t);
+    ctx.explain = crate::changes::load_explanations(t);
     if let Some(api) = &t.api {
         ctx.api = api.clone();
     }

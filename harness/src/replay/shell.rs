@@ -13,6 +13,9 @@
 //! Command numbers start at a random base per session so that a late answer
 //! to an earlier, abandoned session cannot match.
 
+// The screen's classification is the attach machine's (attach.rs), and
+// kept here under its old names for the replay's other files.
+pub use super::attach::{find, screen, strip_ansi, Login, Screen};
 use super::attach::{Attach, Failure, Step, View};
 use super::link::Link;
 use anyhow::{bail, Result};
@@ -22,47 +25,6 @@ use std::time::{Duration, Instant};
 /// characters (FEATURE_EDITING_MAX_LEN) and old ttys' canonical mode not
 /// much more; the framing adds at most about 70 to a command.
 pub const MAX_COMMAND: usize = 820;
-
-/// What the last thing on the console asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    /// Busybox init's askfirst: "Please press Enter to activate this console."
-    Activate,
-    /// getty/login: "FriendlyARM login: ".
-    Login,
-    Password,
-    /// Something that ends like a shell prompt (`# `, `$ `, `> `).
-    Prompt,
-    /// Boot noise, or nothing.
-    Other,
-}
-
-/// Removes ANSI escape sequences (colour prompts, cursor queries).
-pub fn strip_ansi(text: &str) -> String {
-    strip_ansi_escapes::strip_str(text)
-}
-
-/// Classifies what the board printed since the harness last acted.
-pub fn screen(recent: &str) -> Screen {
-    let text = strip_ansi(recent).replace('\r', "");
-    let last = text.rsplit('\n').next().unwrap_or("").trim_end();
-    if text.rsplit('\n').take(3).any(|l| l.contains("Please press Enter to activate this console")) {
-        return Screen::Activate;
-    }
-    let lower = last.to_ascii_lowercase();
-    if lower.ends_with("login:") {
-        Screen::Login
-    } else if lower.ends_with("password:") {
-        Screen::Password
-    } else if !last.is_empty()
-        && last.len() < 120
-        && (last.ends_with('#') || last.ends_with('$') || last.ends_with('>'))
-    {
-        Screen::Prompt
-    } else {
-        Screen::Other
-    }
-}
 
 /// The line that runs `cmd` as command number `n`.
 pub fn frame(n: u64, cmd: &str) -> String {
@@ -107,14 +69,6 @@ pub fn parse_answer(n: u64, received: &[u8]) -> Option<Answer> {
     Some(Answer { output, status })
 }
 
-/// Byte-string search from `from`.
-pub fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
-}
-
 /// What the prompt-finding looks at: the bytes since `from`, but at most
 /// the last [`RECENT`]; each read takes less than that, so nothing new is
 /// missed, and a board that floods the line costs no rescans of it all.
@@ -125,12 +79,6 @@ fn recent(link: &Link, from: usize) -> &[u8] {
 
 /// See [`recent`]: more than one read of the link (16 KiB).
 const RECENT: usize = 64 << 10;
-
-/// Who to log in as, when the board asks.
-pub struct Login {
-    pub user: String,
-    pub password: Option<String>,
-}
 
 /// A command started on the board, not yet answered.
 pub struct Pending {
