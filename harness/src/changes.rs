@@ -4,6 +4,9 @@
 //! in which version, and what works on both kernels. The matching is a pure
 //! function over the compiler's or the loader's text.
 
+// A port is a pure type the judge reads (judge/port.rs).
+pub use crate::judge::port::Port;
+use crate::judge::step::{StepKind, Transcript};
 use anyhow::{bail, Context, Result};
 use regex::Regex;
 use serde::Deserialize;
@@ -80,46 +83,6 @@ pub struct Explanation {
     pub instead: String,
     pub covered: bool,
     pub layer: String,
-}
-
-/// One 3.5 API a module built under `--api 3.5` used that the test kernel
-/// lacks: what a port to the test kernel must change, and where.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Port {
-    pub id: String,
-    pub what: String,
-    pub instead: String,
-    /// `file:line` of each use the build named (relative to the module
-    /// directory), in the order first seen; empty for a use without a place
-    /// (the module's name).
-    pub at: Vec<String>,
-    /// What the layer did instead.
-    pub layer: String,
-    /// What the mark said of this module beyond its id ("module.ko is built
-    /// as module35.ko").
-    pub note: Option<String>,
-}
-
-impl fmt::Display for Port {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.at.is_empty() {
-            writeln!(f, "{}", self.what)?;
-        } else {
-            writeln!(f, "{} ({})", self.what, self.at.join(", "))?;
-        }
-        if let Some(n) = &self.note {
-            writeln!(f, "  here: {n}")?;
-        }
-        write!(f, "  works on 3.5 and here: ")?;
-        let mut lines = self.instead.lines();
-        if let Some(first) = lines.next() {
-            writeln!(f, "{first}")?;
-        }
-        for l in lines {
-            writeln!(f, "    {l}")?;
-        }
-        Ok(())
-    }
 }
 
 impl fmt::Display for Explanation {
@@ -500,6 +463,18 @@ pub fn explain(stage: Stage, text: &str) -> Vec<String> {
     }
 }
 
+/// Known kernel changes that explain what the loading steps printed (a
+/// module named `module`, say).
+pub fn load_explanations(t: &Transcript) -> Vec<String> {
+    let text: Vec<String> = t
+        .steps
+        .iter()
+        .filter(|s| s.kind() == StepKind::Insmod)
+        .flat_map(|s| t.kernel_lines(s).chain(t.output_lines(s)).map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    explain(Stage::Load, &text.join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,7 +518,7 @@ mod tests {
         assert!(ex[0].evidence.contains("module: module is already loaded"), "{:?}", ex[0]);
         let shown = ex[0].to_string();
         assert!(shown.contains("Give the module another name"), "{shown}");
-        assert_eq!(crate::check::load_explanations(&t), [shown]);
+        assert_eq!(crate::changes::load_explanations(&t), [shown]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::guest::qmp;
 use crate::guest::rootfs;
 use crate::judge::report::Report;
-use crate::judge::step::{StepKind, Transcript};
+use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
 use crate::judge::verdict::{self, RunEnd, Verdict};
 use crate::judge::watch::{Limits, Watch};
@@ -161,7 +161,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
                 memory: (end.is_hang() || end == RunEnd::Panicked).then(|| memory.clone()).flatten(),
                 kernel_lines: kernel_lines.clone(),
                 unmodelled: unmodelled.iter().filter(|a| a.unit.as_deref() == unit_of(u)).cloned().collect(),
-                explain: load_explanations(t),
+                explain: crate::changes::load_explanations(t),
                 api: u.api.to_string(),
                 ports: u.ports.clone(),
                 lacks: u.lacks.clone(),
@@ -262,18 +262,6 @@ fn unit_end(u: &prepare::Unit, view: &Transcript, end: &RunEnd) -> RunEnd {
         }
         other => other.clone(),
     }
-}
-
-/// Known kernel changes that explain what the loading steps printed (a
-/// module named `module`, say).
-pub fn load_explanations(t: &Transcript) -> Vec<String> {
-    let text: Vec<String> = t
-        .steps
-        .iter()
-        .filter(|s| s.kind() == StepKind::Insmod)
-        .flat_map(|s| t.kernel_lines(s).chain(t.output_lines(s)).map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    crate::changes::explain(crate::changes::Stage::Load, &text.join("\n"))
 }
 
 /// What one boot produced.

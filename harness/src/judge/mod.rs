@@ -3,13 +3,16 @@
 //! enforces it): a saved console log judges the same as a live one.
 
 pub mod access;
+pub mod api;
 pub mod board;
 pub mod census;
 pub mod event;
 pub mod expect;
 pub mod ktap;
+pub mod lack;
 pub mod lines;
 pub mod marker;
+pub mod port;
 pub mod report;
 pub mod step;
 pub mod stock;

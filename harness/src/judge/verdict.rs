@@ -5,13 +5,13 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
-use crate::board_api::Lack;
-use crate::changes::Port;
 use crate::judge::access::Unmodelled;
 use crate::judge::event::{Event, EventKind};
 use crate::judge::expect::{Check, Expectations};
 use crate::judge::ktap::{self, Counts, Ktap};
+use crate::judge::lack::Lack;
 use crate::judge::marker::StepId;
+use crate::judge::port::Port;
 use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
 use serde::Serialize;
