@@ -18,7 +18,7 @@
 //! 3.5 layer's accessors give it the mapping and the module's line), and
 //! it counts the same.
 
-use crate::judge::step::Transcript;
+use crate::step::Transcript;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -297,7 +297,7 @@ mod tests {
     /// QEMU's, with its mapping and line; the board's other changes are not.
     #[test]
     fn the_boards_reported_accesses_are_named_with_their_mapping_and_line() {
-        use crate::judge::marker::{FIXTURE_NONCE, MARKER};
+        use crate::marker::{FIXTURE_NONCE, MARKER};
         let log = "[    2.0] @@N begin insmod\n\
                    [    2.1] @@N board 2.050000 access write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:32\n\
                    [    2.1] @@N board 2.060000 access write 0x11400024 4 S5P_VA_GPIO -\n\

@@ -5,7 +5,7 @@
 //! them. `/init` records where each section was loaded; with the .ko's own
 //! symbol table that is enough to name the function.
 
-use crate::judge::lines::{ModuleLines, SourceLine};
+use crate::lines::{ModuleLines, SourceLine};
 use anyhow::{Context, Result};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 

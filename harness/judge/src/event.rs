@@ -3,8 +3,8 @@
 //! whole report block, the step it happened in and the module symbol in its
 //! stack trace.
 
-use crate::judge::lines::SourceLine;
-use crate::judge::step::{LineKind, StepKind, TaskPid, Transcript};
+use crate::lines::SourceLine;
+use crate::step::{LineKind, StepKind, TaskPid, Transcript};
 use regex::Regex;
 use serde::Serialize;
 use std::fmt;
@@ -285,7 +285,7 @@ pub fn is_board_reset(raw: &str) -> bool {
     if line.starts_with("U-Boot ") {
         return true;
     }
-    let (stamp, message) = crate::judge::marker::split_timestamp(line);
+    let (stamp, message) = crate::marker::split_timestamp(line);
     stamp == Some(0.0) && message.starts_with("Booting Linux on physical CPU")
 }
 
@@ -384,7 +384,7 @@ fn awaits_its_end(ev: &Event) -> bool {
 /// nothing else says where it stops; the other markers (pid, section,
 /// board, …) are written while the kernel may be mid-report, and pass over.
 fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
-    use crate::judge::marker::{parse_marker, Marker};
+    use crate::marker::{parse_marker, Marker};
     let boundary = matches!(
         parse_marker(message, nonce),
         Some(Marker::Begin { .. } | Marker::End { .. } | Marker::Done | Marker::Start { .. })
@@ -394,8 +394,8 @@ fn marker_closes(ev: &Event, message: &str, nonce: &str) -> bool {
 
 /// Whether `line` is a step boundary marker (no report being open): after
 /// one, a stack dump is no earlier report's.
-fn marker_closes_nothing_open(line: &crate::judge::step::ConsoleLine, nonce: &str) -> bool {
-    use crate::judge::marker::{parse_marker, Marker};
+fn marker_closes_nothing_open(line: &crate::step::ConsoleLine, nonce: &str) -> bool {
+    use crate::marker::{parse_marker, Marker};
     line.kind == LineKind::Marker
         && matches!(
             parse_marker(&line.message, nonce),
@@ -407,7 +407,7 @@ fn marker_closes_nothing_open(line: &crate::judge::step::ConsoleLine, nonce: &st
 const MAX_BLOCK: usize = 200;
 
 /// Finds every report in the transcript. `name` resolves bare addresses of
-/// the module under test (see [`crate::judge::symbols`]).
+/// the module under test (see [`crate::symbols`]).
 pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     let mut open: Option<Event> = None;
@@ -553,13 +553,13 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
     }
     ev.module_symbol = ev.block.iter().find_map(|l| {
         if let Some(c) = MODULE_FRAME.captures(l) {
-            return Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]));
+            return Some(format!("{} [{}]", crate::lines::readable(&c["function"]), &c["module"]));
         }
         let addr = u64::from_str_radix(&BARE_FRAME.captures(l)?[1], 16).ok()?;
         let named = name(addr)?;
         // Keep the kernel's short form: function [module].
         let c = MODULE_FRAME.captures(&named)?;
-        Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]))
+        Some(format!("{} [{}]", crate::lines::readable(&c["function"]), &c["module"]))
     });
     // A WARNING of allocation profiling's is a leak, with its site named.
     if let Some(c) =
@@ -568,7 +568,7 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
         ev.kind = EventKind::UnfreedAtUnload;
         ev.leak_size = c["bytes"].parse().ok();
         ev.leak_site = Some(c["site"].to_string());
-        ev.module_symbol = Some(format!("{} [{}]", crate::judge::lines::readable(&c["function"]), &c["module"]));
+        ev.module_symbol = Some(format!("{} [{}]", crate::lines::readable(&c["function"]), &c["module"]));
     }
     if ev.kind == EventKind::Kmemleak {
         ev.leak_size = LEAK_HEADER.captures(&ev.block[0]).and_then(|c| c[1].parse().ok());
@@ -658,10 +658,7 @@ mod tests {
     }
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(
-            &crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE),
-            crate::judge::marker::FIXTURE_NONCE,
-        )
+        Transcript::from_log(&crate::marker::with_nonce(s, crate::marker::FIXTURE_NONCE), crate::marker::FIXTURE_NONCE)
     }
 
     #[test]
@@ -831,7 +828,7 @@ mod real_logs {
     fn scan_fixture(name: &str) -> (Transcript, Vec<Event>) {
         let p = crate::repo_root().join("harness/tests/fixtures/console").join(name);
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let t = Transcript::from_log(&text, crate::judge::marker::FIXTURE_NONCE);
+        let t = Transcript::from_log(&text, crate::marker::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
         (t, ev)
     }
@@ -963,7 +960,7 @@ mod real_logs {
         let text = std::fs::read_to_string(p)
             .unwrap()
             .replace("schedule_timeout: wrong timeout value ffffffff", "mydrv: something odd happened");
-        let t = Transcript::from_log(&text, crate::judge::marker::FIXTURE_NONCE);
+        let t = Transcript::from_log(&text, crate::marker::FIXTURE_NONCE);
         let ev = scan(&t, &|_| None);
         let odd = ev
             .iter()
@@ -1026,7 +1023,7 @@ mod real_logs {
     fn kunit_output_in_a_real_log_parses() {
         let (t, ev) = scan_fixture("exynos4210-debug-kunit-demo.log");
         assert!(ev.is_empty(), "{:?}", summary(&ev));
-        let k = crate::judge::ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
+        let k = crate::ktap::parse(t.lines.iter().map(|l| l.message.as_str()));
         let c = k.counts();
         assert_eq!((c.passed, c.failed, c.skipped, c.incomplete), (1, 1, 1, 0));
         assert_eq!(k.failures(), vec!["kunit-demo.deliberately_fails"]);

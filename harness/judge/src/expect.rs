@@ -25,9 +25,9 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
-use crate::judge::board::{self, BoardKeys, BoardStep};
-use crate::judge::census;
-use crate::judge::step::{self, StepKind, Transcript};
+use crate::board::{self, BoardKeys, BoardStep};
+use crate::census;
+use crate::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ use std::fmt;
 struct File {
     #[serde(default)]
     programs: Vec<String>,
-    api: Option<crate::judge::api::Api>,
+    api: Option<crate::api::Api>,
     reload: Option<bool>,
     #[serde(default)]
     step: Vec<StepSpec>,
@@ -186,7 +186,7 @@ pub struct Expectations {
     /// No file was given: the defaults alone apply.
     pub defaults: bool,
     /// The module API the file asks for (`api = "native"` or `"3.5"`).
-    pub api: Option<crate::judge::api::Api>,
+    pub api: Option<crate::api::Api>,
     /// `[board] stock-drivers = true`: the virtual board holds the pins
     /// and interrupts the stock image's drivers hold (judge/stock.rs).
     pub stock_drivers: bool,

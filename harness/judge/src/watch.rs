@@ -13,10 +13,10 @@
 //! }
 //! ```
 
-use crate::judge::event::{classify, is_board_reset, EventKind};
-use crate::judge::marker::{split_timestamp, Marker, StepId};
-use crate::judge::step::Transcript;
-use crate::judge::verdict::RunEnd;
+use crate::event::{classify, is_board_reset, EventKind};
+use crate::marker::{split_timestamp, Marker, StepId};
+use crate::step::Transcript;
+use crate::verdict::RunEnd;
 use std::time::{Duration, Instant};
 
 /// How long to keep reading after "Kernel panic" for the rest of the report.

@@ -522,13 +522,13 @@ impl Transcript {
     /// The board's changes, each placed in the step it was reported in
     /// (not the accesses it reports, which are the verdict's unmodelled
     /// hardware: access.rs).
-    pub fn board_changes(&self) -> Vec<crate::judge::board::BoardChange> {
+    pub fn board_changes(&self) -> Vec<crate::board::BoardChange> {
         self.board
             .iter()
-            .filter(|(_, _, part, _)| part != crate::judge::access::BOARD_ACCESS)
+            .filter(|(_, _, part, _)| part != crate::access::BOARD_ACCESS)
             .map(|(i, at, part, state)| {
                 let step = i.map(|i| &self.steps[i]);
-                crate::judge::board::BoardChange {
+                crate::board::BoardChange {
                     at: *at,
                     part: part.clone(),
                     state: state.clone(),
@@ -548,7 +548,7 @@ impl Transcript {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::marker::{marker_line, parse_any, MARKER};
+    use crate::marker::{marker_line, parse_any, MARKER};
 
     const N: &str = "0123456789abcdef";
 

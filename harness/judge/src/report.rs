@@ -2,8 +2,8 @@
 //! test case per step, expectation, kernel report and KUnit case, so CI
 //! systems show them natively).
 
-use crate::judge::ktap::{Status, TestResult};
-use crate::judge::verdict::Verdict;
+use crate::ktap::{Status, TestResult};
+use crate::verdict::Verdict;
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
@@ -162,9 +162,9 @@ fn add_kunit(suite: &mut TestSuite, t: &TestResult, prefix: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::expect::Expectations;
-    use crate::judge::step::Transcript;
-    use crate::judge::verdict::{judge, Context, RunEnd};
+    use crate::expect::Expectations;
+    use crate::step::Transcript;
+    use crate::verdict::{judge, Context, RunEnd};
 
     #[test]
     fn junit_and_json_carry_steps_expectations_events_and_kunit() {
@@ -172,7 +172,7 @@ mod tests {
             Expectations::parse("[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n", "e").unwrap();
         let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
                    KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
-        let t = Transcript::from_log(&crate::judge::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
+        let t = Transcript::from_log(&crate::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
         let v = judge(&t, &exp, &["insmod".to_string()], RunEnd::Completed, Context::new("log".into()));
         let timings = vec![("boot".to_string(), 1.5)];
         let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };

@@ -5,15 +5,15 @@
 //! module ran and did the wrong thing; CRASHED means the kernel (or the guest)
 //! died under it; TIMED-OUT means nothing more came.
 
-use crate::judge::access::Unmodelled;
-use crate::judge::event::{Event, EventKind};
-use crate::judge::expect::{Check, Expectations};
-use crate::judge::ktap::{self, Counts, Ktap};
-use crate::judge::lack::Lack;
-use crate::judge::marker::StepId;
-use crate::judge::port::Port;
-use crate::judge::step::Transcript;
-use crate::judge::symbols::ModuleSymbols;
+use crate::access::Unmodelled;
+use crate::event::{Event, EventKind};
+use crate::expect::{Check, Expectations};
+use crate::ktap::{self, Counts, Ktap};
+use crate::lack::Lack;
+use crate::marker::StepId;
+use crate::port::Port;
+use crate::step::Transcript;
+use crate::symbols::ModuleSymbols;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -112,11 +112,11 @@ pub struct Verdict {
     pub board_may_change: Vec<String>,
     /// What changed on the virtual board (an LED lit, a button pressed),
     /// each with the step it happened in.
-    pub board: Vec<crate::judge::board::BoardChange>,
+    pub board: Vec<crate::board::BoardChange>,
     /// The module's requests of what the stock image's drivers hold
     /// (judge/stock.rs), and whether the virtual board held them
     /// (`[board] stock-drivers = true`).
-    pub stock: Vec<crate::judge::stock::StockNote>,
+    pub stock: Vec<crate::stock::StockNote>,
     pub stock_drivers: bool,
     /// No expectations file was given: the defaults were checked.
     pub defaults: bool,
@@ -176,7 +176,7 @@ pub struct Context {
     pub memory: Option<String>,
     /// The kernel's debug information, when it was built with it: source
     /// lines for the kernel's frames too.
-    pub kernel_lines: Option<std::rc::Rc<crate::judge::lines::KernelLines>>,
+    pub kernel_lines: Option<std::rc::Rc<crate::lines::KernelLines>>,
     /// The unit's steps' accesses to hardware QEMU does not model.
     pub unmodelled: Vec<Unmodelled>,
     /// Known kernel changes that explain what happened (changes.rs).
@@ -424,7 +424,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
             .map(|s| s.source_of(function, offset, ret))
             .unwrap_or_default(),
     };
-    let mut scanned = crate::judge::event::scan(t, &name);
+    let mut scanned = crate::event::scan(t, &name);
     for e in &mut scanned {
         e.locate(&name, &locate);
     }
@@ -439,9 +439,8 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     });
     // KUnit's cases run at each load: those of the first are counted (the
     // second load's, run again, would hide a short plan among twice as many).
-    let first_load = |l: &&crate::judge::step::ConsoleLine| {
-        l.step.is_none_or(|i| crate::judge::step::round(&t.steps[i].name).is_none())
-    };
+    let first_load =
+        |l: &&crate::step::ConsoleLine| l.step.is_none_or(|i| crate::step::round(&t.steps[i].name).is_none());
     let parsed = ktap::parse(t.lines.iter().filter(first_load).map(|l| l.message.as_str()));
     let ktap = (!parsed.is_empty()).then(|| KtapSummary {
         counts: parsed.counts(),
@@ -487,7 +486,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         unmodelled,
         board_may_change,
         board: t.board_changes(),
-        stock: crate::judge::stock::notes(&t.board_changes()),
+        stock: crate::stock::notes(&t.board_changes()),
         stock_drivers: expectations.stock_drivers,
         defaults: expectations.defaults,
         explanations: ctx.explain,
@@ -503,7 +502,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
 
 /// `function+off/len [module] file.c:LINE`, then the functions it was
 /// inlined into, outward.
-fn write_frame(s: &mut String, f: &crate::judge::event::SourceFrame) {
+fn write_frame(s: &mut String, f: &crate::event::SourceFrame) {
     let Some((first, outer)) = f.lines.split_first() else { return };
     let _ = writeln!(s, "          {} {}:{}", f.frame, first.file, first.line);
     let mut inner = &first.function;
@@ -590,7 +589,7 @@ impl Verdict {
                 s,
                 "  note  {} console line(s) past the first {} MiB were not kept in memory; the console log has them",
                 self.dropped_lines,
-                crate::judge::step::KEEP_BYTES >> 20
+                crate::step::KEEP_BYTES >> 20
             );
         }
     }
@@ -642,7 +641,7 @@ impl Verdict {
         if let Some(r) = &self.registers {
             let _ = writeln!(s, "\n  guest registers when it was stopped (QEMU `info registers`):");
             // All of it: `info registers -a` is one block per CPU.
-            for l in r.lines().take(crate::judge::verdict::REGISTER_LINES) {
+            for l in r.lines().take(crate::verdict::REGISTER_LINES) {
                 let _ = writeln!(s, "    | {l}");
             }
         }
@@ -671,7 +670,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_checks(&mut s);
-        crate::judge::stock::write_notes(&self.stock, self.stock_drivers, &mut s);
+        crate::stock::write_notes(&self.stock, self.stock_drivers, &mut s);
         self.write_timeline(&mut s);
         self.write_sections(&mut s);
         write!(f, "{s}\nverdict: {}", self.outcome)?;
@@ -690,10 +689,7 @@ mod tests {
     use super::*;
 
     fn tlog(s: &str) -> Transcript {
-        Transcript::from_log(
-            &crate::judge::marker::with_nonce(s, crate::judge::marker::FIXTURE_NONCE),
-            crate::judge::marker::FIXTURE_NONCE,
-        )
+        Transcript::from_log(&crate::marker::with_nonce(s, crate::marker::FIXTURE_NONCE), crate::marker::FIXTURE_NONCE)
     }
 
     fn planned() -> Vec<String> {
@@ -929,7 +925,7 @@ mod tests {
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["board_may_change"][0], "rmmod prints line \"mmc exit!\"", "{json}");
         let report =
-            crate::judge::report::Report { profile: "p", module: "m", kernel_release: "k", timings: &[], verdict: &v };
+            crate::report::Report { profile: "p", module: "m", kernel_release: "k", timings: &[], verdict: &v };
         let xml = report.junit().to_string().unwrap();
         assert!(xml.contains("needs the board: "), "{xml}");
         assert!(!xml.contains("<failure"), "nothing failed that the board may change: {xml}");
