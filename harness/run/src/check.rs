@@ -5,6 +5,7 @@ use crate::guest::console::{ConsoleMsg, ConsoleReader};
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::guest::qmp;
 use crate::guest::rootfs;
+use crate::judge::marker::{marker_line, Marker};
 use crate::judge::report::Report;
 use crate::judge::step::Transcript;
 use crate::judge::symbols::ModuleSymbols;
@@ -370,7 +371,8 @@ pub fn boot(
         (None, None)
     };
     let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
-    let tee = interactive.then(|| (format!("@@harness {nonce} shell open"), format!("@@harness {nonce} shell closed")));
+    let shell_marker = |open| marker_line(nonce, &Marker::Shell { open });
+    let tee = interactive.then(|| (shell_marker(true), shell_marker(false)));
     let console = ConsoleReader::start_with_tee(pipe, &run_dir.join("console.log"), tee)?;
     // Raw only once QEMU runs; restored when `_raw` drops, on every path.
     let _raw = if interactive { Some(crate::guest::terminal::RawTerminal::enter()?) } else { None };

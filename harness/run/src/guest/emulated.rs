@@ -214,4 +214,71 @@ mod tests {
         assert!(!c.iter().any(|a| a.contains("devkmsg")), "{c:?}");
         assert!(!c.iter().any(|a| a.starts_with("panic=")), "a board stops at a panic: {c:?}");
     }
+
+    /// The person at the emulated board (friendlyarm-init) does what the
+    /// prompts steps.sh writes ask, as the judge's control lines say it
+    /// (judge/board.rs), and only for the replay's own nonce (marker.rs):
+    /// steps.sh's wording, friendlyarm-init's patterns and the Rust
+    /// definitions are tied here.
+    #[test]
+    fn the_person_at_the_emulated_board_does_what_this_runs_prompts_ask() {
+        use crate::judge::board::{step, BoardKeys, BoardStep};
+        use crate::judge::marker::{marker_line, parse_marker, Marker};
+        let adc = std::collections::BTreeMap::from([("AIN0".to_string(), 2048)]);
+        let keys = BoardKeys {
+            press: Some("K1"),
+            click: Some("K2"),
+            release: Some("K3"),
+            adc: Some(&adc),
+            ..Default::default()
+        };
+        let Some(BoardStep::Act(acts)) = step(&keys).unwrap() else { panic!("not an action") };
+        let rootfs = crate::repo_root().join("rootfs");
+        let dir = tempfile::tempdir().unwrap();
+        let kmsg = dir.path().join("kmsg");
+        let nonce = "0123456789abcdef";
+        // steps.sh's prompts (the wait for the pin left out).
+        let script = ". \"$STEPS\"; harness_person_wait() { :; }; harness_board \"$@\"";
+        let args = ["-c", script, "sh"].into_iter().map(String::from).chain(acts.iter().cloned());
+        duct::cmd("sh", args)
+            .env("STEPS", rootfs.join("steps.sh"))
+            .env("HARNESS_NONCE", nonce)
+            .env("HARNESS_KMSG", &kmsg)
+            .env("HARNESS_PERSON", "1")
+            .stdout_null()
+            .run()
+            .unwrap();
+        let prompts = std::fs::read_to_string(&kmsg).unwrap();
+        let prompts: Vec<&str> = prompts.lines().collect();
+        assert_eq!(prompts.len(), acts.len(), "{prompts:?}");
+        for p in &prompts {
+            assert!(matches!(parse_marker(p, nonce), Some(Marker::Prompt { .. })), "{p}");
+        }
+        // The kernel log as /dev/kmsg gives it: the replay's start, another
+        // run's prompt and a module's printk holding this run's (ordinary
+        // lines), then the prompts.
+        let other = |text: &str| Marker::Prompt { text: text.into() };
+        let mut log = vec![
+            marker_line(nonce, &Marker::Start { label: "m".into() }),
+            marker_line("fedcba9876543210", &other("press K4 and hold it within 20 s")),
+            format!("m: {}", marker_line(nonce, &other("release K4 within 20 s"))),
+        ];
+        log.extend(prompts.iter().map(|p| p.to_string()));
+        let records: String = log.iter().enumerate().map(|(i, m)| format!("6,{i},0,-;{m}\n")).collect();
+        let done = duct::cmd!("sh", rootfs.join("friendlyarm-init"), "--person", "/dev/stdout", "0")
+            .stdin_bytes(records)
+            .stdout_capture()
+            .run()
+            .unwrap();
+        let lines: Vec<String> = String::from_utf8_lossy(&done.stdout).lines().map(String::from).collect();
+        assert_eq!(lines, acts);
+        // Before a start marker, no prompt is taken.
+        let early: String = prompts.iter().map(|p| format!("6,0,0,-;{p}\n")).collect();
+        let done = duct::cmd!("sh", rootfs.join("friendlyarm-init"), "--person", "/dev/stdout", "0")
+            .stdin_bytes(early)
+            .stdout_capture()
+            .run()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&done.stdout), "");
+    }
 }

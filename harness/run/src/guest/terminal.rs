@@ -128,6 +128,10 @@ impl Relay {
 /// time, so lines are put back together here; a partial line is shown at
 /// once (a prompt has no line end), unless it begins like a printk line,
 /// which may still turn out to be the close marker: that waits for its end.
+/// The markers' text is marker.rs's (`marker_line`, built by check.rs); it
+/// is found anywhere in a line, not only at its start, because this decides
+/// only what the user sees (a prompt left without a line end runs into the
+/// kernel's next line), never a verdict: the judge parses markers itself.
 #[derive(Debug)]
 pub struct ShellView {
     open: String,
