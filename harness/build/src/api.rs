@@ -49,7 +49,10 @@ pub fn wrap(dir: &Path, layer: &Path) -> Result<()> {
     let shown = layer.display().to_string();
     // make splits words on blanks and treats `$`, `#` and `:` itself.
     if shown.chars().any(|c| c.is_whitespace() || "$#:;\\'\"".contains(c)) {
-        bail!("the 3.5 layer's path {shown} has a character make cannot take in an include; move the repository, or use --api native");
+        bail!(
+            "the 3.5 layer's path {shown} has a character make cannot take in an include; move the repository, or \
+            use --api native"
+        );
     }
     if !layer.join("kbuild.mk").is_file() {
         bail!("the 3.5 layer is missing: no {}/kbuild.mk (is the checkout complete?)", shown);

@@ -154,7 +154,10 @@ impl Beside {
         }
         let top = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
         if RESERVED.contains(&top.as_str()) {
-            missing(format!("`{top}` beside the module folder has the name of the harness's own folder in the run directory; rename it"));
+            missing(format!(
+                "`{top}` beside the module folder has the name of the harness's own folder in the run \
+                directory; rename it"
+            ));
             return Ok(());
         }
         match std::fs::symlink_metadata(target) {
@@ -257,7 +260,11 @@ fn list(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             }
             list(&e.path(), out)?;
             if out.len() > MAX_FILES {
-                bail!("{}: more than {MAX_FILES} files; an include folder beside the module is copied whole, so keep it to headers", p.display());
+                bail!(
+                    "{}: more than {MAX_FILES} files; an include folder beside the module is copied whole, so keep \
+                    it to headers",
+                    p.display()
+                );
             }
         }
     }
@@ -296,7 +303,11 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, s).unwrap();
         };
-        w("led/led.c", "#include <linux/module.h>\n#include \"../include/board.h\"\n#include \"../../secret.h\"\n#include \"../nope.h\"\n#include \"local.h\"\n");
+        w(
+            "led/led.c",
+            "#include <linux/module.h>\n#include \"../include/board.h\"\n#include \"../../secret.h\"\n\
+             #include \"../nope.h\"\n#include \"local.h\"\n",
+        );
         w("led/local.h", "");
         w("led/Makefile", "obj-m += led.o\nccflags-y += -I$(src)/../inc -I$(src)/../.hidden\n");
         w("include/board.h", "#include \"pins.h\"\n#include \"../inc/more.h\"\n");

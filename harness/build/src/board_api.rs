@@ -411,9 +411,7 @@ impl Board {
             Some(e) if !e.serves(kind, u.call) => Some((kind, None)),
             Some(e) if e.has('x') && !e.has('e') => Some((
                 kind,
-                Some(format!(
-                    "declared on the board only under a CONFIG_ option its {defconfig} leaves out"
-                )),
+                Some(format!("declared on the board only under a CONFIG_ option its {defconfig} leaves out")),
             )),
             // Exported only by code the board's defconfig leaves out. (A name
             // its headers declare and no EXPORT_SYMBOL names is not held
@@ -421,7 +419,10 @@ impl Board {
             // param_set_int's, which a reading of the text does not see.)
             Some(e) if imported && e.has('E') && !e.has('e') && !e.compiled_in() => Some((
                 Kind::ExportedSymbol,
-                Some(format!("the board exports it only from code its {defconfig} leaves out: insmod would fail with \"Unknown symbol\"")),
+                Some(format!(
+                    "the board exports it only from code its {defconfig} leaves out: insmod would fail \
+                    with \"Unknown symbol\""
+                )),
             )),
             Some(_) => None,
         }
@@ -578,7 +579,8 @@ pub fn clashes(board: &Board, log: &str) -> Vec<String> {
         }
         let header = e.header.as_deref().map(|h| format!(" ({h} declares it)")).unwrap_or_default();
         out.push(format!(
-            "{name}: this name is the kernel's own on the board too{header}: rename it (e.g. mydrv_{name}); the module's own definition clashes with the kernel's there as here\n  seen in: {}",
+            "{name}: this name is the kernel's own on the board too{header}: rename it (e.g. mydrv_{name}); the \
+                module's own definition clashes with the kernel's there as here\n  seen in: {}",
             line.trim()
         ));
     }

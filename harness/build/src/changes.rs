@@ -127,7 +127,8 @@ impl Explanation {
         text.replace(
             &native,
             &format!(
-                "  the 3.5 layer covers this change, but not this use of it: this build was under --api 3.5 (the layer: {})",
+                "  the 3.5 layer covers this change, but not this use of it: this build was under --api 3.5 (the \
+                    layer: {})",
                 self.layer
             ),
         )
@@ -196,9 +197,11 @@ pub const LAYER_TYPE_EXPLANATION: &str = "A type of the 3.5 layer's own (compat3
 /// place: an undeclared name, an undeclared function, an unknown type, a
 /// missing member or header.
 pub fn first_unknown(log: &str) -> Option<(String, String)> {
-    let forms = Regex::new(
-        r"^(?P<place>[^\s:][^:]*:\d+):\d+: (?:fatal )?error: (?:.(?P<a>\w+). undeclared|implicit declaration of function .(?P<b>\w+).|unknown type name .(?P<c>\w+).|.*has no member named .(?P<d>\w+).|(?P<e>[\w./-]+\.h): No such file)",
-    )
+    let forms = Regex::new(concat!(
+        r"^(?P<place>[^\s:][^:]*:\d+):\d+: (?:fatal )?error: (?:.(?P<a>\w+). undeclared",
+        r"|implicit declaration of function .(?P<b>\w+).|unknown type name .(?P<c>\w+).",
+        r"|.*has no member named .(?P<d>\w+).|(?P<e>[\w./-]+\.h): No such file)",
+    ))
     .expect("a valid regex");
     log.lines().find_map(|l| {
         let c = forms.captures(l)?;
@@ -489,15 +492,35 @@ mod tests {
     fn each_compile_message_is_explained_by_its_change() {
         let t = table();
         for (id, message) in [
-            ("create_proc_entry", "hello.c:14:35: error: implicit declaration of function 'create_proc_entry' [-Werror=implicit-function-declaration]"),
+            (
+                "create_proc_entry",
+                "hello.c:14:35: error: implicit declaration of function 'create_proc_entry' \
+                [-Werror=implicit-function-declaration]",
+            ),
             ("create_proc_entry", "hello.c:18:10: error: invalid use of undefined type 'struct proc_dir_entry'"),
-            ("timer", "hello.c:17:9: error: implicit declaration of function 'setup_timer'; did you mean 'timer_setup'? [-Werror=implicit-function-declaration]"),
+            (
+                "timer",
+                "hello.c:17:9: error: implicit declaration of function 'setup_timer'; did you mean \
+                'timer_setup'? [-Werror=implicit-function-declaration]",
+            ),
             ("class_create", "hello.c:12:15: error: too many arguments to function 'class_create'"),
-            ("ioremap_nocache", "hello.c:12:16: error: implicit declaration of function 'ioremap_nocache'; did you mean 'ioremap_cache'? [-Werror=implicit-function-declaration]"),
+            (
+                "ioremap_nocache",
+                "hello.c:12:16: error: implicit declaration of function 'ioremap_nocache'; did you \
+                mean 'ioremap_cache'? [-Werror=implicit-function-declaration]",
+            ),
             ("mach-headers", "hello.c:5:10: fatal error: mach/gpio.h: No such file or directory"),
-            ("do_gettimeofday", "hello.c:11:9: error: implicit declaration of function 'do_gettimeofday' [-Werror=implicit-function-declaration]"),
+            (
+                "do_gettimeofday",
+                "hello.c:11:9: error: implicit declaration of function 'do_gettimeofday' \
+                [-Werror=implicit-function-declaration]",
+            ),
             ("fops-ioctl", "hello.c:14:10: error: 'const struct file_operations' has no member named 'ioctl'"),
-            ("devinit", "hello.c:7:23: error: expected '=', ',', ';', 'asm' or '__attribute__' before 'hello_probe'\n    7 | static int __devinit hello_probe(struct platform_device *pdev)"),
+            (
+                "devinit",
+                "hello.c:7:23: error: expected '=', ',', ';', 'asm' or '__attribute__' before \
+                'hello_probe'\n    7 | static int __devinit hello_probe(struct platform_device *pdev)",
+            ),
         ] {
             let got: Vec<String> = t.explain(Stage::Compile, message).into_iter().map(|e| e.id).collect();
             assert_eq!(got, [id], "{message}");
@@ -550,7 +573,8 @@ mod tests {
              {dir}/hello.c:18:9: warning: linux-3.5 API: timer\n\
              {dir}/hello.c:17:9: warning: linux-3.5 API: timer\n\
              {dir}/hello.c: In function 'hello_init':\n\
-             /src/compat35/include/compat35/proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with attribute warning: linux-3.5 API: proc-fops [-Wattribute-warning]\n\
+             /src/compat35/include/compat35/proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with \
+                 attribute warning: linux-3.5 API: proc-fops [-Wattribute-warning]\n\
              /src/compat35/include/compat35/proc.h:373:46: note: in expansion of macro 'proc_create_data'\n\
              {dir}/hello.c:30:16: note: in expansion of macro 'proc_create'\n\
              In file included from /src/compat35/include/mach/regs-gpio.h:14,\n                 from {dir}/hello.c:6:\n\
@@ -619,9 +643,11 @@ mod tests {
     fn a_warning_3_5_only_gave_is_a_port_with_the_compilers_words() {
         let dir = "/runs/x/module";
         let log = format!(
-            "{dir}/hello.c:26:31: warning: initialization of 'void (*)(struct platform_device *)' from incompatible pointer type 'int (*)(struct platform_device *)' [-Wincompatible-pointer-types]\n\
+            "{dir}/hello.c:26:31: warning: initialization of 'void (*)(struct platform_device *)' from incompatible \
+                pointer type 'int (*)(struct platform_device *)' [-Wincompatible-pointer-types]\n\
              {dir}/hello.c:10:13: warning: function declaration isn't a prototype [-Wstrict-prototypes]\n\
-             {dir}/hello.c:40:9: warning: passing argument 1 of 'foo' from incompatible pointer type [-Wincompatible-pointer-types]\n\
+             {dir}/hello.c:40:9: warning: passing argument 1 of 'foo' from incompatible pointer type \
+                 [-Wincompatible-pointer-types]\n\
              {dir}/hello.c:41:9: warning: unused variable 'x' [-Wunused-variable]\n"
         );
         let ports = table().ports(&log, dir);
@@ -653,7 +679,8 @@ mod tests {
     /// never told "--api 3.5 builds it unchanged".
     #[test]
     fn a_build_under_the_layer_is_not_told_the_layer_builds_it() {
-        let line = "hello.c:17:9: error: implicit declaration of function 'setup_timer' [-Werror=implicit-function-declaration]";
+        let line = "hello.c:17:9: error: implicit declaration of function 'setup_timer' \
+            [-Werror=implicit-function-declaration]";
         let e = &table().explain(Stage::Compile, line)[0];
         assert!(e.shown(crate::api::Api::Native).contains("--api 3.5 builds it unchanged"));
         let under = e.shown(crate::api::Api::Linux35);
@@ -662,7 +689,9 @@ mod tests {
 
     #[test]
     fn the_first_unknown_identifier_is_named_with_its_place() {
-        let log = "make -C /k M=/m\n/m/a.c:3:1: warning: x\n/m/a.c:8:9: error: implicit declaration of function 'printkk'; did you mean 'printk'? [-Werror=implicit-function-declaration]\n/m/a.c:9:9: error: 'FOO' undeclared (first use in this function)\n";
+        let log = "make -C /k M=/m\n/m/a.c:3:1: warning: x\n/m/a.c:8:9: error: implicit declaration of function \
+            'printkk'; did you mean 'printk'? [-Werror=implicit-function-declaration]\n/m/a.c:9:9: error: 'FOO' \
+                undeclared (first use in this function)\n";
         assert_eq!(first_unknown(log), Some(("printkk".into(), "/m/a.c:8".into())));
         assert_eq!(
             first_unknown("/m/b.c:2:10: fatal error: mach/foo.h: No such file or directory"),
@@ -678,11 +707,15 @@ mod tests {
     /// the layer's own marks (which name its helpers) and other warnings are not.
     #[test]
     fn a_warning_naming_a_layer_type_is_an_error() {
-        let log = "a.c:13:54: warning: initialization of 'const struct kobj_type *' from incompatible pointer type 'struct compat35_kobj_type *' [-Wincompatible-pointer-types]\n\
+        let log = "a.c:13:54: warning: initialization of 'const struct kobj_type *' from incompatible pointer type \
+            'struct compat35_kobj_type *' [-Wincompatible-pointer-types]\n\
                    a.c:13:54: note: (near initialization for 'k.kobj.ktype')\n\
-                   a.c:20:5: warning: passing argument 1 of 'f' from incompatible pointer type [-Wincompatible-pointer-types]\n\
-                   a.c:20:5: note: expected 'struct platform_driver *' but argument is of type 'struct compat35_i2c_driver *'\n\
-                   proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with attribute warning: linux-3.5 API: proc-fops [-Wattribute-warning]\n\
+                   a.c:20:5: warning: passing argument 1 of 'f' from incompatible pointer type \
+                       [-Wincompatible-pointer-types]\n\
+                   a.c:20:5: note: expected 'struct platform_driver *' but argument is of type 'struct \
+                       compat35_i2c_driver *'\n\
+                   proc.h:380:14: warning: call to 'compat35_proc_create_fops' declared with attribute warning: \
+                       linux-3.5 API: proc-fops [-Wattribute-warning]\n\
                    a.c:30:1: warning: unused variable 'compat' [-Wunused-variable]\n";
         let errors = layer_type_errors(log, 20);
         assert_eq!(errors.len(), 3, "{errors:?}");
@@ -696,8 +729,9 @@ mod tests {
 
     #[test]
     fn a_bad_table_names_the_entry() {
-        let err = Table::parse("[[change]]\nid='x'\nstage='compile'\nmatches=['(']\nwhat='w'\ninstead='i'\nchecked='c'\ncovered=false\nlayer='l'\n", "t.toml")
-            .unwrap_err();
+        let table = "[[change]]\nid='x'\nstage='compile'\nmatches=['(']\nwhat='w'\ninstead='i'\nchecked='c'\n\
+                     covered=false\nlayer='l'\n";
+        let err = Table::parse(table, "t.toml").unwrap_err();
         assert!(format!("{err:#}").contains("t.toml: change \"x\": invalid regex"), "{err:#}");
         assert!(Table::parse("[[change]]\nid='x'\nstage='boot'\n", "t.toml").is_err());
     }

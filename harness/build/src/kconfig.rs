@@ -287,7 +287,12 @@ mod tests {
                         );
                     };
                     for sym in symbols {
-                        assert!(requested(sym), "{profile}: {} includes <{header}>, which needs {sym}, but no fragment of the profile requests {sym}=y", f.display());
+                        assert!(
+                            requested(sym),
+                            "{profile}: {} includes <{header}>, which needs {sym}, but no \
+                            fragment of the profile requests {sym}=y",
+                            f.display()
+                        );
                         checked += 1;
                     }
                 }

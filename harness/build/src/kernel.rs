@@ -231,12 +231,22 @@ pub fn profile_source(profile: &Profile, arg: Option<&Path>) -> Result<Option<So
     let from_env = spec.and_then(|s| std::env::var_os(&s.env).filter(|v| !v.is_empty()).map(|v| (s, PathBuf::from(v))));
     let source = match (arg, from_env) {
         (Some(p), _) => Source::resolve(Some(p))?,
-        (None, Some((s, p))) => Source::resolve(Some(&p)).with_context(|| format!("${} names the {} profile's kernel source", s.env, profile.name))?,
+        (None, Some((s, p))) => Source::resolve(Some(&p)).with_context(|| {
+            format!(
+                "${} names the {} profile's kernel \
+            source",
+                s.env, profile.name
+            )
+        })?,
         (None, None) => match spec {
             None => return Ok(None),
             Some(s) => bail!(
-                "the {} profile builds Linux {} from your own copy of its source, and none was given: pass --kernel-src DIR|TARBALL or set {}=DIR|TARBALL. {}",
-                profile.name, s.version, s.env, s.hint
+                "the {} profile builds Linux {} from your own copy of its source, and none was given: pass \
+                    --kernel-src DIR|TARBALL or set {}=DIR|TARBALL. {}",
+                profile.name,
+                s.version,
+                s.env,
+                s.hint
             ),
         },
     };

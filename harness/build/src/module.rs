@@ -117,7 +117,8 @@ fn symlink_inside(root: &Path, link: &Path) -> Result<PathBuf> {
     let target = std::fs::read_link(link).unwrap_or_default();
     let refuse = |why: &str| {
         anyhow::anyhow!(
-            "{}: a symlink to {}, {why}: the build sees only the module directory's own files; copy the file in instead",
+            "{}: a symlink to {}, {why}: the build sees only the module directory's own files; copy the file in \
+                instead",
             link.display(),
             target.display()
         )
@@ -168,13 +169,18 @@ impl std::fmt::Display for BuildError {
         for o in &self.overrides {
             writeln!(
                 f,
-                "{o}: kbuild takes {} from the kernel's build ({}), and the module's file overrides it; remove that line (on the board, `make -C KDIR M=$PWD` with that tool installed would build with it)",
-                o.var,
-                o.ours
+                "{o}: kbuild takes {} from the kernel's build ({}), and the module's file overrides it; remove that \
+                    line (on the board, `make -C KDIR M=$PWD` with that tool installed would build with it)",
+                o.var, o.ours
             )?;
         }
         if !self.ports.is_empty() {
-            writeln!(f, "built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:", self.ports.len())?;
+            writeln!(
+                f,
+                "built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a \
+                port to it changes these:",
+                self.ports.len()
+            )?;
             for p in &self.ports {
                 for l in p.to_string().lines() {
                     writeln!(f, "  {l}")?;
@@ -722,15 +728,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("Makefile"),
-            "CROSS = arm-hisiv100nptl-linux-\nCC = arm-hisiv100nptl-linux-gcc\noverride LD := $(CROSS)ld\nARCHIVE = x\nobj-m += led.o\n",
+            "CROSS = arm-hisiv100nptl-linux-\nCC = arm-hisiv100nptl-linux-gcc\noverride LD := $(CROSS)ld\nARCHIVE = \
+                x\nobj-m += led.o\n",
         )
         .unwrap();
         let o = tool_overrides(dir.path(), &kernel());
         let said: Vec<String> = o.iter().map(|o| o.to_string()).collect();
         assert_eq!(said, ["Makefile:2 sets CC = arm-hisiv100nptl-linux-gcc", "Makefile:3 sets LD = $(CROSS)ld"]);
         assert_eq!(o[0].ours, "arm-linux-gnueabihf-gcc");
-        let log = "make: Entering directory '/cache/k'\n  CC [M]  /run/module/led.o\n/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found\n\
-                   make[3]: *** [scripts/Makefile.build:229: /run/module/led.o] Error 127\nmake[2]: *** [/cache/k/Makefile:1945: /run/module] Error 2\n";
+        let log = "make: Entering directory '/cache/k'\n  CC [M]  /run/module/led.o\n/bin/sh: 1: \
+            arm-hisiv100nptl-linux-gcc: not found\n\
+                   make[3]: *** [scripts/Makefile.build:229: /run/module/led.o] Error 127\nmake[2]: *** \
+                       [/cache/k/Makefile:1945: /run/module] Error 2\n";
         let errors = error_lines(log, 20);
         assert_eq!(errors[0], "/bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
         assert_eq!(errors.len(), 3);
@@ -746,7 +755,13 @@ mod tests {
         let text = e.to_string();
         let headline = text.lines().next().unwrap();
         assert_eq!(headline, "the module in /m does not compile: /bin/sh: 1: arm-hisiv100nptl-linux-gcc: not found");
-        assert!(text.contains("Makefile:2 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's build (arm-linux-gnueabihf-gcc)"), "{text}");
+        assert!(
+            text.contains(
+                "Makefile:2 sets CC = arm-hisiv100nptl-linux-gcc: kbuild takes CC from the kernel's \
+            build (arm-linux-gnueabihf-gcc)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -240,7 +240,8 @@ mod tests {
     fn an_apt_update_warning_shows_the_failing_commands_last_lines() {
         let dir = tempfile::tempdir().unwrap();
         let script = "echo 'Get:1 http://deb.debian.org/debian bookworm/main armhf Packages'; \
-                      echo 'E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456). Mirror sync in progress?'; \
+                      echo 'E: Failed to fetch …/binary-armhf/Packages.xz  File has unexpected size (123 != 456). \
+                          Mirror sync in progress?'; \
                       exit 100";
         let err = crate::process::Logged::new(
             "sh",

@@ -79,7 +79,11 @@ fn apply(patch: &Path, tree: &Path, logs: &Path) -> Result<()> {
     process::Logged::new("patch", &args, &logs.join(format!("{name}.log")), Duration::from_secs(60))
         .run(|_| {})
         .with_context(|| {
-            format!("applying {} to a copy of the kernel source: is it the tree the series is made for (the profile's kernel.source)?", patch.display())
+            format!(
+                "applying {} to a copy of the kernel source: is it the tree the series is made for (the profile's \
+                kernel.source)?",
+                patch.display()
+            )
         })
 }
 

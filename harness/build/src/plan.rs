@@ -142,7 +142,11 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
                 || !exp.reload
                 || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone)
             {
-                bail!("expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only with a second load (not `reload = false`)", e.name);
+                bail!(
+                    "expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only \
+                    with a second load (not `reload = false`)",
+                    e.name
+                );
             }
         }
         if let Some((kind, module)) = e.name.split_once(':') {
@@ -154,7 +158,8 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
             }
         } else if several && e.name == StepKind::Insmod.word() && e.args.is_some() {
             bail!(
-                "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" ({})",
+                "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" \
+                    ({})",
                 modules.len(),
                 names.iter().map(|n| format!("insmod:{n}")).collect::<Vec<_>>().join(", ")
             );
@@ -367,7 +372,13 @@ mod tests {
             ["census", "insmod", "app", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2", "leaks"]
         );
         let s = script(&p, "/harness");
-        assert!(s.contains("harness_step census harness_census first\n    harness_step insmod harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
+        assert!(
+            s.contains(
+                "harness_step census harness_census first\n    harness_step insmod harness_insmod \
+            /harness/hello.ko hello 'count=3'\n"
+            ),
+            "{s}"
+        );
         // The second load takes the same parameters.
         assert!(s.contains("harness_step 'insmod#2' harness_insmod /harness/hello.ko hello 'count=3'\n"), "{s}");
         assert!(s.contains("harness_step 'census#2' harness_census again\n"), "{s}");
@@ -391,7 +402,13 @@ mod tests {
         assert!(!script(&p, "/harness").contains("harness_board_stock"), "no virtual board, no setting");
         let guest = Plan { board: Some("/harness/board/tiny4412_board.ko".into()), ..p.clone() };
         let s = script(&guest, "/harness");
-        assert!(s.contains("harness_board_load /harness/board/tiny4412_board.ko\n    harness_board_stock on\n    harness_step census "), "{s}");
+        assert!(
+            s.contains(
+                "harness_board_load /harness/board/tiny4412_board.ko\n    harness_board_stock on\n    \
+            harness_step census "
+            ),
+            "{s}"
+        );
         assert_eq!(s.matches("harness_board_stock").count(), 1, "{s}");
         // Two units: each one's own, before its first step.
         let mut steps = Vec::new();
@@ -428,7 +445,8 @@ mod tests {
 
     #[test]
     fn several_modules_load_in_order_and_unload_in_reverse() {
-        let e = exp("[[step]]\nname='use'\nrun='cat /proc/x'\n[[step]]\nname='rmmod:b'\n[[step]]\nname='after'\nrun='ls /dev'\n");
+        let e = exp("[[step]]\nname='use'\nrun='cat \
+            /proc/x'\n[[step]]\nname='rmmod:b'\n[[step]]\nname='after'\nrun='ls /dev'\n");
         let p = plan(&[m("a"), m("b")], &e).unwrap();
         assert_eq!(
             p.names(),
@@ -508,7 +526,8 @@ mod tests {
     fn a_background_step_runs_while_later_steps_do_and_its_wait_step_has_its_output() {
         let dir = tempfile::tempdir().unwrap();
         let e = exp(
-            "[[step]]\nname='reader'\nrun='while [ ! -e \"$HARNESS_TMP/go\" ]; do sleep 0.1; done; echo woke; exit 3'\nbackground=true\n\
+            "[[step]]\nname='reader'\nrun='while [ ! -e \"$HARNESS_TMP/go\" ]; do sleep 0.1; done; echo woke; exit \
+                3'\nbackground=true\n\
              [[step]]\nname='writer'\nrun='touch \"$HARNESS_TMP/go\"; echo wrote'\n\
              [[step]]\nname='collect'\nwait='reader'\nexit=3\nstdout=[{line='woke'}]\n",
         );
@@ -570,14 +589,16 @@ mod tests {
     /// is not; a module that takes back all it registered leaves nothing.
     #[test]
     fn the_census_names_what_a_module_left_behind() {
-        let insmod = "cd \"$HARNESS_ROOT\" && echo '250 wait_queue' >> proc/devices && mkdir -p sys/class/led sys/class/input/input0 \
+        let insmod = "cd \"$HARNESS_ROOT\" && echo '250 wait_queue' >> proc/devices && mkdir -p sys/class/led \
+            sys/class/input/input0 \
             && echo 'tiny4412 keys' > sys/class/input/input0/name && touch dev/led0 \
             && printf ' 29: 7 9 GIC-0 29 Level twd\\n416: 1 0 tiny4412-board 26 Edge K1\\n' > proc/interrupts";
         let leaves = "cd \"$HARNESS_ROOT\" && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
         let cleans =
             "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
             && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
-        let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of class \"input\"; /dev/led0";
+        let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of \
+            class \"input\"; /dev/led0";
         for (rmmod, left) in [(leaves, Some(named)), (cleans, None)] {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("root");

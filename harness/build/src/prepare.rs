@@ -286,7 +286,9 @@ impl Prepared {
             // key or read the LEDs cannot run at all.
             if let Some(u) = acts {
                 bail!(
-                    "{}: its steps act on the board (keys, LEDs, ADC), and the {} profile's kernel has no virtual Tiny4412 (compat35/board/ is written for the stand-in kernel): check it on the board (replay), or on the stand-in with --profile exynos4210",
+                    "{}: its steps act on the board (keys, LEDs, ADC), and the {} profile's kernel has no virtual \
+                        Tiny4412 (compat35/board/ is written for the stand-in kernel): check it on the board \
+                            (replay), or on the stand-in with --profile exynos4210",
                     if u.label.is_empty() { &self.label } else { &u.label },
                     self.profile.name
                 );
@@ -390,7 +392,10 @@ pub fn build_virtual_board(kernel: &Kernel, work: &Path, jobs: usize, sandbox: S
     let built = std::fs::create_dir_all(work)
         .with_context(|| format!("creating {}", work.display()))
         .and_then(|_| module::build(&crate::repo_root().join("compat35/board"), kernel, work, &opts))
-        .context("building the virtual board (compat35/board/); a module that builds for this kernel should too, so this is the harness's bug")?;
+        .context(
+            "building the virtual board (compat35/board/); a module that builds for this kernel should too, so \
+            this is the harness's bug",
+        )?;
     let cached = built.cached;
     let m = built.modules.into_iter().next().context("compat35/board/ built no .ko")?;
     Ok((m, cached))
@@ -419,7 +424,10 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     // may still merge into one by their dependencies, found after it).
     if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
     {
-        bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used");
+        bail!(
+            "--expect names one expectations file; with several --module (or --kernel-module beside --module), each \
+            directory's expect.toml is used"
+        );
     }
     // Everything that can be checked before the kernel is.
     let checked = validate_dirs(module_args, &dirs)?;
@@ -457,7 +465,11 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     }
     let several = origins.len() > 1;
     if several && module_args.expect.is_some() {
-        bail!("--expect names one expectations file, but the kernel modules given do not depend on each other: they run as {} units, each with the default expectations", origins.len());
+        bail!(
+            "--expect names one expectations file, but the kernel modules given do not depend on each other: they \
+            run as {} units, each with the default expectations",
+            origins.len()
+        );
     }
     let stem = Path::new(label.split(", ").next().unwrap_or("module"))
         .file_stem()
@@ -512,10 +524,18 @@ fn validate_dirs(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(Stri
         if dirs.len() + module_args.kernel_modules.len() > 1
             && (name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
-            bail!("--module {}: with several directories each one's name labels its steps, so it cannot hold spaces: rename or link it", d.display());
+            bail!(
+                "--module {}: with several directories each one's name labels its steps, so it cannot hold spaces: \
+                rename or link it",
+                d.display()
+            );
         }
         if dirs.len() + module_args.kernel_modules.len() > 1 && exp.expects_reset() {
-            bail!("--module {}: its steps end with the board reset, which ends the boot for every unit after it: check it on its own", d.display());
+            bail!(
+                "--module {}: its steps end with the board reset, which ends the boot for every unit after it: \
+                check it on its own",
+                d.display()
+            );
         }
         checked.push((name, exp, d.clone()));
     }
@@ -540,7 +560,10 @@ fn add_kernel_modules(
             .collect::<Vec<_>>()
             .join("+");
         if origins.iter().any(|(n, _, _)| *n == name) {
-            bail!("a --module directory and a --kernel-module are both named {name:?}: their steps would have the same names");
+            bail!(
+                "a --module directory and a --kernel-module are both named {name:?}: their steps would have the \
+                same names"
+            );
         }
         origins.push((name, exp.clone(), Origin::Kernel(group.into_iter().map(|(_, m)| m).collect())));
     }

@@ -46,7 +46,8 @@ impl Sandbox {
             Sandbox::Off => {
                 SAID.get_or_init(|| {
                     eprintln!(
-                        "harness: building modules and programs WITHOUT a sandbox (--no-sandbox or {ENV}=1): a module's Makefile and sources run with your rights, your files and the network"
+                        "harness: building modules and programs WITHOUT a sandbox (--no-sandbox or {ENV}=1): a \
+                            module's Makefile and sources run with your rights, your files and the network"
                     )
                 });
                 Ok(())
@@ -57,8 +58,10 @@ impl Sandbox {
                     Ok(()) => Ok(()),
                     Err(why) => bail!(
                         "the build sandbox (bubblewrap) cannot start here: {why}\n\
-                         it keeps a module's Makefile ($(shell …)) and its compiler away from your files and the network; \
-                         where namespaces are not allowed (a container), rerun with --no-sandbox or {ENV}=1 to build without it"
+                         it keeps a module's Makefile ($(shell …)) and its compiler away from your files and the \
+                             network; \
+                         where namespaces are not allowed (a container), rerun with --no-sandbox or {ENV}=1 to build \
+                             without it"
                     ),
                 }
             }

@@ -56,7 +56,8 @@ pub fn ensure(dir: &Path, log_dir: &Path) -> Result<()> {
     if crate::packages::find_program("rustup").is_none() {
         bail!(
             "the module in {} is Rust, built for {}, and needs rustup to add that target; install rustup \
-             (https://rustup.rs: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh), then run: rustup target add {}",
+             (https://rustup.rs: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh), then run: rustup \
+                 target add {}",
             dir.display(),
             wanted.join(", "),
             wanted.join(" ")
@@ -73,7 +74,10 @@ pub fn ensure(dir: &Path, log_dir: &Path) -> Result<()> {
     for target in missing {
         let command = add_command(&toolchain, target);
         if crate::packages::install_refused() {
-            bail!("the Rust target {target} is missing for {toolchain}; HARNESS_NO_INSTALL is set, so add it yourself:\n  {command}");
+            bail!(
+                "the Rust target {target} is missing for {toolchain}; HARNESS_NO_INSTALL is set, so add it \
+                yourself:\n  {command}"
+            );
         }
         eprintln!("harness: installing the Rust target {target} for {toolchain} ({command})");
         std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;

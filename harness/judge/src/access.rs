@@ -310,7 +310,8 @@ mod tests {
         assert_eq!(
             shown,
             [
-                "write to 0x11400020 (4 bytes, GPIO (part 1: GPA..GPF) GPA1CON) through ioremap(0x11400000, 0x1000) at leds.c:32 in step insmod",
+                "write to 0x11400020 (4 bytes, GPIO (part 1: GPA..GPF) GPA1CON) through ioremap(0x11400000, 0x1000) \
+                    at leds.c:32 in step insmod",
                 "write to 0x11400024 (4 bytes, GPIO (part 1: GPA..GPF) GPA1DAT) through S5P_VA_GPIO in step insmod",
             ]
         );
@@ -340,11 +341,17 @@ mod tests {
         // An access that is not a whole register says so.
         assert_eq!(
             m.name(0x1100_02E1, 4).as_deref(),
-            Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON+1, unaligned: the registers are 4-byte words at multiples of 4")
+            Some(
+                "GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON+1, unaligned: the registers are 4-byte words at \
+                multiples of 4"
+            )
         );
         assert_eq!(
             m.name(0x1100_02E5, 1).as_deref(),
-            Some("GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4DAT+1, an odd offset: a 1-byte access inside a 4-byte register")
+            Some(
+                "GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4DAT+1, an odd offset: a 1-byte access inside a 4-byte \
+                register"
+            )
         );
         // No two blocks overlap.
         for (i, a) in m.block.iter().enumerate() {

@@ -219,7 +219,11 @@ static LEAK_HEADER: LazyLock<Regex> =
 /// lib/alloc_tag.c alloc_tag_module_unload's WARN message (6.10+), one per
 /// allocation site of the unloaded module that still holds memory.
 static UNFREED_AT_UNLOAD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<site>\S+:\d+) module (?P<module>\w+) func:(?P<function>[\w.]+) has (?P<bytes>\d+) allocated at module unload$").unwrap()
+    Regex::new(concat!(
+        r"^(?P<site>\S+:\d+) module (?P<module>\w+) func:(?P<function>[\w.]+)",
+        r" has (?P<bytes>\d+) allocated at module unload$"
+    ))
+    .unwrap()
 });
 /// One entry of configs/kernel-reports.toml.
 #[derive(serde::Deserialize)]
@@ -616,15 +620,20 @@ mod tests {
                  insmod/70 is trying to acquire lock:\n",
                 EventKind::Lockdep,
             ),
-            ("=====================================\n[ BUG: bad unlock balance detected! ]\n3.5.0 #1 Not tainted\n", EventKind::Lockdep),
+            ("=====================================\n[ BUG: bad unlock balance detected! ]\n3.5.0 #1 Not \
+                tainted\n", EventKind::Lockdep),
             ("WARNING: possible recursive locking detected\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
             ("WARNING: inconsistent lock state\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
             ("WARNING: suspicious RCU usage\n6.12.117 #1 Not tainted\n", EventKind::Lockdep),
-            ("INFO: trying to register non-static key.\nThe code is fine but needs lockdep annotation, or maybe\n", EventKind::Lockdep),
-            ("BUG: scheduling while atomic: insmod/70/0x00000002\nModules linked in: fault_sched_atomic(O+)\n", EventKind::BugReport),
+            ("INFO: trying to register non-static key.\nThe code is fine but needs lockdep annotation, or \
+                maybe\n", EventKind::Lockdep),
+            ("BUG: scheduling while atomic: insmod/70/0x00000002\nModules linked in: \
+                fault_sched_atomic(O+)\n", EventKind::BugReport),
             ("BUG: Bad page state in process insmod  pfn:4f2a1\npage: refcount:0 mapcount:-1\n", EventKind::BugReport),
-            ("BUG: spinlock lockup suspected on CPU#1, insmod/70\n lock: 0xbf002000, .magic: dead4ead\n", EventKind::BugReport),
-            ("BUG: using smp_processor_id() in preemptible [00000000] code: insmod/70\ncaller is x+0x10/0x20 [m]\n", EventKind::BugReport),
+            ("BUG: spinlock lockup suspected on CPU#1, insmod/70\n lock: 0xbf002000, .magic: \
+                dead4ead\n", EventKind::BugReport),
+            ("BUG: using smp_processor_id() in preemptible [00000000] code: insmod/70\ncaller is x+0x10/0x20 \
+                [m]\n", EventKind::BugReport),
             ("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 30s!\n", EventKind::BugReport),
             (
                 "=============================================================================\n\
@@ -634,9 +643,12 @@ mod tests {
             ),
             ("BUG kmalloc-128 (Tainted: G           O): Redzone overwritten\n", EventKind::BugReport),
             ("INFO: rcu_sched self-detected stall on CPU { 0}  (t=2100 jiffies g=1 c=0 q=7)\n", EventKind::RcuStall),
-            ("INFO: rcu_preempt detected stalls on CPUs/tasks: { 1} (detected by 0, t=2102 jiffies)\n", EventKind::RcuStall),
-            ("rcu: INFO: rcu_sched self-detected stall on CPU\nrcu: \t0-....: (2100 ticks this GP)\n", EventKind::RcuStall),
-            ("------------[ cut here ]------------\nkernel BUG at drivers/x.c:42!\nInternal error: Oops - BUG: 0 [#1] SMP ARM\n", EventKind::Bug),
+            ("INFO: rcu_preempt detected stalls on CPUs/tasks: { 1} (detected by 0, t=2102 \
+                jiffies)\n", EventKind::RcuStall),
+            ("rcu: INFO: rcu_sched self-detected stall on CPU\nrcu: \t0-....: (2100 ticks this \
+                GP)\n", EventKind::RcuStall),
+            ("------------[ cut here ]------------\nkernel BUG at drivers/x.c:42!\nInternal error: Oops - BUG: 0 [#1] \
+                SMP ARM\n", EventKind::Bug),
         ];
         for (block, kind) in cases {
             let ev = scan(&tlog(block), &|_| None);
@@ -774,7 +786,8 @@ mod tests {
     #[test]
     fn kmemleak_block_ends_at_the_first_unindented_line() {
         let t = tlog(
-            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    [<bf000040>] leak_init+0x40/0x1000 [leaky]\nunreferenced object 0xc3a4c000 (size 64):\n  backtrace:\nafter\n",
+            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    [<bf000040>] \
+                leak_init+0x40/0x1000 [leaky]\nunreferenced object 0xc3a4c000 (size 64):\n  backtrace:\nafter\n",
         );
         let ev = scan(&t, &|_| None);
         assert_eq!(ev.len(), 2, "{ev:?}");
@@ -802,7 +815,10 @@ mod tests {
         assert!(ev[0].involves(Some("b"), "leaky", &pids) && !ev[0].involves(Some("a"), "leaky", &pids));
         // No module frame and no known pid: allocated while insmod ran, so
         // whichever module it loaded.
-        let t = tlog("unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    kmalloc_trace+0x1/0x2\nafter\n");
+        let t = tlog(
+            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace:\n    \
+            kmalloc_trace+0x1/0x2\nafter\n",
+        );
         let ev = scan(&t, &|_| None);
         assert!(ev[0].involves(None, "leaky", &[]) && ev[0].involves(None, "other", &[]));
     }
@@ -810,7 +826,8 @@ mod tests {
     #[test]
     fn bare_module_addresses_are_named_by_the_resolver() {
         let t = tlog(
-            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"kworker/0:1\", pid 9\n  backtrace (crc 0):\n    __kmalloc_cache_noprof+0x1/0x2\n    0xbf00004c\n    do_one_initcall+0x1/0x2\n",
+            "unreferenced object 0xc3a4b000 (size 100):\n  comm \"kworker/0:1\", pid 9\n  backtrace (crc 0):\n    \
+                __kmalloc_cache_noprof+0x1/0x2\n    0xbf00004c\n    do_one_initcall+0x1/0x2\n",
         );
         let resolve = |a: u64| (a == 0xbf00004c).then(|| "leak_init+0x4c/0x80 [fault_leak]".to_string());
         let ev = scan(&t, &resolve);

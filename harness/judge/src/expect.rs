@@ -10,7 +10,8 @@
 //! stock-drivers = true             # the virtual board holds what the stock image's drivers hold (judge/stock.rs)
 //!
 //! [[step]]
-//! name = "insmod"                  # insmod, rmmod, gone, leaks, census (`insmod:<module>` with several modules; `insmod#2` the second load alone)
+//! name = "insmod"                  # insmod, rmmod, gone, leaks, census (`insmod:<module>` with several
+//!                                  # modules; `insmod#2` the second load alone)
 //! args = "count=3"                 # insmod: module parameters
 //! exit = 0                         # the default
 //! expect = [{ line = "process:insmod" }, { regex = "^mmc_byte: .*ok$" }]   # kernel log, in order
@@ -215,7 +216,10 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
             bail!("{at}: a board step is named like a command step: one word, not {}", StepKind::builtin_words());
         }
         if s.run.is_some() || s.wait.is_some() || s.background || s.args.is_some() || !s.stdout.is_empty() {
-            bail!("{at}: a board step runs nothing of its own: drop `run`, `wait`, `background`, `args` and `stdout` (kernel lines go in `expect`)");
+            bail!(
+                "{at}: a board step runs nothing of its own: drop `run`, `wait`, `background`, `args` and `stdout` \
+                (kernel lines go in `expect`)"
+            );
         }
         return Ok(on_board);
     }
@@ -242,7 +246,8 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
             check_wait(earlier, on, s.run.is_some(), at)?;
         } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
             bail!(
-                "{at}: unknown step; a command step needs `run = \"<shell command>\"` (a board step `press`, `release`, `click`, `adc` or `board`), the others are {}",
+                "{at}: unknown step; a command step needs `run = \"<shell command>\"` (a board step `press`, \
+                    `release`, `click`, `adc` or `board`), the others are {}",
                 StepKind::builtin_words()
             );
         }
@@ -250,7 +255,10 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
             bail!("{at}: `args` are module parameters, for insmod steps only");
         }
         if s.background && (s.exit.is_some() || !s.stdout.is_empty()) {
-            bail!("{at}: a background step's output and exit status are judged by the step that waits for it: put `exit` and `stdout` there");
+            bail!(
+                "{at}: a background step's output and exit status are judged by the step that waits for it: put \
+                `exit` and `stdout` there"
+            );
         }
     }
     Ok(None)
@@ -503,7 +511,11 @@ fn unhandled_checks(t: &Transcript) -> Vec<Check> {
         if checks.iter().any(|k| k.description == description) {
             continue;
         }
-        let detail = Some("every handler of the line returned IRQ_NONE: the handler does not claim its own interrupt (return IRQ_HANDLED for it)".to_string());
+        let detail = Some(
+            "every handler of the line returned IRQ_NONE: the handler does not claim its own interrupt \
+            (return IRQ_HANDLED for it)"
+                .to_string(),
+        );
         checks.push(Check { step, description, held: false, detail });
     }
     checks
@@ -652,7 +664,8 @@ mod tests {
         let e = Expectations::parse(
             "programs = ['app.c']\n\
              [[step]]\nname='insmod'\nargs='count=3'\nexpect=[{line='process:insmod'},{regex='^sec'}]\n\
-             [[step]]\nname='app'\nrun='app /dev/hello_misc'\nstdout=[{line='app: got pong'}]\nexpect=[{line='hello_misc: write ping'}]\n\
+             [[step]]\nname='app'\nrun='app \
+                 /dev/hello_misc'\nstdout=[{line='app: got pong'}]\nexpect=[{line='hello_misc: write ping'}]\n\
              [[step]]\nname='rmmod'\nexpect=[{line='mmc exit!'}]\n",
             "e.toml",
         )
@@ -668,7 +681,8 @@ mod tests {
     #[test]
     fn output_and_kernel_lines_are_kept_apart() {
         let e = Expectations::parse(
-            "[[step]]\nname='app'\nrun='app'\nstdout=[{line='hello_misc: write ping'}]\nexpect=[{line='app: got pong'}]\n",
+            "[[step]]\nname='app'\nrun='app'\nstdout=[{line='hello_misc: write ping'}]\n\
+             expect=[{line='app: got pong'}]\n",
             "e.toml",
         )
         .unwrap();
@@ -798,7 +812,8 @@ mod tests {
     fn an_interrupt_nobody_handled_fails_its_step() {
         let t = Transcript::from_log(
             &"@@N begin press\n@@N board 2.000100 XEINT26 unhandled: IRQ_NONE from its handlers\n\
-              @@N board 2.000200 XEINT26 unhandled: IRQ_NONE from its handlers\n@@N board 2.000300 XEINT27 handled 0.1 ms after the edge\n\
+              @@N board 2.000200 XEINT26 unhandled: IRQ_NONE from its handlers\n@@N board 2.000300 XEINT27 handled \
+                  0.1 ms after the edge\n\
               @@N end press rc=0\n"
                 .replace("@@N", &format!("@@harness {N}")),
             N,

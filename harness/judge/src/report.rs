@@ -170,8 +170,10 @@ mod tests {
     fn junit_and_json_carry_steps_expectations_events_and_kunit() {
         let exp =
             Expectations::parse("[[step]]\nname='insmod'\nexit=0\nexpect=[{line='process:insmod'}]\n", "e").unwrap();
-        let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end trace 0 ]---\n\
-                   KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod rc=0\n@@harness done\n";
+        let log = "@@harness begin insmod\nprocess:insmod\nWARNING: CPU: 0 PID: 1 at x.c:1 f+0x0/0x4 [m]\n---[ end \
+            trace 0 ]---\n\
+                   KTAP version 1\n1..1\n    # Subtest: s\n    1..1\n    not ok 1 c\nnot ok 1 s\n@@harness end insmod \
+                       rc=0\n@@harness done\n";
         let t = Transcript::from_log(&crate::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
         let v = judge(&t, &exp, &["insmod".to_string()], RunEnd::Completed, Context::new("log".into()));
         let timings = vec![("boot".to_string(), 1.5)];

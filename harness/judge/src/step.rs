@@ -656,7 +656,8 @@ mod tests {
     fn a_unit_view_has_its_own_steps_and_stretch_and_the_shared_leaks() {
         let t = Transcript::from_log(
             &log("boot\n@@N begin a/insmod\nA up\n@@N end a/insmod rc=0\nbetween\n\
-                  @@N begin b/insmod\nB up\n@@N end b/insmod rc=1\nafter b\n@@N begin leaks\n@@N out leaks unreferenced\n@@N end leaks rc=0\n@@N done\n"),
+                  @@N begin b/insmod\nB up\n@@N end b/insmod rc=1\nafter b\n@@N begin leaks\n@@N out leaks \
+                      unreferenced\n@@N end leaks rc=0\n@@N done\n"),
             N,
         );
         let from_b = t.first_line_of("b").unwrap();

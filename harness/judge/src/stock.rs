@@ -78,11 +78,16 @@ impl fmt::Display for StockNote {
         let step = self.step.as_ref().map(|s| format!(" in step {s}")).unwrap_or_default();
         let (res, what, driver, when) = (&self.resource, &self.what, &self.driver, &self.when);
         if self.refused {
-            write!(f, "{res} ({what}){step} was refused with -EBUSY, as FriendlyARM's image refuses it: its {driver} driver holds it {when}")?;
+            write!(
+                f,
+                "{res} ({what}){step} was refused with -EBUSY, as FriendlyARM's image refuses it: its {driver} \
+                driver holds it {when}"
+            )?;
         } else {
             write!(
                 f,
-                "{res} ({what}){step} is held by the stock image's {driver} driver {when}: on FriendlyARM's image this request fails \
+                "{res} ({what}){step} is held by the stock image's {driver} driver {when}: on FriendlyARM's image \
+                    this request fails \
                  with -EBUSY (\"Device or resource busy\")"
             )?;
         }
@@ -138,11 +143,13 @@ pub fn assumed(held: bool) -> String {
     let names: Vec<&str> = drivers().iter().map(|d| d.misc.as_str()).collect();
     if held {
         format!(
-            "[board] stock-drivers = true: the virtual board held what the stock image's drivers ({}) hold, as FriendlyARM's image does",
+            "[board] stock-drivers = true: the virtual board held what the stock image's drivers ({}) hold, as \
+                FriendlyARM's image does",
             names.join(", ")
         )
     } else {
-        "the stock image's drivers were not modelled as holding anything (the default; `[board] stock-drivers = true` holds them): \
+        "the stock image's drivers were not modelled as holding anything (the default; `[board] stock-drivers = true` \
+            holds them): \
          a request of theirs passed here, and is noted"
             .to_string()
     }
@@ -156,7 +163,10 @@ pub fn on_board(proc_misc: &str, assumed: bool) -> String {
     let present: Vec<&Driver> = drivers().iter().filter(|d| names.contains(&d.misc.as_str())).collect();
     let assumed = if assumed { "stock-drivers = true" } else { "stock-drivers = false, the default" };
     if present.is_empty() {
-        return format!("none of the stock image's drivers is running (no /dev/leds, buttons, pwm, adc or backlight); the expectations assumed {assumed}");
+        return format!(
+            "none of the stock image's drivers is running (no /dev/leds, buttons, pwm, adc or backlight); \
+            the expectations assumed {assumed}"
+        );
     }
     let held: Vec<String> = present
         .iter()
@@ -169,7 +179,11 @@ pub fn on_board(proc_misc: &str, assumed: bool) -> String {
             }
         })
         .collect();
-    format!("the board runs the stock image's drivers {}: a request of what they hold fails with -EBUSY here; the expectations assumed {assumed}", held.join(", "))
+    format!(
+        "the board runs the stock image's drivers {}: a request of what they hold fails with -EBUSY here; the \
+        expectations assumed {assumed}",
+        held.join(", ")
+    )
 }
 
 /// The verdict's lines: what the run assumed of the stock image (when
@@ -241,7 +255,13 @@ mod tests {
     fn a_boards_proc_misc_says_which_stock_drivers_it_runs() {
         let misc = " 57 backlight\n 58 adc\n 59 pwm\n 60 buttons\n 61 leds\n130 watchdog\n";
         let s = on_board(misc, false);
-        assert!(s.starts_with("the board runs the stock image's drivers leds (LED1, LED2, LED3, LED4), pwm (BUZZER), buttons (XEINT26"), "{s}");
+        assert!(
+            s.starts_with(
+                "the board runs the stock image's drivers leds (LED1, LED2, LED3, LED4), pwm (BUZZER), \
+            buttons (XEINT26"
+            ),
+            "{s}"
+        );
         assert!(s.ends_with("assumed stock-drivers = false, the default"), "{s}");
         let none = on_board("130 watchdog\n", true);
         assert!(

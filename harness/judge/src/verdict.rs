@@ -340,7 +340,14 @@ fn first_failure(
         t.board_changes().into_iter().find(|c| c.part.starts_with("XEINT") && c.state.starts_with("storm"))
     {
         let line = &storm.part;
-        (Outcome::Failed, format!("interrupt storm on {line}: it fired more than 1000 times in a second (its handler never quieted it), and the virtual board masked it{}", in_step(&storm.step)))
+        (
+            Outcome::Failed,
+            format!(
+                "interrupt storm on {line}: it fired more than 1000 times in a second (its handler \
+            never quieted it), and the virtual board masked it{}",
+                in_step(&storm.step)
+            ),
+        )
     } else if !leaks.is_empty() {
         (Outcome::Failed, leak_reason(&leaks))
     } else if let Some(ev) = events.first() {
@@ -385,7 +392,8 @@ fn leak_reason(leaks: &[&Event]) -> String {
         // user's.
         let site = first.leak_site.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("?");
         return format!(
-            "not freed at unload: {} allocation site(s) still hold {bytes} bytes (as the allocator counts them: whole slab objects, red zones included), the first in {at} at {site}",
+            "not freed at unload: {} allocation site(s) still hold {bytes} bytes (as the allocator counts them: whole \
+                slab objects, red zones included), the first in {at} at {site}",
             at_unload.len()
         );
     }
@@ -600,7 +608,8 @@ impl Verdict {
         if !self.ports.is_empty() {
             let _ = writeln!(
             s,
-            "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to it changes these:",
+            "\n  built with --api 3.5: the layer gave back {} API(s) of Linux 3.5 that this kernel lacks; a port to \
+                it changes these:",
             self.ports.len()
         );
             for p in &self.ports {
@@ -647,9 +656,10 @@ impl Verdict {
         }
         if !self.unmodelled.is_empty() {
             let _ = writeln!(
-            s,
-            "\n  device accesses that neither QEMU's board nor the virtual board models (QEMU's: the writes went nowhere, the reads gave 0; those through a mapping: done on the virtual board's copy):"
-        );
+                s,
+                "\n  device accesses that neither QEMU's board nor the virtual board models (QEMU's: the writes went \
+                nowhere, the reads gave 0; those through a mapping: done on the virtual board's copy):"
+            );
             for a in &self.unmodelled {
                 let _ = writeln!(s, "    {a}");
             }
@@ -707,7 +717,8 @@ mod tests {
 
     #[test]
     fn each_step_shows_its_time_on_the_guests_clock() {
-        let log = "[    1.500000] @@harness begin insmod\n[    1.600000] process:insmod\n[    1.750000] @@harness end insmod rc=0\n\
+        let log = "[    1.500000] @@harness begin insmod\n[    1.600000] process:insmod\n[    1.750000] @@harness end \
+            insmod rc=0\n\
                    [    1.800000] @@harness begin rmmod\n";
         let v = judge(&tlog(log), &exp(), &planned(), RunEnd::Completed, Context::new("log".into()));
         let text = v.to_string();
@@ -802,8 +813,10 @@ mod tests {
 
     #[test]
     fn module_leaks_fail_with_count_size_and_symbol_and_kernel_noise_does_not() {
-        let leak = "unreferenced object 0xc1000000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace (crc 1):\n    leak_init+0x10/0x40 [fault_leak]\n";
-        let noise = "unreferenced object 0xc2000000 (size 64):\n  comm \"swapper/0\", pid 1\n  backtrace (crc 2):\n    kobject_add+0x1/0x2\n";
+        let leak = "unreferenced object 0xc1000000 (size 100):\n  comm \"insmod\", pid 70\n  backtrace (crc 1):\n    \
+            leak_init+0x10/0x40 [fault_leak]\n";
+        let noise = "unreferenced object 0xc2000000 (size 64):\n  comm \"swapper/0\", pid 1\n  backtrace (crc \
+            2):\n    kobject_add+0x1/0x2\n";
         let log = format!("{GOOD}@@harness begin leaks\n{leak}{noise}@@harness end leaks rc=0\n");
         let v = judge(&tlog(&log), &exp(), &planned(), RunEnd::Completed, ctx("fault_leak"));
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
@@ -822,8 +835,10 @@ mod tests {
     fn memory_not_freed_at_unload_fails_with_sites_bytes_function_and_file() {
         let warn = |line, func, bytes| {
             format!(
-                "------------[ cut here ]------------\nWARNING: CPU: 1 PID: 42 at lib/alloc_tag.c:171 alloc_tag_module_unload+0x2a4/0x39c\n\
-                 /tmp/run/module/fault_leak.c:{line} module fault_leak func:{func} has {bytes} allocated at module unload\n\
+                "------------[ cut here ]------------\nWARNING: CPU: 1 PID: 42 at lib/alloc_tag.c:171 \
+                    alloc_tag_module_unload+0x2a4/0x39c\n\
+                 /tmp/run/module/fault_leak.c:{line} module fault_leak func:{func} has {bytes} allocated at module \
+                     unload\n\
                  Modules linked in: fault_leak(O-)\n---[ end trace 0000000000000000 ]---\n"
             )
         };
@@ -836,13 +851,17 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         assert_eq!(
             v.reason.as_deref(),
-            Some("not freed at unload: 2 allocation site(s) still hold 4352 bytes (as the allocator counts them: whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:34")
+            Some(
+                "not freed at unload: 2 allocation site(s) still hold 4352 bytes (as the allocator counts them: \
+                whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:34"
+            )
         );
     }
 
     #[test]
     fn a_crash_in_the_middle_of_ktap_is_crashed_not_failed() {
-        let log = "@@harness begin insmod\nKTAP version 1\n1..1\n    # Subtest: demo\n    1..3\n    ok 1 first\n    not ok 2 second\n\
+        let log = "@@harness begin insmod\nKTAP version 1\n1..1\n    # Subtest: demo\n    1..3\n    ok 1 first\n    \
+            not ok 2 second\n\
                    Unable to handle kernel NULL pointer dereference at virtual address 00000000\n\
                    PC is at demo_third+0x8/0x20 [demo]\n---[ end trace 0 ]---\n";
         let v = judge(&tlog(log), &exp(), &planned(), RunEnd::TimedOut { after_secs: 5 }, Context::new("log".into()));
@@ -898,7 +917,13 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Failed, "{v}");
         let r = v.reason.as_deref().unwrap();
         assert!(r.starts_with("expectation not met: insmod prints line \"process:insmod\""), "{r}");
-        assert!(r.ends_with("(the run also needed hardware the emulated board does not have: write to 0x11000100 (4 bytes, GPIO GPL2CON) in step rmmod)"), "{r}");
+        assert!(
+            r.ends_with(
+                "(the run also needed hardware the emulated board does not have: write to 0x11000100 (4 \
+            bytes, GPIO GPL2CON) in step rmmod)"
+            ),
+            "{r}"
+        );
         assert!(v.board_may_change.is_empty());
         // A report and a crash outrank it too, with the hardware named.
         let warn = GOOD.replace(
@@ -920,7 +945,13 @@ mod tests {
         let v = judged(&log, vec![access("insmod")]);
         assert_eq!(v.outcome, Outcome::NeedsTheBoard, "{v}");
         let r = v.reason.as_deref().unwrap();
-        assert!(r.ends_with("; 1 expectation(s) at or after that step failed, which the board may change: rmmod prints line \"mmc exit!\""), "{r}");
+        assert!(
+            r.ends_with(
+                "; 1 expectation(s) at or after that step failed, which the board may change: rmmod \
+            prints line \"mmc exit!\""
+            ),
+            "{r}"
+        );
         assert_eq!(v.board_may_change, vec!["rmmod prints line \"mmc exit!\"".to_string()]);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["board_may_change"][0], "rmmod prints line \"mmc exit!\"", "{json}");

@@ -67,7 +67,8 @@ impl Board {
         let profile = Profile::load(&board.kernel_profile, configs_dir)?;
         if !profile.kernel.dtbs.contains(&board.dtb) {
             bail!(
-                "{}: dtb {:?} is not built by profile {} (add it to the profile's kernel.dtbs, or use the board's kernel_profile)",
+                "{}: dtb {:?} is not built by profile {} (add it to the profile's kernel.dtbs, or use the board's \
+                    kernel_profile)",
                 path.display(),
                 board.dtb,
                 profile.name
@@ -109,7 +110,8 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     }
     if !initramfs && !config.lines().any(|l| l == "CONFIG_MMC=y") {
         bail!(
-            "the {} kernel has no MMC driver, so it cannot mount the SD card's root: add --initramfs, or drop --profile for the board's own kernel",
+            "the {} kernel has no MMC driver, so it cannot mount the SD card's root: add --initramfs, or drop \
+                --profile for the board's own kernel",
             profile.name
         );
     }

@@ -53,7 +53,10 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let mut p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
     p.add_virtual_board(opts.kernel.jobs(), crate::sandbox::Sandbox::from_flag(opts.module.no_sandbox), &stages)?;
     if interactive && p.units.len() > 1 {
-        bail!("--shell and --shell-on-failure open one shell, in one unit's steps: give one --module (or --kernel-module)");
+        bail!(
+            "--shell and --shell-on-failure open one shell, in one unit's steps: give one --module (or \
+            --kernel-module)"
+        );
     }
     let nonce = prepare::new_nonce();
     let busybox = crate::busybox::get()?;
@@ -547,7 +550,8 @@ impl GuestLines<'_> {
             self.log_stopped = true;
             match qmp::human_command(sock, "log none", Duration::from_secs(5)) {
                 Ok(_) => eprintln!(
-                    "harness: QEMU's guest-error log reached {} MiB; it is off for the rest of this boot (accesses to missing hardware after this are not seen)",
+                    "harness: QEMU's guest-error log reached {} MiB; it is off for the rest of this boot (accesses to \
+                        missing hardware after this are not seen)",
                     size >> 20
                 ),
                 Err(e) => eprintln!("harness: warning: could not turn QEMU's guest-error log off: {e:#}"),

@@ -70,7 +70,8 @@ fn tiny4412_kernel_configures_with_the_boards_drivers() {
         out.join(".config").to_str().unwrap(),
         "stdout names the .config: {t}"
     );
-    // What the board has: SD/MMC (its SDHCI and the Synopsys DW-MMC for the eMMC), USB, networking, the appended dtb its U-Boot needs.
+    // What the board has: SD/MMC (its SDHCI and the Synopsys DW-MMC for the
+    // eMMC), USB, networking, the appended dtb its U-Boot needs.
     for y in [
         "CONFIG_MMC_SDHCI_S3C=y",
         "CONFIG_MMC_DW_EXYNOS=y",

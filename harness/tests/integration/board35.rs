@@ -63,7 +63,10 @@ fn the_3_5_hardware_lessons_pass_and_unmodelled_registers_are_named_in_one_boot(
     assert_eq!(block["outcome"], "NEEDS-THE-BOARD", "{block}");
     let part1 = "GPIO (part 1: GPA..GPF)";
     assert!(
-        t.contains(&format!("write to 0x11400020 (4 bytes, {part1} GPA1CON) through ioremap(0x11400000, 0x1000) at gpio_block.c:32 in step insmod")),
+        t.contains(&format!(
+            "write to 0x11400020 (4 bytes, {part1} GPA1CON) through ioremap(0x11400000, 0x1000) at \
+            gpio_block.c:32 in step insmod"
+        )),
         "the register, the mapping and the line: {t}"
     );
     assert!(
@@ -79,7 +82,10 @@ fn the_3_5_hardware_lessons_pass_and_unmodelled_registers_are_named_in_one_boot(
         "a plain pointer's write, no line: {t}"
     );
     assert!(
-        t.contains("write to 0x110002E1 (4 bytes, GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON+1, unaligned: the registers are 4-byte words at multiples of 4) through ioremap(0x110002e0, 0x8) at gpio_block.c:35"),
+        t.contains(
+            "write to 0x110002E1 (4 bytes, GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPM4CON+1, unaligned: the \
+            registers are 4-byte words at multiples of 4) through ioremap(0x110002e0, 0x8) at gpio_block.c:35"
+        ),
         "{t}"
     );
     // GPD0 is the model's: its accesses are not reported.
@@ -97,7 +103,13 @@ fn clocks_by_3_5_names_crash_natively_and_are_explained() {
     let out = harness(&["check", "--api", "native", "--module", fixture("board/clocks-35").to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("verdict: CRASHED: oops during step insmod: Unable to handle kernel paging request at virtual address fffffffe"), "{t}");
+    assert!(
+        t.contains(
+            "verdict: CRASHED: oops during step insmod: Unable to handle kernel paging request at virtual \
+        address fffffffe"
+        ),
+        "{t}"
+    );
     assert!(
         t.contains("needs clk_prepare() first") && t.contains("seen in: Enabling unprepared tiny4412-3.5:watchdog"),
         "{t}"

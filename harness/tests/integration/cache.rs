@@ -263,5 +263,11 @@ fn the_build_progress_has_a_total_and_an_estimate_after_the_first_build() {
     let third = spawn_kernel_with(&cache, &src, 20, 0.05).wait_with_output().unwrap();
     let log = text(&third);
     assert!(third.status.success(), "{log}");
-    assert!(log.contains("kernel standin: about 20 objects to build (from the last build of this profile here, with another configuration)"), "{log}");
+    assert!(
+        log.contains(
+            "kernel standin: about 20 objects to build (from the last build of this profile here, with \
+        another configuration)"
+        ),
+        "{log}"
+    );
 }

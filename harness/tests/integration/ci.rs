@@ -33,8 +33,10 @@ case "$name $*" in
 "apt-cache madison "*) echo "   $2 |    1.0-1 | http://deb.debian.org/debian bookworm/main amd64 Packages" ;;
 "apt-get -s remove libssl-dev") echo "Remv libpq-dev:amd64 [1.0-1]"; echo "Remv libssl-dev:amd64 [1.0-1]" ;;
 "apt-get -s autoremove") echo "Remv oldlib [1.0-1]" ;;
-"apt-get -s remove --autoremove "*) shift 3; for p; do echo "Remv $p [1.0-1]"; done; echo "Remv libslirp0 [1.0-1]"; echo "Remv oldlib [1.0-1]" ;;
-"apt-get -s remove gcc-arm-linux-gnueabihf") echo "Remv libc6-dev-armhf-cross [1.0-1]"; echo "Remv gcc-arm-linux-gnueabihf [1.0-1]" ;;
+"apt-get -s remove --autoremove "*) shift 3; for p; do echo "Remv $p [1.0-1]"; done
+    echo "Remv libslirp0 [1.0-1]"; echo "Remv oldlib [1.0-1]" ;;
+"apt-get -s remove gcc-arm-linux-gnueabihf") echo "Remv libc6-dev-armhf-cross [1.0-1]"
+    echo "Remv gcc-arm-linux-gnueabihf [1.0-1]" ;;
 "apt-get -s remove "*) echo "Remv $3 [1.0-1]" ;;
 "dpkg --print-foreign-architectures") echo armhf ;;
 "rustup show active-toolchain") echo "stub-toolchain (overridden by '$PWD/rust-toolchain.toml')" ;;
@@ -152,7 +154,8 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
             format!("cargo HARNESS_CACHE_DIR={cache}"),
             "cargo clippy --all-targets -- -D warnings".to_string(),
             format!("cargo HARNESS_CACHE_DIR={cache}"),
-            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf gdb-multiarch \
+            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf \
+                gdb-multiarch \
              libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools"
                 .to_string(),
             "dpkg --remove-architecture armhf".to_string(),
@@ -168,7 +171,19 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     let remove = calls.iter().find(|c| c.starts_with("rustup target remove")).unwrap();
     assert!(remove.ends_with(&format!("[in {}]", repo().join("kmod").display())), "{remove}");
     // What was removed is said, and what apt took along with the packages.
-    for said in ["apt packages: qemu-system-arm", "with what only they needed: bc bison bubblewrap flex gcc-arm-linux-gnueabihf gdb-multiarch libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm u-boot-tools", "kept: oldlib (auto-removable before this run, not the harness's)", "kept: npm 9.9.9-elsewhere", "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does not install)", "Rust target: armv7a-none-eabi for stub-toolchain", "dpkg architecture: armhf"] {
+    for said in [
+        "apt packages: qemu-system-arm",
+        "with what only they needed: bc bison bubblewrap flex \
+        gcc-arm-linux-gnueabihf gdb-multiarch libc6-dev-armhf-cross libslirp0 linux-source-6.12 qemu-system-arm \
+            u-boot-tools",
+        "kept: oldlib (auto-removable before this run, not the harness's)",
+        "kept: npm \
+                9.9.9-elsewhere",
+        "kept: libssl-dev (removing it would also remove libpq-dev, which the harness does \
+                    not install)",
+        "Rust target: armv7a-none-eabi for stub-toolchain",
+        "dpkg architecture: armhf",
+    ] {
         assert!(t.contains(said), "{said:?} not said:\n{t}");
     }
     for gone in ["sources", "busybox-static-armhf-0123", "cargo", "modules"] {

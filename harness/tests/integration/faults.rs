@@ -168,7 +168,10 @@ fn leak_is_found_at_unload_with_its_site_bytes_and_function(v: &Verdict) {
         .unwrap();
     assert_eq!(
         v.reason.as_deref(),
-        Some(&*format!("not freed at unload: 1 allocation site(s) still hold 256 bytes (as the allocator counts them: whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:{line}"))
+        Some(&*format!(
+            "not freed at unload: 1 allocation site(s) still hold 256 bytes (as the allocator counts them: \
+            whole slab objects, red zones included), the first in leak_do [fault_leak] at fault_leak.c:{line}"
+        ))
     );
 }
 

@@ -63,7 +63,10 @@ fn with_no_install_a_missing_target_is_refused_with_its_command() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(
-        t.contains("the Rust target armv7a-none-eabi is missing for stub-toolchain; HARNESS_NO_INSTALL is set, so add it yourself:\n  rustup target add --toolchain stub-toolchain armv7a-none-eabi"),
+        t.contains(
+            "the Rust target armv7a-none-eabi is missing for stub-toolchain; HARNESS_NO_INSTALL is set, so add \
+            it yourself:\n  rustup target add --toolchain stub-toolchain armv7a-none-eabi"
+        ),
         "{t}"
     );
     assert!(!calls.contains("target add"), "refused, yet rustup was asked to add it: {calls}");
@@ -77,7 +80,10 @@ fn a_missing_target_is_installed_saying_so_before_the_kernel() {
     let (out, calls) = check_with_path(bin.path(), &[]);
     let t = text(&out);
     assert!(
-        t.contains("harness: installing the Rust target armv7a-none-eabi for stub-toolchain (rustup target add --toolchain stub-toolchain armv7a-none-eabi)"),
+        t.contains(
+            "harness: installing the Rust target armv7a-none-eabi for stub-toolchain (rustup target add \
+            --toolchain stub-toolchain armv7a-none-eabi)"
+        ),
         "{t}"
     );
     assert!(calls.contains("rustup target add --toolchain stub-toolchain armv7a-none-eabi"), "{calls}");

@@ -97,7 +97,8 @@ fn a_guest_flooding_its_console_does_not_take_the_harness_memory() {
     let expect = dir.path().join("expect.toml");
     std::fs::write(
         &expect,
-        "[[step]]\nname = \"flood\"\nrun = \"head -c 5000000 /dev/zero | tr '\\\\0' x > /dev/console; echo > /dev/console\"\n",
+        "[[step]]\nname = \"flood\"\nrun = \"head -c 5000000 /dev/zero | tr '\\\\0' x > /dev/console; echo > \
+            /dev/console\"\n",
     )
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))

@@ -247,7 +247,12 @@ fn a_rust_oops_names_its_line_in_src_lib_rs() {
 fn a_linked_programs_frames_get_their_lines_unless_the_name_is_ambiguous() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.c"), dir.path().join("b.c"));
-    std::fs::write(&a, "static int helper(int x) { return x + 1; }\nint twice(int x)\n{\n\treturn helper(x) * 2;\n}\nvoid _start(void) { for (;;) twice(1); }\n").unwrap();
+    std::fs::write(
+        &a,
+        "static int helper(int x) { return x + 1; }\nint twice(int \
+        x)\n{\n\treturn helper(x) * 2;\n}\nvoid _start(void) { for (;;) twice(1); }\n",
+    )
+    .unwrap();
     std::fs::write(&b, "static int helper(int x) { return x - 1; }\nint other(int x) { return helper(x); }\n").unwrap();
     let prog = dir.path().join("prog");
     let out = std::process::Command::new("arm-linux-gnueabihf-gcc")

@@ -68,7 +68,13 @@ fn a_busy_poll_of_the_missing_adc_is_bounded_and_named() {
     let out = harness(&["check", "--keep", "--module", fixture("board/adc-busy-poll").to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
-    assert!(t.contains("verdict: NEEDS-THE-BOARD: hardware the emulated board does not have: write to 0x126C0000 (4 bytes, ADC ADCCON) in step insmod"), "{t}");
+    assert!(
+        t.contains(
+            "verdict: NEEDS-THE-BOARD: hardware the emulated board does not have: write to 0x126C0000 (4 \
+        bytes, ADC ADCCON) in step insmod"
+        ),
+        "{t}"
+    );
     assert!(t.contains("read of 0x126C0000 (4 bytes, ADC ADCCON) in step insmod"), "{t}");
     assert!(t.contains("guest-error log reached"), "the bound was not reached, or not said: {t}");
     let run_dir =

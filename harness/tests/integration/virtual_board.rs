@@ -87,7 +87,10 @@ fn stock_notes(verdict: &dyn Fn(&str) -> serde_json::Value, t: &str) {
     assert_eq!(led1["stock"][0]["option"], "CONFIG_TINY4412_LEDS", "{led1}");
     let section = &t[t.find("== led1\n").unwrap_or_else(|| panic!("no led1 section: {t}"))..];
     assert!(
-        section.contains("note  LED1 (GPM4_0) in step insmod is held by the stock image's leds driver from boot: on FriendlyARM's image this request fails with -EBUSY"),
+        section.contains(
+            "note  LED1 (GPM4_0) in step insmod is held by the stock image's leds driver from boot: on \
+            FriendlyARM's image this request fails with -EBUSY"
+        ),
         "{section}"
     );
     let held = verdict("led1-stock");

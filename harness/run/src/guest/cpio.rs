@@ -135,7 +135,11 @@ mod tests {
         let mut out = Vec::new();
         write_archive(&mut out, &[Entry::File { path: "/init".into(), mode: 0o755, data: b"ab".to_vec() }]).unwrap();
         let fields = |ino: u32, mode: u32, nlink: u32, size: u32, namesize: u32| {
-            format!("070701{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{:08x}{size:08x}{:08x}{:08x}{:08x}{:08x}{namesize:08x}{:08x}", 0, 0, 0, 0, 0, 0, 0, 0)
+            let z = 0;
+            format!(
+                "070701{ino:08x}{mode:08x}{z:08x}{z:08x}{nlink:08x}{z:08x}{size:08x}{z:08x}{z:08x}{z:08x}{z:08x}\
+                 {namesize:08x}{z:08x}"
+            )
         };
         let mut want = fields(1, 0o100755, 1, 2, 5).into_bytes();
         want.extend(b"init\0"); // 110 + 5 = 115: one byte to 116

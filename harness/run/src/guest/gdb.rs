@@ -207,7 +207,8 @@ pub fn section_sizes(ko: &Path) -> Result<std::collections::BTreeMap<String, u64
     let mut sizes = std::collections::BTreeMap::new();
     for s in file.sections() {
         let name = s.name().unwrap_or_default();
-        let alloc = matches!(s.flags(), object::SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0);
+        let alloc_flag = u64::from(object::elf::SHF_ALLOC);
+        let alloc = matches!(s.flags(), object::SectionFlags::Elf { sh_flags } if sh_flags & alloc_flag != 0);
         if alloc && !name.ends_with("plt") {
             sizes.entry(name.to_string()).or_insert(s.size());
         }

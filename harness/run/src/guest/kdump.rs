@@ -208,7 +208,8 @@ mod tests {
         let map = "c0004000 A swapper_pg_dir\nc0100000 T _stext\nc0100000 T _text\n";
         assert_eq!(
             vmcoreinfo("6.12.118-gdb", map).unwrap(),
-            "OSRELEASE=6.12.118-gdb\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=c0004000\nSYMBOL(_stext)=c0100000\nKERNELOFFSET=0\n"
+            "OSRELEASE=6.12.118-gdb\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=c0004000\nSYMBOL(_stext)=c0100000\n\
+             KERNELOFFSET=0\n"
         );
         assert!(vmcoreinfo("r", "c0100000 T _stext\n").unwrap_err().to_string().contains("no swapper_pg_dir"));
     }

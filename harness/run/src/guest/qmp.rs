@@ -44,7 +44,8 @@ pub const DUMP_FORMAT: &str = "kdump-zlib";
 pub fn dump_memory(socket: &Path, file: &Path, timeout: Duration) -> Result<()> {
     let mut protocol = String::from("file:");
     protocol.push_str(file.to_str().with_context(|| format!("{} is not UTF-8, which QMP needs", file.display()))?);
-    let request = json!({ "execute": "dump-guest-memory", "arguments": { "paging": false, "protocol": protocol, "format": DUMP_FORMAT } });
+    let arguments = json!({ "paging": false, "protocol": protocol, "format": DUMP_FORMAT });
+    let request = json!({ "execute": "dump-guest-memory", "arguments": arguments });
     command_on(socket, &request, timeout).map(|_| ())
 }
 
@@ -157,7 +158,8 @@ mod tests {
     fn a_human_command_goes_through_qmp_and_events_are_skipped() {
         let (_dir, sock, t) = fake_qemu(vec![
             "{\"return\": {}}\r\n",
-            "{\"timestamp\": {\"seconds\": 1}, \"event\": \"RESUME\"}\r\n{\"return\": \"CPU#0\\r\\nR00=00000000\\r\\n\"}\r\n",
+            "{\"timestamp\": {\"seconds\": 1}, \"event\": \"RESUME\"}\r\n\
+             {\"return\": \"CPU#0\\r\\nR00=00000000\\r\\n\"}\r\n",
         ]);
         let out = human_command(&sock, "info registers -a", Duration::from_secs(5)).unwrap();
         assert_eq!(out, "CPU#0\nR00=00000000\n");
@@ -176,7 +178,9 @@ mod tests {
         let sent = t.join().unwrap();
         assert_eq!(
             sent[1],
-            json!({"execute": "dump-guest-memory", "arguments": {"paging": false, "protocol": "file:/run/x/memory.kdump", "format": "kdump-zlib"}})
+            json!({"execute": "dump-guest-memory", "arguments": {
+                "paging": false, "protocol": "file:/run/x/memory.kdump", "format": "kdump-zlib"
+            }})
         );
     }
 

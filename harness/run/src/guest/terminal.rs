@@ -184,8 +184,10 @@ mod tests {
 
     #[test]
     fn only_what_the_shell_prints_between_the_markers_is_shown_however_the_bytes_come() {
-        let console: &[u8] = b"[ 1.0] booting\r\n[ 2.0] @@harness ab shell open\r\nharness: a shell\r\n/ # ls\r\nbin dev\r\n\
-            [ 3.0] random: crng init done\r\n/ # exit\r\n[ 9.0] @@harness ab shell closed\r\n[ 9.1] @@harness ab begin rmmod\r\n";
+        let console: &[u8] = b"[ 1.0] booting\r\n[ 2.0] @@harness ab shell open\r\nharness: a shell\r\n/ # ls\r\nbin \
+            dev\r\n\
+            [ 3.0] random: crng init done\r\n/ # exit\r\n[ 9.0] @@harness ab shell closed\r\n[ 9.1] @@harness ab \
+                begin rmmod\r\n";
         let want: &[u8] = b"harness: a shell\r\n/ # ls\r\nbin dev\r\n[ 3.0] random: crng init done\r\n/ # exit\r\n";
         // In one piece, a byte at a time (as QEMU writes), and in threes.
         for size in [console.len(), 1, 3] {

@@ -28,7 +28,8 @@ impl Board {
         let mut notes = Vec::new();
         if self.reset {
             notes.push(format!(
-                "the board was reset under the steps and is booting again: {} is not loaded any more, and {} went with the reboot if /tmp is a tmpfs",
+                "the board was reset under the steps and is booting again: {} is not loaded any more, and {} went \
+                    with the reboot if /tmp is a tmpfs",
                 self.loaded.join(", "),
                 self.files.join(", ")
             ));
@@ -37,7 +38,8 @@ impl Board {
         if !self.responsive {
             if !self.shell.recover(Duration::from_secs(10)) {
                 notes.push(format!(
-                    "the board does not answer since the steps stopped: {} may still be loaded and {} may remain; reset the board",
+                    "the board does not answer since the steps stopped: {} may still be loaded and {} may remain; \
+                        reset the board",
                     self.loaded.join(", "),
                     self.files.join(", ")
                 ));

@@ -441,7 +441,8 @@ fn run_on_board(
         if opts.unattended { "HARNESS_UNATTENDED=1; " } else { "" }
     );
     let cmd = format!(
-        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; {person}. {steps}; . {scenario}; harness_mark start {label}; harness_build; harness_scenario )",
+        "( HARNESS_NONCE={nonce}; HARNESS_TMP={BOARD_DIR}; PATH={BOARD_BIN}:$PATH; {person}. {steps}; . {scenario}; \
+            harness_mark start {label}; harness_build; harness_scenario )",
         steps = quote(&steps_dest),
         scenario = quote(&scenario_dest),
         label = names.join(","),
@@ -613,7 +614,10 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
         if b.shell.run("echo on > /proc/sys/kernel/printk_devkmsg", QUICK)?.status == 0 {
             b.devkmsg = Some("ratelimit".into());
         } else {
-            eprintln!("harness: warning: /dev/kmsg is rate-limited on the board and could not be switched off; markers may be lost");
+            eprintln!(
+                "harness: warning: /dev/kmsg is rate-limited on the board and could not be switched off; \
+                markers may be lost"
+            );
         }
     }
     Ok(())

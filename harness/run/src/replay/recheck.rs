@@ -49,7 +49,10 @@ pub fn judge_dump(
     };
     if let Some(n) = nonce {
         if found != n {
-            bail!("the last replay start line in the kernel log is {found}, not this replay's {n}: did another replay run at the same time?");
+            bail!(
+                "the last replay start line in the kernel log is {found}, not this replay's {n}: did another replay \
+                run at the same time?"
+            );
         }
     }
     let mut t = Transcript::after_start(&found);
@@ -263,9 +266,11 @@ mod tests {
     fn session(dump: &str) -> Vec<u8> {
         let earlier = DUMP.replace("00000000000badca", "000000000001d000").replace("process:insmod", "process:old");
         format!(
-            "[root@FriendlyARM /]# echo @@B$((77+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo @@E$((77+0)):$?@@\r\n\
+            "[root@FriendlyARM /]# echo @@B$((77+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo \
+                @@E$((77+0)):$?@@\r\n\
              @@B77@@\r\n@@DMESG0@@\r\n{earlier}@@DMESGEND0@@\r\n@@E77:0@@\r\n\
-             [root@FriendlyARM /]# echo @@B$((78+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo @@E$((78+0)):$?@@\r\n\
+             [root@FriendlyARM /]# echo @@B$((78+0))@@; echo @@DMESG$((0))@@; dmesg; echo @@DMESGEND$((0))@@; echo \
+                 @@E$((78+0)):$?@@\r\n\
              @@B78@@\r\n@@DMESG0@@\r\n{dump}@@DMESGEND0@@\r\n@@E78:0@@\r\n[root@FriendlyARM /]# "
         )
         .into_bytes()

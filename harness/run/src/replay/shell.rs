@@ -230,16 +230,29 @@ fn failure_message(why: &Failure, link: &Link, login: &Login, timeout: Duration)
             link.describe()
         ),
         Failure::StillLogin => format!(
-            "the board still shows a login prompt after logging in as {:?} within {secs} s on {}; last bytes received: {tail}",
+            "the board still shows a login prompt after logging in as {:?} within {secs} s on {}; last bytes \
+                received: {tail}",
             login.user,
             link.describe()
         ),
         Failure::StillPassword => {
-            format!("the board still asks for a password within {secs} s on {}; last bytes received: {tail}", link.describe())
+            format!(
+                "the board still asks for a password within {secs} s on {}; last bytes received: \
+                {tail}",
+                link.describe()
+            )
         }
-        Failure::NoPrompt => format!("no shell prompt answered within {secs} s on {}; last bytes received: {tail}", link.describe()),
+        Failure::NoPrompt => format!(
+            "no shell prompt answered within {secs} s on {}; last bytes received: \
+            {tail}",
+            link.describe()
+        ),
         Failure::LoginFailed => {
-            format!("logging in as {:?} failed twice: check --login and --password; last bytes received: {tail}", login.user)
+            format!(
+                "logging in as {:?} failed twice: check --login and --password; last bytes received: \
+                {tail}",
+                login.user
+            )
         }
         Failure::NeedPassword => format!("the board asks for {:?}'s password: pass --password", login.user),
         Failure::PasswordRefused => format!("the password for {:?} was refused twice: check --password", login.user),
@@ -280,7 +293,10 @@ mod tests {
         // An answered "press Enter" followed by the shell is a prompt, not
         // another activation: only the last lines count.
         assert_eq!(
-            screen("Please press Enter to activate this console. \r\n\r\nstarting pid 80, tty '/dev/ttySAC0'\r\nline\r\n[root@FriendlyARM /]# "),
+            screen(
+                "Please press Enter to activate this console. \r\n\r\nstarting pid 80, tty \
+                '/dev/ttySAC0'\r\nline\r\n[root@FriendlyARM /]# "
+            ),
             Screen::Prompt
         );
     }
@@ -301,7 +317,8 @@ mod tests {
 
     #[test]
     fn answers_parse_with_output_and_status() {
-        let rx = b"echo @@B$((7+0))@@; uname -r; echo @@E$((7+0)):$?@@\r\n@@B7@@\r\n3.5.0-FriendlyARM\r\nsecond\r\n@@E7:0@@\r\n[root@FriendlyARM /]# ";
+        let rx = b"echo @@B$((7+0))@@; uname -r; echo \
+            @@E$((7+0)):$?@@\r\n@@B7@@\r\n3.5.0-FriendlyARM\r\nsecond\r\n@@E7:0@@\r\n[root@FriendlyARM /]# ";
         assert_eq!(parse_answer(7, rx), Some(Answer { output: "3.5.0-FriendlyARM\nsecond".into(), status: 0 }));
         // Output without a final newline ends where the sentinel starts.
         assert_eq!(parse_answer(8, b"@@B8@@\r\nA@@E8:0@@\r\n"), Some(Answer { output: "A".into(), status: 0 }));

@@ -225,7 +225,10 @@ pub fn detect(shell: &mut Shell, forced: Option<Encoding>) -> Result<Tools> {
         }
     }
     let Some(checksum) = checksum else {
-        bail!("the board has neither a working md5sum nor cksum: the harness cannot check a copy made over the console; copy the module yourself and pass --board-path");
+        bail!(
+            "the board has neither a working md5sum nor cksum: the harness cannot check a copy made over the \
+            console; copy the module yourself and pass --board-path"
+        );
     };
     let a = shell.run(&gunzip_probe(encoding), TIMEOUT)?;
     let gunzip = a.status == 0 && a.output.trim() == "harness";
