@@ -413,78 +413,59 @@ const MAX_BLOCK: usize = 200;
 /// Finds every report in the transcript. `name` resolves bare addresses of
 /// the module under test (see [`crate::symbols`]).
 pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> {
-    let mut events: Vec<Event> = Vec::new();
-    let mut open: Option<Event> = None;
-    // The last kernel line outside any report: what a bare stack dump's
-    // caller printed before it.
-    let mut prev: Option<(usize, String)> = None;
-    // The lines since a report ended at a blank line, while its stack dump
-    // may still follow.
-    let mut blank_closed: Option<Vec<String>> = None;
+    let mut s = Scan { events: Vec::new(), open: None, prev: None, blank_closed: None, name };
     for line in &t.lines {
+        s.line(t, line);
+    }
+    if let Some(ev) = s.open {
+        s.events.push(finish(ev, name));
+    }
+    s.events
+}
+
+/// [`scan`]'s state between lines.
+struct Scan<'n> {
+    events: Vec<Event>,
+    open: Option<Event>,
+    /// The last kernel line outside any report: what a bare stack dump's
+    /// caller printed before it.
+    prev: Option<(usize, String)>,
+    /// The lines since a report ended at a blank line, while its stack dump
+    /// may still follow.
+    blank_closed: Option<Vec<String>>,
+    name: &'n dyn Fn(u64) -> Option<String>,
+}
+
+impl Scan<'_> {
+    fn line(&mut self, t: &Transcript, line: &crate::step::ConsoleLine) {
         // What a step's command printed is user space's, not a kernel
         // report, whatever it looks like; except the leaks step's, which is
         // kmemleak's own report read from debugfs.
         let leaks_step = line.step.is_some_and(|i| t.steps[i].kind() == StepKind::Leaks);
         if line.kind == LineKind::Output && !leaks_step {
-            continue;
+            return;
         }
         // Our own markers come from another task (the step library's
         // shell) and land wherever the console interleaves them: between a
         // report's "cut here" and its WARNING line, inside its stack dump.
         // They never cut a report in two (see `marker_closes`).
-        if line.kind == LineKind::Marker && open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce()))
+        if line.kind == LineKind::Marker
+            && self.open.as_ref().is_some_and(|ev| !marker_closes(ev, &line.message, t.nonce()))
         {
-            continue;
+            return;
         }
         let message = line.message.as_str();
         let header = classify(message);
-        // "cut here" is followed by the WARNING or BUG line that names the
-        // report: fold the two into one event.
-        if let (Some(ev), Some(kind)) = (open.as_mut(), &header) {
-            if ev.block.len() == 1 && ev.block[0].contains("cut here") {
-                ev.kind = kind.clone();
-                ev.block.push(message.to_string());
-                continue;
-            }
-        }
-        // kobject_add_internal's error after sysfs_warn_dup's dump: one
-        // mistake, one report.
-        if let (Some(ev), Some(EventKind::StackDump)) = (open.as_mut(), &header) {
-            if ev.kind == EventKind::StackDump && report_header(message).is_some_and(|r| r.follows) {
-                ev.block.push(message.to_string());
-                continue;
-            }
+        if self.folds(message, header.as_ref()) {
+            return;
         }
         // A stack dump that no report line began: the line before it is
         // what the kernel said (`schedule_timeout: wrong timeout value`).
-        if open.is_none() && header.is_none() && line.kind == LineKind::Kernel && DUMP_START.is_match(message) {
-            if let Some(between) = blank_closed.take() {
-                if let Some(mut ev) = events.pop() {
-                    ev.block.extend(between);
-                    ev.block.push(message.to_string());
-                    open = Some(ev);
-                    continue;
-                }
-            }
-            let (number, said) = prev.clone().unwrap_or_else(|| (line.number, message.to_string()));
-            let step = line.step.map(|i| t.steps[i].name.clone());
-            let mut ev = Event::new(EventKind::StackDump, step, number, said.clone());
-            if said != message {
-                ev.block.push(message.to_string());
-            }
-            open = Some(ev);
-            continue;
+        if self.open.is_none() && header.is_none() && line.kind == LineKind::Kernel && DUMP_START.is_match(message) {
+            self.bare_dump(t, line);
+            return;
         }
-        // An ARM oops prints "Unable to handle kernel ..." and then "Internal
-        // error: Oops ...": one report, not two.
-        if let (Some(ev), Some(EventKind::Oops)) = (open.as_mut(), &header) {
-            if ev.kind == EventKind::Oops {
-                ev.block.push(message.to_string());
-                continue;
-            }
-        }
-        if let Some(ev) = open.as_mut() {
+        if let Some(ev) = self.open.as_mut() {
             let closes = ends_block(&ev.kind, message, ev.block.len());
             let marker = line.kind == LineKind::Marker;
             if header.is_some() || marker || ev.block.len() >= MAX_BLOCK || closes {
@@ -494,37 +475,82 @@ pub fn scan(t: &Transcript, name: &dyn Fn(u64) -> Option<String>) -> Vec<Event> 
                 // A blank line may be the report's own (lockdep prints
                 // "\nstack backtrace:"): its stack dump, if one follows,
                 // is still this report's.
-                blank_closed = (closes && message.is_empty() && header.is_none() && !marker).then(Vec::new);
-                events.push(finish(open.take().unwrap(), name));
+                self.blank_closed = (closes && message.is_empty() && header.is_none() && !marker).then(Vec::new);
+                self.events.push(finish(self.open.take().unwrap(), self.name));
                 if header.is_none() {
-                    continue;
+                    return;
                 }
             } else {
                 ev.block.push(message.to_string());
-                continue;
+                return;
             }
         }
         if let Some(kind) = header {
             let step = line.step.map(|i| t.steps[i].name.clone());
-            open = Some(Event::new(kind, step, line.number, message.to_string()));
-            prev = None;
-            blank_closed = None;
+            self.open = Some(Event::new(kind, step, line.number, message.to_string()));
+            self.prev = None;
+            self.blank_closed = None;
         } else if line.kind == LineKind::Kernel {
-            prev = open.is_none().then(|| (line.number, message.to_string()));
+            self.prev = self.open.is_none().then(|| (line.number, message.to_string()));
             // A few lines between a blank line and a stack dump (lockdep's
             // "stack backtrace:"); more, and the report was over.
-            blank_closed = blank_closed.take().filter(|b| b.len() < 4).map(|mut b| {
+            self.blank_closed = self.blank_closed.take().filter(|b| b.len() < 4).map(|mut b| {
                 b.push(message.to_string());
                 b
             });
         } else if marker_closes_nothing_open(line, t.nonce()) {
-            blank_closed = None;
+            self.blank_closed = None;
         }
     }
-    if let Some(ev) = open {
-        events.push(finish(ev, name));
+
+    /// Whether a report line (`header`) continues the open report rather
+    /// than beginning one, and was added to it.
+    fn folds(&mut self, message: &str, header: Option<&EventKind>) -> bool {
+        let (Some(ev), Some(kind)) = (self.open.as_mut(), header) else { return false };
+        // "cut here" is followed by the WARNING or BUG line that names the
+        // report: fold the two into one event.
+        if ev.block.len() == 1 && ev.block[0].contains("cut here") {
+            ev.kind = kind.clone();
+            ev.block.push(message.to_string());
+            return true;
+        }
+        // kobject_add_internal's error after sysfs_warn_dup's dump: one
+        // mistake, one report. An ARM oops prints "Unable to handle kernel
+        // ..." and then "Internal error: Oops ...": one report, not two.
+        let follows = match kind {
+            EventKind::StackDump => {
+                ev.kind == EventKind::StackDump && report_header(message).is_some_and(|r| r.follows)
+            }
+            EventKind::Oops => ev.kind == EventKind::Oops,
+            _ => false,
+        };
+        if follows {
+            ev.block.push(message.to_string());
+        }
+        follows
     }
-    events
+
+    /// A stack dump no report line began: it continues the report that
+    /// ended at a blank line just before, or begins one with the line
+    /// before it.
+    fn bare_dump(&mut self, t: &Transcript, line: &crate::step::ConsoleLine) {
+        let message = line.message.as_str();
+        if let Some(between) = self.blank_closed.take() {
+            if let Some(mut ev) = self.events.pop() {
+                ev.block.extend(between);
+                ev.block.push(message.to_string());
+                self.open = Some(ev);
+                return;
+            }
+        }
+        let (number, said) = self.prev.clone().unwrap_or_else(|| (line.number, message.to_string()));
+        let step = line.step.map(|i| t.steps[i].name.clone());
+        let mut ev = Event::new(EventKind::StackDump, step, number, said.clone());
+        if said != message {
+            ev.block.push(message.to_string());
+        }
+        self.open = Some(ev);
+    }
 }
 
 impl Event {

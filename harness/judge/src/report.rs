@@ -30,87 +30,8 @@ impl Report<'_> {
         let mut suite = TestSuite::new(format!("harness.{}.{}", self.profile, self.module));
         let total: f64 = self.timings.iter().map(|(_, s)| s).sum();
         suite.set_time(Duration::from_secs_f64(total));
-        for step in &v.steps {
-            let status = if step.exit.is_some() {
-                TestCaseStatus::success()
-            } else {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                s.set_message(format!("step {} never finished", step.name));
-                s
-            };
-            let mut case = TestCase::new(format!("step {}", step.name), status);
-            case.set_classname("steps");
-            if let Some(secs) = step.seconds {
-                case.set_time(Duration::from_secs_f64(secs.max(0.0)));
-            }
-            suite.add_test_case(case);
-        }
-        for c in &v.checks {
-            let status = if c.held {
-                TestCaseStatus::success()
-            } else if v.board_may_change.contains(&c.description) {
-                // Failed at or after hardware the emulated board lacks: the
-                // board decides it, as the outcome says (docs/verdicts.md).
-                let mut s = TestCaseStatus::skipped();
-                s.set_message(format!("needs the board: {}", c.detail.as_deref().unwrap_or("did not hold")));
-                s
-            } else {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(c.detail.clone().unwrap_or_else(|| "did not hold".into()));
-                s
-            };
-            let mut case = TestCase::new(c.description.clone(), status);
-            case.set_classname("expectations");
-            suite.add_test_case(case);
-        }
-        for e in &v.events {
-            let mut s = TestCaseStatus::non_success(if e.kind.is_crash() {
-                NonSuccessKind::Error
-            } else {
-                NonSuccessKind::Failure
-            });
-            s.set_message(e.headline().to_string());
-            s.set_description(e.block.join("\n"));
-            let mut case = TestCase::new(format!("no {} (console line {})", e.title(), e.line), s);
-            case.set_classname("kernel-reports");
-            suite.add_test_case(case);
-        }
-        // Hardware the emulated board lacks: the run says nothing either way
-        // of what the module does with it, so skipped, not failed.
-        if !v.unmodelled.is_empty() {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(format!("needs the board: {}", v.unmodelled[0]));
-            let mut case = TestCase::new("runs on the emulated board's hardware", s);
-            case.set_classname("board");
-            case.set_system_out(v.unmodelled.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("\n"));
-            suite.add_test_case(case);
-        }
-        // The port list: what the 3.5 layer gave back. Not failures (the
-        // module ran as on the board), so they pass, with the text to read.
-        for p in &v.ports {
-            let mut case = TestCase::new(
-                format!("linux-3.5 API {} (a port to this kernel changes it)", p.id),
-                TestCaseStatus::success(),
-            );
-            case.set_classname("port");
-            case.set_system_out(p.to_string());
-            suite.add_test_case(case);
-        }
-        // What the board's 3.5 lacks: a failure each (the module would not
-        // build or load on the board), with its places and 3.5 form.
-        for l in &v.lacks {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(format!(
-                "{} ({}) is not in the board's Linux 3.5, used at {}",
-                l.name,
-                l.kind,
-                l.at.join(", ")
-            ));
-            s.set_description(l.to_string());
-            let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
-            case.set_classname("board-api");
-            suite.add_test_case(case);
-        }
+        add_steps_and_checks(v, &mut suite);
+        add_findings(v, &mut suite);
         if let Some(k) = &v.ktap {
             for t in &k.results.tests {
                 add_kunit(&mut suite, t, "kunit");
@@ -137,6 +58,92 @@ impl Report<'_> {
             all.add_test_suites(r.junit().test_suites);
         }
         all.to_string().context("serializing JUnit XML")
+    }
+}
+
+/// JUnit's cases for the steps (passed unless never finished) and the
+/// expectations.
+fn add_steps_and_checks(v: &Verdict, suite: &mut TestSuite) {
+    for step in &v.steps {
+        let status = if step.exit.is_some() {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message(format!("step {} never finished", step.name));
+            s
+        };
+        let mut case = TestCase::new(format!("step {}", step.name), status);
+        case.set_classname("steps");
+        if let Some(secs) = step.seconds {
+            case.set_time(Duration::from_secs_f64(secs.max(0.0)));
+        }
+        suite.add_test_case(case);
+    }
+    for c in &v.checks {
+        let status = if c.held {
+            TestCaseStatus::success()
+        } else if v.board_may_change.contains(&c.description) {
+            // Failed at or after hardware the emulated board lacks: the
+            // board decides it, as the outcome says (docs/verdicts.md).
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("needs the board: {}", c.detail.as_deref().unwrap_or("did not hold")));
+            s
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(c.detail.clone().unwrap_or_else(|| "did not hold".into()));
+            s
+        };
+        let mut case = TestCase::new(c.description.clone(), status);
+        case.set_classname("expectations");
+        suite.add_test_case(case);
+    }
+}
+
+/// JUnit's cases for what the run found: kernel reports, hardware the
+/// emulated board lacks, the port list and what the board's 3.5 lacks.
+fn add_findings(v: &Verdict, suite: &mut TestSuite) {
+    for e in &v.events {
+        let mut s = TestCaseStatus::non_success(if e.kind.is_crash() {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        });
+        s.set_message(e.headline().to_string());
+        s.set_description(e.block.join("\n"));
+        let mut case = TestCase::new(format!("no {} (console line {})", e.title(), e.line), s);
+        case.set_classname("kernel-reports");
+        suite.add_test_case(case);
+    }
+    // Hardware the emulated board lacks: the run says nothing either way
+    // of what the module does with it, so skipped, not failed.
+    if !v.unmodelled.is_empty() {
+        let mut s = TestCaseStatus::skipped();
+        s.set_message(format!("needs the board: {}", v.unmodelled[0]));
+        let mut case = TestCase::new("runs on the emulated board's hardware", s);
+        case.set_classname("board");
+        case.set_system_out(v.unmodelled.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("\n"));
+        suite.add_test_case(case);
+    }
+    // The port list: what the 3.5 layer gave back. Not failures (the
+    // module ran as on the board), so they pass, with the text to read.
+    for p in &v.ports {
+        let mut case = TestCase::new(
+            format!("linux-3.5 API {} (a port to this kernel changes it)", p.id),
+            TestCaseStatus::success(),
+        );
+        case.set_classname("port");
+        case.set_system_out(p.to_string());
+        suite.add_test_case(case);
+    }
+    // What the board's 3.5 lacks: a failure each (the module would not
+    // build or load on the board), with its places and 3.5 form.
+    for l in &v.lacks {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(format!("{} ({}) is not in the board's Linux 3.5, used at {}", l.name, l.kind, l.at.join(", ")));
+        s.set_description(l.to_string());
+        let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
+        case.set_classname("board-api");
+        suite.add_test_case(case);
     }
 }
 

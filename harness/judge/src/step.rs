@@ -305,16 +305,7 @@ impl Transcript {
         let mut message = message;
         match &marker {
             Some(Marker::Begin { step: id }) => {
-                self.steps.push(StepRecord {
-                    unit: id.unit.clone(),
-                    name: id.name.clone(),
-                    rc: None,
-                    kernel: Vec::new(),
-                    output: Vec::new(),
-                    started_at: timestamp,
-                    ended_at: None,
-                });
-                step = Some(self.steps.len() - 1);
+                step = Some(self.begin(id, timestamp));
                 kind = LineKind::Marker;
             }
             Some(Marker::Out { step: id, .. }) => {
@@ -334,10 +325,7 @@ impl Transcript {
                 kind = LineKind::Marker;
             }
             Some(Marker::End { step: id, rc }) => {
-                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
-                    s.rc = Some(*rc);
-                    s.ended_at = timestamp;
-                }
+                self.end(id, *rc, timestamp);
                 kind = LineKind::Marker;
             }
             Some(Marker::Done) => {
@@ -370,6 +358,28 @@ impl Transcript {
         }
         self.lines.push(ConsoleLine { number: self.seen, message: message.to_string(), timestamp, step, kind });
         marker
+    }
+
+    /// A step begins: its record, and its index.
+    fn begin(&mut self, id: &StepId, timestamp: Option<f64>) -> usize {
+        self.steps.push(StepRecord {
+            unit: id.unit.clone(),
+            name: id.name.clone(),
+            rc: None,
+            kernel: Vec::new(),
+            output: Vec::new(),
+            started_at: timestamp,
+            ended_at: None,
+        });
+        self.steps.len() - 1
+    }
+
+    /// The last open step of that id ends with `rc`.
+    fn end(&mut self, id: &StepId, rc: i32, timestamp: Option<f64>) {
+        if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
+            s.rc = Some(rc);
+            s.ended_at = timestamp;
+        }
     }
 
     /// What a marker that frames no step says: a section's address and a

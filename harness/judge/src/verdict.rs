@@ -417,44 +417,8 @@ fn excerpts(t: &Transcript, expectations: &Expectations, checks: &[Check]) -> Ve
 /// Judges one run of the steps `planned`.
 pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], end: RunEnd, ctx: Context) -> Verdict {
     let checks = expectations.evaluate(planned, t);
-    let symbols = &ctx.symbols;
-    // Reports printed before the first step began come from a kernel that
-    // had not seen the module yet (under load, the debug kernel's own workers
-    // can trip the hung-task detector while it boots).
-    let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
-    let name = |a| symbols.iter().find_map(|s| s.name(a));
-    let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
-        ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
-        ("", None) => Vec::new(),
-        _ => symbols
-            .iter()
-            .find(|s| s.module() == module)
-            .map(|s| s.source_of(function, offset, ret))
-            .unwrap_or_default(),
-    };
-    let mut scanned = crate::event::scan(t, &name);
-    for e in &mut scanned {
-        e.locate(&name, &locate);
-    }
-    let (events, unrelated): (Vec<Event>, Vec<Event>) = scanned.into_iter().partition(|e| {
-        let before_module = first_step_line.is_some_and(|first| e.line < first);
-        // A leak suspect that no frame or task ties to the module is the
-        // kernel's own noise too; every other report counts.
-        let foreign_leak = e.kind == EventKind::Kmemleak
-            && !ctx.modules.is_empty()
-            && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
-        !(before_module || foreign_leak)
-    });
-    // KUnit's cases run at each load: those of the first are counted (the
-    // second load's, run again, would hide a short plan among twice as many).
-    let first_load =
-        |l: &&crate::step::ConsoleLine| l.step.is_none_or(|i| crate::step::round(&t.steps[i].name).is_none());
-    let parsed = ktap::parse(t.lines.iter().filter(first_load).map(|l| l.message.as_str()));
-    let ktap = (!parsed.is_empty()).then(|| KtapSummary {
-        counts: parsed.counts(),
-        failures: parsed.failures(),
-        results: parsed,
-    });
+    let (events, unrelated) = reports(t, &ctx);
+    let ktap = first_load_ktap(t);
     let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);
     let board_may_change = if failures.unmodelled.is_empty() { Vec::new() } else { failures.board_may_change.clone() };
     let (outcome, reason) = decide(t, &end, expectations, &events, ktap.as_ref(), &failures);
@@ -469,17 +433,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
     } else {
         Vec::new()
     };
-    let steps = t
-        .steps
-        .iter()
-        .map(|s| StepSummary {
-            name: s.name.clone(),
-            exit: s.rc,
-            seconds: s.duration(),
-            guest_begin: s.started_at,
-            guest_end: s.ended_at,
-        })
-        .collect();
+    let steps = step_summaries(t);
     Verdict {
         outcome,
         reason,
@@ -506,6 +460,63 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         tail,
         console_log,
     }
+}
+
+/// The kernel's reports in `t`, located in the module's and the kernel's
+/// sources: those that count, and those that do not (printed before the
+/// first step, or a leak suspect nothing ties to the unit's modules).
+fn reports(t: &Transcript, ctx: &Context) -> (Vec<Event>, Vec<Event>) {
+    let symbols = &ctx.symbols;
+    // Reports printed before the first step began come from a kernel that
+    // had not seen the module yet (under load, the debug kernel's own workers
+    // can trip the hung-task detector while it boots).
+    let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
+    let name = |a| symbols.iter().find_map(|s| s.name(a));
+    let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
+        ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
+        ("", None) => Vec::new(),
+        _ => symbols
+            .iter()
+            .find(|s| s.module() == module)
+            .map(|s| s.source_of(function, offset, ret))
+            .unwrap_or_default(),
+    };
+    let mut scanned = crate::event::scan(t, &name);
+    for e in &mut scanned {
+        e.locate(&name, &locate);
+    }
+    scanned.into_iter().partition(|e| {
+        let before_module = first_step_line.is_some_and(|first| e.line < first);
+        // A leak suspect that no frame or task ties to the module is the
+        // kernel's own noise too; every other report counts.
+        let foreign_leak = e.kind == EventKind::Kmemleak
+            && !ctx.modules.is_empty()
+            && !ctx.modules.iter().any(|m| e.involves(ctx.unit.as_deref(), m, &t.pids));
+        !(before_module || foreign_leak)
+    })
+}
+
+/// The KUnit results of the first load.
+fn first_load_ktap(t: &Transcript) -> Option<KtapSummary> {
+    // KUnit's cases run at each load: those of the first are counted (the
+    // second load's, run again, would hide a short plan among twice as many).
+    let first_load =
+        |l: &&crate::step::ConsoleLine| l.step.is_none_or(|i| crate::step::round(&t.steps[i].name).is_none());
+    let parsed = ktap::parse(t.lines.iter().filter(first_load).map(|l| l.message.as_str()));
+    (!parsed.is_empty()).then(|| KtapSummary { counts: parsed.counts(), failures: parsed.failures(), results: parsed })
+}
+
+fn step_summaries(t: &Transcript) -> Vec<StepSummary> {
+    t.steps
+        .iter()
+        .map(|s| StepSummary {
+            name: s.name.clone(),
+            exit: s.rc,
+            seconds: s.duration(),
+            guest_begin: s.started_at,
+            guest_end: s.ended_at,
+        })
+        .collect()
 }
 
 /// `function+off/len [module] file.c:LINE`, then the functions it was

@@ -101,20 +101,7 @@ pub struct Image {
 pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> Result<Image> {
     let k = &p.kernel;
     let profile = &p.profile;
-    let config = std::fs::read_to_string(k.build_dir.join(".config")).context("reading the kernel .config")?;
-    if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
-        bail!(
-            "the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs",
-            profile.name
-        );
-    }
-    if !initramfs && !config.lines().any(|l| l == "CONFIG_MMC=y") {
-        bail!(
-            "the {} kernel has no MMC driver, so it cannot mount the SD card's root: add --initramfs, or drop \
-                --profile for the board's own kernel",
-            profile.name
-        );
-    }
+    require_config(&profile.name, &k.build_dir, initramfs)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let work = tempfile::tempdir_in(out).context("creating a work directory")?;
     let mut files = Vec::new();
@@ -171,52 +158,58 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
     }
 
     if initramfs {
-        let cpio = work.path().join("initramfs.cpio");
-        let nonce = crate::prepare::new_nonce();
-        let programs = p.all_programs();
-        let modules = p.guest_modules();
-        let guest = crate::guest::rootfs::Guest {
-            modules: &modules,
-            programs: &programs,
-            plan: &unit.plan,
-            nonce: &nonce,
-            loader: None,
-        };
-        crate::guest::rootfs::write_initramfs(
-            &crate::repo_root().join("rootfs"),
-            &crate::busybox::get()?,
-            &guest,
-            &cpio,
-        )?;
-        let uinitrd = out.join("uInitrd");
-        mkimage(
-            &[
-                "-A",
-                "arm",
-                "-O",
-                "linux",
-                "-T",
-                "ramdisk",
-                "-C",
-                "none",
-                "-a",
-                "0",
-                "-e",
-                "0",
-                "-n",
-                "harness initramfs",
-            ],
-            &cpio,
-            &uinitrd,
-            work.path(),
-        )?;
-        files.push(uinitrd);
+        files.push(write_uinitrd(p, out, work.path())?);
     }
     let boot_text = boot_commands(board, k, &unit.modules, initramfs);
     let readme = out.join("BOOT.txt");
     std::fs::write(&readme, &boot_text).with_context(|| format!("writing {}", readme.display()))?;
     files.push(readme);
     Ok(Image { dir: out.to_path_buf(), files, boot_text, kernel_release: k.release.clone() })
+}
+
+/// What the board's kernel must have: an appended dtb (the board's U-Boot
+/// passes none), and an MMC driver unless the root is an initramfs.
+fn require_config(profile: &str, build_dir: &Path, initramfs: bool) -> Result<()> {
+    let config = std::fs::read_to_string(build_dir.join(".config")).context("reading the kernel .config")?;
+    if !config.lines().any(|l| l == "CONFIG_ARM_APPENDED_DTB=y") {
+        bail!(
+            "the {} kernel lacks CONFIG_ARM_APPENDED_DTB, which the board's U-Boot (no device tree support) needs",
+            profile
+        );
+    }
+    if !initramfs && !config.lines().any(|l| l == "CONFIG_MMC=y") {
+        bail!(
+            "the {} kernel has no MMC driver, so it cannot mount the SD card's root: add --initramfs, or drop \
+                --profile for the board's own kernel",
+            profile
+        );
+    }
+    Ok(())
+}
+
+/// The harness's initramfs for the board's run, as a U-Boot ramdisk
+/// (`uInitrd` in `out`).
+fn write_uinitrd(p: &Prepared, out: &Path, work: &Path) -> Result<PathBuf> {
+    let cpio = work.join("initramfs.cpio");
+    let nonce = crate::prepare::new_nonce();
+    let programs = p.all_programs();
+    let modules = p.guest_modules();
+    let guest = crate::guest::rootfs::Guest {
+        modules: &modules,
+        programs: &programs,
+        plan: &p.single()?.plan,
+        nonce: &nonce,
+        loader: None,
+    };
+    crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;
+    let uinitrd = out.join("uInitrd");
+    mkimage(
+        &["-A", "arm", "-O", "linux", "-T", "ramdisk", "-C", "none", "-a", "0", "-e", "0", "-n", "harness initramfs"],
+        &cpio,
+        &uinitrd,
+        work,
+    )?;
+    Ok(uinitrd)
 }
 
 fn mkimage(args: &[&str], input: &Path, output: &Path, log_dir: &Path) -> Result<()> {
