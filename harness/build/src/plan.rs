@@ -134,37 +134,8 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     if modules.is_empty() {
         bail!("nothing to load: the module directory built no .ko");
     }
+    check_step_names(modules, exp)?;
     let several = modules.len() > 1;
-    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
-    for e in &exp.steps {
-        if let Some(r) = crate::judge::step::round(&e.name) {
-            if r != 2
-                || !exp.reload
-                || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone)
-            {
-                bail!(
-                    "expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only \
-                    with a second load (not `reload = false`)",
-                    e.name
-                );
-            }
-        }
-        if let Some((kind, module)) = e.name.split_once(':') {
-            if !names.contains(&module) {
-                bail!("expectations: step {:?}: no module {module:?} is loaded (loaded: {})", e.name, names.join(", "));
-            }
-            if !several {
-                bail!("expectations: step {:?}: one module is loaded, so name the step {kind:?}", e.name);
-            }
-        } else if several && e.name == StepKind::Insmod.word() && e.args.is_some() {
-            bail!(
-                "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" \
-                    ({})",
-                modules.len(),
-                names.iter().map(|n| format!("insmod:{n}")).collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
     let mut steps = Vec::new();
     let name = |kind: StepKind, m: &PlanModule| crate::judge::step::step_name(kind, &m.name, several);
     let census = !exp.expects_reset();
@@ -228,6 +199,45 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] })
 }
 
+/// Checks that the file's step names fit `modules`: a second round only
+/// of insmod, rmmod and gone, and only with a second load; a module named
+/// only with several, and one that is loaded; insmod's args on the module's
+/// own step with several.
+fn check_step_names(modules: &[PlanModule], exp: &Expectations) -> Result<()> {
+    let several = modules.len() > 1;
+    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    for e in &exp.steps {
+        if let Some(r) = crate::judge::step::round(&e.name) {
+            if r != 2
+                || !exp.reload
+                || !matches!(StepKind::of(&e.name), StepKind::Insmod | StepKind::Rmmod | StepKind::Gone)
+            {
+                bail!(
+                    "expectations: step {:?}: the second round (`#2`) is insmod's, rmmod's and gone's, and only \
+                    with a second load (not `reload = false`)",
+                    e.name
+                );
+            }
+        }
+        if let Some((kind, module)) = e.name.split_once(':') {
+            if !names.contains(&module) {
+                bail!("expectations: step {:?}: no module {module:?} is loaded (loaded: {})", e.name, names.join(", "));
+            }
+            if !several {
+                bail!("expectations: step {:?}: one module is loaded, so name the step {kind:?}", e.name);
+            }
+        } else if several && e.name == StepKind::Insmod.word() && e.args.is_some() {
+            bail!(
+                "expectations: step \"insmod\" has args, but {} modules are loaded: put them on \"insmod:<module>\" \
+                    ({})",
+                modules.len(),
+                names.iter().map(|n| format!("insmod:{n}")).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `s` as one word for a POSIX shell (the guest's and a board's busybox
 /// sh, and a human pasting qemu-command.txt): as it is when that is safe,
 /// else quoted, by shlex. A NUL, the one thing shlex refuses, cannot be in
@@ -279,61 +289,65 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             stock_on = *held;
             stock_changed = true;
         }
-        let n = quote(&st.id().to_string());
-        let line = match &st.action {
-            Action::Insmod { module, file, args } => {
-                // An absolute file is where the board has the module already.
-                let path =
-                    if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
-                let ko = quote(&path);
-                match args {
-                    Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
-                    None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
-                }
-            }
-            Action::Run { command, bin, background } => {
-                // A background step starts its command under a key that its
-                // wait step names: the step's id, one file-name word.
-                let how = if *background {
-                    format!("harness_start {n} {}", quote(&background_key(&st.id())))
-                } else {
-                    format!("harness_step {n}")
-                };
-                match bin {
-                    None => format!("{how} harness_run {}", quote(command)),
-                    Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
-                }
-            }
-            Action::Wait { on } => {
-                format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on))))
-            }
-            Action::Board { acts } => {
-                format!(
-                    "harness_step {n} harness_board {}",
-                    acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
-                )
-            }
-            Action::BoardState => format!("harness_step {n} harness_board_state"),
-            Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
-            Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
-            Action::Census { again: true } => format!("harness_step {n} harness_census again"),
-            // A unit's first census right after another's last one (units
-            // sharing a boot) is that one, when nothing runs between them
-            // (a change of the stock drivers adds their devices: a new one).
-            Action::Census { again: false }
-                if i > 0 && !stock_changed && plan.steps[i - 1].action == (Action::Census { again: true }) =>
-            {
-                format!("harness_step {n} harness_census first reuse")
-            }
-            Action::Census { again: false } => format!("harness_step {n} harness_census first"),
-            Action::Leaks => "harness_leaks".to_string(),
-        };
+        let line = step_line(plan, i, dir, stock_changed);
         s.push_str("    ");
         s.push_str(&line);
         s.push('\n');
     }
     s.push_str("    harness_done\n}\n");
     s
+}
+
+/// The scenario's line for the plan's step `i` (`stock_changed`: the
+/// stock drivers were just switched before it).
+fn step_line(plan: &Plan, i: usize, dir: &str, stock_changed: bool) -> String {
+    let st = &plan.steps[i];
+    let n = quote(&st.id().to_string());
+    match &st.action {
+        Action::Insmod { module, file, args } => {
+            // An absolute file is where the board has the module already.
+            let path =
+                if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
+            let ko = quote(&path);
+            match args {
+                Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
+                None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
+            }
+        }
+        Action::Run { command, bin, background } => {
+            // A background step starts its command under a key that its
+            // wait step names: the step's id, one file-name word.
+            let how = if *background {
+                format!("harness_start {n} {}", quote(&background_key(&st.id())))
+            } else {
+                format!("harness_step {n}")
+            };
+            match bin {
+                None => format!("{how} harness_run {}", quote(command)),
+                Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
+            }
+        }
+        Action::Wait { on } => {
+            format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on))))
+        }
+        Action::Board { acts } => {
+            format!("harness_step {n} harness_board {}", acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
+        }
+        Action::BoardState => format!("harness_step {n} harness_board_state"),
+        Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
+        Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
+        Action::Census { again: true } => format!("harness_step {n} harness_census again"),
+        // A unit's first census right after another's last one (units
+        // sharing a boot) is that one, when nothing runs between them
+        // (a change of the stock drivers adds their devices: a new one).
+        Action::Census { again: false }
+            if i > 0 && !stock_changed && plan.steps[i - 1].action == (Action::Census { again: true }) =>
+        {
+            format!("harness_step {n} harness_census first reuse")
+        }
+        Action::Census { again: false } => format!("harness_step {n} harness_census first"),
+        Action::Leaks => "harness_leaks".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -477,36 +477,59 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
         .to_string_lossy()
         .into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
-    let mut units = Vec::new();
-    for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
-        let api = api::resolve(module_args.api, exp.api, profile.api);
-        // On a kernel that has the API itself (3.5's own), no layer.
-        let api = if Some(api) == profile.kernel_api { Api::Native } else { api };
-        let opts = module::Options { jobs: kernel_args.jobs(), api, sandbox };
-        let work = if several { run_dir.path().join(format!("unit-{i}-{name}")) } else { run_dir.path().to_path_buf() };
-        let built = std::fs::create_dir_all(&work)
-            .with_context(|| format!("creating {}", work.display()))
-            .and_then(|_| build(&kernel, origin, &exp, &work, &opts, stages));
-        match built {
-            Ok((built, programs, plan)) => units.push(Unit {
-                label: if several { name } else { String::new() },
-                modules: built.modules,
-                programs,
-                expectations: exp,
-                plan,
-                api: opts.api,
-                ports: built.ports,
-                lacks: built.lacks,
-            }),
-            Err(e) => {
-                let kept = run_dir.keep();
-                return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
-            }
+    let built =
+        build_units(origins, &kernel, &profile, run_dir.path(), &Build { kernel_args, module_args, sandbox, stages });
+    let units = match built {
+        Ok(units) => units,
+        Err(e) => {
+            let kept = run_dir.keep();
+            return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
         }
-    }
+    };
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
+}
+
+/// What building the units takes from the command line.
+struct Build<'a> {
+    kernel_args: &'a KernelArgs,
+    module_args: &'a ModuleArgs,
+    sandbox: Sandbox,
+    stages: &'a Stages,
+}
+
+/// Builds each unit (its modules, programs and plan) in `run_dir`, in a
+/// directory of its own when there are several.
+fn build_units(
+    origins: Vec<(String, Expectations, Origin)>,
+    kernel: &Kernel,
+    profile: &Profile,
+    run_dir: &Path,
+    b: &Build,
+) -> Result<Vec<Unit>> {
+    let several = origins.len() > 1;
+    let mut units = Vec::new();
+    for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
+        let api = api::resolve(b.module_args.api, exp.api, profile.api);
+        // On a kernel that has the API itself (3.5's own), no layer.
+        let api = if Some(api) == profile.kernel_api { Api::Native } else { api };
+        let opts = module::Options { jobs: b.kernel_args.jobs(), api, sandbox: b.sandbox };
+        let work = if several { run_dir.join(format!("unit-{i}-{name}")) } else { run_dir.to_path_buf() };
+        std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+        let (built, programs, plan) = build(kernel, origin, &exp, &work, &opts, b.stages)?;
+        units.push(Unit {
+            label: if several { name } else { String::new() },
+            modules: built.modules,
+            programs,
+            expectations: exp,
+            plan,
+            api: opts.api,
+            ports: built.ports,
+            lacks: built.lacks,
+        });
+    }
+    Ok(units)
 }
 
 /// Each module directory validated (its expectations and label), named by

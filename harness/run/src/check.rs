@@ -347,14 +347,7 @@ pub fn boot(
     attach: Attach,
 ) -> Result<Boot> {
     let Attach { shell, gdb } = attach;
-    for (what, p) in
-        [("kernel image", Some(&images.kernel)), ("dtb", images.dtb.as_ref()), ("initramfs", Some(&images.initramfs))]
-    {
-        let Some(p) = p else { continue };
-        if !p.is_file() {
-            bail!("the {what} {} does not exist", p.display());
-        }
-    }
+    images_exist(images)?;
     initramfs_fits(profile, &images.initramfs)?;
     // Unix socket paths are limited to 108 bytes, which a run directory in a
     // deep checkout exceeds: the QMP (and gdb) sockets live in a short
@@ -412,11 +405,29 @@ pub fn boot(
     console.join();
     let transcript = watch.into_transcript();
 
-    // A QEMU that never started the guest is an environment problem, not a
-    // verdict on the module: report it as an error with QEMU's own words.
+    started(profile, &transcript, &end, &stderr_log)?;
+    let accesses = crate::judge::access::placed(&read_bounded(&errors_log, GUEST_ERRORS_READ)?, &marks);
+    Ok(Boot { transcript, end, registers, memory, accesses })
+}
+
+fn images_exist(images: &BootImages) -> Result<()> {
+    for (what, p) in
+        [("kernel image", Some(&images.kernel)), ("dtb", images.dtb.as_ref()), ("initramfs", Some(&images.initramfs))]
+    {
+        let Some(p) = p else { continue };
+        if !p.is_file() {
+            bail!("the {what} {} does not exist", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// A QEMU that never started the guest is an environment problem, not a
+/// verdict on the module: an error with QEMU's own words.
+fn started(profile: &Profile, transcript: &Transcript, end: &RunEnd, stderr_log: &Path) -> Result<()> {
     if transcript.lines.is_empty() {
         if let RunEnd::ExitedEarly { status } = end {
-            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            let stderr = std::fs::read_to_string(stderr_log).unwrap_or_default();
             bail!(
                 "{} exited (status {}) before printing anything:\n{}",
                 profile.qemu.binary,
@@ -425,8 +436,7 @@ pub fn boot(
             );
         }
     }
-    let accesses = crate::judge::access::placed(&read_bounded(&errors_log, GUEST_ERRORS_READ)?, &marks);
-    Ok(Boot { transcript, end, registers, memory, accesses })
+    Ok(())
 }
 
 /// QEMU's argv for this boot, also written to the run directory's

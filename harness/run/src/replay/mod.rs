@@ -318,20 +318,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let steps_path = crate::repo_root().join("rootfs").join("steps.sh");
     let steps_sh = std::fs::read(&steps_path).with_context(|| format!("reading {}", steps_path.display()))?;
     let (sc, run_dir) = scenario(opts, &stages)?;
-    for m in &sc.modules {
-        if m.name.is_empty() || !m.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
-            bail!(
-                "module name {:?}: only letters, digits, _ and - are possible (give --module-name with --board-path)",
-                m.name
-            );
-        }
-    }
-    if sc.modules.iter().all(|m| m.ko.is_none()) {
-        stages.say(
-            "module",
-            format!("{}, on the board at {}", sc.modules[0].name, opts.board_path.as_deref().unwrap_or("?")),
-        );
-    }
+    check_module_names(&sc, opts, &stages)?;
 
     let transcript = opts.transcript.clone().unwrap_or_else(|| run_dir.path().join("serial.log"));
     let link = Link::open(&opts.serial, opts.baud, &transcript)?;
@@ -397,6 +384,26 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let keep = opts.output.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
     Ok(ReplayReport { verdict, transcript, run_dir: kept, notes })
+}
+
+/// The modules' names are words the board's shell takes as they are; a
+/// module already on the board is said where it is.
+fn check_module_names(sc: &Scenario, opts: &ReplayOptions, stages: &Stages) -> Result<()> {
+    for m in &sc.modules {
+        if m.name.is_empty() || !m.name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+            bail!(
+                "module name {:?}: only letters, digits, _ and - are possible (give --module-name with --board-path)",
+                m.name
+            );
+        }
+    }
+    if sc.modules.iter().all(|m| m.ko.is_none()) {
+        stages.say(
+            "module",
+            format!("{}, on the board at {}", sc.modules[0].name, opts.board_path.as_deref().unwrap_or("?")),
+        );
+    }
+    Ok(())
 }
 
 /// The judge's context: the modules, and their symbols where the .ko is here.
