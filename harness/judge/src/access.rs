@@ -48,15 +48,42 @@ pub fn parse(line: &str) -> Option<Access> {
     Some(Access { address: u64::from_str_radix(address, 16).ok()?, write, size })
 }
 
+/// The guest-error log's length as each console line arrived, kept as its
+/// changes only: memory bounded by how far the log grows (the check turns
+/// it off past a bound), not by how many lines the console prints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogMarks {
+    /// Each new length, with the number of console lines before it.
+    changes: Vec<(u64, usize)>,
+    lines: usize,
+}
+
+impl LogMarks {
+    /// A console line arrived while the log was `len` bytes long (the log
+    /// only grows).
+    pub fn push(&mut self, len: u64) {
+        if self.changes.last().is_none_or(|&(last, _)| last != len) {
+            self.changes.push((len, self.lines));
+        }
+        self.lines += 1;
+    }
+
+    /// How many console lines had arrived while the log was not yet longer
+    /// than `offset`, i.e. before what it logged at `offset`.
+    fn lines_before(&self, offset: u64) -> usize {
+        let i = self.changes.partition_point(|&(len, _)| len <= offset);
+        self.changes.get(i).map_or(self.lines, |&(_, line)| line)
+    }
+}
+
 /// The accesses in `log`, each with the number of the console lines that
-/// had arrived before it was logged (`marks[i]`: the log's length when
-/// console line `i + 1` arrived).
-pub fn placed(log: &str, marks: &[u64]) -> Vec<(usize, Access)> {
+/// had arrived before it was logged.
+pub fn placed(log: &str, marks: &LogMarks) -> Vec<(usize, Access)> {
     let mut out = Vec::new();
     let mut offset = 0u64;
     for line in log.split_inclusive('\n') {
         if let Some(a) = parse(line.trim_end()) {
-            out.push((marks.partition_point(|&m| m <= offset), a));
+            out.push((marks.lines_before(offset), a));
         }
         offset += line.len() as u64;
     }
@@ -288,8 +315,26 @@ mod tests {
         let second = log.find("Invalid write").unwrap() as u64;
         // Line 1 came before anything was logged, line 2 before the write,
         // line 3 after it.
-        let placed = placed(log, &[0, 10, second + 1]);
+        let mut marks = LogMarks::default();
+        [0, 10, second + 1].into_iter().for_each(|len| marks.push(len));
+        let placed = placed(log, &marks);
         assert_eq!(placed.iter().map(|(n, a)| (*n, a.address)).collect::<Vec<_>>(), [(1, 0x10), (2, 0x20)]);
+    }
+
+    /// The marks place a log offset as the whole list of lengths, one per
+    /// line, did (the first line that saw the log longer than the offset),
+    /// and a console that floods while the log stays put costs nothing.
+    #[test]
+    fn the_marks_keep_only_the_logs_changes_and_place_as_one_per_line_did() {
+        let lens: Vec<u64> = vec![0, 0, 0, 10, 10, 25, 25, 25, 25, 40];
+        let mut marks = LogMarks::default();
+        lens.iter().for_each(|&len| marks.push(len));
+        for offset in 0..45 {
+            assert_eq!(marks.lines_before(offset), lens.partition_point(|&m| m <= offset), "offset {offset}");
+        }
+        let mut flood = LogMarks::default();
+        (0..100_000).for_each(|_| flood.push(7));
+        assert_eq!((flood.changes.len(), flood.lines_before(0), flood.lines_before(7)), (1, 0, 100_000));
     }
 
     /// The virtual board's report of an access to its copy of a register

@@ -384,7 +384,7 @@ pub fn boot(
         guest: &guest,
         answer,
         errors_log: &errors_log,
-        marks: Vec::new(),
+        marks: crate::judge::access::LogMarks::default(),
         qmp: qmp_socket,
         log_stopped: false,
         log_checked: Instant::now(),
@@ -538,7 +538,7 @@ struct GuestLines<'a> {
     /// what places each rejected device access after a console line
     /// (judge/access.rs).
     errors_log: &'a Path,
-    marks: Vec<u64>,
+    marks: crate::judge::access::LogMarks,
     /// QEMU's QMP socket, to turn the log off once it reaches
     /// [`GUEST_ERRORS_READ`]: a driver that busy-polls a register QEMU does
     /// not model (an ADC's end of conversion) logs some 50 MB a second.
@@ -578,8 +578,8 @@ impl LineSource for GuestLines<'_> {
         let until = deadline.min(Instant::now() + LOG_CHECK);
         match self.console.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(ConsoleMsg::Line(line)) => {
-                // Bounded by the transcript's own line count; a missing log
-                // (nothing rejected yet) is empty.
+                // Kept as the log's changes (bounded with the log); a
+                // missing log (nothing rejected yet) is empty.
                 self.marks.push(std::fs::metadata(self.errors_log).map(|m| m.len()).unwrap_or(0));
                 Ok(Next::Line(line))
             }
