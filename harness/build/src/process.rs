@@ -418,26 +418,30 @@ pub fn output_in(dir: Option<&Path>, program: &str, args: &[&str]) -> Result<Str
     if let Some(d) = dir {
         expr = expr.dir(d);
     }
-    let out = supervise(expr)
-        .stdin_null()
-        .stderr_null()
-        .stdout_capture()
-        .unchecked()
-        .start()
-        .with_context(|| format!("running {program}"))?;
-    let _reg = register(out.pids()[0]);
-    let Some(out) =
-        out.wait_timeout(Duration::from_secs(60)).with_context(|| format!("waiting for {program}"))?.cloned()
-    else {
-        // Killed and reaped, not abandoned.
-        stop_groups(&[(out.pids()[0] as i32, Stop::Kill)]);
-        let _ = out.wait_timeout(Duration::from_secs(10));
+    let expr = expr.stdin_null().stderr_null().stdout_capture();
+    let Some(out) = wait_bounded(expr, Duration::from_secs(60)).with_context(|| format!("running {program}"))? else {
         bail!("{program} {} did not answer within 60 s and was killed", args.join(" "));
     };
     if !out.status.success() {
         bail!("`{program} {}` failed with {}", args.join(" "), out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Runs `expr` in a process group of its own, registered, and waits at
+/// most `timeout`: its output, or `None` when it was still running then
+/// (killed and reaped, not abandoned). A non-zero exit is an output.
+pub fn wait_bounded(expr: duct::Expression, timeout: Duration) -> std::io::Result<Option<std::process::Output>> {
+    let handle = supervise(expr).unchecked().start()?;
+    let _reg = register(handle.pids()[0]);
+    match handle.wait_timeout(timeout)? {
+        Some(out) => Ok(Some(out.clone())),
+        None => {
+            stop_groups(&[(handle.pids()[0] as i32, Stop::Kill)]);
+            let _ = handle.wait_timeout(Duration::from_secs(10));
+            Ok(None)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +463,17 @@ mod tests {
         assert!(err.contains("failed with exit status 3"), "{err}");
         assert!(err.contains("  | one"), "{err}");
         assert!(std::fs::read_to_string(&log).unwrap().contains("two"));
+    }
+
+    /// `bwrap true` (the sandbox's probe) and the version probes wait with
+    /// a deadline: what outlives it is killed, not waited for.
+    #[test]
+    fn a_bounded_wait_kills_what_outlives_it() {
+        let start = Instant::now();
+        assert!(wait_bounded(duct::cmd!("sleep", "30"), Duration::from_secs(1)).unwrap().is_none());
+        assert!(start.elapsed() < Duration::from_secs(15), "waited {:?}", start.elapsed());
+        let failed = wait_bounded(duct::cmd!("sh", "-c", "exit 3"), Duration::from_secs(20)).unwrap();
+        assert_eq!(failed.map(|o| o.status.code()), Some(Some(3)));
     }
 
     #[test]

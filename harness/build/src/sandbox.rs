@@ -78,6 +78,9 @@ impl Sandbox {
     }
 }
 
+/// How long the probe may take: `bwrap true` exits in milliseconds.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The smallest sandbox of the real policy, run once: whether this machine
 /// lets bwrap make its namespaces.
 fn probe() -> Result<(), String> {
@@ -88,11 +91,11 @@ fn probe() -> Result<(), String> {
         sealed: Vec::new(),
         dir: PathBuf::from("/"),
     };
-    let out =
-        duct::cmd("bwrap", argv(&policy, "true", &[])).stdin_null().stdout_null().stderr_capture().unchecked().run();
-    match out {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+    let probe = duct::cmd("bwrap", argv(&policy, "true", &[])).stdin_null().stdout_null().stderr_capture();
+    match crate::process::wait_bounded(probe, PROBE_TIMEOUT) {
+        Ok(Some(o)) if o.status.success() => Ok(()),
+        Ok(Some(o)) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        Ok(None) => Err(format!("bwrap did not exit within {} s", PROBE_TIMEOUT.as_secs())),
         Err(e) => Err(format!("running bwrap: {e}")),
     }
 }
