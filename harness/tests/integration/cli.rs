@@ -24,6 +24,43 @@ fn unknown_profile_lists_the_known_ones() {
     );
 }
 
+/// The shipped data is found at run time (issue 30): beside the executable
+/// (the nearest directory above it with configs/ and rootfs/), or where
+/// HARNESS_DATA_DIR says, whatever the current directory. Each install here
+/// holds one profile of its own, so the list tells which data was read.
+#[test]
+fn the_data_is_found_beside_the_executable_or_where_the_variable_says() {
+    let install = |profile: &str| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("configs/profiles")).unwrap();
+        std::fs::create_dir_all(d.path().join("bin")).unwrap();
+        for shared in ["rootfs", "kmod"] {
+            std::os::unix::fs::symlink(repo().join(shared), d.path().join(shared)).unwrap();
+        }
+        let from = repo().join("configs/profiles").join(format!("{profile}.toml"));
+        std::fs::copy(from, d.path().join(format!("configs/profiles/{profile}.toml"))).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_harness"), d.path().join("bin/harness")).unwrap();
+        d
+    };
+    let run = |exe: &std::path::Path, data: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["check", "--profile", "tiny9"]).current_dir("/").stdin(std::process::Stdio::null());
+        cmd.env_remove("HARNESS_DATA_DIR");
+        if let Some(d) = data {
+            cmd.env("HARNESS_DATA_DIR", d);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        text(&out)
+    };
+    let (a, b) = (install("vexpress-a9"), install("exynos4210"));
+    let from = |d: &tempfile::TempDir| format!("{}/configs/profiles)", d.path().file_name().unwrap().to_string_lossy());
+    let t = run(&a.path().join("bin/harness"), None);
+    assert!(t.contains("available profiles are vexpress-a9 (from ") && t.contains(&from(&a)), "{t}");
+    let t = run(&a.path().join("bin/harness"), Some(b.path()));
+    assert!(t.contains("available profiles are exynos4210 (from ") && t.contains(&from(&b)), "{t}");
+}
+
 #[test]
 fn module_directory_without_kbuild_or_makefile() {
     let dir = tempfile::tempdir().unwrap();
