@@ -179,6 +179,43 @@ impl fmt::Display for BoardChange {
 mod tests {
     use super::*;
 
+    /// The parts, buttons, inputs and states here are the model's: the
+    /// writer of its `state` file (`state_show` in
+    /// compat35/board/tiny4412_board.c) writes each part's line with every
+    /// state it may be in, and no part this table lacks.
+    #[test]
+    fn the_parts_and_states_are_the_models() {
+        const MODEL: &str = include_str!("../../../compat35/board/tiny4412_board.c");
+        let start = MODEL.find("static int state_show(").expect("the model's state_show");
+        let body = &MODEL[start..start + MODEL[start..].find("\n}\n").unwrap()];
+        // Each part's line, by its name as written ("LED%d", "buzzer").
+        let lines: BTreeMap<&str, &str> = body
+            .lines()
+            .filter_map(|l| l.split_once("seq_printf(s, \"").map(|(_, rest)| (rest.split(' ').next().unwrap(), l)))
+            .collect();
+        let written = |name: &str| {
+            let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            if stem.len() < name.len() {
+                format!("{stem}%d")
+            } else {
+                name.to_string()
+            }
+        };
+        for (part, states) in PARTS {
+            let line = lines.get(written(part).as_str()).unwrap_or_else(|| panic!("the model writes no {part}"));
+            for state in *states {
+                assert!(line.contains(&format!("\"{state}\"")), "the model never writes {part} {state}: {line}");
+            }
+        }
+        for name in KEYS.iter().chain(INPUTS) {
+            assert!(lines.contains_key(written(name).as_str()), "the model writes no {name}");
+        }
+        for name in lines.keys() {
+            let known = PARTS.iter().map(|(p, _)| p).chain(INPUTS).any(|p| written(p) == *name);
+            assert!(known, "the model writes {name}, which this table lacks");
+        }
+    }
+
     fn map<V: Clone>(pairs: &[(&str, V)]) -> BTreeMap<String, V> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
