@@ -44,9 +44,10 @@ pub enum Action {
         background: bool,
     },
     /// Waits for the background step `on` (of the same unit); its output
-    /// and exit status are this step's.
+    /// and exit status are this step's. With `stop`, ends it first.
     Wait {
         on: String,
+        stop: bool,
     },
     /// Acts on the virtual board: lines for its control file, in order.
     Board {
@@ -78,11 +79,25 @@ pub struct PlannedStep {
     /// As the unit's own expectations name it.
     pub name: String,
     pub action: Action,
+    /// What the step waits for before it ends (its `until`).
+    pub until: Option<GuestUntil>,
+}
+
+/// An `until` as the guest's `harness_until_next` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestUntil {
+    /// `line` or `regex`.
+    pub kind: &'static str,
+    pub text: String,
+    pub within_ms: u32,
+    /// The background step whose output holds the line; `None`: the
+    /// kernel log.
+    pub output: Option<String>,
 }
 
 impl PlannedStep {
     pub fn new(name: impl Into<String>, action: Action) -> PlannedStep {
-        PlannedStep { unit: None, name: name.into(), action }
+        PlannedStep { unit: None, name: name.into(), action, until: None }
     }
 
     /// The step as its markers name it.
@@ -184,14 +199,21 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     let first: fn(String) -> String = |n| n;
     let second: fn(String) -> String = |n| crate::judge::step::second(&n);
     load(&mut steps, first);
-    let command = |e: &crate::judge::expect::StepExpectation| match (&e.wait, &e.board) {
-        (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
-        (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
-        (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
-        (None, None) => PlannedStep::new(
-            &e.name,
-            Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background },
-        ),
+    let command = |e: &crate::judge::expect::StepExpectation| {
+        let mut step = match (&e.wait, &e.board) {
+            (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone(), stop: e.stop }),
+            (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
+            (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
+            (None, None) => PlannedStep::new(
+                &e.name,
+                Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background },
+            ),
+        };
+        step.until = e.until.as_ref().map(|u| {
+            let (kind, text) = u.guest_kind();
+            GuestUntil { kind, text, within_ms: u.within_ms, output: u.output.clone() }
+        });
+        step
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     if exp.expects_reset() {
@@ -299,8 +321,9 @@ pub fn script(plan: &Plan, dir: &str) -> String {
                     Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
                 }
             }
-            Action::Wait { on } => {
-                format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on))))
+            Action::Wait { on, stop } => {
+                let key = quote(&background_key(&StepId::new(st.unit.as_deref(), on)));
+                format!("harness_wait {n} {key}{}", if *stop { " stop" } else { "" })
             }
             Action::Board { acts } => {
                 format!(
@@ -323,6 +346,13 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             Action::Census { again: false } => format!("harness_step {n} harness_census first"),
             Action::Leaks => "harness_leaks".to_string(),
         };
+        if let Some(u) = &st.until {
+            let source = match &u.output {
+                Some(bg) => quote(&background_key(&StepId::new(st.unit.as_deref(), bg))),
+                None => "-".to_string(),
+            };
+            s.push_str(&format!("    harness_until_next {} {} {source} {}\n", u.kind, u.within_ms, quote(&u.text)));
+        }
         s.push_str("    ");
         s.push_str(&line);
         s.push('\n');
@@ -473,6 +503,16 @@ mod tests {
     /// real rootfs/steps.sh in `dir`, with `stubs` (name, sh body) first on
     /// PATH, and returns what its markers say.
     fn run_under_sh(dir: &std::path::Path, scenario: &str, stubs: &[(&str, &str)]) -> crate::judge::step::Transcript {
+        run_under_sh_with(dir, scenario, stubs, &[])
+    }
+
+    /// [`run_under_sh`], with more variables in the environment.
+    fn run_under_sh_with(
+        dir: &std::path::Path,
+        scenario: &str,
+        stubs: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> crate::judge::step::Transcript {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (name, body) in stubs {
@@ -484,7 +524,11 @@ mod tests {
         std::fs::write(&path, scenario).unwrap();
         let kmsg = dir.join("kmsg");
         let nonce = crate::prepare::new_nonce();
-        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
+        let mut cmd = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario");
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd
             .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
             .env("SCENARIO", &path)
             .env("HARNESS_NONCE", &nonce)
@@ -498,6 +542,46 @@ mod tests {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce)
+    }
+
+    /// `until` and `stop` under the host's sh with the real step library: a
+    /// step waits for a kernel line printed after its command ended, and
+    /// says how long; one whose line never comes gives up at its bound; a
+    /// stop step waits for its program's line, stops it, and says how.
+    #[test]
+    fn until_waits_for_a_late_line_and_stop_ends_an_endless_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp(
+            "[[step]]\nname='app'\nrun='trap \"echo bye; exit 0\" TERM; while :; do echo tick; sleep 0.1; done'\nbackground=true\n\
+             [[step]]\nname='press'\nrun='(sleep 0.4; echo key down >> \"$HARNESS_KMSG\") &'\nuntil={line='key down',within_ms=4000}\n\
+             [[step]]\nname='nothing'\nrun='true'\nuntil={regex='^never',within_ms=300}\n\
+             [[step]]\nname='collect'\nstop='app'\nuntil={output='app',line='tick'}\nstdout=[{line='tick'}]\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        let text = script(&p, "/harness");
+        assert!(text.contains("harness_until_next line 4000 - 'key down'\n    harness_step press "), "{text}");
+        assert!(text.contains("harness_until_next line 5000 app tick\n    harness_wait collect app stop\n"), "{text}");
+        let dmesg = format!("cat {}", dir.path().join("kmsg").display());
+        let t = run_under_sh_with(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")], &[("HARNESS_DMESG", &dmesg)]);
+        let press = t.step("press").unwrap();
+        let (seen, ms) = press.until.unwrap();
+        assert!(seen && (300..4000).contains(&ms), "{press:?}");
+        assert_eq!(t.kernel_lines(press).collect::<Vec<_>>(), ["key down"]);
+        let (seen, ms) = t.step("nothing").unwrap().until.unwrap();
+        assert!(!seen && ms >= 300, "{ms}");
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.until.map(|u| u.0), Some(true));
+        // The host's sh starts a background job with SIGINT ignored (the
+        // programs the harness builds take it back): SIGTERM ends it.
+        assert_eq!(collect.stopped, Some(crate::judge::marker::Stop::Term));
+        let out: Vec<&str> = t.output_lines(collect).collect();
+        assert!(out.contains(&"tick") && out.last() == Some(&"bye"), "{out:?}");
+        let checks = e.evaluate(&p.names(), &t);
+        let failed: Vec<_> = checks.iter().filter(|c| !c.held).collect();
+        assert_eq!(failed.len(), 1, "{failed:#?}");
+        assert!(failed[0].description.contains("nothing sees regex /^never/"), "{failed:?}");
+        let stop = checks.iter().find(|c| c.description == "collect stops app").unwrap();
+        assert!(stop.detail.as_deref().unwrap().contains("ignored SIGINT and ended on SIGTERM; its last lines:"), "{stop:?}");
     }
 
     /// A background step and the step that waits for it, under the host's
