@@ -48,6 +48,7 @@ harness_step() {
         ;;
     esac
     _out=${HARNESS_TMP:-/tmp}/harness-step.out
+    [ -n "$HARNESS_BY_NAME" ] && harness_by_name
     harness_mark begin "$_name"
     "$@" > "$_out" 2>&1 < /dev/null
     _rc=$?
@@ -73,6 +74,7 @@ harness_start() {
     _name=$1
     _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
     shift 2
+    [ -n "$HARNESS_BY_NAME" ] && harness_by_name
     harness_mark begin "$_name"
     # sh -c started straight from `&`, not through harness_run: busybox sh
     # then execs it, and it execs a lone command, so $! is the program's own
@@ -272,6 +274,36 @@ harness_rmmod() {
     _pid=$!
     harness_mark pid "$1" "$_pid"
     wait $_pid
+}
+
+# harness_by_name: /dev/input/by-name/NAME, a link to the event node of
+# each input device by the name its driver gave it (blanks and slashes as
+# `_`, as udev's by-id links write them), made anew before each step of a
+# run that names one (HARNESS_BY_NAME): the node's number depends on what
+# registered first. The folder (and /dev/input, when it is left empty) goes
+# with the last device, so the census after the unload finds nothing left.
+harness_by_name() {
+    _bn=$HARNESS_ROOT/dev/input/by-name
+    for _l in "$_bn"/*; do
+        [ -L "$_l" ] && rm -f "$_l"
+    done
+    for _ev in $HARNESS_ROOT/sys/class/input/event*; do
+        [ -r "$_ev/device/name" ] || continue
+        read -r _bname < "$_ev/device/name" || [ -n "$_bname" ] || continue
+        set -f
+        _ifs=$IFS
+        IFS=' /'
+        set -- $_bname
+        IFS=_
+        _bname="$*"
+        IFS=$_ifs
+        set +f
+        [ -n "$_bname" ] || continue
+        [ -d "$_bn" ] || mkdir -p "$_bn" || return 0
+        ln -sf "../${_ev##*/}" "$_bn/$_bname"
+    done
+    rmdir "$_bn" 2>/dev/null && rmdir "$HARNESS_ROOT/dev/input" 2>/dev/null
+    return 0
 }
 
 # harness_board_load KO: loads the virtual board before the first step.

@@ -19,6 +19,10 @@ use anyhow::{bail, Result};
 /// (and under the board's work directory's name on a board).
 pub const GUEST_DIR: &str = "/harness";
 
+/// Where the guest links each input device's event node by its name
+/// (`harness_by_name` in steps.sh), for a command step that names one.
+pub const BY_NAME: &str = "/dev/input/by-name/";
+
 /// A module the run loads, in load order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanModule {
@@ -270,6 +274,11 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     s.push_str("harness_scenario() {\n");
     if plan.shell_on_failure {
         s.push_str("    HARNESS_AWAIT=1\n");
+    }
+    // Input devices by name, only where a command names one (a look at
+    // every input device before each step costs emulated time).
+    if plan.steps.iter().any(|st| matches!(&st.action, Action::Run { command, .. } if command.contains(BY_NAME))) {
+        s.push_str("    HARNESS_BY_NAME=1\n");
     }
     if let Some(ko) = &plan.board {
         s.push_str(&format!("    harness_board_load {}\n", quote(ko)));
@@ -582,6 +591,37 @@ mod tests {
         assert!(failed[0].description.contains("nothing sees regex /^never/"), "{failed:?}");
         let stop = checks.iter().find(|c| c.description == "collect stops app").unwrap();
         assert!(stop.detail.as_deref().unwrap().contains("ignored SIGINT and ended on SIGTERM; its last lines:"), "{stop:?}");
+    }
+
+    /// Input devices by name under the host's sh with the real step library
+    /// (stand-ins for /sys and /dev): a command finds the node by the
+    /// device's name, and once the device is gone the links, their folder
+    /// and an emptied /dev/input go too (the census after the unload finds
+    /// nothing the harness left).
+    #[test]
+    fn input_devices_are_linked_by_name_while_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let ev = root.join("sys/class/input/event3/device");
+        std::fs::create_dir_all(&ev).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::write(ev.join("name"), "tiny4412 buttons\n").unwrap();
+        let e = exp(
+            "[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\nstdout=[{line='../event3'}]\n\
+             [[step]]\nname='unplug'\nrun='rm -r \"$HARNESS_ROOT/sys/class/input/event3\"'\n\
+             [[step]]\nname='after'\nrun='ls -A \"$HARNESS_ROOT/dev\"; echo listed'\nstdout=[{line='listed'}]\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        let text = script(&p, "/harness");
+        assert!(text.contains("    HARNESS_BY_NAME=1\n"), "{text}");
+        let root_s = root.display().to_string();
+        let t = run_under_sh_with(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")], &[("HARNESS_ROOT", &root_s)]);
+        assert_eq!(t.output_lines(t.step("find").unwrap()).collect::<Vec<_>>(), ["../event3"]);
+        assert_eq!(t.output_lines(t.step("after").unwrap()).collect::<Vec<_>>(), ["listed"]);
+        assert!(!root.join("dev/input").exists());
+        // A run that names no device by name looks at none.
+        let plain = script(&plan(&[m("hello")], &exp("[[step]]\nname='a'\nrun='ls /dev/input'\n")).unwrap(), "/h");
+        assert!(!plain.contains("HARNESS_BY_NAME"), "{plain}");
     }
 
     /// A background step and the step that waits for it, under the host's

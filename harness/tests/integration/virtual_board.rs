@@ -16,7 +16,7 @@ use crate::common::{fixture, harness, text};
 fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("v.json");
-    let lessons = ["key-irq", "key-tasklet", "key-poll", "key-app", "led-gpio", "led-registers", "adc"];
+    let lessons = ["key-irq", "key-tasklet", "key-poll", "key-app", "key-input", "led-gpio", "led-registers", "adc"];
     let mut args = vec!["check".to_string(), "--json".into(), json.display().to_string()];
     for l in lessons {
         args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
@@ -46,6 +46,8 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     // press step waited for the driver's line, its lines judged.
     assert!(t.contains("collect stops app: app ended on SIGINT; its last lines: key 1 is down | key 1 is up"), "{t}");
     assert!(t.contains("press sees line \"buttons: K1 up (after 2 edges)\" in the kernel log within 3000 ms: seen after"), "{t}");
+    // The input device found by its name, whatever its event number.
+    assert!(t.contains("collect stops reader: reader ended on SIGINT; its last lines: key 38 down | key 38 up"), "{t}");
     let storm = verdict("irq-storm");
     assert_eq!(storm["outcome"], "FAILED", "{storm}");
     assert!(
