@@ -571,7 +571,12 @@ mod tests {
         assert!(text.contains("harness_until_next line 4000 - 'key down'\n    harness_step press "), "{text}");
         assert!(text.contains("harness_until_next line 5000 app tick\n    harness_wait collect app stop\n"), "{text}");
         let dmesg = format!("cat {}", dir.path().join("kmsg").display());
-        let t = run_under_sh_with(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")], &[("HARNESS_DMESG", &dmesg)]);
+        let t = run_under_sh_with(
+            dir.path(),
+            &text,
+            &[("insmod", "exit 0"), ("rmmod", "exit 0")],
+            &[("HARNESS_DMESG", &dmesg)],
+        );
         let press = t.step("press").unwrap();
         let (seen, ms) = press.until.unwrap();
         assert!(seen && (300..4000).contains(&ms), "{press:?}");
@@ -590,7 +595,10 @@ mod tests {
         assert_eq!(failed.len(), 1, "{failed:#?}");
         assert!(failed[0].description.contains("nothing sees regex /^never/"), "{failed:?}");
         let stop = checks.iter().find(|c| c.description == "collect stops app").unwrap();
-        assert!(stop.detail.as_deref().unwrap().contains("ignored SIGINT and ended on SIGTERM; its last lines:"), "{stop:?}");
+        assert!(
+            stop.detail.as_deref().unwrap().contains("ignored SIGINT and ended on SIGTERM; its last lines:"),
+            "{stop:?}"
+        );
     }
 
     /// Input devices by name under the host's sh with the real step library
@@ -615,7 +623,12 @@ mod tests {
         let text = script(&p, "/harness");
         assert!(text.contains("    HARNESS_BY_NAME=1\n"), "{text}");
         let root_s = root.display().to_string();
-        let t = run_under_sh_with(dir.path(), &text, &[("insmod", "exit 0"), ("rmmod", "exit 0")], &[("HARNESS_ROOT", &root_s)]);
+        let t = run_under_sh_with(
+            dir.path(),
+            &text,
+            &[("insmod", "exit 0"), ("rmmod", "exit 0")],
+            &[("HARNESS_ROOT", &root_s)],
+        );
         assert_eq!(t.output_lines(t.step("find").unwrap()).collect::<Vec<_>>(), ["../event3"]);
         assert_eq!(t.output_lines(t.step("after").unwrap()).collect::<Vec<_>>(), ["listed"]);
         assert!(!root.join("dev/input").exists());

@@ -104,13 +104,24 @@ mod tests {
 
     #[test]
     fn programs_are_static_and_see_the_lessons_headers() {
-        let a: Vec<String> = argv(Path::new("/run/module/app.c"), Path::new("/run/s.c"), Path::new("/run/programs/app"))
-            .iter()
-            .map(|s| s.to_string_lossy().into_owned())
-            .collect();
+        let a: Vec<String> =
+            argv(Path::new("/run/module/app.c"), Path::new("/run/s.c"), Path::new("/run/programs/app"))
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
         assert_eq!(
             a,
-            ["-static", "-O2", "-Wall", "-s", "-I/run/module", "-o", "/run/programs/app", "/run/module/app.c", "/run/s.c"]
+            [
+                "-static",
+                "-O2",
+                "-Wall",
+                "-s",
+                "-I/run/module",
+                "-o",
+                "/run/programs/app",
+                "/run/module/app.c",
+                "/run/s.c"
+            ]
         );
     }
 }

@@ -336,13 +336,16 @@ fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> R
         bail!("{at}: `until` is for command, board and wait steps (a step after this one can wait for its line)");
     }
     if s.background {
-        bail!("{at}: a background step ends at once; put `until` on a step after it (`until = {{ output = {:?}, … }}`)", s.name);
+        bail!(
+            "{at}: a background step ends at once; put `until` on a step after it (`until = {{ output = {:?}, … }}`)",
+            s.name
+        );
     }
     let pattern = match (u.line, u.regex) {
         (Some(l), None) if !l.trim().is_empty() => Pattern::Line(l),
-        (None, Some(r)) => Pattern::Regex(
-            Regex::new(&r).map_err(|e| anyhow::anyhow!("{at}: until: invalid regex {r:?}: {e}"))?,
-        ),
+        (None, Some(r)) => {
+            Pattern::Regex(Regex::new(&r).map_err(|e| anyhow::anyhow!("{at}: until: invalid regex {r:?}: {e}"))?)
+        }
         _ => bail!("{at}: until needs exactly one of `line` or `regex`"),
     };
     if pattern.to_string().contains(['\n', '\r']) {
@@ -350,19 +353,25 @@ fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> R
     }
     // The guest matches with awk: POSIX's ERE, which lacks Perl's classes.
     if let Pattern::Regex(r) = &pattern {
-        if let Some(c) = ["\\d", "\\w", "\\s", "\\b", "\\D", "\\W", "\\S", "(?"].iter().find(|c| r.as_str().contains(**c)) {
+        if let Some(c) =
+            ["\\d", "\\w", "\\s", "\\b", "\\D", "\\W", "\\S", "(?"].iter().find(|c| r.as_str().contains(**c))
+        {
             bail!("{at}: until: the guest matches this regex with awk (POSIX ERE), which has no {c}: write [0-9], [[:alnum:]_], [[:space:]]");
         }
     }
     let within_ms = u.within_ms.unwrap_or(UNTIL_DEFAULT_MS);
     if within_ms == 0 || within_ms > UNTIL_MAX_MS {
-        bail!("{at}: until: within_ms = {within_ms}: give 1 to {UNTIL_MAX_MS} (the step's own deadline must outlast it)");
+        bail!(
+            "{at}: until: within_ms = {within_ms}: give 1 to {UNTIL_MAX_MS} (the step's own deadline must outlast it)"
+        );
     }
     if let Some(on) = &u.output {
         let running = earlier.iter().any(|e| e.name == *on && e.background)
             && !earlier.iter().any(|e| e.wait.as_deref() == Some(on.as_str()));
         if !running {
-            bail!("{at}: until: output = {on:?}: name a background step before this one that no step has waited for yet");
+            bail!(
+                "{at}: until: output = {on:?}: name a background step before this one that no step has waited for yet"
+            );
         }
     }
     Ok(Until { pattern, output: u.output, within_ms })
@@ -633,7 +642,9 @@ fn until_check(name: &str, u: &Until, record: Option<&step::StepRecord>, t: &Tra
         None => (false, Some("the step never started".to_string())),
         Some((None, _)) => (false, Some("the step never got to wait for it".to_string())),
         Some((Some((true, ms)), true)) => (true, Some(format!("seen after {ms} ms"))),
-        Some((Some((true, _)), false)) => (false, Some("the guest saw it, but not among the step's kernel lines".into())),
+        Some((Some((true, _)), false)) => {
+            (false, Some("the guest saw it, but not among the step's kernel lines".into()))
+        }
         Some((Some((false, ms)), _)) => (false, Some(format!("not seen in {ms} ms"))),
     };
     Check { step: name.to_string(), description, held, detail }
@@ -888,13 +899,20 @@ mod tests {
         assert!(stop.stop && stop.wait.as_deref() == Some("app") && !stop.exit_given, "{stop:?}");
         assert_eq!(ok.steps[1].until.as_ref().map(|u| u.within_ms), Some(2000));
         assert_eq!(stop.until.as_ref().map(|u| u.within_ms), Some(UNTIL_DEFAULT_MS));
-        assert!(err("[[step]]\nname='insmod'\nuntil={line='x'}\n").contains("`until` is for command, board and wait steps"));
+        assert!(
+            err("[[step]]\nname='insmod'\nuntil={line='x'}\n").contains("`until` is for command, board and wait steps")
+        );
         assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={line='x',within_ms=60000}\n").contains("give 1 to 20000"));
-        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={line='x',regex='y'}\n").contains("exactly one of `line` or `regex`"));
-        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={regex='\\d+'}\n").contains("awk (POSIX ERE), which has no \\d"));
-        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={output='app',line='x'}\n").contains("name a background step before this one"));
+        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={line='x',regex='y'}\n")
+            .contains("exactly one of `line` or `regex`"));
+        assert!(
+            err("[[step]]\nname='a'\nrun='x'\nuntil={regex='\\d+'}\n").contains("awk (POSIX ERE), which has no \\d")
+        );
+        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={output='app',line='x'}\n")
+            .contains("name a background step before this one"));
         assert!(err(&format!("{bg}[[step]]\nname='c'\nstop='app'\nwait='app'\n")).contains("drop `wait`"));
-        assert!(err(&format!("{bg}[[step]]\nname='c'\nwait='app'\n[[step]]\nname='d'\nstop='app'\n")).contains("already waits"));
+        assert!(err(&format!("{bg}[[step]]\nname='c'\nwait='app'\n[[step]]\nname='d'\nstop='app'\n"))
+            .contains("already waits"));
     }
 
     #[test]

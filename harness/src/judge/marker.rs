@@ -212,7 +212,9 @@ impl fmt::Display for Marker {
                 write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000)
             }
             Marker::Prompt { text } => write!(f, "prompt {text}"),
-            Marker::Until { step, seen, ms } => write!(f, "until {step} {} {ms}", if *seen { "seen" } else { "missed" }),
+            Marker::Until { step, seen, ms } => {
+                write!(f, "until {step} {} {ms}", if *seen { "seen" } else { "missed" })
+            }
             Marker::Stopped { step, how } => write!(f, "stopped {step} {}", how.word()),
             Marker::Done => f.write_str("done"),
         }

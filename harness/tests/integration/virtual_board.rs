@@ -45,7 +45,10 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     // The lesson's endless app was the test: stopped by SIGINT after the
     // press step waited for the driver's line, its lines judged.
     assert!(t.contains("collect stops app: app ended on SIGINT; its last lines: key 1 is down | key 1 is up"), "{t}");
-    assert!(t.contains("press sees line \"buttons: K1 up (after 2 edges)\" in the kernel log within 3000 ms: seen after"), "{t}");
+    assert!(
+        t.contains("press sees line \"buttons: K1 up (after 2 edges)\" in the kernel log within 3000 ms: seen after"),
+        "{t}"
+    );
     // The input device found by its name, whatever its event number.
     assert!(t.contains("collect stops reader: reader ended on SIGINT; its last lines: key 38 down | key 38 up"), "{t}");
     let storm = verdict("irq-storm");
