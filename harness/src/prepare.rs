@@ -400,6 +400,10 @@ pub fn build_virtual_board(kernel: &Kernel, work: &Path, jobs: usize, sandbox: S
 enum Origin {
     /// A module directory, built with kbuild.
     Dir(PathBuf),
+    /// Several directories as one unit (`--together`), each built with its
+    /// own Makefile; `programs` is the one whose expectations hold the
+    /// programs.
+    Dirs { dirs: Vec<PathBuf>, programs: usize },
     /// Modules of the kernel build: one given module, with any other given
     /// one it depends on.
     Kernel(Vec<Module>),
@@ -417,12 +421,18 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let kernel_only = dirs.is_empty();
     // Known before the kernel: more than one unit for sure (kernel modules
     // may still merge into one by their dependencies, found after it).
-    if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
+    if module_args.together && (dirs.len() < 2 || !module_args.kernel_modules.is_empty()) {
+        bail!("--together joins several --module directories into one unit: give two or more, and no --kernel-module");
+    }
+    if module_args.expect.is_some()
+        && !module_args.together
+        && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
     {
-        bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used");
+        bail!("--expect names one expectations file; with several --module (or --kernel-module beside --module), each directory's expect.toml is used (or give --together: the directories are one unit)");
     }
     // Everything that can be checked before the kernel is.
-    let checked = validate_dirs(module_args, &dirs)?;
+    let checked =
+        if module_args.together { vec![together(module_args, &dirs)?] } else { validate_dirs(module_args, &dirs)? };
     let kernel_exp = if kernel_only {
         Some(validate(module_args)?.0)
     } else if module_args.kernel_modules.is_empty() {
@@ -450,8 +460,17 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
 
-    let mut origins: Vec<(String, Expectations, Origin)> =
-        checked.into_iter().map(|(name, exp, dir)| (name, exp, Origin::Dir(dir))).collect();
+    let mut origins: Vec<(String, Expectations, Origin)> = checked
+        .into_iter()
+        .map(|(name, exp, dir)| {
+            let origin = if module_args.together {
+                Origin::Dirs { programs: dirs.iter().position(|d| *d == dir).unwrap_or(0), dirs: dirs.clone() }
+            } else {
+                Origin::Dir(dir)
+            };
+            (name, exp, origin)
+        })
+        .collect();
     if let Some(exp) = kernel_exp {
         add_kernel_modules(&mut origins, &module_args.kernel_modules, &exp, &kernel)?;
     }
@@ -495,6 +514,48 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
+}
+
+/// The directories of `--together` validated as one unit: its name joins
+/// theirs with `+`; its expectations are --expect's, else the one
+/// directory's expect.toml among them (two are refused: which would
+/// judge?); the directory returned is the one the programs are in.
+fn together(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<(String, Expectations, PathBuf)> {
+    let mut chosen: Option<(Expectations, PathBuf)> = None;
+    let mut names = Vec::new();
+    for d in dirs {
+        let own = ModuleArgs { expect: None, ..module_args.with_dir(d.clone()) };
+        let (exp, label) = validate(&own)?;
+        names.push(d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label));
+        if exp.defaults || module_args.expect.is_some() {
+            continue;
+        }
+        if let Some((_, first)) = &chosen {
+            bail!(
+                "--together: {} and {} both have an expectations file; keep one (it judges the whole unit), or give --expect",
+                first.display(),
+                d.display()
+            );
+        }
+        chosen = Some((exp, d.clone()));
+    }
+    let (exp, dir) = match (&module_args.expect, chosen) {
+        (Some(_), _) => {
+            let exp = expectations(module_args)?;
+            let has_all = |d: &&PathBuf| exp.programs.iter().all(|p| d.join(p).is_file());
+            let Some(dir) = dirs.iter().find(has_all).cloned() else {
+                bail!("--together: no one of the directories holds every program --expect names");
+            };
+            (exp, dir)
+        }
+        (None, Some(c)) => c,
+        (None, None) => (Expectations::defaults(), dirs[0].clone()),
+    };
+    let name = names.join("+");
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("--together: the directories' names label the unit's steps, so they cannot hold spaces: rename or link them");
+    }
+    Ok((name, exp, dir))
 }
 
 /// Each module directory validated (its expectations and label), named by
@@ -587,8 +648,13 @@ fn build(
     opts: &module::Options,
     stages: &Stages,
 ) -> Result<(module::Built, Vec<Program>, Plan)> {
+    let mut program_dir = work.join("module");
     let (built, from_dir) = match origin {
         Origin::Dir(dir) => (module::build(&dir, kernel, work, opts)?, true),
+        Origin::Dirs { dirs, programs } => {
+            program_dir = part_dir(work, programs).join("module");
+            (build_together(&dirs, kernel, work, opts)?, true)
+        }
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
@@ -621,7 +687,7 @@ fn build(
     // programs for kernel modules).
     let programs = if from_dir && !exp.programs.is_empty() {
         packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
-        program::build(&work.join("module"), &exp.programs, kernel, work, opts.sandbox)?
+        program::build(&program_dir, &exp.programs, kernel, work, opts.sandbox)?
     } else {
         Vec::new()
     };
@@ -630,6 +696,33 @@ fn build(
     }
     let plan = plan::plan(&Prepared::plan_modules(modules), exp)?;
     Ok((built, programs, plan))
+}
+
+/// Where the `i`th directory of a `--together` unit is built.
+fn part_dir(work: &Path, i: usize) -> PathBuf {
+    work.join(format!("part-{i}"))
+}
+
+/// The directories of a `--together` unit, each built with its own
+/// Makefile; their modules in the order given (each directory's own load
+/// order within it), their port lists and lacks joined.
+fn build_together(dirs: &[PathBuf], kernel: &Kernel, work: &Path, opts: &module::Options) -> Result<module::Built> {
+    let mut all = module::Built { modules: Vec::new(), ports: Vec::new(), lacks: Vec::new(), cached: true };
+    for (i, dir) in dirs.iter().enumerate() {
+        let part = part_dir(work, i);
+        std::fs::create_dir_all(&part).with_context(|| format!("creating {}", part.display()))?;
+        let built = module::build(dir, kernel, &part, opts).with_context(|| format!("building {}", dir.display()))?;
+        for m in &built.modules {
+            if all.modules.iter().any(|o| o.name == m.name) {
+                bail!("--together: two directories build a module named {}: one unit loads each name once", m.name);
+            }
+        }
+        all.modules.extend(built.modules);
+        all.ports.extend(built.ports);
+        all.lacks.extend(built.lacks);
+        all.cached &= built.cached;
+    }
+    Ok(all)
 }
 
 /// A fresh nonce: 16 hex digits from the OS's random source, so that

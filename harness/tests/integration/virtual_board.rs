@@ -162,3 +162,23 @@ fn a_button_never_released_times_out_the_step_that_waits_for_it() {
     assert!(t.contains("verdict: TIMED-OUT: step collect did not finish within 10 s"), "{t}");
     assert!(t.contains("  board K1 pressed at ") && !t.contains("  board K1 released"), "{t}");
 }
+
+/// A platform device and its driver kept in two folders, each with its own
+/// Makefile (the lesson's pdevice/ and pdriver/): with --together they are
+/// one unit, so the driver binds to the device and the app lights LED1.
+/// The expectations are pdriver's, the only expect.toml of the two.
+#[test]
+fn a_device_and_its_driver_in_two_folders_run_as_one_unit_with_together() {
+    let (dev, drv) = (fixture("together/led/pdevice"), fixture("together/led/pdriver"));
+    let (dev, drv) = (dev.display().to_string(), drv.display().to_string());
+    let out = harness(&["check", "--module", &dev, "--module", &drv, "--together"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("PASS  insmod:led_drv prints line \"led_drv: probe tiny4412_led"), "{t}");
+    assert!(t.contains("PASS  lit finds the board with LED1 on, LED2 off"), "{t}");
+    // One unit: no verdict of each folder's own.
+    assert!(!t.contains("in one boot"), "{t}");
+    // Misused, it says how before building anything.
+    let alone = harness(&["check", "--module", &dev, "--together"]);
+    assert!(text(&alone).contains("--together joins several --module directories into one unit"), "{}", text(&alone));
+}
