@@ -511,6 +511,11 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
             }
         }
     }
+    if units.len() > 1 {
+        for hint in together_hints(&units) {
+            eprintln!("harness: note: {hint}");
+        }
+    }
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
@@ -696,6 +701,46 @@ fn build(
     }
     let plan = plan::plan(&Prepared::plan_modules(modules), exp)?;
     Ok((built, programs, plan))
+}
+
+/// The kernel functions that register a platform device, and a driver.
+const REGISTERS_DEVICE: &[&str] =
+    &["platform_device_register", "platform_device_add", "platform_device_register_full", "platform_add_devices"];
+const REGISTERS_DRIVER: &[&str] = &["__platform_driver_register", "platform_driver_register"];
+
+/// Units that only make sense together, as separate units they never
+/// meet (the first is unloaded before the second loads): one registers a
+/// platform device and a later one a platform driver, and both hold the
+/// same name (the one the driver binds by). A note each, naming the flag.
+fn together_hints(units: &[Unit]) -> Vec<String> {
+    let facts: Vec<(bool, bool, Vec<String>)> = units
+        .iter()
+        .map(|u| {
+            let mut imports = Vec::new();
+            let mut names = Vec::new();
+            for m in &u.modules {
+                imports.extend(module::imports(&m.ko).unwrap_or_default());
+                names.extend(module::data_names(&m.ko, 4096).unwrap_or_default());
+            }
+            let has = |list: &[&str]| imports.iter().any(|i| list.contains(&i.as_str()));
+            (has(REGISTERS_DEVICE), has(REGISTERS_DRIVER), names)
+        })
+        .collect();
+    let mut hints = Vec::new();
+    for (i, (device, _, names)) in facts.iter().enumerate() {
+        for (j, (_, driver, other)) in facts.iter().enumerate() {
+            if i == j || !*device || !*driver || facts[i].1 || facts[j].0 {
+                continue;
+            }
+            if let Some(name) = names.iter().find(|n| other.contains(n)) {
+                hints.push(format!(
+                    "{} registers a platform device and {} a platform driver, both named {name:?}: as separate units they never meet; run them as one with --together",
+                    units[i].label, units[j].label
+                ));
+            }
+        }
+    }
+    hints
 }
 
 /// Where the `i`th directory of a `--together` unit is built.

@@ -178,6 +178,20 @@ fn a_device_and_its_driver_in_two_folders_run_as_one_unit_with_together() {
     assert!(t.contains("PASS  lit finds the board with LED1 on, LED2 off"), "{t}");
     // One unit: no verdict of each folder's own.
     assert!(!t.contains("in one boot"), "{t}");
+    // Without it (and the expectations that name both) they are two units
+    // that never meet, and the harness says why and what to do.
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("pdriver");
+    std::fs::create_dir(&alone).unwrap();
+    for f in ["Makefile", "led_drv.c"] {
+        std::fs::copy(fixture("together/led/pdriver").join(f), alone.join(f)).unwrap();
+    }
+    let apart = harness(&["check", "--module", &dev, "--module", &alone.display().to_string()]);
+    let a = text(&apart);
+    assert!(
+        a.contains("note: pdevice registers a platform device and pdriver a platform driver, both named \"tiny4412_led\": as separate units they never meet; run them as one with --together"),
+        "{a}"
+    );
     // Misused, it says how before building anything.
     let alone = harness(&["check", "--module", &dev, "--together"]);
     assert!(text(&alone).contains("--together joins several --module directories into one unit"), "{}", text(&alone));
