@@ -138,9 +138,12 @@ harness_stop() {
 }
 
 # harness_alive PID: the process runs (a zombie, which has ended and waits
-# for the shell's wait, does not), read from /proc without a fork.
+# for the shell's wait, does not), read from /proc without a fork. (Each
+# `2>/dev/null` of these reads comes before its `<`: redirections apply in
+# order, and the shell's "can't open" for a process gone would reach the
+# console, where it split a marker line.)
 harness_alive() {
-    read -r _ _ _state _ < /proc/$1/stat 2>/dev/null || return 1
+    read -r _ _ _state _ 2>/dev/null < /proc/$1/stat || return 1
     [ "$_state" != Z ]
 }
 
@@ -351,7 +354,7 @@ harness_board_settle() {
     while :; do
         _busy=
         for _pid in $HARNESS_BG_PIDS; do
-            read -r _ _ _state _ < /proc/$_pid/stat 2>/dev/null || continue
+            read -r _ _ _state _ 2>/dev/null < /proc/$_pid/stat || continue
             [ "$_state" = R ] && _busy=$_pid
         done
         [ -z "$_busy" ] && return 0
@@ -395,8 +398,8 @@ harness_pin() {
     if [ -e /sys/class/gpio/export ] && [ ! -e /sys/class/gpio/gpio$1 ]; then
         echo "$1" > /sys/class/gpio/export 2>/dev/null && _exported=1
     fi
-    if read -r _level < /sys/class/gpio/gpio$1/value 2>/dev/null; then
-        read -r _dir < /sys/class/gpio/gpio$1/direction 2>/dev/null
+    if read -r _level 2>/dev/null < /sys/class/gpio/gpio$1/value; then
+        read -r _dir 2>/dev/null < /sys/class/gpio/gpio$1/direction
     fi
     [ -n "$_exported" ] && echo "$1" > /sys/class/gpio/unexport 2>/dev/null
     [ -n "$_level" ] && return

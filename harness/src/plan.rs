@@ -601,6 +601,21 @@ mod tests {
         );
     }
 
+    /// A look at a process that is gone says nothing on the shell's stderr
+    /// (which is the console in the guest, where a "can't open" split a
+    /// marker line): the real step library under the host's sh.
+    #[test]
+    fn a_process_gone_is_looked_at_in_silence() {
+        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; harness_alive 2147483646 || echo gone")
+            .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
+            .stdout_capture()
+            .stderr_capture()
+            .run()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "gone\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    }
+
     /// Input devices by name under the host's sh with the real step library
     /// (stand-ins for /sys and /dev): a command finds the node by the
     /// device's name, and once the device is gone the links, their folder
