@@ -233,6 +233,9 @@ pub struct Prepared {
     pub label: String,
     /// The virtual board's module (QEMU only): see [`Prepared::add_virtual_board`].
     pub board: Option<Module>,
+    /// The units that did not build (their label and the error), when
+    /// several share the boot: the others run, and these fail.
+    pub unbuilt: Vec<(String, String)>,
 }
 
 /// Where the virtual board's module goes in the guest, under [`plan::GUEST_DIR`].
@@ -485,6 +488,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
         .into_owned();
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let mut units = Vec::new();
+    let mut unbuilt = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
         let api = api::resolve(module_args.api, exp.api, profile.api);
         // On a kernel that has the API itself (3.5's own), no layer.
@@ -505,11 +509,22 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
                 ports: built.ports,
                 lacks: built.lacks,
             }),
+            // One unit's build error does not stop the others: it is that
+            // unit's verdict (a course's lessons in one boot).
+            Err(e) if several => {
+                eprintln!("harness: {name} does not build; the other units run: {}", first_line(&e));
+                unbuilt.push((name, format!("{e:#}")));
+            }
             Err(e) => {
                 let kept = run_dir.keep();
                 return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
             }
         }
+    }
+    if units.is_empty() {
+        let errors = unbuilt.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("\n\n");
+        let kept = run_dir.keep();
+        bail!("no unit builds:\n{errors}\n(run directory kept: {})", kept.display());
     }
     if units.len() > 1 {
         for hint in together_hints(&units) {
@@ -518,7 +533,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     }
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
-    Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
+    Ok(Prepared { profile, kernel, units, run_dir, label, board: None, unbuilt })
 }
 
 /// The directories of `--together` validated as one unit: its name joins
@@ -741,6 +756,11 @@ fn together_hints(units: &[Unit]) -> Vec<String> {
         }
     }
     hints
+}
+
+/// An error's first line, for a one-line message.
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
 }
 
 /// Where the `i`th directory of a `--together` unit is built.

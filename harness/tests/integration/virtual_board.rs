@@ -22,13 +22,15 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
         args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
     }
     args.extend(["--module".into(), fixture("board/irq-storm").display().to_string()]);
-    for f in ["board/led1", "board/led1-stock"] {
+    // A unit that does not build (a typo of its own) fails alone: the
+    // others still run.
+    for f in ["board/led1", "board/led1-stock", "build-errors/ported-typo"] {
         args.extend(["--module".into(), fixture(f).display().to_string()]);
     }
     let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "the storm fails, the rest pass: {t}");
-    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 3)), "{t}");
+    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 4)), "{t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
         reports
@@ -51,6 +53,10 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     );
     // The input device found by its name, whatever its event number.
     assert!(t.contains("collect stops reader: reader ended on SIGINT; its last lines: key 38 down | key 38 up"), "{t}");
+    let typo = verdict("ported-typo");
+    assert_eq!(typo["outcome"], "FAILED", "{typo}");
+    let reason = typo["reason"].as_str().unwrap();
+    assert!(reason.starts_with("it does not build: ") && reason.contains("tv_usecs"), "{typo}");
     let storm = verdict("irq-storm");
     assert_eq!(storm["outcome"], "FAILED", "{storm}");
     assert!(
