@@ -87,7 +87,9 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
     let mut units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
-    units.extend(p.unbuilt.iter().map(|(label, error)| (label.clone(), unbuilt(error, &p.run_dir.path().join("console.log")))));
+    units.extend(
+        p.unbuilt.iter().map(|(label, error)| (label.clone(), unbuilt(error, &p.run_dir.path().join("console.log")))),
+    );
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
     stages.say(
         "verdict",
