@@ -48,9 +48,11 @@ harness_step() {
         ;;
     esac
     _out=${HARNESS_TMP:-/tmp}/harness-step.out
+    [ -n "$HARNESS_BY_NAME" ] && harness_by_name
     harness_mark begin "$_name"
     "$@" > "$_out" 2>&1 < /dev/null
     _rc=$?
+    harness_until_now "$_name"
     while IFS= read -r _line || [ -n "$_line" ]; do
         harness_mark out "$_name" "$_line"
     done < "$_out"
@@ -72,6 +74,7 @@ harness_start() {
     _name=$1
     _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
     shift 2
+    [ -n "$HARNESS_BY_NAME" ] && harness_by_name
     harness_mark begin "$_name"
     # sh -c started straight from `&`, not through harness_run: busybox sh
     # then execs it, and it execs a lone command, so $! is the program's own
@@ -87,14 +90,18 @@ harness_start() {
     harness_mark end "$_name" "rc=0"
 }
 
-# harness_wait NAME KEY: waits for the background step KEY's command (the
-# step timeout bounds the wait, as any step's) and reports its output and
-# exit status as this step's.
+# harness_wait NAME KEY [stop]: waits for the background step KEY's command
+# (the step timeout bounds the wait, as any step's; with `stop`, stops it
+# first) and reports its output and exit status as this step's.
 harness_wait() {
     _name=$1
     _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
     harness_mark begin "$_name"
+    harness_until_now "$_name"
     read -r _pid < "$_bg.pid"
+    if [ -n "$3" ]; then
+        harness_stop "$_name" "$_pid"
+    fi
     wait "$_pid"
     _rc=$?
     while IFS= read -r _line || [ -n "$_line" ]; do
@@ -106,6 +113,103 @@ harness_wait() {
         harness_await "$_name"
     fi
 }
+
+# harness_stop NAME PID: a `stop` step ends the background program PID:
+# SIGINT (a program the harness built takes it as from a terminal; see
+# harness/src/program.rs), then SIGTERM, then SIGKILL, each after half a
+# second; says which ended it (`exited`: it had ended on its own).
+harness_stop() {
+    _how=exited
+    for _sig in int term kill; do
+        harness_alive "$2" || break
+        case $_sig in
+        int) kill -INT "$2" 2>/dev/null ;;
+        term) kill -TERM "$2" 2>/dev/null ;;
+        kill) kill -KILL "$2" 2>/dev/null ;;
+        esac
+        _how=$_sig
+        _n=0
+        while harness_alive "$2" && [ $_n -lt 10 ]; do
+            usleep 50000 2>/dev/null || sleep 0.05
+            _n=$((_n + 1))
+        done
+    done
+    harness_mark stopped "$1" "$_how"
+}
+
+# harness_alive PID: the process runs (a zombie, which has ended and waits
+# for the shell's wait, does not), read from /proc without a fork. (Each
+# `2>/dev/null` of these reads comes before its `<`: redirections apply in
+# order, and the shell's "can't open" for a process gone would reach the
+# console, where it split a marker line.)
+harness_alive() {
+    read -r _ _ _state _ 2>/dev/null < /proc/$1/stat || return 1
+    [ "$_state" != Z ]
+}
+
+# harness_until_next KIND MS SOURCE TEXT: the next step, before it ends,
+# waits until TEXT is seen, for at most MS milliseconds: KIND `line` (a
+# whole message, blanks around it ignored) or `regex` (awk's ERE); SOURCE
+# `-` for the kernel log since the step began, else a background step's key
+# (its program's output since it started).
+harness_until_next() {
+    HARNESS_UNTIL_KIND=$1
+    HARNESS_UNTIL_MS=$2
+    HARNESS_UNTIL_SOURCE=$3
+    # From the environment, not awk's -v: that would take a regex's
+    # backslashes for escapes.
+    export HARNESS_UNTIL_TEXT="$4"
+}
+
+# harness_until_now NAME: the wait harness_until_next asked for, if any, in
+# polls a twentieth of a second apart; says what it found (an `until`
+# marker) and forgets it.
+harness_until_now() {
+    [ -n "$HARNESS_UNTIL_KIND" ] || return 0
+    read -r _up _ < /proc/uptime
+    _t0=${_up%.*}${_up#*.}
+    _seen=missed
+    while :; do
+        if harness_until_seen "$1"; then
+            _seen=seen
+        fi
+        read -r _up _ < /proc/uptime
+        _waited=$(( (${_up%.*}${_up#*.} - _t0) * 10 ))
+        [ $_seen = seen ] || [ $_waited -ge "$HARNESS_UNTIL_MS" ] && break
+        usleep 50000 2>/dev/null || sleep 0.05
+    done
+    harness_mark until "$1" "$_seen" "$_waited"
+    HARNESS_UNTIL_KIND=
+}
+
+# harness_until_seen NAME: whether the text is there now. The kernel log is
+# read by dmesg (HARNESS_DMESG in the host-side tests) from this run's own
+# begin marker of NAME on; a message is compared without its timestamp.
+harness_until_seen() {
+    if [ "$HARNESS_UNTIL_SOURCE" = - ]; then
+        harness_mark_prefix
+        ${HARNESS_DMESG:-dmesg} | awk -v from="$_mark begin $1" -v kind="$HARNESS_UNTIL_KIND" "$HARNESS_UNTIL_AWK"
+    else
+        awk -v from= -v kind="$HARNESS_UNTIL_KIND" "$HARNESS_UNTIL_AWK" \
+            "${HARNESS_TMP:-/tmp}/harness-bg.$HARNESS_UNTIL_SOURCE.out"
+    fi
+}
+
+# The matcher: exits 0 at the first line after `from` (every line when it
+# is empty) that is the text, or matches it. A line that merely contains
+# `from` does not start the search: the marker must be the whole message.
+HARNESS_UNTIL_AWK='
+BEGIN { text = ENVIRON["HARNESS_UNTIL_TEXT"] }
+{
+    m = $0
+    sub(/^\[[^]]*\] */, "", m)
+    sub(/^\[ *[TC][0-9]+\] */, "", m)
+    if (from != "" && m == from) { on = 1; next }
+    if (from != "" && !on) next
+    if (kind == "line") { gsub(/^[ \t]+|[ \t\r]+$/, "", m); if (m == text) { found = 1; exit } }
+    else if (m ~ text) { found = 1; exit }
+}
+END { exit found ? 0 : 1 }'
 
 # harness_await NAME: `check --shell-on-failure`. The harness judges the step
 # that just ended and answers on the console: "shell" (it failed: the user
@@ -175,6 +279,36 @@ harness_rmmod() {
     wait $_pid
 }
 
+# harness_by_name: /dev/input/by-name/NAME, a link to the event node of
+# each input device by the name its driver gave it (blanks and slashes as
+# `_`, as udev's by-id links write them), made anew before each step of a
+# run that names one (HARNESS_BY_NAME): the node's number depends on what
+# registered first. The folder (and /dev/input, when it is left empty) goes
+# with the last device, so the census after the unload finds nothing left.
+harness_by_name() {
+    _bn=$HARNESS_ROOT/dev/input/by-name
+    for _l in "$_bn"/*; do
+        [ -L "$_l" ] && rm -f "$_l"
+    done
+    for _ev in $HARNESS_ROOT/sys/class/input/event*; do
+        [ -r "$_ev/device/name" ] || continue
+        read -r _bname < "$_ev/device/name" || [ -n "$_bname" ] || continue
+        set -f
+        _ifs=$IFS
+        IFS=' /'
+        set -- $_bname
+        IFS=_
+        _bname="$*"
+        IFS=$_ifs
+        set +f
+        [ -n "$_bname" ] || continue
+        [ -d "$_bn" ] || mkdir -p "$_bn" || return 0
+        ln -sf "../${_ev##*/}" "$_bn/$_bname"
+    done
+    rmdir "$_bn" 2>/dev/null && rmdir "$HARNESS_ROOT/dev/input" 2>/dev/null
+    return 0
+}
+
 # harness_board_load KO: loads the virtual board before the first step.
 # Not a step: a board step finds it missing and says so.
 harness_board_load() {
@@ -220,7 +354,7 @@ harness_board_settle() {
     while :; do
         _busy=
         for _pid in $HARNESS_BG_PIDS; do
-            read -r _ _ _state _ < /proc/$_pid/stat 2>/dev/null || continue
+            read -r _ _ _state _ 2>/dev/null < /proc/$_pid/stat || continue
             [ "$_state" = R ] && _busy=$_pid
         done
         [ -z "$_busy" ] && return 0
@@ -264,8 +398,8 @@ harness_pin() {
     if [ -e /sys/class/gpio/export ] && [ ! -e /sys/class/gpio/gpio$1 ]; then
         echo "$1" > /sys/class/gpio/export 2>/dev/null && _exported=1
     fi
-    if read -r _level < /sys/class/gpio/gpio$1/value 2>/dev/null; then
-        read -r _dir < /sys/class/gpio/gpio$1/direction 2>/dev/null
+    if read -r _level 2>/dev/null < /sys/class/gpio/gpio$1/value; then
+        read -r _dir 2>/dev/null < /sys/class/gpio/gpio$1/direction
     fi
     [ -n "$_exported" ] && echo "$1" > /sys/class/gpio/unexport 2>/dev/null
     [ -n "$_level" ] && return

@@ -569,6 +569,34 @@ fn imports_of(ko: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The names a .ko holds as C strings in its data (`.rodata*`, `.data`):
+/// runs of 3 to 64 identifier characters (letters, digits, `_`, `-`, `.`)
+/// that end at a NUL, such as a platform device's or driver's name; at most
+/// `limit` of them.
+pub fn data_names(ko: &Path, limit: usize) -> Result<Vec<String>> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
+    let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF object", ko.display()))?;
+    let mut names = Vec::new();
+    for section in file.sections() {
+        let name = section.name().unwrap_or("");
+        if !(name.starts_with(".rodata") || name == ".data") {
+            continue;
+        }
+        let Ok(bytes) = section.data() else { continue };
+        for run in bytes.split(|b| *b == 0) {
+            let word = |b: &u8| b.is_ascii_alphanumeric() || b"_-.".contains(b);
+            if (3..=64).contains(&run.len()) && run.iter().all(word) && run.iter().any(u8::is_ascii_alphabetic) {
+                names.push(String::from_utf8_lossy(run).into_owned());
+                if names.len() >= limit {
+                    return Ok(names);
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// The symbols a .ko defines (its own functions and data, exported or
 /// not): a name one module of a directory imports from another is its own.
 pub fn definitions(ko: &Path) -> Result<Vec<String>> {

@@ -74,6 +74,13 @@ pub struct ModuleArgs {
     /// [default: the expectations file's `api`, else the profile's].
     #[arg(long, value_enum, value_name = "API")]
     pub api: Option<crate::api::Api>,
+    /// The --module directories are one unit: each built with its own
+    /// Makefile, their modules loaded in the order given in one boot (a
+    /// platform device in one folder, its driver in another), unloaded in
+    /// reverse, judged as one. Its expectations: --expect, else the one
+    /// expect.toml among the directories.
+    #[arg(long)]
+    pub together: bool,
     /// Build modules and programs without the sandbox (bubblewrap) that
     /// keeps a module's Makefile and compiler away from your home, the
     /// repository and the network; for machines where it cannot start

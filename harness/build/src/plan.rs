@@ -19,6 +19,10 @@ use anyhow::{bail, Result};
 /// (and under the board's work directory's name on a board).
 pub const GUEST_DIR: &str = "/harness";
 
+/// Where the guest links each input device's event node by its name
+/// (`harness_by_name` in steps.sh), for a command step that names one.
+pub const BY_NAME: &str = "/dev/input/by-name/";
+
 /// A module the run loads, in load order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanModule {
@@ -44,9 +48,10 @@ pub enum Action {
         background: bool,
     },
     /// Waits for the background step `on` (of the same unit); its output
-    /// and exit status are this step's.
+    /// and exit status are this step's. With `stop`, ends it first.
     Wait {
         on: String,
+        stop: bool,
     },
     /// Acts on the virtual board: lines for its control file, in order.
     Board {
@@ -78,11 +83,25 @@ pub struct PlannedStep {
     /// As the unit's own expectations name it.
     pub name: String,
     pub action: Action,
+    /// What the step waits for before it ends (its `until`).
+    pub until: Option<GuestUntil>,
+}
+
+/// An `until` as the guest's `harness_until_next` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestUntil {
+    /// `line` or `regex`.
+    pub kind: &'static str,
+    pub text: String,
+    pub within_ms: u32,
+    /// The background step whose output holds the line; `None`: the
+    /// kernel log.
+    pub output: Option<String>,
 }
 
 impl PlannedStep {
     pub fn new(name: impl Into<String>, action: Action) -> PlannedStep {
-        PlannedStep { unit: None, name: name.into(), action }
+        PlannedStep { unit: None, name: name.into(), action, until: None }
     }
 
     /// The step as its markers name it.
@@ -160,14 +179,21 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     let first: fn(String) -> String = |n| n;
     let second: fn(String) -> String = |n| crate::judge::step::second(&n);
     load(&mut steps, first);
-    let command = |e: &crate::judge::expect::StepExpectation| match (&e.wait, &e.board) {
-        (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone() }),
-        (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
-        (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
-        (None, None) => PlannedStep::new(
-            &e.name,
-            Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background },
-        ),
+    let command = |e: &crate::judge::expect::StepExpectation| {
+        let mut step = match (&e.wait, &e.board) {
+            (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone(), stop: e.stop }),
+            (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
+            (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
+            (None, None) => PlannedStep::new(
+                &e.name,
+                Action::Run { command: e.run.clone().unwrap_or_default(), bin: None, background: e.background },
+            ),
+        };
+        step.until = e.until.as_ref().map(|u| {
+            let (kind, text) = u.guest_kind();
+            GuestUntil { kind, text, within_ms: u.within_ms, output: u.output.clone() }
+        });
+        step
     };
     steps.extend(exp.commands().filter(|e| !e.after_unload).map(command));
     if exp.expects_reset() {
@@ -264,6 +290,11 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     if plan.shell_on_failure {
         s.push_str("    HARNESS_AWAIT=1\n");
     }
+    // Input devices by name, only where a command names one (a look at
+    // every input device before each step costs emulated time).
+    if plan.steps.iter().any(|st| matches!(&st.action, Action::Run { command, .. } if command.contains(BY_NAME))) {
+        s.push_str("    HARNESS_BY_NAME=1\n");
+    }
     if let Some(ko) = &plan.board {
         s.push_str(&format!("    harness_board_load {}\n", quote(ko)));
     }
@@ -290,6 +321,13 @@ pub fn script(plan: &Plan, dir: &str) -> String {
             stock_changed = true;
         }
         let line = step_line(plan, i, dir, stock_changed);
+        if let Some(u) = &st.until {
+            let source = match &u.output {
+                Some(bg) => quote(&background_key(&StepId::new(st.unit.as_deref(), bg))),
+                None => "-".to_string(),
+            };
+            s.push_str(&format!("    harness_until_next {} {} {source} {}\n", u.kind, u.within_ms, quote(&u.text)));
+        }
         s.push_str("    ");
         s.push_str(&line);
         s.push('\n');
@@ -327,8 +365,9 @@ fn step_line(plan: &Plan, i: usize, dir: &str, stock_changed: bool) -> String {
                 Some(dir) => format!("{how} harness_run_in {} {}", quote(dir), quote(command)),
             }
         }
-        Action::Wait { on } => {
-            format!("harness_wait {n} {}", quote(&background_key(&StepId::new(st.unit.as_deref(), on))))
+        Action::Wait { on, stop } => {
+            let key = quote(&background_key(&StepId::new(st.unit.as_deref(), on)));
+            format!("harness_wait {n} {key}{}", if *stop { " stop" } else { "" })
         }
         Action::Board { acts } => {
             format!("harness_step {n} harness_board {}", acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
@@ -505,6 +544,16 @@ mod tests {
     /// real rootfs/steps.sh in `dir`, with `stubs` (name, sh body) first on
     /// PATH, and returns what its markers say.
     fn run_under_sh(dir: &std::path::Path, scenario: &str, stubs: &[(&str, &str)]) -> crate::judge::step::Transcript {
+        run_under_sh_with(dir, scenario, stubs, &[])
+    }
+
+    /// [`run_under_sh`], with more variables in the environment.
+    fn run_under_sh_with(
+        dir: &std::path::Path,
+        scenario: &str,
+        stubs: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> crate::judge::step::Transcript {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (name, body) in stubs {
@@ -516,7 +565,11 @@ mod tests {
         std::fs::write(&path, scenario).unwrap();
         let kmsg = dir.join("kmsg");
         let nonce = crate::prepare::new_nonce();
-        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario")
+        let mut cmd = duct::cmd!("sh", "-c", ". \"$STEPS\"; . \"$SCENARIO\"; harness_scenario");
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd
             .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
             .env("SCENARIO", &path)
             .env("HARNESS_NONCE", &nonce)
@@ -530,6 +583,105 @@ mod tests {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce)
+    }
+
+    /// `until` and `stop` under the host's sh with the real step library: a
+    /// step waits for a kernel line printed after its command ended, and
+    /// says how long; one whose line never comes gives up at its bound; a
+    /// stop step waits for its program's line, stops it, and says how.
+    #[test]
+    fn until_waits_for_a_late_line_and_stop_ends_an_endless_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp(
+            "[[step]]\nname='app'\nrun='trap \"echo bye; exit 0\" TERM; while :; do echo tick; sleep 0.1; done'\nbackground=true\n\
+             [[step]]\nname='press'\nrun='(sleep 0.4; echo key down >> \"$HARNESS_KMSG\") &'\nuntil={line='key down',within_ms=4000}\n\
+             [[step]]\nname='nothing'\nrun='true'\nuntil={regex='^never',within_ms=300}\n\
+             [[step]]\nname='collect'\nstop='app'\nuntil={output='app',line='tick'}\nstdout=[{line='tick'}]\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        let text = script(&p, "/harness");
+        assert!(text.contains("harness_until_next line 4000 - 'key down'\n    harness_step press "), "{text}");
+        assert!(text.contains("harness_until_next line 5000 app tick\n    harness_wait collect app stop\n"), "{text}");
+        let dmesg = format!("cat {}", dir.path().join("kmsg").display());
+        let t = run_under_sh_with(
+            dir.path(),
+            &text,
+            &[("insmod", "exit 0"), ("rmmod", "exit 0")],
+            &[("HARNESS_DMESG", &dmesg)],
+        );
+        let press = t.step("press").unwrap();
+        let (seen, ms) = press.until.unwrap();
+        assert!(seen && (300..4000).contains(&ms), "{press:?}");
+        assert_eq!(t.kernel_lines(press).collect::<Vec<_>>(), ["key down"]);
+        let (seen, ms) = t.step("nothing").unwrap().until.unwrap();
+        assert!(!seen && ms >= 300, "{ms}");
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.until.map(|u| u.0), Some(true));
+        // The host's sh starts a background job with SIGINT ignored (the
+        // programs the harness builds take it back): SIGTERM ends it.
+        assert_eq!(collect.stopped, Some(crate::judge::marker::Stop::Term));
+        let out: Vec<&str> = t.output_lines(collect).collect();
+        assert!(out.contains(&"tick") && out.last() == Some(&"bye"), "{out:?}");
+        let checks = e.evaluate(&p.names(), &t);
+        let failed: Vec<_> = checks.iter().filter(|c| !c.held).collect();
+        assert_eq!(failed.len(), 1, "{failed:#?}");
+        assert!(failed[0].description.contains("nothing sees regex /^never/"), "{failed:?}");
+        let stop = checks.iter().find(|c| c.description == "collect stops app").unwrap();
+        assert!(
+            stop.detail.as_deref().unwrap().contains("ignored SIGINT and ended on SIGTERM; its last lines:"),
+            "{stop:?}"
+        );
+    }
+
+    /// A look at a process that is gone says nothing on the shell's stderr
+    /// (which is the console in the guest, where a "can't open" split a
+    /// marker line): the real step library under the host's sh.
+    #[test]
+    fn a_process_gone_is_looked_at_in_silence() {
+        let out = duct::cmd!("sh", "-c", ". \"$STEPS\"; harness_alive 2147483646 || echo gone")
+            .env("STEPS", crate::repo_root().join("rootfs/steps.sh"))
+            .stdout_capture()
+            .stderr_capture()
+            .run()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "gone\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    }
+
+    /// Input devices by name under the host's sh with the real step library
+    /// (stand-ins for /sys and /dev): a command finds the node by the
+    /// device's name, and once the device is gone the links, their folder
+    /// and an emptied /dev/input go too (the census after the unload finds
+    /// nothing the harness left).
+    #[test]
+    fn input_devices_are_linked_by_name_while_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let ev = root.join("sys/class/input/event3/device");
+        std::fs::create_dir_all(&ev).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::write(ev.join("name"), "tiny4412 buttons\n").unwrap();
+        let e = exp(
+            "[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\nstdout=[{line='../event3'}]\n\
+             [[step]]\nname='unplug'\nrun='rm -r \"$HARNESS_ROOT/sys/class/input/event3\"'\n\
+             [[step]]\nname='after'\nrun='ls -A \"$HARNESS_ROOT/dev\"; echo listed'\nstdout=[{line='listed'}]\n",
+        );
+        let p = plan(&[m("hello")], &e).unwrap();
+        let text = script(&p, "/harness");
+        assert!(text.contains("    HARNESS_BY_NAME=1\n"), "{text}");
+        let root_s = root.display().to_string();
+        let t = run_under_sh_with(
+            dir.path(),
+            &text,
+            &[("insmod", "exit 0"), ("rmmod", "exit 0")],
+            &[("HARNESS_ROOT", &root_s)],
+        );
+        assert_eq!(t.output_lines(t.step("find").unwrap()).collect::<Vec<_>>(), ["../event3"]);
+        assert_eq!(t.output_lines(t.step("after").unwrap()).collect::<Vec<_>>(), ["listed"]);
+        assert!(!root.join("dev/input").exists());
+        // A run that names no device by name looks at none.
+        let plain = script(&plan(&[m("hello")], &exp("[[step]]\nname='a'\nrun='ls /dev/input'\n")).unwrap(), "/h");
+        assert!(!plain.contains("HARNESS_BY_NAME"), "{plain}");
     }
 
     /// A background step and the step that waits for it, under the host's

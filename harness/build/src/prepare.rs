@@ -233,6 +233,9 @@ pub struct Prepared {
     pub label: String,
     /// The virtual board's module (QEMU only): see [`Prepared::add_virtual_board`].
     pub board: Option<Module>,
+    /// The units that did not build (their label and the error), when
+    /// several share the boot: the others run, and these fail.
+    pub unbuilt: Vec<(String, String)>,
 }
 
 /// Where the virtual board's module goes in the guest, under [`plan::GUEST_DIR`].
@@ -405,6 +408,10 @@ pub fn build_virtual_board(kernel: &Kernel, work: &Path, jobs: usize, sandbox: S
 enum Origin {
     /// A module directory, built with kbuild.
     Dir(PathBuf),
+    /// Several directories as one unit (`--together`), each built with its
+    /// own Makefile; `programs` is the one whose expectations hold the
+    /// programs.
+    Dirs { dirs: Vec<PathBuf>, programs: usize },
     /// Modules of the kernel build: one given module, with any other given
     /// one it depends on.
     Kernel(Vec<Module>),
@@ -422,15 +429,21 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let kernel_only = dirs.is_empty();
     // Known before the kernel: more than one unit for sure (kernel modules
     // may still merge into one by their dependencies, found after it).
-    if module_args.expect.is_some() && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
+    if module_args.together && (dirs.len() < 2 || !module_args.kernel_modules.is_empty()) {
+        bail!("--together joins several --module directories into one unit: give two or more, and no --kernel-module");
+    }
+    if module_args.expect.is_some()
+        && !module_args.together
+        && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
     {
         bail!(
             "--expect names one expectations file; with several --module (or --kernel-module beside --module), each \
-            directory's expect.toml is used"
+            directory's expect.toml is used (or give --together: the directories are one unit)"
         );
     }
     // Everything that can be checked before the kernel is.
-    let checked = validate_dirs(module_args, &dirs)?;
+    let checked =
+        if module_args.together { vec![together(module_args, &dirs)?] } else { validate_dirs(module_args, &dirs)? };
     let kernel_exp = if kernel_only {
         Some(validate(module_args)?.0)
     } else if module_args.kernel_modules.is_empty() {
@@ -458,8 +471,17 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
 
-    let mut origins: Vec<(String, Expectations, Origin)> =
-        checked.into_iter().map(|(name, exp, dir)| (name, exp, Origin::Dir(dir))).collect();
+    let mut origins: Vec<(String, Expectations, Origin)> = checked
+        .into_iter()
+        .map(|(name, exp, dir)| {
+            let origin = if module_args.together {
+                Origin::Dirs { programs: dirs.iter().position(|d| *d == dir).unwrap_or(0), dirs: dirs.clone() }
+            } else {
+                Origin::Dir(dir)
+            };
+            (name, exp, origin)
+        })
+        .collect();
     if let Some(exp) = kernel_exp {
         add_kernel_modules(&mut origins, &module_args.kernel_modules, &exp, &kernel)?;
     }
@@ -479,16 +501,68 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     let run_dir = new_run_dir(&format!("{}-{stem}-", profile.name))?;
     let built =
         build_units(origins, &kernel, &profile, run_dir.path(), &Build { kernel_args, module_args, sandbox, stages });
-    let units = match built {
-        Ok(units) => units,
+    let (units, unbuilt) = match built {
+        Ok(built) => built,
         Err(e) => {
             let kept = run_dir.keep();
             return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
         }
     };
+    if units.is_empty() {
+        let errors = unbuilt.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("\n\n");
+        let kept = run_dir.keep();
+        bail!("no unit builds:\n{errors}\n(run directory kept: {})", kept.display());
+    }
+    if units.len() > 1 {
+        for hint in together_hints(&units) {
+            eprintln!("harness: note: {hint}");
+        }
+    }
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
-    Ok(Prepared { profile, kernel, units, run_dir, label, board: None })
+    Ok(Prepared { profile, kernel, units, run_dir, label, board: None, unbuilt })
+}
+
+/// The directories of `--together` validated as one unit: its name joins
+/// theirs with `+`; its expectations are --expect's, else the one
+/// directory's expect.toml among them (two are refused: which would
+/// judge?); the directory returned is the one the programs are in.
+fn together(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<(String, Expectations, PathBuf)> {
+    let mut chosen: Option<(Expectations, PathBuf)> = None;
+    let mut names = Vec::new();
+    for d in dirs {
+        let own = ModuleArgs { expect: None, ..module_args.with_dir(d.clone()) };
+        let (exp, label) = validate(&own)?;
+        names.push(d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(label));
+        if exp.defaults || module_args.expect.is_some() {
+            continue;
+        }
+        if let Some((_, first)) = &chosen {
+            bail!(
+                "--together: {} and {} both have an expectations file; keep one (it judges the whole unit), or give --expect",
+                first.display(),
+                d.display()
+            );
+        }
+        chosen = Some((exp, d.clone()));
+    }
+    let (exp, dir) = match (&module_args.expect, chosen) {
+        (Some(_), _) => {
+            let exp = expectations(module_args)?;
+            let has_all = |d: &&PathBuf| exp.programs.iter().all(|p| d.join(p).is_file());
+            let Some(dir) = dirs.iter().find(has_all).cloned() else {
+                bail!("--together: no one of the directories holds every program --expect names");
+            };
+            (exp, dir)
+        }
+        (None, Some(c)) => c,
+        (None, None) => (Expectations::defaults(), dirs[0].clone()),
+    };
+    let name = names.join("+");
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("--together: the directories' names label the unit's steps, so they cannot hold spaces: rename or link them");
+    }
+    Ok((name, exp, dir))
 }
 
 /// What building the units takes from the command line.
@@ -507,29 +581,40 @@ fn build_units(
     profile: &Profile,
     run_dir: &Path,
     b: &Build,
-) -> Result<Vec<Unit>> {
+) -> Result<(Vec<Unit>, Vec<(String, String)>)> {
     let several = origins.len() > 1;
     let mut units = Vec::new();
+    let mut unbuilt = Vec::new();
     for (i, (name, exp, origin)) in origins.into_iter().enumerate() {
         let api = api::resolve(b.module_args.api, exp.api, profile.api);
         // On a kernel that has the API itself (3.5's own), no layer.
         let api = if Some(api) == profile.kernel_api { Api::Native } else { api };
         let opts = module::Options { jobs: b.kernel_args.jobs(), api, sandbox: b.sandbox };
         let work = if several { run_dir.join(format!("unit-{i}-{name}")) } else { run_dir.to_path_buf() };
-        std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-        let (built, programs, plan) = build(kernel, origin, &exp, &work, &opts, b.stages)?;
-        units.push(Unit {
-            label: if several { name } else { String::new() },
-            modules: built.modules,
-            programs,
-            expectations: exp,
-            plan,
-            api: opts.api,
-            ports: built.ports,
-            lacks: built.lacks,
-        });
+        let built = std::fs::create_dir_all(&work)
+            .with_context(|| format!("creating {}", work.display()))
+            .and_then(|_| build(kernel, origin, &exp, &work, &opts, b.stages));
+        match built {
+            Ok((built, programs, plan)) => units.push(Unit {
+                label: if several { name } else { String::new() },
+                modules: built.modules,
+                programs,
+                expectations: exp,
+                plan,
+                api: opts.api,
+                ports: built.ports,
+                lacks: built.lacks,
+            }),
+            // One unit's build error does not stop the others: it is that
+            // unit's verdict (a course's lessons in one boot).
+            Err(e) if several => {
+                eprintln!("harness: {name} does not build; the other units run: {}", first_line(&e));
+                unbuilt.push((name, format!("{e:#}")));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(units)
+    Ok((units, unbuilt))
 }
 
 /// Each module directory validated (its expectations and label), named by
@@ -633,8 +718,13 @@ fn build(
     opts: &module::Options,
     stages: &Stages,
 ) -> Result<(module::Built, Vec<Program>, Plan)> {
+    let mut program_dir = work.join("module");
     let (built, from_dir) = match origin {
         Origin::Dir(dir) => (module::build(&dir, kernel, work, opts)?, true),
+        Origin::Dirs { dirs, programs } => {
+            program_dir = part_dir(work, programs).join("module");
+            (build_together(&dirs, kernel, work, opts)?, true)
+        }
         // Dependencies first, else in the order given.
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
@@ -667,7 +757,7 @@ fn build(
     // programs for kernel modules).
     let programs = if from_dir && !exp.programs.is_empty() {
         packages::ensure(&packages::for_programs(&kernel.cross_compile), &crate::cache::root().join("logs"))?;
-        program::build(&work.join("module"), &exp.programs, kernel, work, opts.sandbox)?
+        program::build(&program_dir, &exp.programs, kernel, work, opts.sandbox)?
     } else {
         Vec::new()
     };
@@ -676,6 +766,78 @@ fn build(
     }
     let plan = plan::plan(&Prepared::plan_modules(modules), exp)?;
     Ok((built, programs, plan))
+}
+
+/// The kernel functions that register a platform device, and a driver.
+const REGISTERS_DEVICE: &[&str] =
+    &["platform_device_register", "platform_device_add", "platform_device_register_full", "platform_add_devices"];
+const REGISTERS_DRIVER: &[&str] = &["__platform_driver_register", "platform_driver_register"];
+
+/// Units that only make sense together, as separate units they never
+/// meet (the first is unloaded before the second loads): one registers a
+/// platform device and a later one a platform driver, and both hold the
+/// same name (the one the driver binds by). A note each, naming the flag.
+fn together_hints(units: &[Unit]) -> Vec<String> {
+    let facts: Vec<(bool, bool, Vec<String>)> = units
+        .iter()
+        .map(|u| {
+            let mut imports = Vec::new();
+            let mut names = Vec::new();
+            for m in &u.modules {
+                imports.extend(module::imports(&m.ko).unwrap_or_default());
+                names.extend(module::data_names(&m.ko, 4096).unwrap_or_default());
+            }
+            let has = |list: &[&str]| imports.iter().any(|i| list.contains(&i.as_str()));
+            (has(REGISTERS_DEVICE), has(REGISTERS_DRIVER), names)
+        })
+        .collect();
+    let mut hints = Vec::new();
+    for (i, (device, _, names)) in facts.iter().enumerate() {
+        for (j, (_, driver, other)) in facts.iter().enumerate() {
+            if i == j || !*device || !*driver || facts[i].1 || facts[j].0 {
+                continue;
+            }
+            if let Some(name) = names.iter().find(|n| other.contains(n)) {
+                hints.push(format!(
+                    "{} registers a platform device and {} a platform driver, both named {name:?}: as separate units they never meet; run them as one with --together",
+                    units[i].label, units[j].label
+                ));
+            }
+        }
+    }
+    hints
+}
+
+/// An error's first line, for a one-line message.
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+}
+
+/// Where the `i`th directory of a `--together` unit is built.
+fn part_dir(work: &Path, i: usize) -> PathBuf {
+    work.join(format!("part-{i}"))
+}
+
+/// The directories of a `--together` unit, each built with its own
+/// Makefile; their modules in the order given (each directory's own load
+/// order within it), their port lists and lacks joined.
+fn build_together(dirs: &[PathBuf], kernel: &Kernel, work: &Path, opts: &module::Options) -> Result<module::Built> {
+    let mut all = module::Built { modules: Vec::new(), ports: Vec::new(), lacks: Vec::new(), cached: true };
+    for (i, dir) in dirs.iter().enumerate() {
+        let part = part_dir(work, i);
+        std::fs::create_dir_all(&part).with_context(|| format!("creating {}", part.display()))?;
+        let built = module::build(dir, kernel, &part, opts).with_context(|| format!("building {}", dir.display()))?;
+        for m in &built.modules {
+            if all.modules.iter().any(|o| o.name == m.name) {
+                bail!("--together: two directories build a module named {}: one unit loads each name once", m.name);
+            }
+        }
+        all.modules.extend(built.modules);
+        all.ports.extend(built.ports);
+        all.lacks.extend(built.lacks);
+        all.cached &= built.cached;
+    }
+    Ok(all)
 }
 
 /// A fresh nonce: 16 hex digits from the OS's random source, so that

@@ -28,6 +28,7 @@
 
 use crate::board::{self, BoardKeys, BoardStep};
 use crate::census;
+use crate::marker::Stop;
 use crate::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
@@ -78,6 +79,21 @@ struct StepSpec {
     board: Option<BTreeMap<String, String>>,
     /// The step ends with the board reset (by "watchdog", the one cause).
     reset: Option<String>,
+    /// The step ends when this line is seen (or its bound is up).
+    until: Option<UntilSpec>,
+    /// The step stops this background step's program and judges its output.
+    stop: Option<String>,
+}
+
+/// `until = { line = "key down", within_ms = 2000 }`: a kernel line, or,
+/// with `output = "<background step>"`, a line of that program's output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UntilSpec {
+    line: Option<String>,
+    regex: Option<String>,
+    output: Option<String>,
+    within_ms: Option<u32>,
 }
 
 impl StepSpec {
@@ -124,6 +140,32 @@ impl fmt::Display for Pattern {
     }
 }
 
+/// The default and the largest bound of an `until` (the step's own
+/// deadline must outlast it).
+pub const UNTIL_DEFAULT_MS: u32 = 5000;
+pub const UNTIL_MAX_MS: u32 = 20000;
+
+/// What a step waits for before it ends.
+#[derive(Debug, Clone)]
+pub struct Until {
+    pub pattern: Pattern,
+    /// The background step whose program's output holds the line; `None`:
+    /// the kernel log, from the step's beginning.
+    pub output: Option<String>,
+    pub within_ms: u32,
+}
+
+impl Until {
+    /// The pattern as the guest's matcher takes it: `line` (a whole
+    /// message, blanks around it ignored) or `regex` (an awk ERE).
+    pub fn guest_kind(&self) -> (&'static str, String) {
+        match &self.pattern {
+            Pattern::Line(l) => ("line", l.trim().to_string()),
+            Pattern::Regex(r) => ("regex", r.as_str().to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StepExpectation {
     pub name: String,
@@ -150,6 +192,14 @@ pub struct StepExpectation {
     /// A command step written after an rmmod or gone entry: it runs after
     /// the modules are unloaded.
     pub after_unload: bool,
+    /// The step waits for a line before it ends.
+    pub until: Option<Until>,
+    /// The background step this one stops (SIGINT, then SIGTERM, then
+    /// SIGKILL) before judging its output; `wait` names the same step.
+    pub stop: bool,
+    /// Whether the file gave `exit`: a stopped program's status is judged
+    /// only then (stopped by a signal, it has none of its own).
+    pub exit_given: bool,
 }
 
 impl StepExpectation {
@@ -166,6 +216,9 @@ impl StepExpectation {
             expect: Vec::new(),
             stdout: Vec::new(),
             after_unload: false,
+            until: None,
+            stop: false,
+            exit_given: false,
         }
     }
 
@@ -242,7 +295,10 @@ fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &st
         if !valid_step_name(&s.name) {
             bail!("{at}: a step name is one word of letters, digits, '_', '-' or '.'");
         }
-        if let Some(on) = &s.wait {
+        if s.wait.is_some() && s.stop.is_some() {
+            bail!("{at}: `stop` waits for the program it stops: drop `wait`");
+        }
+        if let Some(on) = s.wait.as_ref().or(s.stop.as_ref()) {
             check_wait(earlier, on, s.run.is_some(), at)?;
         } else if s.run.as_deref().is_none_or(|r| r.trim().is_empty()) {
             bail!(
@@ -281,6 +337,54 @@ fn check_wait(earlier: &[StepExpectation], on: &str, runs: bool, at: &str) -> Re
     Ok(())
 }
 
+/// An `until`, checked: one pattern, a bound within [`UNTIL_MAX_MS`], and
+/// an `output` that names an earlier background step still running then.
+fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> Result<Until> {
+    if StepKind::of(&s.name).is_builtin() {
+        bail!("{at}: `until` is for command, board and wait steps (a step after this one can wait for its line)");
+    }
+    if s.background {
+        bail!(
+            "{at}: a background step ends at once; put `until` on a step after it (`until = {{ output = {:?}, … }}`)",
+            s.name
+        );
+    }
+    let pattern = match (u.line, u.regex) {
+        (Some(l), None) if !l.trim().is_empty() => Pattern::Line(l),
+        (None, Some(r)) => {
+            Pattern::Regex(Regex::new(&r).map_err(|e| anyhow::anyhow!("{at}: until: invalid regex {r:?}: {e}"))?)
+        }
+        _ => bail!("{at}: until needs exactly one of `line` or `regex`"),
+    };
+    if pattern.to_string().contains(['\n', '\r']) {
+        bail!("{at}: until: a line has no line breaks");
+    }
+    // The guest matches with awk: POSIX's ERE, which lacks Perl's classes.
+    if let Pattern::Regex(r) = &pattern {
+        if let Some(c) =
+            ["\\d", "\\w", "\\s", "\\b", "\\D", "\\W", "\\S", "(?"].iter().find(|c| r.as_str().contains(**c))
+        {
+            bail!("{at}: until: the guest matches this regex with awk (POSIX ERE), which has no {c}: write [0-9], [[:alnum:]_], [[:space:]]");
+        }
+    }
+    let within_ms = u.within_ms.unwrap_or(UNTIL_DEFAULT_MS);
+    if within_ms == 0 || within_ms > UNTIL_MAX_MS {
+        bail!(
+            "{at}: until: within_ms = {within_ms}: give 1 to {UNTIL_MAX_MS} (the step's own deadline must outlast it)"
+        );
+    }
+    if let Some(on) = &u.output {
+        let running = earlier.iter().any(|e| e.name == *on && e.background)
+            && !earlier.iter().any(|e| e.wait.as_deref() == Some(on.as_str()));
+        if !running {
+            bail!(
+                "{at}: until: output = {on:?}: name a background step before this one that no step has waited for yet"
+            );
+        }
+    }
+    Ok(Until { pattern, output: u.output, within_ms })
+}
+
 fn valid_step_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
@@ -313,6 +417,7 @@ impl Expectations {
                     bail!("{at}: `reset` ends a command or board step");
                 }
             }
+            let until = s.until.clone().map(|u| until(u, &steps, &s, &at)).transpose()?;
             if let Some(r) = steps.iter().find(|e: &&StepExpectation| e.reset) {
                 bail!(
                     "{at}: step {:?} ends with the board reset: nothing runs after it; put this step before it",
@@ -342,10 +447,13 @@ impl Expectations {
                 after_unload: !kind.is_builtin() && unloaded,
                 expect: patterns(s.expect, "expect")?,
                 stdout: patterns(s.stdout, "stdout")?,
+                until,
+                stop: s.stop.is_some(),
+                exit_given: s.exit.is_some(),
                 name: s.name,
                 run: s.run,
                 background: s.background,
-                wait: s.wait,
+                wait: s.wait.or(s.stop),
                 board: on_board,
                 reset: s.reset.is_some(),
                 args: s.args,
@@ -442,7 +550,16 @@ impl Expectations {
                             ran[1].detail = ran[1].detail.take().map(|d| format!("{d}, the second time: {first}"));
                         }
                     }
-                    checks.extend(ran);
+                    // A stopped program's status is the signal's, not its
+                    // own: judged only when the file asks.
+                    let judged = if exp.stop && !exp.exit_given { 1 } else { 2 };
+                    checks.extend(ran.into_iter().take(judged));
+                }
+                if let Some(u) = &exp.until {
+                    checks.push(until_check(name, u, record, t));
+                }
+                if exp.stop {
+                    checks.push(stop_check(name, exp.wait.as_deref().unwrap_or(""), record, t));
                 }
                 if let Some(r) = record {
                     kernel.extend(t.kernel_lines(r));
@@ -523,6 +640,50 @@ fn unhandled_checks(t: &Transcript) -> Vec<Check> {
 
 /// That step `name` ran to completion (it `started` and reported the exit
 /// status `got`) and exited `exit`.
+/// A step's `until`: the guest saw its line within the bound. A kernel
+/// line must also be among the step's own kernel lines, as the judge reads
+/// them (the guest's word alone never passes it).
+fn until_check(name: &str, u: &Until, record: Option<&step::StepRecord>, t: &Transcript) -> Check {
+    let source = match &u.output {
+        Some(bg) => format!("the output of {bg}"),
+        None => "the kernel log".to_string(),
+    };
+    let description = format!("{name} sees {} in {source} within {} ms", u.pattern, u.within_ms);
+    let in_log = |r: &step::StepRecord| u.output.is_some() || t.kernel_lines(r).any(|l| u.pattern.matches(l));
+    let (held, detail) = match record.map(|r| (r.until, in_log(r))) {
+        None => (false, Some("the step never started".to_string())),
+        Some((None, _)) => (false, Some("the step never got to wait for it".to_string())),
+        Some((Some((true, ms)), true)) => (true, Some(format!("seen after {ms} ms"))),
+        Some((Some((true, _)), false)) => {
+            (false, Some("the guest saw it, but not among the step's kernel lines".into()))
+        }
+        Some((Some((false, ms)), _)) => (false, Some(format!("not seen in {ms} ms"))),
+    };
+    Check { step: name.to_string(), description, held, detail }
+}
+
+/// A `stop` step: how the program ended, with its last lines (what a user
+/// reads first when a stopped app's output lacks a line).
+fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Transcript) -> Check {
+    let how = record.and_then(|r| r.stopped);
+    let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
+    let tail = last[last.len().saturating_sub(3)..].join(" | ");
+    let said = match how {
+        Some(Stop::Exited) => "had already exited".to_string(),
+        Some(Stop::Int) => "ended on SIGINT".to_string(),
+        Some(Stop::Term) => "ignored SIGINT and ended on SIGTERM".to_string(),
+        Some(Stop::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
+        None => "was never stopped".to_string(),
+    };
+    let lines = if last.is_empty() { "it printed nothing".to_string() } else { format!("its last lines: {tail}") };
+    Check {
+        step: name.to_string(),
+        description: format!("{name} stops {bg}"),
+        held: how.is_some(),
+        detail: Some(format!("{bg} {said}; {lines}")),
+    }
+}
+
 fn ran_checks(name: &str, got: Option<i32>, started: bool, exit: i32) -> [Check; 2] {
     [
         Check {
@@ -737,6 +898,35 @@ mod tests {
         assert_eq!(failed(&checks), ["insmod:b exits 0"]);
         let e = Expectations::parse("[[step]]\nname='insmod:b'\nexit=1\nexpect=[{line='A up'}]\n", "e").unwrap();
         assert_eq!(failed(&e.evaluate(&planned, &t)), ["insmod:b prints line \"A up\""]);
+    }
+
+    #[test]
+    fn until_and_stop_are_checked_before_anything_runs() {
+        let err = |text: &str| Expectations::parse(text, "e.toml").unwrap_err().to_string();
+        let bg = "[[step]]\nname='app'\nrun='app'\nbackground=true\n";
+        let ok = Expectations::parse(
+            &format!("{bg}[[step]]\nname='k'\nclick='K1'\nuntil={{line='down',within_ms=2000}}\n[[step]]\nname='c'\nstop='app'\nuntil={{output='app',regex='^got [0-9]+'}}\n"),
+            "e.toml",
+        )
+        .unwrap();
+        let stop = &ok.steps[2];
+        assert!(stop.stop && stop.wait.as_deref() == Some("app") && !stop.exit_given, "{stop:?}");
+        assert_eq!(ok.steps[1].until.as_ref().map(|u| u.within_ms), Some(2000));
+        assert_eq!(stop.until.as_ref().map(|u| u.within_ms), Some(UNTIL_DEFAULT_MS));
+        assert!(
+            err("[[step]]\nname='insmod'\nuntil={line='x'}\n").contains("`until` is for command, board and wait steps")
+        );
+        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={line='x',within_ms=60000}\n").contains("give 1 to 20000"));
+        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={line='x',regex='y'}\n")
+            .contains("exactly one of `line` or `regex`"));
+        assert!(
+            err("[[step]]\nname='a'\nrun='x'\nuntil={regex='\\d+'}\n").contains("awk (POSIX ERE), which has no \\d")
+        );
+        assert!(err("[[step]]\nname='a'\nrun='x'\nuntil={output='app',line='x'}\n")
+            .contains("name a background step before this one"));
+        assert!(err(&format!("{bg}[[step]]\nname='c'\nstop='app'\nwait='app'\n")).contains("drop `wait`"));
+        assert!(err(&format!("{bg}[[step]]\nname='c'\nwait='app'\n[[step]]\nname='d'\nstop='app'\n"))
+            .contains("already waits"));
     }
 
     #[test]

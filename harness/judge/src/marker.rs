@@ -147,8 +147,45 @@ pub enum Marker {
     Prompt {
         text: String,
     },
+    /// What the step's `until` found: its line seen, or not, after so many
+    /// milliseconds of waiting.
+    Until {
+        step: StepId,
+        seen: bool,
+        ms: u32,
+    },
+    /// How a `stop` step ended the background program it stops.
+    Stopped {
+        step: StepId,
+        how: Stop,
+    },
     /// Every step is done.
     Done,
+}
+
+/// How a background program ended when a step stopped it: by the first
+/// signal that ended it, or on its own before any was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Int,
+    Term,
+    Kill,
+    Exited,
+}
+
+impl Stop {
+    pub fn word(self) -> &'static str {
+        match self {
+            Stop::Int => "int",
+            Stop::Term => "term",
+            Stop::Kill => "kill",
+            Stop::Exited => "exited",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Stop> {
+        [Stop::Int, Stop::Term, Stop::Kill, Stop::Exited].into_iter().find(|s| s.word() == word)
+    }
 }
 
 impl fmt::Display for Marker {
@@ -175,6 +212,10 @@ impl fmt::Display for Marker {
                 write!(f, "board {}.{:06} {part} {state}", at_us / 1_000_000, at_us % 1_000_000)
             }
             Marker::Prompt { text } => write!(f, "prompt {text}"),
+            Marker::Until { step, seen, ms } => {
+                write!(f, "until {step} {} {ms}", if *seen { "seen" } else { "missed" })
+            }
+            Marker::Stopped { step, how } => write!(f, "stopped {step} {}", how.word()),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -248,6 +289,21 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             Marker::Board { at_us: (at * 1e6).round() as u64, part: part.to_string(), state: state.to_string() }
         }
         "prompt" if !args.trim().is_empty() => Marker::Prompt { text: args.trim().to_string() },
+        "until" => {
+            let mut w = args.split_whitespace();
+            let (step, seen, ms) = (StepId::parse(w.next()?)?, w.next()?, w.next()?.parse().ok()?);
+            let seen = match seen {
+                "seen" => true,
+                "missed" => false,
+                _ => return None,
+            };
+            (w.next().is_none()).then_some(Marker::Until { step, seen, ms })?
+        }
+        "stopped" => {
+            let mut w = args.split_whitespace();
+            let (step, how) = (StepId::parse(w.next()?)?, Stop::parse(w.next()?)?);
+            (w.next().is_none()).then_some(Marker::Stopped { step, how })?
+        }
         "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
     };
@@ -314,6 +370,10 @@ mod tests {
             Marker::Board { at_us: 3_500_000, part: "XEINT26".into(), state: "storm: masked".into() },
             Marker::Prompt { text: "press K1 and hold it within 20 s".into() },
             Marker::Dir { path: "/home/me/lessons/led one".into() },
+            Marker::Until { step: StepId::new(Some("key"), "press"), seen: true, ms: 140 },
+            Marker::Until { step: StepId::new(None, "press"), seen: false, ms: 2010 },
+            Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Int },
+            Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Kill },
             Marker::Done,
         ];
         for m in all {
@@ -323,6 +383,9 @@ mod tests {
         }
         assert_eq!(parse_marker(&format!("{MARKER} {N} end x rc=abc"), N), None);
         assert_eq!(parse_marker(&format!("{MARKER} {N} begin"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} until press maybe 10"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} until press seen 10 more"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} stopped app hup"), N), None);
         assert_eq!(parse_marker("process:insmod", N), None);
         for bad in ["/insmod", "a/", "a/b/c", "a b/insmod"] {
             assert_eq!(parse_marker(&format!("{MARKER} {N} begin {bad}"), N), None, "{bad}");

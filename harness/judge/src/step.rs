@@ -2,7 +2,7 @@
 //! lines, its command's output and its exit code, from the markers that
 //! `marker.rs` parses; and the steps' names.
 
-use super::marker::{parse_marker, split_timestamp, Marker, StepId};
+use super::marker::{parse_marker, split_timestamp, Marker, StepId, Stop};
 use std::fmt;
 
 /// What a step does, from its name: the steps the guest runs by itself, or
@@ -183,6 +183,11 @@ pub struct StepRecord {
     pub output: Vec<usize>,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
+    /// What the step's `until` found (its line seen; the milliseconds it
+    /// waited), when it had one and got to wait.
+    pub until: Option<(bool, u32)>,
+    /// How the background program this step stopped ended.
+    pub stopped: Option<Stop>,
 }
 
 impl StepRecord {
@@ -328,6 +333,18 @@ impl Transcript {
                 self.end(id, *rc, timestamp);
                 kind = LineKind::Marker;
             }
+            Some(Marker::Until { step: id, seen, ms }) => {
+                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
+                    s.until = Some((*seen, *ms));
+                }
+                kind = LineKind::Marker;
+            }
+            Some(Marker::Stopped { step: id, how }) => {
+                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
+                    s.stopped = Some(*how);
+                }
+                kind = LineKind::Marker;
+            }
             Some(Marker::Done) => {
                 self.done = true;
                 kind = LineKind::Marker;
@@ -370,6 +387,8 @@ impl Transcript {
             output: Vec::new(),
             started_at: timestamp,
             ended_at: None,
+            until: None,
+            stopped: None,
         });
         self.steps.len() - 1
     }

@@ -71,6 +71,9 @@ pub enum RunEnd {
     /// The virtual board's watchdog reset the board (its marker); the
     /// harness stopped QEMU.
     Reset,
+    /// The unit's modules or programs did not build, so it never ran; the
+    /// other units of the boot did. The build's error, whole.
+    NotBuilt { error: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -320,7 +323,10 @@ fn first_failure(
     // oopsed and then hung crashed; the hang is what the crash left (and
     // the run's end may be another unit's, which this unit's reason must
     // not name).
-    Some(if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
+    Some(if let RunEnd::NotBuilt { error } = end {
+        let headline = error.lines().find(|l| !l.trim().is_empty()).unwrap_or("no error text");
+        (Outcome::Failed, format!("it does not build: {headline}"))
+    } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
         (Outcome::Crashed, format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line()))
     } else if let RunEnd::TimedOut { after_secs } = *end {
         (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step(&running)))

@@ -90,7 +90,10 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
-    let units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
+    let mut units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
+    units.extend(
+        p.unbuilt.iter().map(|(label, error)| (label.clone(), unbuilt(error, &p.run_dir.path().join("console.log")))),
+    );
     let last = units.last().map(|(_, v)| v.outcome.to_string()).unwrap_or_default();
     stages.say(
         "verdict",
@@ -113,6 +116,24 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let kept = keep.then(|| p.run_dir.keep());
     let verdict = units[0].1.clone();
     Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// The verdict of a unit that did not build (its error whole, as a
+/// check), when others of the boot did and ran.
+fn unbuilt(error: &str, log: &Path) -> Verdict {
+    let end = RunEnd::NotBuilt { error: error.to_string() };
+    let exp = crate::judge::expect::Expectations::defaults();
+    let mut v = verdict::judge(&Transcript::default(), &exp, &[], end, verdict::Context::new(log.to_path_buf()));
+    v.checks.insert(
+        0,
+        crate::judge::expect::Check {
+            step: "build".into(),
+            description: "its modules and programs build".into(),
+            held: false,
+            detail: Some(error.to_string()),
+        },
+    );
+    v
 }
 
 /// Each unit's verdict from the one boot: its steps, its stretch of the

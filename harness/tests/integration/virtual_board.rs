@@ -16,19 +16,21 @@ use crate::common::{fixture, harness, text};
 fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("v.json");
-    let lessons = ["key-irq", "key-tasklet", "key-poll", "led-gpio", "led-registers", "adc"];
+    let lessons = ["key-irq", "key-tasklet", "key-poll", "key-app", "key-input", "led-gpio", "led-registers", "adc"];
     let mut args = vec!["check".to_string(), "--json".into(), json.display().to_string()];
     for l in lessons {
         args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
     }
     args.extend(["--module".into(), fixture("board/irq-storm").display().to_string()]);
-    for f in ["board/led1", "board/led1-stock"] {
+    // A unit that does not build (a typo of its own) fails alone: the
+    // others still run.
+    for f in ["board/led1", "board/led1-stock", "build-errors/ported-typo"] {
         args.extend(["--module".into(), fixture(f).display().to_string()]);
     }
     let out = harness(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "the storm fails, the rest pass: {t}");
-    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 3)), "{t}");
+    assert!(t.contains(&format!("{} of {} passed, in one boot", lessons.len() + 2, lessons.len() + 4)), "{t}");
     let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let verdict = |label: &str| {
         reports
@@ -42,6 +44,19 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     for l in lessons {
         assert_eq!(verdict(l)["outcome"], "PASSED", "{l}: {}", verdict(l));
     }
+    // The lesson's endless app was the test: stopped by SIGINT after the
+    // press step waited for the driver's line, its lines judged.
+    assert!(t.contains("collect stops app: app ended on SIGINT; its last lines: key 1 is down | key 1 is up"), "{t}");
+    assert!(
+        t.contains("press sees line \"buttons: K1 up (after 2 edges)\" in the kernel log within 3000 ms: seen after"),
+        "{t}"
+    );
+    // The input device found by its name, whatever its event number.
+    assert!(t.contains("collect stops reader: reader ended on SIGINT; its last lines: key 38 down | key 38 up"), "{t}");
+    let typo = verdict("ported-typo");
+    assert_eq!(typo["outcome"], "FAILED", "{typo}");
+    let reason = typo["reason"].as_str().unwrap();
+    assert!(reason.starts_with("it does not build: ") && reason.contains("tv_usecs"), "{typo}");
     let storm = verdict("irq-storm");
     assert_eq!(storm["outcome"], "FAILED", "{storm}");
     assert!(
@@ -155,4 +170,38 @@ fn a_button_never_released_times_out_the_step_that_waits_for_it() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("verdict: TIMED-OUT: step collect did not finish within 10 s"), "{t}");
     assert!(t.contains("  board K1 pressed at ") && !t.contains("  board K1 released"), "{t}");
+}
+
+/// A platform device and its driver kept in two folders, each with its own
+/// Makefile (the lesson's pdevice/ and pdriver/): with --together they are
+/// one unit, so the driver binds to the device and the app lights LED1.
+/// The expectations are pdriver's, the only expect.toml of the two.
+#[test]
+fn a_device_and_its_driver_in_two_folders_run_as_one_unit_with_together() {
+    let (dev, drv) = (fixture("together/led/pdevice"), fixture("together/led/pdriver"));
+    let (dev, drv) = (dev.display().to_string(), drv.display().to_string());
+    let out = harness(&["check", "--module", &dev, "--module", &drv, "--together"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("PASS  insmod:led_drv prints line \"led_drv: probe tiny4412_led"), "{t}");
+    assert!(t.contains("PASS  lit finds the board with LED1 on, LED2 off"), "{t}");
+    // One unit: no verdict of each folder's own.
+    assert!(!t.contains("in one boot"), "{t}");
+    // Without it (and the expectations that name both) they are two units
+    // that never meet, and the harness says why and what to do.
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("pdriver");
+    std::fs::create_dir(&alone).unwrap();
+    for f in ["Makefile", "led_drv.c"] {
+        std::fs::copy(fixture("together/led/pdriver").join(f), alone.join(f)).unwrap();
+    }
+    let apart = harness(&["check", "--module", &dev, "--module", &alone.display().to_string()]);
+    let a = text(&apart);
+    assert!(
+        a.contains("note: pdevice registers a platform device and pdriver a platform driver, both named \"tiny4412_led\": as separate units they never meet; run them as one with --together"),
+        "{a}"
+    );
+    // Misused, it says how before building anything.
+    let alone = harness(&["check", "--module", &dev, "--together"]);
+    assert!(text(&alone).contains("--together joins several --module directories into one unit"), "{}", text(&alone));
 }
