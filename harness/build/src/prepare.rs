@@ -235,8 +235,11 @@ pub struct Prepared {
     pub board: Option<Module>,
     /// The units that did not build (their label and the error), when
     /// several share the boot: the others run, and these fail.
-    pub unbuilt: Vec<(String, String)>,
+    pub unbuilt: Vec<Unbuilt>,
 }
+
+/// A unit that did not build: its label and the error, whole.
+pub type Unbuilt = (String, String);
 
 /// Where the virtual board's module goes in the guest, under [`plan::GUEST_DIR`].
 pub const BOARD_FILE: &str = "board/tiny4412_board.ko";
@@ -581,7 +584,7 @@ fn build_units(
     profile: &Profile,
     run_dir: &Path,
     b: &Build,
-) -> Result<(Vec<Unit>, Vec<(String, String)>)> {
+) -> Result<(Vec<Unit>, Vec<Unbuilt>)> {
     let several = origins.len() > 1;
     let mut units = Vec::new();
     let mut unbuilt = Vec::new();
