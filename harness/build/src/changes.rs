@@ -89,14 +89,7 @@ impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.what)?;
         writeln!(f, "  seen in: {}", self.evidence.trim())?;
-        write!(f, "  works on 3.5 and here: ")?;
-        let mut lines = self.instead.lines();
-        if let Some(first) = lines.next() {
-            writeln!(f, "{first}")?;
-        }
-        for l in lines {
-            writeln!(f, "    {l}")?;
-        }
+        crate::judge::port::write_instead(f, &self.instead)?;
         if self.covered {
             writeln!(f, "  --api 3.5 builds it unchanged: {}", self.layer)?;
         } else {
@@ -353,20 +346,7 @@ impl Table {
                 }
             });
             included_from = None;
-            let port = match ports.iter_mut().find(|p| p.id == id) {
-                Some(p) => p,
-                None => {
-                    ports.push(Port {
-                        id: id.clone(),
-                        what: change.what.clone(),
-                        instead: change.instead.clone(),
-                        at: Vec::new(),
-                        layer: change.layer.clone(),
-                        note: None,
-                    });
-                    ports.last_mut().expect("just pushed")
-                }
-            };
+            let port = port_entry(&mut ports, &id, change);
             let rest = l[at + MARK.len() + id.len()..].trim_start_matches(':').trim();
             if !rest.is_empty() && !rest.starts_with('[') && port.note.is_none() {
                 port.note = Some(rest.to_string());
@@ -379,6 +359,25 @@ impl Table {
         }
         ports
     }
+}
+
+/// The port list's entry for `id`, made from `change` when it is new.
+fn port_entry<'p>(ports: &'p mut Vec<Port>, id: &str, change: &Change) -> &'p mut Port {
+    let i = match ports.iter().position(|p| p.id == id) {
+        Some(i) => i,
+        None => {
+            ports.push(Port {
+                id: id.to_string(),
+                what: change.what.clone(),
+                instead: change.instead.clone(),
+                at: Vec::new(),
+                layer: change.layer.clone(),
+                note: None,
+            });
+            ports.len() - 1
+        }
+    };
+    &mut ports[i]
 }
 
 impl Table {
@@ -394,20 +393,7 @@ impl Table {
             (Some(h), Some(w)) => format!("{h}: warning: {}", &line[w + ": warning: ".len()..]),
             _ => line.trim().to_string(),
         };
-        let port = match ports.iter_mut().position(|p| p.id == change.id) {
-            Some(i) => &mut ports[i],
-            None => {
-                ports.push(Port {
-                    id: change.id.clone(),
-                    what: change.what.clone(),
-                    instead: change.instead.clone(),
-                    at: Vec::new(),
-                    layer: change.layer.clone(),
-                    note: None,
-                });
-                ports.last_mut().expect("just pushed")
-            }
-        };
+        let port = port_entry(ports, &change.id, change);
         match &mut port.note {
             Some(n) if !n.contains(&shown) => {
                 n.push_str("\n        ");

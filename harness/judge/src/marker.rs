@@ -347,6 +347,27 @@ fn strip_caller(msg: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// The one marker the step library does not write itself, the virtual
+    /// board's watchdog reset: steps.sh hands the model the prefix
+    /// (`harness_mark_prefix`'s `_mark` and `board`), and the model's
+    /// reset_board (compat35/board/tiny4412_board.c) adds the time and the
+    /// change. What it prints is this run's board change.
+    #[test]
+    fn the_models_reset_marker_is_a_board_change_of_the_run() {
+        const MODEL: &str = include_str!("../../../compat35/board/tiny4412_board.c");
+        const STEPS: &str = include_str!("../../../rootfs/steps.sh");
+        assert!(STEPS.contains(&format!("_mark=\"{MARKER} $HARNESS_NONCE\"")), "harness_mark_prefix changed");
+        assert!(STEPS.contains("\"report=\\\"$_mark board\\\"\""), "harness_board_load's prefix changed");
+        let format = MODEL
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("pr_emerg(\"%s ")?.split_once("\\n\", report").map(|(f, _)| f))
+            .expect("reset_board's marker in the model");
+        let nonce = "00000000deadbeef";
+        let line = format!("{MARKER} {nonce} board {}", format.replace("%llu", "12").replace("%06u", "000345"));
+        let reset = Marker::Board { at_us: 12_000_345, part: "watchdog".into(), state: "reset".into() };
+        assert_eq!(parse_marker(&line, nonce), Some(reset), "{line}");
+    }
+
     const N: &str = "0123456789abcdef";
 
     #[test]

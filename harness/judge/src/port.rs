@@ -31,14 +31,20 @@ impl fmt::Display for Port {
         if let Some(n) = &self.note {
             writeln!(f, "  here: {n}")?;
         }
-        write!(f, "  works on 3.5 and here: ")?;
-        let mut lines = self.instead.lines();
-        if let Some(first) = lines.next() {
-            writeln!(f, "{first}")?;
-        }
-        for l in lines {
-            writeln!(f, "    {l}")?;
-        }
-        Ok(())
+        write_instead(f, &self.instead)
     }
+}
+
+/// `  works on 3.5 and here: ` and the form, its further lines indented
+/// (a port's and a known change's explanation show it alike).
+pub fn write_instead(f: &mut fmt::Formatter<'_>, instead: &str) -> fmt::Result {
+    write!(f, "  works on 3.5 and here: ")?;
+    let mut lines = instead.lines();
+    if let Some(first) = lines.next() {
+        writeln!(f, "{first}")?;
+    }
+    for l in lines {
+        writeln!(f, "    {l}")?;
+    }
+    Ok(())
 }
