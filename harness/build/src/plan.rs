@@ -592,12 +592,13 @@ mod tests {
     #[test]
     fn until_waits_for_a_late_line_and_stop_ends_an_endless_program() {
         let dir = tempfile::tempdir().unwrap();
-        let e = exp(
-            "[[step]]\nname='app'\nrun='trap \"echo bye; exit 0\" TERM; while :; do echo tick; sleep 0.1; done'\nbackground=true\n\
-             [[step]]\nname='press'\nrun='(sleep 0.4; echo key down >> \"$HARNESS_KMSG\") &'\nuntil={line='key down',within_ms=4000}\n\
+        let e =
+            exp("[[step]]\nname='app'\nrun='trap \"echo bye; exit 0\" TERM; while :; do echo tick; sleep 0.1; done'\n\
+             background=true\n\
+             [[step]]\nname='press'\nrun='(sleep 0.4; echo key down >> \"$HARNESS_KMSG\") &'\n\
+             until={line='key down',within_ms=4000}\n\
              [[step]]\nname='nothing'\nrun='true'\nuntil={regex='^never',within_ms=300}\n\
-             [[step]]\nname='collect'\nstop='app'\nuntil={output='app',line='tick'}\nstdout=[{line='tick'}]\n",
-        );
+             [[step]]\nname='collect'\nstop='app'\nuntil={output='app',line='tick'}\nstdout=[{line='tick'}]\n");
         let p = plan(&[m("hello")], &e).unwrap();
         let text = script(&p, "/harness");
         assert!(text.contains("harness_until_next line 4000 - 'key down'\n    harness_step press "), "{text}");
@@ -661,11 +662,10 @@ mod tests {
         std::fs::create_dir_all(&ev).unwrap();
         std::fs::create_dir_all(root.join("dev")).unwrap();
         std::fs::write(ev.join("name"), "tiny4412 buttons\n").unwrap();
-        let e = exp(
-            "[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\nstdout=[{line='../event3'}]\n\
+        let e = exp("[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\n\
+             stdout=[{line='../event3'}]\n\
              [[step]]\nname='unplug'\nrun='rm -r \"$HARNESS_ROOT/sys/class/input/event3\"'\n\
-             [[step]]\nname='after'\nrun='ls -A \"$HARNESS_ROOT/dev\"; echo listed'\nstdout=[{line='listed'}]\n",
-        );
+             [[step]]\nname='after'\nrun='ls -A \"$HARNESS_ROOT/dev\"; echo listed'\nstdout=[{line='listed'}]\n");
         let p = plan(&[m("hello")], &e).unwrap();
         let text = script(&p, "/harness");
         assert!(text.contains("    HARNESS_BY_NAME=1\n"), "{text}");

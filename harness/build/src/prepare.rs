@@ -430,23 +430,8 @@ enum Origin {
 pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stages) -> Result<Prepared> {
     let dirs = module_args.module_dirs();
     let kernel_only = dirs.is_empty();
-    // Known before the kernel: more than one unit for sure (kernel modules
-    // may still merge into one by their dependencies, found after it).
-    if module_args.together && (dirs.len() < 2 || !module_args.kernel_modules.is_empty()) {
-        bail!("--together joins several --module directories into one unit: give two or more, and no --kernel-module");
-    }
-    if module_args.expect.is_some()
-        && !module_args.together
-        && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
-    {
-        bail!(
-            "--expect names one expectations file; with several --module (or --kernel-module beside --module), each \
-            directory's expect.toml is used (or give --together: the directories are one unit)"
-        );
-    }
     // Everything that can be checked before the kernel is.
-    let checked =
-        if module_args.together { vec![together(module_args, &dirs)?] } else { validate_dirs(module_args, &dirs)? };
+    let checked = check_units(module_args, &dirs)?;
     let kernel_exp = if kernel_only {
         Some(validate(module_args)?.0)
     } else if module_args.kernel_modules.is_empty() {
@@ -511,19 +496,34 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
             return Err(anyhow::anyhow!("{e:#}\n(run directory kept: {})", kept.display()));
         }
     };
-    if units.is_empty() {
-        let errors = unbuilt.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("\n\n");
-        let kept = run_dir.keep();
-        bail!("no unit builds:\n{errors}\n(run directory kept: {})", kept.display());
-    }
-    if units.len() > 1 {
-        for hint in together_hints(&units) {
-            eprintln!("harness: note: {hint}");
-        }
-    }
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
     Ok(Prepared { profile, kernel, units, run_dir, label, board: None, unbuilt })
+}
+
+/// The units' directories checked before the kernel: how --together and
+/// --expect go with them, and each one's expectations (one for all with
+/// --together).
+fn check_units(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(String, Expectations, PathBuf)>> {
+    // Known before the kernel: more than one unit for sure (kernel modules
+    // may still merge into one by their dependencies, found after it).
+    if module_args.together && (dirs.len() < 2 || !module_args.kernel_modules.is_empty()) {
+        bail!("--together joins several --module directories into one unit: give two or more, and no --kernel-module");
+    }
+    if module_args.expect.is_some()
+        && !module_args.together
+        && (dirs.len() > 1 || (!dirs.is_empty() && !module_args.kernel_modules.is_empty()))
+    {
+        bail!(
+            "--expect names one expectations file; with several --module (or --kernel-module beside --module), each \
+            directory's expect.toml is used (or give --together: the directories are one unit)"
+        );
+    }
+    if module_args.together {
+        Ok(vec![together(module_args, dirs)?])
+    } else {
+        validate_dirs(module_args, dirs)
+    }
 }
 
 /// The directories of `--together` validated as one unit: its name joins
@@ -542,7 +542,8 @@ fn together(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<(String, Expec
         }
         if let Some((_, first)) = &chosen {
             bail!(
-                "--together: {} and {} both have an expectations file; keep one (it judges the whole unit), or give --expect",
+                "--together: {} and {} both have an expectations file; keep one (it judges the whole unit), or give \
+                --expect",
                 first.display(),
                 d.display()
             );
@@ -563,7 +564,10 @@ fn together(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<(String, Expec
     };
     let name = names.join("+");
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        bail!("--together: the directories' names label the unit's steps, so they cannot hold spaces: rename or link them");
+        bail!(
+            "--together: the directories' names label the unit's steps, so they cannot hold spaces: rename or link \
+            them"
+        );
     }
     Ok((name, exp, dir))
 }
@@ -615,6 +619,15 @@ fn build_units(
                 unbuilt.push((name, format!("{e:#}")));
             }
             Err(e) => return Err(e),
+        }
+    }
+    if units.is_empty() {
+        let errors = unbuilt.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("\n\n");
+        bail!("no unit builds:\n{errors}");
+    }
+    if units.len() > 1 {
+        for hint in together_hints(&units) {
+            eprintln!("harness: note: {hint}");
         }
     }
     Ok((units, unbuilt))
@@ -802,7 +815,8 @@ fn together_hints(units: &[Unit]) -> Vec<String> {
             }
             if let Some(name) = names.iter().find(|n| other.contains(n)) {
                 hints.push(format!(
-                    "{} registers a platform device and {} a platform driver, both named {name:?}: as separate units they never meet; run them as one with --together",
+                    "{} registers a platform device and {} a platform driver, both named {name:?}: as separate units \
+                    they never meet; run them as one with --together",
                     units[i].label, units[j].label
                 ));
             }

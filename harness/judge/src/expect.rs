@@ -337,6 +337,21 @@ fn check_wait(earlier: &[StepExpectation], on: &str, runs: bool, at: &str) -> Re
     Ok(())
 }
 
+/// A step's matchers of one key (`expect`, `stdout`), checked.
+fn patterns(specs: Vec<PatternSpec>, field: &str, at: &str) -> Result<Vec<Pattern>> {
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(j, p)| match (p.line, p.regex) {
+            (Some(l), None) => Ok(Pattern::Line(l)),
+            (None, Some(r)) => Regex::new(&r)
+                .map(Pattern::Regex)
+                .map_err(|e| anyhow::anyhow!("{at}: {field}[{j}]: invalid regex {r:?}: {e}")),
+            _ => bail!("{at}: {field}[{j}] needs exactly one of `line` or `regex`"),
+        })
+        .collect()
+}
+
 /// An `until`, checked: one pattern, a bound within [`UNTIL_MAX_MS`], and
 /// an `output` that names an earlier background step still running then.
 fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> Result<Until> {
@@ -364,7 +379,10 @@ fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> R
         if let Some(c) =
             ["\\d", "\\w", "\\s", "\\b", "\\D", "\\W", "\\S", "(?"].iter().find(|c| r.as_str().contains(**c))
         {
-            bail!("{at}: until: the guest matches this regex with awk (POSIX ERE), which has no {c}: write [0-9], [[:alnum:]_], [[:space:]]");
+            bail!(
+                "{at}: until: the guest matches this regex with awk (POSIX ERE), which has no {c}: write [0-9], \
+                [[:alnum:]_], [[:space:]]"
+            );
         }
     }
     let within_ms = u.within_ms.unwrap_or(UNTIL_DEFAULT_MS);
@@ -430,23 +448,10 @@ impl Expectations {
             if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
                 bail!("{at}: a second entry for the same step; put its expectations in one entry");
             }
-            let patterns = |specs: Vec<PatternSpec>, field: &str| -> Result<Vec<Pattern>> {
-                specs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, p)| match (p.line, p.regex) {
-                        (Some(l), None) => Ok(Pattern::Line(l)),
-                        (None, Some(r)) => Regex::new(&r)
-                            .map(Pattern::Regex)
-                            .map_err(|e| anyhow::anyhow!("{at}: {field}[{j}]: invalid regex {r:?}: {e}")),
-                        _ => bail!("{at}: {field}[{j}] needs exactly one of `line` or `regex`"),
-                    })
-                    .collect()
-            };
             steps.push(StepExpectation {
                 after_unload: !kind.is_builtin() && unloaded,
-                expect: patterns(s.expect, "expect")?,
-                stdout: patterns(s.stdout, "stdout")?,
+                expect: patterns(s.expect, "expect", &at)?,
+                stdout: patterns(s.stdout, "stdout", &at)?,
                 until,
                 stop: s.stop.is_some(),
                 exit_given: s.exit.is_some(),
@@ -540,27 +545,7 @@ impl Expectations {
             let mut output: Vec<&str> = Vec::new();
             for name in names {
                 let record = t.step(name);
-                if exp.reset {
-                    checks.push(reset_check(name, t));
-                } else {
-                    let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
-                    if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
-                        // The second load's own error, the first thing it said.
-                        if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
-                            ran[1].detail = ran[1].detail.take().map(|d| format!("{d}, the second time: {first}"));
-                        }
-                    }
-                    // A stopped program's status is the signal's, not its
-                    // own: judged only when the file asks.
-                    let judged = if exp.stop && !exp.exit_given { 1 } else { 2 };
-                    checks.extend(ran.into_iter().take(judged));
-                }
-                if let Some(u) = &exp.until {
-                    checks.push(until_check(name, u, record, t));
-                }
-                if exp.stop {
-                    checks.push(stop_check(name, exp.wait.as_deref().unwrap_or(""), record, t));
-                }
+                checks.extend(step_checks(exp, name, record, t));
                 if let Some(r) = record {
                     kernel.extend(t.kernel_lines(r));
                     output.extend(t.output_lines(r));
@@ -640,6 +625,34 @@ fn unhandled_checks(t: &Transcript) -> Vec<Check> {
 
 /// That step `name` ran to completion (it `started` and reported the exit
 /// status `got`) and exited `exit`.
+/// One step's own checks: it ran and exited as it should (or reset the
+/// board), its `until`, how it stopped its program.
+fn step_checks(exp: &StepExpectation, name: &str, record: Option<&step::StepRecord>, t: &Transcript) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if exp.reset {
+        checks.push(reset_check(name, t));
+    } else {
+        let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
+        if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
+            // The second load's own error, the first thing it said.
+            if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
+                ran[1].detail = ran[1].detail.take().map(|d| format!("{d}, the second time: {first}"));
+            }
+        }
+        // A stopped program's status is the signal's, not its own: judged
+        // only when the file asks.
+        let judged = if exp.stop && !exp.exit_given { 1 } else { 2 };
+        checks.extend(ran.into_iter().take(judged));
+    }
+    if let Some(u) = &exp.until {
+        checks.push(until_check(name, u, record, t));
+    }
+    if exp.stop {
+        checks.push(stop_check(name, exp.wait.as_deref().unwrap_or(""), record, t));
+    }
+    checks
+}
+
 /// A step's `until`: the guest saw its line within the bound. A kernel
 /// line must also be among the step's own kernel lines, as the judge reads
 /// them (the guest's word alone never passes it).
@@ -905,7 +918,10 @@ mod tests {
         let err = |text: &str| Expectations::parse(text, "e.toml").unwrap_err().to_string();
         let bg = "[[step]]\nname='app'\nrun='app'\nbackground=true\n";
         let ok = Expectations::parse(
-            &format!("{bg}[[step]]\nname='k'\nclick='K1'\nuntil={{line='down',within_ms=2000}}\n[[step]]\nname='c'\nstop='app'\nuntil={{output='app',regex='^got [0-9]+'}}\n"),
+            &format!(
+                "{bg}[[step]]\nname='k'\nclick='K1'\nuntil={{line='down',within_ms=2000}}\n\
+                 [[step]]\nname='c'\nstop='app'\nuntil={{output='app',regex='^got [0-9]+'}}\n"
+            ),
             "e.toml",
         )
         .unwrap();

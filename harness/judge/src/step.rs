@@ -333,16 +333,8 @@ impl Transcript {
                 self.end(id, *rc, timestamp);
                 kind = LineKind::Marker;
             }
-            Some(Marker::Until { step: id, seen, ms }) => {
-                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
-                    s.until = Some((*seen, *ms));
-                }
-                kind = LineKind::Marker;
-            }
-            Some(Marker::Stopped { step: id, how }) => {
-                if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
-                    s.stopped = Some(*how);
-                }
+            Some(m @ (Marker::Until { .. } | Marker::Stopped { .. })) => {
+                self.step_note(m);
                 kind = LineKind::Marker;
             }
             Some(Marker::Done) => {
@@ -378,6 +370,20 @@ impl Transcript {
     }
 
     /// A step begins: its record, and its index.
+    /// What a marker says of an open step: what its `until` found, how
+    /// the program it stopped ended.
+    fn step_note(&mut self, marker: &Marker) {
+        let (id, until, stopped) = match marker {
+            Marker::Until { step, seen, ms } => (step, Some((*seen, *ms)), None),
+            Marker::Stopped { step, how } => (step, None, Some(*how)),
+            _ => return,
+        };
+        if let Some(s) = self.steps.iter_mut().rev().find(|s| s.is(id) && s.rc.is_none()) {
+            s.until = until.or(s.until);
+            s.stopped = stopped.or(s.stopped);
+        }
+    }
+
     fn begin(&mut self, id: &StepId, timestamp: Option<f64>) -> usize {
         self.steps.push(StepRecord {
             unit: id.unit.clone(),

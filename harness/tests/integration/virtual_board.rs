@@ -198,7 +198,10 @@ fn a_device_and_its_driver_in_two_folders_run_as_one_unit_with_together() {
     let apart = harness(&["check", "--module", &dev, "--module", &alone.display().to_string()]);
     let a = text(&apart);
     assert!(
-        a.contains("note: pdevice registers a platform device and pdriver a platform driver, both named \"tiny4412_led\": as separate units they never meet; run them as one with --together"),
+        a.contains(
+            "note: pdevice registers a platform device and pdriver a platform driver, both named \"tiny4412_led\": \
+             as separate units they never meet; run them as one with --together"
+        ),
         "{a}"
     );
     // Misused, it says how before building anything.
