@@ -35,6 +35,7 @@ pub mod sandbox;
 mod source_rules;
 pub mod splitter;
 pub mod supervisor;
+pub mod timer_guard;
 pub mod toolchain;
 
 use std::path::PathBuf;
