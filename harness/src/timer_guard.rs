@@ -7,11 +7,16 @@
 //! `struct timer_list` by value (`struct delayed_work`, `struct input_dev`,
 //! `struct sock`, …), would get the layer's timer in them: the module would
 //! see those structures with another layout than the kernel's, silently.
-//! The layer reads the headers a board module may use before the renaming
-//! (compat35.h, 1b); this guard makes any other loud. kbuild keeps each
-//! object's dependencies in its `.NAME.o.cmd`, in the order the compiler
-//! first opened them, so every header listed after `timer-rename.h` was
-//! first read after the renaming; each kernel header among those is read
+//! The layer reads each such header of the test kernel through a shadow
+//! of its own (compat35/shadow/, first in the include path, written by
+//! scripts/timer-shadows) that suspends the renaming around it; this guard
+//! makes any other way in loud: a header the shadows lack (another kernel's
+//! header, a new one), or one reached by a quoted include, which the
+//! include path does not see. kbuild keeps each object's dependencies in
+//! its `.NAME.o.cmd`, in the order the compiler first opened them, so every
+//! header listed after `timer-rename.h` was first read after the renaming,
+//! and one read through its shadow comes right after the shadow. Each
+//! kernel header read after the renaming, not through its shadow, is read
 //! for a `struct timer_list` held by value (or its `sizeof`).
 
 use anyhow::{Context, Result};
@@ -22,6 +27,9 @@ use std::sync::LazyLock;
 
 /// The header that renames the tag; nothing else is in it.
 pub const RENAME: &str = "include/compat35/timer-rename.h";
+
+/// The shadows' directory in the layer (its own -I, first).
+pub const SHADOWS: &str = "shadow";
 
 /// A kernel header, read after the renaming, that holds a timer by value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +57,12 @@ impl std::fmt::Display for Embedder {
 /// What a build the guard stopped is told.
 pub const EXPLANATION: &str = "A kernel header that holds a struct timer_list in its structures was read after the 3.5 layer renamed the type.
   Under --api 3.5 `struct timer_list` in the module is the layer's 3.5-shaped timer (.function(unsigned long), .data),
-  with the kernel's inside; the rename comes after the kernel headers a board module uses (compat35/include/compat35/compat35.h, 1b),
-  so that their structures keep the kernel's timer. The header above was not among them: its structures would have the layer's
-  timer in them, another layout than the kernel's, so the build stops rather than load a module that reads them wrongly.
-  works on 3.5 and here: add the header to compat35.h's list (1b); or build the module with --api native after porting its timers.";
+  with the kernel's inside; a kernel header whose structures hold a timer is read through the layer's shadow of it
+  (compat35/shadow/), which suspends the renaming, so that those structures keep the kernel's timer. The header above was read
+  without one (the shadows lack it, or a quoted #include reached it): its structures would have the layer's timer in them,
+  another layout than the kernel's, so the build stops rather than load a module that reads them wrongly.
+  works on 3.5 and here: scripts/timer-shadows writes the shadows from the kernel's headers; include the header with <…>;
+  or build the module with --api native after porting its timers.";
 
 /// Largest header read: a kernel header is far below it.
 const MAX_HEADER: u64 = 4 << 20;
@@ -71,14 +81,16 @@ static BY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 /// and the layer's are the module's and the layer's, renamed on purpose.
 pub fn check(dir: &Path, own: &Path, layer: &Path, kernel_build: &Path) -> Result<Vec<Embedder>> {
     let rename = layer.join(RENAME);
+    let shadows = layer.join(SHADOWS);
     let mut found = Vec::new();
     let mut scanned: HashMap<PathBuf, Option<(usize, String)>> = HashMap::new();
     for cmd in cmd_files(dir)? {
         let text = std::fs::read_to_string(&cmd).with_context(|| format!("reading {}", cmd.display()))?;
         let unit = unit_of(&text).unwrap_or_else(|| cmd.display().to_string());
-        for dep in after_rename(&text, &rename) {
-            let path = if dep.is_absolute() { dep } else { kernel_build.join(dep) };
-            if path.starts_with(own) || path.starts_with(layer) {
+        let deps = after_rename(&text, &rename);
+        for (i, dep) in deps.iter().enumerate() {
+            let path = if dep.is_absolute() { dep.clone() } else { kernel_build.join(dep) };
+            if path.starts_with(own) || path.starts_with(layer) || through_shadow(&path, &deps[..i], &shadows) {
                 continue;
             }
             let hit = match scanned.get(&path) {
@@ -95,6 +107,12 @@ pub fn check(dir: &Path, own: &Path, layer: &Path, kernel_build: &Path) -> Resul
         }
     }
     Ok(found)
+}
+
+/// Whether `header` was read through its shadow: the shadow of the same
+/// name (`linux/input.h` for `…/include/linux/input.h`) opened before it.
+fn through_shadow(header: &Path, before: &[PathBuf], shadows: &Path) -> bool {
+    before.iter().filter_map(|d| d.strip_prefix(shadows).ok()).any(|rel| header.ends_with(Path::new("include").join(rel)))
 }
 
 /// The `.NAME.o.cmd` files under `dir` (kbuild's saved command and
@@ -230,6 +248,7 @@ mod tests {
                 "rename" => layer.join(RENAME),
                 "own.h" => module.join("own.h"),
                 "generated" => PathBuf::from("include/generated/autoconf.h"),
+                h if h.starts_with("shadow ") => layer.join(SHADOWS).join("linux").join(&h[7..]),
                 h => kernel.join("include/linux").join(h),
             };
             cmd.push_str(&format!("  {} \\\n", p.display()));
@@ -258,6 +277,17 @@ mod tests {
         // A unit that never read the layer renamed nothing.
         let (_t, layer, kernel, module) = tree(&["input.h", "ax25.h"]);
         assert_eq!(check(&module, module.parent().unwrap(), &layer, &kernel).unwrap(), []);
+    }
+
+    #[test]
+    fn a_header_read_through_its_shadow_is_not_and_without_it_is() {
+        let (_t, layer, kernel, module) = tree(&["rename", "shadow input.h", "input.h", "shadow ax25.h", "ptr.h"]);
+        std::fs::create_dir_all(layer.join("shadow/linux")).unwrap();
+        assert_eq!(check(&module, module.parent().unwrap(), &layer, &kernel).unwrap(), []);
+        // A quoted include reads ax25.h before (or without) its shadow.
+        let (_t, layer, kernel, module) = tree(&["rename", "ax25.h", "shadow ax25.h", "shadow input.h", "input.h"]);
+        let found = check(&module, module.parent().unwrap(), &layer, &kernel).unwrap();
+        assert_eq!(found.iter().map(|e| e.header.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["ax25.h"]);
     }
 
     #[test]

@@ -58,26 +58,6 @@
 #include <linux/err.h>
 
 /*
- * 1b. Kernel headers whose structures hold a struct timer_list by value
- *     (6.12), read before the layer renames struct timer_list
- *     (compat35/timer.h): include guards keep those structures the
- *     kernel's when the module includes them later. Those a board module
- *     may include; sched.h, workqueue.h, kthread.h, writeback.h,
- *     backing-dev-defs.h, srcutree.h, cgroup-defs.h, psi_types.h and
- *     pm_wakeup.h come through the headers above. Any other (net protocols,
- *     SCSI, RDMA, sound cards, …) that a unit reads stops its build, named
- *     (harness/src/timer_guard.rs).
- */
-#include <linux/workqueue.h>
-#include <linux/kthread.h>
-#include <linux/input.h>
-#include <linux/leds.h>
-#include <linux/rtc.h>
-#include <linux/mmc/host.h>
-#include <linux/blkdev.h>
-#include <linux/netdevice.h>
-
-/*
  * 2. __devinit and friends: no-ops since 3.8 (CONFIG_HOTPLUG always on).
  *    On 3.5 with hotplug on, which the Tiny4412's config has, they were
  *    no-ops too, so this is 3.5's meaning exactly.

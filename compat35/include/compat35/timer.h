@@ -28,13 +28,17 @@
  * Safety: the layer never converts a pointer. Its timer handed to a kernel
  * function the layer does not wrap, or a newer callback put in 3.5's
  * `.function`, is a warning that names struct compat35_timer_list, which
- * the harness makes an error. The renaming (../compat35/timer-rename.h) is
- * the last thing the forced header does, after every kernel header that
- * embeds a struct timer_list in a structure a module may use (below):
- * include guards keep those structures the kernel's. A kernel header that
- * embeds one and is first read after the renaming would get the layer's
- * layout: the harness reads each unit's dependency list (kbuild's .cmd)
- * and stops such a build, naming the header (harness/src/timer_guard.rs).
+ * the harness makes an error.
+ *
+ * The renaming (compat35/timer-rename.h) is the forced header's last line.
+ * A kernel header whose structures embed a struct timer_list (struct
+ * delayed_work, struct input_dev, …: 86 in 6.12) must not see it, or those
+ * structures would hold the layer's timer: each is read through a shadow
+ * of the same name (../../shadow/, first in the include path, written by
+ * scripts/timer-shadows) that suspends the renaming around the kernel's
+ * header. The harness reads each unit's dependency list (kbuild's .cmd)
+ * and stops a build that read one without its shadow, naming the header
+ * (harness/src/timer_guard.rs).
  */
 #ifndef COMPAT35_TIMER_H
 #define COMPAT35_TIMER_H
@@ -43,12 +47,6 @@
 #include <linux/stddef.h>
 #include <linux/build_bug.h>
 #include <compat35/mark.h>
-
-/*
- * The kernel headers whose structures hold a struct timer_list by value are
- * read before this, in compat35.h's first section, before any of the
- * layer's macros.
- */
 
 typedef struct timer_list compat35_kernel_timer_list;
 struct compat35_timer_list;

@@ -332,20 +332,22 @@ fn a_warning_that_names_a_layer_type_stops_the_build() {
 }
 
 /// Issue 28: under `--api 3.5` struct timer_list is the layer's 3.5-shaped
-/// timer. A kernel header whose structures hold one, read after the layer
-/// renamed it (here <linux/gameport.h>: struct gameport's poll_timer),
-/// would give those structures another layout than the kernel's; the build
-/// stops, naming the header and its line. Natively the module builds.
+/// timer; a kernel header whose structures hold one is read through the
+/// layer's shadow, which suspends the renaming. One reached without it (a
+/// quoted include: <target/iscsi/iscsi_transport.h> includes
+/// "iscsi_target_core.h", whose struct iscsit_conn holds timers) would give
+/// those structures another layout than the kernel's: the build stops,
+/// naming the header and its line. Natively the module builds.
 #[test]
 fn a_kernel_structure_that_would_hold_the_layers_timer_stops_the_build() {
     let k = kernel();
-    let src = repo().join("fixtures/layer-safety/timer-in-kernel-struct");
+    let src = repo().join("fixtures/layer-safety/timer-quoted-include");
     let work = tempfile::tempdir().unwrap();
     let err = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Linux35))
-        .expect_err("the layer's timer in struct gameport");
+        .expect_err("the layer's timer in struct iscsit_cmd");
     let shown = format!("{err:#}");
     assert!(
-        shown.contains("include/linux/gameport.h:33: struct timer_list poll_timer; (read by hello_gameport.c after the 3.5 layer renamed struct timer_list)"),
+        shown.contains("include/target/iscsi/iscsi_target_core.h:461: struct timer_list dataout_timer; (read by hello_iscsi.c after the 3.5 layer renamed struct timer_list)"),
         "{shown}"
     );
     assert!(shown.contains(harness::timer_guard::EXPLANATION.lines().next().unwrap()), "{shown}");
