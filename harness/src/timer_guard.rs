@@ -112,7 +112,10 @@ pub fn check(dir: &Path, own: &Path, layer: &Path, kernel_build: &Path) -> Resul
 /// Whether `header` was read through its shadow: the shadow of the same
 /// name (`linux/input.h` for `…/include/linux/input.h`) opened before it.
 fn through_shadow(header: &Path, before: &[PathBuf], shadows: &Path) -> bool {
-    before.iter().filter_map(|d| d.strip_prefix(shadows).ok()).any(|rel| header.ends_with(Path::new("include").join(rel)))
+    before
+        .iter()
+        .filter_map(|d| d.strip_prefix(shadows).ok())
+        .any(|rel| header.ends_with(Path::new("include").join(rel)))
 }
 
 /// The `.NAME.o.cmd` files under `dir` (kbuild's saved command and
@@ -232,17 +235,18 @@ mod tests {
         std::fs::write(layer.join(RENAME), "#define timer_list compat35_timer_list\n").unwrap();
         let headers = [
             ("input.h", "struct input_dev {\n\tint x;\n\tstruct timer_list timer;\n};\n"),
-            ("ptr.h", "struct p { struct timer_list *t; };\nvoid f(struct timer_list *t);\n/* struct timer_list old; */\n"),
+            (
+                "ptr.h",
+                "struct p { struct timer_list *t; };\nvoid f(struct timer_list *t);\n/* struct timer_list old; */\n",
+            ),
             ("ax25.h", "struct ax { struct timer_list\tt1timer, t2timer; };\n"),
         ];
         for (name, text) in headers {
             std::fs::write(kernel.join("include/linux").join(name), text).unwrap();
         }
         std::fs::write(module.join("own.h"), "struct mine { struct timer_list t; };\n").unwrap();
-        let mut cmd = format!(
-            "savedcmd_x.o := gcc …\n\nsource_x.o := {}\n\ndeps_x.o := \\\n",
-            module.join("hello.c").display()
-        );
+        let mut cmd =
+            format!("savedcmd_x.o := gcc …\n\nsource_x.o := {}\n\ndeps_x.o := \\\n", module.join("hello.c").display());
         for o in order {
             let p = match *o {
                 "rename" => layer.join(RENAME),
@@ -287,7 +291,10 @@ mod tests {
         // A quoted include reads ax25.h before (or without) its shadow.
         let (_t, layer, kernel, module) = tree(&["rename", "ax25.h", "shadow ax25.h", "shadow input.h", "input.h"]);
         let found = check(&module, module.parent().unwrap(), &layer, &kernel).unwrap();
-        assert_eq!(found.iter().map(|e| e.header.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["ax25.h"]);
+        assert_eq!(
+            found.iter().map(|e| e.header.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(),
+            ["ax25.h"]
+        );
     }
 
     #[test]
