@@ -18,6 +18,14 @@
 # subdirectories.
 subdir-ccflags-y += -I$(COMPAT35_DIR)/include -include $(COMPAT35_DIR)/include/compat35/compat35.h
 
+# The shadows of the kernel headers whose structures hold a struct
+# timer_list (compat35/shadow/, scripts/timer-shadows) come before every
+# kernel include directory, so that a kernel header is found through its
+# shadow whoever includes it: the shadow reads it with the layer's renaming
+# of struct timer_list suspended (compat35/include/compat35/timer.h).
+# LINUXINCLUDE is the top Makefile's; kbuild reads it when it compiles.
+LINUXINCLUDE := -I$(COMPAT35_DIR)/shadow $(LINUXINCLUDE)
+
 # A module named `module` cannot load on 6.12 (/sys/module/module is the
 # module loader's own parameters): it is built under another name from the
 # same objects. 3.5 kbuild's <name>-objs and <name>-y both count.

@@ -116,7 +116,7 @@ harness_wait() {
 
 # harness_stop NAME PID: a `stop` step ends the background program PID:
 # SIGINT (a program the harness built takes it as from a terminal; see
-# harness/src/program.rs), then SIGTERM, then SIGKILL, each after half a
+# harness/build/src/program.rs), then SIGTERM, then SIGKILL, each after half a
 # second; says which ended it (`exited`: it had ended on its own).
 harness_stop() {
     _how=exited

@@ -292,4 +292,7 @@ static inline void compat35_iounmap(volatile void __iomem *addr)
 #include <compat35/drivers.h>
 #include <compat35/hardware.h>
 
+/* Last: no kernel header may be read after it before the module's own lines. */
+#include <compat35/timer-rename.h>
+
 #endif /* COMPAT35_H */

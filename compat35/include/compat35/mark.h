@@ -19,6 +19,7 @@
 #define COMPAT35_MARK_H
 
 #define COMPAT35_USED_timer             _Pragma("GCC warning \"linux-3.5 API: timer\"")
+#define COMPAT35_USED_init_timer        _Pragma("GCC warning \"linux-3.5 API: init_timer\"")
 #define COMPAT35_USED_class_create      _Pragma("GCC warning \"linux-3.5 API: class_create\"")
 #define COMPAT35_USED_do_gettimeofday   _Pragma("GCC warning \"linux-3.5 API: do_gettimeofday\"")
 #define COMPAT35_USED_timespec          _Pragma("GCC warning \"linux-3.5 API: timespec\"")

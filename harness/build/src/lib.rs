@@ -25,6 +25,7 @@ pub mod profile;
 pub mod program;
 pub mod progress;
 pub mod sandbox;
+pub mod timer_guard;
 pub mod toolchain;
 
 /// The judge, under the path this side's files name it by.

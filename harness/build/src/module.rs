@@ -338,6 +338,7 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     }
     if api == Api::Linux35 {
         layer_safety(&src, &dir, &log)?;
+        timer_layout(&src, &dir, &log, work, kernel)?;
     }
     let mut kos: Vec<PathBuf> = Vec::new();
     collect_kos(&dir, &mut kos)?;
@@ -442,6 +443,30 @@ fn layer_safety(src: &Path, copy: &Path, log: &Path) -> Result<()> {
         return Ok(());
     }
     let explanations = vec![crate::changes::LAYER_TYPE_EXPLANATION.to_string()];
+    let ports = crate::changes::load(&crate::repo_root().join("configs"))
+        .map(|t| t.ports(&text, &copy.display().to_string()))
+        .unwrap_or_default();
+    let (overrides, missing) = (Vec::new(), Vec::new());
+    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
+        .into())
+}
+
+/// Under `--api 3.5` no kernel structure may hold the layer's 3.5-shaped
+/// timer (timer_guard.rs): a unit that read a kernel header embedding a
+/// struct timer_list after the layer renamed it stops the build, the
+/// header named. `work` holds the copy and what came from beside it.
+fn timer_layout(src: &Path, copy: &Path, log: &Path, work: &Path, kernel: &Kernel) -> Result<()> {
+    if src.starts_with(crate::api::layer_dir()) {
+        return Ok(());
+    }
+    let found = crate::timer_guard::check(copy, work, &crate::api::layer_dir(), &kernel.build_dir)
+        .context("checking that no kernel structure holds the 3.5 layer's timer")?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors = found.iter().take(20).map(|e| e.to_string()).collect();
+    let explanations = vec![crate::timer_guard::EXPLANATION.to_string()];
     let ports = crate::changes::load(&crate::repo_root().join("configs"))
         .map(|t| t.ports(&text, &copy.display().to_string()))
         .unwrap_or_default();

@@ -27,7 +27,7 @@ pub struct Program {
 /// - SIGINT ends it, as Ctrl-C does on the board's terminal: a shell without
 ///   job control starts a background program with SIGINT ignored, and a
 ///   `stop` step sends SIGINT first.
-const PROGRAM_START: &str = "/* written by the harness (harness/src/program.rs) */\n\
+const PROGRAM_START: &str = "/* written by the harness (harness/build/src/program.rs) */\n\
 #include <signal.h>\n\
 #include <stdio.h>\n\
 __attribute__((constructor)) static void harness_program_start(void)\n\

@@ -13,6 +13,7 @@ use crate::common::{fixture, harness, text};
 const LESSONS: &[&str] = &[
     "lessons/buzzer-pwm",
     "lessons/watchdog-clk",
+    "lessons/watchdog-init-timer",
     "lessons/adc-clk",
     "lessons/led-platform",
     "lessons/led-va",

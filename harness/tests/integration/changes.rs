@@ -20,6 +20,7 @@ const COVERED: &[&str] = &[
     "mach-headers",
     "module-name",
     "timer",
+    "init_timer",
     "proc-fops",
     "of_i2c",
     "transitive-headers",
@@ -301,13 +302,14 @@ fn a_build_error_under_the_layer_still_prints_the_port_list() {
 }
 
 /// The layer's own safety under 3.5's warning policy (fixtures/layer-safety/):
-/// a newer kernel's callback type in the layer's 3.5-shaped i2c_driver, and
+/// a newer kernel's callback type in the layer's 3.5-shaped i2c_driver or
+/// timer_list, and
 /// the layer's kobj_type put where the kernel reads its own, are warnings to
 /// the compiler and errors to the build, with the layer's explanation.
 #[test]
 fn a_warning_that_names_a_layer_type_stops_the_build() {
     let k = kernel();
-    for dir in ["i2c-probe-new", "ktype-in-kset"] {
+    for dir in ["i2c-probe-new", "ktype-in-kset", "timer-new-callback"] {
         let work = tempfile::tempdir().unwrap();
         let src = repo().join("fixtures/layer-safety").join(dir);
         let err = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Linux35))
@@ -327,6 +329,32 @@ fn a_warning_that_names_a_layer_type_stops_the_build() {
             assert!(!format!("{e:#}").contains("compat35"), "{dir} (native):\n{e:#}");
         }
     }
+}
+
+/// Issue 28: under `--api 3.5` struct timer_list is the layer's 3.5-shaped
+/// timer; a kernel header whose structures hold one is read through the
+/// layer's shadow, which suspends the renaming. One reached without it (a
+/// quoted include: <target/iscsi/iscsi_transport.h> includes
+/// "iscsi_target_core.h", whose struct iscsit_conn holds timers) would give
+/// those structures another layout than the kernel's: the build stops,
+/// naming the header and its line. Natively the module builds.
+#[test]
+fn a_kernel_structure_that_would_hold_the_layers_timer_stops_the_build() {
+    let k = kernel();
+    let src = repo().join("fixtures/layer-safety/timer-quoted-include");
+    let work = tempfile::tempdir().unwrap();
+    let err = harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Linux35))
+        .expect_err("the layer's timer in struct iscsit_cmd");
+    let shown = format!("{err:#}");
+    assert!(
+        shown.contains("include/target/iscsi/iscsi_target_core.h:461: struct timer_list dataout_timer; (read by hello_iscsi.c after the 3.5 layer renamed struct timer_list)"),
+        "{shown}"
+    );
+    assert!(shown.contains(harness::timer_guard::EXPLANATION.lines().next().unwrap()), "{shown}");
+    assert!(!shown.contains("builds it unchanged"), "{shown}");
+    let work = tempfile::tempdir().unwrap();
+    harness::module::build(&src, &k, work.path(), &common::build_options(harness::api::Api::Native))
+        .unwrap_or_else(|e| panic!("natively it builds: {e:#}"));
 }
 
 /// A compile error that no entry explains says so, under either API, and
