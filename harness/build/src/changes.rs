@@ -181,7 +181,8 @@ pub fn layer_type_errors(log: &str, max: usize) -> Vec<String> {
 /// What a build under `--api 3.5` that [`layer_type_errors`] stopped is told.
 pub const LAYER_TYPE_EXPLANATION: &str = "A type of the 3.5 layer's own (compat35_…) met a type it does not take.
   Under --api 3.5 some structures a 3.5 module defines and hands to the kernel (struct i2c_driver, struct kobj_type,
-  struct timer_list) are the layer's 3.5-shaped ones, with 3.5's callback types, the kernel's structure inside and trampolines.
+  struct timer_list) are the layer's 3.5-shaped ones, with 3.5's callback types, the kernel's structure \
+  inside and trampolines.
   The layer never converts a pointer: such a structure handed where the kernel's is expected, or a callback of
   another type than 3.5's (a newer kernel's form), stops the build, though the compiler only warns.
   works on 3.5 and here: 3.5's form for a 3.5 module; a module written for the newer kernel builds with --api native.";

@@ -55,13 +55,17 @@ impl std::fmt::Display for Embedder {
 }
 
 /// What a build the guard stopped is told.
-pub const EXPLANATION: &str = "A kernel header that holds a struct timer_list in its structures was read after the 3.5 layer renamed the type.
+pub const EXPLANATION: &str = "A kernel header that holds a struct timer_list in its structures was read \
+    after the 3.5 layer renamed the type.
   Under --api 3.5 `struct timer_list` in the module is the layer's 3.5-shaped timer (.function(unsigned long), .data),
   with the kernel's inside; a kernel header whose structures hold a timer is read through the layer's shadow of it
-  (compat35/shadow/), which suspends the renaming, so that those structures keep the kernel's timer. The header above was read
-  without one (the shadows lack it, or a quoted #include reached it): its structures would have the layer's timer in them,
+  (compat35/shadow/), which suspends the renaming, so that those structures keep the kernel's timer. The \
+  header above was read
+  without one (the shadows lack it, or a quoted #include reached it): its structures would have the layer's \
+  timer in them,
   another layout than the kernel's, so the build stops rather than load a module that reads them wrongly.
-  works on 3.5 and here: scripts/timer-shadows writes the shadows from the kernel's headers; include the header with <…>;
+  works on 3.5 and here: scripts/timer-shadows writes the shadows from the kernel's headers; include the \
+  header with <…>;
   or build the module with --api native after porting its timers.";
 
 /// Largest header read: a kernel header is far below it.
@@ -245,8 +249,8 @@ mod tests {
             std::fs::write(kernel.join("include/linux").join(name), text).unwrap();
         }
         std::fs::write(module.join("own.h"), "struct mine { struct timer_list t; };\n").unwrap();
-        let mut cmd =
-            format!("savedcmd_x.o := gcc …\n\nsource_x.o := {}\n\ndeps_x.o := \\\n", module.join("hello.c").display());
+        let source = module.join("hello.c");
+        let mut cmd = format!("savedcmd_x.o := gcc …\n\nsource_x.o := {}\n\ndeps_x.o := \\\n", source.display());
         for o in order {
             let p = match *o {
                 "rename" => layer.join(RENAME),

@@ -15,5 +15,6 @@ pub mod supervisor;
 // line's) name them by.
 pub use harness_build::{
     api, beside, board_api, busybox, cache, changes, data, judge, kconfig, kernel, loader, module, module_cache,
-    options, packages, patches, plan, prepare, process, profile, program, progress, repo_root, sandbox, toolchain,
+    options, packages, patches, plan, prepare, process, profile, program, progress, repo_root, sandbox, timer_guard,
+    toolchain,
 };

@@ -347,7 +347,10 @@ fn a_kernel_structure_that_would_hold_the_layers_timer_stops_the_build() {
         .expect_err("the layer's timer in struct iscsit_cmd");
     let shown = format!("{err:#}");
     assert!(
-        shown.contains("include/target/iscsi/iscsi_target_core.h:461: struct timer_list dataout_timer; (read by hello_iscsi.c after the 3.5 layer renamed struct timer_list)"),
+        shown.contains(
+            "include/target/iscsi/iscsi_target_core.h:461: struct timer_list dataout_timer; (read \
+        by hello_iscsi.c after the 3.5 layer renamed struct timer_list)"
+        ),
         "{shown}"
     );
     assert!(shown.contains(harness::timer_guard::EXPLANATION.lines().next().unwrap()), "{shown}");
