@@ -949,11 +949,12 @@ pub fn check(
 /// board's 3.5 declares it too, renaming is the fix on both kernels. Each
 /// such name once, as a sentence for the build error's explanations.
 pub fn clashes(board: &Board, log: &str) -> Vec<String> {
+    // gcc quotes with ‘…’ in a UTF-8 locale and '…' in the C one.
     let patterns = [
-        r"error: conflicting types for '(\w+)'",
-        r"error: static declaration of '(\w+)' follows non-static declaration",
-        r"error: '(\w+)' redeclared as different kind of symbol",
-        r"error: redefinition of '(\w+)'",
+        r"error: conflicting types for ['‘](\w+)['’]",
+        r"error: static declaration of ['‘](\w+)['’] follows non-static declaration",
+        r"error: ['‘](\w+)['’] redeclared as different kind of symbol",
+        r"error: redefinition of ['‘](\w+)['’]",
         r#"error: macro "(\w+)" (?:passed \d+ arguments, but takes just|requires \d+ arguments, but only) \d+"#,
     ];
     let res: Vec<regex::Regex> = patterns.iter().map(|p| regex::Regex::new(p).expect("a valid regex")).collect();
@@ -976,4 +977,200 @@ pub fn clashes(board: &Board, log: &str) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// The shipped index and forms: the facts the check runs on.
+    fn board() -> &'static Board {
+        static BOARD: OnceLock<Board> = OnceLock::new();
+        BOARD.get_or_init(|| load(&crate::repo_root().join("configs")).unwrap_or_else(|e| panic!("{e:#}")))
+    }
+
+    const KERNEL_DIRS: &[&str] = &["/k/", "/layer/"];
+
+    /// The lacks of one unit: `headers` as the test kernel's (from /k/),
+    /// then `module` as the module's own hello.c (in /m).
+    fn lacks_of(headers: &str, module: &str) -> Vec<Lack> {
+        let text = format!("# 1 \"/k/include/linux/x.h\" 1\n{headers}\n# 1 \"/m/hello.c\"\n{module}\n");
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        board().lacks(&[Unit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[])
+    }
+
+    fn names(lacks: &[Lack]) -> Vec<&str> {
+        lacks.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    /// The test kernel's side of the held-out module, as 6.12's headers
+    /// declare it.
+    const MODERN_HEADERS: &str = "\
+#define timer_setup(timer, callback, flags) __init_timer((timer), (callback), (flags))
+struct timer_list { void (*function)(struct timer_list *); unsigned int flags; };
+int mod_timer(struct timer_list *timer, unsigned long expires);
+struct proc_ops { int (*proc_open)(struct inode *, struct file *); loff_t (*proc_lseek)(struct file *, loff_t, int); };
+struct proc_dir_entry *proc_create(const char *name, umode_t mode, struct proc_dir_entry *parent, const struct proc_ops *proc_ops);
+typedef long long time64_t;
+struct timespec64 { time64_t tv_sec; long tv_nsec; };
+void ktime_get_real_ts64(struct timespec64 *tv);";
+
+    #[test]
+    fn the_modern_module_is_named_with_each_version_and_3_5_form() {
+        let module = "\
+static struct timer_list t;
+static struct timespec64 stamp;
+static void fn(struct timer_list *unused)
+{
+\tktime_get_real_ts64(&stamp);
+}
+static int op(struct inode *inode, struct file *file) { return 0; }
+static const struct proc_ops ops = {
+\t.proc_open = op,
+};
+static int __init hello_init(void)
+{
+\ttimer_setup(&t, fn, 0);
+\tproc_create(\"x\", 0444, NULL, &ops);
+\treturn 0;
+}";
+        let lacks = lacks_of(MODERN_HEADERS, module);
+        assert_eq!(names(&lacks), ["timespec64", "ktime_get_real_ts64", "proc_ops", "proc_open", "timer_setup"]);
+        let find = |n: &str| lacks.iter().find(|l| l.name == n).unwrap();
+        let (setup, ops, ts) = (find("timer_setup"), find("proc_ops"), find("ktime_get_real_ts64"));
+        assert_eq!(
+            (setup.kind, setup.at.as_slice(), setup.since.as_deref()),
+            (Kind::Macro, &["hello.c:13".to_string()][..], Some("4.14"))
+        );
+        assert!(setup.instead.as_deref().unwrap().starts_with("setup_timer(t, fn, data)"), "{setup}");
+        assert_eq!((ops.kind, ops.since.as_deref()), (Kind::Type, Some("5.6")));
+        assert!(ops.instead.as_deref().unwrap().starts_with("struct file_operations"), "{ops}");
+        assert_eq!((ts.kind, ts.at[0].as_str(), ts.since.as_deref()), (Kind::Function, "hello.c:5", Some("3.17")));
+        assert!(ts.instead.as_deref().unwrap().starts_with("getnstimeofday(&ts)"), "{ts}");
+        // The text names the version and the form.
+        let shown = setup.to_string();
+        assert!(shown.contains("since Linux 4.14") && shown.contains("on 3.5 and here: setup_timer("), "{shown}");
+    }
+
+    /// What the lead saw taken for the kernel's: a module's own struct
+    /// member (`npins`, declared after a comma), parameters, locals,
+    /// enumerators, labels, a DEFINE_ macro's name, its own macros and
+    /// their parameters, all names 6.12's headers use and 3.5's lack.
+    #[test]
+    fn a_module_s_own_names_are_never_the_kernel_s() {
+        let headers = "\
+struct pinctrl_desc { const char *name; unsigned int npins; struct pinctrl_dev *pctldev; struct fwnode_handle *fwnode; };
+#define DEFINE_MUTEX(m) struct mutex m = { }
+void mutex_lock(struct mutex *lock);";
+        let module = "\
+struct led_platform_data {
+\tunsigned int first_pin, npins;
+};
+enum { pctldev_a, fwnode_b };
+static struct led_platform_data *pdata;
+static DEFINE_MUTEX(fwnode);
+#define MY_NPINS(pctldev) ((pctldev)->npins)
+static int count(struct led_platform_data *pctldev)
+{
+\tint i, n = 0;
+\tmutex_lock(&fwnode);
+\tfor (i = 0; i < pdata->npins; i++)
+\t\tn += MY_NPINS(pctldev);
+\treturn n;
+}";
+        assert_eq!(names(&lacks_of(headers, module)), Vec::<&str>::new());
+        // The same names from the kernel's side are named: the test sees them.
+        let lacks = lacks_of(headers, "static int f(struct pinctrl_desc *d)\n{\n\treturn d->npins + !!d->fwnode;\n}");
+        assert_eq!(names(&lacks), ["pinctrl_desc", "npins", "fwnode"]);
+        assert_eq!((lacks[0].kind, lacks[1].kind), (Kind::Type, Kind::StructMember));
+    }
+
+    /// kmod's `__attribute__((noreturn))`: GCC's words and what an
+    /// attribute or asm holds are never names.
+    #[test]
+    fn gcc_keywords_attributes_and_asm_are_not_names() {
+        let headers = "void panic(const char *fmt, ...) __attribute__((__cold__, noreturn));\n\
+                       #define fallthrough __attribute__((__fallthrough__))";
+        let module = "void mmc_shim_bug(void) __attribute__((noreturn, __cold__));\n\
+                      static int f(int x)\n{\n\tasm volatile(\"\" : : \"r\"(__cold__));\n\treturn __builtin_expect(x, 0);\n}";
+        assert_eq!(names(&lacks_of(headers, module)), Vec::<&str>::new());
+    }
+
+    /// A kernel's macro where a declarator could stand is the kernel's: it
+    /// expands there (`__ro_after_init`, 4.6).
+    #[test]
+    fn a_kernel_macro_after_a_declarator_is_the_kernel_s() {
+        let headers = "#define __ro_after_init __attribute__((__section__(\".data..ro_after_init\")))";
+        let lacks = lacks_of(headers, "static int debug __ro_after_init;");
+        assert_eq!(names(&lacks), ["__ro_after_init"]);
+        assert_eq!(lacks[0].kind, Kind::Macro);
+    }
+
+    /// A module's own macro body counts (it is the module's code), and a
+    /// name the module defines in one unit is its own in another.
+    #[test]
+    fn own_macro_bodies_count_and_own_names_span_units() {
+        let lacks = lacks_of(MODERN_HEADERS, "#define MY_SETUP(tm, f) \\\n\ttimer_setup(tm, f, 0)\n");
+        assert_eq!(names(&lacks), ["timer_setup"]);
+        assert_eq!(lacks[0].at, ["hello.c:2"]);
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        let a = format!("# 1 \"/k/x.h\"\n{MODERN_HEADERS}\n# 1 \"/m/a.c\"\nint ktime_get_real_ts64_count(void) {{ return 0; }}\nstruct timespec64_own {{ int proc_ops; }};\n");
+        let b = format!("# 1 \"/k/x.h\"\n{MODERN_HEADERS}\n# 1 \"/m/b.c\"\nint g(struct timespec64_own *s) {{ return s->proc_ops; }}\n");
+        let units = [
+            Unit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
+            Unit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
+        ];
+        assert_eq!(names(&board().lacks(&units, &[])), Vec::<&str>::new());
+    }
+
+    /// Whose a line is: the kernel's and the layer's directories, kbuild's
+    /// relative paths and GCC's own are not the module's; a header beside
+    /// the module's folder is, named from the folder.
+    #[test]
+    fn lines_are_the_module_s_unless_the_kernel_s() {
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        let u = Unit { text: "", own_dir: "/w/module", kernel_dirs: &dirs };
+        assert!(u.own("/w/module/led.c") && u.own("/w/include/board.h"));
+        assert!(!u.own("/k/include/linux/timer.h") && !u.own("/layer/include/compat35/timer.h"));
+        assert!(!u.own("./arch/arm/include/generated/asm/x.h") && !u.own("<built-in>") && !u.own("<command-line>"));
+        assert_eq!(u.place("/w/module/led.c", 3), "led.c:3");
+        assert_eq!(u.place("/w/include/board.h", 7), "../include/board.h:7");
+    }
+
+    /// Every name the forms give a version and a form to is one the index
+    /// does not hold as a function, macro or type: a form never reaches a
+    /// name the check cannot flag as such.
+    #[test]
+    fn the_forms_are_for_names_the_index_lacks() {
+        let b = board();
+        assert!(b.index.names.len() > 200_000, "{}", b.index.names.len());
+        for f in &b.forms {
+            if let Some(e) = b.index.get(&f.name) {
+                assert!(!(e.has('t') || e.has('f') || e.has('m')), "{} is in the index as {}", f.name, e.kinds);
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_index_names_the_fix() {
+        let err = Index::parse("defconfig\td\nnames\t2\nfiles\t0\na\tf\t\n", "x.tsv").unwrap_err();
+        assert!(format!("{err:#}").contains("holds 1 names, its header says 2: remake it"), "{err:#}");
+        let err = Index::parse("nonsense\n", "x.tsv").unwrap_err();
+        assert!(format!("{err:#}").contains("expected `defconfig<TAB>…`"), "{err:#}");
+    }
+
+    /// The `key_init` clash, as gcc words it (either quotes).
+    #[test]
+    fn a_clash_with_a_kernel_name_says_rename_it() {
+        for log in [
+            "hello_key.c:13:12: error: conflicting types for \u{2018}key_init\u{2019}; have \u{2018}int(void)\u{2019}",
+            "hello_key.c:13:12: error: conflicting types for 'key_init'; have 'int(void)'",
+        ] {
+            let said = clashes(board(), log);
+            assert_eq!(said.len(), 1, "{log}: {said:?}");
+            assert!(said[0].starts_with("key_init: this name is the kernel's own on the board too (include/linux/key.h declares it): rename it"), "{}", said[0]);
+        }
+        assert!(clashes(board(), "x.c:1:1: error: conflicting types for 'my_own_thing'").is_empty());
+    }
 }
