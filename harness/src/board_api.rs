@@ -1053,35 +1053,48 @@ static int __init hello_init(void)
         assert!(shown.contains("since Linux 4.14") && shown.contains("on 3.5 and here: setup_timer("), "{shown}");
     }
 
-    /// What the lead saw taken for the kernel's: a module's own struct
-    /// member (`npins`, declared after a comma), parameters, locals,
-    /// enumerators, labels, a DEFINE_ macro's name, its own macros and
-    /// their parameters, all names 6.12's headers use and 3.5's lack.
-    #[test]
-    fn a_module_s_own_names_are_never_the_kernel_s() {
-        let headers = "\
-struct pinctrl_desc { const char *name; unsigned int npins; struct pinctrl_dev *pctldev; struct fwnode_handle *fwnode; };
+    /// 6.12's headers use these names and 3.5's index lacks them all: each
+    /// is defined by the module below in one way only.
+    const OWN_HEADERS: &str = "\
+struct pinctrl_desc { const char *name; unsigned int npins; struct fwnode_handle *fwnode; };
+struct k { int folio, swnode, devlink, xa_node, maple_tree, kunit_case, regmap_field, led_pattern, ida_alloc, gpiod_table; };
 #define DEFINE_MUTEX(m) struct mutex m = { }
 void mutex_lock(struct mutex *lock);";
+
+    /// What the lead saw taken for the kernel's (led-platform's member
+    /// `npins`, declared after a comma), and every other way a module
+    /// defines a name: never the kernel's.
+    #[test]
+    fn a_module_s_own_names_are_never_the_kernel_s() {
         let module = "\
 struct led_platform_data {
 \tunsigned int first_pin, npins;
 };
-enum { pctldev_a, fwnode_b };
+struct regmap_field { int x; };
+typedef int led_pattern;
+enum { devlink, xa_node };
 static struct led_platform_data *pdata;
 static DEFINE_MUTEX(fwnode);
-#define MY_NPINS(pctldev) ((pctldev)->npins)
-static int count(struct led_platform_data *pctldev)
+#define gpiod_table 4
+#define MY_NPINS(swnode) ((swnode)->npins)
+static int ida_alloc(void) { return gpiod_table; }
+static int count(struct led_platform_data *folio)
 {
-\tint i, n = 0;
+\tint i, n = devlink + xa_node + ida_alloc();
+\tint kunit_case = sizeof(struct regmap_field) + sizeof(led_pattern);
 \tmutex_lock(&fwnode);
 \tfor (i = 0; i < pdata->npins; i++)
-\t\tn += MY_NPINS(pctldev);
-\treturn n;
+\t\tn += MY_NPINS(folio);
+\tif (!n)
+\t\tgoto maple_tree;
+\treturn n + kunit_case;
+maple_tree:
+\treturn 0;
 }";
-        assert_eq!(names(&lacks_of(headers, module)), Vec::<&str>::new());
-        // The same names from the kernel's side are named: the test sees them.
-        let lacks = lacks_of(headers, "static int f(struct pinctrl_desc *d)\n{\n\treturn d->npins + !!d->fwnode;\n}");
+        assert_eq!(names(&lacks_of(OWN_HEADERS, module)), Vec::<&str>::new());
+        // The kernel's own uses of such names are named: the test sees them.
+        let lacks =
+            lacks_of(OWN_HEADERS, "static int f(struct pinctrl_desc *d)\n{\n\treturn d->npins + !!d->fwnode;\n}");
         assert_eq!(names(&lacks), ["pinctrl_desc", "npins", "fwnode"]);
         assert_eq!((lacks[0].kind, lacks[1].kind), (Kind::Type, Kind::StructMember));
     }
@@ -1115,8 +1128,9 @@ static int count(struct led_platform_data *pctldev)
         assert_eq!(names(&lacks), ["timer_setup"]);
         assert_eq!(lacks[0].at, ["hello.c:2"]);
         let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
-        let a = format!("# 1 \"/k/x.h\"\n{MODERN_HEADERS}\n# 1 \"/m/a.c\"\nint ktime_get_real_ts64_count(void) {{ return 0; }}\nstruct timespec64_own {{ int proc_ops; }};\n");
-        let b = format!("# 1 \"/k/x.h\"\n{MODERN_HEADERS}\n# 1 \"/m/b.c\"\nint g(struct timespec64_own *s) {{ return s->proc_ops; }}\n");
+        let a = format!("# 1 \"/k/x.h\"\n{OWN_HEADERS}\n# 1 \"/m/a.c\"\nstruct own_s {{ int folio; }};\n");
+        let b =
+            format!("# 1 \"/k/x.h\"\n{OWN_HEADERS}\n# 1 \"/m/b.c\"\nint g(struct own_s *s) {{ return s->folio; }}\n");
         let units = [
             Unit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
             Unit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
