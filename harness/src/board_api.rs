@@ -1071,7 +1071,7 @@ struct led_platform_data {
 \tunsigned int first_pin, npins;
 };
 struct regmap_field { int x; };
-typedef int led_pattern;
+typedef struct { int x; } led_pattern;
 enum { devlink, xa_node };
 static struct led_platform_data *pdata;
 static DEFINE_MUTEX(fwnode);
@@ -1103,10 +1103,14 @@ maple_tree:
     /// attribute or asm holds are never names.
     #[test]
     fn gcc_keywords_attributes_and_asm_are_not_names() {
-        let headers = "void panic(const char *fmt, ...) __attribute__((__cold__, noreturn));\n\
-                       #define fallthrough __attribute__((__fallthrough__))";
-        let module = "void mmc_shim_bug(void) __attribute__((noreturn, __cold__));\n\
-                      static int f(int x)\n{\n\tasm volatile(\"\" : : \"r\"(__cold__));\n\treturn __builtin_expect(x, 0);\n}";
+        // 3.5's index leaves GCC's words out, and lacks these attribute names.
+        let headers = "void panic(const char *fmt, ...) __attribute__((__cold__, noreturn, __alloc_size__(1)));\n\
+                       struct s { int n; int v[] __attribute__((__counted_by__(n))); };\n\
+                       #define swap(a, b) do { typeof(a) __tmp = (a); (a) = (b); (b) = __tmp; } while (0)\n\
+                       static inline int xa_node(void) { typeof(int) x = 0; return x; }";
+        let module = "void mmc_shim_bug(void) __attribute__((noreturn, __alloc_size__(1)));\n\
+                      static int f(int x)\n{\n\ttypeof(x) y = x;\n\
+                      \tasm volatile(\"\" : : \"r\"(__counted_by__));\n\treturn __builtin_expect(y, 0);\n}";
         assert_eq!(names(&lacks_of(headers, module)), Vec::<&str>::new());
     }
 
