@@ -147,14 +147,47 @@ pub fn load(configs: &Path) -> Result<Board> {
     Ok(Board { index, forms: forms.name })
 }
 
-/// One preprocessed unit: its text, and the directory whose files are the
-/// module's own.
+/// One preprocessed unit: its text, and whose each of its files is.
 pub struct Unit<'a> {
     pub text: &'a str,
+    /// The module's directory: places are given relative to it.
     pub own_dir: &'a str,
+    /// The kernel's, the layer's and the harness's own include directories:
+    /// a line from a file under one of them, from a relative path (the
+    /// kernel's build directory, where kbuild runs) or from `<built-in>` is
+    /// the kernel's. Any other line is the module's own: its directory, and
+    /// the headers beside it (beside.rs).
+    pub kernel_dirs: &'a [String],
 }
 
-/// A C token of the module's own lines, with what stands either side.
+impl Unit<'_> {
+    /// Whether lines of `file` (as a line marker names it) are the module's.
+    fn own(&self, file: &str) -> bool {
+        file.starts_with('/') && !self.kernel_dirs.iter().any(|d| file.starts_with(d.as_str()))
+    }
+
+    /// `file:line` relative to the module directory.
+    fn place(&self, file: &str, line: usize) -> String {
+        let dir = Path::new(self.own_dir);
+        let rel = match Path::new(file).strip_prefix(dir) {
+            Ok(r) => r.display().to_string(),
+            Err(_) => match dir.parent().and_then(|p| Path::new(file).strip_prefix(p).ok()) {
+                Some(r) => format!("../{}", r.display()),
+                None => file.to_string(),
+            },
+        };
+        format!("{rel}:{line}")
+    }
+}
+
+/// A C token of the module's own lines, with its place.
+#[derive(Debug, Clone)]
+struct Tok {
+    text: String,
+    at: String,
+}
+
+/// A use of a name in the module's own lines, with what stands either side.
 struct Use {
     name: String,
     at: String,
@@ -162,22 +195,131 @@ struct Use {
     call: bool,
 }
 
-/// What one unit holds: the module's own uses and macros, and what the test
-/// kernel's headers in it name (identifiers, macros, typedefs).
+/// What the units hold: the module's own uses and the names it defines,
+/// and what the test kernel's headers in them name (identifiers, macros,
+/// typedefs).
 #[derive(Default)]
 struct Scan {
     uses: Vec<Use>,
+    own: HashSet<String>,
     own_macros: HashSet<String>,
-    own_types: HashSet<String>,
     header_names: HashSet<String>,
     header_macros: HashSet<String>,
     header_typedefs: HashSet<String>,
 }
 
+/// C's keywords and GCC's: never a kernel's name (3.5's index leaves them
+/// out, so they must never be looked up in it).
 const KEYWORDS: &[&str] = &[
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float",
-    "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
-    "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "defined",
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
+    "_Bool",
+    "defined",
+    "asm",
+    "__asm__",
+    "__asm",
+    "__attribute__",
+    "__attribute",
+    "typeof",
+    "__typeof__",
+    "__typeof",
+    "__inline__",
+    "__inline",
+    "__volatile__",
+    "__volatile",
+    "__extension__",
+    "__label__",
+    "__alignof__",
+    "__alignof",
+    "_Alignof",
+    "_Alignas",
+    "_Static_assert",
+    "__restrict",
+    "__restrict__",
+    "__const",
+    "__const__",
+    "__signed__",
+    "__signed",
+    "_Generic",
+    "__int128",
+    "__auto_type",
+    "__real__",
+    "__imag__",
+    "_Noreturn",
+    "_Thread_local",
+    "__thread",
+    "_Complex",
+    "__complex__",
+    "__func__",
+    "__FUNCTION__",
+    "__PRETTY_FUNCTION__",
+    "__VA_ARGS__",
+];
+
+fn keyword(t: &str) -> bool {
+    KEYWORDS.contains(&t) || t.starts_with("__builtin_")
+}
+
+/// Words after which a name is an operand, never a declarator
+/// (`return x;`, `case X:`).
+const NOT_A_TYPE: &[&str] = &["return", "case", "goto", "else", "do", "sizeof", "typeof", "__typeof__", "defined"];
+
+/// Words that start a declaration.
+const DECL_START: &[&str] = &[
+    "auto",
+    "char",
+    "const",
+    "double",
+    "enum",
+    "extern",
+    "float",
+    "inline",
+    "int",
+    "long",
+    "register",
+    "short",
+    "signed",
+    "static",
+    "struct",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "_Bool",
+    "__inline__",
 ];
 
 /// C tokens of one line, comments and literals left out; `in_comment`
@@ -237,12 +379,55 @@ fn is_ident(t: &str) -> bool {
     t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
 }
 
+/// The module's own lines of the units: its code's tokens (directives
+/// apart) and each of its `#define`s.
+#[derive(Default)]
+struct Own {
+    code: Vec<Tok>,
+    defines: Vec<Define>,
+}
+
+/// One of the module's own `#define`s (or `#undef`s): its name, its
+/// parameters when it takes any, and its body's tokens.
+#[derive(Default)]
+struct Define {
+    name: String,
+    params: Vec<String>,
+    body: Vec<Tok>,
+}
+
+impl Define {
+    /// From the directive's raw first line and its tokens (`#`, `define`,
+    /// the name, …).
+    fn new(line: &str, toks: Vec<Tok>) -> Define {
+        let name = toks.get(2).map(|t| t.text.clone()).unwrap_or_default();
+        let after = line.trim_start().trim_start_matches('#').trim_start();
+        let after = after.split_once(char::is_whitespace).map_or("", |(_, a)| a).trim_start();
+        let function_like = after.strip_prefix(name.as_str()).is_some_and(|a| a.starts_with('('));
+        let mut rest = toks.into_iter().skip(3).peekable();
+        let mut params = Vec::new();
+        if function_like {
+            for t in rest.by_ref() {
+                if t.text == ")" {
+                    break;
+                }
+                if is_ident(&t.text) {
+                    params.push(t.text);
+                }
+            }
+        }
+        Define { name, params, body: rest.collect() }
+    }
+}
+
 /// Reads one preprocessed unit: GCC's line markers say which file each
-/// line is from.
-fn scan(unit: &Unit, out: &mut Scan) {
-    let (mut file, mut line_no, mut in_comment) = (String::new(), 0usize, false);
-    let own_prefix = format!("{}/", unit.own_dir.trim_end_matches('/'));
-    let (mut typedef, mut own_typedef) = (Typedef::default(), Typedef::default());
+/// line is from. The kernel's lines go to `out`, the module's to `own`.
+fn scan(unit: &Unit, out: &mut Scan, own: &mut Own) {
+    let (mut file, mut line_no, mut in_comment, mut is_own) = (String::new(), 0usize, false, false);
+    let mut typedef = Typedef::default();
+    // A directive continued on the next line (`\`): an own #define's
+    // tokens so far, or None for any other.
+    let mut continued: Option<Option<(String, Vec<Tok>)>> = None;
     for line in unit.text.lines() {
         if let Some(rest) = line.strip_prefix("# ") {
             // `# 12 "file" flags`: the next line is line 12 of file.
@@ -250,45 +435,170 @@ fn scan(unit: &Unit, out: &mut Scan) {
             if let (Some(n), Some(f)) = (parts.next().and_then(|n| n.parse().ok()), parts.next()) {
                 line_no = n;
                 file = f.split('"').nth(1).unwrap_or_default().to_string();
-                in_comment = false;
+                is_own = unit.own(&file);
+                (in_comment, continued) = (false, None);
                 continue;
             }
         }
-        let own = file.starts_with(&own_prefix);
         let this_line = line_no;
         line_no += 1;
-        let trimmed = line.trim_start();
-        if let Some(d) = trimmed.strip_prefix("#define ").or_else(|| trimmed.strip_prefix("#undef ")) {
-            let name: String = d.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if own {
-                out.own_macros.insert(name);
-            } else {
-                out.header_macros.insert(name);
-                continue;
-            }
-        }
-        let toks = tokens(line, &mut in_comment);
-        if !own {
-            header_tokens(&toks, &mut typedef, out);
+        let more = line.ends_with('\\');
+        let toks = tokens(line.trim_end_matches('\\'), &mut in_comment);
+        if let Some(define) = continued.take() {
+            let define = define.map(|(first, mut d)| {
+                let at = unit.place(&file, this_line);
+                d.extend(toks.iter().map(|t| Tok { text: t.clone(), at: at.clone() }));
+                (first, d)
+            });
+            finish_directive(more, define, &mut continued, own);
             continue;
         }
-        let at = format!("{}:{this_line}", file.strip_prefix(&own_prefix).unwrap_or(&file));
-        for t in &toks {
-            if let Some(name) = own_typedef.feed(t) {
-                out.own_types.insert(name);
-            }
+        if line.trim_start().starts_with('#') {
+            let define = toks.get(1).is_some_and(|d| d == "define" || d == "undef");
+            let name = if define { toks.get(2).cloned() } else { None };
+            let d = match (is_own, name) {
+                (true, Some(_)) => {
+                    let at = unit.place(&file, this_line);
+                    Some((line.to_string(), toks.iter().map(|t| Tok { text: t.clone(), at: at.clone() }).collect()))
+                }
+                (false, Some(n)) => {
+                    out.header_macros.insert(n);
+                    None
+                }
+                _ => None,
+            };
+            finish_directive(more, d, &mut continued, own);
+            continue;
         }
-        for (i, t) in toks.iter().enumerate() {
-            if !is_ident(t) || KEYWORDS.contains(&t.as_str()) {
-                continue;
-            }
-            let before = if i > 0 { toks[i - 1].clone() } else { String::new() };
-            let call = toks.get(i + 1).is_some_and(|n| n == "(");
-            out.uses.push(Use { name: t.clone(), at: at.clone(), before, call });
+        if is_own {
+            let at = unit.place(&file, this_line);
+            own.code.extend(toks.into_iter().map(|text| Tok { text, at: at.clone() }));
+        } else {
+            header_tokens(&toks, &mut typedef, out);
         }
     }
 }
 
+/// A directive's line read: continued on the next (`more`), or ended (an
+/// own #define kept).
+fn finish_directive(
+    more: bool,
+    define: Option<(String, Vec<Tok>)>,
+    continued: &mut Option<Option<(String, Vec<Tok>)>>,
+    own: &mut Own,
+) {
+    match (more, define) {
+        (true, d) => *continued = Some(d),
+        (false, Some((first, toks))) => own.defines.push(Define::new(&first, toks)),
+        (false, None) => {}
+    }
+}
+
+/// What may follow a declarator: `int x;`, `x,`, `x =`, `x[`, `f(`, a
+/// parameter's `)`, a bit-field's `:`.
+const AFTER_DECLARATOR: &[&str] = &[";", ",", "=", "[", ")", "(", ":"];
+
+/// The names the module's own code defines, read from its tokens: its
+/// declarators (functions, variables, parameters, struct members), the
+/// struct, union and enum tags it defines, its enumerators, typedefs and
+/// labels, and what a `DEFINE_…(name)` or `DECLARE_…(name)` defines. It
+/// errs on the side of the module: a name wrongly taken for the module's
+/// is one finding fewer, a module's name taken for the kernel's is a
+/// wrong FAILED.
+fn own_definitions(toks: &[Tok]) -> HashSet<String> {
+    let t = |i: usize| toks.get(i).map_or("", |t| t.text.as_str());
+    let mut own = HashSet::new();
+    let mut typedef = Typedef::default();
+    // Per open brace: the enclosing statement's state, and whether the
+    // brace opens an enum's body.
+    let mut stack: Vec<(Option<usize>, bool)> = Vec::new();
+    // The current statement, when it is a declaration: the paren depth it
+    // began at (its `, name` declarators are there).
+    let (mut decl, mut start, mut parens, mut in_enum, mut enum_next) = (None, true, 0usize, false, false);
+    for i in 0..toks.len() {
+        let (prev, cur, next) = (if i > 0 { t(i - 1) } else { "" }, t(i), t(i + 1));
+        if let Some(name) = typedef.feed(cur) {
+            own.insert(name);
+        }
+        if start && cur != ";" {
+            let typed = is_ident(cur) && !keyword(cur) && (is_ident(next) || next == "*");
+            decl = (DECL_START.contains(&cur) || typed).then_some(parens);
+            start = false;
+        }
+        match cur {
+            "{" => {
+                stack.push((decl, in_enum));
+                (in_enum, enum_next, start, decl) = (enum_next, false, true, None);
+            }
+            "}" => {
+                let (d, e) = stack.pop().unwrap_or_default();
+                in_enum = e;
+                // `} x;` and `}, …` go on with the statement the brace was in.
+                let goes_on = [";", ",", ")"].contains(&next) || (is_ident(next) && !keyword(next));
+                (decl, start) = if goes_on { (d, false) } else { (None, true) };
+            }
+            ";" => (decl, start) = (None, true),
+            "(" => parens += 1,
+            ")" => parens = parens.saturating_sub(1),
+            "enum" => enum_next = next == "{" || t(i + 2) == "{",
+            _ if is_ident(cur) && !keyword(cur) => {
+                let tag = ["struct", "union", "enum"].contains(&prev);
+                let typed = (is_ident(prev) && !tag && !NOT_A_TYPE.contains(&prev)) || prev == "*";
+                let listed = decl == Some(parens) && (prev == "," || (prev == "*" && t(i - 2) == ","));
+                let defined = (tag && next == "{")
+                    || (in_enum && parens == 0 && (prev == "{" || prev == ","))
+                    || (typed && AFTER_DECLARATOR.contains(&next))
+                    || (listed && AFTER_DECLARATOR.contains(&next) && next != ")")
+                    || (next == ":" && t(i + 2) != ":" && ["", ";", "{", "}"].contains(&prev))
+                    || (prev == "(" && i >= 2 && (t(i - 2).starts_with("DEFINE_") || t(i - 2).starts_with("DECLARE_")));
+                if defined {
+                    own.insert(cur.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    own
+}
+
+/// The uses of names in `toks` (the module's code or a #define's body):
+/// every name but C's and GCC's keywords and what an `__attribute__((…))`
+/// or `asm(…)` holds (attribute names and assembler operands).
+fn uses_in(toks: &[Tok], out: &mut Vec<Use>) {
+    let mut skip: Option<usize> = None; // the parens still open of an attribute or asm
+    let mut armed = false; // an attribute or asm keyword seen, its `(` not yet
+    for (i, tok) in toks.iter().enumerate() {
+        let cur = tok.text.as_str();
+        if let Some(depth) = skip.as_mut() {
+            match cur {
+                "(" => *depth += 1,
+                ")" => *depth -= 1,
+                _ => {}
+            }
+            if *depth == 0 {
+                skip = None;
+            }
+            continue;
+        }
+        if armed && cur == "(" {
+            (armed, skip) = (false, Some(1));
+            continue;
+        }
+        if ["__attribute__", "__attribute", "asm", "__asm__", "__asm"].contains(&cur) {
+            armed = true;
+            continue;
+        }
+        if !is_ident(cur) || keyword(cur) {
+            continue;
+        }
+        out.push(Use {
+            name: cur.to_string(),
+            at: tok.at.clone(),
+            before: if i > 0 { toks[i - 1].text.clone() } else { String::new() },
+            call: toks.get(i + 1).is_some_and(|n| n.text == "("),
+        });
+    }
+}
 /// A typedef's name as its tokens arrive: the statement ends at a `;`
 /// outside braces (`typedef struct { … } NAME;`), and the name is the
 /// `(*NAME)` of a function pointer type, else the last name outside braces.
@@ -354,30 +664,46 @@ impl Board {
     /// The names the module's own lines in `units` use that the board
     /// lacks, each once with all its places, in the order first used.
     /// `imports` are the module's undefined symbols (what it needs
-    /// exported).
+    /// exported). A name the module defines anywhere in its units is its
+    /// own in all of them (a header of its own declares what another of its
+    /// files defines).
     pub fn lacks(&self, units: &[Unit], imports: &[String]) -> Vec<Lack> {
-        let mut found: Vec<Lack> = Vec::new();
+        let (mut s, mut own) = (Scan::default(), Own::default());
         for unit in units {
-            let mut s = Scan::default();
-            scan(unit, &mut s);
-            for u in &s.uses {
-                let Some((kind, note)) = self.judge(u, &s, imports) else {
-                    continue;
-                };
-                match found.iter_mut().find(|l| l.name == u.name) {
-                    Some(l) if !l.at.contains(&u.at) => l.at.push(u.at.clone()),
-                    Some(_) => {}
-                    None => {
-                        let form = self.forms.iter().find(|f| f.name == u.name);
-                        found.push(Lack {
-                            name: u.name.clone(),
-                            kind,
-                            at: vec![u.at.clone()],
-                            since: form.map(|f| f.since.clone()),
-                            instead: form.map(|f| f.instead.clone()),
-                            note,
-                        });
-                    }
+            let mut unit_own = Own::default();
+            scan(unit, &mut s, &mut unit_own);
+            // A unit's declarations are read on their own: a statement
+            // does not run on from one unit into the next.
+            s.own.extend(own_definitions(&unit_own.code));
+            own.code.extend(unit_own.code);
+            own.defines.extend(unit_own.defines);
+        }
+        for d in &own.defines {
+            s.own_macros.insert(d.name.clone());
+            s.own.extend(d.params.iter().cloned());
+        }
+        uses_in(&own.code, &mut s.uses);
+        for d in &own.defines {
+            uses_in(&d.body, &mut s.uses);
+        }
+        let mut found: Vec<Lack> = Vec::new();
+        for u in &s.uses {
+            let Some((kind, note)) = self.judge(u, &s, imports) else {
+                continue;
+            };
+            match found.iter_mut().find(|l| l.name == u.name) {
+                Some(l) if !l.at.contains(&u.at) => l.at.push(u.at.clone()),
+                Some(_) => {}
+                None => {
+                    let form = self.forms.iter().find(|f| f.name == u.name);
+                    found.push(Lack {
+                        name: u.name.clone(),
+                        kind,
+                        at: vec![u.at.clone()],
+                        since: form.map(|f| f.since.clone()),
+                        instead: form.map(|f| f.instead.clone()),
+                        note,
+                    });
                 }
             }
         }
@@ -388,19 +714,23 @@ impl Board {
     fn judge(&self, u: &Use, s: &Scan, imports: &[String]) -> Option<(Kind, Option<String>)> {
         let defconfig = &self.index.defconfig;
         let imported = imports.contains(&u.name);
+        let member = u.before == "." || u.before == "->";
+        // A kernel's macro is the kernel's even where the module seems to
+        // declare it (`int x __ro_after_init;`): it expands there.
+        let kernel_macro = s.header_macros.contains(&u.name) && !member;
         if s.own_macros.contains(&u.name)
-            || s.own_types.contains(&u.name)
-            || !(s.header_names.contains(&u.name) || s.header_macros.contains(&u.name) || imported)
+            || (s.own.contains(&u.name) && !kernel_macro)
+            || !(s.header_names.contains(&u.name) || kernel_macro || imported)
         {
             // The module's own name, or one the test kernel does not have either.
             return None;
         }
-        let kind = if s.header_macros.contains(&u.name) {
+        let kind = if member {
+            Kind::StructMember
+        } else if kernel_macro {
             Kind::Macro
         } else if ["struct", "union", "enum"].contains(&u.before.as_str()) || s.header_typedefs.contains(&u.name) {
             Kind::Type
-        } else if u.before == "." || u.before == "->" {
-            Kind::StructMember
         } else if u.call || imported {
             Kind::Function
         } else {
@@ -548,7 +878,11 @@ pub fn check(
         texts.push(std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?);
     }
     let own = dir.display().to_string();
-    let units: Vec<Unit> = texts.iter().map(|t| Unit { text: t, own_dir: &own }).collect();
+    let kernel_dirs: Vec<String> = [&kernel.build_dir, &kernel.source_dir, &crate::api::layer_dir(), &version_dir]
+        .iter()
+        .map(|d| format!("{}/", d.display().to_string().trim_end_matches('/')))
+        .collect();
+    let units: Vec<Unit> = texts.iter().map(|t| Unit { text: t, own_dir: &own, kernel_dirs: &kernel_dirs }).collect();
     Ok(board.lacks(&units, imports))
 }
 
@@ -557,11 +891,12 @@ pub fn check(
 /// board's 3.5 declares it too, renaming is the fix on both kernels. Each
 /// such name once, as a sentence for the build error's explanations.
 pub fn clashes(board: &Board, log: &str) -> Vec<String> {
+    // gcc quotes with ‘…’ in a UTF-8 locale and '…' in the C one.
     let patterns = [
-        r"error: conflicting types for '(\w+)'",
-        r"error: static declaration of '(\w+)' follows non-static declaration",
-        r"error: '(\w+)' redeclared as different kind of symbol",
-        r"error: redefinition of '(\w+)'",
+        r"error: conflicting types for ['‘](\w+)['’]",
+        r"error: static declaration of ['‘](\w+)['’] follows non-static declaration",
+        r"error: ['‘](\w+)['’] redeclared as different kind of symbol",
+        r"error: redefinition of ['‘](\w+)['’]",
         r#"error: macro "(\w+)" (?:passed \d+ arguments, but takes just|requires \d+ arguments, but only) \d+"#,
     ];
     let res: Vec<regex::Regex> = patterns.iter().map(|p| regex::Regex::new(p).expect("a valid regex")).collect();
@@ -585,4 +920,218 @@ pub fn clashes(board: &Board, log: &str) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// The shipped index and forms: the facts the check runs on.
+    fn board() -> &'static Board {
+        static BOARD: OnceLock<Board> = OnceLock::new();
+        BOARD.get_or_init(|| load(&crate::repo_root().join("configs")).unwrap_or_else(|e| panic!("{e:#}")))
+    }
+
+    const KERNEL_DIRS: &[&str] = &["/k/", "/layer/"];
+
+    /// The lacks of one unit: `headers` as the test kernel's (from /k/),
+    /// then `module` as the module's own hello.c (in /m).
+    fn lacks_of(headers: &str, module: &str) -> Vec<Lack> {
+        let text = format!("# 1 \"/k/include/linux/x.h\" 1\n{headers}\n# 1 \"/m/hello.c\"\n{module}\n");
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        board().lacks(&[Unit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[])
+    }
+
+    fn names(lacks: &[Lack]) -> Vec<&str> {
+        lacks.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    /// The test kernel's side of the held-out module, as 6.12's headers
+    /// declare it.
+    const MODERN_HEADERS: &str = "\
+#define timer_setup(timer, callback, flags) __init_timer((timer), (callback), (flags))
+struct timer_list { void (*function)(struct timer_list *); unsigned int flags; };
+int mod_timer(struct timer_list *timer, unsigned long expires);
+struct proc_ops { int (*proc_open)(struct inode *, struct file *); loff_t (*proc_lseek)(struct file *, loff_t, int); };
+struct proc_dir_entry *proc_create(const char *name, umode_t mode, struct proc_dir_entry *parent, const struct proc_ops *proc_ops);
+typedef long long time64_t;
+struct timespec64 { time64_t tv_sec; long tv_nsec; };
+void ktime_get_real_ts64(struct timespec64 *tv);";
+
+    #[test]
+    fn the_modern_module_is_named_with_each_version_and_3_5_form() {
+        let module = "\
+static struct timer_list t;
+static struct timespec64 stamp;
+static void fn(struct timer_list *unused)
+{
+\tktime_get_real_ts64(&stamp);
+}
+static int op(struct inode *inode, struct file *file) { return 0; }
+static const struct proc_ops ops = {
+\t.proc_open = op,
+};
+static int __init hello_init(void)
+{
+\ttimer_setup(&t, fn, 0);
+\tproc_create(\"x\", 0444, NULL, &ops);
+\treturn 0;
+}";
+        let lacks = lacks_of(MODERN_HEADERS, module);
+        assert_eq!(names(&lacks), ["timespec64", "ktime_get_real_ts64", "proc_ops", "proc_open", "timer_setup"]);
+        let find = |n: &str| lacks.iter().find(|l| l.name == n).unwrap();
+        let (setup, ops, ts) = (find("timer_setup"), find("proc_ops"), find("ktime_get_real_ts64"));
+        assert_eq!(
+            (setup.kind, setup.at.as_slice(), setup.since.as_deref()),
+            (Kind::Macro, &["hello.c:13".to_string()][..], Some("4.14"))
+        );
+        assert!(setup.instead.as_deref().unwrap().starts_with("setup_timer(t, fn, data)"), "{setup}");
+        assert_eq!((ops.kind, ops.since.as_deref()), (Kind::Type, Some("5.6")));
+        assert!(ops.instead.as_deref().unwrap().starts_with("struct file_operations"), "{ops}");
+        assert_eq!((ts.kind, ts.at[0].as_str(), ts.since.as_deref()), (Kind::Function, "hello.c:5", Some("3.17")));
+        assert!(ts.instead.as_deref().unwrap().starts_with("getnstimeofday(&ts)"), "{ts}");
+        // The text names the version and the form.
+        let shown = setup.to_string();
+        assert!(shown.contains("since Linux 4.14") && shown.contains("on 3.5 and here: setup_timer("), "{shown}");
+    }
+
+    /// 6.12's headers use these names and 3.5's index lacks them all: each
+    /// is defined by the module below in one way only.
+    const OWN_HEADERS: &str = "\
+struct pinctrl_desc { const char *name; unsigned int npins; struct fwnode_handle *fwnode; };
+struct k { int folio, swnode, devlink, xa_node, maple_tree, kunit_case, regmap_field, led_pattern, ida_alloc, gpiod_table; };
+#define DEFINE_MUTEX(m) struct mutex m = { }
+void mutex_lock(struct mutex *lock);";
+
+    /// What the lead saw taken for the kernel's (led-platform's member
+    /// `npins`, declared after a comma), and every other way a module
+    /// defines a name: never the kernel's.
+    #[test]
+    fn a_module_s_own_names_are_never_the_kernel_s() {
+        let module = "\
+struct led_platform_data {
+\tunsigned int first_pin, npins;
+};
+struct regmap_field { int x; };
+typedef struct { int x; } led_pattern;
+enum { devlink, xa_node };
+static struct led_platform_data *pdata;
+static DEFINE_MUTEX(fwnode);
+#define gpiod_table 4
+#define MY_NPINS(swnode) ((swnode)->npins)
+static int ida_alloc(void) { return gpiod_table; }
+static int count(struct led_platform_data *folio)
+{
+\tint i, n = devlink + xa_node + ida_alloc();
+\tint kunit_case = sizeof(struct regmap_field) + sizeof(led_pattern);
+\tmutex_lock(&fwnode);
+\tfor (i = 0; i < pdata->npins; i++)
+\t\tn += MY_NPINS(folio);
+\tif (!n)
+\t\tgoto maple_tree;
+\treturn n + kunit_case;
+maple_tree:
+\treturn 0;
+}";
+        assert_eq!(names(&lacks_of(OWN_HEADERS, module)), Vec::<&str>::new());
+        // The kernel's own uses of such names are named: the test sees them.
+        let lacks =
+            lacks_of(OWN_HEADERS, "static int f(struct pinctrl_desc *d)\n{\n\treturn d->npins + !!d->fwnode;\n}");
+        assert_eq!(names(&lacks), ["pinctrl_desc", "npins", "fwnode"]);
+        assert_eq!((lacks[0].kind, lacks[1].kind), (Kind::Type, Kind::StructMember));
+    }
+
+    /// kmod's `__attribute__((noreturn))`: GCC's words and what an
+    /// attribute or asm holds are never names.
+    #[test]
+    fn gcc_keywords_attributes_and_asm_are_not_names() {
+        // 3.5's index leaves GCC's words out, and lacks these attribute names.
+        let headers = "void panic(const char *fmt, ...) __attribute__((__cold__, noreturn, __alloc_size__(1)));\n\
+                       struct s { int n; int v[] __attribute__((__counted_by__(n))); };\n\
+                       #define swap(a, b) do { typeof(a) __tmp = (a); (a) = (b); (b) = __tmp; } while (0)\n\
+                       static inline int xa_node(void) { typeof(int) x = 0; return x; }";
+        let module = "void mmc_shim_bug(void) __attribute__((noreturn, __alloc_size__(1)));\n\
+                      static int f(int x)\n{\n\ttypeof(x) y = x;\n\
+                      \tasm volatile(\"\" : : \"r\"(__counted_by__));\n\treturn __builtin_expect(y, 0);\n}";
+        assert_eq!(names(&lacks_of(headers, module)), Vec::<&str>::new());
+    }
+
+    /// A kernel's macro where a declarator could stand is the kernel's: it
+    /// expands there (`__ro_after_init`, 4.6).
+    #[test]
+    fn a_kernel_macro_after_a_declarator_is_the_kernel_s() {
+        let headers = "#define __ro_after_init __attribute__((__section__(\".data..ro_after_init\")))";
+        let lacks = lacks_of(headers, "static int debug __ro_after_init;");
+        assert_eq!(names(&lacks), ["__ro_after_init"]);
+        assert_eq!(lacks[0].kind, Kind::Macro);
+    }
+
+    /// A module's own macro body counts (it is the module's code), and a
+    /// name the module defines in one unit is its own in another.
+    #[test]
+    fn own_macro_bodies_count_and_own_names_span_units() {
+        let lacks = lacks_of(MODERN_HEADERS, "#define MY_SETUP(tm, f) \\\n\ttimer_setup(tm, f, 0)\n");
+        assert_eq!(names(&lacks), ["timer_setup"]);
+        assert_eq!(lacks[0].at, ["hello.c:2"]);
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        let a = format!("# 1 \"/k/x.h\"\n{OWN_HEADERS}\n# 1 \"/m/a.c\"\nstruct own_s {{ int folio; }};\n");
+        let b =
+            format!("# 1 \"/k/x.h\"\n{OWN_HEADERS}\n# 1 \"/m/b.c\"\nint g(struct own_s *s) {{ return s->folio; }}\n");
+        let units = [
+            Unit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
+            Unit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
+        ];
+        assert_eq!(names(&board().lacks(&units, &[])), Vec::<&str>::new());
+    }
+
+    /// Whose a line is: the kernel's and the layer's directories, kbuild's
+    /// relative paths and GCC's own are not the module's; a header beside
+    /// the module's folder is, named from the folder.
+    #[test]
+    fn lines_are_the_module_s_unless_the_kernel_s() {
+        let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+        let u = Unit { text: "", own_dir: "/w/module", kernel_dirs: &dirs };
+        assert!(u.own("/w/module/led.c") && u.own("/w/include/board.h"));
+        assert!(!u.own("/k/include/linux/timer.h") && !u.own("/layer/include/compat35/timer.h"));
+        assert!(!u.own("./arch/arm/include/generated/asm/x.h") && !u.own("<built-in>") && !u.own("<command-line>"));
+        assert_eq!(u.place("/w/module/led.c", 3), "led.c:3");
+        assert_eq!(u.place("/w/include/board.h", 7), "../include/board.h:7");
+    }
+
+    /// Every name the forms give a version and a form to is one the index
+    /// does not hold as a function, macro or type: a form never reaches a
+    /// name the check cannot flag as such.
+    #[test]
+    fn the_forms_are_for_names_the_index_lacks() {
+        let b = board();
+        assert!(b.index.names.len() > 200_000, "{}", b.index.names.len());
+        for f in &b.forms {
+            if let Some(e) = b.index.get(&f.name) {
+                assert!(!(e.has('t') || e.has('f') || e.has('m')), "{} is in the index as {}", f.name, e.kinds);
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_index_names_the_fix() {
+        let err = Index::parse("defconfig\td\nnames\t2\nfiles\t0\na\tf\t\n", "x.tsv").unwrap_err();
+        assert!(format!("{err:#}").contains("holds 1 names, its header says 2: remake it"), "{err:#}");
+        let err = Index::parse("nonsense\n", "x.tsv").unwrap_err();
+        assert!(format!("{err:#}").contains("expected `defconfig<TAB>…`"), "{err:#}");
+    }
+
+    /// The `key_init` clash, as gcc words it (either quotes).
+    #[test]
+    fn a_clash_with_a_kernel_name_says_rename_it() {
+        for log in [
+            "hello_key.c:13:12: error: conflicting types for \u{2018}key_init\u{2019}; have \u{2018}int(void)\u{2019}",
+            "hello_key.c:13:12: error: conflicting types for 'key_init'; have 'int(void)'",
+        ] {
+            let said = clashes(board(), log);
+            assert_eq!(said.len(), 1, "{log}: {said:?}");
+            assert!(said[0].starts_with("key_init: this name is the kernel's own on the board too (include/linux/key.h declares it): rename it"), "{}", said[0]);
+        }
+        assert!(clashes(board(), "x.c:1:1: error: conflicting types for 'my_own_thing'").is_empty());
+    }
 }

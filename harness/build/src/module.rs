@@ -386,13 +386,6 @@ fn board_check(
     imports.retain(|s| !own.contains(s));
     let lacks = crate::board_api::check(dir, built_in, kernel, work, opts.sandbox, &imports)
         .context("checking the module against the board's Linux 3.5 API")?;
-    // Only what the object links against counts for now: the text scan
-    // alone still takes a module's own names for the kernel's (kmod's
-    // `__attribute__`, a struct member `npins`, `mode`, `id`), and a wrong
-    // FAILED is as untrue as a wrong PASSED. A symbol the module imports
-    // that the board's 3.5 lacks, or exports only from code its defconfig
-    // leaves out, would not load there.
-    let lacks = lacks.into_iter().filter(|l| imports.contains(&l.name)).collect();
     Ok(Built { lacks, ..built })
 }
 

@@ -32,6 +32,7 @@ impl Report<'_> {
         suite.set_time(Duration::from_secs_f64(total));
         add_steps_and_checks(v, &mut suite);
         add_findings(v, &mut suite);
+        add_stock(v, &mut suite);
         if let Some(k) = &v.ktap {
             for t in &k.results.tests {
                 add_kunit(&mut suite, t, "kunit");
@@ -147,6 +148,28 @@ fn add_findings(v: &Verdict, suite: &mut TestSuite) {
     }
 }
 
+/// The stock image's drivers (judge/stock.rs): what the module asked of
+/// theirs. Refused here as on the image (`[board] stock-drivers = true`):
+/// the expectations judged that, so the note passes with its text. Not held
+/// (the default): this run cannot tell what the image would do, which
+/// refuses it, so skipped with the note as message, as the verdict's text
+/// notes it.
+fn add_stock(v: &Verdict, suite: &mut TestSuite) {
+    for n in &v.stock {
+        let status = if n.refused {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(n.to_string());
+            s
+        };
+        let mut case = TestCase::new(format!("on the stock image: {} ({})", n.resource, n.what), status);
+        case.set_classname("stock-image");
+        case.set_system_out(format!("{}\n{n}", crate::stock::assumed(v.stock_drivers)));
+        suite.add_test_case(case);
+    }
+}
+
 fn add_kunit(suite: &mut TestSuite, t: &TestResult, prefix: &str) {
     let name = format!("{prefix}.{}", t.name);
     if !t.subtests.is_empty() && t.status != Status::Incomplete {
@@ -202,5 +225,61 @@ mod tests {
         assert_eq!(json["verdict"]["events"][0]["kind"]["class"], "warning");
         assert_eq!(json["verdict"]["ktap"]["counts"]["failed"], 1);
         assert_eq!(json["timings"][0][1], 1.5);
+    }
+
+    /// The stock image's notes and what the board's 3.5 lacks reach the
+    /// JUnit as the text says them: a note skipped (the image would refuse
+    /// it) or passed (refused here as there), a lack failed.
+    #[test]
+    fn junit_carries_stock_notes_and_the_board_s_lacks() {
+        use crate::lack::{Kind, Lack};
+        use crate::stock::StockNote;
+        let exp = Expectations::parse("[[step]]\nname='insmod'\nexit=0\n", "e").unwrap();
+        let log = "@@harness begin insmod\n@@harness end insmod rc=0\n@@harness done\n";
+        let t = Transcript::from_log(&crate::marker::with_nonce(log, "00000000000000ff"), "00000000000000ff");
+        let mut v = judge(&t, &exp, &["insmod".to_string()], RunEnd::Completed, Context::new("log".into()));
+        let note = |refused| StockNote {
+            resource: "LED1".into(),
+            what: "GPM4_0".into(),
+            driver: "leds".into(),
+            option: "CONFIG_TINY4412_LEDS".into(),
+            when: "from boot".into(),
+            step: Some("insmod".into()),
+            refused,
+        };
+        v.stock = vec![note(false)];
+        v.lacks = vec![Lack {
+            name: "timer_setup".into(),
+            kind: Kind::Macro,
+            at: vec!["m.c:3".into()],
+            since: Some("4.14".into()),
+            instead: Some("setup_timer(t, fn, data)".into()),
+            note: None,
+        }];
+        let timings = Vec::new();
+        let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };
+        let back = quick_junit::Report::deserialize_from_str(&r.junit().to_string().unwrap()).unwrap();
+        let cases = &back.test_suites[0].test_cases;
+        let stock = cases.iter().find(|c| c.classname.as_deref() == Some("stock-image")).expect("a stock-image case");
+        assert_eq!(stock.name.as_str(), "on the stock image: LED1 (GPM4_0)");
+        match &stock.status {
+            TestCaseStatus::Skipped { message, .. } => {
+                let m = message.as_deref().unwrap_or_default();
+                assert!(m.contains("fails with -EBUSY") && m.contains("CONFIG_TINY4412_LEDS"), "{m}");
+            }
+            s => panic!("{s:?}"),
+        }
+        assert!(stock.system_out.as_deref().unwrap_or_default().contains("not modelled as holding anything"));
+        let lack = cases.iter().find(|c| c.classname.as_deref() == Some("board-api")).expect("a board-api case");
+        assert!(matches!(lack.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, .. }));
+        // Held here as on the image: the note passes.
+        v.stock = vec![note(true)];
+        v.stock_drivers = true;
+        let r = Report { profile: "p", module: "m", kernel_release: "6.12", timings: &timings, verdict: &v };
+        let back = quick_junit::Report::deserialize_from_str(&r.junit().to_string().unwrap()).unwrap();
+        let stock =
+            back.test_suites[0].test_cases.iter().find(|c| c.classname.as_deref() == Some("stock-image")).unwrap();
+        assert!(matches!(stock.status, TestCaseStatus::Success { .. }), "{:?}", stock.status);
+        assert!(stock.system_out.as_deref().unwrap_or_default().contains("stock-drivers = true"));
     }
 }

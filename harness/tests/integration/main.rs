@@ -5,6 +5,7 @@
 
 mod board;
 mod board35;
+mod board_api;
 mod boot;
 mod cache;
 mod changes;
