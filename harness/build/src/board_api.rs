@@ -954,7 +954,8 @@ mod tests {
 struct timer_list { void (*function)(struct timer_list *); unsigned int flags; };
 int mod_timer(struct timer_list *timer, unsigned long expires);
 struct proc_ops { int (*proc_open)(struct inode *, struct file *); loff_t (*proc_lseek)(struct file *, loff_t, int); };
-struct proc_dir_entry *proc_create(const char *name, umode_t mode, struct proc_dir_entry *parent, const struct proc_ops *proc_ops);
+struct proc_dir_entry *proc_create(const char *name, umode_t mode, struct proc_dir_entry *parent,
+                                   const struct proc_ops *proc_ops);
 typedef long long time64_t;
 struct timespec64 { time64_t tv_sec; long tv_nsec; };
 void ktime_get_real_ts64(struct timespec64 *tv);";
@@ -1000,7 +1001,8 @@ static int __init hello_init(void)
     /// is defined by the module below in one way only.
     const OWN_HEADERS: &str = "\
 struct pinctrl_desc { const char *name; unsigned int npins; struct fwnode_handle *fwnode; };
-struct k { int folio, swnode, devlink, xa_node, maple_tree, kunit_case, regmap_field, led_pattern, ida_alloc, gpiod_table; };
+struct k { int folio, swnode, devlink, xa_node, maple_tree, kunit_case, regmap_field, led_pattern, ida_alloc,
+           gpiod_table; };
 #define DEFINE_MUTEX(m) struct mutex m = { }
 void mutex_lock(struct mutex *lock);";
 
@@ -1130,7 +1132,9 @@ maple_tree:
         ] {
             let said = clashes(board(), log);
             assert_eq!(said.len(), 1, "{log}: {said:?}");
-            assert!(said[0].starts_with("key_init: this name is the kernel's own on the board too (include/linux/key.h declares it): rename it"), "{}", said[0]);
+            let want = "key_init: this name is the kernel's own on the board too (include/linux/key.h declares it): \
+                        rename it";
+            assert!(said[0].starts_with(want), "{}", said[0]);
         }
         assert!(clashes(board(), "x.c:1:1: error: conflicting types for 'my_own_thing'").is_empty());
     }
