@@ -344,13 +344,15 @@ harness_board() {
 # Before a board step acts, the guest settles: a background step's program
 # (a reader about to block in its driver) gets to block first, else the
 # press comes before anyone listens. Settled: no background step's process
-# is runnable (its state in /proc, read without a fork), for at most 2-3 s
-# (the uptime's whole seconds). (A scan of every process in /proc took 2 s
+# is runnable (its state in /proc, read without a fork), for at most 9-10 s
+# (the uptime's whole seconds; at 3 s, a static program's start on a starved
+# guest outlasted it, and the click came before the program opened the
+# device, in 2 runs of 20 under a load of 12). (A scan of every process in /proc took 2 s
 # of emulated time; the system-wide count of runnable tasks never settles:
 # a kworker of the emulated SoC's is runnable all the time.)
 harness_board_settle() {
     read -r _up _ < /proc/uptime
-    _until=$(( ${_up%.*} + 3 ))
+    _until=$(( ${_up%.*} + 10 ))
     while :; do
         _busy=
         for _pid in $HARNESS_BG_PIDS; do
