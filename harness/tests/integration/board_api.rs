@@ -46,10 +46,6 @@ fn the_modern_module_names_all_three_with_version_and_form() {
 const NOT_ON_THE_BOARD: &[(&str, Option<&str>)] = &[
     // 3.5's file_operations has no .ioctl either (removed in 2.6.36).
     ("fixtures/api-changes/fops-ioctl", None),
-    // 3.5's <linux/of_i2c.h> declares it only under CONFIG_OF_I2C, which
-    // tiny4412_linux_defconfig leaves out: an implicit declaration there,
-    // an error under 3.5's -Werror-implicit-function-declaration.
-    ("fixtures/api-changes/of_i2c", Some("of_find_i2c_device_by_node")),
 ];
 
 /// No module that builds on the board is flagged: kmod (Rust, with its C
