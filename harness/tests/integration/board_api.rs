@@ -74,3 +74,23 @@ fn nothing_that_builds_on_the_board_is_flagged() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// One fixture per kind of name (fixtures/board-api/README.md): each named
+/// with its kind, and nothing else.
+#[test]
+fn each_kind_s_fixture_is_named_with_its_kind() {
+    let k = kernel();
+    for (dir, names, kind) in [
+        ("function", &["ktime_get_real_seconds"][..], Kind::Function),
+        ("macro", &["GENMASK"][..], Kind::Macro),
+        ("type", &["time64_t"][..], Kind::Type),
+        ("struct-member", &["read_iter"][..], Kind::StructMember),
+        ("exported-symbol", &["backlight_device_register", "backlight_device_unregister"][..], Kind::ExportedSymbol),
+    ] {
+        let found =
+            lacks(&k, &repo().join("fixtures/board-api").join(dir), Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(&str, Kind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        let want: Vec<(&str, Kind)> = names.iter().map(|n| (*n, kind)).collect();
+        assert_eq!(got, want, "{dir}: {found:#?}");
+    }
+}
