@@ -75,16 +75,6 @@ impl Report<'_> {
             case.set_classname("kernel-reports");
             suite.add_test_case(case);
         }
-        // Hardware the emulated board lacks: the run says nothing either way
-        // of what the module does with it, so skipped, not failed.
-        if !v.unmodelled.is_empty() {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(format!("needs the board: {}", v.unmodelled[0]));
-            let mut case = TestCase::new("runs on the emulated board's hardware", s);
-            case.set_classname("board");
-            case.set_system_out(v.unmodelled.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("\n"));
-            suite.add_test_case(case);
-        }
         // The port list: what the 3.5 layer gave back. Not failures (the
         // module ran as on the board), so they pass, with the text to read.
         for p in &v.ports {
@@ -96,40 +86,7 @@ impl Report<'_> {
             case.set_system_out(p.to_string());
             suite.add_test_case(case);
         }
-        // What the board's 3.5 lacks: a failure each (the module would not
-        // build or load on the board), with its places and 3.5 form.
-        for l in &v.lacks {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(format!(
-                "{} ({}) is not in the board's Linux 3.5, used at {}",
-                l.name,
-                l.kind,
-                l.at.join(", ")
-            ));
-            s.set_description(l.to_string());
-            let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
-            case.set_classname("board-api");
-            suite.add_test_case(case);
-        }
-        // The stock image's drivers (judge/stock.rs): what the module asked
-        // of theirs. Refused here as on the image (`[board] stock-drivers =
-        // true`): the expectations judged that, so the note passes with its
-        // text. Not held (the default): this run cannot tell what the image
-        // would do, which refuses it, so skipped with the note as message,
-        // as the verdict's text notes it.
-        for n in &v.stock {
-            let status = if n.refused {
-                TestCaseStatus::success()
-            } else {
-                let mut s = TestCaseStatus::skipped();
-                s.set_message(n.to_string());
-                s
-            };
-            let mut case = TestCase::new(format!("on the stock image: {} ({})", n.resource, n.what), status);
-            case.set_classname("stock-image");
-            case.set_system_out(format!("{}\n{n}", crate::judge::stock::assumed(v.stock_drivers)));
-            suite.add_test_case(case);
-        }
+        add_board_cases(&mut suite, v);
         if let Some(k) = &v.ktap {
             for t in &k.results.tests {
                 add_kunit(&mut suite, t, "kunit");
@@ -176,6 +133,51 @@ fn add_kunit(suite: &mut TestSuite, t: &TestResult, prefix: &str) {
     let mut case = TestCase::new(name, status);
     case.set_classname("kunit");
     suite.add_test_case(case);
+}
+
+/// What the board would do that this run could not tell: hardware the
+/// emulated board lacks, the names its 3.5 lacks, and the stock image's
+/// notes, as JUnit cases.
+fn add_board_cases(suite: &mut TestSuite, v: &Verdict) {
+    // Hardware the emulated board lacks: the run says nothing either way
+    // of what the module does with it, so skipped, not failed.
+    if !v.unmodelled.is_empty() {
+        let mut s = TestCaseStatus::skipped();
+        s.set_message(format!("needs the board: {}", v.unmodelled[0]));
+        let mut case = TestCase::new("runs on the emulated board's hardware", s);
+        case.set_classname("board");
+        case.set_system_out(v.unmodelled.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("\n"));
+        suite.add_test_case(case);
+    }
+    // What the board's 3.5 lacks: a failure each (the module would not
+    // build or load on the board), with its places and 3.5 form.
+    for l in &v.lacks {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(format!("{} ({}) is not in the board's Linux 3.5, used at {}", l.name, l.kind, l.at.join(", ")));
+        s.set_description(l.to_string());
+        let mut case = TestCase::new(format!("on the board's Linux 3.5: {}", l.name), s);
+        case.set_classname("board-api");
+        suite.add_test_case(case);
+    }
+    // The stock image's drivers (judge/stock.rs): what the module asked
+    // of theirs. Refused here as on the image (`[board] stock-drivers =
+    // true`): the expectations judged that, so the note passes with its
+    // text. Not held (the default): this run cannot tell what the image
+    // would do, which refuses it, so skipped with the note as message,
+    // as the verdict's text notes it.
+    for n in &v.stock {
+        let status = if n.refused {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(n.to_string());
+            s
+        };
+        let mut case = TestCase::new(format!("on the stock image: {} ({})", n.resource, n.what), status);
+        case.set_classname("stock-image");
+        case.set_system_out(format!("{}\n{n}", crate::judge::stock::assumed(v.stock_drivers)));
+        suite.add_test_case(case);
+    }
 }
 
 #[cfg(test)]
