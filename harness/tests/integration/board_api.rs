@@ -46,10 +46,6 @@ fn the_modern_module_names_all_three_with_version_and_form() {
 const NOT_ON_THE_BOARD: &[(&str, Option<&str>)] = &[
     // 3.5's file_operations has no .ioctl either (removed in 2.6.36).
     ("fixtures/api-changes/fops-ioctl", None),
-    // 3.5's <linux/of_i2c.h> declares it only under CONFIG_OF_I2C, which
-    // tiny4412_linux_defconfig leaves out: an implicit declaration there,
-    // an error under 3.5's -Werror-implicit-function-declaration.
-    ("fixtures/api-changes/of_i2c", Some("of_find_i2c_device_by_node")),
 ];
 
 /// No module that builds on the board is flagged: kmod (Rust, with its C
@@ -77,4 +73,24 @@ fn nothing_that_builds_on_the_board_is_flagged() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// One fixture per kind of name (fixtures/board-api/README.md): each named
+/// with its kind, and nothing else.
+#[test]
+fn each_kind_s_fixture_is_named_with_its_kind() {
+    let k = kernel();
+    for (dir, names, kind) in [
+        ("function", &["ktime_get_real_seconds"][..], Kind::Function),
+        ("macro", &["GENMASK"][..], Kind::Macro),
+        ("type", &["time64_t"][..], Kind::Type),
+        ("struct-member", &["read_iter"][..], Kind::StructMember),
+        ("exported-symbol", &["backlight_device_register", "backlight_device_unregister"][..], Kind::ExportedSymbol),
+    ] {
+        let found =
+            lacks(&k, &repo().join("fixtures/board-api").join(dir), Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(&str, Kind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        let want: Vec<(&str, Kind)> = names.iter().map(|n| (*n, kind)).collect();
+        assert_eq!(got, want, "{dir}: {found:#?}");
+    }
 }
