@@ -24,14 +24,21 @@ pub const SOFTWARE_LESSONS: &[&str] = &[
     "workqueue",
 ];
 
-/// The vendor tarball, from the repository root; None (said) when absent.
+/// The vendor tarball: `TINY4412_LINUX_SRC` (the profile's own variable,
+/// which .ci/run sets), else `../shared/vendor/` from the repository root;
+/// None (said) when neither is there.
 pub fn vendor_tarball() -> Option<PathBuf> {
-    let p = repo().join("../shared/vendor/tiny4412-linux-3.5-9f0a8c36.tar.xz");
-    if p.is_file() {
+    let from_env = std::env::var_os("TINY4412_LINUX_SRC")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let p = from_env.unwrap_or_else(|| {
+        repo().join("../shared/vendor/tiny4412-linux-3.5-9f0a8c36.tar.xz")
+    });
+    if p.exists() {
         return Some(p);
     }
     eprintln!(
-        "SKIPPED: no FriendlyARM Linux 3.5 tarball at {} (CI has it; see docs/linux-3.5-kernel.md)",
+        "SKIPPED: no FriendlyARM Linux 3.5 source at {} (set TINY4412_LINUX_SRC, or put the tarball in ../shared/vendor/; CI has it; see docs/linux-3.5-kernel.md)",
         p.display()
     );
     None
@@ -113,7 +120,10 @@ fn a_lesson_that_acts_on_the_board_is_refused_with_the_reason() {
     let Some(tarball) = vendor_tarball() else {
         return;
     };
-    let lesson = repo().join("fixtures/lessons/key-irq");
+    // led-gpio builds on 3.5 as it is (key-irq does not: it calls
+    // gpio_get_value() with only <mach/gpio.h>, which 3.5 does not declare
+    // there), so the refusal is what is seen, not a build error.
+    let lesson = repo().join("fixtures/lessons/led-gpio");
     let out = check35(&tarball, &["--module", lesson.to_str().unwrap()]);
     let t = text(&out);
     assert_ne!(out.status.code(), Some(0), "{t}");
