@@ -346,7 +346,10 @@ mod tests {
         // Console line 1 (census), 3 (insmod), 5 (census#2).
         let placed = [(1, read(0x1100_0044)), (3, read(0x1100_0C64)), (5, read(0x1100_0084))];
         let shown: Vec<String> = attribute(&t, &placed, &map()).iter().map(|u| u.to_string()).collect();
-        assert_eq!(shown, ["read of 0x11000C64 (4 bytes, GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX3DAT) in step insmod"]);
+        assert_eq!(
+            shown,
+            ["read of 0x11000C64 (4 bytes, GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX3DAT) in step insmod"]
+        );
     }
 
     fn map() -> MemoryMap {

@@ -938,10 +938,19 @@ mod real_logs {
         }
         let (_, ev) = scan_fixture("tiny4412-3.5-null-deref.log");
         assert_eq!(ev[0].first_line(), "Unable to handle kernel NULL pointer dereference at virtual address 00000000");
-        assert!(ev[0].block.iter().any(|l| l == "PC is at null_deref_do+0x18/0x20 [fault_null_deref]"), "{:?}", ev[0].block);
+        assert!(
+            ev[0].block.iter().any(|l| l == "PC is at null_deref_do+0x18/0x20 [fault_null_deref]"),
+            "{:?}",
+            ev[0].block
+        );
         assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{:?}", ev[0].block.last());
         let (_, ev) = scan_fixture("tiny4412-3.5-warn-on.log");
-        assert!(ev[0].first_line().starts_with("WARNING: at ") && ev[0].first_line().ends_with("fault_warn_on.c:19 warn_on_do+0x28/0x2c [fault_warn_on]()"), "{}", ev[0].first_line());
+        assert!(
+            ev[0].first_line().starts_with("WARNING: at ")
+                && ev[0].first_line().ends_with("fault_warn_on.c:19 warn_on_do+0x28/0x2c [fault_warn_on]()"),
+            "{}",
+            ev[0].first_line()
+        );
         assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{:?}", ev[0].block.last());
         let (_, ev) = scan_fixture("tiny4412-3.5-sched-atomic.log");
         assert_eq!(ev[0].first_line(), "BUG: scheduling while atomic: insmod/76/0x00000002");
