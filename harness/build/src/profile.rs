@@ -258,6 +258,19 @@ mod tests {
         assert_eq!(gdb.kernel.fragments, [plain.kernel.fragments.clone(), vec!["gdb.config".to_string()]].concat());
     }
 
+    /// 3.5's __cpu_up waits 1 s of guest time for the second CPU, which
+    /// calibrates its delay loop first unless lpj= presets it: on a loaded
+    /// host that outlasted the wait and the boot hung before the console in
+    /// about a third of runs (the profile's comment says how it was found).
+    #[test]
+    fn the_3_5_kernel_skips_the_second_cpus_delay_calibration() {
+        let p = Profile::load("tiny4412-3.5", &configs()).unwrap();
+        let lpj: Vec<&String> = p.qemu.cmdline.iter().filter(|a| a.starts_with("lpj=")).collect();
+        assert_eq!(lpj.len(), 1, "{:?}", p.qemu.cmdline);
+        let value: u64 = lpj[0]["lpj=".len()..].parse().unwrap();
+        assert!(value > 0, "{value}");
+    }
+
     /// The board's kernel under QEMU keeps every value of the board's
     /// defconfig that a module can see (its structures' layout, its
     /// vermagic, its timing): its fragment may only change what QEMU's

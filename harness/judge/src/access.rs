@@ -18,7 +18,7 @@
 //! 3.5 layer's accessors give it the mapping and the module's line), and
 //! it counts the same.
 
-use crate::step::Transcript;
+use crate::step::{StepKind, Transcript};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -132,7 +132,11 @@ impl std::fmt::Display for Unmodelled {
 /// The accesses that the steps made, in order, each distinct (address,
 /// direction, step) once, at most [`MAX_KEPT`]: not those before the first
 /// step (the boot's), nor any to an address the boot touched, nor those
-/// between steps or after the last (the step library's, the poweroff's).
+/// between steps or after the last (the step library's, the poweroff's),
+/// nor those of a census step: that is the harness reading the kernel's
+/// lists, and on 3.5 debugfs's GPIO list reads the level of every pin the
+/// kernel's own drivers requested from data registers smdkc210 lacks (a
+/// module's leftover pin is the census's own finding).
 pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) -> Vec<Unmodelled> {
     let first_step = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let boot: Vec<u64> =
@@ -147,6 +151,9 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
         let Some(step) = t.lines.iter().rev().find(|l| l.number <= *n).and_then(|l| l.step).map(|i| &t.steps[i]) else {
             continue;
         };
+        if step.kind() == StepKind::Census {
+            continue;
+        }
         let u = Unmodelled {
             address: format!("0x{:08X}", a.address),
             write: a.write,
@@ -191,6 +198,9 @@ pub fn from_board(t: &Transcript, map: &MemoryMap) -> Vec<Unmodelled> {
         .filter(|(_, _, part, _)| part == BOARD_ACCESS)
         .filter_map(|(i, _, _, state)| {
             let step = &t.steps[(*i)?];
+            if step.kind() == StepKind::Census {
+                return None;
+            }
             let mut w = state.split_whitespace();
             let write = match w.next()? {
                 "write" => true,
@@ -361,6 +371,31 @@ mod tests {
             ]
         );
         assert_eq!(t.board_changes().iter().map(|c| c.part.as_str()).collect::<Vec<_>>(), ["LED1"]);
+    }
+
+    /// The census reads the kernel's lists (on 3.5, debugfs's GPIO list
+    /// reads each requested pin's level from registers smdkc210 lacks):
+    /// those reads are the harness's, not the module's, and never make it
+    /// NEEDS-THE-BOARD; the same read in the module's own step still counts.
+    #[test]
+    fn the_census_steps_reads_are_not_the_modules() {
+        use crate::marker::{FIXTURE_NONCE, MARKER};
+        let log = "[    6.7] @@N begin census\n\
+                   [    7.6] @@N end census rc=0\n\
+                   [    7.7] @@N begin insmod\n\
+                   [    7.8] @@N end insmod rc=0\n\
+                   [    8.3] @@N begin census#2\n\
+                   [    8.8] @@N end census#2 rc=0\n"
+            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
+        let t = Transcript::from_log(&log, FIXTURE_NONCE);
+        let read = |address| Access { address, write: false, size: 4 };
+        // Console line 1 (census), 3 (insmod), 5 (census#2).
+        let placed = [(1, read(0x1100_0044)), (3, read(0x1100_0C64)), (5, read(0x1100_0084))];
+        let shown: Vec<String> = attribute(&t, &placed, &map()).iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["read of 0x11000C64 (4 bytes, GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX3DAT) in step insmod"]
+        );
     }
 
     fn map() -> MemoryMap {

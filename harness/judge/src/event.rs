@@ -365,6 +365,11 @@ fn ends_block(kind: &EventKind, message: &str, len: usize) -> bool {
         EventKind::Kmemleak => !message.starts_with(' '),
         // KASAN reports close with a ruler of '='.
         EventKind::Kasan { .. } => message.starts_with("=========="),
+        // An oops always ends with its end marker (oops_exit), and 3.5's
+        // ARM oops prints blank lines inside it, between the memory it
+        // dumps around each register ("SP: 0xeca25e38:", "FP: …"), before
+        // its backtrace.
+        EventKind::Oops => message.starts_with("---[ end "),
         _ => message.starts_with("---[ end ") || (len > 1 && message.is_empty()),
     }
 }
@@ -943,6 +948,52 @@ mod real_logs {
             let (_, ev) = scan_fixture(name);
             assert_eq!(summary(&ev), want, "{name}");
         }
+    }
+
+    /// FriendlyARM's own Linux 3.5 (the tiny4412-3.5 profile), captured from
+    /// fixtures/faults/ on it: 3.5's words, not 6.12's. Its WARNING says
+    /// `WARNING: at FILE:LINE FUNC()` with no CPU or PID, its oops has no
+    /// `Call trace:` but `[<pc>] (func+off/size [module]) from [<lr>]`
+    /// lines, and its BUG report names no CPU. Each is one report, of the
+    /// step it came in (the second load's too), named by the module's
+    /// function.
+    #[test]
+    fn linux_3_5s_own_reports_are_parsed() {
+        let warn = Some("warn_on_do [fault_warn_on]");
+        let atomic = Some("sched_atomic_do [fault_sched_atomic]");
+        for (name, want) in [
+            ("tiny4412-3.5-null-deref.log", vec![one("oops", "insmod", Some("null_deref_do [fault_null_deref]"))]),
+            ("tiny4412-3.5-warn-on.log", vec![one("WARNING", "insmod", warn), one("WARNING", "insmod#2", warn)]),
+            (
+                "tiny4412-3.5-sched-atomic.log",
+                vec![one("BUG report", "insmod", atomic), one("BUG report", "insmod#2", atomic)],
+            ),
+        ] {
+            let (t, ev) = scan_fixture(name);
+            assert_eq!(summary(&ev), want, "{name}");
+            assert!(t.done, "{name}: the run ended");
+            for e in &ev {
+                assert!(!e.block.iter().any(|l| l.contains("@@harness")), "{name}: {:?}", e.block);
+            }
+        }
+        let (_, ev) = scan_fixture("tiny4412-3.5-null-deref.log");
+        assert_eq!(ev[0].first_line(), "Unable to handle kernel NULL pointer dereference at virtual address 00000000");
+        assert!(
+            ev[0].block.iter().any(|l| l == "PC is at null_deref_do+0x18/0x20 [fault_null_deref]"),
+            "{:?}",
+            ev[0].block
+        );
+        assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{:?}", ev[0].block.last());
+        let (_, ev) = scan_fixture("tiny4412-3.5-warn-on.log");
+        assert!(
+            ev[0].first_line().starts_with("WARNING: at ")
+                && ev[0].first_line().ends_with("fault_warn_on.c:19 warn_on_do+0x28/0x2c [fault_warn_on]()"),
+            "{}",
+            ev[0].first_line()
+        );
+        assert!(ev[0].block.last().unwrap().starts_with("---[ end trace"), "{:?}", ev[0].block.last());
+        let (_, ev) = scan_fixture("tiny4412-3.5-sched-atomic.log");
+        assert_eq!(ev[0].first_line(), "BUG: scheduling while atomic: insmod/76/0x00000002");
     }
 
     /// The step library's `pid` marker landed between the kernel's "cut

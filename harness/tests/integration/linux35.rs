@@ -10,28 +10,20 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// The software lessons: nothing of them reaches the board's hardware.
-pub const SOFTWARE_LESSONS: &[&str] = &[
-    "chardev",
-    "export",
-    "kthread",
-    "misc",
-    "mutex",
-    "param",
-    "platform",
-    "poll",
-    "proc",
-    "timer",
-    "workqueue",
-];
+pub const SOFTWARE_LESSONS: &[&str] =
+    &["chardev", "export", "kthread", "misc", "mutex", "param", "platform", "poll", "proc", "timer", "workqueue"];
 
-/// The vendor tarball, from the repository root; None (said) when absent.
+/// The vendor tarball: `TINY4412_LINUX_SRC` (the profile's own variable,
+/// which .ci/run sets), else `../shared/vendor/` from the repository root;
+/// None (said) when neither is there.
 pub fn vendor_tarball() -> Option<PathBuf> {
-    let p = repo().join("../shared/vendor/tiny4412-linux-3.5-9f0a8c36.tar.xz");
-    if p.is_file() {
+    let from_env = std::env::var_os("TINY4412_LINUX_SRC").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let p = from_env.unwrap_or_else(|| repo().join("../shared/vendor/tiny4412-linux-3.5-9f0a8c36.tar.xz"));
+    if p.exists() {
         return Some(p);
     }
     eprintln!(
-        "SKIPPED: no FriendlyARM Linux 3.5 tarball at {} (CI has it; see docs/linux-3.5-kernel.md)",
+        "SKIPPED: no FriendlyARM Linux 3.5 source at {} (set TINY4412_LINUX_SRC, or put the tarball in ../shared/vendor/; CI has it; see docs/linux-3.5-kernel.md)",
         p.display()
     );
     None
@@ -55,32 +47,18 @@ fn the_rust_module_its_c_twin_and_every_software_lesson_pass_on_the_boards_own_k
     };
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("verdicts.json");
-    let mut dirs: Vec<PathBuf> = vec![
-        repo().join("kmod"),
-        repo().join("kmod/c-twin"),
-        repo().join("fixtures/tutorial/mmc_byte"),
-    ];
-    dirs.extend(
-        SOFTWARE_LESSONS
-            .iter()
-            .map(|l| repo().join("fixtures/lessons").join(l)),
-    );
+    let mut dirs: Vec<PathBuf> =
+        vec![repo().join("kmod"), repo().join("kmod/c-twin"), repo().join("fixtures/tutorial/mmc_byte")];
+    dirs.extend(SOFTWARE_LESSONS.iter().map(|l| repo().join("fixtures/lessons").join(l)));
     let mut args: Vec<String> = vec!["--json".into(), json.display().to_string()];
     for d in &dirs {
         args.extend(["--module".into(), d.display().to_string()]);
     }
-    let out = check35(
-        &tarball,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let out = check35(&tarball, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(
-        t.contains(&format!("{0} of {0} passed, in one boot", dirs.len())),
-        "{t}"
-    );
-    let reports: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(t.contains(&format!("{0} of {0} passed, in one boot", dirs.len())), "{t}");
+    let reports: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for r in reports.as_array().unwrap() {
         // The board's kernel itself, not the stand-in.
         let release = r["kernel_release"].as_str().unwrap();
@@ -97,10 +75,7 @@ fn the_rust_module_its_c_twin_and_every_software_lesson_pass_on_the_boards_own_k
             .find(|r| r["module"] == unit)
             .unwrap_or_else(|| panic!("no {unit} in {reports}"));
         let checks = r["verdict"]["checks"].to_string();
-        assert!(
-            checks.contains("process:insmod") && checks.contains("mmc exit!"),
-            "{unit}: {checks}"
-        );
+        assert!(checks.contains("process:insmod") && checks.contains("mmc exit!"), "{unit}: {checks}");
     }
     common::assert_no_qemu_children();
 }
@@ -113,7 +88,10 @@ fn a_lesson_that_acts_on_the_board_is_refused_with_the_reason() {
     let Some(tarball) = vendor_tarball() else {
         return;
     };
-    let lesson = repo().join("fixtures/lessons/key-irq");
+    // led-gpio builds on 3.5 as it is (key-irq does not: it calls
+    // gpio_get_value() with only <mach/gpio.h>, which 3.5 does not declare
+    // there), so the refusal is what is seen, not a build error.
+    let lesson = repo().join("fixtures/lessons/led-gpio");
     let out = check35(&tarball, &["--module", lesson.to_str().unwrap()]);
     let t = text(&out);
     assert_ne!(out.status.code(), Some(0), "{t}");
@@ -134,10 +112,7 @@ fn without_a_source_the_profile_says_how_to_get_one() {
         .unwrap();
     let t = text(&out);
     assert_ne!(out.status.code(), Some(0), "{t}");
-    assert!(
-        t.contains("--kernel-src") && t.contains("TINY4412_LINUX_SRC") && t.contains("9f0a8c36"),
-        "{t}"
-    );
+    assert!(t.contains("--kernel-src") && t.contains("TINY4412_LINUX_SRC") && t.contains("9f0a8c36"), "{t}");
     // A tree of another version is named as such.
     let dir = tempfile::tempdir().unwrap();
     for f in ["Kconfig", "Makefile"] {
@@ -152,8 +127,5 @@ fn without_a_source_the_profile_says_how_to_get_one() {
         .output()
         .unwrap();
     let t = text(&out);
-    assert!(
-        t.contains("this is Linux 6.12, and the tiny4412-3.5 profile needs a Linux 3.5 tree"),
-        "{t}"
-    );
+    assert!(t.contains("this is Linux 6.12, and the tiny4412-3.5 profile needs a Linux 3.5 tree"), "{t}");
 }

@@ -12,12 +12,14 @@ mod changes;
 mod ci;
 mod cli;
 mod common;
+mod compare35;
 mod faults;
 mod gdb;
 mod install;
 mod ko;
 mod leftovers;
 mod lessons;
+mod linux35;
 mod memory;
 mod replay;
 mod sandbox;
@@ -26,9 +28,3 @@ mod supervision;
 mod unmodelled;
 mod virtual_board;
 mod workflow;
-
-// linux35.rs and compare35.rs (the tiny4412-3.5 profile's own runs, and the
-// table of verdicts on both kernels) are not in the suite yet: FriendlyARM's
-// 3.5 under smdkc210 stops before its console in about a third of the boots
-// (docs/linux-3.5-kernel.md, "Known problems"), so they could not pass
-// every time. They go back in with the fix for that hang.
