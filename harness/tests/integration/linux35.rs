@@ -23,7 +23,8 @@ pub fn vendor_tarball() -> Option<PathBuf> {
         return Some(p);
     }
     eprintln!(
-        "SKIPPED: no FriendlyARM Linux 3.5 source at {} (set TINY4412_LINUX_SRC, or put the tarball in ../shared/vendor/; CI has it; see docs/linux-3.5-kernel.md)",
+        "SKIPPED: no FriendlyARM Linux 3.5 source at {} (set TINY4412_LINUX_SRC, or put the tarball in \
+         ../shared/vendor/; CI has it; see docs/linux-3.5-kernel.md)",
         p.display()
     );
     None
