@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn a_quiet_source_meets_the_step_deadline() {
-        let short = Limits { step: Duration::from_millis(100), ..LIMITS };
+        // Long beside the source's 20 ms waits: at 100 ms, one wait of a
+        // thread descheduled on a loaded machine outlasted the deadline,
+        // and the loop rightly stopped after a single wait.
+        let short = Limits { step: Duration::from_millis(500), ..LIMITS };
         let mut w = watch(short);
         let mut s = script(&["@@begin app"], || Ok(Next::Quiet));
         let stop = drive(&mut w, &mut s).unwrap();
