@@ -28,8 +28,8 @@ mod virtual_board;
 mod workflow;
 
 // compare35.rs (the table of verdicts on both kernels) is not in the suite
-// yet: disagreements are already known (key-irq and key-poll do not
-// build on 3.5 itself; the board lessons are refused there) that must each
-// be listed with a checked reason in configs/linux-3.5-disagreements.toml
-// first, or the suite fails on them. The 3.5 boot hang that kept it and
-// linux35.rs out is fixed (the profile's lpj=).
+// yet: its first full run had 20 disagreements among 56 fixtures (9 board
+// lessons refused on 3.5, 9 that do not build on 3.5 itself, 2 that fail
+// there; docs/linux-3.5-kernel.md), none yet listed with a checked reason
+// in configs/linux-3.5-disagreements.toml, so it would fail. The 3.5 boot
+// hang that kept it and linux35.rs out is fixed (the profile's lpj=).
