@@ -147,6 +147,17 @@ pub fn load(configs: &Path) -> Result<Board> {
     Ok(Board { index, forms: forms.name })
 }
 
+/// The shipped index, read once per process: a run checks each of its
+/// module directories, and reading the index takes about a second.
+fn shipped() -> Result<&'static Board> {
+    static BOARD: std::sync::OnceLock<Board> = std::sync::OnceLock::new();
+    if let Some(b) = BOARD.get() {
+        return Ok(b);
+    }
+    let b = load(&crate::repo_root().join("configs"))?;
+    Ok(BOARD.get_or_init(|| b))
+}
+
 /// One preprocessed unit: its text, and whose each of its files is.
 pub struct Unit<'a> {
     pub text: &'a str,
@@ -852,7 +863,7 @@ pub fn check(
     sandbox: Sandbox,
     imports: &[String],
 ) -> Result<Vec<Lack>> {
-    let board = load(&crate::repo_root().join("configs"))?;
+    let board = shipped()?;
     let mut units = Vec::new();
     compiled_units(dir, built_in, dir, &mut units)?;
     let out_dir = work.join("board-api");
