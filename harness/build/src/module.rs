@@ -435,13 +435,19 @@ fn layer_safety(src: &Path, copy: &Path, log: &Path) -> Result<()> {
     if errors.is_empty() {
         return Ok(());
     }
-    let explanations = vec![crate::changes::LAYER_TYPE_EXPLANATION.to_string()];
+    Err(layer_stop(src, copy, log, &text, errors, crate::changes::LAYER_TYPE_EXPLANATION))
+}
+
+/// A build one of the layer's guards stopped: its errors, the guard's
+/// explanation, and the port list the log gives.
+fn layer_stop(src: &Path, copy: &Path, log: &Path, text: &str, errors: Vec<String>, why: &str) -> anyhow::Error {
     let ports = crate::changes::load(&crate::repo_root().join("configs"))
-        .map(|t| t.ports(&text, &copy.display().to_string()))
+        .map(|t| t.ports(text, &copy.display().to_string()))
         .unwrap_or_default();
+    let explanations = vec![why.to_string()];
     let (overrides, missing) = (Vec::new(), Vec::new());
-    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
-        .into())
+    BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
+        .into()
 }
 
 /// Under `--api 3.5` no kernel structure may hold the layer's 3.5-shaped
@@ -459,13 +465,7 @@ fn timer_layout(src: &Path, copy: &Path, log: &Path, work: &Path, kernel: &Kerne
     }
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let errors = found.iter().take(20).map(|e| e.to_string()).collect();
-    let explanations = vec![crate::timer_guard::EXPLANATION.to_string()];
-    let ports = crate::changes::load(&crate::repo_root().join("configs"))
-        .map(|t| t.ports(&text, &copy.display().to_string()))
-        .unwrap_or_default();
-    let (overrides, missing) = (Vec::new(), Vec::new());
-    Err(BuildError { dir: src.to_path_buf(), errors, log: log.to_path_buf(), explanations, ports, overrides, missing }
-        .into())
+    Err(layer_stop(src, copy, log, &text, errors, crate::timer_guard::EXPLANATION))
 }
 
 /// Moves a .ko's debug information aside: the .ko the guest loads (or the
