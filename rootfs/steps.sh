@@ -281,15 +281,16 @@ harness_rmmod() {
 
 # harness_by_name: /dev/input/by-name/NAME, a link to the event node of
 # each input device by the name its driver gave it (blanks and slashes as
-# `_`, as udev's by-id links write them), made anew before each step of a
-# run that names one (HARNESS_BY_NAME): the node's number depends on what
-# registered first. The folder (and /dev/input, when it is left empty) goes
-# with the last device, so the census after the unload finds nothing left.
+# `_`, as udev's by-id links write them), brought up to date before each
+# step of a run that names one (HARNESS_BY_NAME): the node's number depends
+# on what registered first. A link that is still right is left alone: a
+# background reader may be opening it while the next step begins (on the
+# debug kernel one found it gone between a remove and a remake). The folder
+# (and /dev/input, when it is left empty) goes with the last device, so the
+# census after the unload finds nothing left.
 harness_by_name() {
     _bn=$HARNESS_ROOT/dev/input/by-name
-    for _l in "$_bn"/*; do
-        [ -L "$_l" ] && rm -f "$_l"
-    done
+    _want=" "
     for _ev in $HARNESS_ROOT/sys/class/input/event*; do
         [ -r "$_ev/device/name" ] || continue
         read -r _bname < "$_ev/device/name" || [ -n "$_bname" ] || continue
@@ -302,9 +303,21 @@ harness_by_name() {
         IFS=$_ifs
         set +f
         [ -n "$_bname" ] || continue
+        _want="$_want$_bname=${_ev##*/} "
+        case $HARNESS_BY_NAME_MADE in
+        *" $_bname=${_ev##*/} "*) [ -L "$_bn/$_bname" ] && continue ;;
+        esac
         [ -d "$_bn" ] || mkdir -p "$_bn" || return 0
         ln -sf "../${_ev##*/}" "$_bn/$_bname"
     done
+    for _l in "$_bn"/*; do
+        [ -L "$_l" ] || continue
+        case $_want in
+        *" ${_l##*/}="*) ;;
+        *) rm -f "$_l" ;;
+        esac
+    done
+    HARNESS_BY_NAME_MADE=$_want
     rmdir "$_bn" 2>/dev/null && rmdir "$HARNESS_ROOT/dev/input" 2>/dev/null
     return 0
 }

@@ -662,8 +662,14 @@ mod tests {
         std::fs::create_dir_all(&ev).unwrap();
         std::fs::create_dir_all(root.join("dev")).unwrap();
         std::fs::write(ev.join("name"), "tiny4412 buttons\n").unwrap();
-        let e = exp("[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\n\
+        // `still`: the link `find` made is the same file a step later (a
+        // hard link to it, made by `find`, is counted): a reader opening it
+        // while a step begins never finds it gone and made again.
+        let e = exp("[[step]]\nname='find'\nrun='readlink \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\" && \
+             ln -P \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\" \"$HARNESS_TMP/held\"'\n\
              stdout=[{line='../event3'}]\n\
+             [[step]]\nname='still'\nrun='stat -c %h \"$HARNESS_ROOT/dev/input/by-name/tiny4412_buttons\"'\n\
+             stdout=[{line='2'}]\n\
              [[step]]\nname='unplug'\nrun='rm -r \"$HARNESS_ROOT/sys/class/input/event3\"'\n\
              [[step]]\nname='after'\nrun='ls -A \"$HARNESS_ROOT/dev\"; echo listed'\nstdout=[{line='listed'}]\n");
         let p = plan(&[m("hello")], &e).unwrap();
@@ -677,6 +683,7 @@ mod tests {
             &[("HARNESS_ROOT", &root_s)],
         );
         assert_eq!(t.output_lines(t.step("find").unwrap()).collect::<Vec<_>>(), ["../event3"]);
+        assert_eq!(t.output_lines(t.step("still").unwrap()).collect::<Vec<_>>(), ["2"]);
         assert_eq!(t.output_lines(t.step("after").unwrap()).collect::<Vec<_>>(), ["listed"]);
         assert!(!root.join("dev/input").exists());
         // A run that names no device by name looks at none.
