@@ -275,8 +275,9 @@ pub fn quote(s: &str) -> String {
     }
 }
 
-/// The key of a background step's files in the guest (`unit.name`).
-fn background_key(id: &StepId) -> String {
+/// The key of a background step's files in the guest (`unit.name`):
+/// `harness-bg.KEY.out` and `.pid` (steps.sh, harness_start).
+pub fn background_key(id: &StepId) -> String {
     id.to_string().replace('/', ".")
 }
 

@@ -390,20 +390,27 @@ fn replay_on_a_garbage_line_names_the_baud_rate() {
 
 /// A lesson with a user program, replayed on the emulated board: the program
 /// is copied and checked like the module, put first on PATH, and its output
-/// is matched as under QEMU.
+/// is matched as under QEMU. The program is the input lesson's endless
+/// reader, which finds its device by name (/dev/input/by-name/): it runs in
+/// the background while the person at the board clicks K1, the press step
+/// waits for the driver's line (`until`, by the board's dmesg), and the
+/// collect step waits for the reader's line and stops it (SIGINT).
 #[test]
 fn replay_of_a_lesson_runs_its_app_on_the_board() {
     let board = board();
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(&board.pty, Some(repo().join("fixtures/lessons/misc")), 120);
+    let mut opts = lesson(&board.pty, "key-input");
+    opts.press_within = 10;
     opts.transcript = Some(dir.path().join("board.log"));
     let json = dir.path().join("v.json");
     opts.output.json = Some(json.clone());
     let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
-    held(v, "app outputs line \"app: got pong\"");
-    held(v, "app prints line \"hello_misc: write ping\"");
+    held(v, "collect outputs line \"key 38 up\"");
+    held(v, "press sees line \"buttons_input: K1 up\" in the kernel log within 3000 ms");
+    held(v, "collect sees line \"key 38 up\" in the output of reader within 3000 ms");
+    held(v, "collect stops reader");
     assert!(report.notes.is_empty(), "{:?}", report.notes);
     // The verdict, with the replay's stage timings, as JSON.
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

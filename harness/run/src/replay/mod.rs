@@ -541,6 +541,12 @@ fn copy_files(
     b.files.push(format!("{BOARD_DIR}/harness-step.out"));
     // The census's lists (steps.sh, harness_census).
     b.files.push(format!("{BOARD_DIR}/harness-census"));
+    // A background step's output and pid (steps.sh, harness_start): a
+    // replay of a lesson whose app runs in the background left both.
+    for st in sc.plan.steps.iter().filter(|s| matches!(s.action, plan::Action::Run { background: true, .. })) {
+        let key = plan::background_key(&st.id());
+        b.files.extend(["out", "pid"].map(|ext| format!("{BOARD_DIR}/harness-bg.{key}.{ext}")));
+    }
     let mut copied = Vec::new();
     match &opts.board_path {
         Some(p) => {
