@@ -25,6 +25,13 @@
  * show the pins free. The buttons' interrupts are requested for real,
  * as the stock driver does, while /dev/buttons is open.
  *
+ * And, stock drivers off or on: a module whose init leaves a misc device
+ * under one of their /dev names is a change (`/dev/buttons registered`),
+ * since on the image its misc_register fails (3.5's device_create meets
+ * the stock driver's sysfs entry: -EEXIST, after a `sysfs: cannot create
+ * duplicate filename` dump). With them on, the module's own registration
+ * fails here too, so nothing is said.
+ *
  * What the drivers do once opened is not modelled, save /dev/leds's
  * ioctl (cmd 1 lights LED arg, 0 puts it out) and /dev/buttons's open,
  * which takes K1-K4's interrupts as the stock driver's open does.
@@ -35,6 +42,7 @@
 #include <linux/interrupt.h>
 #include <linux/miscdevice.h>
 #include <linux/fs.h>
+#include <linux/namei.h>
 #include <mach/gpio.h>
 #include <mach/irqs.h>
 #include "stock.h"
@@ -255,8 +263,39 @@ int stock_control(const char *line)
 	return 0;
 }
 
+/* After a module's init has run (the notifier's MODULE_STATE_LIVE comes
+ * after it): each stock /dev name now in /sys/class/misc is the module's,
+ * since with the stock drivers off the model registers none. A name a
+ * module of an earlier unit kept is said again: the notes are per name. */
+static int stock_module_live(struct notifier_block *nb, unsigned long action, void *data)
+{
+	char path[48], part[16];
+	struct path found;
+	int i;
+
+	if (action != MODULE_STATE_LIVE || on)
+		return NOTIFY_DONE;
+	for (i = 0; i < ARRAY_SIZE(miscs); i++) {
+		snprintf(path, sizeof(path), "/sys/class/misc/%s", miscs[i].name);
+		if (kern_path(path, 0, &found))
+			continue;
+		path_put(&found);
+		snprintf(part, sizeof(part), "/dev/%s", miscs[i].name);
+		board_change(part, "registered");
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block stock_modules = { .notifier_call = stock_module_live };
+
+int stock_init(void)
+{
+	return register_module_notifier(&stock_modules);
+}
+
 void stock_exit(void)
 {
+	unregister_module_notifier(&stock_modules);
 	if (on)
 		stock_off();
 }

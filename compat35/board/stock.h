@@ -13,6 +13,8 @@ int stock_eint_request(struct irq_data *d);
 int stock_adc_request(struct irq_data *d);
 /* A control file line: 1 if it was "stock on|off", else 0. */
 int stock_control(const char *line);
+/* Watches modules' misc devices under the stock drivers' /dev names. */
+int stock_init(void);
 void stock_exit(void);
 
 /* tiny4412_board.c's: a change for the `changes` file. */

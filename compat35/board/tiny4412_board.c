@@ -1266,11 +1266,17 @@ static int __init board_init(void)
 	ret = board_clocks_add();
 	if (ret)
 		goto fail_chips;
+	ret = stock_init();
+	if (ret) {
+		board_clocks_remove();
+		goto fail_chips;
+	}
 	dir = proc_mkdir("tiny4412-board", NULL);
 	if (!dir || !proc_create("control", 0200, dir, &control_ops) ||
 	    !proc_create_single("state", 0444, dir, state_show) ||
 	    !proc_create_single("changes", 0444, dir, changes_show)) {
 		proc_remove(dir);
+		stock_exit();
 		board_clocks_remove();
 		ret = -ENOMEM;
 		goto fail_chips;

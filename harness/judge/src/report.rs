@@ -246,6 +246,7 @@ mod tests {
             when: "from boot".into(),
             step: Some("insmod".into()),
             refused,
+            dev_name: false,
         };
         v.stock = vec![note(false)];
         v.lacks = vec![Lack {

@@ -71,12 +71,31 @@ pub struct StockNote {
     /// The virtual board held it (`[board] stock-drivers = true`) and
     /// refused the request with -EBUSY, as the image does.
     pub refused: bool,
+    /// The resource is the driver's /dev name: the module registered a
+    /// misc device of that name (`/dev/buttons`), which the image's
+    /// driver has registered from boot.
+    pub dev_name: bool,
 }
 
 impl fmt::Display for StockNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let step = self.step.as_ref().map(|s| format!(" in step {s}")).unwrap_or_default();
         let (res, what, driver, when) = (&self.resource, &self.what, &self.driver, &self.when);
+        if self.dev_name {
+            // 3.5's misc_register checks minors only: the name meets the
+            // stock driver's in sysfs (drivers/char/misc.c, device_create).
+            let name = res.trim_start_matches("/dev/");
+            write!(
+                f,
+                "{res} ({what}){step} is also the stock image's {driver} driver's, registered {when}: on \
+                FriendlyARM's image this module's misc_register fails with -EEXIST (\"File exists\"), after the \
+                kernel's `sysfs: cannot create duplicate filename '/devices/virtual/misc/{name}'` dump; the usual \
+                fix is another name for the device, or a kernel built without {} (Device Drivers > Character \
+                devices)",
+                self.option
+            )?;
+            return Ok(());
+        }
         if self.refused {
             write!(
                 f,
@@ -104,7 +123,7 @@ fn pin_name(mac: &str) -> String {
 /// The note for a change, when it is a request of what a stock driver holds.
 fn note(c: &BoardChange) -> Option<StockNote> {
     let refused = match c.state.as_str() {
-        "requested" => false,
+        "requested" | "registered" => false,
         "refused" => true,
         _ => return None,
     };
@@ -117,7 +136,12 @@ fn note(c: &BoardChange) -> Option<StockNote> {
             when: when.to_string(),
             step: c.step.clone(),
             refused,
+            dev_name: c.state == "registered",
         };
+        if c.state == "registered" {
+            let ours = c.part.strip_prefix("/dev/") == Some(d.misc.as_str());
+            return ours.then(|| held("a misc device".into(), "from boot"));
+        }
         if let Some(mac) = d.pins.get(&c.part) {
             return Some(held(pin_name(mac), "from boot"));
         }
@@ -249,6 +273,22 @@ mod tests {
         let text = held[0].to_string();
         assert!(held[0].refused && text.contains("LED1 (GPM4_0) in step insmod was refused with -EBUSY"), "{text}");
         assert!(text.contains("CONFIG_TINY4412_LEDS"), "{text}");
+    }
+
+    /// A module's misc device under a stock driver's /dev name: on the
+    /// image, its misc_register fails (key-app's "buttons" did so on the
+    /// emulated stock board, with a duplicate-filename dump).
+    #[test]
+    fn a_misc_device_under_a_stock_drivers_name_is_noted() {
+        let n = notes(&[change("/dev/buttons", "registered"), change("/dev/buttons", "registered")]);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert!(n[0].dev_name && !n[0].refused && n[0].option == "CONFIG_TINY4412_BUTTONS", "{n:?}");
+        let text = n[0].to_string();
+        for want in ["/dev/buttons (a misc device) in step insmod", "-EEXIST", "/devices/virtual/misc/buttons"] {
+            assert!(text.contains(want), "{want:?} not in {text}");
+        }
+        assert!(notes(&[change("/dev/hello", "registered")]).is_empty());
+        assert!(notes(&[change("/dev/leds", "on")]).is_empty());
     }
 
     #[test]

@@ -116,6 +116,13 @@ fn stock_notes(verdict: &dyn Fn(&str) -> serde_json::Value, t: &str) {
     let leds: Vec<String> = resources(&verdict("led-gpio")).into_iter().map(|(r, _)| r).collect();
     assert_eq!(leds, ["LED1", "LED2", "LED3", "LED4"]);
     assert!(resources(&verdict("key-irq")).iter().any(|(r, refused)| r == "XEINT26" && !refused));
+    // The button lesson's misc device is named as the stock driver's:
+    // its misc_register fails on the image.
+    let app = verdict("key-app");
+    let named: Vec<&serde_json::Value> =
+        app["stock"].as_array().unwrap().iter().filter(|n| n["resource"] == "/dev/buttons").collect();
+    assert!(named.len() == 1 && named[0]["dev_name"] == true && named[0]["step"] == "insmod", "{app}");
+    assert!(t.contains("this module's misc_register fails with -EEXIST"), "{t}");
     // A lesson that reaches no stock resource says nothing of them.
     assert_eq!(resources(&verdict("led-registers")), []);
 }
