@@ -15,6 +15,7 @@ mod common;
 mod faults;
 mod gdb;
 mod install;
+mod installed;
 mod ko;
 mod leftovers;
 mod lessons;
