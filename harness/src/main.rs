@@ -215,12 +215,15 @@ fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
 
 /// `check` without --module (nor --kernel-module) checks the current
 /// directory when it is a module folder, as in a module's own repository;
-/// else kmod/, saying why.
+/// else kmod/, saying why (but at the checkout's root, where kmod/ is the
+/// README's first command).
 fn module_here(mut o: CheckOptions) -> CheckOptions {
     if o.module.module_dirs.is_empty() && o.module.kernel_modules.is_empty() {
         let here = std::env::current_dir().map_err(|e| format!("it cannot be read: {e}"));
+        let at_root = here.as_ref().is_ok_and(|d| harness::data::checkout() == Some(d.as_path()));
         match here.and_then(|d| harness::init::module_here(&d)) {
             Ok(dir) => o.module.module_dirs.push(dir),
+            Err(_) if at_root => {}
             Err(why) => eprintln!(
                 "harness: the current directory is not a module folder ({why}); checking the default module, \
                  kmod/ (give --module DIR)"
