@@ -181,11 +181,11 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
 /// documented.
 #[test]
 fn every_subcommand_has_working_help() {
-    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key"] {
+    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key", "init", "paths"] {
         let out = harness(&[sub, "--help"]);
         let t = text(&out);
         assert!(out.status.success(), "{sub} --help: {t}");
-        assert!(t.contains("Usage: harness"), "{sub}: {t}");
+        assert!(t.contains("Usage: tiny4412-harness"), "{sub}: {t}");
     }
     let t = text(&harness(&["check", "--help"]));
     assert!(t.contains("--kernel-module") && t.contains("more than once"), "{t}");
