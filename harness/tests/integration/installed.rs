@@ -75,6 +75,12 @@ fn an_installed_binary_checks_the_module_folder_it_runs_in_and_writes_nothing_th
     let t = text(&out);
     let data = t.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or_else(|| panic!("{t}"));
     assert!(Path::new(data).starts_with(harness::cache::root().join("data")), "the built-in copy: {t}");
+    // Kernel cache keys hash contents, not where the data lies: the
+    // installed binary finds the kernels the checkout built.
+    let key = |out: Output| String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let installed_key = key(run_hidden(&exe, &module, &["cache-key", "--profile", "exynos4210"]));
+    assert_eq!(installed_key, key(crate::common::harness(&["cache-key", "--profile", "exynos4210"])));
+    assert_eq!(installed_key.len(), 16, "{installed_key}");
     let before = snapshot(&module);
     let junit = work.path().join("junit.xml");
     let out = run_hidden(&exe, &module, &["check", "--junit", junit.to_str().unwrap()]);
