@@ -281,6 +281,9 @@ fn cache(c: CacheCommand) -> anyhow::Result<()> {
                 println!("removed {} ({:.0} MiB, last used {})", e.path.display(), mib(e.bytes), ago(e.last_used));
             }
             println!("{} build(s) removed, {:.0} MiB freed", gone.len(), mib(gone.iter().map(|e| e.bytes).sum()));
+            for dir in harness::data::gc(&cache::root())? {
+                println!("removed {} (another version's data)", dir.display());
+            }
         }
     }
     Ok(())

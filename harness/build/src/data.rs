@@ -95,11 +95,39 @@ fn find(env: Option<OsString>, exe: Option<&Path>) -> Option<PathBuf> {
     exe.and_then(|exe| exe.ancestors().skip(1).find(|d| holds_data(d))).map(Path::to_path_buf)
 }
 
+/// The built-in copy's key: the first 16 hex digits of its hash.
+fn key(gz: &[u8]) -> String {
+    Sha256::digest(gz)[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Removes the unpacked data of other versions from `cache`'s `data/`
+/// (`cache gc`), keeping this binary's own and any unpacking under way
+/// (`.tmp-`); returns what it removed. Another version finds its copy gone
+/// and unpacks it again.
+pub fn gc(cache: &Path) -> Result<Vec<PathBuf>> {
+    gc_keeping(&cache.join("data"), &key(BUNDLE))
+}
+
+fn gc_keeping(data: &Path, keep: &str) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(data) else { return Ok(Vec::new()) };
+    let mut gone = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", data.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == keep || name.contains(".tmp-") {
+            continue;
+        }
+        std::fs::remove_dir_all(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+        gone.push(entry.path());
+    }
+    Ok(gone)
+}
+
 /// Unpacks the gzip'd bundle into `into/KEY` (KEY from its hash), once: a
 /// later call, or another process, finds it there. Written into a
 /// temporary directory and renamed, so a half-unpacked copy is never used.
 fn unpack(gz: &[u8], into: &Path) -> Result<PathBuf> {
-    let key: String = Sha256::digest(gz)[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let key = key(gz);
     let dir = into.join(&key);
     if dir.is_dir() {
         return Ok(dir);
@@ -257,6 +285,19 @@ mod tests {
         v.extend((content.len() as u64).to_le_bytes());
         v.extend(content);
         v
+    }
+
+    #[test]
+    fn gc_removes_other_versions_data_but_not_its_own_nor_an_unpacking() {
+        let cache = tempfile::tempdir().unwrap();
+        let data = cache.path().join("data");
+        let own = unpack(BUNDLE, &data).unwrap();
+        for other in ["0123456789abcdef/configs", "fedcba9876543210.tmp-Ab12/configs"] {
+            std::fs::create_dir_all(data.join(other)).unwrap();
+        }
+        assert_eq!(gc(cache.path()).unwrap(), [data.join("0123456789abcdef")]);
+        assert!(own.join("configs").is_dir() && data.join("fedcba9876543210.tmp-Ab12").is_dir());
+        assert!(gc(tempfile::tempdir().unwrap().path()).unwrap().is_empty(), "no data/ at all");
     }
 
     #[test]
