@@ -61,6 +61,9 @@ fn run_hidden(exe: &Path, dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn an_installed_binary_checks_the_module_folder_it_runs_in_and_writes_nothing_there() {
+    // bubblewrap, which hides the checkout, as the harness installs it for its sandbox.
+    let logs = harness::cache::root().join("logs");
+    harness::packages::ensure(&harness::packages::for_sandbox(), &logs).unwrap_or_else(|e| panic!("{e:#}"));
     let root = tempfile::tempdir().unwrap();
     let exe = install(root.path());
     let size = std::fs::metadata(&exe).unwrap().len();
