@@ -13,7 +13,7 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
-    name = "harness",
+    name = "tiny4412-harness",
     version,
     about = "QEMU integration tests for out-of-tree kernel modules on the Tiny4412 family"
 )]
@@ -26,6 +26,15 @@ struct Cli {
 enum Command {
     /// Build the kernel and the module, boot, run the steps, and judge.
     Check(CheckOptions),
+    /// Write a starter expect.toml for the module in DIR (default: the
+    /// current directory), its steps named from the folder's obj-m;
+    /// an existing one is left alone.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print where the harness reads its data and writes its caches and runs.
+    Paths,
     /// Build everything a real board needs (zImage, dtb, zImage-dtb, uImage,
     /// the modules and programs, optionally a uInitrd) into one folder, with
     /// boot commands.
@@ -98,7 +107,8 @@ struct BoardImageArgs {
     /// A board from configs/boards/ [default: the only one there, tiny4412].
     #[arg(long)]
     board: Option<String>,
-    /// Output folder [default: target/board-image/BOARD].
+    /// Output folder [default: target/board-image/BOARD in a checkout, else
+    /// board-image/BOARD in the cache directory].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -143,7 +153,14 @@ fn main() -> ExitCode {
         ),
         Command::Watchdog => ExitCode::SUCCESS,
         Command::Cache(c) => exit_on_error(cache(c)),
-        Command::Check(o) => finish(harness::check::check(&o).map(|r| (r.units, r.run_dir))),
+        Command::Check(o) => finish(harness::check::check(&module_here(o)).map(|r| (r.units, r.run_dir))),
+        Command::Init { dir } => exit_on_error(init(dir)),
+        Command::Paths => {
+            println!("data: {}", harness::repo_root().display());
+            println!("cache: {}", harness::cache::root().display());
+            println!("runs: {}", harness::prepare::runs_root().display());
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -196,6 +213,36 @@ fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     }
 }
 
+/// `check` without --module (nor --kernel-module) checks the current
+/// directory when it is a module folder, as in a module's own repository;
+/// else kmod/, saying why (but at the checkout's root, where kmod/ is the
+/// README's first command).
+fn module_here(mut o: CheckOptions) -> CheckOptions {
+    if o.module.module_dirs.is_empty() && o.module.kernel_modules.is_empty() {
+        let here = std::env::current_dir().map_err(|e| format!("it cannot be read: {e}"));
+        let at_root = here.as_ref().is_ok_and(|d| harness::data::checkout() == Some(d.as_path()));
+        match here.and_then(|d| harness::init::module_here(&d)) {
+            Ok(dir) => o.module.module_dirs.push(dir),
+            Err(_) if at_root => {}
+            Err(why) => eprintln!(
+                "harness: the current directory is not a module folder ({why}); checking the default module, \
+                 kmod/ (give --module DIR)"
+            ),
+        }
+    }
+    o
+}
+
+fn init(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::current_dir()?,
+    };
+    let path = harness::init::write(&dir)?;
+    println!("wrote {}: edit its steps, then run tiny4412-harness check", path.display());
+    Ok(())
+}
+
 fn exit_on_error(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,6 +281,9 @@ fn cache(c: CacheCommand) -> anyhow::Result<()> {
                 println!("removed {} ({:.0} MiB, last used {})", e.path.display(), mib(e.bytes), ago(e.last_used));
             }
             println!("{} build(s) removed, {:.0} MiB freed", gone.len(), mib(gone.iter().map(|e| e.bytes).sum()));
+            for dir in harness::data::gc(&cache::root())? {
+                println!("removed {} (another version's data)", dir.display());
+            }
         }
     }
     Ok(())
@@ -278,7 +328,7 @@ fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
     harness::packages::ensure(&mkimage, &harness::cache::root().join("logs"))?;
     let kernel = KernelArgs { profile: profile.name.clone(), build: a.build };
     let p = harness::prepare::prepare(&kernel, &a.module, &harness::prepare::Stages::new())?;
-    let out = a.out.unwrap_or_else(|| root.join("target").join("board-image").join(&board.name));
+    let out = a.out.unwrap_or_else(|| harness::cache::scratch("board-image").join(&board.name));
     let image = build_image(&board, &p, &out, a.initramfs)?;
     println!("board image for {} in {}:", board.name, image.dir.display());
     for f in &image.files {

@@ -12,11 +12,25 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// `HARNESS_CACHE_DIR`, or `target/harness-cache` in the repository.
+/// `HARNESS_CACHE_DIR`; else `target/harness-cache` in a checkout, and
+/// the user's cache directory for an installed binary (see data.rs).
 pub fn root() -> PathBuf {
     match std::env::var_os("HARNESS_CACHE_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => crate::repo_root().join("target").join("harness-cache"),
+        _ => match crate::data::checkout() {
+            Some(checkout) => checkout.join("target").join("harness-cache"),
+            None => crate::data::user_cache(),
+        },
+    }
+}
+
+/// Where the harness writes its own files named `name` (caches, runs,
+/// board images) by default: `target/NAME` in a checkout, else
+/// `NAME` in the user's cache directory. Never the module's folder.
+pub fn scratch(name: &str) -> PathBuf {
+    match crate::data::checkout() {
+        Some(checkout) => checkout.join("target").join(name),
+        None => crate::data::user_cache().join(name),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod busybox;
 pub mod cache;
 pub mod changes;
 pub mod data;
+pub mod init;
 pub mod kconfig;
 pub mod kernel;
 pub mod loader;

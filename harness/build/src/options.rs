@@ -51,8 +51,9 @@ impl Default for KernelArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModuleArgs {
     /// Module directory, built with kbuild (`make -C KDIR M=DIR modules`;
-    /// its Makefile is read by kbuild, never run) [default: kmod/, unless
-    /// only --kernel-module is given]. Given more than once, the
+    /// its Makefile is read by kbuild, never run) [default: the current
+    /// directory when its Kbuild or Makefile names obj-m, else kmod/;
+    /// none when only --kernel-module is given]. Given more than once, the
     /// directories run one after another in one boot, each with its own
     /// expect.toml and its own verdict.
     #[arg(long = "module", value_name = "DIR")]

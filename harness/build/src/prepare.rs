@@ -866,13 +866,20 @@ pub fn new_nonce() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A fresh run directory under `HARNESS_RUN_DIR` (default
-/// `target/harness-runs`), deleted on drop unless kept.
-pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
-    let runs = match std::env::var_os("HARNESS_RUN_DIR") {
+/// Where run directories go: `HARNESS_RUN_DIR`, else `harness-runs` beside
+/// the caches (see [`crate::cache::scratch`]).
+pub fn runs_root() -> PathBuf {
+    match std::env::var_os("HARNESS_RUN_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => crate::repo_root().join("target").join("harness-runs"),
-    };
+        _ => crate::cache::scratch("harness-runs"),
+    }
+}
+
+/// A fresh run directory under `HARNESS_RUN_DIR` (default
+/// `target/harness-runs` in a checkout, else `harness-runs` in the user's
+/// cache directory), deleted on drop unless kept.
+pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    let runs = runs_root();
     std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
     tempfile::Builder::new()
         .prefix(prefix)

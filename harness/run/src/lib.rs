@@ -14,7 +14,7 @@ pub mod supervisor;
 // The layers below, under the paths this side's files (and the command
 // line's) name them by.
 pub use harness_build::{
-    api, beside, board_api, busybox, cache, changes, data, judge, kconfig, kernel, loader, module, module_cache,
+    api, beside, board_api, busybox, cache, changes, data, init, judge, kconfig, kernel, loader, module, module_cache,
     options, packages, patches, plan, prepare, process, profile, program, progress, repo_root, sandbox, timer_guard,
     toolchain,
 };

@@ -25,7 +25,7 @@ fn spawn_kernel(cache: &Path, src: &Path, objects: u32) -> Child {
 
 /// `seconds`: how long each stand-in "compiler" runs.
 fn spawn_kernel_with(cache: &Path, src: &Path, objects: u32, seconds: f64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
+    Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .arg("kernel")
         .arg("--profile")
         .arg(src.join("standin.toml"))
@@ -215,7 +215,11 @@ fn gc_removes_all_but_the_newest_build_of_a_profile() {
     );
     assert_ne!(old, new);
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_harness")).args(args).env("HARNESS_CACHE_DIR", &cache).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
+            .args(args)
+            .env("HARNESS_CACHE_DIR", &cache)
+            .output()
+            .unwrap()
     };
     let list = text(&run(&["cache", "list"]));
     assert!(list.contains("2 build(s)") && list.contains(&old) && list.contains(&new), "{list}");

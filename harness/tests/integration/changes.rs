@@ -197,7 +197,7 @@ fn a_module_named_module_fails_to_load_natively_with_the_explanation() {
 #[test]
 fn a_module_that_does_not_compile_names_a_log_that_exists() {
     let runs = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--api", "native", "--module", repo().join("fixtures/api-changes/timer").to_str().unwrap()])
         .env("HARNESS_RUN_DIR", runs.path())
         .stdin(std::process::Stdio::null())
@@ -263,7 +263,7 @@ fn headers_beside_the_module_folder_come_along_and_beyond_its_parent_never() {
 #[test]
 fn a_makefile_that_sets_cc_gets_its_error_as_headline_and_the_variable_named() {
     let runs = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--module", repo().join("fixtures/build-errors/vendor-cc").to_str().unwrap()])
         .env("HARNESS_RUN_DIR", runs.path())
         .stdin(std::process::Stdio::null())

@@ -39,7 +39,7 @@ fn the_data_is_found_beside_the_executable_or_where_the_variable_says() {
         }
         let from = repo().join("configs/profiles").join(format!("{profile}.toml"));
         std::fs::copy(from, d.path().join(format!("configs/profiles/{profile}.toml"))).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_harness"), d.path().join("bin/harness")).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_tiny4412-harness"), d.path().join("bin/tiny4412-harness")).unwrap();
         d
     };
     let run = |exe: &std::path::Path, data: Option<&std::path::Path>| {
@@ -55,10 +55,43 @@ fn the_data_is_found_beside_the_executable_or_where_the_variable_says() {
     };
     let (a, b) = (install("vexpress-a9"), install("exynos4210"));
     let from = |d: &tempfile::TempDir| format!("{}/configs/profiles)", d.path().file_name().unwrap().to_string_lossy());
-    let t = run(&a.path().join("bin/harness"), None);
+    let t = run(&a.path().join("bin/tiny4412-harness"), None);
     assert!(t.contains("available profiles are vexpress-a9 (from ") && t.contains(&from(&a)), "{t}");
-    let t = run(&a.path().join("bin/harness"), Some(b.path()));
+    let t = run(&a.path().join("bin/tiny4412-harness"), Some(b.path()));
     assert!(t.contains("available profiles are exynos4210 (from ") && t.contains(&from(&b)), "{t}");
+}
+
+/// A binary with no data beside it and no HARNESS_DATA_DIR (an install)
+/// uses the copy built into it, unpacked into the user's cache directory
+/// (XDG_CACHE_HOME here): every shipped profile, and its caches and runs
+/// go there too.
+#[test]
+fn a_binary_alone_unpacks_its_built_in_data_into_the_users_cache() {
+    let (bin, xdg) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let exe = bin.path().join("tiny4412-harness");
+    std::fs::copy(env!("CARGO_BIN_EXE_tiny4412-harness"), &exe).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(args).current_dir("/").stdin(std::process::Stdio::null());
+        cmd.env_remove("HARNESS_DATA_DIR").env_remove("HARNESS_CACHE_DIR").env_remove("HARNESS_RUN_DIR");
+        cmd.env("XDG_CACHE_HOME", xdg.path()).output().unwrap()
+    };
+    let cache = xdg.path().join("tiny4412-harness");
+    let out = run(&["paths"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let data = t.lines().find_map(|l| l.strip_prefix("data: ")).unwrap_or_else(|| panic!("{t}"));
+    assert!(std::path::Path::new(data).starts_with(cache.join("data")), "{t}");
+    assert!(t.contains(&format!("cache: {}\n", cache.display())), "{t}");
+    assert!(t.contains(&format!("runs: {}\n", cache.join("harness-runs").display())), "{t}");
+    let t = text(&run(&["check", "--profile", "tiny9"]));
+    let mut shipped: Vec<String> = std::fs::read_dir(repo().join("configs/profiles"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_string_lossy().strip_suffix(".toml").map(String::from))
+        .collect();
+    shipped.sort();
+    let want = format!("available profiles are {} (from {data}/configs/profiles)", shipped.join(", "));
+    assert!(t.contains(&want), "{want}\n{t}");
 }
 
 #[test]
@@ -148,11 +181,11 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
 /// documented.
 #[test]
 fn every_subcommand_has_working_help() {
-    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key"] {
+    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key", "init", "paths"] {
         let out = harness(&[sub, "--help"]);
         let t = text(&out);
         assert!(out.status.success(), "{sub} --help: {t}");
-        assert!(t.contains("Usage: harness"), "{sub}: {t}");
+        assert!(t.contains("Usage: tiny4412-harness"), "{sub}: {t}");
     }
     let t = text(&harness(&["check", "--help"]));
     assert!(t.contains("--kernel-module") && t.contains("more than once"), "{t}");

@@ -42,7 +42,7 @@ pub fn qemu_children_of(pid: u32) -> Vec<u32> {
 
 /// Runs the harness binary; the tests of exit codes and messages go through it.
 pub fn harness(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()

@@ -119,7 +119,7 @@ impl Column {
     fn boot(&self, names: &[String]) -> BTreeMap<String, String> {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("verdicts.json");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"));
         cmd.args(["check", "--profile", self.profile, "--api", &self.api.to_string(), "--json"]).arg(&json);
         if let Some(src) = &self.kernel_src {
             cmd.arg("--kernel-src").arg(src);

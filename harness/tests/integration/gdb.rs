@@ -38,7 +38,7 @@ fn wait(child: &mut Child, deadline: Instant, what: &str) -> std::process::ExitS
 /// set before either module existed, and the run still passes.
 #[test]
 fn gdb_breaks_in_the_c_twins_init_and_the_rust_modules_and_the_run_passes() {
-    let mut harness = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let mut harness = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--gdb", "--module", "kmod/c-twin", "--module", "kmod"])
         .current_dir(repo())
         .stdin(Stdio::null())

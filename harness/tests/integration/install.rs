@@ -25,7 +25,7 @@ esac
 fn check_with_path(bin: &Path, env: &[(&str, &str)]) -> (Output, String) {
     let cache = tempfile::tempdir().unwrap();
     let calls = bin.join("calls");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"));
     // A source that does not exist: a harness that went on to the kernel
     // stops there at once, instead of building one into the private cache.
     cmd.args(["check", "--kernel-src", "/nonexistent/linux-source-6.12.tar.xz", "--module"]).arg(repo().join("kmod"));

@@ -39,7 +39,7 @@ fn lessons_in_one_boot(api: Option<&str>) -> serde_json::Value {
     let mut dirs: Vec<PathBuf> = LESSONS.iter().map(|l| repo().join("fixtures/lessons").join(l)).collect();
     dirs.push(repo().join("fixtures/tutorial/mmc_byte"));
     dirs.push(repo().join("fixtures/hostile-makefile"));
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"));
     cmd.arg("check").arg("--json").arg(&json).env("HARNESS_TEST_MARKER", &marker).stdin(std::process::Stdio::null());
     if let Some(a) = api {
         cmd.args(["--api", a]);

@@ -32,7 +32,7 @@ pub fn vendor_tarball() -> Option<PathBuf> {
 
 /// `harness check --profile tiny4412-3.5 --kernel-src TARBALL ARGS`.
 pub fn check35(tarball: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
+    Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--profile", "tiny4412-3.5", "--kernel-src"])
         .arg(tarball)
         .args(args)
@@ -104,7 +104,7 @@ fn a_lesson_that_acts_on_the_board_is_refused_with_the_reason() {
 /// anything.
 #[test]
 fn without_a_source_the_profile_says_how_to_get_one() {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--profile", "tiny4412-3.5", "--module"])
         .arg(repo().join("kmod/c-twin"))
         .env_remove("TINY4412_LINUX_SRC")
@@ -120,7 +120,7 @@ fn without_a_source_the_profile_says_how_to_get_one() {
         std::fs::write(dir.path().join(f), "VERSION = 6\nPATCHLEVEL = 12\n").unwrap();
     }
     std::fs::create_dir(dir.path().join("arch")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--profile", "tiny4412-3.5", "--module"])
         .arg(repo().join("kmod/c-twin"))
         .env("TINY4412_LINUX_SRC", dir.path())

@@ -3,6 +3,7 @@
 //! (.config/nextest.toml), which bounds how many run at once. They share one
 //! kernel build per profile through the harness's own cache lock.
 
+mod action;
 mod board;
 mod board35;
 mod board_api;
@@ -15,6 +16,7 @@ mod common;
 mod faults;
 mod gdb;
 mod install;
+mod installed;
 mod ko;
 mod leftovers;
 mod lessons;

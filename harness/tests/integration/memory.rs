@@ -101,7 +101,7 @@ fn a_guest_flooding_its_console_does_not_take_the_harness_memory() {
             /dev/console\"\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--timeout", "600", "--step-timeout", "300", "--silence-timeout", "300", "--module"])
         .arg(repo().join("kmod/c-twin"))
         .arg("--expect")

@@ -226,7 +226,7 @@ fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &s
 #[test]
 fn replay_with_the_printf_transfer_through_the_cli() {
     let board = board();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["replay", "--serial"])
         .arg(&board.pty)
         .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
@@ -358,7 +358,7 @@ fn replay_on_a_garbage_line_names_the_baud_rate() {
     let line = FakeLine::new(Some((garbage, Duration::from_millis(50))));
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["replay", "--serial"])
         .arg(&line.path)
         .args([

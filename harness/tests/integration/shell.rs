@@ -24,7 +24,7 @@ impl OnTerminal {
         assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
         // SAFETY: both fds are ours alone from here.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        let child = Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
             .args(args)
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))

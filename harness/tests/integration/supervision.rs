@@ -54,7 +54,7 @@ fn assert_kdump(memory: Option<&str>, run_dir: &std::path::Path) {
 #[test]
 fn sigterm_to_the_harness_leaves_no_qemu() {
     let hang = fixture("faults/init-hang");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
         .args(["check", "--step-timeout", "600", "--module"])
         .arg(&hang)
         .stdin(std::process::Stdio::null())

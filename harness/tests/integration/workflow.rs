@@ -67,6 +67,14 @@ fn workflow_passes_actionlint() {
     assert!(findings.is_empty(), "actionlint findings:\n{}", findings.join("\n"));
 }
 
+/// The workflow a module's repository copies (docs/ci.md), which uses the
+/// action in three lines.
+#[test]
+fn the_example_module_workflow_passes_actionlint() {
+    let findings = actionlint(&repo().join("examples/module-workflow.yml"));
+    assert!(findings.is_empty(), "actionlint findings:\n{}", findings.join("\n"));
+}
+
 /// The linter really runs: a broken workflow is reported.
 #[test]
 fn actionlint_catches_a_broken_workflow() {
