@@ -240,6 +240,8 @@ pub struct Transcript {
     /// The virtual board's changes, from `board` markers: the step open
     /// when each was reported (an index into `steps`), when, part, state.
     pub board: Vec<(Option<usize>, f64, String, String)>,
+    /// The coverage files the guest sent (`check --coverage`, gcov.rs).
+    pub gcov: crate::gcov::Transfers,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
@@ -346,6 +348,17 @@ impl Transcript {
             }
             Some(Marker::Shell { open }) => {
                 self.at_shell = *open;
+                kind = LineKind::Marker;
+            }
+            // Coverage data: assembled apart, not kept as lines (a file's
+            // base64 would fill the console's view of the run).
+            Some(m @ (Marker::Gcda { .. } | Marker::GcdaData { .. } | Marker::GcdaEnd { .. })) => {
+                self.gcov.on(m);
+                self.seen += 1;
+                return marker;
+            }
+            Some(m @ (Marker::GcdaSkip { .. } | Marker::GcovNone)) => {
+                self.gcov.on(m);
                 kind = LineKind::Marker;
             }
             None if self.at_shell && timestamp.is_none() => kind = LineKind::Output,
@@ -523,6 +536,8 @@ impl Transcript {
             api: self.api.clone(),
             ports: self.ports.clone(),
             board: Vec::new(),
+            // Every unit's files: each unit takes those built in its folder.
+            gcov: self.gcov.clone(),
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,
