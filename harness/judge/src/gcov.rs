@@ -60,8 +60,9 @@ struct Open {
 
 impl Transfers {
     /// Takes one marker of the run; any other than the coverage's is
-    /// ignored.
-    pub fn on(&mut self, marker: &Marker) {
+    /// ignored. True for a line of a file's transfer (`gcda`, `gcdata`,
+    /// `gcda-end`), which is not kept as a console line.
+    pub fn on(&mut self, marker: &Marker) -> bool {
         match marker {
             Marker::Gcda { bytes, sha256, path } => {
                 self.cut("another file began before its end");
@@ -91,6 +92,7 @@ impl Transfers {
             Marker::GcovNone => self.no_gcov = true,
             _ => {}
         }
+        matches!(marker, Marker::Gcda { .. } | Marker::GcdaData { .. } | Marker::GcdaEnd { .. })
     }
 
     /// The console ended: a transfer still open was cut short.
@@ -229,14 +231,17 @@ struct GcovLine {
     count: u64,
 }
 
+/// A file's lines and their counts; its functions by start line and name.
+type Lines = BTreeMap<u32, u64>;
+type Functions = BTreeMap<(u32, String), FunctionCoverage>;
+
 /// The files of gcov's JSON `documents` that lie in the module folder,
 /// whose path as built was `built_in` (kernel headers' inline functions and
 /// kbuild's generated `.mod.c` are left out), merged by file: a line's
 /// counts add up, a function's too.
 pub fn from_gcov_json(documents: &[String], built_in: &str) -> anyhow::Result<Vec<FileCoverage>> {
     let prefix = format!("{}/", built_in.trim_end_matches('/'));
-    let mut by_file: BTreeMap<String, (BTreeMap<u32, u64>, BTreeMap<(u32, String), FunctionCoverage>)> =
-        BTreeMap::new();
+    let mut by_file: BTreeMap<String, (Lines, Functions)> = BTreeMap::new();
     for doc in documents {
         let parsed: GcovJson = serde_json::from_str(doc).map_err(|e| anyhow::anyhow!("reading gcov's JSON: {e}"))?;
         for f in parsed.files {
@@ -359,7 +364,9 @@ mod tests {
         forged[1] = Marker::GcdaData { text: String::from_utf8(t).unwrap() };
         for (what, ms) in [("lost", lost), ("twice", twice), ("forged", forged)] {
             let mut t = Transfers::default();
-            ms.iter().for_each(|m| t.on(m));
+            for m in &ms {
+                t.on(m);
+            }
             t.finish();
             assert!(t.files.is_empty(), "{what}: taken");
             assert!(t.refused.len() == 1 && t.refused[0].starts_with("/m/a.gcda: refused"), "{what}: {:?}", t.refused);
@@ -370,7 +377,9 @@ mod tests {
     fn a_cut_or_oversized_transfer_is_refused_without_keeping_it() {
         let mut t = Transfers::default();
         let markers = send(&mut Transfers::default(), "/m/a.gcda", &[1u8; 300]);
-        markers[..3].iter().for_each(|m| t.on(m));
+        for m in &markers[..3] {
+            t.on(m);
+        }
         t.finish();
         assert!(t.files.is_empty() && t.refused[0].contains("truncated"), "{:?}", t.refused);
 

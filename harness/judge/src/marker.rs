@@ -331,6 +331,17 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let (step, how) = (StepId::parse(w.next()?)?, Stop::parse(w.next()?)?);
             (w.next().is_none()).then_some(Marker::Stopped { step, how })?
         }
+        "done" if args.trim().is_empty() => Marker::Done,
+        _ => parse_gcov(verb, args)?,
+    };
+    Some((nonce, marker))
+}
+
+/// The coverage transfer's markers (judge/src/gcov.rs); any other verb is
+/// no marker.
+fn parse_gcov(verb: &str, args: &str) -> Option<Marker> {
+    let word = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    Some(match verb {
         "gcda" => {
             let mut w = args.splitn(3, ' ');
             let (bytes, sha256, path) = (w.next()?.parse().ok()?, w.next().filter(|s| word(s))?, w.next()?);
@@ -343,10 +354,8 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             Marker::GcdaSkip { bytes: bytes.parse().ok()?, path: path.to_string() }
         }
         "gcov" if args.trim() == "none" => Marker::GcovNone,
-        "done" if args.trim().is_empty() => Marker::Done,
         _ => return None,
-    };
-    Some((nonce, marker))
+    })
 }
 
 /// A marker of the run `nonce`; anything else (another run's marker, a

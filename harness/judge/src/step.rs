@@ -305,6 +305,12 @@ impl Transcript {
             }
             return marker;
         }
+        // Coverage data: assembled apart, not kept as lines (a file's
+        // base64 would fill the console's view of the run).
+        if marker.as_ref().is_some_and(|m| self.gcov.on(m)) {
+            self.seen += 1;
+            return marker;
+        }
         let open = self.steps.iter().rposition(|s| s.rc.is_none());
         let index = self.lines.len();
         let mut step = open;
@@ -343,24 +349,12 @@ impl Transcript {
                 self.done = true;
                 kind = LineKind::Marker;
             }
-            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. } | Marker::Dir { .. }) => {
-                kind = LineKind::Marker
-            }
             Some(Marker::Shell { open }) => {
                 self.at_shell = *open;
                 kind = LineKind::Marker;
             }
-            // Coverage data: assembled apart, not kept as lines (a file's
-            // base64 would fill the console's view of the run).
-            Some(m @ (Marker::Gcda { .. } | Marker::GcdaData { .. } | Marker::GcdaEnd { .. })) => {
-                self.gcov.on(m);
-                self.seen += 1;
-                return marker;
-            }
-            Some(m @ (Marker::GcdaSkip { .. } | Marker::GcovNone)) => {
-                self.gcov.on(m);
-                kind = LineKind::Marker;
-            }
+            // start, await, prompt, dir, and the coverage's notes.
+            Some(_) => kind = LineKind::Marker,
             None if self.at_shell && timestamp.is_none() => kind = LineKind::Output,
             None => {}
         }
