@@ -46,6 +46,7 @@ pub struct Transfers {
     pub no_gcov: bool,
     open: Option<Open>,
     total: u64,
+    stray: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +80,13 @@ impl Transfers {
             Marker::GcdaData { text } => match &mut self.open {
                 Some(o) if o.fault.is_none() => o.feed(text),
                 Some(_) => {}
-                None => self.refused.push("a coverage data line came outside any file: ignored".into()),
+                // Said once, however many come (a board without sha256sum
+                // sends its lines after a malformed start).
+                None if !self.stray => {
+                    self.stray = true;
+                    self.refused.push("coverage data lines came outside any file: ignored".into())
+                }
+                None => {}
             },
             Marker::GcdaEnd { sha256 } => {
                 if let Some(o) = self.open.take() {

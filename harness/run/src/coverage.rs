@@ -57,6 +57,30 @@ pub fn unit(t: &Transcript, modules: &[Module], run_dir: &Path, cross: &str, nam
     c
 }
 
+/// What a board replay (`replay --coverage`) says of coverage: the modules
+/// are built against the board's kernel tree here, which has no gcov, so
+/// there are no .gcno files to read counters with; what the board's kernel
+/// has is said plainly.
+pub fn board(t: &Transcript) -> Coverage {
+    let mut transfers = t.gcov.clone();
+    transfers.finish();
+    let mut c = Coverage { notes: transfers.refused.clone(), ..Coverage::default() };
+    c.notes.push(if transfers.no_gcov {
+        "the board's kernel has no gcov (no /sys/kernel/debug/gcov: CONFIG_GCOV_KERNEL and CONFIG_DEBUG_FS, which \
+         FriendlyARM's 3.5 kernel is built without): no coverage on the board; check --coverage gives it under QEMU"
+            .to_string()
+    } else if transfers.files.is_empty() {
+        "no coverage data came from the board (did the steps finish?)".to_string()
+    } else {
+        format!(
+            "{} .gcda file(s) came from the board, but the module was built here against a kernel tree without gcov \
+             (no .gcno to read them with): see docs/coverage.md",
+            transfers.files.len()
+        )
+    });
+    c
+}
+
 /// `path` (a guest's .gcda, named as its object was built) relative to the
 /// folder built in `built_in`, when it is inside it: no `..`, no root.
 fn relative(path: &str, built_in: &str) -> Option<PathBuf> {
@@ -93,6 +117,19 @@ fn run_gcov(files: &[&GcdaFile], built_in: &str, now: &Path, cross: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A board without gcov (FriendlyARM's 3.5) is said so, plainly.
+    #[test]
+    fn a_board_without_gcov_is_said_so() {
+        let nonce = "0123456789abcdef";
+        let log = format!("[ 9.0] @@harness {nonce} gcov none\n[ 9.1] @@harness {nonce} done\n");
+        let c = board(&Transcript::from_log(&log, nonce));
+        assert!(c.files.is_empty() && c.info.is_none());
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert!(c.notes[0].starts_with("the board's kernel has no gcov"), "{:?}", c.notes);
+        let c = board(&Transcript::from_log(&format!("[ 9.1] @@harness {nonce} done\n"), nonce));
+        assert!(c.notes[0].starts_with("no coverage data came from the board"), "{:?}", c.notes);
+    }
 
     #[test]
     fn a_gcda_path_is_taken_only_inside_the_module_folder() {
