@@ -938,6 +938,19 @@ pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
 mod tests {
     use super::*;
 
+    /// `--coverage` takes the default profile's gcov variant, keeps a
+    /// profile with gcov, and stops on one with neither, naming the fix.
+    #[test]
+    fn coverage_takes_a_profile_with_gcov() {
+        let on = ModuleArgs { coverage: true, ..ModuleArgs::default() };
+        let with = |p: &str| KernelArgs { profile: p.into(), ..KernelArgs::default() };
+        assert_eq!(coverage_kernel(&with("exynos4210"), &on).unwrap().profile, "exynos4210-coverage");
+        assert_eq!(coverage_kernel(&with("exynos4210-coverage"), &on).unwrap().profile, "exynos4210-coverage");
+        assert_eq!(coverage_kernel(&with("exynos4210"), &ModuleArgs::default()).unwrap().profile, "exynos4210");
+        let e = format!("{:#}", coverage_kernel(&with("vexpress-a9"), &on).unwrap_err());
+        assert!(e.contains("fragments/coverage.config"), "{e}");
+    }
+
     fn module(name: &str, depends: &[&str]) -> (PathBuf, Module) {
         let ko = PathBuf::from(format!("lib/{name}.ko"));
         let m = Module {
