@@ -9,6 +9,7 @@
 #   HARNESS_KMSG   where markers go (default /dev/kmsg: the kernel log, in
 #                  true order with printk); a file for the host-side tests
 #   HARNESS_TMP    scratch directory (default /tmp)
+#   HARNESS_GCOV   the kernel's gcov directory (default /sys/kernel/debug/gcov)
 #   HARNESS_ROOT   where the census finds /proc, /sys and /dev (default: /;
 #                  a directory of stand-ins for the host-side tests)
 
@@ -713,6 +714,43 @@ harness_shell() {
     # cttyhack: the console as the shell's controlling tty (job control, ^C).
     setsid cttyhack sh -i
     harness_mark shell closed
+}
+
+# harness_coverage: `check --coverage`, after the last step, the modules
+# unloaded: the kernel keeps an unloaded module's counters (gcov_persist=1,
+# its default) and adds a reload's to them, so each .gcda holds both loads,
+# module_exit included. Each file goes to the console as markers of the run
+# (judge/src/marker.rs, gcov.rs): `gcda BYTES SHA256 PATH`, its base64 a
+# line at a time, `gcda-end SHA256`; the host takes it only whole. PATH is
+# the object's path at build time. A file over HARNESS_GCDA_MAX is named,
+# not sent.
+harness_coverage() {
+    _gcov=${HARNESS_GCOV:-/sys/kernel/debug/gcov}
+    _copy=${HARNESS_TMP:-/tmp}/harness.gcda
+    if [ ! -d "$_gcov" ]; then
+        harness_mark gcov none
+        return 0
+    fi
+    find "$_gcov" -type f -name '*.gcda' | while read -r _f; do
+        # debugfs says size 0: the copy's size is the file's.
+        cat "$_f" > "$_copy" 2>/dev/null || continue
+        # shellcheck disable=SC2046 # wc's number, whatever its padding
+        set -- $(wc -c < "$_copy")
+        _size=$1
+        _path=${_f#"$_gcov"}
+        if [ "$_size" -gt "${HARNESS_GCDA_MAX:-1048576}" ]; then
+            harness_mark gcda-skip "$_size" "$_path"
+            continue
+        fi
+        _sum=$(sha256sum "$_copy")
+        _sum=${_sum%% *}
+        harness_mark gcda "$_size" "$_sum" "$_path"
+        base64 "$_copy" | while read -r _l; do
+            harness_mark gcdata "$_l"
+        done
+        harness_mark gcda-end "$_sum"
+    done
+    rm -f "$_copy"
 }
 
 # The end of the scenario.

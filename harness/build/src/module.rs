@@ -294,13 +294,16 @@ pub struct Options {
     pub jobs: usize,
     pub api: Api,
     pub sandbox: Sandbox,
+    /// Built with gcov (`--coverage`): kbuild's GCOV_PROFILE=y for every
+    /// object of the folder, the user's Makefile untouched.
+    pub coverage: bool,
 }
 
 /// Builds the modules in `src` against `kernel` as `opts` say, in
 /// `work/module`, and returns them in load order: a module after those it
 /// depends on (modinfo `depends`), otherwise in kbuild's `modules.order`.
 pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<Built> {
-    let Options { jobs, api, sandbox } = *opts;
+    let Options { jobs, api, sandbox, coverage } = *opts;
     check_dir(src)?;
     let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
     let dir = work.join("module");
@@ -312,10 +315,21 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
     if api == Api::Linux35 {
         crate::api::wrap(&dir, &crate::api::layer_dir())?;
     }
-    let argv = make_argv(&dir, kernel, jobs);
+    let gcov = |mut argv: Vec<OsString>| {
+        if coverage {
+            // A command-line variable: it wins over the folder's own
+            // GCOV_PROFILE and reaches kbuild's sub-makes, the Makefile as
+            // it is. kbuild adds -fprofile-arcs -ftest-coverage only on a
+            // kernel with CONFIG_GCOV_KERNEL; the .gcno files land beside
+            // the objects.
+            argv.insert(argv.len() - 1, "GCOV_PROFILE=y".into());
+        }
+        argv
+    };
+    let argv = gcov(make_argv(&dir, kernel, jobs));
     // The key takes the command without the run's own directory in it, and
     // what was copied from beside the folder.
-    let mut key_argv = make_argv(Path::new("M"), kernel, 1);
+    let mut key_argv = gcov(make_argv(Path::new("M"), kernel, 1));
     key_argv.push(format!("beside={}", beside.digest(&src)?).into());
     let (entry, found) = crate::module_cache::entry(&src, &dir, kernel, api, &key_argv)?;
     let log = work.join("module-build.log");

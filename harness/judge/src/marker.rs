@@ -159,6 +159,28 @@ pub enum Marker {
         step: StepId,
         how: Stop,
     },
+    /// A `.gcda` file of the modules' coverage follows (`check --coverage`,
+    /// gcov.rs): its size, SHA-256 and path under the guest's debugfs gcov
+    /// directory; `gcdata` lines carry it in base64, `gcda-end` closes it.
+    Gcda {
+        bytes: u64,
+        sha256: String,
+        path: String,
+    },
+    GcdaData {
+        text: String,
+    },
+    GcdaEnd {
+        sha256: String,
+    },
+    /// A `.gcda` file the guest did not send: larger than its bound.
+    GcdaSkip {
+        bytes: u64,
+        path: String,
+    },
+    /// Coverage was asked for and the kernel has no gcov directory in
+    /// debugfs (no CONFIG_GCOV_KERNEL, or no debugfs).
+    GcovNone,
     /// Every step is done.
     Done,
 }
@@ -216,6 +238,11 @@ impl fmt::Display for Marker {
                 write!(f, "until {step} {} {ms}", if *seen { "seen" } else { "missed" })
             }
             Marker::Stopped { step, how } => write!(f, "stopped {step} {}", how.word()),
+            Marker::Gcda { bytes, sha256, path } => write!(f, "gcda {bytes} {sha256} {path}"),
+            Marker::GcdaData { text } => write!(f, "gcdata {text}"),
+            Marker::GcdaEnd { sha256 } => write!(f, "gcda-end {sha256}"),
+            Marker::GcdaSkip { bytes, path } => write!(f, "gcda-skip {bytes} {path}"),
+            Marker::GcovNone => f.write_str("gcov none"),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -305,9 +332,30 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             (w.next().is_none()).then_some(Marker::Stopped { step, how })?
         }
         "done" if args.trim().is_empty() => Marker::Done,
-        _ => return None,
+        _ => parse_gcov(verb, args)?,
     };
     Some((nonce, marker))
+}
+
+/// The coverage transfer's markers (judge/src/gcov.rs); any other verb is
+/// no marker.
+fn parse_gcov(verb: &str, args: &str) -> Option<Marker> {
+    let word = |s: &str| !s.is_empty() && !s.contains(char::is_whitespace);
+    Some(match verb {
+        "gcda" => {
+            let mut w = args.splitn(3, ' ');
+            let (bytes, sha256, path) = (w.next()?.parse().ok()?, w.next().filter(|s| word(s))?, w.next()?);
+            (path.starts_with('/')).then(|| Marker::Gcda { bytes, sha256: sha256.into(), path: path.into() })?
+        }
+        "gcdata" if word(args.trim_end()) => Marker::GcdaData { text: args.trim_end().to_string() },
+        "gcda-end" if word(args.trim_end()) => Marker::GcdaEnd { sha256: args.trim_end().to_string() },
+        "gcda-skip" => {
+            let (bytes, path) = args.split_once(' ')?;
+            Marker::GcdaSkip { bytes: bytes.parse().ok()?, path: path.to_string() }
+        }
+        "gcov" if args.trim() == "none" => Marker::GcovNone,
+        _ => return None,
+    })
 }
 
 /// A marker of the run `nonce`; anything else (another run's marker, a
@@ -395,6 +443,11 @@ mod tests {
             Marker::Until { step: StepId::new(None, "press"), seen: false, ms: 2010 },
             Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Int },
             Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Kill },
+            Marker::Gcda { bytes: 1024, sha256: "ab01".into(), path: "/tmp/run dir/module/covmisc.gcda".into() },
+            Marker::GcdaData { text: "YWRjAAAA+/8=".into() },
+            Marker::GcdaEnd { sha256: "ab01".into() },
+            Marker::GcdaSkip { bytes: 9_000_000, path: "/x/big.gcda".into() },
+            Marker::GcovNone,
             Marker::Done,
         ];
         for m in all {
@@ -408,6 +461,8 @@ mod tests {
         assert_eq!(parse_marker(&format!("{MARKER} {N} until press seen 10 more"), N), None);
         assert_eq!(parse_marker(&format!("{MARKER} {N} stopped app hup"), N), None);
         assert_eq!(parse_marker("process:insmod", N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} gcda 12 ab relative.gcda"), N), None);
+        assert_eq!(parse_marker(&format!("{MARKER} {N} gcdata two words"), N), None);
         for bad in ["/insmod", "a/", "a/b/c", "a b/insmod"] {
             assert_eq!(parse_marker(&format!("{MARKER} {N} begin {bad}"), N), None, "{bad}");
             assert_eq!(parse_marker(&format!("{MARKER} {N} end {bad} rc=0"), N), None, "{bad}");

@@ -240,6 +240,8 @@ pub struct Transcript {
     /// The virtual board's changes, from `board` markers: the step open
     /// when each was reported (an index into `steps`), when, part, state.
     pub board: Vec<(Option<usize>, f64, String, String)>,
+    /// The coverage files the guest sent (`check --coverage`, gcov.rs).
+    pub gcov: crate::gcov::Transfers,
     /// Bytes of message text kept so far.
     kept: usize,
     /// Lines not kept because of [`KEEP_BYTES`] (counted, not stored).
@@ -303,6 +305,12 @@ impl Transcript {
             }
             return marker;
         }
+        // Coverage data: assembled apart, not kept as lines (a file's
+        // base64 would fill the console's view of the run).
+        if marker.as_ref().is_some_and(|m| self.gcov.on(m)) {
+            self.seen += 1;
+            return marker;
+        }
         let open = self.steps.iter().rposition(|s| s.rc.is_none());
         let index = self.lines.len();
         let mut step = open;
@@ -341,13 +349,12 @@ impl Transcript {
                 self.done = true;
                 kind = LineKind::Marker;
             }
-            Some(Marker::Start { .. } | Marker::Await { .. } | Marker::Prompt { .. } | Marker::Dir { .. }) => {
-                kind = LineKind::Marker
-            }
             Some(Marker::Shell { open }) => {
                 self.at_shell = *open;
                 kind = LineKind::Marker;
             }
+            // start, await, prompt, dir, and the coverage's notes.
+            Some(_) => kind = LineKind::Marker,
             None if self.at_shell && timestamp.is_none() => kind = LineKind::Output,
             None => {}
         }
@@ -523,6 +530,8 @@ impl Transcript {
             api: self.api.clone(),
             ports: self.ports.clone(),
             board: Vec::new(),
+            // Every unit's files: each unit takes those built in its folder.
+            gcov: self.gcov.clone(),
             kept: self.kept,
             dropped: self.dropped,
             seen: self.seen,

@@ -135,6 +135,10 @@ pub struct Verdict {
     pub lacks: Vec<Lack>,
     /// Console lines not kept in memory (a flood); they are in the log.
     pub dropped_lines: usize,
+    /// `check --coverage`: the module's line coverage (gcov.rs), filled in
+    /// by the runner after the judging; information, never a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::gcov::Coverage>,
     /// The lines each failed step printed (every step's, with the defaults),
     /// for the report.
     #[serde(skip)]
@@ -462,6 +466,7 @@ pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], en
         ports: ctx.ports,
         lacks: ctx.lacks,
         dropped_lines: t.dropped,
+        coverage: None,
         excerpts,
         tail,
         console_log,
@@ -700,6 +705,9 @@ impl fmt::Display for Verdict {
         crate::stock::write_notes(&self.stock, self.stock_drivers, &mut s);
         self.write_timeline(&mut s);
         self.write_sections(&mut s);
+        if let Some(c) = &self.coverage {
+            s.push_str(&format!("\ncoverage (what of the module's code ran):\n{c}"));
+        }
         write!(f, "{s}\nverdict: {}", self.outcome)?;
         if let Some(r) = &self.reason {
             write!(f, ": {r}")?;

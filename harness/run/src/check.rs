@@ -50,7 +50,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     if opts.gdb {
         crate::packages::ensure(&crate::packages::for_gdb(), &crate::cache::root().join("logs"))?;
     }
-    let mut p = prepare::prepare(&opts.kernel, &opts.module, &stages)?;
+    let mut p = prepare::prepare(&prepare::coverage_kernel(&opts.kernel, &opts.module)?, &opts.module, &stages)?;
     p.add_virtual_board(opts.kernel.jobs(), crate::sandbox::Sandbox::from_flag(opts.module.no_sandbox), &stages)?;
     if interactive && p.units.len() > 1 {
         bail!(
@@ -91,6 +91,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
     let mut units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
+    add_coverage(&p, &booted, &mut units);
     units.extend(
         p.unbuilt.iter().map(|(label, error)| (label.clone(), unbuilt(error, &p.run_dir.path().join("console.log")))),
     );
@@ -112,10 +113,23 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         .collect();
     write_reports(&opts.output, &reports)?;
     let passed = units.iter().all(|(_, v)| v.passed());
-    let keep = opts.output.keep || !passed;
+    let keep = opts.output.keep || !passed || p.coverage;
     let kept = keep.then(|| p.run_dir.keep());
     let verdict = units[0].1.clone();
     Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// Each unit's coverage (`--coverage`), from the files the guest sent; the
+/// run directory is kept, for its coverage.info (genhtml, editors).
+fn add_coverage(p: &prepare::Prepared, booted: &Boot, units: &mut [(String, Verdict)]) {
+    if !p.coverage {
+        return;
+    }
+    for (u, (label, v)) in p.units.iter().zip(units.iter_mut()) {
+        let name = u.modules.first().map(|m| m.name.as_str()).unwrap_or(label.as_str());
+        let c = crate::coverage::unit(&booted.transcript, &u.modules, p.run_dir.path(), &p.kernel.cross_compile, name);
+        v.coverage = Some(c);
+    }
 }
 
 /// The verdict of a unit that did not build (its error whole, as a

@@ -6,6 +6,7 @@
 
 pub mod board;
 pub mod check;
+pub mod coverage;
 pub mod guest;
 pub mod replay;
 pub mod splitter;

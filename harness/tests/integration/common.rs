@@ -69,5 +69,5 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn build_options(api: harness::api::Api) -> harness::module::Options {
     let sandbox = harness::sandbox::Sandbox::On;
     sandbox.ready().unwrap_or_else(|e| panic!("{e:#}"));
-    harness::module::Options { jobs: 2, api, sandbox }
+    harness::module::Options { jobs: 2, api, sandbox, coverage: false }
 }

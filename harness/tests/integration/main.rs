@@ -13,6 +13,7 @@ mod changes;
 mod ci;
 mod cli;
 mod common;
+mod coverage;
 mod faults;
 mod gdb;
 mod install;

@@ -62,7 +62,7 @@ fn build_hostile(sandbox: Sandbox) -> Escapes {
         &repo().join("fixtures/hostile-makefile"),
         &kernel,
         work.path(),
-        &Options { jobs: 1, api: Api::Native, sandbox },
+        &Options { jobs: 1, api: Api::Native, sandbox, coverage: false },
     )
     .expect_err("the stand-in kernel builds no .ko");
     assert!(format!("{err:#}").contains("produced no .ko"), "{err:#}");

@@ -176,6 +176,7 @@ mod tests {
             shell_on_failure: false,
             board: None,
             stock: Vec::new(),
+            coverage: false,
         };
         let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef", loader: None };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();

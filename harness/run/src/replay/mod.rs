@@ -219,7 +219,10 @@ struct Scenario {
 }
 
 /// The modules and programs of the replay: built like `check`'s (the same
-/// `prepare`), taken from --ko, or named with --board-path.
+/// `prepare`), taken from --ko, or named with --board-path. With
+/// `--coverage` the module is built as usual (the board's kernel tree here
+/// has no gcov: FriendlyARM's 3.5 is built without it), and the board is
+/// asked for its counters all the same (docs/coverage.md).
 fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile::TempDir)> {
     if let Some(p) = &opts.board_path {
         if !p.starts_with('/') || p.contains(['\n', '\r', '\t', '\'']) {
@@ -236,7 +239,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
     }
     if build {
-        let mut p = prepare::prepare(&opts.kernel()?, &opts.module, stages)?;
+        let mut p = prepare::prepare(&opts.kernel()?, &ModuleArgs { coverage: false, ..opts.module.clone() }, stages)?;
         p.single()?;
         let u = p.units.remove(0);
         let modules = u
@@ -246,7 +249,8 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
             .collect();
         // The same steps as the guest's, with the modules where the board has them.
         let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
-        let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
+        let mut plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
+        plan.coverage = opts.module.coverage;
         let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
         let s = Scenario {
             modules,
@@ -376,6 +380,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     // What the layer gave back is known from the build, not the board.
     verdict.api = sc.api.to_string();
     verdict.ports = sc.ports.clone();
+    if opts.module.coverage {
+        let dump = extract_dump(&seen).unwrap_or_default().join("\n");
+        verdict.coverage = Some(crate::coverage::board(&Transcript::from_log(&dump, &nonce)));
+    }
     stages.say("verdict", verdict.outcome);
     let timings = stages.timings();
     let label = names.join(", ");
