@@ -92,8 +92,8 @@ pub struct ModuleArgs {
     /// (kbuild's GCOV_PROFILE=y) and, after the last step, read what ran
     /// from the guest's debugfs; the verdict lists each file's lines that ran
     /// and the functions that never did, and the run directory gets
-    /// coverage.info (lcov). Needs a kernel with gcov: the default profile's
-    /// variant exynos4210-coverage is taken. See docs/coverage.md.
+    /// coverage.info (lcov). Needs a kernel with gcov, as the default
+    /// profile's is. See docs/coverage.md.
     #[arg(long)]
     pub coverage: bool,
 }

@@ -125,10 +125,10 @@ fn get_kernel(args: &KernelArgs, stages: &Stages, for_check: bool) -> Result<(Pr
 const COVERAGE_FRAGMENT: &str = "coverage.config";
 
 /// The kernel arguments of a `--coverage` run: the profile itself when it
-/// builds the kernel's gcov (coverage.config among its fragments), else its
-/// `-coverage` variant (exynos4210 → exynos4210-coverage), a kernel of its
-/// own so that plain checks keep the plain kernel; said when it switches.
-/// Without `--coverage`, `args` as they are.
+/// builds the kernel's gcov (coverage.config among its fragments, as the
+/// default profile does), else its `-coverage` variant when a profile of
+/// that name exists (a user's own); said when it switches. Without
+/// `--coverage`, `args` as they are.
 pub fn coverage_kernel(args: &KernelArgs, module_args: &ModuleArgs) -> Result<KernelArgs> {
     if !module_args.coverage {
         return Ok(args.clone());
@@ -142,8 +142,8 @@ pub fn coverage_kernel(args: &KernelArgs, module_args: &ModuleArgs) -> Result<Ke
     if !configs.join("profiles").join(format!("{variant}.toml")).is_file() {
         bail!(
             "--coverage needs a kernel with gcov (CONFIG_GCOV_KERNEL), and profile {} has none, nor a {variant} \
-            variant: add fragments/{COVERAGE_FRAGMENT} to a copy of configs/profiles/{}.toml, or use --profile \
-            exynos4210-coverage",
+            variant: add fragments/{COVERAGE_FRAGMENT} to a copy of configs/profiles/{}.toml, or use the default \
+            profile, exynos4210",
             profile.name,
             profile.name
         );
@@ -945,14 +945,13 @@ pub fn new_run_dir(prefix: &str) -> Result<tempfile::TempDir> {
 mod tests {
     use super::*;
 
-    /// `--coverage` takes the default profile's gcov variant, keeps a
-    /// profile with gcov, and stops on one with neither, naming the fix.
+    /// `--coverage` keeps a profile with gcov (the default), and stops on one
+    /// without it or a gcov variant, naming the fix.
     #[test]
     fn coverage_takes_a_profile_with_gcov() {
         let on = ModuleArgs { coverage: true, ..ModuleArgs::default() };
         let with = |p: &str| KernelArgs { profile: p.into(), ..KernelArgs::default() };
-        assert_eq!(coverage_kernel(&with("exynos4210"), &on).unwrap().profile, "exynos4210-coverage");
-        assert_eq!(coverage_kernel(&with("exynos4210-coverage"), &on).unwrap().profile, "exynos4210-coverage");
+        assert_eq!(coverage_kernel(&with("exynos4210"), &on).unwrap().profile, "exynos4210");
         assert_eq!(coverage_kernel(&with("exynos4210"), &ModuleArgs::default()).unwrap().profile, "exynos4210");
         let e = format!("{:#}", coverage_kernel(&with("vexpress-a9"), &on).unwrap_err());
         assert!(e.contains("fragments/coverage.config"), "{e}");

@@ -19,7 +19,7 @@ fn unknown_profile_lists_the_known_ones() {
         &["check", "--profile", "tiny9"],
         &[
             "unknown profile \"tiny9\"",
-            "exynos4210, exynos4210-coverage, exynos4210-debug, exynos4210-debug-full, exynos4210-gdb, tiny4412, \
+            "exynos4210, exynos4210-debug, exynos4210-debug-full, exynos4210-gdb, tiny4412, \
              tiny4412-3.5, vexpress-a9",
         ],
     );

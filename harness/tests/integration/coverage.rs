@@ -3,8 +3,8 @@
 //! release. Without a reading step its read() never runs and is listed so;
 //! with one it is covered, and the unit's coverage.info loads in genhtml.
 //! Both cases are two units of one boot (the lesson, and a copy of it whose
-//! expect.toml is the fixture's expect-read.toml), on the
-//! exynos4210-coverage kernel.
+//! expect.toml is the fixture's expect-read.toml), on the default kernel
+//! (which has gcov's support).
 
 use crate::common::{check_with, fixture};
 use harness::judge::gcov::{Coverage, FileCoverage};
