@@ -1,0 +1,287 @@
+//! `lava-job`: the check's scenario as a LAVA job (a `qemu` device, or a
+//! Tiny4412 in a lab), and `recheck --lava-log`: our verdict from the log
+//! of such a job. The job's text is the judge's (judge/lava.rs); here are
+//! the artifacts, the files and the record that ties a log to its job.
+
+use crate::guest::qemu::{self, BootImages};
+use crate::guest::rootfs;
+use crate::judge::expect::Expectations;
+use crate::judge::lava::{self, Deploy, Scenario};
+use crate::judge::step::Transcript;
+use crate::judge::verdict::{RunEnd, Verdict};
+use crate::options::{KernelArgs, LimitArgs, ModuleArgs};
+use crate::prepare::{self, Stages};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Where the job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    /// LAVA's `qemu` device type: what a LAVA worker or tuxrun runs.
+    Qemu,
+    /// A FriendlyARM Tiny4412 in a lab (device type `tiny4412`, template
+    /// configs/lava/tiny4412.jinja2), booted by its U-Boot.
+    Tiny4412,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LavaJobOptions {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    #[command(flatten)]
+    pub module: ModuleArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[arg(long, value_enum, default_value = "qemu")]
+    pub device: Device,
+    /// How a Tiny4412 gets its images: `tftp` needs a U-Boot with a network
+    /// driver (FriendlyARM's has none), `flasher` an SD-mux.
+    #[arg(long, value_enum, default_value = "flasher")]
+    pub deploy: Deploy,
+    /// Output folder: job.yaml, the images, lava-job.json (for `recheck
+    /// --lava-log`), and for `qemu` a device.yaml and dispatcher.yaml for a
+    /// local `lava-run` [default: target/lava/DEVICE].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where the lab serves the output folder's files [default: file:// URLs
+    /// of the output folder, for a worker on this machine].
+    #[arg(long, value_name = "URL")]
+    pub url_base: Option<String>,
+}
+
+/// What `recheck --lava-log` needs of the job: written beside job.yaml.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobRecord {
+    pub nonce: String,
+    /// The modules the job loads, for the verdict's plan.
+    pub names: Vec<String>,
+    /// The module folder whose expectations judge the log.
+    pub module_dir: Option<PathBuf>,
+    pub steps: Vec<String>,
+}
+
+pub const RECORD: &str = "lava-job.json";
+
+/// Writes the job and everything it names into the output folder, and
+/// returns that folder.
+pub fn lava_job(o: &LavaJobOptions) -> Result<PathBuf> {
+    let device = match o.device {
+        Device::Qemu => "qemu",
+        Device::Tiny4412 => "tiny4412",
+    };
+    let out = o.out.clone().unwrap_or_else(|| crate::repo_root().join("target/lava").join(device));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.canonicalize().with_context(|| format!("resolving {}", out.display()))?;
+    let url = |file: &str| match &o.url_base {
+        Some(base) => format!("{}/{file}", base.trim_end_matches('/')),
+        None => format!("file://{}", out.join(file).display()),
+    };
+    let job = match o.device {
+        Device::Qemu => qemu_job(o, &out, &url)?,
+        Device::Tiny4412 => board_job(o, &out, &url)?,
+    };
+    let path = out.join("job.yaml");
+    std::fs::write(&path, lava::to_yaml(&job)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(out)
+}
+
+fn write_record(out: &Path, o: &LavaJobOptions, p: &prepare::Prepared, nonce: &str, steps: &[String]) -> Result<()> {
+    let unit = p.single()?;
+    let record = JobRecord {
+        nonce: nonce.to_string(),
+        names: unit.modules.iter().map(|m| m.name.clone()).collect(),
+        module_dir: o.module.module_dirs.first().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())),
+        steps: steps.to_vec(),
+    };
+    let path = out.join(RECORD);
+    std::fs::write(&path, serde_json::to_string_pretty(&record)?).with_context(|| format!("writing {}", path.display()))
+}
+
+fn scenario(p: &prepare::Prepared, nonce: &str, limits: &LimitArgs) -> Scenario {
+    let total = limits.resolve(&p.profile).total.as_secs();
+    Scenario {
+        name: format!("harness check {} ({})", p.label, p.profile.name),
+        nonce: nonce.to_string(),
+        steps: p.guest_plan().names(),
+        timeout_minutes: total.div_ceil(60).max(1),
+    }
+}
+
+fn copy(from: &Path, out: &Path, name: &str) -> Result<()> {
+    std::fs::copy(from, out.join(name))
+        .with_context(|| format!("copying {} into {}", from.display(), out.display()))?;
+    Ok(())
+}
+
+/// The `qemu` job: the check's kernel, dtb and initramfs (with the job's
+/// nonce), and for a local `lava-run` the device and dispatcher.
+fn qemu_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Result<serde_json::Value> {
+    let stages = Stages::new();
+    let mut p = prepare::prepare(&o.kernel, &o.module, &stages)?;
+    p.add_virtual_board(o.kernel.jobs(), crate::sandbox::Sandbox::from_flag(o.module.no_sandbox), &stages)?;
+    let nonce = prepare::new_nonce();
+    let (modules, programs, plan) = (p.guest_modules(), p.all_programs(), p.guest_plan());
+    let loader = crate::loader::get(&p.kernel.cross_compile)?;
+    let guest =
+        rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
+    let initramfs = out.join("initramfs.cpio");
+    rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &initramfs)?;
+    copy(&p.kernel.image(&p.profile), out, "zImage")?;
+    let dtb = p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d));
+    if let Some(d) = &dtb {
+        copy(d, out, "board.dtb")?;
+    }
+    let images = BootImages { kernel: "zImage".into(), dtb: dtb.as_ref().map(|_| "board.dtb".into()), initramfs };
+    let cmdline = qemu::join_cmdline(&qemu::kernel_cmdline(&p.profile)).to_string_lossy().into_owned();
+    let argv = qemu::argv(&p.profile, &images, &[], None);
+    let device = lava::qemu_device(&machine_options(&argv));
+    std::fs::write(out.join("device.yaml"), lava::to_yaml(&device)).context("writing device.yaml")?;
+    std::fs::write(out.join("dispatcher.yaml"), "{}\n").context("writing dispatcher.yaml")?;
+    let s = scenario(&p, &nonce, &o.limits);
+    write_record(out, o, &p, &nonce, &s.steps)?;
+    let images = lava::QemuImages {
+        kernel: url("zImage"),
+        dtb: dtb.map(|_| url("board.dtb")),
+        initrd: url("initramfs.cpio"),
+        cmdline,
+    };
+    Ok(lava::qemu_job(&s, &images))
+}
+
+/// QEMU's argv as `check` gives it, less the images and the command line
+/// (the job's to give), as the device's options: one flag with its value
+/// per entry.
+pub fn machine_options(argv: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = argv.iter().map(|a| a.to_string_lossy().into_owned()).peekable();
+    while let Some(flag) = it.next() {
+        let value = it.next_if(|v| !v.starts_with('-'));
+        if ["-kernel", "-dtb", "-initrd", "-append"].contains(&flag.as_str()) {
+            continue;
+        }
+        out.push(match value {
+            Some(v) => format!("{flag} {v}"),
+            None => flag,
+        });
+    }
+    out
+}
+
+/// The Tiny4412 job: the board image's uImage (dtb appended) and the
+/// initramfs as a uInitrd, from the board's own kernel (`board-image`).
+fn board_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Result<serde_json::Value> {
+    use crate::board::{build_image_with, Board};
+    let configs = crate::repo_root().join("configs");
+    let (board, profile) = Board::load(&Board::default_name(&configs)?, None, &configs)?;
+    let kernel = KernelArgs { profile: profile.name.clone(), build: o.kernel.build.clone() };
+    let p = prepare::prepare(&kernel, &o.module, &Stages::new())?;
+    let nonce = prepare::new_nonce();
+    build_image_with(&board, &p, out, Some(&nonce))?;
+    let s = scenario(&p, &nonce, &o.limits);
+    write_record(out, o, &p, &nonce, &s.steps)?;
+    let bootargs = format!("console={} rdinit=/init printk.devkmsg=on loglevel=5 panic=-1", board.console);
+    let images = lava::BoardImages { kernel: url("uImage"), ramdisk: url("uInitrd"), bootargs };
+    Ok(lava::tiny4412_job(&s, &images, o.deploy))
+}
+
+/// `recheck --lava-log`'s options (flattened into `recheck`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LavaLogArgs {
+    /// A LAVA job's log (the dispatcher's stderr, or the server's job.log)
+    /// of a job `lava-job` wrote.
+    #[arg(long, value_name = "FILE", conflicts_with = "transcript")]
+    pub lava_log: Option<PathBuf>,
+    /// The job's lava-job.json [default: beside the log].
+    #[arg(long, value_name = "FILE", requires = "lava_log")]
+    pub lava_job: Option<PathBuf>,
+}
+
+/// The most of a LAVA log read: a job's log is a few MiB; more is not one.
+const MAX_LOG: u64 = 256 << 20;
+
+/// Judges a LAVA job's log with the rules of the replay's recheck: only
+/// this job's nonce opens and closes steps, the run ended as the markers
+/// (and LAVA's own lines) say, a marker inside a line is a line.
+pub fn recheck_lava(log: &Path, record: &Path, module: &ModuleArgs) -> Result<Verdict> {
+    let rec: JobRecord = serde_json::from_str(
+        &std::fs::read_to_string(record)
+            .with_context(|| format!("reading {} (give --lava-job FILE)", record.display()))?,
+    )
+    .with_context(|| format!("{}: not a lava-job.json", record.display()))?;
+    use std::io::Read;
+    let mut text = Vec::new();
+    std::fs::File::open(log)
+        .with_context(|| format!("reading the LAVA log {}", log.display()))?
+        .take(MAX_LOG + 1)
+        .read_to_end(&mut text)?;
+    if text.len() as u64 > MAX_LOG {
+        bail!("{}: more than {} MiB: not one job's log", log.display(), MAX_LOG >> 20);
+    }
+    let parsed = lava::read_log(&String::from_utf8_lossy(&text));
+    let module = match (&rec.module_dir, module.module_dirs.is_empty() && module.kernel_modules.is_empty()) {
+        (Some(dir), true) => module.with_dir(dir.clone()),
+        _ => module.clone(),
+    };
+    let expectations = prepare::expectations(&module)?;
+    judge_lava(&parsed, &rec, &expectations, log)
+}
+
+/// The verdict on a read LAVA log.
+pub fn judge_lava(parsed: &lava::LavaLog, rec: &JobRecord, exp: &Expectations, log: &Path) -> Result<Verdict> {
+    let mut t = Transcript::new(&rec.nonce);
+    for l in &parsed.console {
+        t.push(l);
+    }
+    if t.steps.is_empty() && !t.done {
+        bail!(
+            "{}: no step marker with the job's nonce {} ({} console lines): the log is of another job, or the \
+             guest never ran its steps",
+            log.display(),
+            rec.nonce,
+            parsed.console.len()
+        );
+    }
+    let panicked = t
+        .lines
+        .iter()
+        .any(|l| crate::judge::event::classify(&l.message) == Some(crate::judge::event::EventKind::Panic));
+    let end = if t.done {
+        RunEnd::Completed
+    } else if panicked {
+        RunEnd::Panicked
+    } else if parsed.timed_out {
+        RunEnd::TimedOut { after_secs: 0 }
+    } else {
+        RunEnd::ExitedEarly { status: None }
+    };
+    crate::replay::judge_transcript(&t, end, exp, &rec.names, &[], log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_options_are_checks_argv_without_the_images() {
+        let argv: Vec<OsString> = [
+            "-M",
+            "smdkc210",
+            "-smp",
+            "2",
+            "-kernel",
+            "k",
+            "-dtb",
+            "d",
+            "-initrd",
+            "i",
+            "-append",
+            "a b",
+            "-nodefaults",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(machine_options(&argv), ["-M smdkc210", "-smp 2", "-nodefaults"]);
+    }
+}
