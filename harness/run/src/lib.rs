@@ -7,6 +7,7 @@
 pub mod board;
 pub mod check;
 pub mod guest;
+pub mod kcidb;
 pub mod lava;
 pub mod replay;
 pub mod splitter;
