@@ -24,7 +24,18 @@ fn read_small(path: &Path, max: u64) -> Option<String> {
 /// The commit checked out in the git repository holding `dir`, and its
 /// branch, from the repository's files (HEAD, the ref, packed-refs).
 pub fn git_head(dir: &Path) -> Option<(String, Option<String>)> {
-    let git = dir.ancestors().map(|d| d.join(".git")).find(|g| g.is_dir())?;
+    let dot = dir.ancestors().map(|d| d.join(".git")).find(|g| g.exists())?;
+    // A worktree's (or submodule's) .git is a file naming its git
+    // directory, whose `commondir` holds the shared refs.
+    let git =
+        match read_small(&dot, MAX_GIT_FILE).and_then(|s| s.strip_prefix("gitdir: ").map(|p| p.trim().to_string())) {
+            Some(p) => dot.parent()?.join(p),
+            None => dot,
+        };
+    let common = match read_small(&git.join("commondir"), MAX_GIT_FILE) {
+        Some(c) => git.join(c.trim()),
+        None => git.clone(),
+    };
     let head = read_small(&git.join("HEAD"), MAX_GIT_FILE)?;
     let head = head.trim();
     let is_hash = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
@@ -36,9 +47,9 @@ pub fn git_head(dir: &Path) -> Option<(String, Option<String>)> {
         return None;
     }
     let branch = reference.strip_prefix("refs/heads/").map(str::to_string);
-    let loose = read_small(&git.join(reference), MAX_GIT_FILE).map(|s| s.trim().to_string());
+    let loose = read_small(&common.join(reference), MAX_GIT_FILE).map(|s| s.trim().to_string());
     let commit = loose.filter(|c| is_hash(c)).or_else(|| {
-        read_small(&git.join("packed-refs"), MAX_GIT_FILE)?
+        read_small(&common.join("packed-refs"), MAX_GIT_FILE)?
             .lines()
             .find_map(|l| l.strip_suffix(reference).map(|h| h.trim().to_string()).filter(|h| is_hash(h)))
     })?;
@@ -151,6 +162,14 @@ mod tests {
         assert_eq!(git_head(&module), Some((c.to_string(), None)));
         std::fs::write(git.join("HEAD"), "ref: refs/../../etc/passwd\n").unwrap();
         assert_eq!(git_head(&module), None);
+        // A worktree: .git a file, HEAD in its own directory, refs shared.
+        let wt = d.path().join("wt");
+        std::fs::create_dir_all(git.join("worktrees/wt")).unwrap();
+        std::fs::create_dir_all(&wt).unwrap();
+        std::fs::write(wt.join(".git"), format!("gitdir: {}\n", git.join("worktrees/wt").display())).unwrap();
+        std::fs::write(git.join("worktrees/wt/commondir"), "../..\n").unwrap();
+        std::fs::write(git.join("worktrees/wt/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(git_head(&wt), Some((c.to_string(), Some("main".to_string()))));
         // The content hash follows the files, not the build's outputs.
         std::fs::write(module.join("leds.c"), "int x;").unwrap();
         let h = content_hash(&module).unwrap();

@@ -16,6 +16,7 @@ mod faults;
 mod gdb;
 mod install;
 mod ko;
+mod lava;
 mod leftovers;
 mod lessons;
 mod linux35;
