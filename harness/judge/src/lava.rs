@@ -410,7 +410,8 @@ mod tests {
     fn a_log_gives_the_targets_lines_only() {
         let log = concat!(
             "- {\"dt\": \"2026-12-07T15:00:00\", \"lvl\": \"info\", \"msg\": \"start: 1 tmpfs\"}\n",
-            "- {\"dt\": \"2026-12-07T15:00:01\", \"lvl\": \"target\", \"msg\": \"[    1.0] \\e[0mhello \\\"x\\\"\\x41\\u00e9\"}\n",
+            "- {\"dt\": \"2026-12-07T15:00:01\", \"lvl\": \"target\", ",
+            "\"msg\": \"[    1.0] \\e[0mhello \\\"x\\\"\\x41\\u00e9\"}\n",
             "{\"dt\": \"2026-12-07T15:00:01\", \"lvl\": \"results\", \"msg\": {\"case\": \"insmod\"}}\n",
             "- {\"dt\": \"2026-12-07T15:00:02\", \"lvl\": \"target\", \"msg\": \"@@harness 1 end insmod rc=0\"}\n",
             "garbage\n",
