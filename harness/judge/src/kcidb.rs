@@ -209,4 +209,36 @@ mod tests {
         assert_eq!(status(Outcome::Failed, &RunEnd::NotBuilt { error: "x".into() }), "MISS");
         assert_eq!(component("unit/insmod#2"), "unit_insmod_2");
     }
+
+    /// docs/kcidb.md's table says what [`status`] does, row for row.
+    #[test]
+    fn the_docs_table_is_the_map() {
+        let doc = std::fs::read_to_string(crate::repo_root().join("docs/kcidb.md")).unwrap();
+        let rows: Vec<(String, String)> = doc
+            .split("## Our outcomes as KCIDB statuses")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells.len() > 3 && cells[2].chars().all(|c| c.is_ascii_uppercase()) && !cells[2].is_empty())
+                    .then(|| (cells[1].to_string(), cells[2].to_string()))
+            })
+            .collect();
+        let end = |o: &str| match o {
+            "NOT-BUILT" => RunEnd::NotBuilt { error: String::new() },
+            _ => RunEnd::Completed,
+        };
+        let outcome = |o: &str| match o {
+            "PASSED" => Outcome::Passed,
+            "CRASHED" => Outcome::Crashed,
+            "TIMED-OUT" => Outcome::TimedOut,
+            "NEEDS-THE-BOARD" => Outcome::NeedsTheBoard,
+            _ => Outcome::Failed,
+        };
+        assert_eq!(rows.len(), 6, "{rows:?}");
+        for (ours, theirs) in &rows {
+            assert_eq!(status(outcome(ours), &end(ours)), theirs, "docs/kcidb.md's row for {ours}");
+        }
+    }
 }
