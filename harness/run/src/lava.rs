@@ -59,6 +59,13 @@ pub struct JobRecord {
     /// The module folder whose expectations judge the log.
     pub module_dir: Option<PathBuf>,
     pub steps: Vec<String>,
+    /// The build, for `recheck --lava-log --kcidb`.
+    #[serde(default)]
+    pub profile: String,
+    #[serde(default)]
+    pub kernel_release: String,
+    #[serde(default)]
+    pub compiler: String,
 }
 
 pub const RECORD: &str = "lava-job.json";
@@ -93,6 +100,9 @@ fn write_record(out: &Path, o: &LavaJobOptions, p: &prepare::Prepared, nonce: &s
         names: unit.modules.iter().map(|m| m.name.clone()).collect(),
         module_dir: o.module.module_dirs.first().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())),
         steps: steps.to_vec(),
+        profile: p.profile.name.clone(),
+        kernel_release: p.kernel.release.clone(),
+        compiler: format!("{}gcc", p.kernel.cross_compile),
     };
     let path = out.join(RECORD);
     std::fs::write(&path, serde_json::to_string_pretty(&record)?).with_context(|| format!("writing {}", path.display()))
@@ -195,6 +205,9 @@ pub struct LavaLogArgs {
     /// The job's lava-job.json [default: beside the log].
     #[arg(long, value_name = "FILE", requires = "lava_log")]
     pub lava_job: Option<PathBuf>,
+    /// Also write the verdict as a KCIDB v5.3 report (docs/kcidb.md).
+    #[arg(long, value_name = "FILE", requires = "lava_log")]
+    pub kcidb: Option<PathBuf>,
 }
 
 /// The most of a LAVA log read: a job's log is a few MiB; more is not one.
@@ -203,7 +216,7 @@ const MAX_LOG: u64 = 256 << 20;
 /// Judges a LAVA job's log with the rules of the replay's recheck: only
 /// this job's nonce opens and closes steps, the run ended as the markers
 /// (and LAVA's own lines) say, a marker inside a line is a line.
-pub fn recheck_lava(log: &Path, record: &Path, module: &ModuleArgs) -> Result<Verdict> {
+pub fn recheck_lava(log: &Path, record: &Path, module: &ModuleArgs, kcidb: Option<&Path>) -> Result<Verdict> {
     let rec: JobRecord = serde_json::from_str(
         &std::fs::read_to_string(record)
             .with_context(|| format!("reading {} (give --lava-job FILE)", record.display()))?,
@@ -224,7 +237,20 @@ pub fn recheck_lava(log: &Path, record: &Path, module: &ModuleArgs) -> Result<Ve
         _ => module.clone(),
     };
     let expectations = prepare::expectations(&module)?;
-    judge_lava(&parsed, &rec, &expectations, log)
+    let v = judge_lava(&parsed, &rec, &expectations, log)?;
+    if let Some(path) = kcidb {
+        let dir = module.module_dirs.first();
+        let name = dir.and_then(|d| d.file_name()).map_or("module".into(), |n| n.to_string_lossy().into_owned());
+        let source = crate::kcidb::source(dir.map(PathBuf::as_path), &name)?;
+        let build = crate::judge::kcidb::Build {
+            profile: rec.profile.clone(),
+            kernel_release: rec.kernel_release.clone(),
+            compiler: rec.compiler.clone(),
+            start_time: None,
+        };
+        crate::kcidb::write(path, &[(source, &v)], &build, &rec.nonce)?;
+    }
+    Ok(v)
 }
 
 /// The verdict on a read LAVA log.

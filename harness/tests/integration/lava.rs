@@ -64,6 +64,22 @@ fn a_lava_job_runs_under_lava_run_and_is_judged_as_check_judges() {
         eprintln!("{}: check {check_secs:.1} s, lava-job's lava-run {lava_secs:.1} s (under load)", module.display());
         let record = out.join(harness::lava::RECORD);
         let (code, t) = recheck(&log, &record);
+        // The same verdict as a KCIDB report: the run's status, check's.
+        let report = out.join("kcidb.json");
+        let o = harness(&[
+            "recheck",
+            "--lava-log",
+            log.to_str().unwrap(),
+            "--lava-job",
+            record.to_str().unwrap(),
+            "--kcidb",
+            report.to_str().unwrap(),
+        ]);
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let name = module.file_name().unwrap().to_string_lossy();
+        let run = doc["tests"].as_array().unwrap().iter().find(|t| t["path"] == format!("harness.{name}")).cloned();
+        assert_eq!(run.unwrap()["misc"]["outcome"], want.to_string(), "{}", text(&o));
+        assert_eq!(doc["builds"][0]["config_name"], "exynos4210");
         assert!(t.contains(&format!("verdict: {want}")), "{t}");
         assert_eq!(code, Some(if want == Outcome::Passed { 0 } else { 1 }), "{t}");
         let log_text = std::fs::read_to_string(&log).unwrap();

@@ -208,7 +208,7 @@ fn module_args(o: &RecheckOptions, raw: &[u8]) -> Result<ModuleArgs> {
 pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
     if let Some(log) = &o.lava.lava_log {
         let record = o.lava.lava_job.clone().unwrap_or_else(|| log.with_file_name(crate::lava::RECORD));
-        return crate::lava::recheck_lava(log, &record, &o.module);
+        return crate::lava::recheck_lava(log, &record, &o.module, o.lava.kcidb.as_deref());
     }
     let Some(transcript) = &o.transcript else { bail!("give --transcript FILE or --lava-log FILE") };
     let raw = std::fs::read(transcript).with_context(|| format!("reading the transcript {}", transcript.display()))?;
