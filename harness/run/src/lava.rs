@@ -66,6 +66,9 @@ pub struct JobRecord {
     pub kernel_release: String,
     #[serde(default)]
     pub compiler: String,
+    /// The job's test timeout: a log LAVA says timed out ran this long.
+    #[serde(default)]
+    pub timeout_secs: u64,
 }
 
 pub const RECORD: &str = "lava-job.json";
@@ -93,13 +96,14 @@ pub fn lava_job(o: &LavaJobOptions) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn write_record(out: &Path, o: &LavaJobOptions, p: &prepare::Prepared, nonce: &str, steps: &[String]) -> Result<()> {
+fn write_record(out: &Path, o: &LavaJobOptions, p: &prepare::Prepared, s: &Scenario) -> Result<()> {
     let unit = p.single()?;
     let record = JobRecord {
-        nonce: nonce.to_string(),
+        nonce: s.nonce.clone(),
         names: unit.modules.iter().map(|m| m.name.clone()).collect(),
         module_dir: o.module.module_dirs.first().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())),
-        steps: steps.to_vec(),
+        steps: s.steps.clone(),
+        timeout_secs: s.timeout_minutes * 60,
         profile: p.profile.name.clone(),
         kernel_release: p.kernel.release.clone(),
         compiler: format!("{}gcc", p.kernel.cross_compile),
@@ -149,7 +153,7 @@ fn qemu_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Res
     std::fs::write(out.join("device.yaml"), lava::to_yaml(&device)).context("writing device.yaml")?;
     std::fs::write(out.join("dispatcher.yaml"), "{}\n").context("writing dispatcher.yaml")?;
     let s = scenario(&p, &nonce, &o.limits);
-    write_record(out, o, &p, &nonce, &s.steps)?;
+    write_record(out, o, &p, &s)?;
     let images = lava::QemuImages {
         kernel: url("zImage"),
         dtb: dtb.map(|_| url("board.dtb")),
@@ -189,7 +193,7 @@ fn board_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Re
     let nonce = prepare::new_nonce();
     build_image_with(&board, &p, out, Some(&nonce))?;
     let s = scenario(&p, &nonce, &o.limits);
-    write_record(out, o, &p, &nonce, &s.steps)?;
+    write_record(out, o, &p, &s)?;
     let bootargs = format!("console={} rdinit=/init printk.devkmsg=on loglevel=5 panic=-1", board.console);
     let images = lava::BoardImages { kernel: url("uImage"), ramdisk: url("uInitrd"), bootargs };
     Ok(lava::tiny4412_job(&s, &images, o.deploy))
@@ -277,7 +281,7 @@ pub fn judge_lava(parsed: &lava::LavaLog, rec: &JobRecord, exp: &Expectations, l
     } else if panicked {
         RunEnd::Panicked
     } else if parsed.timed_out {
-        RunEnd::TimedOut { after_secs: 0 }
+        RunEnd::TimedOut { after_secs: rec.timeout_secs }
     } else {
         RunEnd::ExitedEarly { status: None }
     };
@@ -287,6 +291,62 @@ pub fn judge_lava(parsed: &lava::LavaLog, rec: &JobRecord, exp: &Expectations, l
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::verdict::Outcome;
+
+    const NONCE: &str = "00000000000badca";
+
+    /// A dispatcher's log of kmod/'s steps, as target records.
+    fn log(lines: &[&str], extra: &str) -> lava::LavaLog {
+        let mut text = String::from("{\"dt\": \"t\", \"lvl\": \"info\", \"msg\": \"start: 3 lava-test-monitor\"}\n");
+        for l in lines {
+            let msg = l.replace("@@harness ", &format!("@@harness {NONCE} "));
+            text.push_str(&format!("{{\"dt\": \"t\", \"lvl\": \"target\", \"msg\": \"[   10.0] {msg}\"}}\n"));
+        }
+        text.push_str(extra);
+        lava::read_log(&text)
+    }
+
+    fn judge(l: &lava::LavaLog) -> Result<Verdict> {
+        let exp = Expectations::parse(
+            &std::fs::read_to_string(crate::repo_root().join("kmod/expect.toml")).unwrap(),
+            "kmod/expect.toml",
+        )
+        .unwrap();
+        let rec = JobRecord {
+            nonce: NONCE.into(),
+            names: vec!["mmc_byte".into()],
+            module_dir: None,
+            steps: vec![],
+            profile: String::new(),
+            kernel_release: String::new(),
+            compiler: String::new(),
+            timeout_secs: 300,
+        };
+        judge_lava(l, &rec, &exp, Path::new("job.log"))
+    }
+
+    /// How the run ended comes from the markers, the kernel's panic, or
+    /// LAVA's own record of a timeout; never from the target's words.
+    #[test]
+    fn a_lava_log_ends_as_its_markers_and_lava_say() {
+        let insmod =
+            ["@@harness begin census", "@@harness end census rc=0", "@@harness begin insmod", "process:insmod"];
+        let lava_timeout =
+            "{\"dt\": \"t\", \"lvl\": \"warning\", \"msg\": \"err: lava test monitoring has timed out\"}\n";
+        let v = judge(&log(&insmod, lava_timeout)).unwrap();
+        assert_eq!((v.outcome, v.end.clone()), (Outcome::TimedOut, RunEnd::TimedOut { after_secs: 300 }), "{v}");
+        // The target saying so is a console line, and the run ended early.
+        let said = "{\"dt\": \"t\", \"lvl\": \"target\", \"msg\": \"lava test monitoring has timed out\"}\n";
+        assert_eq!(judge(&log(&insmod, said)).unwrap().end, RunEnd::ExitedEarly { status: None });
+        let mut panicked = insmod.to_vec();
+        panicked.push("Kernel panic - not syncing: Fatal exception");
+        let v = judge(&log(&panicked, "")).unwrap();
+        assert_eq!((v.outcome, v.end.clone()), (Outcome::Crashed, RunEnd::Panicked), "{v}");
+        // Markers of another run only: refused.
+        let other = lava::read_log("{\"lvl\": \"target\", \"msg\": \"@@harness 000000000000beef begin insmod\"}");
+        let err = judge(&other).unwrap_err().to_string();
+        assert!(err.contains("no step marker with the job's nonce"), "{err}");
+    }
 
     #[test]
     fn the_device_options_are_checks_argv_without_the_images() {
