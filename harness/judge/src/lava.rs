@@ -169,6 +169,9 @@ pub fn tiny4412_job(s: &Scenario, images: &BoardImages, deploy: Deploy) -> Value
 /// A rendered `qemu` device for a local `lava-run` (what a lab's server
 /// renders from LAVA's qemu.jinja2): the machine's options as `check`
 /// gives them (guest/qemu.rs), the images' arguments coming from the job.
+/// LAVA requires the constants `failure_retry` and `boot_retry` (its
+/// boot's attempts): one, since a boot retried would run the steps twice
+/// into one log.
 pub fn qemu_device(machine_options: &[String]) -> Value {
     json!({
         "device_type": "qemu",
