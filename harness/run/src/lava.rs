@@ -48,6 +48,10 @@ pub struct LavaJobOptions {
     /// of the output folder, for a worker on this machine].
     #[arg(long, value_name = "URL")]
     pub url_base: Option<String>,
+    /// A Tiny4412's kernel profile [default: the board's own, `tiny4412`],
+    /// as `board-image --profile`: it must build the board's dtb.
+    #[arg(long, value_name = "NAME")]
+    pub board_profile: Option<String>,
 }
 
 /// What `recheck --lava-log` needs of the job: written beside job.yaml.
@@ -187,7 +191,7 @@ pub fn machine_options(argv: &[OsString]) -> Vec<String> {
 fn board_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Result<serde_json::Value> {
     use crate::board::{build_image_with, Board};
     let configs = crate::repo_root().join("configs");
-    let (board, profile) = Board::load(&Board::default_name(&configs)?, None, &configs)?;
+    let (board, profile) = Board::load(&Board::default_name(&configs)?, o.board_profile.as_deref(), &configs)?;
     let kernel = KernelArgs { profile: profile.name.clone(), build: o.kernel.build.clone() };
     let p = prepare::prepare(&kernel, &o.module, &Stages::new())?;
     let nonce = prepare::new_nonce();

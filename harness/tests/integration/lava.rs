@@ -191,6 +191,43 @@ fn the_tiny4412_job_validates_with_lavas_schema() {
     assert!(template.contains("{% extends 'base-uboot.jinja2' %}"));
 }
 
+/// `lava-job --device tiny4412` writes the board's images (a uImage, the
+/// initramfs with the job's nonce as a uInitrd) and a job LAVA's validator
+/// takes; from the emulated board's kernel, as the board-image test does
+/// (the board's own takes 12 minutes to build).
+#[test]
+fn lava_job_for_a_tiny4412_writes_its_images_and_a_valid_job() {
+    ensure_suite_packages();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny4412");
+    let o = harness(&[
+        "lava-job",
+        "--device",
+        "tiny4412",
+        "--board-profile",
+        "exynos4210",
+        "--module",
+        repo().join("kmod").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--url-base",
+        "http://lab.example/jobs/1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let job = std::fs::read_to_string(out.join("job.yaml")).unwrap();
+    assert!(job.contains("\"http://lab.example/jobs/1/uImage\"") && job.contains("to: \"flasher\""), "{job}");
+    let v = python_validates(&out.join("job.yaml"));
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(harness::lava::RECORD)).unwrap()).unwrap();
+    let nonce = record["nonce"].as_str().unwrap();
+    assert!(job.contains(&format!("@@harness {nonce} done")), "{job}");
+    // The uInitrd's /harness/env carries the same nonce (a newc cpio, stored).
+    let initrd = std::fs::read(out.join("uInitrd")).unwrap();
+    let env = format!("HARNESS_NONCE={nonce}");
+    assert!(initrd.windows(env.len()).any(|w| w == env.as_bytes()), "the uInitrd is not the job's");
+}
+
 /// kcidb-io from PyPI, in a virtual environment under target/ (made once,
 /// under a lock): it has no command line, so a script calls it.
 fn kcidb_python() -> PathBuf {
