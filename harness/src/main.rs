@@ -48,8 +48,12 @@ enum Command {
     /// Run the check's steps on a real board over its serial console
     /// (scripts/board-replay wraps this): same steps, same verdict.
     Replay(ReplayOptions),
-    /// Judge a transcript saved by `replay --transcript` again, offline.
+    /// Judge a transcript saved by `replay --transcript` again, offline; or
+    /// the log of a LAVA job written by `lava-job` (`--lava-log`).
     Recheck(RecheckOptions),
+    /// Write a LAVA job for the check's scenario: for LAVA's `qemu` device,
+    /// or a Tiny4412 in a lab (configs/lava/tiny4412.jinja2). See docs/lava.md.
+    LavaJob(harness::lava::LavaJobOptions),
     /// Boot an emulated FriendlyARM board (QEMU, serial on a pty) to try
     /// `replay` without a board; prints the pty and runs until Ctrl-C.
     EmulateBoard {
@@ -143,6 +147,9 @@ fn main() -> ExitCode {
             finish(harness::replay::replay(&o).map(|r| (vec![(String::new(), r.verdict)], r.run_dir)))
         }
         Command::Recheck(o) => finish(harness::replay::recheck(&o).map(|v| (vec![(String::new(), v)], None))),
+        Command::LavaJob(o) => exit_on_error(harness::lava::lava_job(&o).map(|out| {
+            println!("LAVA job in {}", out.join("job.yaml").display());
+        })),
         Command::EmulateBoard { profile } => exit_on_error(emulate_board(&profile)),
         Command::Kernel(KernelCmd { kernel, config_only: Some(dir) }) => {
             exit_on_error(harness::prepare::kernel_config(&kernel, &dir).map(|c| println!("{}", c.display())))

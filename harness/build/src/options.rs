@@ -177,6 +177,11 @@ pub struct OutputArgs {
     /// Write a JUnit XML report: one test case per step, expectation and report.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write a KCIDB v5.3 report (KernelCI's database): the module's
+    /// checkout, its build, a test per step, expectation and kernel report
+    /// (docs/kcidb.md).
+    #[arg(long, value_name = "FILE")]
+    pub kcidb: Option<PathBuf>,
 }
 
 /// `check`: build, boot under QEMU, run the steps, judge.

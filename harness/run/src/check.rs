@@ -112,6 +112,9 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         })
         .collect();
     write_reports(&opts.output, &reports)?;
+    if let Some(path) = &opts.output.kcidb {
+        write_kcidb(path, opts, &p, &units, &nonce)?;
+    }
     let passed = units.iter().all(|(_, v)| v.passed());
     let keep = opts.output.keep || !passed || p.coverage;
     let kept = keep.then(|| p.run_dir.keep());
@@ -130,6 +133,37 @@ fn add_coverage(p: &prepare::Prepared, booted: &Boot, units: &mut [(String, Verd
         let c = crate::coverage::unit(&booted.transcript, &u.modules, p.run_dir.path(), &p.kernel.cross_compile, name);
         v.coverage = Some(c);
     }
+}
+
+/// The KCIDB report of every unit: each one's source found from its module
+/// folder (a unit's label is its folder's name; a kernel's own module has none).
+fn write_kcidb(
+    path: &Path,
+    opts: &CheckOptions,
+    p: &prepare::Prepared,
+    units: &[(String, Verdict)],
+    nonce: &str,
+) -> Result<()> {
+    let dirs = &opts.module.module_dirs;
+    let sources = units
+        .iter()
+        .map(|(label, v)| {
+            let dir = if label.is_empty() {
+                dirs.first()
+            } else {
+                dirs.iter().find(|d| d.file_name().is_some_and(|n| n.to_string_lossy() == *label))
+            };
+            let name = if label.is_empty() { &p.label } else { label };
+            Ok((crate::kcidb::source(dir.map(PathBuf::as_path), name)?, v))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let build = crate::judge::kcidb::Build {
+        profile: p.profile.name.clone(),
+        kernel_release: p.kernel.release.clone(),
+        compiler: format!("{}gcc", p.kernel.cross_compile),
+        start_time: None,
+    };
+    crate::kcidb::write(path, &sources, &build, nonce)
 }
 
 /// The verdict of a unit that did not build (its error whole, as a

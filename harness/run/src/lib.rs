@@ -8,6 +8,8 @@ pub mod board;
 pub mod check;
 pub mod coverage;
 pub mod guest;
+pub mod kcidb;
+pub mod lava;
 pub mod replay;
 pub mod splitter;
 pub mod supervisor;

@@ -161,8 +161,18 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
     let usage = std::fs::read_to_string(repo().join("docs/usage.md")).unwrap();
     let flag = regex::Regex::new(r"--[a-z][a-z0-9-]*").unwrap();
     let documented: std::collections::BTreeSet<&str> = flag.find_iter(&usage).map(|m| m.as_str()).collect();
-    let subs =
-        ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "kernel", "cache-key", "cache gc"];
+    let subs = [
+        "check",
+        "board-image",
+        "setup",
+        "replay",
+        "recheck",
+        "lava-job",
+        "emulate-board",
+        "kernel",
+        "cache-key",
+        "cache gc",
+    ];
     let mut missing = Vec::new();
     for sub in subs {
         let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
@@ -182,7 +192,9 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
 /// documented.
 #[test]
 fn every_subcommand_has_working_help() {
-    for sub in ["check", "board-image", "setup", "replay", "recheck", "emulate-board", "cache-key", "init", "paths"] {
+    for sub in [
+        "check", "board-image", "setup", "replay", "recheck", "lava-job", "emulate-board", "cache-key", "init", "paths",
+    ] {
         let out = harness(&[sub, "--help"]);
         let t = text(&out);
         assert!(out.status.success(), "{sub} --help: {t}");

@@ -19,6 +19,7 @@ mod gdb;
 mod install;
 mod installed;
 mod ko;
+mod lava;
 mod leftovers;
 mod lessons;
 mod linux35;

@@ -99,9 +99,14 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
 
     // Offline, the same verdict, word for word.
     let module = harness::options::ModuleArgs { module_dirs: vec![repo().join("kmod")], ..Default::default() };
-    let again =
-        replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
-            .unwrap_or_else(|e| panic!("{e:#}"));
+    let again = replay::recheck(&RecheckOptions {
+        transcript: Some(transcript.clone()),
+        lava: Default::default(),
+        module,
+        module_names: vec![],
+        ko: vec![],
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), v.to_string());
     let out = common::harness(&["recheck", "--transcript", transcript.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -212,7 +217,13 @@ fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &s
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "ko"))
         .collect();
-    let opts = RecheckOptions { transcript: report.transcript.clone(), module, module_names: vec![], ko: kos };
+    let opts = RecheckOptions {
+        transcript: Some(report.transcript.clone()),
+        lava: Default::default(),
+        module,
+        module_names: vec![],
+        ko: kos,
+    };
     let again = replay::recheck(&opts).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.to_string(), report.verdict.to_string());
     let record = replay::recheck::Stopped::path(&report.transcript);
@@ -488,14 +499,24 @@ fn replay_of_a_3_5_module_lists_its_ports_and_recheck_reads_them_back() {
     assert_eq!(ids, ["timer"], "{v}");
     assert!(!v.ports[0].at.is_empty(), "{v}");
     let module = harness::options::ModuleArgs { module_dirs: vec![fixture], ..Default::default() };
-    let again =
-        replay::recheck(&RecheckOptions { transcript: transcript.clone(), module, module_names: vec![], ko: vec![] })
-            .unwrap_or_else(|e| panic!("{e:#}"));
+    let again = replay::recheck(&RecheckOptions {
+        transcript: Some(transcript.clone()),
+        lava: Default::default(),
+        module,
+        module_names: vec![],
+        ko: vec![],
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(again.ports, v.ports);
     assert_eq!(again.to_string(), v.to_string());
     // Without --module: the folder the replay named in the transcript, not kmod/.
-    let bare =
-        RecheckOptions { transcript: transcript.clone(), module: Default::default(), module_names: vec![], ko: vec![] };
+    let bare = RecheckOptions {
+        transcript: Some(transcript.clone()),
+        lava: Default::default(),
+        module: Default::default(),
+        module_names: vec![],
+        ko: vec![],
+    };
     let found = replay::recheck(&bare).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(found.to_string(), v.to_string());
     a_module_for_another_kernel_is_refused_before_the_first_step(&board.pty);

@@ -160,8 +160,10 @@ pub fn console_transcript(raw: &[u8], nonce: &str, lines: usize) -> Transcript {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RecheckOptions {
     /// A transcript written by `replay --transcript`.
-    #[arg(long, value_name = "FILE")]
-    pub transcript: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "lava_log")]
+    pub transcript: Option<PathBuf>,
+    #[command(flatten)]
+    pub lava: crate::lava::LavaLogArgs,
     #[command(flatten)]
     pub module: ModuleArgs,
     /// The modules' names [default: those the replay wrote in its start line].
@@ -195,7 +197,8 @@ fn module_args(o: &RecheckOptions, raw: &[u8]) -> Result<ModuleArgs> {
             Ok(o.module.with_dir(dir))
         }
         Some(dir) => {
-            bail!("{}: the replay's module folder {} is gone: give --module DIR", o.transcript.display(), dir.display())
+            let t = o.transcript.as_deref().unwrap_or(Path::new("the transcript"));
+            bail!("{}: the replay's module folder {} is gone: give --module DIR", t.display(), dir.display())
         }
         None => Ok(o.module.clone()),
     }
@@ -203,27 +206,31 @@ fn module_args(o: &RecheckOptions, raw: &[u8]) -> Result<ModuleArgs> {
 
 /// Judges a saved serial transcript again, offline.
 pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
-    let raw =
-        std::fs::read(&o.transcript).with_context(|| format!("reading the transcript {}", o.transcript.display()))?;
+    if let Some(log) = &o.lava.lava_log {
+        let record = o.lava.lava_job.clone().unwrap_or_else(|| log.with_file_name(crate::lava::RECORD));
+        return crate::lava::recheck_lava(log, &record, &o.module, o.lava.kcidb.as_deref());
+    }
+    let Some(transcript) = &o.transcript else { bail!("give --transcript FILE or --lava-log FILE") };
+    let raw = std::fs::read(transcript).with_context(|| format!("reading the transcript {}", transcript.display()))?;
     let expectations = prepare::expectations(&module_args(o, &raw)?)?;
     let kos = o.ko.iter().map(|ko| Ok((module::modinfo(ko)?.name()?, ko.clone()))).collect::<Result<Vec<_>>>()?;
     let names =
         if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
     if let Some(dump) = extract_dump(&raw) {
-        return judge_dump(&dump, None, &expectations, &names, &kos, &o.transcript);
+        return judge_dump(&dump, None, &expectations, &names, &kos, transcript);
     }
     // No dump: the replay stopped early, and judged what the console showed.
-    let Some(stopped) = Stopped::read(&o.transcript)? else {
+    let Some(stopped) = Stopped::read(transcript)? else {
         bail!(
             "{}: no complete kernel log dump ({DUMP_BEGIN} … {DUMP_END}) in it, and no {} beside it: \
              the replay stopped before the steps finished, so only its live verdict exists",
-            o.transcript.display(),
-            Stopped::path(&o.transcript).display()
+            transcript.display(),
+            Stopped::path(transcript).display()
         );
     };
     let names = if names.is_empty() { stopped.names } else { names };
     let t = console_transcript(&raw, &stopped.nonce, stopped.lines);
-    judge_transcript(&t, stopped.end, &expectations, &names, &kos, &o.transcript)
+    judge_transcript(&t, stopped.end, &expectations, &names, &kos, transcript)
 }
 
 #[cfg(test)]
@@ -332,7 +339,13 @@ mod tests {
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(DUMP)).unwrap();
         let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
-        let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
+        let o = RecheckOptions {
+            transcript: Some(t.clone()),
+            lava: Default::default(),
+            module,
+            module_names: vec![],
+            ko: vec![],
+        };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         std::fs::write(&t, b"[root@FriendlyARM /]# \r\n").unwrap();
@@ -366,8 +379,13 @@ mod tests {
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(&named(&lesson, "00000000000badca"))).unwrap();
         assert_eq!(replayed_dir(&std::fs::read(&t).unwrap()), Some(lesson.clone()));
-        let o =
-            RecheckOptions { transcript: t.clone(), module: ModuleArgs::default(), module_names: vec![], ko: vec![] };
+        let o = RecheckOptions {
+            transcript: Some(t.clone()),
+            lava: Default::default(),
+            module: ModuleArgs::default(),
+            module_names: vec![],
+            ko: vec![],
+        };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Failed, "judged with the lesson's expectations: {v}");
         assert!(v.to_string().contains("insmod prints line \"lesson: hello\""), "{v}");
@@ -439,7 +457,13 @@ mod tests {
         let stopped = Stopped { nonce: n.into(), names: vec!["mmc_byte".into()], end: end.clone(), lines: 2 };
         stopped.write(&t).unwrap();
         let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
-        let o = RecheckOptions { transcript: t.clone(), module, module_names: vec![], ko: vec![] };
+        let o = RecheckOptions {
+            transcript: Some(t.clone()),
+            lava: Default::default(),
+            module,
+            module_names: vec![],
+            ko: vec![],
+        };
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
         assert_eq!(v.end, end);
