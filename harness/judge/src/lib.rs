@@ -14,6 +14,7 @@ pub mod board;
 pub mod census;
 pub mod event;
 pub mod expect;
+pub mod html;
 pub mod ktap;
 pub mod lack;
 pub mod lines;
