@@ -138,3 +138,32 @@ fn a_large_console_is_cut_and_says_so() {
     assert!(!html.contains(&format!("flood {}<", text::CONSOLE_LINES)), "the middle is not");
     assert!(html.len() < 2 << 20, "{} bytes", html.len());
 }
+
+/// A background program: its start, and its end at the step that stopped
+/// it, on the timeline; a SIGINT's status is no failure when the file gave
+/// no `exit` for it.
+#[test]
+fn a_background_program_starts_and_is_stopped_on_the_timeline() {
+    let log = "[    1.000000] @@harness begin app\n[    1.100000] @@harness end app rc=0\n\
+        [    2.000000] @@harness begin collect\n[    2.500000] @@harness stopped collect int\n\
+        [    2.600000] @@harness end collect rc=130\n[    2.700000] @@harness done\n";
+    let t = Transcript::from_log(&with_nonce(log, N), N);
+    let exp = Expectations::parse(
+        "[[step]]\nname='app'\nrun='app /dev/x'\nbackground=true\n[[step]]\nname='collect'\nstop='app'\n",
+        "e",
+    )
+    .unwrap();
+    let v = judge(&t, &exp, &["app".into(), "collect".into()], RunEnd::Completed, Context::new("log".into()));
+    let u = UnitPage { label: "", verdict: &v, transcript: &t, expectations: &exp, sources: &[], coverage: None };
+    let entries = timeline::entries(&u, &|n| format!("#L{n}"));
+    let said: Vec<(&str, &str, bool)> = entries.iter().map(|e| (e.kind.word(), e.text.as_str(), e.bad)).collect();
+    assert_eq!(
+        said,
+        [
+            ("step", "app: starts `app /dev/x` in the background (exit 0, 0.10 s)", false),
+            ("program", "app starts in the background: app /dev/x", false),
+            ("step", "collect: stops app (exit 130, 0.60 s)", false),
+            ("program", "app stopped by SIGINT (step collect)", false),
+        ]
+    );
+}

@@ -86,7 +86,10 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<Entry> {
             None => "never finished".to_string(),
         };
         let took = s.seconds.map(|t| format!(", {t:.2} s")).unwrap_or_default();
-        let bad = s.exit != Some(exp.map_or(0, |e| e.exit));
+        // A stopped program's status is judged only when the file gave
+        // one (expect.rs): a SIGINT's 130 is not a failure.
+        let judged = exp.is_none_or(|e| !e.stop || e.exit_given);
+        let bad = s.exit.is_none() || (judged && s.exit != Some(exp.map_or(0, |e| e.exit)));
         out.push(Entry {
             at: s.guest_begin,
             kind: Kind::Step,
