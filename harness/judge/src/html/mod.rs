@@ -15,7 +15,7 @@ pub mod lcov;
 mod text;
 pub mod timeline;
 
-use crate::expect::Expectations;
+use crate::expect::{Check, Expectations};
 use crate::step::Transcript;
 use crate::verdict::{Outcome, Verdict};
 use lcov::Coverage;
@@ -125,25 +125,37 @@ fn unit(k: usize, u: &UnitPage) -> Markup {
     }
 }
 
-/// Each expectation and whether it held.
+/// Each expectation and whether it held: those that did not first, those
+/// that held folded under their count.
 fn checks(u: &UnitPage) -> Markup {
     let v = u.verdict;
+    let (held, not): (Vec<&Check>, Vec<&Check>) = v.checks.iter().partition(|c| c.held);
     html! {
         h3 { "Expectations" @if v.defaults { " (the defaults: no expect.toml)" } }
-        ul.checks {
-            @for c in &v.checks {
-                @let (class, word) = if c.held {
-                    ("held", "✔ held")
-                } else if v.board_may_change.contains(&c.description) {
-                    ("board", "? needs the board")
-                } else {
-                    ("failed", "✘ failed")
-                };
-                li class=(class) {
-                    span.state { (word) } " " (c.description)
-                    @if let Some(d) = &c.detail { br; span.detail { (d) } }
-                }
+        @if !not.is_empty() {
+            ul.checks { @for c in &not { (check(v, c)) } }
+        }
+        @if !held.is_empty() {
+            details.held.unfold-print {
+                summary { "✔ " (held.len()) " of " (v.checks.len()) " held" }
+                ul.checks { @for c in &held { (check(v, c)) } }
             }
+        }
+    }
+}
+
+fn check(v: &Verdict, c: &Check) -> Markup {
+    let (class, word) = if c.held {
+        ("held", "✔ held")
+    } else if v.board_may_change.contains(&c.description) {
+        ("board", "? needs the board")
+    } else {
+        ("failed", "✘ failed")
+    };
+    html! {
+        li class=(class) {
+            span.state { (word) } " " (c.description)
+            @if let Some(d) = &c.detail { br; span.detail { (d) } }
         }
     }
 }

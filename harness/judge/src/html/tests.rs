@@ -167,3 +167,19 @@ fn a_background_program_starts_and_is_stopped_on_the_timeline() {
         ]
     );
 }
+
+/// The expectations that failed come first, those that held fold under
+/// their count.
+#[test]
+fn failed_expectations_come_first_and_held_ones_fold() {
+    let (t, exp, mut v) = run();
+    v.checks[3].held = false;
+    v.checks[3].detail = Some("exit 1 <i>".into());
+    let html = page(&t, &exp, &v, &[], None);
+    let failed = html.find("✘ failed</span> press exits 0<br><span class=\"detail\">exit 1 &lt;i&gt;</span>");
+    let failed = failed.unwrap_or_else(|| panic!("{html}"));
+    let held = html.find("<summary>✔ ").expect("the held ones' fold");
+    assert!(failed < held, "{html}");
+    let n = v.checks.iter().filter(|c| c.held).count();
+    assert!(html.contains(&format!("<summary>✔ {n} of {} held</summary>", v.checks.len())), "{html}");
+}
