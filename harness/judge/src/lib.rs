@@ -15,6 +15,7 @@ pub mod census;
 pub mod event;
 pub mod expect;
 pub mod gcov;
+pub mod html;
 pub mod kcidb;
 pub mod ktap;
 pub mod lack;

@@ -90,7 +90,8 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
-    let mut units = judge_units(&p, &booted, &p.run_dir.path().join("console.log"))?;
+    let views = unit_views(&p, &booted.transcript);
+    let mut units = judge_units(&p, &booted, &views, &p.run_dir.path().join("console.log"))?;
     add_coverage(&p, &booted, &mut units);
     units.extend(
         p.unbuilt.iter().map(|(label, error)| (label.clone(), unbuilt(error, &p.run_dir.path().join("console.log")))),
@@ -100,6 +101,24 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         "verdict",
         if units.len() == 1 { last } else { format!("{} units (module directories and kernel modules)", units.len()) },
     );
+    write_all(opts, &p, &stages, &units, &html_units(&p, &booted.transcript, &views, &units), &nonce)?;
+    let passed = units.iter().all(|(_, v)| v.passed());
+    let keep = opts.output.keep || !passed || p.coverage;
+    let kept = keep.then(|| p.run_dir.keep());
+    let verdict = units[0].1.clone();
+    Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// The run's reports: `--json` and `--junit` where asked, the page in the
+/// run directory and where `--report` says.
+fn write_all(
+    opts: &CheckOptions,
+    p: &prepare::Prepared,
+    stages: &Stages,
+    units: &[(String, Verdict)],
+    pages: &[crate::html::Unit],
+    nonce: &str,
+) -> Result<()> {
     let timings = stages.timings();
     let reports: Vec<Report> = units
         .iter()
@@ -113,13 +132,15 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
         .collect();
     write_reports(&opts.output, &reports)?;
     if let Some(path) = &opts.output.kcidb {
-        write_kcidb(path, opts, &p, &units, &nonce)?;
+        write_kcidb(path, opts, p, units, nonce)?;
     }
-    let passed = units.iter().all(|(_, v)| v.passed());
-    let keep = opts.output.keep || !passed || p.coverage;
-    let kept = keep.then(|| p.run_dir.keep());
-    let verdict = units[0].1.clone();
-    Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+    let page = crate::html::Run { profile: &p.profile.name, kernel_release: &p.kernel.release, title: &p.label };
+    crate::html::write(p.run_dir.path(), &page, pages)?;
+    if let Some(file) = &opts.report {
+        crate::html::write_to(file, p.run_dir.path(), &page, pages)?;
+        stages.say("report", file.display());
+    }
+    Ok(())
 }
 
 /// Each unit's coverage (`--coverage`), from the files the guest sent; the
@@ -187,10 +208,14 @@ fn unbuilt(error: &str, log: &Path) -> Verdict {
 /// Each unit's verdict from the one boot: its steps, its stretch of the
 /// console, the shared leaks step, its expectations. A unit whose steps all
 /// finished is judged as completed even if a later unit crashed the guest.
-fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(String, Verdict)>> {
+fn judge_units(
+    p: &prepare::Prepared,
+    booted: &Boot,
+    views: &[Option<Transcript>],
+    log: &Path,
+) -> Result<Vec<(String, Verdict)>> {
     let t = &booted.transcript;
     let unit_of = |u| p.unit_name(u);
-    let starts: Vec<Option<usize>> = p.units.iter().map(|u| unit_of(u).and_then(|l| t.first_line_of(l))).collect();
     // Each unit's modules, named from where its own steps said they were
     // loaded (two units may load modules of the same name).
     let symbols: Vec<Vec<ModuleSymbols>> = p
@@ -210,12 +235,7 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
         .iter()
         .enumerate()
         .map(|(k, u)| {
-            let view = unit_of(u).map(|label| {
-                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
-                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
-                t.unit_view(label, from, to)
-            });
-            let (t, end) = match &view {
+            let (t, end) = match &views[k] {
                 Some(view) => (view, unit_end(u, view, &booted.end)),
                 None => (t, booted.end.clone()),
             };
@@ -242,6 +262,50 @@ fn judge_units(p: &prepare::Prepared, booted: &Boot, log: &Path) -> Result<Vec<(
             (u.label.clone(), verdict::judge(t, &u.expectations, &u.plan.names(), end, ctx))
         })
         .collect())
+}
+
+/// Each unit's part of the page: its verdict, its stretch of the console
+/// (an empty one for a unit that did not build), its expectations and the
+/// folders of its sources.
+fn html_units<'a>(
+    p: &'a prepare::Prepared,
+    whole: &'a Transcript,
+    views: &'a [Option<Transcript>],
+    units: &'a [(String, Verdict)],
+) -> Vec<crate::html::Unit<'a>> {
+    units
+        .iter()
+        .enumerate()
+        .map(|(k, (label, verdict))| match p.units.get(k) {
+            Some(u) => crate::html::Unit {
+                label,
+                verdict,
+                transcript: Some(views[k].as_ref().unwrap_or(whole)),
+                expectations: Some(&u.expectations),
+                dirs: u.modules.iter().filter_map(|m| Some(m.sources.as_ref()?.now.clone())).collect(),
+            },
+            // The units that did not build come after those that did.
+            None => crate::html::Unit { label, verdict, transcript: None, expectations: None, dirs: Vec::new() },
+        })
+        .collect()
+}
+
+/// Each unit's stretch of the console and its own steps, when several
+/// share the boot (`None`: the one unit's is the whole transcript).
+fn unit_views(p: &prepare::Prepared, t: &Transcript) -> Vec<Option<Transcript>> {
+    let unit_of = |u| p.unit_name(u);
+    let starts: Vec<Option<usize>> = p.units.iter().map(|u| unit_of(u).and_then(|l| t.first_line_of(l))).collect();
+    p.units
+        .iter()
+        .enumerate()
+        .map(|(k, u)| {
+            unit_of(u).map(|label| {
+                let from = if k == 0 { 0 } else { starts[k].unwrap_or(t.lines.len()) };
+                let to = starts[k + 1..].iter().flatten().next().copied().unwrap_or(t.lines.len());
+                t.unit_view(label, from, to)
+            })
+        })
+        .collect()
 }
 
 /// The verdict's line for a memory dump at `file`, which it first

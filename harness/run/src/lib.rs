@@ -8,6 +8,7 @@ pub mod board;
 pub mod check;
 pub mod coverage;
 pub mod guest;
+pub mod html;
 pub mod kcidb;
 pub mod lava;
 pub mod replay;

@@ -4,7 +4,7 @@
 //! mappings (S5P_VA_GPIO2), gpio_free() of a pin nobody holds; and an
 //! access inside a mapped block to a register the model lacks, or at an
 //! odd offset, named by the datasheet's register, its mapping and the
-//! module's line. All in one boot.
+//! module's line. All in one boot, whose HTML report is read in Chromium.
 
 use crate::common::{fixture, harness, text};
 
@@ -24,7 +24,10 @@ const LESSONS: &[&str] = &[
 fn the_3_5_hardware_lessons_pass_and_unmodelled_registers_are_named_in_one_boot() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("v.json");
+    // The page of the run, read in Chromium below (integration/report.rs).
+    let report = crate::report::report_dir("board35").join("report.html");
     let mut args = vec!["check".to_string(), "--json".into(), json.display().to_string()];
+    args.extend(["--report".into(), report.display().to_string()]);
     // The driver that reaches past the model goes last: it writes GPM4's
     // registers at an odd offset.
     for m in LESSONS.iter().chain(&["board/gpio-block-unmodelled"]) {
@@ -93,6 +96,7 @@ fn the_3_5_hardware_lessons_pass_and_unmodelled_registers_are_named_in_one_boot(
     let accesses = block["unmodelled"].as_array().unwrap();
     assert!(accesses.iter().all(|a| a["address"] != "0x114000A0"), "{block}");
     assert!(!t.contains("board access "), "the accesses are not board changes: {t}");
+    crate::report::check_led_va_in_chromium(&report, "led-va");
 }
 
 /// Without the layer (`--api native`) the same clocks are there (the

@@ -154,8 +154,8 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
             format!("cargo HARNESS_CACHE_DIR={cache}"),
             "cargo clippy --all-targets -- -D warnings".to_string(),
             format!("cargo HARNESS_CACHE_DIR={cache}"),
-            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap flex gcc-arm-linux-gnueabihf \
-                gdb-multiarch lava-dispatcher lcov \
+            "apt-get -o DPkg::Lock::Timeout=600 remove -y -q bc bison bubblewrap chromium flex fonts-dejavu-core \
+                gcc-arm-linux-gnueabihf gdb-multiarch lava-dispatcher lcov \
              libc6-dev-armhf-cross libslirp0 linux-source-6.12 python3-venv qemu-system-arm u-boot-tools"
                 .to_string(),
             "dpkg --remove-architecture armhf".to_string(),
@@ -173,7 +173,7 @@ fn under_ci_it_removes_what_the_harness_installs_then_runs_the_readme_commands()
     // What was removed is said, and what apt took along with the packages.
     for said in [
         "apt packages: qemu-system-arm",
-        "with what only they needed: bc bison bubblewrap flex \
+        "with what only they needed: bc bison bubblewrap chromium flex fonts-dejavu-core \
         gcc-arm-linux-gnueabihf gdb-multiarch lava-dispatcher lcov libc6-dev-armhf-cross libslirp0 linux-source-6.12 \
             python3-venv qemu-system-arm u-boot-tools",
         "kept: oldlib (auto-removable before this run, not the harness's)",

@@ -193,7 +193,16 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
 #[test]
 fn every_subcommand_has_working_help() {
     for sub in [
-        "check", "board-image", "setup", "replay", "recheck", "lava-job", "emulate-board", "cache-key", "init", "paths",
+        "check",
+        "board-image",
+        "setup",
+        "replay",
+        "recheck",
+        "lava-job",
+        "emulate-board",
+        "cache-key",
+        "init",
+        "paths",
     ] {
         let out = harness(&[sub, "--help"]);
         let t = text(&out);

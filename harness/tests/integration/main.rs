@@ -25,6 +25,7 @@ mod lessons;
 mod linux35;
 mod memory;
 mod replay;
+mod report;
 mod sandbox;
 mod shell;
 mod supervision;

@@ -415,9 +415,17 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     opts.transcript = Some(dir.path().join("board.log"));
     let json = dir.path().join("v.json");
     opts.output.json = Some(json.clone());
+    opts.output.keep = true;
     let report = replayed(&opts);
     let v = &report.verdict;
     assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    // The run's page: the reader in the background, and stopped, on its
+    // timeline (integration/report.rs reads a check's in Chromium).
+    let run_dir = report.run_dir.clone().expect("--keep keeps the run directory");
+    let page = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    std::fs::remove_dir_all(&run_dir).unwrap();
+    assert!(page.contains("[PROGRAM]</span> <span class=\"what\">reader starts in the background: "), "{page}");
+    assert!(page.contains("reader stopped by SIGINT (step collect)"), "{page}");
     held(v, "collect outputs line \"key 38 up\"");
     held(v, "press sees line \"buttons_input: K1 up\" in the kernel log within 3000 ms");
     held(v, "collect sees line \"key 38 up\" in the output of reader within 3000 ms");

@@ -364,7 +364,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 
     let kos: Vec<(String, PathBuf)> = sc.modules.iter().filter_map(|m| Some((m.name.clone(), m.ko.clone()?))).collect();
     let names: Vec<String> = sc.modules.iter().map(|m| m.name.clone()).collect();
-    let mut verdict = match ran {
+    // The judged transcript, for the page; `seen` stays the board's bytes.
+    let (mut verdict, judged) = match ran {
         Ran::Finished => {
             let dump = extract_dump(&seen).context("the board's kernel log dump was not found in what it sent")?;
             judge_dump(&dump, Some(&nonce), &sc.expectations, &names, &kos, &transcript)?
@@ -374,7 +375,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
             let lines = live.seen();
             recheck::Stopped { nonce: nonce.clone(), names: names.clone(), end: end.clone(), lines }
                 .write(&transcript)?;
-            judge_transcript(&live, end, &sc.expectations, &names, &kos, &transcript)?
+            (judge_transcript(&live, end, &sc.expectations, &names, &kos, &transcript)?, *live)
         }
     };
     // What the layer gave back is known from the build, not the board.
@@ -389,9 +390,24 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let label = names.join(", ");
     let report = Report { profile: "board", module: &label, kernel_release: "", timings: &timings, verdict: &verdict };
     crate::check::write_reports(&opts.output, &[report])?;
+    write_page(run_dir.path(), &label, &verdict, &judged, &sc)?;
     let keep = opts.output.keep || !verdict.passed();
     let kept = keep.then(|| run_dir.keep());
     Ok(ReplayReport { verdict, transcript, run_dir: kept, notes })
+}
+
+/// The replay's page, report.html in its run directory (the module folder's
+/// sources beside its verdict, when it was built here).
+fn write_page(run_dir: &Path, label: &str, verdict: &Verdict, seen: &Transcript, sc: &Scenario) -> Result<()> {
+    let unit = crate::html::Unit {
+        label: "",
+        verdict,
+        transcript: Some(seen),
+        expectations: Some(&sc.expectations),
+        dirs: sc.dir.iter().cloned().collect(),
+    };
+    crate::html::write(run_dir, &crate::html::Run { title: label, profile: "board", kernel_release: "" }, &[unit])?;
+    Ok(())
 }
 
 /// The modules' names are words the board's shell takes as they are; a

@@ -28,7 +28,8 @@ pub fn extract_dump(raw: &[u8]) -> Option<Vec<String>> {
 /// Judges a replay's kernel log dump: the lines after its start marker (the
 /// last one, or the one with `nonce`), through the same verdict as `check`.
 /// The start marker names the modules, from which the steps are planned
-/// again; `names`, when given, must agree.
+/// again; `names`, when given, must agree. The transcript too, for the
+/// report's page.
 pub fn judge_dump(
     dump: &[String],
     nonce: Option<&str>,
@@ -36,7 +37,7 @@ pub fn judge_dump(
     names: &[String],
     kos: &[(String, PathBuf)],
     log: &Path,
-) -> Result<Verdict> {
+) -> Result<(Verdict, Transcript)> {
     let start = |l: &String| match marker::parse_any(marker::split_timestamp(l).1) {
         Some((n, Marker::Start { label })) => Some((n.to_string(), label)),
         _ => None,
@@ -73,7 +74,8 @@ pub fn judge_dump(
         // The step script stopped without saying done (its shell was killed).
         RunEnd::ExitedEarly { status: None }
     };
-    judge_transcript(&t, end, expectations, &names, kos, log)
+    let v = judge_transcript(&t, end, expectations, &names, kos, log)?;
+    Ok((v, t))
 }
 
 /// The verdict on a board's transcript, however it was read: from the dump,
@@ -217,7 +219,7 @@ pub fn recheck(o: &RecheckOptions) -> Result<Verdict> {
     let names =
         if o.module_names.is_empty() { kos.iter().map(|(n, _)| n.clone()).collect() } else { o.module_names.clone() };
     if let Some(dump) = extract_dump(&raw) {
-        return judge_dump(&dump, None, &expectations, &names, &kos, transcript);
+        return Ok(judge_dump(&dump, None, &expectations, &names, &kos, transcript)?.0);
     }
     // No dump: the replay stopped early, and judged what the console showed.
     let Some(stopped) = Stopped::read(transcript)? else {
@@ -299,7 +301,7 @@ mod tests {
     }
 
     fn judge(dump: &str, nonce: Option<&str>) -> Result<Verdict> {
-        judge_dump(&extract_dump(&session(dump)).unwrap(), nonce, &exp(), &[], &[], Path::new("t.log"))
+        Ok(judge_dump(&extract_dump(&session(dump)).unwrap(), nonce, &exp(), &[], &[], Path::new("t.log"))?.0)
     }
 
     #[test]

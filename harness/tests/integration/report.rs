@@ -1,0 +1,97 @@
+//! The run's HTML report as a person sees it: rendered by headless Chromium
+//! (Debian's `chromium`, which the suite installs: packages::for_suite),
+//! its DOM read back and its screenshots taken. Called by the tests whose
+//! boot runs a hardware lesson (board35.rs: led-va, where a click of K1
+//! raises XEINT26 and its handler toggles LED4), so no boot of its own.
+
+use crate::common::repo;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where a test's report and its screenshots go: beside the run
+/// directories (target/harness-runs/), which CI uploads when a job fails.
+pub fn report_dir(test: &str) -> PathBuf {
+    let dir = repo().join("target").join("harness-runs").join(format!("report-{test}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Chromium on `page` with `args` (headless, no sandbox: the suite may run
+/// as root; its own profile folder, so no user's is touched), bounded in
+/// time; its standard output.
+fn chromium(page: &Path, args: &[&str]) -> String {
+    let logs = harness::cache::root().join("logs");
+    harness::packages::ensure(&harness::packages::for_browser(), &logs).unwrap_or_else(|e| panic!("{e:#}"));
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .args(["-k", "10", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("running chromium (packages::for_browser installs it)");
+    assert!(out.status.success(), "chromium {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One entry of the page's timeline: its kind, its time, its text.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    kind: String,
+    at: f64,
+    text: String,
+}
+
+/// The timeline of the unit whose heading is `label`, from Chromium's DOM.
+fn timeline(dom: &str, label: &str) -> Vec<Entry> {
+    let start = dom.find(&format!("<h2>{label} ")).unwrap_or_else(|| panic!("no section of {label} in the DOM"));
+    let section = &dom[start..];
+    let section = &section[..section.find("</section>").unwrap_or(section.len())];
+    let list = &section[section.find("<ol class=\"timeline\">").expect("a timeline")..];
+    let list = &list[..list.find("</ol>").unwrap()];
+    let entry = regex::Regex::new(
+        r#"data-kind="([a-z]+)"><span class="t">([0-9.]+) s</span>.*?<(?:span class="what"|a [^>]*)>(.*?)</"#,
+    )
+    .unwrap();
+    entry
+        .captures_iter(list)
+        .map(|c| Entry { kind: c[1].to_string(), at: c[2].parse().unwrap(), text: c[3].to_string() })
+        .collect()
+}
+
+/// Renders the report of a run that had `label` (led-va, or a lesson like
+/// it) in Chromium, checks its DOM, and takes its screenshots, wide and
+/// narrow, beside it.
+pub fn check_led_va_in_chromium(report: &Path, label: &str) {
+    let dom = chromium(report, &["--dump-dom"]);
+    assert!(!dom.contains("<script"), "the page runs no script");
+    let t = timeline(&dom, label);
+    let find = |kind: &str, text: &str, after: f64| {
+        t.iter()
+            .find(|e| e.kind == kind && e.text.contains(text) && e.at >= after)
+            .unwrap_or_else(|| panic!("no {kind} entry {text:?} at or after {after} s in {t:#?}"))
+    };
+    // The steps in order, the click, its interrupt and the LED it lit.
+    let insmod = find("step", "insmod", 0.0);
+    let press = find("step", "press: board click K1", insmod.at);
+    let pressed = find("button", "K1 pressed (step press)", press.at);
+    let irq = find("interrupt", "XEINT26 handled", pressed.at);
+    let lit = find("led", "LED4 on (step press)", irq.at);
+    find("button", "K1 released (step press)", lit.at);
+    find("step", "toggled: checks the board is LED2 on, LED4 on (exit 0", lit.at);
+    find("led", "LED4 off (step press-again)", lit.at);
+    find("step", "rmmod", lit.at);
+    // The verdict, an expectation that held, the reports' section.
+    let start = dom.find(&format!("<h2>{label} ")).unwrap();
+    let section = &dom[start..start + dom[start..].find("</section>").unwrap()];
+    assert!(section.starts_with(&format!("<h2>{label} <span class=\"outcome passed\">✔ PASSED</span>")), "{section}");
+    assert!(section.contains("✔ held</span> toggled finds the board with LED2 on, LED4 on"), "{section}");
+    assert!(section.contains("<h3>Kernel reports</h3><p>None.</p>"), "{section}");
+    assert!(section.contains("<summary><code>key_led.c</code>"), "the module's source: {section}");
+    for (name, size) in [("report.png", "1100,3000"), ("report-narrow.png", "420,3000")] {
+        let shot = report.with_file_name(name);
+        chromium(report, &[&format!("--screenshot={}", shot.display()), &format!("--window-size={size}")]);
+        let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{}: {} bytes", shot.display(), bytes.len());
+    }
+}
