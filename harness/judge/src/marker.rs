@@ -34,6 +34,9 @@ pub const MARKER: &str = "@@harness";
 /// The nonce of the saved console logs in harness/tests/fixtures/console
 /// (captured before markers had nonces, or rewritten to this one).
 pub const FIXTURE_NONCE: &str = "0000000000000000";
+/// The longest input device name an `input` marker carries (a driver's
+/// names are short; the rest is cut).
+const INPUT_NAME_MAX: usize = 80;
 
 /// `text` with every bare `@@harness VERB` marker given `nonce`: turns the
 /// shorthand logs written in tests into this run's protocol.
@@ -99,6 +102,13 @@ pub enum Marker {
         module: String,
         name: String,
         address: u64,
+    },
+    /// An input device the module registered, by its node (`input0`) and
+    /// the name its driver gave it, read while the module was loaded.
+    Input {
+        module: String,
+        device: String,
+        name: String,
     },
     /// The pid of the insmod or rmmod of a module.
     Pid {
@@ -195,6 +205,7 @@ impl fmt::Display for Marker {
             Marker::Out { step, text } => write!(f, "out {step} {text}"),
             Marker::End { step, rc } => write!(f, "end {step} rc={rc}"),
             Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
+            Marker::Input { module, device, name } => write!(f, "input {module} {device} {name}"),
             Marker::Pid { module, pid } => write!(f, "pid {module} {pid}"),
             Marker::Start { label } => write!(f, "start {label}"),
             Marker::Api { api } => write!(f, "api {api}"),
@@ -259,6 +270,16 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let (module, name, addr) = (w.next()?, w.next()?, w.next()?);
             let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
             Marker::Section { module: module.to_string(), name: name.to_string(), address }
+        }
+        "input" => {
+            let mut w = args.splitn(3, ' ');
+            let (module, device) = (w.next()?, w.next()?);
+            // A driver's name, bounded: it is the module's text.
+            let name: String = w.next().unwrap_or("").trim_end().chars().take(INPUT_NAME_MAX).collect();
+            if !word(module) || !word(device) {
+                return None;
+            }
+            Marker::Input { module: module.to_string(), device: device.to_string(), name }
         }
         "pid" => {
             let (module, pid) = args.trim().split_once(' ')?;
@@ -379,6 +400,7 @@ mod tests {
             Marker::End { step: StepId::new(Some("lesson-1.x"), "rmmod:hello"), rc: 1 },
             Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
             Marker::Pid { module: "mmc_byte".into(), pid: 70 },
+            Marker::Input { module: "keys_input".into(), device: "input0".into(), name: "tiny4412 keys".into() },
             Marker::Start { label: "mmc_byte".into() },
             Marker::Api { api: "3.5".into() },
             Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },
