@@ -280,7 +280,7 @@ harness_insmod() {
 # A fork only when there are input devices: one grep of the first census,
 # and a cat a new device.
 harness_input_names() {
-    set -- "$1" /sys/class/input/input*
+    set -- "$1" $HARNESS_ROOT/sys/class/input/input*
     [ -e "$2" ] || return 0
     _im=$1
     shift
