@@ -6,8 +6,8 @@
 //! platform devices and every bus's drivers), compared here. Timers, tasklets and work items
 //! left pointing into a module's freed text are not in it: no file lists
 //! them (the default kernel's debug objects report a pending timer, hrtimer
-//! or work item when rmmod frees it: a report, configs/kernel-reports.toml). The guest says `same N` when the two are equal
-//! (one line, whatever the census holds); else it prints both, a `before
+//! or work item when rmmod frees it: a report, configs/kernel-reports.toml).
+//! The guest says `same N` when the two are equal (one line, whatever the census holds); else it prints both, a `before
 //! KIND TEXT` or `after KIND TEXT` line an entry, and what the second has
 //! that the first had not is left behind.
 //!

@@ -38,6 +38,18 @@ pub const FIXTURE_NONCE: &str = "0000000000000000";
 /// names are short; the rest is cut).
 const INPUT_NAME_MAX: usize = 80;
 
+/// `input MODULE DEVICE NAME`'s arguments.
+fn parse_input(args: &str) -> Option<Marker> {
+    let mut w = args.splitn(3, ' ');
+    let (module, device) = (w.next()?, w.next()?);
+    // A driver's name, bounded: it is the module's text.
+    let name: String = w.next().unwrap_or("").trim_end().chars().take(INPUT_NAME_MAX).collect();
+    if module.is_empty() || device.is_empty() {
+        return None;
+    }
+    Some(Marker::Input { module: module.to_string(), device: device.to_string(), name })
+}
+
 /// `text` with every bare `@@harness VERB` marker given `nonce`: turns the
 /// shorthand logs written in tests into this run's protocol.
 pub fn with_nonce(text: &str, nonce: &str) -> String {
@@ -271,16 +283,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
             Marker::Section { module: module.to_string(), name: name.to_string(), address }
         }
-        "input" => {
-            let mut w = args.splitn(3, ' ');
-            let (module, device) = (w.next()?, w.next()?);
-            // A driver's name, bounded: it is the module's text.
-            let name: String = w.next().unwrap_or("").trim_end().chars().take(INPUT_NAME_MAX).collect();
-            if !word(module) || !word(device) {
-                return None;
-            }
-            Marker::Input { module: module.to_string(), device: device.to_string(), name }
-        }
+        "input" => parse_input(args)?,
         "pid" => {
             let (module, pid) = args.trim().split_once(' ')?;
             Marker::Pid { module: module.to_string(), pid: pid.trim().parse().ok()? }
@@ -296,11 +299,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
         }
         "dir" if args.starts_with('/') => Marker::Dir { path: args.to_string() },
         "await" if word(args.trim_end()) => Marker::Await { step: StepId::parse(args.trim_end())? },
-        "shell" => match args.trim() {
-            "open" => Marker::Shell { open: true },
-            "closed" => Marker::Shell { open: false },
-            _ => return None,
-        },
+        "shell" if matches!(args.trim(), "open" | "closed") => Marker::Shell { open: args.trim() == "open" },
         "board" => {
             let mut w = args.trim().splitn(3, ' ');
             let (at, part, state) = (w.next()?.parse::<f64>().ok()?, w.next().filter(|s| word(s))?, w.next()?.trim());
