@@ -1105,6 +1105,32 @@ mod real_logs {
         assert_eq!(ev[3].headline(), "schedule_timeout: wrong timeout value ffffffff");
     }
 
+    /// Issue 34: a timer, a delayed work and an hrtimer left pending at
+    /// rmmod, and a list entry added twice, from one real boot of the
+    /// default profile (fixtures/leftovers/{timer,work,hrtimer}-kept,
+    /// fixtures/faults/list-add-twice): each report's class, and the hint's
+    /// bare address in the code its unit's own `section` markers place.
+    #[test]
+    fn pending_timers_at_unload_and_a_double_list_add_from_a_real_log() {
+        let (t, ev) = scan_fixture("exynos4210-pending-at-unload.log");
+        let got: Vec<(String, Option<String>)> = ev.iter().map(|e| (e.title(), e.step.clone())).collect();
+        let pending = "WARNING (timer or work item pending in freed memory)";
+        let want =
+            [(pending, "rmmod"), (pending, "rmmod"), (pending, "rmmod"), ("WARNING (list corruption)", "insmod")]
+                .map(|(c, s)| (c.to_string(), Some(s.to_string())));
+        assert_eq!(got, want);
+        for (e, unit, module) in [
+            (&ev[0], "timer-kept", "led_blink"),
+            (&ev[1], "work-kept", "key_poll"),
+            (&ev[2], "hrtimer-kept", "buzzer_beat"),
+        ] {
+            let text = t.sections_of(Some(unit), module).into_iter().find(|(s, _)| s == ".text").unwrap().1;
+            let name =
+                |a: u64| (text..text + 0x1000).contains(&a).then(|| format!("f+{:#x}/0x1000 [{module}]", a - text));
+            assert_eq!(unloaded_code(&e.block, &name), Some(format!("f [{module}]")), "{:?}", e.block);
+        }
+    }
+
     /// A stack dump that no known line began is a report too, named by the
     /// line before it: the real dump above, after a message of its own.
     #[test]
