@@ -5,13 +5,16 @@
 //! nodes, interrupt handlers, requested GPIOs, proc and debugfs entries,
 //! platform devices and every bus's drivers), compared here. Timers, tasklets and work items
 //! left pointing into a module's freed text are not in it: no file lists
-//! them. The guest says `same N` when the two are equal
-//! (one line, whatever the census holds); else it prints both, a `before
+//! them (the default kernel's debug objects report a pending timer, hrtimer
+//! or work item when rmmod frees it: a report, configs/kernel-reports.toml).
+//! The guest says `same N` when the two are equal (one line, whatever the census holds); else it prints both, a `before
 //! KIND TEXT` or `after KIND TEXT` line an entry, and what the second has
 //! that the first had not is left behind.
 //!
-//! The kernel does not say which module registered an entry, so a leftover
-//! is the census's difference over the unit's steps; nothing else runs in
+//! The kernel does not say which module registered an entry (but for an
+//! input device, whose name and module the guest reads after each insmod:
+//! [`name_inputs`]), so a leftover is the census's difference over the
+//! unit's steps; nothing else runs in
 //! the guest meanwhile (the virtual board is loaded before the first census,
 //! and each unit's steps run in turn).
 
@@ -52,6 +55,20 @@ pub fn compare<'a>(output: impl IntoIterator<Item = &'a str>) -> Comparison {
     let mut seen = BTreeSet::new();
     c.left = after.into_iter().filter(|e| !before.contains(e) && seen.insert(*e)).map(shown).collect();
     c
+}
+
+/// `left` with each input device that a module of the unit registered
+/// named, and that module: the census cannot read a leftover's name (it is
+/// in the memory its module took with it), so the guest read it after the
+/// insmod, while the module was loaded (an `input` marker).
+pub fn name_inputs(left: &mut [String], inputs: &[crate::step::InputName]) {
+    for entry in left.iter_mut() {
+        let Some(i) = inputs.iter().rev().find(|i| *entry == format!("device {:?} of class \"input\"", i.device))
+        else {
+            continue;
+        };
+        *entry = format!("{entry}: {:?}, which {} registered", i.name, i.module);
+    }
 }
 
 /// A census entry (`KIND TEXT`) as the user reads it.
@@ -96,6 +113,20 @@ fn handlers(rest: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_left_input_device_is_named_by_what_the_guest_read_while_its_module_was_loaded() {
+        let mut c = compare(["before class input", "after class input", "after device input/input0"]);
+        let keys = crate::step::InputName {
+            unit: None,
+            module: "keys_input".into(),
+            device: "input0".into(),
+            name: "tiny4412 keys".into(),
+        };
+        let other = crate::step::InputName { device: "input1".into(), name: "other".into(), ..keys.clone() };
+        name_inputs(&mut c.left, &[keys, other]);
+        assert_eq!(c.left, ["device \"input0\" of class \"input\": \"tiny4412 keys\", which keys_input registered"]);
+    }
 
     #[test]
     fn the_same_census_leaves_nothing() {

@@ -102,6 +102,11 @@ pub struct Event {
     /// that says it.
     pub class: Option<String>,
     pub class_line: Option<String>,
+    /// The function of an unloaded module the report points into (`function
+    /// [module]`), which the kernel printed as a bare address: a timer's
+    /// function in debug objects' `hint:`, or an oops's `PC is at`. Named
+    /// from where the module's code was loaded.
+    pub unloaded_code: Option<String>,
 }
 
 /// A frame of a report in a module, with its source.
@@ -200,6 +205,10 @@ static FRAME: LazyLock<Regex> = LazyLock::new(|| {
 /// A frame the kernel could not name: `0xbf00004c` or `[<bf00004c>] 0xbf00004c`.
 static BARE_FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<[0-9a-f]+>\]\s+)?0x([0-9a-f]+)\s*$").unwrap());
+/// A bare address where the kernel names code: debug objects' `hint:` (a
+/// timer's or work's function) and an oops's program counter.
+static UNLOADED_CODE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\bhint: |^\s*PC is at )0x([0-9a-f]+)\s*$").unwrap());
 static LOCKDEP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"^(?:WARNING: |\[ (?:INFO|BUG): )",
@@ -573,6 +582,7 @@ impl Event {
             frames: Vec::new(),
             class: None,
             class_line: None,
+            unloaded_code: None,
         }
     }
 }
@@ -596,6 +606,10 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
         let c = MODULE_FRAME.captures(&named)?;
         Some(format!("{} [{}]", crate::lines::readable(&c["function"]), &c["module"]))
     });
+    ev.unloaded_code = unloaded_code(&ev.block, name);
+    if ev.unloaded_code.is_some() {
+        ev.module_symbol.clone_from(&ev.unloaded_code);
+    }
     // A WARNING of allocation profiling's is a leak, with its site named.
     if let Some(c) =
         (ev.kind == EventKind::Warning).then(|| ev.block.iter().find_map(|l| UNFREED_AT_UNLOAD.captures(l))).flatten()
@@ -613,6 +627,19 @@ fn finish(mut ev: Event, name: &dyn Fn(u64) -> Option<String>) -> Event {
         }
     }
     ev
+}
+
+/// The function of an unloaded module that `block` points into: once the
+/// module is gone the kernel prints its code's address bare (debug objects'
+/// `hint: 0xbf000010`, an oops's `PC is at 0xbf000010`), and the addresses
+/// recorded at insmod name it.
+fn unloaded_code(block: &[String], name: &dyn Fn(u64) -> Option<String>) -> Option<String> {
+    block.iter().find_map(|l| {
+        let addr = u64::from_str_radix(&UNLOADED_CODE.captures(l)?[1], 16).ok()?;
+        let named = name(addr)?;
+        let c = MODULE_FRAME.captures(&named)?;
+        Some(format!("{} [{}]", crate::lines::readable(&c["function"]), &c["module"]))
+    })
 }
 
 #[cfg(test)]
@@ -854,6 +881,38 @@ mod tests {
         assert!(ev[0].involves(None, "leaky", &[]) && ev[0].involves(None, "other", &[]));
     }
 
+    /// Issue 34: a timer left pending at rmmod is found when its memory is
+    /// freed; debug objects name its function by a bare address (the module
+    /// is gone), which the addresses recorded at insmod name.
+    #[test]
+    fn a_timer_into_unloaded_code_is_named_from_the_recorded_sections() {
+        let t = tlog(concat!(
+            "------------[ cut here ]------------\n",
+            "ODEBUG: free active (active state 0) object: 3f6a1b2c object type: timer_list hint: 0xbf000010\n",
+            "WARNING: CPU: 1 PID: 90 at lib/debugobjects.c:514 debug_print_object+0xa4/0xe0\n",
+            " vfree+0x4c/0x2a4\n",
+            "---[ end trace 0000000000000000 ]---\n",
+        ));
+        let resolve = |a: u64| (a == 0xbf000010).then(|| "blink_fn+0x0/0x30 [led_blink]".to_string());
+        let ev = scan(&t, &resolve);
+        assert_eq!(ev[0].title(), "WARNING (timer or work item pending in freed memory)");
+        assert_eq!(ev[0].unloaded_code.as_deref(), Some("blink_fn [led_blink]"));
+        assert_eq!(ev[0].module_symbol.as_deref(), Some("blink_fn [led_blink]"));
+        assert!(scan(&t, &|_| None)[0].unloaded_code.is_none());
+        // An oops whose program counter is in code that has gone.
+        let t = tlog(concat!(
+            "8<--- cut here ---\n",
+            "Unable to handle kernel paging request at virtual address bf000010 when execute\n",
+            "Internal error: Oops: 80000007 [#1] SMP ARM\n",
+            "PC is at 0xbf000010\n",
+            "LR is at tasklet_action_common+0x1/0x2\n",
+            "---[ end trace 0000000000000000 ]---\n",
+        ));
+        let ev = scan(&t, &resolve);
+        assert!(ev[0].kind.is_crash(), "{:?}", ev[0].block);
+        assert_eq!(ev[0].unloaded_code.as_deref(), Some("blink_fn [led_blink]"));
+    }
+
     #[test]
     fn bare_module_addresses_are_named_by_the_resolver() {
         let t = tlog(
@@ -1044,6 +1103,32 @@ mod real_logs {
         assert!(ev[0].block.iter().any(|l| l.starts_with("kobject: kobject_add_internal failed")), "{:?}", ev[0].block);
         assert_eq!(ev[1].headline(), "Trying to free already-free IRQ 67");
         assert_eq!(ev[3].headline(), "schedule_timeout: wrong timeout value ffffffff");
+    }
+
+    /// Issue 34: a timer, a delayed work and an hrtimer left pending at
+    /// rmmod, and a list entry added twice, from one real boot of the
+    /// default profile (fixtures/leftovers/{timer,work,hrtimer}-kept,
+    /// fixtures/faults/list-add-twice): each report's class, and the hint's
+    /// bare address in the code its unit's own `section` markers place.
+    #[test]
+    fn pending_timers_at_unload_and_a_double_list_add_from_a_real_log() {
+        let (t, ev) = scan_fixture("exynos4210-pending-at-unload.log");
+        let got: Vec<(String, Option<String>)> = ev.iter().map(|e| (e.title(), e.step.clone())).collect();
+        let pending = "WARNING (timer or work item pending in freed memory)";
+        let want =
+            [(pending, "rmmod"), (pending, "rmmod"), (pending, "rmmod"), ("WARNING (list corruption)", "insmod")]
+                .map(|(c, s)| (c.to_string(), Some(s.to_string())));
+        assert_eq!(got, want);
+        for (e, unit, module) in [
+            (&ev[0], "timer-kept", "led_blink"),
+            (&ev[1], "work-kept", "key_poll"),
+            (&ev[2], "hrtimer-kept", "buzzer_beat"),
+        ] {
+            let text = t.sections_of(Some(unit), module).into_iter().find(|(s, _)| s == ".text").unwrap().1;
+            let name =
+                |a: u64| (text..text + 0x1000).contains(&a).then(|| format!("f+{:#x}/0x1000 [{module}]", a - text));
+            assert_eq!(unloaded_code(&e.block, &name), Some(format!("f [{module}]")), "{:?}", e.block);
+        }
     }
 
     /// A stack dump that no known line began is a report too, named by the

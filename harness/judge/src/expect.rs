@@ -584,7 +584,8 @@ impl Expectations {
 fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
     let last = planned.iter().filter(|n| StepKind::of(n) == StepKind::Census).nth(1)?;
     let record = t.step(last).filter(|r| r.rc == Some(0))?;
-    let c = census::compare(t.output_lines(record));
+    let mut c = census::compare(t.output_lines(record));
+    census::name_inputs(&mut c.left, &t.inputs);
     let detail = if !c.complete {
         Some("the census after the last rmmod said nothing of the one before (see its output)".to_string())
     } else if c.left.is_empty() {

@@ -34,6 +34,21 @@ pub const MARKER: &str = "@@harness";
 /// The nonce of the saved console logs in harness/tests/fixtures/console
 /// (captured before markers had nonces, or rewritten to this one).
 pub const FIXTURE_NONCE: &str = "0000000000000000";
+/// The longest input device name an `input` marker carries (a driver's
+/// names are short; the rest is cut).
+const INPUT_NAME_MAX: usize = 80;
+
+/// `input MODULE DEVICE NAME`'s arguments.
+fn parse_input(args: &str) -> Option<Marker> {
+    let mut w = args.splitn(3, ' ');
+    let (module, device) = (w.next()?, w.next()?);
+    // A driver's name, bounded: it is the module's text.
+    let name: String = w.next().unwrap_or("").trim_end().chars().take(INPUT_NAME_MAX).collect();
+    if module.is_empty() || device.is_empty() {
+        return None;
+    }
+    Some(Marker::Input { module: module.to_string(), device: device.to_string(), name })
+}
 
 /// `text` with every bare `@@harness VERB` marker given `nonce`: turns the
 /// shorthand logs written in tests into this run's protocol.
@@ -99,6 +114,13 @@ pub enum Marker {
         module: String,
         name: String,
         address: u64,
+    },
+    /// An input device the module registered, by its node (`input0`) and
+    /// the name its driver gave it, read while the module was loaded.
+    Input {
+        module: String,
+        device: String,
+        name: String,
     },
     /// The pid of the insmod or rmmod of a module.
     Pid {
@@ -217,6 +239,7 @@ impl fmt::Display for Marker {
             Marker::Out { step, text } => write!(f, "out {step} {text}"),
             Marker::End { step, rc } => write!(f, "end {step} rc={rc}"),
             Marker::Section { module, name, address } => write!(f, "section {module} {name} {address:#x}"),
+            Marker::Input { module, device, name } => write!(f, "input {module} {device} {name}"),
             Marker::Pid { module, pid } => write!(f, "pid {module} {pid}"),
             Marker::Start { label } => write!(f, "start {label}"),
             Marker::Api { api } => write!(f, "api {api}"),
@@ -287,6 +310,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             let address = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
             Marker::Section { module: module.to_string(), name: name.to_string(), address }
         }
+        "input" => parse_input(args)?,
         "pid" => {
             let (module, pid) = args.trim().split_once(' ')?;
             Marker::Pid { module: module.to_string(), pid: pid.trim().parse().ok()? }
@@ -302,11 +326,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
         }
         "dir" if args.starts_with('/') => Marker::Dir { path: args.to_string() },
         "await" if word(args.trim_end()) => Marker::Await { step: StepId::parse(args.trim_end())? },
-        "shell" => match args.trim() {
-            "open" => Marker::Shell { open: true },
-            "closed" => Marker::Shell { open: false },
-            _ => return None,
-        },
+        "shell" if matches!(args.trim(), "open" | "closed") => Marker::Shell { open: args.trim() == "open" },
         "board" => {
             let mut w = args.trim().splitn(3, ' ');
             let (at, part, state) = (w.next()?.parse::<f64>().ok()?, w.next().filter(|s| word(s))?, w.next()?.trim());
@@ -427,6 +447,7 @@ mod tests {
             Marker::End { step: StepId::new(Some("lesson-1.x"), "rmmod:hello"), rc: 1 },
             Marker::Section { module: "mmc_byte".into(), name: ".init.text".into(), address: 0xbf004000 },
             Marker::Pid { module: "mmc_byte".into(), pid: 70 },
+            Marker::Input { module: "keys_input".into(), device: "input0".into(), name: "tiny4412 keys".into() },
             Marker::Start { label: "mmc_byte".into() },
             Marker::Api { api: "3.5".into() },
             Marker::Port { id: "timer".into(), at: vec!["hello.c:17".into(), "hello.c:18".into()], note: None },

@@ -114,6 +114,16 @@ pub struct LoadedSection {
     pub address: u64,
 }
 
+/// An input device a module registered, as an `input` marker said, in the
+/// unit whose step said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputName {
+    pub unit: Option<String>,
+    pub module: String,
+    pub device: String,
+    pub name: String,
+}
+
 /// The pid of an insmod or rmmod of a module, as a `pid` marker said, in
 /// the unit whose step said it: two units may each load a `hello`, and a
 /// leak allocated by one's insmod is that unit's.
@@ -228,6 +238,9 @@ pub struct Transcript {
     /// Load addresses of module sections, from `section` markers, each
     /// with the unit of the step that reported it.
     pub sections: Vec<LoadedSection>,
+    /// The input devices each unit's modules registered, by node and name,
+    /// from `input` markers (the census names what a unit left by these).
+    pub inputs: Vec<InputName>,
     /// The pids of the insmod and rmmod of each module, likewise: a unit's
     /// view keeps its own sections and every pid with its unit, so that two
     /// units may load modules of the same name (every lesson's `hello`) in
@@ -329,6 +342,7 @@ impl Transcript {
             }
             Some(
                 m @ (Marker::Section { .. }
+                | Marker::Input { .. }
                 | Marker::Pid { .. }
                 | Marker::Api { .. }
                 | Marker::Port { .. }
@@ -428,6 +442,9 @@ impl Transcript {
                     address: *address,
                 });
             }
+            Marker::Input { module, device, name } => {
+                self.inputs.push(InputName { unit, module: module.clone(), device: device.clone(), name: name.clone() })
+            }
             Marker::Pid { module, pid } => self.pids.push(TaskPid { unit, module: module.clone(), pid: *pid }),
             Marker::Api { api } => self.api = Some(api.clone()),
             Marker::Port { id, at, note } => self.ports.push((id.clone(), at.clone(), note.clone())),
@@ -512,6 +529,7 @@ impl Transcript {
             lines,
             steps,
             sections: self.sections.iter().filter(|s| s.unit.as_deref() == Some(unit)).cloned().collect(),
+            inputs: self.inputs.iter().filter(|s| s.unit.as_deref() == Some(unit)).cloned().collect(),
             board,
             ..self.clone_meta()
         }
@@ -526,6 +544,7 @@ impl Transcript {
             steps: Vec::new(),
             done: self.done,
             sections: Vec::new(),
+            inputs: Vec::new(),
             pids: self.pids.clone(),
             api: self.api.clone(),
             ports: self.ports.clone(),

@@ -308,6 +308,12 @@ impl<'a> Failures<'a> {
     }
 }
 
+/// What a report says of code its module left behind: ` (into the unloaded
+/// module's code: blink_fn [led_blink])`, or nothing.
+fn into(ev: &Event) -> String {
+    ev.unloaded_code.as_ref().map(|f| format!(" (into the unloaded module's code: {f})")).unwrap_or_default()
+}
+
 /// The first failure that is the module's or the kernel's, not the missing
 /// hardware's, with its reason; `None` when there is none.
 fn first_failure(
@@ -331,7 +337,7 @@ fn first_failure(
         let headline = error.lines().find(|l| !l.trim().is_empty()).unwrap_or("no error text");
         (Outcome::Failed, format!("it does not build: {headline}"))
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
-        (Outcome::Crashed, format!("{}{}: {}", crash.kind, in_step(&crash.step), crash.first_line()))
+        (Outcome::Crashed, format!("{}{}: {}{}", crash.kind, in_step(&crash.step), crash.first_line(), into(crash)))
     } else if let RunEnd::TimedOut { after_secs } = *end {
         (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step(&running)))
     } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
@@ -361,7 +367,7 @@ fn first_failure(
     } else if !leaks.is_empty() {
         (Outcome::Failed, leak_reason(&leaks))
     } else if let Some(ev) = events.first() {
-        (Outcome::Failed, format!("{}{}: {}", ev.title(), in_step(&ev.step), ev.headline()))
+        (Outcome::Failed, format!("{}{}: {}{}", ev.title(), in_step(&ev.step), ev.headline(), into(ev)))
     } else if let Some(k) = ktap.filter(|k| !k.failures.is_empty() || k.counts.incomplete > 0) {
         let n = k.counts.failed + k.counts.incomplete;
         (Outcome::Failed, format!("KUnit: {n} of {} case(s) failed: {}", k.counts.total(), k.failures.join(", ")))
