@@ -372,11 +372,17 @@ impl Transcript {
             None if self.at_shell && timestamp.is_none() => kind = LineKind::Output,
             None => {}
         }
+        self.keep_line(message, timestamp, step, kind, index);
+        marker
+    }
+
+    /// Keeps a line as the step's, within the transcript's bound.
+    fn keep_line(&mut self, message: &str, timestamp: Option<f64>, step: Option<usize>, kind: LineKind, index: usize) {
         self.seen += 1;
         if kind != LineKind::Marker && self.kept + message.len() > KEEP_BYTES {
             // Past the bound only markers are kept: a flood costs a counter.
             self.dropped += 1;
-            return marker;
+            return;
         }
         self.kept += message.len();
         if let Some(i) = step {
@@ -387,7 +393,6 @@ impl Transcript {
             }
         }
         self.lines.push(ConsoleLine { number: self.seen, message: message.to_string(), timestamp, step, kind });
-        marker
     }
 
     /// A step begins: its record, and its index.
