@@ -578,6 +578,11 @@ harness_census_lists() {
     # one sed (the shell reads a byte a call, and this file's padded lines
     # cost it a second of emulated time).
     sed -n -e 's/^ *\([0-9][0-9]*\):[ 0-9]*/irq \1 /' -e 's/  */ /g' -e '/^irq /p' $HARNESS_ROOT/proc/interrupts
+    # How many problems the kernel's debug objects found in this boot (a
+    # timer or work item left pending in freed module memory, among them):
+    # the kernel prints only the first five of a boot, and counts them all.
+    [ -r $HARNESS_ROOT/sys/kernel/debug/debug_objects/stats ] &&
+        sed -n 's/^warnings *: *\([0-9][0-9]*\)$/odebug \1/p' $HARNESS_ROOT/sys/kernel/debug/debug_objects/stats
     # debugfs's list of the chips and of the pins someone requested: a pin
     # as ` gpio-220 (name|consumer) in hi IRQ`, without its direction and
     # level.

@@ -30,6 +30,17 @@ pub struct Comparison {
     pub truncated: bool,
     /// The guest said whether the two were the same, or printed them.
     pub complete: bool,
+    /// The kernel's count of debug objects' problems (`warnings` in
+    /// debug_objects/stats) at the first census and at the second, where
+    /// its kernel has them: not an entry, since the count only grows.
+    pub odebug: Option<(u64, u64)>,
+}
+
+impl Comparison {
+    /// How many problems debug objects found between the two censuses.
+    pub fn odebug_found(&self) -> u64 {
+        self.odebug.map(|(before, after)| after.saturating_sub(before)).unwrap_or(0)
+    }
 }
 
 /// Compares the two censuses from the output of the second one's step.
@@ -52,8 +63,15 @@ pub fn compare<'a>(output: impl IntoIterator<Item = &'a str>) -> Comparison {
             _ => {}
         }
     }
+    let count = |e: &str| e.strip_prefix("odebug ").and_then(|n| n.parse::<u64>().ok());
+    let first = before.iter().find_map(|e| count(e));
+    let second = after.iter().find_map(|e| count(e));
+    if let (Some(b), Some(a)) = (first, second) {
+        c.odebug = Some((b, a));
+    }
     let mut seen = BTreeSet::new();
-    c.left = after.into_iter().filter(|e| !before.contains(e) && seen.insert(*e)).map(shown).collect();
+    c.left =
+        after.into_iter().filter(|e| count(e).is_none() && !before.contains(e) && seen.insert(*e)).map(shown).collect();
     c
 }
 
@@ -114,6 +132,15 @@ fn handlers(rest: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// Debug objects' count is no entry: it only grows, and is compared
+    /// with the unit's reports of it (verdict.rs).
+    #[test]
+    fn the_debug_objects_count_is_read_apart_from_the_entries() {
+        let c = compare(["before odebug 3", "before class tty", "after odebug 5", "after class tty"]);
+        assert_eq!((c.odebug, c.odebug_found(), c.left.len()), (Some((3, 5)), 2, 0));
+        assert_eq!(compare(["same"]).odebug_found(), 0);
+    }
+
     #[test]
     fn a_left_input_device_is_named_by_what_the_guest_read_while_its_module_was_loaded() {
         let mut c = compare(["before class input", "after class input", "after device input/input0"]);
@@ -131,7 +158,7 @@ mod tests {
     #[test]
     fn the_same_census_leaves_nothing() {
         let c = compare(["same"]);
-        assert_eq!(c, Comparison { left: vec![], truncated: false, complete: true });
+        assert_eq!(c, Comparison { left: vec![], truncated: false, complete: true, odebug: None });
         assert!(!compare(["something else"]).complete, "no verdict from output that is no census");
     }
 

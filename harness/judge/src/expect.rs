@@ -579,12 +579,20 @@ impl Expectations {
     }
 }
 
-/// Nothing left behind after rmmod: the census the unit's last step of its
-/// kind took (after its last rmmod) against the one before its first insmod.
-fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
+/// What the census check says: the check's description.
+pub const NOTHING_LEFT: &str = "nothing left behind after rmmod";
+
+/// The census the unit's last step of its kind took (after its last rmmod)
+/// against the one before its first insmod, and that step's name.
+pub fn census_comparison<'a>(planned: &'a [String], t: &Transcript) -> Option<(&'a String, census::Comparison)> {
     let last = planned.iter().filter(|n| StepKind::of(n) == StepKind::Census).nth(1)?;
     let record = t.step(last).filter(|r| r.rc == Some(0))?;
-    let mut c = census::compare(t.output_lines(record));
+    Some((last, census::compare(t.output_lines(record))))
+}
+
+/// Nothing left behind after rmmod: the census comparison's leftovers.
+fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
+    let (last, mut c) = census_comparison(planned, t)?;
     census::name_inputs(&mut c.left, &t.inputs);
     let detail = if !c.complete {
         Some("the census after the last rmmod said nothing of the one before (see its output)".to_string())
@@ -594,12 +602,7 @@ fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
         let cut = if c.truncated { " (and the census was cut at its bound: there may be more)" } else { "" };
         Some(format!("{} left: {}{cut}", c.left.len(), c.left.join("; ")))
     };
-    Some(Check {
-        step: last.clone(),
-        description: "nothing left behind after rmmod".to_string(),
-        held: detail.is_none(),
-        detail,
-    })
+    Some(Check { step: last.clone(), description: NOTHING_LEFT.to_string(), held: detail.is_none(), detail })
 }
 
 /// An interrupt the virtual board raised whose handlers all returned

@@ -430,10 +430,36 @@ fn excerpts(t: &Transcript, expectations: &Expectations, checks: &[Check]) -> Ve
     shown.iter().map(|name| (name.to_string(), t.step(name).map(|s| t.step_excerpt(s)).unwrap_or_default())).collect()
 }
 
+/// Debug objects' problems that the kernel found during the unit and did
+/// not print: it prints only the first five of a boot, and after those a
+/// timer left pending in freed memory is cancelled silently, so its unit
+/// would pass. The census's count (debug_objects/stats) against the unit's
+/// reports of them fails the census check.
+fn unprinted_odebug(checks: &mut [Check], planned: &[String], t: &Transcript, events: &[Event]) {
+    let Some((_, c)) = crate::expect::census_comparison(planned, t) else { return };
+    let printed = events.iter().filter(|e| e.class_line.as_deref().is_some_and(|l| l.contains("ODEBUG: "))).count();
+    let unprinted = c.odebug_found().saturating_sub(printed as u64);
+    let Some(check) = checks.iter_mut().find(|k| k.description == crate::expect::NOTHING_LEFT) else { return };
+    if unprinted == 0 {
+        return;
+    }
+    let text = format!(
+        "the kernel's debug objects found {unprinted} problem(s) in this unit that it did not print (it prints \
+        only the first five of a boot): a timer, hrtimer or work item left pending in freed memory, or an object \
+        misused"
+    );
+    check.held = false;
+    check.detail = Some(match check.detail.take() {
+        Some(d) => format!("{d}; {text}"),
+        None => text,
+    });
+}
+
 /// Judges one run of the steps `planned`.
 pub fn judge(t: &Transcript, expectations: &Expectations, planned: &[String], end: RunEnd, ctx: Context) -> Verdict {
-    let checks = expectations.evaluate(planned, t);
+    let mut checks = expectations.evaluate(planned, t);
     let (events, unrelated) = reports(t, &ctx);
+    unprinted_odebug(&mut checks, planned, t, &events);
     let ktap = first_load_ktap(t);
     let failures = Failures::split(t, planned, &checks, &ctx.unmodelled);
     let board_may_change = if failures.unmodelled.is_empty() { Vec::new() } else { failures.board_may_change.clone() };
@@ -764,6 +790,30 @@ mod tests {
     const GOOD: &str = "@@harness begin insmod\nprocess:insmod\n@@harness end insmod rc=0\n\
                         @@harness begin rmmod\nmmc exit!\n@@harness end rmmod rc=0\n\
                         @@harness begin gone\n@@harness end gone rc=0\n@@harness done\n";
+
+    /// Past the five debug-objects warnings a boot prints, a timer left
+    /// pending in freed memory is cancelled silently: the census's count
+    /// of them fails the unit; an unchanged count does not.
+    #[test]
+    fn a_debug_objects_problem_the_kernel_did_not_print_fails_the_census() {
+        let census = |before: u64, after: u64| {
+            let good = GOOD.replacen("@@harness done\n", "", 1);
+            format!(
+                "@@harness begin census\n@@harness end census rc=0\n{good}@@harness begin census#2\n\
+                 @@harness out census#2 before odebug {before}\n@@harness out census#2 after odebug {after}\n\
+                 @@harness end census#2 rc=0\n@@harness done\n"
+            )
+        };
+        let planned: Vec<String> = ["census", "insmod", "rmmod", "gone", "census#2"].map(String::from).to_vec();
+        let v = judge(&tlog(&census(5, 6)), &exp(), &planned, RunEnd::Completed, ctx("kept"));
+        assert_eq!(v.outcome, Outcome::Failed, "{v}");
+        let c = v.checks.iter().find(|c| c.description == crate::expect::NOTHING_LEFT).unwrap_or_else(|| panic!("{v}"));
+        assert!(
+            !c.held && c.detail.as_deref().unwrap().contains("found 1 problem(s) in this unit that it did not print")
+        );
+        let v = judge(&tlog(&census(5, 5)), &exp(), &planned, RunEnd::Completed, ctx("kept"));
+        assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    }
 
     #[test]
     fn clean_run_passes() {
