@@ -811,8 +811,9 @@ mod tests {
         let cleans =
             "cd \"$HARNESS_ROOT\" && rm -r sys/class/led sys/class/input/input0 dev/led0 && cp devices proc/devices \
             && printf ' 29: 70 90 GIC-0 29 Level twd\\n' > proc/interrupts";
+        // The input device by the name the guest read while hello was loaded.
         let named = "4 left: major 250 \"wait_queue\" in /proc/devices; class \"led\"; device \"input0\" of \
-            class \"input\"; /dev/led0";
+            class \"input\": \"tiny4412 keys\", which hello registered; /dev/led0";
         for (rmmod, left) in [(leaves, Some(named)), (cleans, None)] {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("root");
