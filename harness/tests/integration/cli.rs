@@ -154,6 +154,22 @@ fn help_documents_every_flag() {
     }
 }
 
+/// Every subcommand, as typed after the binary's name.
+const SUBCOMMANDS: [&str; 12] = [
+    "check",
+    "board-image",
+    "setup",
+    "replay",
+    "recheck",
+    "lava-job",
+    "emulate-board",
+    "kernel",
+    "cache-key",
+    "cache gc",
+    "init",
+    "paths",
+];
+
 /// docs/usage.md names every long flag that some subcommand's `--help` lists
 /// (as a whole word: `--keep` in `--keep-going` does not count).
 #[test]
@@ -161,20 +177,8 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
     let usage = std::fs::read_to_string(repo().join("docs/usage.md")).unwrap();
     let flag = regex::Regex::new(r"--[a-z][a-z0-9-]*").unwrap();
     let documented: std::collections::BTreeSet<&str> = flag.find_iter(&usage).map(|m| m.as_str()).collect();
-    let subs = [
-        "check",
-        "board-image",
-        "setup",
-        "replay",
-        "recheck",
-        "lava-job",
-        "emulate-board",
-        "kernel",
-        "cache-key",
-        "cache gc",
-    ];
     let mut missing = Vec::new();
-    for sub in subs {
+    for sub in SUBCOMMANDS {
         let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
         let t = text(&harness(&args));
         for f in flag.find_iter(&t).map(|m| m.as_str()) {
@@ -192,19 +196,9 @@ fn usage_doc_names_every_flag_of_every_subcommand() {
 /// documented.
 #[test]
 fn every_subcommand_has_working_help() {
-    for sub in [
-        "check",
-        "board-image",
-        "setup",
-        "replay",
-        "recheck",
-        "lava-job",
-        "emulate-board",
-        "cache-key",
-        "init",
-        "paths",
-    ] {
-        let out = harness(&[sub, "--help"]);
+    for sub in SUBCOMMANDS {
+        let args: Vec<&str> = sub.split(' ').chain(["--help"]).collect();
+        let out = harness(&args);
         let t = text(&out);
         assert!(out.status.success(), "{sub} --help: {t}");
         assert!(t.contains("Usage: tiny4412-harness"), "{sub}: {t}");
