@@ -335,19 +335,22 @@ mod tests {
         assert_eq!(judge(&forged, None).unwrap().outcome, Outcome::Passed);
     }
 
+    /// `recheck` of the transcript `t`, its module folder as `module` says.
+    fn options(t: &Path, module: ModuleArgs) -> RecheckOptions {
+        let transcript = Some(t.to_path_buf());
+        RecheckOptions { transcript, lava: Default::default(), module, module_names: vec![], ko: vec![] }
+    }
+
+    fn kmod() -> ModuleArgs {
+        ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() }
+    }
+
     #[test]
     fn recheck_reads_a_transcript_file() {
         let dir = tempfile::tempdir().unwrap();
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(DUMP)).unwrap();
-        let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
-        let o = RecheckOptions {
-            transcript: Some(t.clone()),
-            lava: Default::default(),
-            module,
-            module_names: vec![],
-            ko: vec![],
-        };
+        let o = options(&t, kmod());
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Passed, "{v}");
         std::fs::write(&t, b"[root@FriendlyARM /]# \r\n").unwrap();
@@ -381,13 +384,7 @@ mod tests {
         let t = dir.path().join("board.log");
         std::fs::write(&t, session(&named(&lesson, "00000000000badca"))).unwrap();
         assert_eq!(replayed_dir(&std::fs::read(&t).unwrap()), Some(lesson.clone()));
-        let o = RecheckOptions {
-            transcript: Some(t.clone()),
-            lava: Default::default(),
-            module: ModuleArgs::default(),
-            module_names: vec![],
-            ko: vec![],
-        };
+        let o = options(&t, ModuleArgs::default());
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::Failed, "judged with the lesson's expectations: {v}");
         assert!(v.to_string().contains("insmod prints line \"lesson: hello\""), "{v}");
@@ -458,14 +455,7 @@ mod tests {
         let end = RunEnd::StepTimedOut { step: "insmod".into(), unit: None, after_secs: 60 };
         let stopped = Stopped { nonce: n.into(), names: vec!["mmc_byte".into()], end: end.clone(), lines: 2 };
         stopped.write(&t).unwrap();
-        let module = ModuleArgs { module_dirs: vec![crate::repo_root().join("kmod")], ..Default::default() };
-        let o = RecheckOptions {
-            transcript: Some(t.clone()),
-            lava: Default::default(),
-            module,
-            module_names: vec![],
-            ko: vec![],
-        };
+        let o = options(&t, kmod());
         let v = recheck(&o).unwrap();
         assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
         assert_eq!(v.end, end);
