@@ -205,11 +205,22 @@ pub fn to_collect(
     out
 }
 
-/// Removes `entry` under its lock (never one being built).
+/// Where the booted guests saved from each kernel are (run's
+/// guest/snapshot.rs), a folder per kernel entry: they go with it.
+pub fn snapshots() -> PathBuf {
+    root().join("snapshots")
+}
+
+/// Removes `entry` under its lock (never one being built), and the guests
+/// saved from it.
 pub fn remove(entry: &Entry) -> Result<()> {
     let name = entry.path.file_name().context("cache entry has no name")?.to_string_lossy().into_owned();
     let _lock = lock(&entry.path.with_file_name(format!("{name}.lock")), "removing a cache entry")?;
     std::fs::remove_dir_all(&entry.path).with_context(|| format!("removing {}", entry.path.display()))?;
+    let saved = snapshots().join(&name);
+    if saved.is_dir() {
+        std::fs::remove_dir_all(&saved).with_context(|| format!("removing {}", saved.display()))?;
+    }
     let _ = std::fs::remove_file(root().join("last-used").join(&name));
     Ok(())
 }

@@ -28,18 +28,30 @@ pub fn argv(source: &Path, out: &Path) -> Vec<OsString> {
 /// The static ARM loader for a kernel built with `cross_compile`: built on
 /// first use into the cache, keyed by its source and the compiler.
 pub fn get(cross_compile: &str) -> Result<PathBuf> {
-    let src = source();
+    helper("insmod", cross_compile)
+}
+
+/// The resumed guest's reader of its inbox (`rootfs/inbox.c`), built as
+/// the loader is.
+pub fn inbox(cross_compile: &str) -> Result<PathBuf> {
+    helper("inbox", cross_compile)
+}
+
+/// `rootfs/NAME.c` as a static ARM program, built on first use into the
+/// cache, keyed by its source and the compiler.
+fn helper(name: &str, cross_compile: &str) -> Result<PathBuf> {
+    let src = crate::repo_root().join("rootfs").join(format!("{name}.c"));
     let text = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
     let gcc = format!("{cross_compile}gcc");
     let key = crate::cache::digest([text.as_slice(), gcc.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()]);
-    let entry = crate::cache::root().join(format!("insmod-{key}"));
+    let entry = crate::cache::root().join(format!("{name}-{key}"));
     let logs = crate::cache::logs_dir(&entry);
-    let (dir, _) = crate::cache::get_or_build(&entry, "building the guest's insmod", |tmp| {
+    let (dir, _) = crate::cache::get_or_build(&entry, &format!("building the guest's {name}"), |tmp| {
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let args = argv(&src, &tmp.join("insmod"));
+        let args = argv(&src, &tmp.join(name));
         process::Logged::new(&gcc, &args, &logs.join("gcc.log"), Duration::from_secs(120)).run(|_| {})
     })?;
-    Ok(dir.join("insmod"))
+    Ok(dir.join(name))
 }
 
 #[cfg(test)]

@@ -217,6 +217,10 @@ pub struct CheckOptions {
     /// gdb holds the guest. Combines with --shell.
     #[arg(long)]
     pub gdb: bool,
+    /// Boot the guest instead of resuming the booted one the harness saves
+    /// per kernel (docs/resume.md); the verdict is the same either way.
+    #[arg(long)]
+    pub no_resume: bool,
 }
 
 impl CheckOptions {

@@ -115,6 +115,24 @@ pub struct QemuSpec {
     /// Whether the virtual Tiny4412 (`compat35/board/`, written for the
     /// stand-in kernel's API) can be loaded on this kernel; default yes.
     pub virtual_board: Option<bool>,
+    /// How a check resumes a booted guest of this machine instead of
+    /// booting it (guest/snapshot.rs); none: every check boots.
+    #[serde(default)]
+    pub resume: Option<ResumeSpec>,
+}
+
+/// Where a resumed guest finds its run: the top of RAM, which the kernel
+/// is told not to use (`mem=`), and the host writes into before the guest
+/// runs (guest/inbox.rs, rootfs/inbox.c).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeSpec {
+    /// The kernel's `mem=`: the RAM it uses, from the start of RAM.
+    pub mem: String,
+    /// The physical address of the inbox: the end of that RAM.
+    pub inbox: u64,
+    /// The inbox's size in bytes: what is left of RAM above it.
+    pub inbox_size: u64,
 }
 
 impl Profile {
@@ -204,6 +222,15 @@ impl Profile {
                 .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         }) {
             bail!("{at}: kernel.make_vars: {bad:?} is not NAME=VALUE");
+        }
+        if let Some(r) = &self.qemu.resume {
+            let mb = r.mem.strip_suffix('M').and_then(|n| n.parse::<u64>().ok());
+            if mb.is_none() || r.inbox % 4096 != 0 || r.inbox_size < 1 << 20 || r.inbox_size % 4096 != 0 {
+                bail!(
+                    "{at}: qemu.resume needs mem = \"<N>M\", and inbox and inbox_size (at least 1 MiB) in whole \
+                     4 KiB pages"
+                );
+            }
         }
         if !self.kernel.defconfig.ends_with("defconfig") {
             bail!("{at}: kernel.defconfig {:?} is not a defconfig target", self.kernel.defconfig);

@@ -203,6 +203,9 @@ pub enum Marker {
     /// Coverage was asked for and the kernel has no gcov directory in
     /// debugfs (no CONFIG_GCOV_KERNEL, or no debugfs).
     GcovNone,
+    /// The snapshot's guest is booted and waits for a run in its inbox
+    /// (guest/snapshot.rs saves it now).
+    Ready,
     /// Every step is done.
     Done,
 }
@@ -266,6 +269,7 @@ impl fmt::Display for Marker {
             Marker::GcdaEnd { sha256 } => write!(f, "gcda-end {sha256}"),
             Marker::GcdaSkip { bytes, path } => write!(f, "gcda-skip {bytes} {path}"),
             Marker::GcovNone => f.write_str("gcov none"),
+            Marker::Ready => f.write_str("ready"),
             Marker::Done => f.write_str("done"),
         }
     }
@@ -352,6 +356,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
             (w.next().is_none()).then_some(Marker::Stopped { step, how })?
         }
         "done" if args.trim().is_empty() => Marker::Done,
+        "ready" if args.trim().is_empty() => Marker::Ready,
         _ => parse_gcov(verb, args)?,
     };
     Some((nonce, marker))

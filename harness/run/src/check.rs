@@ -5,6 +5,7 @@ use crate::guest::console::{ConsoleMsg, ConsoleReader};
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::guest::qmp;
 use crate::guest::rootfs;
+use crate::guest::snapshot::{self, Snapshot, Start};
 use crate::judge::marker::{marker_line, Marker};
 use crate::judge::report::Report;
 use crate::judge::step::Transcript;
@@ -60,36 +61,56 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     }
     let nonce = prepare::new_nonce();
     let busybox = crate::busybox::get()?;
-    let initramfs = p.run_dir.path().join("initramfs.cpio");
     let (modules, programs) = (p.guest_modules(), p.all_programs());
     let plan = crate::plan::Plan { shell: opts.shell, shell_on_failure: opts.shell_on_failure, ..p.guest_plan() };
     let loader = crate::loader::get(&p.kernel.cross_compile)?;
     let guest =
         rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
-    rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
-    stages.say("rootfs", initramfs.display());
-
-    let images = BootImages {
-        kernel: p.kernel.image(&p.profile),
-        dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
-        initramfs,
-    };
-    stages.say("boot", format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp));
-    let shell = match (opts.shell, opts.shell_on_failure) {
-        (_, true) => {
-            Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() })
-        }
-        (true, false) => Shell::AfterSteps,
-        (false, false) => Shell::No,
-    };
-    let gdb = opts.gdb.then(|| Gdb {
-        vmlinux: p.kernel.build_dir.join("vmlinux"),
-        modules: p.units.iter().flat_map(|u| u.modules.clone()).collect(),
-    });
     // Under gdb the guest stands still at each breakpoint: no deadline
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
-    let booted = boot(&p.profile, &images, p.run_dir.path(), limits, &nonce, Attach { shell, gdb })?;
+    let machine = format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp);
+    let resumed = match start_of(opts, &p, &busybox, &loader) {
+        Start::Resume(snapshot) => {
+            let made = if snapshot.made_now { ", saved now" } else { "" };
+            stages.say("boot", format!("{machine}, resumed from {}{made}", snapshot.dir.display()));
+            let payload = rootfs::payload(&guest)?;
+            let images = BootImages {
+                kernel: p.kernel.image(&p.profile),
+                dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
+                initramfs: snapshot.initramfs.clone(),
+            };
+            let launch = Launch { images: &images, resume: Some((&snapshot, &payload)) };
+            match boot(&p.profile, &launch, p.run_dir.path(), limits, &nonce, attach_of(opts, &p, &plan)) {
+                Ok(b) if !b.transcript.steps.is_empty() => Ok(b),
+                Ok(_) => Err("the resumed guest began no step".to_string()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        }
+        Start::Boot(why) => Err(why),
+    };
+    let booted = match resumed {
+        Ok(b) => b,
+        Err(why) => {
+            let initramfs = p.run_dir.path().join("initramfs.cpio");
+            rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
+            stages.say("rootfs", initramfs.display());
+            let images = BootImages {
+                kernel: p.kernel.image(&p.profile),
+                dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
+                initramfs,
+            };
+            stages.say("boot", format!("{machine}, booted: {why}"));
+            boot(
+                &p.profile,
+                &Launch { images: &images, resume: None },
+                p.run_dir.path(),
+                limits,
+                &nonce,
+                attach_of(opts, &p, &plan),
+            )?
+        }
+    };
     let views = unit_views(&p, &booted.transcript);
     let mut units = judge_units(&p, &booted, &views, &p.run_dir.path().join("console.log"))?;
     add_coverage(&p, &booted, &mut units);
@@ -107,6 +128,45 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let kept = keep.then(|| p.run_dir.keep());
     let verdict = units[0].1.clone();
     Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// Whether this check resumes a saved guest (the snapshot, made now if
+/// need be) or boots, and why.
+fn start_of(opts: &CheckOptions, p: &prepare::Prepared, busybox: &Path, loader: &Path) -> Start {
+    if opts.no_resume {
+        return Start::Boot("--no-resume".into());
+    }
+    let reader = match crate::loader::inbox(&p.kernel.cross_compile) {
+        Ok(r) => r,
+        Err(e) => return Start::Boot(format!("{e:#}")),
+    };
+    let (kernel, dtb) = (p.kernel.image(&p.profile), p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)));
+    let entry = p.kernel.build_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    snapshot::get(&snapshot::Inputs {
+        profile: &p.profile,
+        kernel: &kernel,
+        dtb: dtb.as_deref(),
+        busybox,
+        loader,
+        reader: &reader,
+        kernel_entry: &entry,
+    })
+}
+
+/// What the user attaches to this check's guest.
+fn attach_of(opts: &CheckOptions, p: &prepare::Prepared, plan: &crate::plan::Plan) -> Attach {
+    let shell = match (opts.shell, opts.shell_on_failure) {
+        (_, true) => {
+            Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() })
+        }
+        (true, false) => Shell::AfterSteps,
+        (false, false) => Shell::No,
+    };
+    let gdb = opts.gdb.then(|| Gdb {
+        vmlinux: p.kernel.build_dir.join("vmlinux"),
+        modules: p.units.iter().flat_map(|u| u.modules.clone()).collect(),
+    });
+    Attach { shell, gdb }
 }
 
 /// The run's reports: `--json` and `--junit` where asked, the page in the
@@ -473,13 +533,14 @@ fn initramfs_fits(profile: &Profile, initramfs: &Path) -> Result<()> {
 /// `gdb`, QEMU waits for gdb before the guest's first instruction.
 pub fn boot(
     profile: &Profile,
-    images: &BootImages,
+    launch: &Launch,
     run_dir: &Path,
     limits: Limits,
     nonce: &str,
     attach: Attach,
 ) -> Result<Boot> {
     let Attach { shell, gdb } = attach;
+    let images = launch.images;
     images_exist(images)?;
     initramfs_fits(profile, &images.initramfs)?;
     // Unix socket paths are limited to 108 bytes, which a run directory in a
@@ -490,7 +551,8 @@ pub fn boot(
     let socket = sock_dir.path().join("qmp.sock");
     let qmp_socket = (socket.as_os_str().len() < 100).then_some(socket.as_path());
     let errors_log = run_dir.join("guest-errors.log");
-    let argv = command_line(profile, images, run_dir, (qmp_socket, sock_dir.path()), &errors_log, gdb)?;
+    let held = gdb.is_some();
+    let (argv, gdb_says) = command_line(profile, launch, run_dir, (qmp_socket, sock_dir.path()), &errors_log, gdb)?;
     let stderr_log = run_dir.join("qemu.stderr");
     let interactive = !matches!(shell, Shell::No);
     let (input, to_guest) = if interactive {
@@ -500,6 +562,13 @@ pub fn boot(
         (None, None)
     };
     let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
+    if let Some((snapshot, payload)) = launch.resume {
+        let spec = profile.qemu.resume.as_ref().context("the profile has no [qemu.resume]")?;
+        resume(qmp_socket, &sock_dir.path().join(GDB_SOCKET), &guest, (spec, snapshot), payload, held)?;
+    }
+    if let Some(says) = gdb_says {
+        eprintln!("{says}");
+    }
     let shell_marker = |open| marker_line(nonce, &Marker::Shell { open });
     let tee = interactive.then(|| (shell_marker(true), shell_marker(false)));
     let console = ConsoleReader::start_with_tee(pipe, &run_dir.join("console.log"), tee)?;
@@ -578,28 +647,68 @@ fn started(profile: &Profile, transcript: &Transcript, end: &RunEnd, stderr_log:
 /// written and its command printed).
 fn command_line(
     profile: &Profile,
-    images: &BootImages,
+    launch: &Launch,
     run_dir: &Path,
     sockets: (Option<&Path>, &Path),
     errors_log: &Path,
     gdb: Option<Gdb>,
-) -> Result<Vec<std::ffi::OsString>> {
+) -> Result<(Vec<std::ffi::OsString>, Option<String>)> {
     let cmdline = qemu::kernel_cmdline(profile);
-    let mut argv = qemu::with_guest_errors(&qemu::argv(profile, images, &cmdline, sockets.0), errors_log);
+    let mut argv = qemu::with_guest_errors(&qemu::argv(profile, launch.images, &cmdline, sockets.0), errors_log);
+    let socket = sockets.1.join(GDB_SOCKET);
+    let mut says = None;
     if let Some(g) = gdb {
-        let socket = sockets.1.join("gdb.sock");
         let session = crate::guest::gdb::Session { vmlinux: g.vmlinux, socket: socket.clone(), modules: g.modules };
         let script = crate::guest::gdb::write(&session, &run_dir.join("gdb"))?;
         argv = crate::guest::gdb::qemu_args(&argv, &socket);
-        eprintln!(
+        // Said once QEMU runs (a resumed guest: once its run is written
+        // in through the same stub, which takes one client at a time).
+        says = Some(format!(
             "harness: gdb      the guest waits for gdb; in another terminal run:\n\n    {}\n",
             crate::guest::gdb::command(&script)
-        );
+        ));
+    }
+    if let Some((snapshot, _)) = launch.resume {
+        argv = qemu::resumed(&argv, &snapshot.state, &socket);
     }
     let shown: Vec<String> = argv.iter().map(|a| crate::plan::quote(&a.to_string_lossy())).collect();
     std::fs::write(run_dir.join("qemu-command.txt"), format!("{} {}\n", profile.qemu.binary, shown.join(" ")))
         .context("writing qemu-command.txt")?;
-    Ok(argv)
+    Ok((argv, says))
+}
+
+/// The gdb stub's socket in a boot's socket directory: `check --gdb`'s,
+/// and a resumed guest's for writing its run in.
+const GDB_SOCKET: &str = "gdb.sock";
+
+/// How a boot starts its guest: from the kernel, booting `images`; or
+/// resumed from a snapshot of that boot (`images` are then the ones it
+/// was made with: migration needs the same machine), with this run (a newc
+/// cpio: rootfs::payload) written into its inbox before it runs on.
+pub struct Launch<'a> {
+    pub images: &'a BootImages,
+    pub resume: Option<(&'a Snapshot, &'a [u8])>,
+}
+
+/// A resumed QEMU: waits until it holds the loaded guest, writes the run
+/// into the guest's inbox, and lets it run on (under `check --gdb`, the
+/// user's gdb does, as in a booted run).
+fn resume(
+    qmp_socket: Option<&Path>,
+    gdb_socket: &Path,
+    guest: &Qemu,
+    (spec, snapshot): (&crate::profile::ResumeSpec, &Snapshot),
+    payload: &[u8],
+    held: bool,
+) -> Result<()> {
+    let qmp = qmp_socket.context("no QMP socket (its path is too long), which resuming needs")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    snapshot::wait_incoming(qmp, guest, deadline).with_context(|| format!("resuming {}", snapshot.state.display()))?;
+    crate::guest::inbox::deliver(gdb_socket, spec, payload, Duration::from_secs(30))?;
+    if !held {
+        qmp::command(qmp, "cont", None, Duration::from_secs(10))?;
+    }
+    Ok(())
 }
 
 /// A memory dump of the guest, written or not: its file and the seconds it

@@ -44,7 +44,37 @@ pub fn kernel_cmdline(profile: &Profile) -> Vec<OsString> {
         "panic=-1".into(),
     ];
     args.extend(profile.qemu.cmdline.iter().map(OsString::from));
+    if let Some(r) = &profile.qemu.resume {
+        // The top of RAM is the resumed guest's inbox (guest/inbox.rs): the
+        // kernel must never hand it out. A booted guest has the same, so
+        // that both run the very same kernel setup.
+        args.push(format!("mem={}", r.mem).into());
+    }
     args
+}
+
+/// `argv` for a guest resumed from a snapshot: the same machine (migration
+/// needs the same devices), its state read from `state` by `cat` (QEMU
+/// 7.2's `-incoming` has no `file:`), the gdb stub on `gdb_socket` for
+/// writing the run into the inbox, and the CPUs held until the harness has.
+pub fn resumed(argv: &[OsString], state: &Path, gdb_socket: &Path) -> Vec<OsString> {
+    let mut out = argv.to_vec();
+    let mut incoming = OsString::from("exec:cat ");
+    incoming.push(crate::plan::quote(&state.to_string_lossy()));
+    out.extend(["-incoming".into(), incoming]);
+    // `check --gdb` has its stub already (guest/gdb.rs): the harness
+    // writes through it before the user's gdb connects.
+    if !out.iter().any(|a| a == "-gdb") {
+        let mut spec = OsString::from("unix:");
+        spec.push(gdb_socket);
+        spec.push(",server=on,wait=off");
+        out.extend(["-gdb".into(), spec]);
+    }
+    // Held after the state is loaded: the run is written in first.
+    if !out.iter().any(|a| a == "-S") {
+        out.push("-S".into());
+    }
+    out
 }
 
 /// Joins the command line into the single `-append` argument.

@@ -31,6 +31,16 @@ pub fn human_command(socket: &Path, command: &str, timeout: Duration) -> Result<
     }
 }
 
+/// Runs the QMP command `execute` (with `arguments`, if any) and returns
+/// its `return` value, waiting at most `timeout` in all.
+pub fn command(socket: &Path, execute: &str, arguments: Option<Value>, timeout: Duration) -> Result<Value> {
+    let request = match arguments {
+        Some(a) => json!({ "execute": execute, "arguments": a }),
+        None => json!({ "execute": execute }),
+    };
+    command_on(socket, &request, timeout)
+}
+
 /// The format of a guest memory dump: kdump-compressed with zlib, which
 /// every QEMU build has (QEMU 7.2 writes it in makedumpfile's flattened
 /// form). Measured on smdkc210's 1 GiB (a guest hung in a module's init):

@@ -56,45 +56,100 @@ pub struct Guest<'a> {
 
 pub use crate::plan::GUEST_DIR;
 
-/// Everything that goes into the archive, in order (parents first).
+/// Everything that goes into a booted guest's archive, in order (parents
+/// first): the base every guest of the kernel has, then the run's own.
 pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<Entry>> {
+    let mut e = base_entries(rootfs_dir, busybox, guest.loader, None)?;
+    let run = run_entries(guest, &e)?;
+    e.extend(run);
+    Ok(e)
+}
+
+/// What a resumed guest's inbox is: where, how large, and the nonce of the
+/// one marker the snapshot's guest writes (`ready`).
+pub struct Inbox<'a> {
+    pub reader: &'a Path,
+    pub spec: &'a crate::profile::ResumeSpec,
+    pub nonce: &'a str,
+}
+
+/// What every guest of a kernel has, whatever it runs: busybox, `/init`,
+/// the step library, the loader, the overlay; and for the snapshot's guest
+/// (`inbox`) the inbox's reader and where it is (`harness/base.env`).
+pub fn base_entries(
+    rootfs_dir: &Path,
+    busybox: &[u8],
+    loader: Option<&Path>,
+    inbox: Option<&Inbox>,
+) -> Result<Vec<Entry>> {
     let read = |name: &str| -> Result<Vec<u8>> {
         let p = rootfs_dir.join(name);
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     };
-    let mut env = format!("HARNESS_NONCE={}\n", guest.nonce);
-    if guest.loader.is_some() {
-        env.push_str("HARNESS_INSMOD=/harness/insmod\n");
-    }
     let mut e = skeleton(busybox);
     e.extend([
         Entry::Dir { path: "harness".into(), mode: 0o755 },
         Entry::File { path: "init".into(), mode: 0o755, data: read("init")? },
         Entry::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
+    ]);
+    let program = |guest: &str, host: &Path| -> Result<Entry> {
+        let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
+        Ok(Entry::File { path: guest.into(), mode: 0o755, data })
+    };
+    if let Some(loader) = loader {
+        e.push(program("harness/insmod", loader)?);
+    }
+    if let Some(i) = inbox {
+        e.push(program("harness/inbox", i.reader)?);
+        let env = format!(
+            "HARNESS_INBOX={:#x}\nHARNESS_INBOX_SIZE={:#x}\nHARNESS_READY_NONCE={}\n",
+            i.spec.inbox, i.spec.inbox_size, i.nonce
+        );
+        e.push(Entry::File { path: "harness/base.env".into(), mode: 0o644, data: env.into_bytes() });
+    }
+    let overlay = rootfs_dir.join("overlay");
+    if overlay.is_dir() {
+        add_overlay(&overlay, &overlay, &mut e)?;
+    }
+    Ok(e)
+}
+
+/// What one run adds to the base (`base`: its entries, whose directories
+/// are not made again): its nonce and the host's clock (`harness/env`),
+/// fresh random bytes for the guest's pool (`harness/seed`), the scenario,
+/// the modules and the programs. A booted guest has them in its archive; a
+/// resumed one gets them in its inbox (guest/inbox.rs).
+pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
+    let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut env = format!("HARNESS_NONCE={}\nHARNESS_EPOCH={epoch}\n", guest.nonce);
+    if guest.loader.is_some() {
+        env.push_str("HARNESS_INSMOD=/harness/insmod\n");
+    }
+    let mut seed = vec![0u8; 64];
+    getrandom::fill(&mut seed).context("reading the host's random source for the guest's seed")?;
+    let mut e = vec![
         Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
+        Entry::File { path: "harness/seed".into(), mode: 0o600, data: seed },
         Entry::File {
             path: "harness/scenario.sh".into(),
             mode: 0o644,
             data: crate::plan::script(guest.plan, GUEST_DIR).into_bytes(),
         },
-    ]);
-    if let Some(loader) = guest.loader {
-        let data = std::fs::read(loader).with_context(|| format!("reading {}", loader.display()))?;
-        e.push(Entry::File { path: "harness/insmod".into(), mode: 0o755, data });
-    }
+    ];
+    let mut dirs: Vec<String> =
+        base.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
     for (file, ko) in guest.modules {
         if let Some((unit, _)) = file.rsplit_once('/') {
             let dir = format!("harness/{unit}");
-            if !e.iter().any(|x| x.path() == dir) {
-                e.push(Entry::Dir { path: dir, mode: 0o755 });
+            if !dirs.contains(&dir) {
+                e.push(Entry::Dir { path: dir.clone(), mode: 0o755 });
+                dirs.push(dir);
             }
         }
         let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
         e.push(Entry::File { path: format!("harness/{file}"), mode: 0o644, data });
     }
     // Under their stems, in their directory (on PATH).
-    let mut dirs: Vec<String> =
-        e.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
     for (p, dir) in guest.programs {
         let dir = dir.trim_matches('/');
         let mut path = String::new();
@@ -107,10 +162,6 @@ pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<E
         }
         let data = std::fs::read(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
         e.push(Entry::File { path: format!("{dir}/{}", p.name), mode: 0o755, data });
-    }
-    let overlay = rootfs_dir.join("overlay");
-    if overlay.is_dir() {
-        add_overlay(&overlay, &overlay, &mut e)?;
     }
     Ok(e)
 }
@@ -134,6 +185,18 @@ fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The run's files as a resumed guest gets them: a newc cpio of
+/// [`run_entries`] over the base's directories.
+pub fn payload(guest: &Guest) -> Result<Vec<u8>> {
+    let base = [Entry::Dir { path: "harness".into(), mode: 0o755 }];
+    let mut dirs: Vec<Entry> = skeleton(&[]).into_iter().filter(|e| matches!(e, Entry::Dir { .. })).collect();
+    dirs.extend(base);
+    let entries = run_entries(guest, &dirs)?;
+    let mut buf = Vec::new();
+    cpio::write_archive(&mut buf, &entries).context("writing the run's cpio archive")?;
+    Ok(buf)
 }
 
 /// Writes the initramfs for `guest` to `out`.
@@ -209,7 +272,10 @@ mod tests {
         assert!(matches!(find("harness/mmc_byte.ko"), Entry::File { data, .. } if data == b"KO"));
         assert!(matches!(find("usr/bin/app"), Entry::File { mode: 0o755, data, .. } if data == b"APP"));
         match find("harness/env") {
-            Entry::File { data, .. } => assert_eq!(String::from_utf8_lossy(data), "HARNESS_NONCE=0123456789abcdef\n"),
+            Entry::File { data, .. } => {
+                let env = String::from_utf8_lossy(data);
+                assert!(env.starts_with("HARNESS_NONCE=0123456789abcdef\nHARNESS_EPOCH="), "{env}");
+            }
             other => panic!("{other:?}"),
         }
         match find("harness/scenario.sh") {
