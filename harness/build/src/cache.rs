@@ -207,8 +207,12 @@ pub fn to_collect(
 
 /// Where the booted guests saved from each kernel are (run's
 /// guest/snapshot.rs), a folder per kernel entry: they go with it.
+/// `HARNESS_SNAPSHOTS` puts them elsewhere (a test that damages one).
 pub fn snapshots() -> PathBuf {
-    root().join("snapshots")
+    match std::env::var_os("HARNESS_SNAPSHOTS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => root().join("snapshots"),
+    }
 }
 
 /// Removes `entry` under its lock (never one being built), and the guests

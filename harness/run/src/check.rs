@@ -561,7 +561,13 @@ pub fn boot(
     } else {
         (None, None)
     };
+    // A resumed guest's console begins with the boot its snapshot saw.
+    let prelude = match launch.resume {
+        Some((s, _)) => std::fs::read(&s.boot_log).with_context(|| format!("reading {}", s.boot_log.display()))?,
+        None => Vec::new(),
+    };
     let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
+    let pipe = std::io::Read::chain(std::io::Cursor::new(prelude), pipe);
     if let Some((snapshot, payload)) = launch.resume {
         let spec = profile.qemu.resume.as_ref().context("the profile has no [qemu.resume]")?;
         resume(qmp_socket, &sock_dir.path().join(GDB_SOCKET), &guest, (spec, snapshot), payload, held)?;

@@ -117,5 +117,7 @@ fn gdb_breaks_in_the_c_twins_init_and_the_rust_modules_and_the_run_passes() {
     assert!(rust_stop.is_match(&shown), "no stop in the Rust init's exercise::<Kmalloc> at line {rust_line}:\n{all}");
     assert!(shown.contains("$2 = 100"), "the argument size:\n{all}");
     assert!(verdict.contains("2 of 2 passed"), "{all}");
+    // Its guest was resumed, not booted, and held all the same.
+    assert!(said.contains(", resumed from "), "{all}");
     assert_eq!(status.code(), Some(0), "{all}");
 }

@@ -26,6 +26,7 @@ mod linux35;
 mod memory;
 mod replay;
 mod report;
+mod resume;
 mod sandbox;
 mod shell;
 mod supervision;

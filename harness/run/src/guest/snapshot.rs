@@ -30,6 +30,10 @@ pub struct Snapshot {
     /// The base initramfs it booted: the resumed QEMU is given the same
     /// command line.
     pub initramfs: PathBuf,
+    /// What its guest printed on its console before it was saved (the
+    /// kernel's boot): a resumed run's console log begins with it, as a
+    /// booted run's does.
+    pub boot_log: PathBuf,
     pub bytes: u64,
     /// Whether this check made it (the first on this machine).
     pub made_now: bool,
@@ -63,13 +67,18 @@ struct Meta {
     key: String,
     bytes: u64,
     crc32: u32,
+    /// The boot log's CRC-32.
+    boot_crc32: u32,
     /// How long the boot and the save took.
     seconds: f64,
 }
 
+/// The layout of a snapshot's folder: a new one is a new key.
+const FORMAT: &str = "2: state.bin base.cpio boot.log meta.json";
 const STATE: &str = "state.bin";
 const BASE: &str = "base.cpio";
 const META: &str = "meta.json";
+const BOOT_LOG: &str = "boot.log";
 
 /// The snapshot for `inputs`: found and checked, or made now; or why the
 /// run must boot instead.
@@ -126,6 +135,7 @@ fn key(inputs: &Inputs) -> Result<String> {
     }
     let base = base_archive(inputs, "0")?;
     Ok(crate::cache::digest([
+        FORMAT.as_bytes(),
         env!("CARGO_PKG_VERSION").as_bytes(),
         argv.join("\n").as_bytes(),
         stamps.as_bytes(),
@@ -179,7 +189,12 @@ fn check(dir: &Path, key: &str) -> Result<Snapshot> {
             meta.crc32
         );
     }
-    Ok(Snapshot { dir: dir.to_path_buf(), state, initramfs: dir.join(BASE), bytes, made_now: false })
+    let boot_log = dir.join(BOOT_LOG);
+    let (_, boot_crc32) = checksum(&boot_log)?;
+    if boot_crc32 != meta.boot_crc32 {
+        bail!("{} has CRC-32 {boot_crc32:08x}, not the {:08x} it was saved with", boot_log.display(), meta.boot_crc32);
+    }
+    Ok(Snapshot { dir: dir.to_path_buf(), state, initramfs: dir.join(BASE), boot_log, bytes, made_now: false })
 }
 
 /// A file's length and CRC-32.
@@ -216,6 +231,9 @@ fn make(tmp: &Path, inputs: &Inputs, key: &str, logs: &Path) -> Result<()> {
     let boot_limit = Duration::from_secs(p.qemu.timeout.unwrap_or(300));
     wait_ready(&console, &nonce, Instant::now() + boot_limit)
         .with_context(|| format!("its console is {}", logs.join("console.log").display()))?;
+    let boot_log = boot_lines(&logs.join("console.log"), &nonce)?;
+    std::fs::write(tmp.join(BOOT_LOG), &boot_log)
+        .with_context(|| format!("writing {}", tmp.join(BOOT_LOG).display()))?;
     // Stopped first: one consistent copy, no pages sent twice.
     qmp::command(&qmp_sock, "stop", None, Duration::from_secs(10))?;
     let listener = std::os::unix::net::UnixListener::bind(&out_sock).context("creating the state's socket")?;
@@ -228,9 +246,25 @@ fn make(tmp: &Path, inputs: &Inputs, key: &str, logs: &Path) -> Result<()> {
     guest.kill()?;
     drop(guest);
     console.join();
-    let meta = Meta { key: key.to_string(), bytes, crc32, seconds: started.elapsed().as_secs_f64() };
+    let meta = Meta {
+        key: key.to_string(),
+        bytes,
+        crc32,
+        boot_crc32: crc32fast::hash(&boot_log),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     let text = serde_json::to_string_pretty(&meta).context("writing the snapshot's meta")?;
     std::fs::write(tmp.join(META), text).with_context(|| format!("writing {}", tmp.join(META).display()))
+}
+
+/// The console log at `log` up to the line of the `ready` marker (of
+/// `nonce`): the boot, without the marker, whose nonce is no run's.
+fn boot_lines(log: &Path, nonce: &str) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
+    let ready = marker::marker_line(nonce, &Marker::Ready);
+    let at = memchr::memmem::find(&bytes, ready.as_bytes()).context("the console log lacks the ready marker")?;
+    let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1);
+    Ok(bytes[..start].to_vec())
 }
 
 /// Reads the guest's console until its `ready` marker (of `nonce`).
@@ -349,8 +383,10 @@ mod tests {
     fn meta_dir(state: &[u8]) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE), state).unwrap();
+        std::fs::write(dir.path().join(BOOT_LOG), b"[    0.000000] Booting Linux\n").unwrap();
         let (bytes, crc32) = checksum(&dir.path().join(STATE)).unwrap();
-        let meta = Meta { key: "k1".into(), bytes, crc32, seconds: 1.0 };
+        let boot_crc32 = checksum(&dir.path().join(BOOT_LOG)).unwrap().1;
+        let meta = Meta { key: "k1".into(), bytes, crc32, boot_crc32, seconds: 1.0 };
         std::fs::write(dir.path().join(META), serde_json::to_string(&meta).unwrap()).unwrap();
         (dir, "k1".into())
     }
@@ -375,5 +411,18 @@ mod tests {
         let (dir, key) = meta_dir(b"QEVM state");
         std::fs::write(dir.path().join(STATE), b"QEVM state and more").unwrap();
         assert!(check(dir.path(), &key).is_err(), "a longer stream");
+        let (dir, key) = meta_dir(b"QEVM state");
+        std::fs::write(dir.path().join(BOOT_LOG), b"[    0.000000] Booting Linux!\n").unwrap();
+        assert!(check(dir.path(), &key).unwrap_err().to_string().contains("boot.log"), "a changed boot log");
+    }
+
+    #[test]
+    fn the_boot_log_ends_before_the_ready_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("console.log");
+        let ready = marker::marker_line("00ff", &Marker::Ready);
+        std::fs::write(&log, format!("[    0.1] Linux\r\n[    1.2] {ready}\r\n")).unwrap();
+        assert_eq!(boot_lines(&log, "00ff").unwrap(), b"[    0.1] Linux\r\n");
+        assert!(boot_lines(&log, "00fe").is_err(), "another nonce's marker");
     }
 }
