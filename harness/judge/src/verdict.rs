@@ -308,10 +308,13 @@ impl<'a> Failures<'a> {
     }
 }
 
-/// What a report says of code its module left behind: ` (into the unloaded
-/// module's code: blink_fn [led_blink])`, or nothing.
+/// What a report says of code or data its module left behind: ` (into the
+/// unloaded module's code: blink_fn [led_blink])`, ` (into the unloaded
+/// module's data: flash_tasklet [led_flash])`, or nothing.
 fn into(ev: &Event) -> String {
-    ev.unloaded_code.as_ref().map(|f| format!(" (into the unloaded module's code: {f})")).unwrap_or_default()
+    let code = ev.unloaded_code.as_ref().map(|f| format!(" (into the unloaded module's code: {f})"));
+    let data = ev.unloaded_data.as_ref().map(|o| format!(" (into the unloaded module's data: {o})"));
+    [code, data].into_iter().flatten().collect()
 }
 
 /// The first failure that is the module's or the kernel's, not the missing
@@ -515,6 +518,7 @@ fn reports(t: &Transcript, ctx: &Context) -> (Vec<Event>, Vec<Event>) {
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let name = |a| symbols.iter().find_map(|s| s.name(a));
+    let name_data = |a| symbols.iter().find_map(|s| s.name_data(a));
     let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
         ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
         ("", None) => Vec::new(),
@@ -527,6 +531,7 @@ fn reports(t: &Transcript, ctx: &Context) -> (Vec<Event>, Vec<Event>) {
     let mut scanned = crate::event::scan(t, &name);
     for e in &mut scanned {
         e.locate(&name, &locate);
+        e.name_unloaded_data(&name_data);
     }
     scanned.into_iter().partition(|e| {
         let before_module = first_step_line.is_some_and(|first| e.line < first);
