@@ -1155,6 +1155,30 @@ mod real_logs {
         }
     }
 
+    /// Issue 34: two classes without a WARNING line, from one real boot of
+    /// the default profile (fixtures/faults/irq-nobody-cared and
+    /// alloc-fail): the spurious-interrupt detector's `irq 67: nobody cared`
+    /// (its handlers' list and `Disabling IRQ` in the same report) and
+    /// `page allocation failure` (its Mem-Info in the same report), each
+    /// named by the module's function that did it.
+    #[test]
+    fn an_irq_nobody_cared_and_a_page_allocation_failure_from_a_real_log() {
+        let (_, ev) = scan_fixture("exynos4210-irq-nobody-cared-and-alloc-failure.log");
+        let got: Vec<(String, Option<String>, Option<String>)> =
+            ev.iter().map(|e| (e.title(), e.step.clone(), e.module_symbol.clone())).collect();
+        let want = [
+            ("IRQ nobody cared", "insmod", "irq_nobody_cared_do [fault_irq_nobody_cared]"),
+            ("page allocation failure", "insmod", "alloc_fail_do [fault_alloc_fail]"),
+        ]
+        .map(|(c, s, m)| (c.to_string(), Some(s.to_string()), Some(m.to_string())));
+        assert_eq!(got, want);
+        assert_eq!(ev[0].headline(), "irq 67: nobody cared (try booting with the \"irqpoll\" option)");
+        assert!(ev[0].block.iter().any(|l| l == "Disabling IRQ #67"), "{:?}", ev[0].block);
+        assert!(ev[0].block.iter().any(|l| l.ends_with("never_mine [fault_irq_nobody_cared]")), "{:?}", ev[0].block);
+        assert!(ev[1].headline().starts_with("insmod: page allocation failure: order:10, mode:0x820(GFP_ATOMIC)"));
+        assert!(ev[1].block.iter().any(|l| l == "Mem-Info:"), "{:?}", ev[1].block);
+    }
+
     /// Issue 34: a tasklet left scheduled (fixtures/leftovers/tasklet-kept,
     /// whose exit disables it instead of killing it) from a real boot of the
     /// default profile. No debug object tracks a tasklet: the kernel finds
