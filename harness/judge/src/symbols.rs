@@ -95,40 +95,49 @@ impl ModuleSymbols {
     }
 }
 
+/// An ARM relocatable object with a .text of `text` bytes and a .data of
+/// `data` bytes, and `symbols` in them: (name, offset, size, in .text), and
+/// `more` in .data. Written with the `object` crate's ELF writer: the same
+/// layout a .ko has.
+#[cfg(test)]
+pub(crate) fn object_with(
+    symbols: &[(&str, u64, u64, bool)],
+    text: usize,
+    data: usize,
+    more: &[(&str, u64, u64)],
+) -> Vec<u8> {
+    use object::write::{Object as WObject, Symbol, SymbolSection};
+    use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolScope};
+    let mut o = WObject::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
+    let text_id = o.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+    o.append_section_data(text_id, &vec![0u8; text], 4);
+    let data_id = o.add_section(Vec::new(), b".data".to_vec(), SectionKind::Data);
+    o.append_section_data(data_id, &vec![0u8; data], 4);
+    let all = symbols.iter().copied().chain(more.iter().map(|&(n, v, z)| (n, v, z, false)));
+    for (name, value, size, code) in all {
+        o.add_symbol(Symbol {
+            name: name.as_bytes().to_vec(),
+            value,
+            size,
+            kind: if code { SymbolKind::Text } else { SymbolKind::Data },
+            scope: SymbolScope::Compilation,
+            weak: false,
+            section: SymbolSection::Section(if code { text_id } else { data_id }),
+            flags: SymbolFlags::None,
+        });
+    }
+    o.write().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// An ARM relocatable object with two functions in .text and two
-    /// objects in .data (a gap between them), written with the `object`
-    /// crate's ELF writer: the same layout a .ko has.
+    /// objects in .data (a gap between them).
     fn arm_object() -> Vec<u8> {
-        use object::write::{Object as WObject, Symbol, SymbolSection};
-        use object::{Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolScope};
-        let mut o = WObject::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
-        let text = o.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
-        o.append_section_data(text, &[0u8; 0x40], 4);
-        let data = o.add_section(Vec::new(), b".data".to_vec(), SectionKind::Data);
-        o.append_section_data(data, &[0u8; 0x28], 4);
-        let symbols = [
-            ("a", 0x0, 0x10, SymbolKind::Text, text),
-            ("b", 0x10, 0x30, SymbolKind::Text, text),
-            ("my_tasklet", 0x0, 0x1c, SymbolKind::Data, data),
-            ("count", 0x20, 0x4, SymbolKind::Data, data),
-        ];
-        for (name, value, size, kind, section) in symbols {
-            o.add_symbol(Symbol {
-                name: name.as_bytes().to_vec(),
-                value,
-                size,
-                kind,
-                scope: SymbolScope::Compilation,
-                weak: false,
-                section: SymbolSection::Section(section),
-                flags: SymbolFlags::None,
-            });
-        }
-        o.write().unwrap()
+        let symbols = [("a", 0x0, 0x10, true), ("b", 0x10, 0x30, true), ("my_tasklet", 0x0, 0x1c, false)];
+        object_with(&symbols, 0x40, 0x28, &[("count", 0x20, 0x4)])
     }
 
     #[test]

@@ -893,6 +893,42 @@ mod tests {
         assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod:"), "{v}");
     }
 
+    /// Issue 34: a tasklet left scheduled, from a real boot
+    /// (fixtures/leftovers/tasklet-kept): the oops's fault address, in the
+    /// module's freed .data, is named from the module's object symbols and
+    /// the `section` markers, and the reason says so.
+    #[test]
+    fn a_crash_on_an_unloaded_modules_data_names_the_object() {
+        let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-tasklet-at-unload.log");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let t = Transcript::from_log(&text, crate::marker::FIXTURE_NONCE);
+        let ko = crate::symbols::object_with(
+            &[("flash_fn", 0, 0x20, true), ("flash_tasklet", 0, 0x1c, false)],
+            0x40,
+            0x20,
+            &[],
+        );
+        let symbols = ModuleSymbols::parse(&ko, "led_flash", &t.sections_of(None, "led_flash")).unwrap();
+        let with_symbols = Context { symbols: vec![symbols], ..ctx("led_flash") };
+        let v = judge(&t, &exp(), &planned(), RunEnd::Panicked, with_symbols);
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        assert_eq!(
+            v.reason.as_deref(),
+            Some(
+                "oops during step rmmod: Unable to handle kernel paging request at virtual address bf002004 when read \
+                 (into the unloaded module's data: flash_tasklet [led_flash])"
+            ),
+            "{v}"
+        );
+        // Without the module's data sections (a guest that recorded only
+        // its code), nothing names it.
+        let code_only: Vec<(String, u64)> =
+            t.sections_of(None, "led_flash").into_iter().filter(|(s, _)| s.contains(".text")).collect();
+        let symbols = ModuleSymbols::parse(&ko, "led_flash", &code_only).unwrap();
+        let v = judge(&t, &exp(), &planned(), RunEnd::Panicked, Context { symbols: vec![symbols], ..ctx("led_flash") });
+        assert!(v.reason.as_deref().unwrap().ends_with("when read"), "{v}");
+    }
+
     fn ctx(module: &str) -> Context {
         Context { modules: vec![module.into()], ..Context::new("log".into()) }
     }
