@@ -1179,6 +1179,28 @@ mod real_logs {
         assert!(ev[1].block.iter().any(|l| l == "Mem-Info:"), "{:?}", ev[1].block);
     }
 
+    /// Issue 34: the same fixture without its tasklet_disable() (an exit
+    /// that only forgets tasklet_kill()), from a real boot before the guest
+    /// recorded data sections. The tasklet runs once more after the
+    /// module's code is freed and before its data is: the program counter
+    /// is the freed function, and the kernel's tasklet code is the link
+    /// register.
+    #[test]
+    fn a_tasklet_that_runs_freed_code_is_named_from_the_unloaded_code_in_a_real_log() {
+        let (t, ev) = scan_fixture("exynos4210-tasklet-runs-freed-code.log");
+        assert_eq!(ev.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(), [EventKind::Oops, EventKind::Panic]);
+        assert_eq!(ev[0].step.as_deref(), Some("rmmod"));
+        let text = t.sections_of(None, "led_flash").into_iter().find(|(s, _)| s == ".text").unwrap().1;
+        let name = |a: u64| (a == text).then(|| "flash_fn+0x0/0x20 [led_flash]".to_string());
+        let ev = scan(&t, &name);
+        assert_eq!(ev[0].unloaded_code.as_deref(), Some("flash_fn [led_flash]"));
+        let left = crate::deferred::left_scheduled(&ev[0].block).unwrap();
+        assert_eq!(
+            (left.function.as_str(), left.left.as_str()),
+            ("tasklet_action_common", "a tasklet still scheduled")
+        );
+    }
+
     /// Issue 34: a tasklet left scheduled (fixtures/leftovers/tasklet-kept,
     /// whose exit disables it instead of killing it) from a real boot of the
     /// default profile. No debug object tracks a tasklet: the kernel finds

@@ -310,11 +310,17 @@ impl<'a> Failures<'a> {
 
 /// What a report says of code or data its module left behind: ` (into the
 /// unloaded module's code: blink_fn [led_blink])`, ` (into the unloaded
-/// module's data: flash_tasklet [led_flash])`, or nothing.
+/// module's data: flash_tasklet [led_flash]; run by tasklet_action_common:
+/// a tasklet still scheduled after rmmod; …)`, or nothing.
 fn into(ev: &Event) -> String {
-    let code = ev.unloaded_code.as_ref().map(|f| format!(" (into the unloaded module's code: {f})"));
-    let data = ev.unloaded_data.as_ref().map(|o| format!(" (into the unloaded module's data: {o})"));
-    [code, data].into_iter().flatten().collect()
+    let code = ev.unloaded_code.as_ref().map(|f| format!("the unloaded module's code: {f}"));
+    let data = ev.unloaded_data.as_ref().map(|o| format!("the unloaded module's data: {o}"));
+    let named: Vec<String> = [code, data].into_iter().flatten().collect();
+    if named.is_empty() {
+        return String::new();
+    }
+    let left = crate::deferred::left_scheduled(&ev.block).map(|l| format!("; {l}")).unwrap_or_default();
+    format!(" (into {}{left})", named.join("; "))
 }
 
 /// The first failure that is the module's or the kernel's, not the missing
@@ -916,7 +922,8 @@ mod tests {
             v.reason.as_deref(),
             Some(
                 "oops during step rmmod: Unable to handle kernel paging request at virtual address bf002004 when read \
-                 (into the unloaded module's data: flash_tasklet [led_flash])"
+                 (into the unloaded module's data: flash_tasklet [led_flash]; run by tasklet_action_common: a tasklet \
+                 still scheduled after rmmod; its exit should call tasklet_kill())"
             ),
             "{v}"
         );
