@@ -234,9 +234,10 @@ harness_await() {
 #
 # harness_insmod KO NAME [PARAMS]: insmod, saying its pid (kmemleak names
 # the task that allocated a leaked object by pid, which ties a leak to the
-# module being loaded), then where the module's code landed: reports printed
-# after the module is gone (kmemleak's) carry bare addresses the kernel can no
-# longer name, and the harness names them from these and the .ko.
+# module being loaded), then where the module's code and data landed: reports
+# printed after the module is gone (kmemleak's, an oops) carry bare addresses
+# the kernel can no longer name, and the harness names them from these and
+# the .ko.
 harness_insmod() {
     if [ -n "$3" ]; then
         ${HARNESS_INSMOD:-insmod} "$1" "$3" &
@@ -248,7 +249,9 @@ harness_insmod() {
     wait $_pid || return $?
     harness_input_names "$2"
     # Every code section: gcc puts functions called only from __init code in
-    # .text.unlikely, and a module may have .text.hot, .init.text, ...
+    # .text.unlikely, and a module may have .text.hot, .init.text, ...; and
+    # every data section: a tasklet left scheduled is found by an oops at
+    # its freed struct, a bare address in .data or .bss.
     # Listed with a glob and read with one cat: an ls and a cat per section
     # were a fork each, 0.1 s of emulated time apiece. (sysfs serves an
     # address only to a whole read, not to the shell's byte-wise `read`.)
@@ -260,7 +263,7 @@ harness_insmod() {
         _s=${_f##*/}
         case $_s in
         .|..|.ARM.*) ;;
-        *.text*) _secs="$_secs $_s"; _n=$((_n + 1)) ;;
+        *.text*|.data*|.bss*|.rodata*) _secs="$_secs $_s"; _n=$((_n + 1)) ;;
         esac
     done
     [ -n "$_secs" ] || return 0

@@ -12,6 +12,7 @@ pub mod access;
 pub mod api;
 pub mod board;
 pub mod census;
+pub mod deferred;
 pub mod event;
 pub mod expect;
 pub mod gcov;

@@ -308,10 +308,19 @@ impl<'a> Failures<'a> {
     }
 }
 
-/// What a report says of code its module left behind: ` (into the unloaded
-/// module's code: blink_fn [led_blink])`, or nothing.
+/// What a report says of code or data its module left behind: ` (into the
+/// unloaded module's code: blink_fn [led_blink])`, ` (into the unloaded
+/// module's data: flash_tasklet [led_flash]; run by tasklet_action_common:
+/// a tasklet still scheduled after rmmod; …)`, or nothing.
 fn into(ev: &Event) -> String {
-    ev.unloaded_code.as_ref().map(|f| format!(" (into the unloaded module's code: {f})")).unwrap_or_default()
+    let code = ev.unloaded_code.as_ref().map(|f| format!("the unloaded module's code: {f}"));
+    let data = ev.unloaded_data.as_ref().map(|o| format!("the unloaded module's data: {o}"));
+    let named: Vec<String> = [code, data].into_iter().flatten().collect();
+    if named.is_empty() {
+        return String::new();
+    }
+    let left = crate::deferred::left_scheduled(&ev.block).map(|l| format!("; {l}")).unwrap_or_default();
+    format!(" (into {}{left})", named.join("; "))
 }
 
 /// The first failure that is the module's or the kernel's, not the missing
@@ -515,6 +524,7 @@ fn reports(t: &Transcript, ctx: &Context) -> (Vec<Event>, Vec<Event>) {
     // can trip the hung-task detector while it boots).
     let first_step_line = t.lines.iter().find(|l| l.step.is_some()).map(|l| l.number);
     let name = |a| symbols.iter().find_map(|s| s.name(a));
+    let name_data = |a| symbols.iter().find_map(|s| s.name_data(a));
     let locate = |module: &str, function: &str, offset, ret| match (module, &ctx.kernel_lines) {
         ("", Some(kernel)) => kernel.at_symbol(function, offset, ret),
         ("", None) => Vec::new(),
@@ -527,6 +537,7 @@ fn reports(t: &Transcript, ctx: &Context) -> (Vec<Event>, Vec<Event>) {
     let mut scanned = crate::event::scan(t, &name);
     for e in &mut scanned {
         e.locate(&name, &locate);
+        e.name_unloaded_data(&name_data);
     }
     scanned.into_iter().partition(|e| {
         let before_module = first_step_line.is_some_and(|first| e.line < first);
@@ -886,6 +897,43 @@ mod tests {
         let v = judge(&tlog(log), &exp(), &planned(), end, Context::new("log".into()));
         assert_eq!(v.outcome, Outcome::Crashed, "{v}");
         assert!(v.reason.as_deref().unwrap().starts_with("oops during step insmod:"), "{v}");
+    }
+
+    /// Issue 34: a tasklet left scheduled, from a real boot
+    /// (fixtures/leftovers/tasklet-kept): the oops's fault address, in the
+    /// module's freed .data, is named from the module's object symbols and
+    /// the `section` markers, and the reason says so.
+    #[test]
+    fn a_crash_on_an_unloaded_modules_data_names_the_object() {
+        let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-tasklet-at-unload.log");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let t = Transcript::from_log(&text, crate::marker::FIXTURE_NONCE);
+        let ko = crate::symbols::object_with(
+            &[("flash_fn", 0, 0x20, true), ("flash_tasklet", 0, 0x1c, false)],
+            0x40,
+            0x20,
+            &[],
+        );
+        let symbols = ModuleSymbols::parse(&ko, "led_flash", &t.sections_of(None, "led_flash")).unwrap();
+        let with_symbols = Context { symbols: vec![symbols], ..ctx("led_flash") };
+        let v = judge(&t, &exp(), &planned(), RunEnd::Panicked, with_symbols);
+        assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+        assert_eq!(
+            v.reason.as_deref(),
+            Some(
+                "oops during step rmmod: Unable to handle kernel paging request at virtual address bf002004 when read \
+                 (into the unloaded module's data: flash_tasklet [led_flash]; run by tasklet_action_common: a tasklet \
+                 still scheduled after rmmod; its exit should call tasklet_kill())"
+            ),
+            "{v}"
+        );
+        // Without the module's data sections (a guest that recorded only
+        // its code), nothing names it.
+        let code_only: Vec<(String, u64)> =
+            t.sections_of(None, "led_flash").into_iter().filter(|(s, _)| s.contains(".text")).collect();
+        let symbols = ModuleSymbols::parse(&ko, "led_flash", &code_only).unwrap();
+        let v = judge(&t, &exp(), &planned(), RunEnd::Panicked, Context { symbols: vec![symbols], ..ctx("led_flash") });
+        assert!(v.reason.as_deref().unwrap().ends_with("when read"), "{v}");
     }
 
     fn ctx(module: &str) -> Context {

@@ -283,6 +283,14 @@ fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot
         ),
         ("fixtures/faults/gfp-highmem", Box::new(classed("bad gfp flags", "gfp_highmem_do [fault_gfp_highmem]"))),
         (
+            "fixtures/faults/irq-nobody-cared",
+            Box::new(classed("IRQ nobody cared", "irq_nobody_cared_do [fault_irq_nobody_cared]")),
+        ),
+        (
+            "fixtures/faults/alloc-fail",
+            Box::new(classed("page allocation failure", "alloc_fail_do [fault_alloc_fail]")),
+        ),
+        (
             "fixtures/faults/enomem",
             Box::new(|v: &Verdict| {
                 assert_eq!(v.outcome, Outcome::Failed, "{v}");

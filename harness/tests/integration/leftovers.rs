@@ -4,8 +4,9 @@
 //! rmmod that names what stayed, an interrupt whose only handler said
 //! IRQ_NONE, a timer, hrtimer or delayed work still pending when rmmod
 //! frees the module — and a shared line that one handler claims passes; a
-//! list entry added twice is a report of its class. All in one boot of the
-//! default profile, a verdict each.
+//! list entry added twice is a report of its class; a tasklet left
+//! scheduled crashes the guest, named by the module's freed data it read.
+//! All in one boot of the default profile, a verdict each.
 
 use crate::common::{check_with, repo};
 use harness::judge::expect::Check;
@@ -17,16 +18,20 @@ const FIXTURES: &[&str] =
     &["cdev-kept", "class-kept", "input-kept", "irq-none", "irq-shared", "timer-kept", "work-kept", "hrtimer-kept"];
 /// A fault fixture whose report needs the default profile's CONFIG_DEBUG_LIST, in the same boot.
 const LIST_ADD_TWICE: &str = "fixtures/faults/list-add-twice";
+/// Last: the tasklet it leaves scheduled crashes the guest at its rmmod,
+/// and a crash ends the boot.
+const TASKLET_KEPT: &str = "tasklet-kept";
 
 #[test]
 fn each_leftover_and_a_disowned_interrupt_fail_for_their_own_reason_in_one_boot() {
     let mut o = CheckOptions::new("exynos4210", PathBuf::new());
     o.module.module_dirs = FIXTURES.iter().map(|f| repo().join("fixtures/leftovers").join(f)).collect();
     o.module.module_dirs.push(repo().join(LIST_ADD_TWICE));
+    o.module.module_dirs.push(repo().join("fixtures/leftovers").join(TASKLET_KEPT));
     let r = check_with(o);
-    assert_eq!(r.units.len(), FIXTURES.len() + 1);
+    assert_eq!(r.units.len(), FIXTURES.len() + 2);
     let verdict = |label: &str| &r.units.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no {label}")).1;
-    for f in FIXTURES.iter().chain(&["list-add-twice"]) {
+    for f in FIXTURES.iter().chain(&["list-add-twice", TASKLET_KEPT]) {
         eprintln!("{f}: {}", verdict(f));
     }
     cannot_load_twice_and_leaves_its_major(verdict("cdev-kept"));
@@ -40,6 +45,7 @@ fn each_leftover_and_a_disowned_interrupt_fail_for_their_own_reason_in_one_boot(
     pending_at_unload(verdict("work-kept"), "timer_list", "key_poll_fn [key_poll]");
     pending_at_unload(verdict("hrtimer-kept"), "hrtimer", "beat_fn [buzzer_beat]");
     a_double_list_add_is_list_corruption(verdict("list-add-twice"));
+    a_tasklet_left_scheduled_crashes_into_its_data(verdict(TASKLET_KEPT));
 }
 
 fn failed<'a>(v: &'a Verdict, description: &str) -> &'a Check {
@@ -134,4 +140,25 @@ fn a_double_list_add_is_list_corruption(v: &Verdict) {
     assert_eq!(titles, ["WARNING (list corruption)"], "{v}");
     assert!(v.events[0].headline().starts_with("list_add double add: "), "{:?}", v.events[0].headline());
     assert_eq!(v.events[0].module_symbol.as_deref(), Some("list_add_twice_do [fault_list_add_twice]"), "{v}");
+}
+
+/// A tasklet its exit disabled but did not kill stays on the CPU's list:
+/// no debug object tracks a tasklet, and once rmmod frees the module the
+/// kernel's tasklet code reads the freed struct (an oops in ksoftirqd, a
+/// panic). The program counter is the kernel's; the fault's bare address
+/// is named from the module's data sections recorded at insmod.
+fn a_tasklet_left_scheduled_crashes_into_its_data(v: &Verdict) {
+    assert_eq!(v.outcome, Outcome::Crashed, "{v}");
+    let e = v.events.iter().find(|e| e.kind.is_crash()).unwrap_or_else(|| panic!("no crash:\n{v}"));
+    assert_eq!(e.step.as_deref(), Some("rmmod"), "{v}");
+    assert!(e.first_line().starts_with("Unable to handle kernel paging request at virtual address bf"), "{v}");
+    assert_eq!(e.unloaded_data.as_deref(), Some("flash_tasklet [led_flash]"), "{v}");
+    let reason = v.reason.as_deref().unwrap_or("");
+    assert!(
+        reason.ends_with(
+            "(into the unloaded module's data: flash_tasklet [led_flash]; run by tasklet_action_common: a tasklet \
+             still scheduled after rmmod; its exit should call tasklet_kill())"
+        ),
+        "{v}"
+    );
 }
