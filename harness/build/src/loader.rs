@@ -37,18 +37,41 @@ pub fn inbox(cross_compile: &str) -> Result<PathBuf> {
     helper("inbox", cross_compile)
 }
 
-/// `rootfs/NAME.c` as a static ARM program, built on first use into the
-/// cache, keyed by its source and the compiler.
+/// The guest's census (`rootfs/census.c`): steps.sh's lists and trees,
+/// compiled; static, with the cross compiler's C library.
+pub fn census(cross_compile: &str) -> Result<PathBuf> {
+    build("census", cross_compile, &["-static", "-Os", "-s", "-Wall", "-Werror", "-o"])
+}
+
+/// `rootfs/NAME.c` as a static, freestanding ARM program, built on first
+/// use into the cache, keyed by its source and the compiler.
 fn helper(name: &str, cross_compile: &str) -> Result<PathBuf> {
+    build(name, cross_compile, &[])
+}
+
+/// `rootfs/NAME.c` built with gcc's `flags` (ending in `-o`; none: the
+/// loader's, [`argv`]) into the cache, keyed by its source, the compiler
+/// and the flags.
+fn build(name: &str, cross_compile: &str, flags: &[&str]) -> Result<PathBuf> {
     let src = crate::repo_root().join("rootfs").join(format!("{name}.c"));
     let text = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
     let gcc = format!("{cross_compile}gcc");
-    let key = crate::cache::digest([text.as_slice(), gcc.as_bytes(), env!("CARGO_PKG_VERSION").as_bytes()]);
+    let joined = flags.join(" ");
+    let key = crate::cache::digest([
+        text.as_slice(),
+        gcc.as_bytes(),
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        joined.as_bytes(),
+    ]);
     let entry = crate::cache::root().join(format!("{name}-{key}"));
     let logs = crate::cache::logs_dir(&entry);
     let (dir, _) = crate::cache::get_or_build(&entry, &format!("building the guest's {name}"), |tmp| {
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let args = argv(&src, &tmp.join(name));
+        let args = if flags.is_empty() {
+            argv(&src, &tmp.join(name))
+        } else {
+            flags.iter().map(OsString::from).chain([tmp.join(name).into(), src.clone().into()]).collect()
+        };
         process::Logged::new(&gcc, &args, &logs.join("gcc.log"), Duration::from_secs(120)).run(|_| {})
     })?;
     Ok(dir.join(name))
@@ -70,5 +93,99 @@ mod tests {
             text.contains("#define NR_init_module 128") && !text.contains("NR_finit_module"),
             "one init_module, never finit_module"
         );
+    }
+
+    /// A stand-in /proc, /sys and /dev with what the census must get right:
+    /// the blanks of /proc's lists, an interrupt's counts, a requested pin's
+    /// padded name, dot files, a pid, `/dev/fd`, and names whose sort order
+    /// differs by whole path (`a-b/c` before `a/z`).
+    fn stand_in(root: &Path) {
+        let files = [
+            ("proc/devices", "Character devices:\n  1 mem\n  4 /dev/vc/0\n 10 misc\n\nBlock devices:\n259 blkext\n"),
+            ("proc/misc", " 130 watchdog\n 63 vga_arbiter\n"),
+            (
+                "proc/interrupts",
+                "           CPU0       CPU1       \n 29:       1001        998     GIC-0  29 Level     twd\n\
+                 416:          1          0  tiny4412-board  26 Edge      K1, hello\n\
+                 IPI0:          0          1  CPU wakeup interrupts\nErr:          0\n",
+            ),
+            ("sys/kernel/debug/debug_objects/stats", "max_chain     :10\nwarnings      :3\nfixups        :0\n"),
+            (
+                "sys/kernel/debug/gpio",
+                "gpiochip0: GPIOs 0-7, parent: platform/11400000.pinctrl, gpa0:\n \
+                 gpio-220 (                    |led1  ) out hi \n gpio-221 (K1 | buttons) in  lo IRQ\n\n\
+                 gpiochip1: GPIOs 8-13, gpa1:\n",
+            ),
+            ("proc/cpuinfo", ""),
+            ("proc/driver/rtc", ""),
+            ("proc/1/status", ""),
+            ("dev/null", ""),
+            ("dev/.hidden", ""),
+            ("dev/input/event0", ""),
+            ("dev/fd/0", ""),
+            ("dev/pts/0", ""),
+        ];
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        for d in [
+            "proc/self",
+            "proc/thread-self",
+            "sys/class/input/input0",
+            "sys/class/input/event0",
+            "sys/class/a/z",
+            "sys/class/a-b/c",
+            "sys/class/tty/tty0",
+            "sys/kernel/debug/tracing",
+            "sys/bus/platform/devices/11400000.pinctrl",
+            "sys/bus/platform/drivers/samsung-pinctrl",
+            "sys/bus/i2c/drivers/at24",
+            "sys/bus/i2c-mux/drivers/pca954x",
+            "sys/bus/spi/devices",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+    }
+
+    /// census.c prints what steps.sh's census functions print, line for
+    /// line: both run on the same stand-in tree (census.c built for the
+    /// host; the functions under the host's sh).
+    #[test]
+    fn the_compiled_census_prints_what_the_shell_census_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        stand_in(&root);
+        let exe = dir.path().join("census");
+        let src = crate::repo_root().join("rootfs/census.c");
+        let cc = std::process::Command::new("cc")
+            .args(["-Wall", "-Werror", "-O2", "-o"])
+            .arg(&exe)
+            .arg(&src)
+            .output()
+            .expect("the host's cc");
+        assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+        let c = std::process::Command::new(&exe).arg(&root).output().unwrap();
+        let steps = crate::repo_root().join("rootfs/steps.sh");
+        let script = format!(
+            ". {}; set -f; harness_census_lists; set +f; harness_census_trees",
+            crate::plan::quote(&steps.to_string_lossy())
+        );
+        let sh = std::process::Command::new("sh").args(["-c", &script]).env("HARNESS_ROOT", &root).output().unwrap();
+        let (c, sh) = (String::from_utf8_lossy(&c.stdout), String::from_utf8_lossy(&sh.stdout));
+        assert!(sh.lines().count() > 30, "{sh}");
+        for want in [
+            "chrdev 4 /dev/vc/0",
+            "irq 416 tiny4412-board 26 Edge K1, hello",
+            "odebug 3",
+            "gpio gpio-220 (|led1)",
+            "gpio gpio-221 (K1 | buttons)",
+            "dev fd",
+            "driver i2c-mux/pca954x",
+        ] {
+            assert!(sh.lines().any(|l| l == want), "{want:?} not in the shell's census:\n{sh}");
+        }
+        assert_eq!(c, sh, "census.c and steps.sh differ");
     }
 }

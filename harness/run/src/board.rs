@@ -206,6 +206,7 @@ fn write_uinitrd(p: &Prepared, out: &Path, work: &Path, nonce: &str) -> Result<P
         plan: &p.single()?.plan,
         nonce,
         loader: None,
+        census: None,
     };
     crate::guest::rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &cpio)?;
     let uinitrd = out.join("uInitrd");

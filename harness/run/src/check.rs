@@ -64,13 +64,20 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let (modules, programs) = (p.guest_modules(), p.all_programs());
     let plan = crate::plan::Plan { shell: opts.shell, shell_on_failure: opts.shell_on_failure, ..p.guest_plan() };
     let loader = crate::loader::get(&p.kernel.cross_compile)?;
-    let guest =
-        rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
+    let census = crate::loader::census(&p.kernel.cross_compile)?;
+    let guest = rootfs::Guest {
+        modules: &modules,
+        programs: &programs,
+        plan: &plan,
+        nonce: &nonce,
+        loader: Some(&loader),
+        census: Some(&census),
+    };
     // Under gdb the guest stands still at each breakpoint: no deadline
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
     let machine = format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp);
-    let resumed = match start_of(opts, &p, &busybox, &loader) {
+    let resumed = match start_of(opts, &p, &busybox, (&loader, &census)) {
         Start::Resume(snapshot) => {
             let made = if snapshot.made_now { ", saved now" } else { "" };
             stages.say("boot", format!("{machine}, resumed from {}{made}", snapshot.dir.display()));
@@ -132,7 +139,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
 
 /// Whether this check resumes a saved guest (the snapshot, made now if
 /// need be) or boots, and why.
-fn start_of(opts: &CheckOptions, p: &prepare::Prepared, busybox: &Path, loader: &Path) -> Start {
+fn start_of(opts: &CheckOptions, p: &prepare::Prepared, busybox: &Path, (loader, census): (&Path, &Path)) -> Start {
     if opts.no_resume {
         return Start::Boot("--no-resume".into());
     }
@@ -148,6 +155,7 @@ fn start_of(opts: &CheckOptions, p: &prepare::Prepared, busybox: &Path, loader: 
         dtb: dtb.as_deref(),
         busybox,
         loader,
+        census,
         reader: &reader,
         kernel_entry: &entry,
     })

@@ -142,7 +142,16 @@ fn qemu_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Res
     let (modules, programs, plan) = (p.guest_modules(), p.all_programs(), p.guest_plan());
     let loader = crate::loader::get(&p.kernel.cross_compile)?;
     let guest =
-        rootfs::Guest { modules: &modules, programs: &programs, plan: &plan, nonce: &nonce, loader: Some(&loader) };
+        // The census of steps.sh's shell functions: a LAVA device may be a
+        // board with a C library of its own.
+        rootfs::Guest {
+            modules: &modules,
+            programs: &programs,
+            plan: &plan,
+            nonce: &nonce,
+            loader: Some(&loader),
+            census: None,
+        };
     let initramfs = out.join("initramfs.cpio");
     rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &crate::busybox::get()?, &guest, &initramfs)?;
     copy(&p.kernel.image(&p.profile), out, "zImage")?;

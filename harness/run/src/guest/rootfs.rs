@@ -52,6 +52,9 @@ pub struct Guest<'a> {
     /// The loader that makes one init_module per insmod (`loader.rs`),
     /// as /harness/insmod; busybox's insmod without it.
     pub loader: Option<&'a Path>,
+    /// The compiled census (`rootfs/census.c`), as /harness/census;
+    /// steps.sh's shell functions without it.
+    pub census: Option<&'a Path>,
 }
 
 pub use crate::plan::GUEST_DIR;
@@ -59,7 +62,7 @@ pub use crate::plan::GUEST_DIR;
 /// Everything that goes into a booted guest's archive, in order (parents
 /// first): the base every guest of the kernel has, then the run's own.
 pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<Entry>> {
-    let mut e = base_entries(rootfs_dir, busybox, guest.loader, None)?;
+    let mut e = base_entries(rootfs_dir, busybox, (guest.loader, guest.census), None)?;
     let run = run_entries(guest, &e)?;
     e.extend(run);
     Ok(e)
@@ -74,12 +77,13 @@ pub struct Inbox<'a> {
 }
 
 /// What every guest of a kernel has, whatever it runs: busybox, `/init`,
-/// the step library, the loader, the overlay; and for the snapshot's guest
-/// (`inbox`) the inbox's reader and where it is (`harness/base.env`).
+/// the step library, the loader and the census (`helpers`), the overlay;
+/// and for the snapshot's guest (`inbox`) the inbox's reader and where it
+/// is (`harness/base.env`).
 pub fn base_entries(
     rootfs_dir: &Path,
     busybox: &[u8],
-    loader: Option<&Path>,
+    helpers: (Option<&Path>, Option<&Path>),
     inbox: Option<&Inbox>,
 ) -> Result<Vec<Entry>> {
     let read = |name: &str| -> Result<Vec<u8>> {
@@ -96,8 +100,11 @@ pub fn base_entries(
         let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
         Ok(Entry::File { path: guest.into(), mode: 0o755, data })
     };
-    if let Some(loader) = loader {
+    if let Some(loader) = helpers.0 {
         e.push(program("harness/insmod", loader)?);
+    }
+    if let Some(census) = helpers.1 {
+        e.push(program("harness/census", census)?);
     }
     if let Some(i) = inbox {
         e.push(program("harness/inbox", i.reader)?);
@@ -124,6 +131,9 @@ pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
     let mut env = format!("HARNESS_NONCE={}\nHARNESS_EPOCH={epoch}\n", guest.nonce);
     if guest.loader.is_some() {
         env.push_str("HARNESS_INSMOD=/harness/insmod\n");
+    }
+    if guest.census.is_some() {
+        env.push_str("HARNESS_CENSUS=/harness/census\n");
     }
     let mut seed = vec![0u8; 64];
     getrandom::fill(&mut seed).context("reading the host's random source for the guest's seed")?;
@@ -241,7 +251,14 @@ mod tests {
             stock: Vec::new(),
             coverage: false,
         };
-        let guest = Guest { modules: &files, programs: &[], plan: &plan, nonce: "0123456789abcdef", loader: None };
+        let guest = Guest {
+            modules: &files,
+            programs: &[],
+            plan: &plan,
+            nonce: "0123456789abcdef",
+            loader: None,
+            census: None,
+        };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert!(matches!(&e[at("harness/lesson1/hello.ko")], Entry::File { data, .. } if data == b"A"));
@@ -260,8 +277,14 @@ mod tests {
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&modules), &exp).unwrap();
         let files: Vec<(String, PathBuf)> = modules.iter().map(|m| (format!("{}.ko", m.name), m.ko.clone())).collect();
-        let guest =
-            Guest { modules: &files, programs: &programs, plan: &plan, nonce: "0123456789abcdef", loader: None };
+        let guest = Guest {
+            modules: &files,
+            programs: &programs,
+            plan: &plan,
+            nonce: "0123456789abcdef",
+            loader: None,
+            census: None,
+        };
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(

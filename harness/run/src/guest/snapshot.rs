@@ -46,6 +46,7 @@ pub struct Inputs<'a> {
     pub dtb: Option<&'a Path>,
     pub busybox: &'a Path,
     pub loader: &'a Path,
+    pub census: &'a Path,
     pub reader: &'a Path,
     /// The kernel's cache entry: its snapshots are kept under its name, and
     /// go with it (`cache gc`).
@@ -162,8 +163,12 @@ fn base_archive(inputs: &Inputs, nonce: &str) -> Result<Vec<u8>> {
     let spec = inputs.profile.qemu.resume.as_ref().context("the profile has no [qemu.resume]")?;
     let busybox = std::fs::read(inputs.busybox).with_context(|| format!("reading {}", inputs.busybox.display()))?;
     let inbox = rootfs::Inbox { reader: inputs.reader, spec, nonce };
-    let entries =
-        rootfs::base_entries(&crate::repo_root().join("rootfs"), &busybox, Some(inputs.loader), Some(&inbox))?;
+    let entries = rootfs::base_entries(
+        &crate::repo_root().join("rootfs"),
+        &busybox,
+        (Some(inputs.loader), Some(inputs.census)),
+        Some(&inbox),
+    )?;
     let mut bytes = Vec::new();
     cpio::write_archive(&mut bytes, &entries).context("writing the base initramfs")?;
     Ok(bytes)

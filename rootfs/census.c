@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * census [ROOT]: what the kernel lists as registered, one `KIND TEXT` line
+ * an entry, exactly as steps.sh's harness_census_lists and
+ * harness_census_trees print it (a test runs both on one tree and compares):
+ * the QEMU guest's census takes this instead of the shell functions, which
+ * took 1.3 s of emulated time a census (the shell reads a byte a system
+ * call and forks for each pipe), this 0.3 s. A board without it runs the
+ * shell functions. ROOT stands for / (the host-side tests' stand-ins).
+ *
+ * Static, with the cross compiler's C library.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *root = "";
+
+/* A line of `path` at a time into `line` (its newline removed); 0 at the
+ * end. A last line without a newline is not one (as the shell's `read`). */
+static int next_line(FILE *f, char *line, size_t size)
+{
+	size_t n;
+
+	if (!fgets(line, size, f))
+		return 0;
+	n = strlen(line);
+	if (n == 0 || line[n - 1] != '\n')
+		return 0;
+	line[n - 1] = 0;
+	return 1;
+}
+
+static FILE *open_under(const char *path)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s%s", root, path);
+	return fopen(p, "r");
+}
+
+/* The shell's `read -r a b`: a is the first field, b the rest, both
+ * without the blanks around them. */
+static void fields(char *line, char **a, char **b)
+{
+	char *end;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	*a = line;
+	while (*line && *line != ' ' && *line != '\t')
+		line++;
+	if (*line)
+		*line++ = 0;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	*b = line;
+	end = line + strlen(line);
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+		*--end = 0;
+}
+
+static void devices(void)
+{
+	char line[1024], *a, *b;
+	const char *kind = NULL;
+	FILE *f = open_under("/proc/devices");
+
+	if (!f)
+		return;
+	while (next_line(f, line, sizeof(line))) {
+		size_t n;
+
+		fields(line, &a, &b);
+		n = strlen(a);
+		if (!strcmp(a, "Character"))
+			kind = "chrdev";
+		else if (!strcmp(a, "Block"))
+			kind = "blkdev";
+		else if (n && a[n - 1] >= '0' && a[n - 1] <= '9' && kind)
+			printf("%s %s %s\n", kind, a, b);
+	}
+	fclose(f);
+}
+
+static void misc(void)
+{
+	char line[1024], *a, *b;
+	FILE *f = open_under("/proc/misc");
+
+	if (!f)
+		return;
+	while (next_line(f, line, sizeof(line))) {
+		fields(line, &a, &b);
+		printf("misc %s %s\n", a, b);
+	}
+	fclose(f);
+}
+
+/* steps.sh's sed on /proc/interrupts: a line `  N:` with its counts (the
+ * spaces and digits after the colon) becomes `irq N `, each run of spaces
+ * one space, and only those lines are printed. */
+static void interrupts(void)
+{
+	char line[4096], out[4200], *p, *q;
+	FILE *f = open_under("/proc/interrupts");
+
+	if (!f)
+		return;
+	while (next_line(f, line, sizeof(line))) {
+		p = line;
+		while (*p == ' ')
+			p++;
+		q = p;
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (q == p || *q != ':')
+			continue;
+		*q++ = 0;
+		while (*q == ' ' || (*q >= '0' && *q <= '9'))
+			q++;
+		snprintf(out, sizeof(out), "irq %s %s", p, q);
+		for (p = q = out; *p; p++)
+			if (*p != ' ' || q == out || q[-1] != ' ')
+				*q++ = *p;
+		*q = 0;
+		printf("%s\n", out);
+	}
+	fclose(f);
+}
+
+/* steps.sh's sed on debug objects' stats: `warnings : N` as `odebug N`. */
+static void odebug(void)
+{
+	char line[1024], *p, *digits;
+	FILE *f = open_under("/sys/kernel/debug/debug_objects/stats");
+
+	if (!f)
+		return;
+	while (next_line(f, line, sizeof(line))) {
+		if (strncmp(line, "warnings", 8))
+			continue;
+		p = line + 8;
+		while (*p == ' ')
+			p++;
+		if (*p++ != ':')
+			continue;
+		while (*p == ' ')
+			p++;
+		digits = p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > digits && !*p)
+			printf("odebug %s\n", digits);
+	}
+	fclose(f);
+}
+
+/* debugfs's gpio list: each chip's line, and each requested pin as
+ * `gpio gpio-N (WORDS)`, its words of `(name|consumer)` rejoined. */
+static void gpio(void)
+{
+	char line[1024], *pin, *open, *close, *word, *sp;
+	FILE *f = open_under("/sys/kernel/debug/gpio");
+
+	if (!f)
+		return;
+	while (next_line(f, line, sizeof(line))) {
+		if (!strncmp(line, "gpiochip", 8)) {
+			printf("gpiochip %s\n", line);
+			continue;
+		}
+		pin = strstr(line, "gpio-");
+		if (!pin || !strchr(pin + 5, '('))
+			continue;
+		pin += 5;
+		open = strchr(pin, '(') + 1;
+		close = strchr(open, ')');
+		if (close)
+			*close = 0;
+		sp = strchr(pin, ' ');
+		printf("gpio gpio-%.*s (", sp ? (int)(sp - pin) : (int)strlen(pin), pin);
+		for (word = strtok(open, " \t\n"), sp = ""; word; word = strtok(NULL, " \t\n"), sp = " ")
+			printf("%s%s", sp, word);
+		printf(")\n");
+	}
+	fclose(f);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in `dir` (under the root) as the shell's `*` matches them:
+ * no dot files, in strcmp order; NULL if it is no directory. */
+static char **names(const char *dir, size_t *count)
+{
+	char p[4096], **v = NULL;
+	struct dirent *e;
+	size_t n = 0, cap = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s%s", root, dir);
+	d = opendir(p);
+	if (!d)
+		return NULL;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = realloc(v, cap * sizeof(*v));
+			if (!v)
+				exit(12);
+		}
+		v[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), by_name);
+	*count = n;
+	return v;
+}
+
+static void release(char **v, size_t n)
+{
+	while (n)
+		free(v[--n]);
+	free(v);
+}
+
+/* A list of strings. */
+struct list {
+	char **v;
+	size_t n, cap;
+};
+
+static void add(struct list *l, const char *s)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		if (!l->v)
+			exit(12);
+	}
+	l->v[l->n++] = strdup(s);
+}
+
+/* Each `dir/NAME`, and with `deeper` each `dir/NAME/NAME2` (NAME a
+ * directory), given to `show` as (NAME or NAME/NAME2, NAME); in the order
+ * the shell sorts a pattern's matches: their whole paths, by strcmp. */
+static void each(const char *dir, int deeper, void (*show)(const char *rel, const char *first))
+{
+	size_t n = 0, m, i, k;
+	char **v = names(dir, &n), **w, sub[4096], rel[4096], *slash;
+	struct list all = { 0 };
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!deeper) {
+			show(v[i], v[i]);
+			continue;
+		}
+		snprintf(sub, sizeof(sub), "%s/%s", dir, v[i]);
+		m = 0;
+		w = names(sub, &m);
+		if (!w)
+			continue;
+		for (k = 0; k < m; k++) {
+			snprintf(rel, sizeof(rel), "%s/%s", v[i], w[k]);
+			add(&all, rel);
+		}
+		release(w, m);
+	}
+	release(v, n);
+	qsort(all.v, all.n, sizeof(*all.v), by_name);
+	for (i = 0; i < all.n; i++) {
+		slash = strchr(all.v[i], '/');
+		*slash = 0;
+		snprintf(sub, sizeof(sub), "%s", all.v[i]);
+		*slash = '/';
+		show(all.v[i], sub);
+	}
+	release(all.v, all.n);
+}
+
+static void show_class(const char *rel, const char *first)
+{
+	(void)first;
+	printf("class %s\n", rel);
+}
+
+static void show_device(const char *rel, const char *first)
+{
+	(void)first;
+	printf("device %s\n", rel);
+}
+
+static void show_dev(const char *rel, const char *first)
+{
+	if (strcmp(first, "fd") || !strchr(rel, '/'))
+		printf("dev %s\n", rel);
+}
+
+static void show_proc(const char *rel, const char *first)
+{
+	(void)first;
+	if ((rel[0] >= '0' && rel[0] <= '9') || !strcmp(rel, "self") || !strcmp(rel, "thread-self"))
+		return;
+	printf("proc %s\n", rel);
+}
+
+static void show_driver_proc(const char *rel, const char *first)
+{
+	(void)first;
+	printf("proc driver/%s\n", rel);
+}
+
+static void show_debugfs(const char *rel, const char *first)
+{
+	(void)first;
+	printf("debugfs %s\n", rel);
+}
+
+static void show_platform(const char *rel, const char *first)
+{
+	(void)first;
+	printf("bus-device platform/%s\n", rel);
+}
+
+/* /sys/bus/BUS/drivers/NAME, sorted as `each` sorts. */
+static void drivers(void)
+{
+	size_t n = 0, m, i, k;
+	char **v = names("/sys/bus", &n), **w, sub[4096];
+	struct list all = { 0 };
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "/sys/bus/%s/drivers", v[i]);
+		m = 0;
+		w = names(sub, &m);
+		if (!w)
+			continue;
+		for (k = 0; k < m; k++) {
+			snprintf(sub, sizeof(sub), "%s/drivers/%s", v[i], w[k]);
+			add(&all, sub);
+		}
+		release(w, m);
+	}
+	release(v, n);
+	qsort(all.v, all.n, sizeof(*all.v), by_name);
+	for (i = 0; i < all.n; i++) {
+		char *d = strstr(all.v[i], "/drivers/");
+
+		*d = 0;
+		printf("driver %s/%s\n", all.v[i], d + 9);
+	}
+	release(all.v, all.n);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		root = argv[1];
+	devices();
+	misc();
+	interrupts();
+	odebug();
+	gpio();
+	each("/sys/class", 0, show_class);
+	each("/sys/class", 1, show_device);
+	each("/dev", 0, show_dev);
+	each("/dev", 1, show_dev);
+	each("/proc", 0, show_proc);
+	each("/proc/driver", 0, show_driver_proc);
+	each("/sys/kernel/debug", 0, show_debugfs);
+	each("/sys/bus/platform/devices", 0, show_platform);
+	drivers();
+	return fflush(stdout) ? 1 : 0;
+}
