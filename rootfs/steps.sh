@@ -662,6 +662,16 @@ harness_census() {
         echo "the census the step before took"
         return 0
     fi
+    # A resumed guest's snapshot took the census of the booted guest with
+    # nothing loaded (rootfs/init): while no module has been loaded since,
+    # and nothing but the run's files came, it is this census.
+    if [ "$1" = first ] && [ -z "$HARNESS_CENSUS_SEQ" ] && [ -s /harness/census.booted ] &&
+        ! read -r _ < /proc/modules; then
+        HARNESS_CENSUS_SEQ=0
+        # Silent, as a census taken now: the verdict is a booted guest's.
+        HARNESS_CENSUS_FIRST=/harness/census.booted
+        return 0
+    fi
     HARNESS_CENSUS_SEQ=$((${HARNESS_CENSUS_SEQ:-0} + 1))
     # In a folder of their own, which the replay removes from a board.
     _cdir=${HARNESS_TMP:-/tmp}/harness-census
