@@ -337,7 +337,8 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         entry.restore(&dir, &log)?;
         let built_in = entry.built_in()?;
         let built = finish(&dir, &log, &built_in, kernel, api)?;
-        return Ok(Built { cached: true, ..board_check(built, &src, &dir, &built_in, kernel, work, opts)? });
+        let checked = board_check(built, (&src, &dir), &built_in, kernel, (work, Some(&entry.dir)), opts)?;
+        return Ok(Built { cached: true, ..checked });
     }
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
@@ -371,20 +372,21 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         eprintln!("harness: warning: keeping the module build: {e:#}");
     }
     let built = finish(&dir, &log, &dir, kernel, api)?;
-    board_check(built, &src, &dir, &dir, kernel, work, opts)
+    board_check(built, (&src, &dir), &dir, kernel, (work, Some(&entry.dir)), opts)
 }
 
 /// Under `--api 3.5`, what of the board's API the module in `dir` lacks
 /// (board_api.rs), added to `built`; its kbuild commands name `built_in`.
 /// `src` is the user's directory: the layer's own modules (the virtual
-/// board) use this kernel's API on purpose, and are not checked.
+/// board) use this kernel's API on purpose, and are not checked. `kept`,
+/// the build's cache entry, keeps the answer for the next run of the
+/// same build (preprocessing took a warm check's longest 0.3 s).
 fn board_check(
     built: Built,
-    src: &Path,
-    dir: &Path,
+    (src, dir): (&Path, &Path),
     built_in: &Path,
     kernel: &Kernel,
-    work: &Path,
+    (work, kept): (&Path, Option<&Path>),
     opts: &Options,
 ) -> Result<Built> {
     if opts.api != Api::Linux35 || src.starts_with(crate::api::layer_dir()) {
@@ -398,9 +400,41 @@ fn board_check(
         own.extend(definitions(&m.ko)?);
     }
     imports.retain(|s| !own.contains(s));
+    let key = lacks_key(&imports)?;
+    let file = kept.map(|k| k.join("board-api.json"));
+    if let Some(lacks) = file.as_deref().and_then(|f| kept_lacks(f, &key)) {
+        return Ok(Built { lacks, ..built });
+    }
     let lacks = crate::board_api::check(dir, built_in, kernel, work, opts.sandbox, &imports)
         .context("checking the module against the board's Linux 3.5 API")?;
+    if let Some(f) = file {
+        // Only for the next run: a failure to keep it costs that run 0.3 s.
+        let text = serde_json::json!({ "key": key, "lacks": lacks }).to_string();
+        let _ = std::fs::write(f, text);
+    }
     Ok(Built { lacks, ..built })
+}
+
+/// What a kept answer of the board-API check must have been made with: this
+/// harness (its executable, whose code checks), the board's index and
+/// forms, the module's imports.
+fn lacks_key(imports: &[String]) -> Result<String> {
+    let configs = crate::repo_root().join("configs");
+    let exe = std::env::current_exe().context("finding the harness's own executable")?;
+    let stamp = std::fs::metadata(&exe)
+        .map(|m| format!("{} {:?} {}", exe.display(), m.modified().ok(), m.len()))
+        .unwrap_or_default();
+    let mut parts = vec![stamp.into_bytes(), imports.join(" ").into_bytes()];
+    for f in [crate::board_api::INDEX, crate::board_api::FORMS] {
+        parts.push(std::fs::read(configs.join(f)).with_context(|| format!("reading {}", configs.join(f).display()))?);
+    }
+    Ok(crate::cache::digest(parts))
+}
+
+/// The answer kept in `file`, if it was made with `key`.
+fn kept_lacks(file: &Path, key: &str) -> Option<Vec<crate::judge::lack::Lack>> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    (v["key"] == key).then(|| serde_json::from_value(v["lacks"].clone()).ok()).flatten()
 }
 
 /// A failed build's error: its first error lines (or, when the log has
