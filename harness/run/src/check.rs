@@ -76,48 +76,8 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     // Under gdb the guest stands still at each breakpoint: no deadline
     // but a day's (and a panic's).
     let limits = if opts.gdb { Limits::held() } else { opts.limits.resolve(&p.profile) };
-    let machine = format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp);
-    let resumed = match start_of(opts, &p, &busybox, (&loader, &census)) {
-        Start::Resume(snapshot) => {
-            let made = if snapshot.made_now { ", saved now" } else { "" };
-            stages.say("boot", format!("{machine}, resumed from {}{made}", snapshot.dir.display()));
-            let payload = rootfs::payload(&guest)?;
-            let images = BootImages {
-                kernel: p.kernel.image(&p.profile),
-                dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
-                initramfs: snapshot.initramfs.clone(),
-            };
-            let launch = Launch { images: &images, resume: Some((&snapshot, &payload)) };
-            match boot(&p.profile, &launch, p.run_dir.path(), limits, &nonce, attach_of(opts, &p, &plan)) {
-                Ok(b) if !b.transcript.steps.is_empty() => Ok(b),
-                Ok(_) => Err("the resumed guest began no step".to_string()),
-                Err(e) => Err(format!("{e:#}")),
-            }
-        }
-        Start::Boot(why) => Err(why),
-    };
-    let booted = match resumed {
-        Ok(b) => b,
-        Err(why) => {
-            let initramfs = p.run_dir.path().join("initramfs.cpio");
-            rootfs::write_initramfs(&crate::repo_root().join("rootfs"), &busybox, &guest, &initramfs)?;
-            stages.say("rootfs", initramfs.display());
-            let images = BootImages {
-                kernel: p.kernel.image(&p.profile),
-                dtb: p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d)),
-                initramfs,
-            };
-            stages.say("boot", format!("{machine}, booted: {why}"));
-            boot(
-                &p.profile,
-                &Launch { images: &images, resume: None },
-                p.run_dir.path(),
-                limits,
-                &nonce,
-                attach_of(opts, &p, &plan),
-            )?
-        }
-    };
+    let ready = Ready { opts, p: &p, stages: &stages, guest: &guest, busybox: &busybox, helpers: (&loader, &census) };
+    let booted = run_guest(&ready, limits)?;
     let views = unit_views(&p, &booted.transcript);
     let mut units = judge_units(&p, &booted, &views, &p.run_dir.path().join("console.log"))?;
     add_coverage(&p, &booted, &mut units);
@@ -135,6 +95,53 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport> {
     let kept = keep.then(|| p.run_dir.keep());
     let verdict = units[0].1.clone();
     Ok(CheckReport { verdict, units, run_dir: kept, kernel_built_now: p.kernel.built_now })
+}
+
+/// What a check's guest is started with.
+struct Ready<'a> {
+    opts: &'a CheckOptions,
+    p: &'a prepare::Prepared,
+    stages: &'a Stages,
+    guest: &'a rootfs::Guest<'a>,
+    busybox: &'a Path,
+    /// The loader and the census.
+    helpers: (&'a Path, &'a Path),
+}
+
+/// The check's guest, resumed from its kernel's snapshot, or booted when it
+/// cannot be (the `boot` stage says which, and why), run to its end.
+fn run_guest(r: &Ready, limits: Limits) -> Result<Boot> {
+    let p = r.p;
+    let machine = format!("qemu-system-arm -M {} -smp {}", p.profile.qemu.machine, p.profile.qemu.smp);
+    let kernel = p.kernel.image(&p.profile);
+    let dtb = p.profile.qemu.dtb.as_ref().map(|d| p.kernel.dtb(d));
+    let resumed = match start_of(r.opts, p, r.busybox, r.helpers) {
+        Start::Resume(snapshot) => {
+            let made = if snapshot.made_now { ", saved now" } else { "" };
+            r.stages.say("boot", format!("{machine}, resumed from {}{made}", snapshot.dir.display()));
+            let payload = rootfs::payload(r.guest)?;
+            let images = BootImages { kernel: kernel.clone(), dtb: dtb.clone(), initramfs: snapshot.initramfs.clone() };
+            let launch = Launch { images: &images, resume: Some((&snapshot, &payload)) };
+            match boot(&p.profile, &launch, p.run_dir.path(), limits, r.guest.nonce, attach_of(r.opts, p, r.guest.plan))
+            {
+                Ok(b) if !b.transcript.steps.is_empty() => Ok(b),
+                Ok(_) => Err("the resumed guest began no step".to_string()),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        }
+        Start::Boot(why) => Err(why),
+    };
+    let why = match resumed {
+        Ok(b) => return Ok(b),
+        Err(why) => why,
+    };
+    let initramfs = p.run_dir.path().join("initramfs.cpio");
+    rootfs::write_initramfs(&crate::repo_root().join("rootfs"), r.busybox, r.guest, &initramfs)?;
+    r.stages.say("rootfs", initramfs.display());
+    let images = BootImages { kernel, dtb, initramfs };
+    r.stages.say("boot", format!("{machine}, booted: {why}"));
+    let launch = Launch { images: &images, resume: None };
+    boot(&p.profile, &launch, p.run_dir.path(), limits, r.guest.nonce, attach_of(r.opts, p, r.guest.plan))
 }
 
 /// Whether this check resumes a saved guest (the snapshot, made now if
@@ -563,23 +570,14 @@ pub fn boot(
     let (argv, gdb_says) = command_line(profile, launch, run_dir, (qmp_socket, sock_dir.path()), &errors_log, gdb)?;
     let stderr_log = run_dir.join("qemu.stderr");
     let interactive = !matches!(shell, Shell::No);
-    let (input, to_guest) = if interactive {
-        let (r, w) = os_pipe::pipe().context("creating the serial input pipe")?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
-    // A resumed guest's console begins with the boot its snapshot saw.
-    let prelude = match launch.resume {
-        Some((s, _)) => std::fs::read(&s.boot_log).with_context(|| format!("reading {}", s.boot_log.display()))?,
-        None => Vec::new(),
-    };
-    let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, &argv, &stderr_log, input)?;
-    let pipe = std::io::Read::chain(std::io::Cursor::new(prelude), pipe);
-    if let Some((snapshot, payload)) = launch.resume {
-        let spec = profile.qemu.resume.as_ref().context("the profile has no [qemu.resume]")?;
-        resume(qmp_socket, &sock_dir.path().join(GDB_SOCKET), &guest, (spec, snapshot), payload, held)?;
-    }
+    let (input, to_guest) = serial_input(interactive)?;
+    let (guest, pipe) = start_qemu(
+        profile,
+        launch,
+        (&argv, &stderr_log, input),
+        (qmp_socket, &sock_dir.path().join(GDB_SOCKET)),
+        held,
+    )?;
     if let Some(says) = gdb_says {
         eprintln!("{says}");
     }
@@ -624,6 +622,42 @@ pub fn boot(
     started(profile, &transcript, &end, &stderr_log)?;
     let accesses = crate::judge::access::placed(&read_bounded(&errors_log, GUEST_ERRORS_READ)?, &marks);
     Ok(Boot { transcript, end, registers, memory, accesses })
+}
+
+/// The serial input's pipe, QEMU's end and ours, for an interactive run.
+fn serial_input(interactive: bool) -> Result<(Option<os_pipe::PipeReader>, Option<os_pipe::PipeWriter>)> {
+    if !interactive {
+        return Ok((None, None));
+    }
+    let (r, w) = os_pipe::pipe().context("creating the serial input pipe")?;
+    Ok((Some(r), Some(w)))
+}
+
+/// The guest's console bytes: a resumed guest's begin with the boot its
+/// snapshot saw.
+type Console = std::io::Chain<std::io::Cursor<Vec<u8>>, os_pipe::PipeReader>;
+
+/// QEMU started on `argv` (its stderr to the log, its serial input from
+/// `input`); a resumed guest's run written in through the gdb stub and the
+/// guest let go (unless `held` for the user's gdb), over the QMP and gdb
+/// sockets.
+fn start_qemu(
+    profile: &Profile,
+    launch: &Launch,
+    (argv, stderr_log, input): (&[std::ffi::OsString], &Path, Option<os_pipe::PipeReader>),
+    (qmp_socket, gdb_socket): (Option<&Path>, &Path),
+    held: bool,
+) -> Result<(Qemu, Console)> {
+    let prelude = match launch.resume {
+        Some((s, _)) => std::fs::read(&s.boot_log).with_context(|| format!("reading {}", s.boot_log.display()))?,
+        None => Vec::new(),
+    };
+    let (guest, pipe) = Qemu::spawn_with_input(&profile.qemu.binary, argv, stderr_log, input)?;
+    if let Some((snapshot, payload)) = launch.resume {
+        let spec = profile.qemu.resume.as_ref().context("the profile has no [qemu.resume]")?;
+        resume(qmp_socket, gdb_socket, &guest, (spec, snapshot), payload, held)?;
+    }
+    Ok((guest, std::io::Read::chain(std::io::Cursor::new(prelude), pipe)))
 }
 
 fn images_exist(images: &BootImages) -> Result<()> {

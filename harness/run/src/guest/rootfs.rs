@@ -318,4 +318,38 @@ mod tests {
             }
         }
     }
+
+    /// A snapshot's guest boots the base: nothing of a run is in it (its
+    /// nonce, seed, scenario, modules), and the run's payload has them.
+    #[test]
+    fn the_base_has_nothing_of_a_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = dir.path().join("inbox");
+        std::fs::write(&reader, b"INBOX").unwrap();
+        let spec = crate::profile::ResumeSpec { mem: "960M".into(), inbox: 0x7c000000, inbox_size: 0x4000000 };
+        let inbox = Inbox { reader: &reader, spec: &spec, nonce: "00ff" };
+        let base = base_entries(&crate::repo_root().join("rootfs"), b"BB", (None, None), Some(&inbox)).unwrap();
+        let paths: Vec<&str> = base.iter().map(Entry::path).collect();
+        assert!(paths.contains(&"harness/inbox") && paths.contains(&"harness/base.env"), "{paths:?}");
+        for run in ["harness/env", "harness/seed", "harness/scenario.sh"] {
+            assert!(!paths.contains(&run), "{run} in the base");
+        }
+        let files = [("hello.ko".to_string(), module(dir.path()).ko)];
+        let exp = crate::judge::expect::Expectations::defaults();
+        let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&[module(dir.path())]), &exp).unwrap();
+        let guest = Guest {
+            modules: &files,
+            programs: &[],
+            plan: &plan,
+            nonce: "0123456789abcdef",
+            loader: None,
+            census: None,
+        };
+        let run = run_entries(&guest, &base).unwrap();
+        let run: Vec<&str> = run.iter().map(Entry::path).collect();
+        assert_eq!(run, ["harness/env", "harness/seed", "harness/scenario.sh", "harness/hello.ko"]);
+        let a = payload(&guest).unwrap();
+        let b = payload(&guest).unwrap();
+        assert_ne!(a, b, "each run's seed is its own");
+    }
 }
