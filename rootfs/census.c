@@ -247,29 +247,32 @@ static void add(struct list *l, const char *s)
 	l->v[l->n++] = strdup(s);
 }
 
-/* Each `dir/NAME`, and with `deeper` each `dir/NAME/NAME2` (NAME a
- * directory), given to `show` as (NAME or NAME/NAME2, NAME); in the order
- * the shell sorts a pattern's matches: their whole paths, by strcmp. */
-static void each(const char *dir, int deeper, void (*show)(const char *rel, const char *first))
+/* Each `dir/NAME`, or with `sub` each `dir/NAME/SUB/NAME2` (`sub` ""
+ * for `dir/NAME/NAME2`; NAME a directory), printed after `prefix` as NAME,
+ * or NAME/NAME2 without SUB, unless `skip` says so of it (given NAME too);
+ * in the order the shell sorts a pattern's matches: their whole paths, by
+ * strcmp. */
+static void each(const char *dir, const char *sub, const char *prefix, int (*skip)(const char *rel, const char *first))
 {
 	size_t n = 0, m, i, k;
-	char **v = names(dir, &n), **w, sub[4096], rel[4096], *slash;
+	char **v = names(dir, &n), **w, path[4096], rel[4096], *cut;
 	struct list all = { 0 };
 
 	if (!v)
 		return;
 	for (i = 0; i < n; i++) {
-		if (!deeper) {
-			show(v[i], v[i]);
+		if (!sub) {
+			if (!skip || !skip(v[i], v[i]))
+				printf("%s%s\n", prefix, v[i]);
 			continue;
 		}
-		snprintf(sub, sizeof(sub), "%s/%s", dir, v[i]);
+		snprintf(path, sizeof(path), "%s/%s%s%s", dir, v[i], *sub ? "/" : "", sub);
 		m = 0;
-		w = names(sub, &m);
+		w = names(path, &m);
 		if (!w)
 			continue;
 		for (k = 0; k < m; k++) {
-			snprintf(rel, sizeof(rel), "%s/%s", v[i], w[k]);
+			snprintf(rel, sizeof(rel), "%s/%s%s%s", v[i], sub, *sub ? "/" : "", w[k]);
 			add(&all, rel);
 		}
 		release(w, m);
@@ -277,93 +280,50 @@ static void each(const char *dir, int deeper, void (*show)(const char *rel, cons
 	release(v, n);
 	qsort(all.v, all.n, sizeof(*all.v), by_name);
 	for (i = 0; i < all.n; i++) {
-		slash = strchr(all.v[i], '/');
-		*slash = 0;
-		snprintf(sub, sizeof(sub), "%s", all.v[i]);
-		*slash = '/';
-		show(all.v[i], sub);
+		/* NAME/[SUB/]NAME2: shown as NAME/NAME2, with NAME. */
+		cut = strchr(all.v[i], '/');
+		*cut = 0;
+		snprintf(path, sizeof(path), "%s", all.v[i]);
+		snprintf(rel, sizeof(rel), "%s/%s", all.v[i], cut + 1 + (*sub ? strlen(sub) + 1 : 0));
+		if (!skip || !skip(rel, path))
+			printf("%s%s\n", prefix, rel);
 	}
 	release(all.v, all.n);
 }
 
-static void show_class(const char *rel, const char *first)
+/* Under /dev/fd: the shell's own descriptors (steps.sh skips them). */
+static int skip_fd(const char *rel, const char *first)
+{
+	return !strcmp(first, "fd") && strchr(rel, '/');
+}
+
+/* /proc's pids, and the links to the reader's own. */
+static int skip_pid(const char *rel, const char *first)
 {
 	(void)first;
-	printf("class %s\n", rel);
+	return (rel[0] >= '0' && rel[0] <= '9') || !strcmp(rel, "self") || !strcmp(rel, "thread-self");
 }
 
-static void show_device(const char *rel, const char *first)
-{
-	(void)first;
-	printf("device %s\n", rel);
-}
-
-static void show_dev(const char *rel, const char *first)
-{
-	if (strcmp(first, "fd") || !strchr(rel, '/'))
-		printf("dev %s\n", rel);
-}
-
-static void show_proc(const char *rel, const char *first)
-{
-	(void)first;
-	if ((rel[0] >= '0' && rel[0] <= '9') || !strcmp(rel, "self") || !strcmp(rel, "thread-self"))
-		return;
-	printf("proc %s\n", rel);
-}
-
-static void show_driver_proc(const char *rel, const char *first)
-{
-	(void)first;
-	printf("proc driver/%s\n", rel);
-}
-
-static void show_debugfs(const char *rel, const char *first)
-{
-	(void)first;
-	printf("debugfs %s\n", rel);
-}
-
-static void show_platform(const char *rel, const char *first)
-{
-	(void)first;
-	printf("bus-device platform/%s\n", rel);
-}
-
-/* /sys/bus/BUS/drivers/NAME, sorted as `each` sorts. */
-static void drivers(void)
-{
-	size_t n = 0, m, i, k;
-	char **v = names("/sys/bus", &n), **w, sub[4096];
-	struct list all = { 0 };
-
-	if (!v)
-		return;
-	for (i = 0; i < n; i++) {
-		snprintf(sub, sizeof(sub), "/sys/bus/%s/drivers", v[i]);
-		m = 0;
-		w = names(sub, &m);
-		if (!w)
-			continue;
-		for (k = 0; k < m; k++) {
-			snprintf(sub, sizeof(sub), "%s/drivers/%s", v[i], w[k]);
-			add(&all, sub);
-		}
-		release(w, m);
-	}
-	release(v, n);
-	qsort(all.v, all.n, sizeof(*all.v), by_name);
-	for (i = 0; i < all.n; i++) {
-		char *d = strstr(all.v[i], "/drivers/");
-
-		*d = 0;
-		printf("driver %s/%s\n", all.v[i], d + 9);
-	}
-	release(all.v, all.n);
-}
+/* steps.sh's harness_census_trees, pattern by pattern. */
+static const struct pattern {
+	const char *dir, *sub, *prefix;
+	int (*skip)(const char *rel, const char *first);
+} trees[] = {
+	{ "/sys/class", NULL, "class ", NULL },
+	{ "/sys/class", "", "device ", NULL },
+	{ "/dev", NULL, "dev ", NULL },
+	{ "/dev", "", "dev ", skip_fd },
+	{ "/proc", NULL, "proc ", skip_pid },
+	{ "/proc/driver", NULL, "proc driver/", NULL },
+	{ "/sys/kernel/debug", NULL, "debugfs ", NULL },
+	{ "/sys/bus/platform/devices", NULL, "bus-device platform/", NULL },
+	{ "/sys/bus", "drivers", "driver ", NULL },
+};
 
 int main(int argc, char **argv)
 {
+	size_t i;
+
 	if (argc > 1)
 		root = argv[1];
 	devices();
@@ -371,14 +331,7 @@ int main(int argc, char **argv)
 	interrupts();
 	odebug();
 	gpio();
-	each("/sys/class", 0, show_class);
-	each("/sys/class", 1, show_device);
-	each("/dev", 0, show_dev);
-	each("/dev", 1, show_dev);
-	each("/proc", 0, show_proc);
-	each("/proc/driver", 0, show_driver_proc);
-	each("/sys/kernel/debug", 0, show_debugfs);
-	each("/sys/bus/platform/devices", 0, show_platform);
-	drivers();
+	for (i = 0; i < sizeof(trees) / sizeof(trees[0]); i++)
+		each(trees[i].dir, trees[i].sub, trees[i].prefix, trees[i].skip);
 	return fflush(stdout) ? 1 : 0;
 }

@@ -18,9 +18,8 @@
  * Freestanding (no C library: the cross compiler alone builds it), as
  * insmod.c: ARM EABI system calls, argv from the stack, no division.
  */
-#define NR_exit 1
-#define NR_write 4
-#define NR_open 5
+#include "freestanding.h"
+
 #define NR_nanosleep 162
 #define NR_mmap2 192
 #define O_RDONLY_SYNC 04010000
@@ -28,29 +27,6 @@
 #define MAP_SHARED 1
 #define PAYLOAD 4096
 #define VERSION 1
-
-static long sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long r0 asm("r0") = a;
-	register long r1 asm("r1") = b;
-	register long r2 asm("r2") = c;
-	register long r3 asm("r3") = d;
-	register long r4 asm("r4") = e;
-	register long r5 asm("r5") = f;
-	register long r7 asm("r7") = nr;
-
-	asm volatile("svc #0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r3), "r"(r4), "r"(r5), "r"(r7) : "memory");
-	return r0;
-}
-
-static void say(const char *s)
-{
-	unsigned long n = 0;
-
-	while (s[n])
-		n++;
-	sys(NR_write, 2, (long)s, n, 0, 0, 0);
-}
 
 /* A hexadecimal number, with or without 0x; 0 for anything else. */
 static unsigned long hex(const char *s)
@@ -177,6 +153,3 @@ void __attribute__((used)) start_c(long *sp)
 	}
 	sys(NR_exit, wait_and_copy(addr, size), 0, 0, 0, 0, 0);
 }
-
-/* The kernel starts a static executable with argc at sp, argv after it. */
-asm(".text\n.arm\n.global _start\n.type _start, %function\n_start:\n\tmov r0, sp\n\tbl start_c\n");

@@ -14,43 +14,14 @@
  * Freestanding (no C library: the cross compiler alone builds it, and the
  * guest gets a few KiB): ARM EABI system calls, argv from the stack.
  */
-#define NR_exit 1
-#define NR_write 4
-#define NR_open 5
+#include "freestanding.h"
+
 #define NR_mmap2 192
 #define NR_fstat64 197
 #define NR_init_module 128
 #define O_RDONLY_CLOEXEC 02000000
 #define PROT_READ 1
 #define MAP_PRIVATE 2
-
-static long sys(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long r0 asm("r0") = a;
-	register long r1 asm("r1") = b;
-	register long r2 asm("r2") = c;
-	register long r3 asm("r3") = d;
-	register long r4 asm("r4") = e;
-	register long r5 asm("r5") = f;
-	register long r7 asm("r7") = nr;
-
-	asm volatile("svc #0" : "+r"(r0) : "r"(r1), "r"(r2), "r"(r3), "r"(r4), "r"(r5), "r"(r7) : "memory");
-	return r0;
-}
-
-static unsigned long len(const char *s)
-{
-	unsigned long n = 0;
-
-	while (s[n])
-		n++;
-	return n;
-}
-
-static void say(const char *s)
-{
-	sys(NR_write, 2, (long)s, len(s), 0, 0, 0);
-}
 
 /* busybox's moderror(), then glibc's strerror() for the errors a load gives. */
 static const char *moderror(long err)
@@ -171,6 +142,3 @@ void __attribute__((used)) start_c(long *sp)
 {
 	sys(NR_exit, load((int)sp[0], (char **)(sp + 1)), 0, 0, 0, 0, 0);
 }
-
-/* The kernel starts a static executable with argc at sp, argv after it. */
-asm(".text\n.arm\n.global _start\n.type _start, %function\n_start:\n\tmov r0, sp\n\tbl start_c\n");

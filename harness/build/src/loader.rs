@@ -57,8 +57,12 @@ fn build(name: &str, cross_compile: &str, flags: &[&str]) -> Result<PathBuf> {
     let text = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
     let gcc = format!("{cross_compile}gcc");
     let joined = flags.join(" ");
+    // The freestanding programs' shared header is part of their source.
+    let header = crate::repo_root().join("rootfs/freestanding.h");
+    let shared = std::fs::read(&header).with_context(|| format!("reading {}", header.display()))?;
     let key = crate::cache::digest([
         text.as_slice(),
+        shared.as_slice(),
         gcc.as_bytes(),
         env!("CARGO_PKG_VERSION").as_bytes(),
         joined.as_bytes(),

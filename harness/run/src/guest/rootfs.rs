@@ -223,6 +223,11 @@ mod tests {
     use super::*;
     use crate::module::Module;
 
+    /// A guest of `modules` and `plan` alone, with a fixed nonce.
+    fn test_guest<'a>(modules: &'a [(String, PathBuf)], plan: &'a Plan) -> Guest<'a> {
+        Guest { modules, programs: &[], plan, nonce: "0123456789abcdef", loader: None, census: None }
+    }
+
     fn module(dir: &Path) -> Module {
         let ko = dir.join("mmc_byte.ko");
         std::fs::write(&ko, b"KO").unwrap();
@@ -251,14 +256,7 @@ mod tests {
             stock: Vec::new(),
             coverage: false,
         };
-        let guest = Guest {
-            modules: &files,
-            programs: &[],
-            plan: &plan,
-            nonce: "0123456789abcdef",
-            loader: None,
-            census: None,
-        };
+        let guest = test_guest(&files, &plan);
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert!(matches!(&e[at("harness/lesson1/hello.ko")], Entry::File { data, .. } if data == b"A"));
@@ -337,14 +335,7 @@ mod tests {
         let files = [("hello.ko".to_string(), module(dir.path()).ko)];
         let exp = crate::judge::expect::Expectations::defaults();
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&[module(dir.path())]), &exp).unwrap();
-        let guest = Guest {
-            modules: &files,
-            programs: &[],
-            plan: &plan,
-            nonce: "0123456789abcdef",
-            loader: None,
-            census: None,
-        };
+        let guest = test_guest(&files, &plan);
         let run = run_entries(&guest, &base).unwrap();
         let run: Vec<&str> = run.iter().map(Entry::path).collect();
         assert_eq!(run, ["harness/env", "harness/seed", "harness/scenario.sh", "harness/hello.ko"]);
