@@ -5,15 +5,21 @@
 use crate::common::{fixture, harness, repo, text};
 use serde_json::Value;
 
-/// Keys whose values are times or paths of the run, not its verdict.
-const OF_THE_RUN: &[&str] = &["timings", "seconds", "at", "guest_begin", "guest_end", "into_step", "console_log"];
+/// Keys whose values are times, paths or console line numbers of the run,
+/// not its verdict (a boot prints a kernel line more or less from one boot
+/// to the next: seen once, 277 against 276).
+const OF_THE_RUN: &[&str] =
+    &["timings", "seconds", "at", "guest_begin", "guest_end", "into_step", "console_log", "line"];
 
 /// What differs between any two boots of one guest, resumed or not, in a
 /// text: a decimal number (`handled 1.9 ms after the edge`, a printk
 /// time), an address (user stacks are randomized, allocations move: a
-/// word of 8 hex digits, `0x…`, a stack dump's `1fa0:`), a CPU, a PID.
+/// word of 8 hex digits, `0x…`, a stack dump's `1fa0:`), a CPU, a PID, a
+/// console line's number.
 fn per_boot(s: &str) -> String {
-    let re = regex::Regex::new(r"\d+\.\d+|\b[0-9a-f]{8}\b|0x[0-9a-f]+|(?m)^[0-9a-f]{4}:|CPU: \d+|PID: \d+").unwrap();
+    let re =
+        regex::Regex::new(r"\d+\.\d+|\b[0-9a-f]{8}\b|0x[0-9a-f]+|(?m)^[0-9a-f]{4}:|CPU: \d+|PID: \d+|console line \d+")
+            .unwrap();
     re.replace_all(s, "_").into_owned()
 }
 
