@@ -241,6 +241,19 @@ pub fn logs_dir_under(root: &Path, entry: &Path) -> PathBuf {
     root.join("logs").join(name)
 }
 
+/// A file's path, size and modification time, for a key over a file too
+/// large to read for every run (a kernel image, QEMU, the harness itself):
+/// a rebuild or an upgrade changes the time. A missing file has neither.
+pub fn stamp(path: &Path) -> String {
+    let m = std::fs::metadata(path).ok();
+    let mtime = m
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    format!("{}:{}:{}", path.display(), m.map(|m| m.len()).unwrap_or(0), mtime.unwrap_or(0))
+}
+
 /// A short stable hex digest of some parts, for cache keys.
 pub fn digest<I, T>(parts: I) -> String
 where

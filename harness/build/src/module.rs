@@ -421,10 +421,7 @@ fn board_check(
 fn lacks_key(imports: &[String]) -> Result<String> {
     let configs = crate::repo_root().join("configs");
     let exe = std::env::current_exe().context("finding the harness's own executable")?;
-    let stamp = std::fs::metadata(&exe)
-        .map(|m| format!("{} {:?} {}", exe.display(), m.modified().ok(), m.len()))
-        .unwrap_or_default();
-    let mut parts = vec![stamp.into_bytes(), imports.join(" ").into_bytes()];
+    let mut parts = vec![crate::cache::stamp(&exe).into_bytes(), imports.join(" ").into_bytes()];
     for f in [crate::board_api::INDEX, crate::board_api::FORMS] {
         parts.push(std::fs::read(configs.join(f)).with_context(|| format!("reading {}", configs.join(f).display()))?);
     }

@@ -132,7 +132,8 @@ fn key(inputs: &Inputs) -> Result<String> {
     let binary = find_on_path(&p.qemu.binary).unwrap_or_else(|| PathBuf::from(&p.qemu.binary));
     let mut stamps = String::new();
     for f in [Some(inputs.kernel), inputs.dtb, Some(binary.as_path())].into_iter().flatten() {
-        stamps.push_str(&stamp(f));
+        stamps.push_str(&crate::cache::stamp(f));
+        stamps.push('\n');
     }
     let base = base_archive(inputs, "0")?;
     Ok(crate::cache::digest([
@@ -142,16 +143,6 @@ fn key(inputs: &Inputs) -> Result<String> {
         stamps.as_bytes(),
         base.as_slice(),
     ]))
-}
-
-/// A file's path, size and modification time: the kernel's and QEMU's
-/// files are too large to read for every check, and a rebuild or an
-/// upgrade changes the time.
-fn stamp(path: &Path) -> String {
-    let m = std::fs::metadata(path).ok();
-    let modified =
-        m.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-    format!("{} {} {:?}\n", path.display(), m.map(|m| m.len()).unwrap_or(0), modified)
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
