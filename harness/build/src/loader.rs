@@ -81,6 +81,22 @@ fn build(name: &str, cross_compile: &str, flags: &[&str]) -> Result<PathBuf> {
     Ok(dir.join(name))
 }
 
+/// census.c built for the host in `dir`, for the host-side tests that run
+/// it (here, and plan.rs's, which run steps.sh's census steps with it).
+#[cfg(test)]
+pub(crate) fn host_census(dir: &Path) -> PathBuf {
+    let exe = dir.join("census");
+    let src = crate::repo_root().join("rootfs/census.c");
+    let cc = std::process::Command::new("cc")
+        .args(["-Wall", "-Werror", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .expect("the host's cc");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    exe
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,15 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         stand_in(&root);
-        let exe = dir.path().join("census");
-        let src = crate::repo_root().join("rootfs/census.c");
-        let cc = std::process::Command::new("cc")
-            .args(["-Wall", "-Werror", "-O2", "-o"])
-            .arg(&exe)
-            .arg(&src)
-            .output()
-            .expect("the host's cc");
-        assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+        let exe = host_census(dir.path());
         let c = std::process::Command::new(&exe).arg(&root).output().unwrap();
         let steps = crate::repo_root().join("rootfs/steps.sh");
         let script = format!(

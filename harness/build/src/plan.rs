@@ -801,8 +801,19 @@ mod tests {
     /// registers and its rmmod leaves is named by the judge, and what
     /// merely changes (an interrupt's count) or is taken back (its handler)
     /// is not; a module that takes back all it registered leaves nothing.
+    /// Both ways the guest takes it: the shell's functions and cmp (a
+    /// board), and the compiled census comparing itself (QEMU).
     #[test]
     fn the_census_names_what_a_module_left_behind() {
+        let tools = tempfile::tempdir().unwrap();
+        let compiled = crate::loader::host_census(tools.path());
+        for census in [None, Some(compiled.to_string_lossy().into_owned())] {
+            census_names_what_a_module_left_behind(census.as_deref());
+        }
+    }
+
+    fn census_names_what_a_module_left_behind(census: Option<&str>) {
+        let compiled = census.is_some();
         let insmod = "cd \"$HARNESS_ROOT\" && echo '250 wait_queue' >> proc/devices && mkdir -p sys/class/led \
             sys/class/input/input0 \
             && echo 'tiny4412 keys' > sys/class/input/input0/name && touch dev/led0 \
@@ -830,7 +841,8 @@ mod tests {
             .unwrap();
             let p = plan(&[m("hello")], &Expectations::defaults()).unwrap();
             let scenario = format!("export HARNESS_ROOT={}\n{}", root.display(), script(&p, "/harness"));
-            let t = run_under_sh(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", rmmod)]);
+            let env: Vec<(&str, &str)> = census.map(|c| ("HARNESS_CENSUS", c)).into_iter().collect();
+            let t = run_under_sh_with(dir.path(), &scenario, &[("insmod", insmod), ("rmmod", rmmod)], &env);
             let checks = Expectations::defaults().evaluate(&p.names(), &t);
             let census = checks
                 .iter()
@@ -838,8 +850,46 @@ mod tests {
                 .expect("the census is judged");
             assert_eq!(census.step, "census#2");
             // Neither twd's new count nor the handler taken back is named.
-            assert_eq!(census.detail.as_deref(), left, "{census:?}");
+            assert_eq!(census.detail.as_deref(), left, "{census:?} (compiled: {compiled})");
             assert_eq!(census.held, left.is_none());
+        }
+    }
+
+    /// No second round after an oops in the first (the kernel tainted D
+    /// since the unit's census), and none of the round's steps after one in
+    /// its own failed step; the taint, a fork to read, is read once a round
+    /// otherwise (each step of it paid one).
+    #[test]
+    fn the_second_round_follows_the_taint_read_once() {
+        // insmod N oopses on the Nth load: taints D and dies as the kernel kills it.
+        let insmod = |oops_at: u32| {
+            format!(
+                "n=$(($(cat \"$HARNESS_TMP/loads\" 2>/dev/null || echo 0) + 1)); echo $n > \"$HARNESS_TMP/loads\"; \
+                 [ $n -eq {oops_at} ] && echo 128 > \"$HARNESS_ROOT/proc/sys/kernel/tainted\" && exit 139; exit 0"
+            )
+        };
+        // Each read of the taint, counted.
+        let cat = "case \"$1\" in *kernel/tainted) echo x >> \"$HARNESS_TMP/taint-reads\";; esac; exec /bin/cat \"$@\"";
+        let cases: [(u32, &[&str], usize); 3] = [
+            (1, &["census", "insmod", "rmmod", "gone"], 2),
+            (2, &["census", "insmod", "rmmod", "gone", "insmod#2"], 3),
+            (9, &["census", "insmod", "rmmod", "gone", "insmod#2", "rmmod#2", "gone#2", "census#2"], 2),
+        ];
+        for (oops_at, ran, reads) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+            std::fs::create_dir_all(root.join("sys/class")).unwrap();
+            std::fs::write(root.join("proc/sys/kernel/tainted"), "4096\n").unwrap();
+            let p = plan(&[m("hello")], &Expectations::defaults()).unwrap();
+            let scenario = format!("export HARNESS_ROOT={}\n{}", root.display(), script(&p, "/harness"));
+            let stubs = [("insmod", insmod(oops_at)), ("rmmod", "exit 0".to_string()), ("cat", cat.to_string())];
+            let stubs: Vec<(&str, &str)> = stubs.iter().map(|(n, b)| (*n, b.as_str())).collect();
+            let t = run_under_sh(dir.path(), &scenario, &stubs);
+            let names: Vec<&str> = t.steps.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names, ran, "an oops at load {oops_at}");
+            let counted = std::fs::read_to_string(dir.path().join("taint-reads")).unwrap_or_default();
+            assert_eq!(counted.lines().count(), reads, "reads of the taint, an oops at load {oops_at}");
         }
     }
 

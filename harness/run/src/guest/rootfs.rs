@@ -135,11 +135,15 @@ pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
     if guest.census.is_some() {
         env.push_str("HARNESS_CENSUS=/harness/census\n");
     }
-    let mut seed = vec![0u8; 64];
+    let mut seed = [0u8; 64];
     getrandom::fill(&mut seed).context("reading the host's random source for the guest's seed")?;
+    // As one line of hex: the guest writes it to /dev/urandom with its
+    // shell's builtins (no cat, a fork), and the pool mixes the text in.
+    let mut seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    seed.push('\n');
     let mut e = vec![
         Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
-        Entry::File { path: "harness/seed".into(), mode: 0o600, data: seed },
+        Entry::File { path: "harness/seed".into(), mode: 0o600, data: seed.into_bytes() },
         Entry::File {
             path: "harness/scenario.sh".into(),
             mode: 0o644,
