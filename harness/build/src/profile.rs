@@ -119,6 +119,10 @@ pub struct QemuSpec {
     /// booting it (guest/snapshot.rs); none: every check boots.
     #[serde(default)]
     pub resume: Option<ResumeSpec>,
+    /// Why a machine without `resume` boots every check, said on the check's
+    /// `boot` line (a profile has one or the other).
+    #[serde(default)]
+    pub no_resume: Option<String>,
 }
 
 /// Where a resumed guest finds its run: the top of RAM, which the kernel
@@ -222,6 +226,16 @@ impl Profile {
                 .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         }) {
             bail!("{at}: kernel.make_vars: {bad:?} is not NAME=VALUE");
+        }
+        match (&self.qemu.resume, &self.qemu.no_resume) {
+            (Some(_), Some(_)) => {
+                bail!("{at}: qemu.no_resume says why a machine cannot resume: not with [qemu.resume]")
+            }
+            (None, None) => bail!(
+                "{at}: [qemu.resume] (where a resumed guest's inbox is), or qemu.no_resume = \"why\" (a machine \
+                 whose guest cannot be saved and loaded), is needed: see docs/resume.md"
+            ),
+            _ => {}
         }
         if let Some(r) = &self.qemu.resume {
             let mb = r.mem.strip_suffix('M').and_then(|n| n.parse::<u64>().ok());

@@ -85,10 +85,8 @@ const BOOT_LOG: &str = "boot.log";
 /// run must boot instead.
 pub fn get(inputs: &Inputs) -> Start {
     if inputs.profile.qemu.resume.is_none() {
-        return Start::Boot(format!(
-            "profile {} has no [qemu.resume] (where a resumed guest's inbox is)",
-            inputs.profile.name
-        ));
+        let why = inputs.profile.qemu.no_resume.as_deref().unwrap_or("it has no [qemu.resume]");
+        return Start::Boot(format!("profile {} does not resume: {why}", inputs.profile.name));
     }
     let found = (|| -> Result<Snapshot> {
         let key = key(inputs)?;
