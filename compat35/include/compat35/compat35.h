@@ -146,10 +146,13 @@ static inline struct compat35_timespec compat35_current_kernel_time(void)
 /*
  * 6. Interrupt flags: IRQF_DISABLED (a no-op since 2.6.35, removed in 4.1)
  *    and IRQF_SAMPLE_RANDOM (removed in 3.6: every interrupt feeds the
- *    entropy pool now). Both are 0 here, which is what they did on 3.5.
+ *    entropy pool now). Their values are 3.5's, which a module may print
+ *    or compare (IRQF_DISABLED | IRQF_SAMPLE_RANDOM | IRQF_SHARED is 0xe0
+ *    on the board); 6.12 gives bits 5 and 6 no meaning (IRQF_TRIGGER_PROBE
+ *    is 0x10, IRQF_SHARED 0x80), so request_irq() ignores them, as 3.5 did.
  */
-#define IRQF_DISABLED (COMPAT35_USED_irqf_disabled 0)
-#define IRQF_SAMPLE_RANDOM (COMPAT35_USED_irqf_disabled 0)
+#define IRQF_DISABLED (COMPAT35_USED_irqf_disabled 0x00000020)
+#define IRQF_SAMPLE_RANDOM (COMPAT35_USED_irqf_disabled 0x00000040)
 
 /*
  * 7. access_ok(VERIFY_READ or VERIFY_WRITE, addr, size): the type went in

@@ -316,6 +316,12 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         crate::api::wrap(&dir, &crate::api::layer_dir())?;
     }
     let gcov = |mut argv: Vec<OsString>| {
+        if api == Api::Linux35 {
+            // 3.5's modpost only warned of a symbol no kernel exports: such a
+            // module built, and failed at insmod ("Unknown symbol …"), on
+            // the board; 6.12's fails the build unless told to warn.
+            argv.insert(argv.len() - 1, "KBUILD_MODPOST_WARN=1".into());
+        }
         if coverage {
             // A command-line variable: it wins over the folder's own
             // GCOV_PROFILE and reaches kbuild's sub-makes, the Makefile as

@@ -40,6 +40,7 @@ const COVERED: &[&str] = &[
     "seq_printf-int",
     "mach-implicit",
     "mach-plat-headers",
+    "soc-is",
     "i2c-probe-id",
     "kobj-default-attrs",
     "pwm-legacy",
@@ -59,7 +60,7 @@ fn id_of(dir: &str) -> &str {
     match dir {
         "module-name" => "module-named-module",
         "mach-implicit" => "transitive-headers",
-        "mach-plat-headers" => "mach-headers",
+        "mach-plat-headers" | "soc-is" => "mach-headers",
         d => d,
     }
 }

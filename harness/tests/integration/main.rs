@@ -13,6 +13,7 @@ mod changes;
 mod ci;
 mod cli;
 mod common;
+mod compare35;
 mod coverage;
 mod faults;
 mod gdb;
