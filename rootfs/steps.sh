@@ -313,6 +313,31 @@ harness_rmmod() {
     wait $_pid
 }
 
+# harness_reload PARAMS KO NAME [KO NAME...]: a `reload` step: the modules
+# are unloaded (the last first), then loaded again in order, each as
+# harness_rmmod and harness_insmod do it (so its pid and its new sections
+# are said again: a report after this point names the new load). PARAMS,
+# when not empty, are the new load's parameters (one module). The first
+# that fails ends the step with its status.
+harness_reload() {
+    _rp=$1
+    shift
+    # The names (every second word, kernel names: no blanks), last first.
+    _rl=
+    _ri=
+    for _rm in "$@"; do
+        if [ -n "$_ri" ]; then _rl="$_rm $_rl"; _ri=; else _ri=1; fi
+    done
+    for _rm in $_rl; do
+        harness_rmmod "$_rm" || return $?
+    done
+    while [ $# -ge 2 ]; do
+        harness_insmod "$1" "$2" "$_rp" || return $?
+        shift 2
+    done
+    return 0
+}
+
 # harness_by_name: /dev/input/by-name/NAME, a link to the event node of
 # each input device by the name its driver gave it (blanks and slashes as
 # `_`, as udev's by-id links write them), brought up to date before each

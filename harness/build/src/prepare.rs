@@ -420,6 +420,11 @@ impl Prepared {
                     match &mut st.action {
                         plan::Action::Run { bin, .. } => *bin = Some(self.bin_dir(u)),
                         plan::Action::Insmod { file, .. } if !file.starts_with('/') => *file = self.guest_file(u, file),
+                        plan::Action::Reload { modules, .. } => {
+                            for (_, file) in modules.iter_mut().filter(|(_, f)| !f.starts_with('/')) {
+                                *file = self.guest_file(u, file);
+                            }
+                        }
                         _ => {}
                     }
                 }

@@ -83,6 +83,26 @@ struct StepSpec {
     until: Option<UntilSpec>,
     /// The step stops this background step's program and judges its output.
     stop: Option<String>,
+    /// The step unloads the unit's modules (or the one named) and loads
+    /// them again, mid-scenario.
+    reload: Option<ReloadSpec>,
+}
+
+/// A step's `reload`: `true` (every module of the unit) or a module's name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ReloadSpec {
+    All(bool),
+    Module(String),
+}
+
+/// What a `reload` step unloads and loads again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// Every module of the unit: unloaded last first, loaded in load order.
+    All,
+    /// This module alone (a unit that builds several).
+    Module(String),
 }
 
 /// `until = { line = "key down", within_ms = 2000 }`: a kernel line, or,
@@ -200,6 +220,9 @@ pub struct StepExpectation {
     /// Whether the file gave `exit`: a stopped program's status is judged
     /// only then (stopped by a signal, it has none of its own).
     pub exit_given: bool,
+    /// A `reload` step: the module(s) are unloaded and loaded again here
+    /// (with `args`, if any), and stay loaded.
+    pub reload: Option<Reload>,
 }
 
 impl StepExpectation {
@@ -219,6 +242,7 @@ impl StepExpectation {
             until: None,
             stop: false,
             exit_given: false,
+            reload: None,
         }
     }
 
@@ -264,6 +288,18 @@ pub struct Check {
 /// One entry's keys, for its kind of step (`earlier`: the entries before it).
 fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<Option<BoardStep>> {
     let on_board = board::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    if s.reload.is_some() {
+        if kind.is_builtin() || !valid_step_name(&s.name) {
+            bail!("{at}: a reload step is named like a command step: one word, not {}", StepKind::builtin_words());
+        }
+        if on_board.is_some() || s.run.is_some() || s.wait.is_some() || s.stop.is_some() || s.background {
+            bail!(
+                "{at}: a reload step unloads and loads the module, nothing else: drop `run`, `wait`, `stop`, \
+                `background` and the board's keys (another step can do them)"
+            );
+        }
+        return Ok(None);
+    }
     if on_board.is_some() {
         if kind.is_builtin() || !valid_step_name(&s.name) {
             bail!("{at}: a board step is named like a command step: one word, not {}", StepKind::builtin_words());
@@ -403,6 +439,28 @@ fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> R
     Ok(Until { pattern, output: u.output, within_ms })
 }
 
+/// A step's `reload`, checked: `true` or a module's name, and (the module
+/// stays loaded after it) before the unload.
+fn reload(r: Option<ReloadSpec>, after_unload: bool, at: &str) -> Result<Option<Reload>> {
+    let reload = match r {
+        None => return Ok(None),
+        Some(ReloadSpec::All(true)) => Reload::All,
+        Some(ReloadSpec::All(false)) => bail!(
+            "{at}: reload = false reloads nothing: drop the step (the file's own `reload = false`, before the first \
+            [[step]], turns off the second load)"
+        ),
+        Some(ReloadSpec::Module(m)) if valid_step_name(&m) => Reload::Module(m),
+        Some(ReloadSpec::Module(m)) => bail!("{at}: reload = {m:?}: give true, or the name of one of the modules"),
+    };
+    if after_unload {
+        bail!(
+            "{at}: a reload step unloads the module and loads it again, so it needs the module loaded: put it \
+            before the rmmod and gone entries"
+        );
+    }
+    Ok(Some(reload))
+}
+
 fn valid_step_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
@@ -431,7 +489,7 @@ impl Expectations {
                         "{at}: reset = {r:?}: the board is reset by \"watchdog\" (the one cause the virtual board has)"
                     );
                 }
-                if kind.is_builtin() || s.background || s.wait.is_some() {
+                if kind.is_builtin() || s.background || s.wait.is_some() || s.reload.is_some() {
                     bail!("{at}: `reset` ends a command or board step");
                 }
             }
@@ -448,7 +506,9 @@ impl Expectations {
             if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
                 bail!("{at}: a second entry for the same step; put its expectations in one entry");
             }
+            let reload = reload(s.reload.clone(), unloaded, &at)?;
             steps.push(StepExpectation {
+                reload,
                 after_unload: !kind.is_builtin() && unloaded,
                 expect: patterns(s.expect, "expect", &at)?,
                 stdout: patterns(s.stdout, "stdout", &at)?,
@@ -496,10 +556,10 @@ impl Expectations {
         self.steps.iter().any(|s| s.board.is_some())
     }
 
-    /// The command steps (and the steps that wait for one, and the board
-    /// steps), in file order.
+    /// The command steps (and the steps that wait for one, the board steps
+    /// and the reload steps), in file order.
     pub fn commands(&self) -> impl Iterator<Item = &StepExpectation> {
-        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some() || s.board.is_some())
+        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some() || s.board.is_some() || s.reload.is_some())
     }
 
     /// The entry for a builtin step (exact name first, then its kind).
@@ -900,6 +960,29 @@ mod tests {
         assert_eq!(order.detail.as_deref(), Some("it appeared, but not after the previous expected line"));
         let exit = checks.iter().find(|c| c.description == "insmod exits 1").unwrap();
         assert_eq!(exit.detail.as_deref(), Some("it exited 0"));
+    }
+
+    /// A `reload` step: a command step's name, nothing but its reload (and
+    /// insmod's keys), before the unload; judged by its own entry.
+    #[test]
+    fn a_reload_step_is_checked_and_judged_as_its_own() {
+        let err = |text: &str| Expectations::parse(text, "e").unwrap_err().to_string();
+        let ok = Expectations::parse("[[step]]\nname='again'\nreload=true\nargs='n=2'\nexpect=[{line='up 2'}]\n", "e")
+            .unwrap();
+        assert_eq!(ok.steps[0].reload, Some(Reload::All));
+        assert_eq!(ok.commands().count(), 1, "a reload step is planned where it is written");
+        let m = Expectations::parse("[[step]]\nname='again'\nreload='hello'\n", "e").unwrap();
+        assert_eq!(m.steps[0].reload, Some(Reload::Module("hello".into())));
+        assert!(err("[[step]]\nname='again'\nreload=false\n").contains("reloads nothing"));
+        assert!(err("[[step]]\nname='again'\nreload=true\nrun='x'\n").contains("drop `run`"));
+        assert!(err("[[step]]\nname='insmod'\nreload=true\n").contains("named like a command step"));
+        assert!(err("[[step]]\nname='rmmod'\n[[step]]\nname='again'\nreload=true\n")
+            .contains("put it before the rmmod and gone entries"));
+        let n = |s: &str| s.replace("@@N", &format!("@@harness {N}"));
+        let t = Transcript::from_log(&n("@@N begin again\nup 1\n@@N end again rc=0\n"), N);
+        let checks = ok.evaluate(&["again".to_string()], &t);
+        assert_eq!(failed(&checks), ["again prints line \"up 2\""]);
+        assert!(checks.iter().any(|c| c.description == "again exits 0" && c.held));
     }
 
     #[test]

@@ -135,3 +135,39 @@ fn a_background_reader_is_woken_by_a_later_step_and_its_wait_step_judges_it() {
     assert!(held("collect outputs line \"ping\""), "{v}");
     assert!(held("writer prints line \"hello_poll: 5 bytes in, waking readers\""), "{v}");
 }
+
+/// A `reload` step mid-scenario (fixtures/lessons/param/reload.toml): the
+/// lesson unloaded and loaded again with new parameters, which the next
+/// step reads back; the module stays loaded for the scenario's own rmmod,
+/// and nothing is left behind.
+#[test]
+fn a_reload_step_loads_the_lesson_again_with_new_parameters() {
+    let param = common::fixture("lessons/param");
+    let r = common::check("exynos4210", &param, Some(&param.join("reload.toml")));
+    let v = &r.verdict;
+    assert!(v.passed(), "{v}");
+    let names: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "census",
+            "insmod",
+            "sysfs",
+            "again",
+            "sysfs-again",
+            "rmmod",
+            "gone",
+            "insmod#2",
+            "rmmod#2",
+            "gone#2",
+            "census#2"
+        ],
+        "{v}"
+    );
+    let held = |d: &str| v.checks.iter().any(|c| c.description == d && c.held);
+    assert!(held("again exits 0"), "{v}");
+    assert!(held("again prints line \"hello_param: hello board #2\""), "{v}");
+    assert!(held("sysfs-again outputs line \"board\""), "{v}");
+    assert!(held("rmmod prints line \"hello_param: goodbye board\""), "{v}");
+    assert!(held("nothing left behind after rmmod"), "{v}");
+}
