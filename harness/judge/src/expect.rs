@@ -20,6 +20,11 @@
 //! name = "app"                     # any other name: a command step
 //! run = "app /dev/hello_misc"      # run in the guest between loading and unloading
 //! stdout = [{ line = "app: got pong" }]                                    # its own output, in order
+//!
+//! [[step]]
+//! name = "again"                   # a reload step: rmmod, then insmod again, mid-scenario
+//! reload = true                    # (or a module's name, with several)
+//! args = "count=2"                 # the new load's parameters
 //! ```
 //!
 //! `line` matches a whole message (printk timestamp removed, surrounding
