@@ -621,6 +621,19 @@ mod tests {
         stubs: &[(&str, &str)],
         env: &[(&str, &str)],
     ) -> crate::judge::step::Transcript {
+        let (t, status, stderr) = run_scenario(dir, scenario, stubs, env);
+        assert!(status.success(), "{stderr}");
+        t
+    }
+
+    /// [`run_under_sh_with`], whatever the scenario's shell ends with: its
+    /// markers, its status and its stderr.
+    fn run_scenario(
+        dir: &std::path::Path,
+        scenario: &str,
+        stubs: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> (crate::judge::step::Transcript, std::process::ExitStatus, String) {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (name, body) in stubs {
@@ -648,8 +661,36 @@ mod tests {
             .unchecked()
             .run()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce)
+        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        (t, out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// A wait step reports its background program's lines as they come: a
+    /// guest stopped mid-wait (the step timeout kills it; here the program
+    /// kills the scenario's shell) has the lines printed by then in the
+    /// step, not none; a line not finished is kept until it is, and a
+    /// program that ends has its last one.
+    #[test]
+    fn a_wait_step_reports_its_programs_lines_before_the_program_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp("[[step]]\nname='app'\nrun='echo tick 1; sleep 0.3; printf \"tick \"; sleep 0.3; echo 2; \
+             sleep 0.5; kill -9 $PPID'\nbackground=true\n[[step]]\nname='collect'\nwait='app'\n");
+        let p = plan(&[m("hello")], &e).unwrap();
+        let stubs = [("insmod", "true"), ("rmmod", "true")];
+        let (t, status, _) = run_scenario(dir.path(), &script(&p, "/harness"), &stubs, &[]);
+        assert!(!status.success(), "the scenario's shell was killed mid-wait");
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.rc, None, "the step never ended");
+        assert_eq!(t.output_lines(collect).collect::<Vec<_>>(), ["tick 1", "tick 2"]);
+        // A program that ends: every line, the unfinished last one too.
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp("[[step]]\nname='app'\nrun='echo a; sleep 0.3; printf b'\nbackground=true\n\
+             [[step]]\nname='collect'\nwait='app'\n");
+        let p = plan(&[m("hello")], &e).unwrap();
+        let t = run_under_sh(dir.path(), &script(&p, "/harness"), &stubs);
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.rc, Some(0));
+        assert_eq!(t.output_lines(collect).collect::<Vec<_>>(), ["a", "b"]);
     }
 
     /// `until` and `stop` under the host's sh with the real step library: a

@@ -702,6 +702,9 @@ fn step_checks(exp: &StepExpectation, name: &str, record: Option<&step::StepReco
         checks.push(reset_check(name, t));
     } else {
         let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
+        if let Some(note) = unfinished_wait(exp, name, t) {
+            ran[0].detail = ran[0].detail.take().map(|d| format!("{d}: {note}"));
+        }
         if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
             // The second load's own error, the first thing it said.
             if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
@@ -744,12 +747,47 @@ fn until_check(name: &str, u: &Until, record: Option<&step::StepRecord>, t: &Tra
     Check { step: name.to_string(), description, held, detail }
 }
 
+/// The last three lines a step's program printed, as the verdict shows
+/// them: `its last lines: a | b | c`, or `it printed nothing`.
+fn last_lines(record: Option<&step::StepRecord>, t: &Transcript) -> String {
+    let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
+    match last.len() {
+        0 => "it printed nothing".to_string(),
+        n => format!("its last lines: {}", last[n.saturating_sub(3)..].join(" | ")),
+    }
+}
+
+impl Expectations {
+    /// What a wait or stop step that did not finish says of its background
+    /// program: it was still running when the run ended (the step timeout,
+    /// or the run's end, stopped the guest and the program with it), with
+    /// what it printed by then (the guest reports its lines as they come);
+    /// or, for such a step that never began, that its output was never read.
+    /// `None` for any other step, and for one that finished.
+    pub fn unfinished_wait(&self, name: &str, t: &Transcript) -> Option<String> {
+        unfinished_wait(self.entry_for(name).filter(|e| e.name == name)?, name, t)
+    }
+}
+
+/// [`Expectations::unfinished_wait`], for the step `name` of entry `exp`.
+fn unfinished_wait(exp: &StepExpectation, name: &str, t: &Transcript) -> Option<String> {
+    let bg = exp.wait.as_deref()?;
+    match t.step(name) {
+        Some(r) if r.rc.is_none() => Some(format!(
+            "{bg} was still running when the run ended, and was killed with the guest; {}",
+            last_lines(Some(r), t)
+        )),
+        None if t.step(bg).is_some() => {
+            Some(format!("{bg} was started in the background; the run ended before this step read its output"))
+        }
+        _ => None,
+    }
+}
+
 /// A `stop` step: how the program ended, with its last lines (what a user
 /// reads first when a stopped app's output lacks a line).
 fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Transcript) -> Check {
     let how = record.and_then(|r| r.stopped);
-    let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
-    let tail = last[last.len().saturating_sub(3)..].join(" | ");
     let said = match how {
         Some(Stop::Exited) => "had already exited".to_string(),
         Some(Stop::Int) => "ended on SIGINT".to_string(),
@@ -757,7 +795,7 @@ fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Trans
         Some(Stop::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
         None => "was never stopped".to_string(),
     };
-    let lines = if last.is_empty() { "it printed nothing".to_string() } else { format!("its last lines: {tail}") };
+    let lines = last_lines(record, t);
     Check {
         step: name.to_string(),
         description: format!("{name} stops {bg}"),
