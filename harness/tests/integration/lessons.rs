@@ -171,3 +171,34 @@ fn a_reload_step_loads_the_lesson_again_with_new_parameters() {
     assert!(held("rmmod prints line \"hello_param: goodbye board\""), "{v}");
     assert!(held("nothing left behind after rmmod"), "{v}");
 }
+
+/// A background program that never ends, waited for: the step timeout
+/// stops the guest mid-wait. The verdict is TIMED-OUT (not FAILED), and
+/// says that the program was still running, with the lines it printed by
+/// then (the wait step reports them as they come), which its `stdout`
+/// matchers are judged against.
+#[test]
+fn a_background_program_the_step_timeout_kills_shows_its_last_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("endless.toml");
+    std::fs::write(
+        &expect,
+        "[[step]]\nname = \"app\"\nrun = \"i=0; while :; do i=$((i+1)); echo tick $i; sleep 1; done\"\n\
+         background = true\n\n[[step]]\nname = \"collect\"\nwait = \"app\"\nstdout = [{ line = \"tick 2\" }]\n",
+    )
+    .unwrap();
+    let mut o = harness::options::CheckOptions::new("exynos4210", &common::fixture("lessons/poll"));
+    o.module.expect = Some(expect);
+    o.limits.step = Some(8);
+    let v = common::check_with(o).verdict;
+    assert_eq!(v.outcome, harness::judge::verdict::Outcome::TimedOut, "{v}");
+    let reason = v.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "step collect did not finish within 8 s: app was still running when the run ended, and was \
+             killed with the guest; its last lines: tick "
+        ),
+        "{v}"
+    );
+    assert!(v.checks.iter().any(|c| c.description == "collect outputs line \"tick 2\"" && c.held), "{v}");
+}
