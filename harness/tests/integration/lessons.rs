@@ -170,6 +170,22 @@ fn a_reload_step_loads_the_lesson_again_with_new_parameters() {
     assert!(held("sysfs-again outputs line \"board\""), "{v}");
     assert!(held("rmmod prints line \"hello_param: goodbye board\""), "{v}");
     assert!(held("nothing left behind after rmmod"), "{v}");
+
+    // As one of several units in a boot (each unit's files in a folder of
+    // its own in the guest): the lesson with reload.toml as its own
+    // expect.toml, after another lesson that loads a module of the same name.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["Makefile", "hello_param.c"] {
+        std::fs::copy(param.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::copy(param.join("reload.toml"), dir.path().join("expect.toml")).unwrap();
+    let mut o = harness::options::CheckOptions::new("exynos4210", &common::fixture("lessons/param"));
+    o.module.module_dirs.push(dir.path().to_path_buf());
+    let r = common::check_with(o);
+    assert_eq!(r.units.len(), 2);
+    assert!(r.passed(), "{:?}", r.units);
+    let (_, v) = &r.units[1];
+    assert!(v.checks.iter().any(|c| c.description == "sysfs-again outputs line \"board\"" && c.held), "{v}");
 }
 
 /// A background program that never ends, waited for: the step timeout
