@@ -179,7 +179,7 @@ fn a_reload_step_loads_the_lesson_again_with_new_parameters() {
         std::fs::copy(param.join(f), dir.path().join(f)).unwrap();
     }
     std::fs::copy(param.join("reload.toml"), dir.path().join("expect.toml")).unwrap();
-    let mut o = harness::options::CheckOptions::new("exynos4210", &common::fixture("lessons/param"));
+    let mut o = harness::options::CheckOptions::new("exynos4210", common::fixture("lessons/param"));
     o.module.module_dirs.push(dir.path().to_path_buf());
     let r = common::check_with(o);
     assert_eq!(r.units.len(), 2);
@@ -203,7 +203,7 @@ fn a_background_program_the_step_timeout_kills_shows_its_last_lines() {
          background = true\n\n[[step]]\nname = \"collect\"\nwait = \"app\"\nstdout = [{ line = \"tick 2\" }]\n",
     )
     .unwrap();
-    let mut o = harness::options::CheckOptions::new("exynos4210", &common::fixture("lessons/poll"));
+    let mut o = harness::options::CheckOptions::new("exynos4210", common::fixture("lessons/poll"));
     o.module.expect = Some(expect);
     o.limits.step = Some(8);
     let v = common::check_with(o).verdict;
