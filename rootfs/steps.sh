@@ -101,7 +101,10 @@ harness_start() {
 
 # harness_wait NAME KEY [stop]: waits for the background step KEY's command
 # (the step timeout bounds the wait, as any step's; with `stop`, stops it
-# first) and reports its output and exit status as this step's.
+# first) and reports its output and exit status as this step's. Its output
+# is reported as it comes, while the program runs: a program still running
+# when the step timeout (or the end of the run) stops the guest has its
+# lines so far in the verdict, not none.
 harness_wait() {
     _name=$1
     _bg=${HARNESS_TMP:-/tmp}/harness-bg.$2
@@ -111,16 +114,44 @@ harness_wait() {
     if [ -n "$3" ]; then
         harness_stop "$_name" "$_pid"
     fi
+    # The program's shell may not have made its file yet (the redirection
+    # is the child's): made here if not, never emptied (`>>`).
+    : >> "$_bg.out"
+    exec 3< "$_bg.out"
+    _part=
+    _n=0
+    while harness_alive "$_pid"; do
+        harness_wait_lines
+        # Looked at every 0.1 s for its first 2 s (a reader a later step
+        # woke ends at once), then every second: each look is a fork.
+        if [ $_n -lt 20 ]; then
+            usleep 100000 2>/dev/null || sleep 0.1 2>/dev/null || sleep 1
+            _n=$((_n + 1))
+        else
+            sleep 1
+        fi
+    done
     wait "$_pid"
     _rc=$?
-    while IFS= read -r _line || [ -n "$_line" ]; do
-        harness_mark out "$_name" "$_line"
-    done < "$_bg.out"
+    harness_wait_lines
+    [ -n "$_part" ] && harness_mark out "$_name" "$_part"
+    exec 3<&-
     harness_board_changes
     harness_mark end "$_name" "rc=$_rc"
     if [ -n "$HARNESS_AWAIT" ]; then
         harness_await "$_name"
     fi
+}
+
+# harness_wait_lines: the whole lines the background program has written
+# since the last look (fd 3), each an `out` marker of the step; a line it
+# has not finished yet is kept in _part until it has.
+harness_wait_lines() {
+    while IFS= read -r _line <&3; do
+        harness_mark out "$_name" "$_part$_line"
+        _part=
+    done
+    _part=$_part$_line
 }
 
 # harness_stop NAME PID: a `stop` step ends the background program PID:
@@ -318,6 +349,31 @@ harness_rmmod() {
     _pid=$!
     harness_mark pid "$1" "$_pid"
     wait $_pid
+}
+
+# harness_reload PARAMS KO NAME [KO NAME...]: a `reload` step: the modules
+# are unloaded (the last first), then loaded again in order, each as
+# harness_rmmod and harness_insmod do it (so its pid and its new sections
+# are said again: a report after this point names the new load). PARAMS,
+# when not empty, are the new load's parameters (one module). The first
+# that fails ends the step with its status.
+harness_reload() {
+    _rp=$1
+    shift
+    # The names (every second word, kernel names: no blanks), last first.
+    _rl=
+    _ri=
+    for _rm in "$@"; do
+        if [ -n "$_ri" ]; then _rl="$_rm $_rl"; _ri=; else _ri=1; fi
+    done
+    for _rm in $_rl; do
+        harness_rmmod "$_rm" || return $?
+    done
+    while [ $# -ge 2 ]; do
+        harness_insmod "$1" "$2" "$_rp" || return $?
+        shift 2
+    done
+    return 0
 }
 
 # harness_by_name: /dev/input/by-name/NAME, a link to the event node of

@@ -10,7 +10,7 @@
 //! the two), and on kernels with kmemleak the leaks step reads its report.
 
 use crate::judge::board::BoardStep;
-use crate::judge::expect::Expectations;
+use crate::judge::expect::{Expectations, Reload};
 use crate::judge::marker::StepId;
 use crate::judge::step::StepKind;
 use anyhow::{bail, Result};
@@ -60,6 +60,12 @@ pub enum Action {
     /// Prints the virtual board's state (`PART STATE` a line), which the
     /// step's expectations check.
     BoardState,
+    /// A `reload` step: these modules (name, file), unloaded last first
+    /// and loaded again in order, `args` the new parameters (one module).
+    Reload {
+        modules: Vec<(String, String)>,
+        args: Option<String>,
+    },
     Rmmod {
         module: String,
     },
@@ -184,6 +190,7 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     load(&mut steps, first);
     let command = |e: &crate::judge::expect::StepExpectation| {
         let mut step = match (&e.wait, &e.board) {
+            _ if e.reload.is_some() => PlannedStep::new(&e.name, reload_action(modules, e)),
             (Some(on), _) => PlannedStep::new(&e.name, Action::Wait { on: on.clone(), stop: e.stop }),
             (None, Some(BoardStep::Act(acts))) => PlannedStep::new(&e.name, Action::Board { acts: acts.clone() }),
             (None, Some(BoardStep::Check(_))) => PlannedStep::new(&e.name, Action::BoardState),
@@ -229,6 +236,38 @@ pub fn plan(modules: &[PlanModule], exp: &Expectations) -> Result<Plan> {
     Ok(Plan { steps, stock: vec![(None, exp.stock_drivers)], ..Plan::default() })
 }
 
+/// A `reload` step's action: the modules it names, in load order.
+fn reload_action(modules: &[PlanModule], e: &crate::judge::expect::StepExpectation) -> Action {
+    let named = |m: &&PlanModule| match &e.reload {
+        Some(Reload::Module(name)) => m.name == *name,
+        _ => true,
+    };
+    let modules = modules.iter().filter(named).map(|m| (m.name.clone(), m.file.clone())).collect();
+    Action::Reload { modules, args: e.args.clone() }
+}
+
+/// Checks that a `reload` step names a module the unit loads, and gives
+/// `args` only for one module.
+fn check_reload(modules: &[PlanModule], e: &crate::judge::expect::StepExpectation) -> Result<()> {
+    let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    match &e.reload {
+        Some(Reload::Module(m)) if !names.contains(&m.as_str()) => {
+            bail!(
+                "expectations: step {:?}: reload = {m:?}: no such module is loaded (loaded: {})",
+                e.name,
+                names.join(", ")
+            )
+        }
+        Some(Reload::All) if names.len() > 1 && e.args.is_some() => bail!(
+            "expectations: step {:?} has args, but reloads {} modules: name the one they are for (reload = {:?})",
+            e.name,
+            names.len(),
+            names[0]
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that the file's step names fit `modules`: a second round only
 /// of insmod, rmmod and gone, and only with a second load; a module named
 /// only with several, and one that is loaded; insmod's args on the module's
@@ -237,6 +276,7 @@ fn check_step_names(modules: &[PlanModule], exp: &Expectations) -> Result<()> {
     let several = modules.len() > 1;
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     for e in &exp.steps {
+        check_reload(modules, e)?;
         if let Some(r) = crate::judge::step::round(&e.name) {
             if r != 2
                 || !exp.reload
@@ -344,6 +384,16 @@ pub fn script(plan: &Plan, dir: &str) -> String {
     s
 }
 
+/// Where a module's file is in the guest or on the board: `dir`'s, unless
+/// absolute (where the board has the module already).
+fn module_path(file: &str, dir: &str) -> String {
+    if file.starts_with('/') {
+        file.to_string()
+    } else {
+        format!("{}/{file}", dir.trim_end_matches('/'))
+    }
+}
+
 /// The scenario's line for the plan's step `i` (`stock_changed`: the
 /// stock drivers were just switched before it).
 fn step_line(plan: &Plan, i: usize, dir: &str, stock_changed: bool) -> String {
@@ -351,10 +401,7 @@ fn step_line(plan: &Plan, i: usize, dir: &str, stock_changed: bool) -> String {
     let n = quote(&st.id().to_string());
     match &st.action {
         Action::Insmod { module, file, args } => {
-            // An absolute file is where the board has the module already.
-            let path =
-                if file.starts_with('/') { file.clone() } else { format!("{}/{file}", dir.trim_end_matches('/')) };
-            let ko = quote(&path);
+            let ko = quote(&module_path(file, dir));
             match args {
                 Some(a) => format!("harness_step {n} harness_insmod {ko} {} {}", quote(module), quote(a)),
                 None => format!("harness_step {n} harness_insmod {ko} {}", quote(module)),
@@ -381,6 +428,14 @@ fn step_line(plan: &Plan, i: usize, dir: &str, stock_changed: bool) -> String {
             format!("harness_step {n} harness_board {}", acts.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
         }
         Action::BoardState => format!("harness_step {n} harness_board_state"),
+        Action::Reload { modules, args } => {
+            let each = modules.iter().map(|(m, f)| format!(" {} {}", quote(&module_path(f, dir)), quote(m)));
+            format!(
+                "harness_step {n} harness_reload {}{}",
+                quote(args.as_deref().unwrap_or("")),
+                each.collect::<String>()
+            )
+        }
         Action::Rmmod { module } => format!("harness_step {n} harness_rmmod {}", quote(module)),
         Action::Gone { module } => format!("harness_step {n} harness_module_gone {}", quote(module)),
         Action::Census { again: true } => format!("harness_step {n} harness_census again"),
@@ -566,6 +621,19 @@ mod tests {
         stubs: &[(&str, &str)],
         env: &[(&str, &str)],
     ) -> crate::judge::step::Transcript {
+        let (t, status, stderr) = run_scenario(dir, scenario, stubs, env);
+        assert!(status.success(), "{stderr}");
+        t
+    }
+
+    /// [`run_under_sh_with`], whatever the scenario's shell ends with: its
+    /// markers, its status and its stderr.
+    fn run_scenario(
+        dir: &std::path::Path,
+        scenario: &str,
+        stubs: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> (crate::judge::step::Transcript, std::process::ExitStatus, String) {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         for (name, body) in stubs {
@@ -593,8 +661,36 @@ mod tests {
             .unchecked()
             .run()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce)
+        let t = crate::judge::step::Transcript::from_log(&std::fs::read_to_string(&kmsg).unwrap(), &nonce);
+        (t, out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// A wait step reports its background program's lines as they come: a
+    /// guest stopped mid-wait (the step timeout kills it; here the program
+    /// kills the scenario's shell) has the lines printed by then in the
+    /// step, not none; a line not finished is kept until it is, and a
+    /// program that ends has its last one.
+    #[test]
+    fn a_wait_step_reports_its_programs_lines_before_the_program_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp("[[step]]\nname='app'\nrun='echo tick 1; sleep 0.3; printf \"tick \"; sleep 0.3; echo 2; \
+             sleep 0.5; kill -9 $PPID'\nbackground=true\n[[step]]\nname='collect'\nwait='app'\n");
+        let p = plan(&[m("hello")], &e).unwrap();
+        let stubs = [("insmod", "true"), ("rmmod", "true")];
+        let (t, status, _) = run_scenario(dir.path(), &script(&p, "/harness"), &stubs, &[]);
+        assert!(!status.success(), "the scenario's shell was killed mid-wait");
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.rc, None, "the step never ended");
+        assert_eq!(t.output_lines(collect).collect::<Vec<_>>(), ["tick 1", "tick 2"]);
+        // A program that ends: every line, the unfinished last one too.
+        let dir = tempfile::tempdir().unwrap();
+        let e = exp("[[step]]\nname='app'\nrun='echo a; sleep 0.3; printf b'\nbackground=true\n\
+             [[step]]\nname='collect'\nwait='app'\n");
+        let p = plan(&[m("hello")], &e).unwrap();
+        let t = run_under_sh(dir.path(), &script(&p, "/harness"), &stubs);
+        let collect = t.step("collect").unwrap();
+        assert_eq!(collect.rc, Some(0));
+        assert_eq!(t.output_lines(collect).collect::<Vec<_>>(), ["a", "b"]);
     }
 
     /// `until` and `stop` under the host's sh with the real step library: a
@@ -933,6 +1029,45 @@ mod tests {
         };
         assert_eq!(census("a").detail.as_deref(), Some("1 left: class \"led\""));
         assert!(census("b").held, "{:?}", census("b"));
+    }
+
+    /// A `reload` step mid-scenario, under the host's sh with the real step
+    /// library: the unit's modules unloaded last first and loaded again in
+    /// order, in the step's own output; the first failure ends the step
+    /// with its status; new parameters for one module; the module stays
+    /// loaded (the scenario's own rmmod and gone come after it).
+    #[test]
+    fn a_reload_step_unloads_and_loads_again_mid_scenario() {
+        let e = exp("[[step]]\nname='app'\nrun='true'\n[[step]]\nname='again'\nreload=true\n");
+        let p = plan(&[m("a"), m("b")], &e).unwrap();
+        let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(&names[..7], ["census", "insmod:a", "insmod:b", "app", "again", "rmmod:b", "rmmod:a"]);
+        let s = script(&p, "/harness");
+        assert!(s.contains("harness_step again harness_reload '' /harness/a.ko a /harness/b.ko b\n"), "{s}");
+        let dir = tempfile::tempdir().unwrap();
+        let stubs = [("insmod", "echo \"insmod $*\""), ("rmmod", "echo \"rmmod $*\"")];
+        let t = run_under_sh(dir.path(), &s, &stubs);
+        let again = t.step("again").unwrap();
+        assert_eq!(again.rc, Some(0));
+        assert_eq!(
+            t.output_lines(again).collect::<Vec<_>>(),
+            ["rmmod b", "rmmod a", "insmod /harness/a.ko", "insmod /harness/b.ko"]
+        );
+        // An rmmod that fails: nothing is loaded again, the step has its status.
+        let dir = tempfile::tempdir().unwrap();
+        let stubs = [("insmod", "echo \"insmod $*\""), ("rmmod", "echo \"rmmod: can't unload '$1'\"; exit 3")];
+        let t = run_under_sh(dir.path(), &s, &stubs);
+        let again = t.step("again").unwrap();
+        assert_eq!(again.rc, Some(3));
+        assert_eq!(t.output_lines(again).collect::<Vec<_>>(), ["rmmod: can't unload 'b'"]);
+        // One module, new parameters; one of several, by name.
+        let one = plan(&[m("hello")], &exp("[[step]]\nname='again'\nreload=true\nargs='count=5'\n")).unwrap();
+        assert!(script(&one, "/harness").contains("harness_reload 'count=5' /harness/hello.ko hello\n"));
+        let b = plan(&[m("a"), m("b")], &exp("[[step]]\nname='again'\nreload='b'\nargs='x=1'\n")).unwrap();
+        assert!(script(&b, "/harness").contains("harness_reload 'x=1' /harness/b.ko b\n"));
+        let err = |text: &str| plan(&[m("a"), m("b")], &exp(text)).unwrap_err().to_string();
+        assert!(err("[[step]]\nname='again'\nreload='c'\n").contains("no such module is loaded (loaded: a, b)"));
+        assert!(err("[[step]]\nname='again'\nreload=true\nargs='x=1'\n").contains("name the one they are for"));
     }
 
     #[test]

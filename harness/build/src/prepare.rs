@@ -420,6 +420,11 @@ impl Prepared {
                     match &mut st.action {
                         plan::Action::Run { bin, .. } => *bin = Some(self.bin_dir(u)),
                         plan::Action::Insmod { file, .. } if !file.starts_with('/') => *file = self.guest_file(u, file),
+                        plan::Action::Reload { modules, .. } => {
+                            for (_, file) in modules.iter_mut().filter(|(_, f)| !f.starts_with('/')) {
+                                *file = self.guest_file(u, file);
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -560,8 +565,16 @@ pub fn prepare(kernel_args: &KernelArgs, module_args: &ModuleArgs, stages: &Stag
 fn check_units(module_args: &ModuleArgs, dirs: &[PathBuf]) -> Result<Vec<(String, Expectations, PathBuf)>> {
     // Known before the kernel: more than one unit for sure (kernel modules
     // may still merge into one by their dependencies, found after it).
-    if module_args.together && (dirs.len() < 2 || !module_args.kernel_modules.is_empty()) {
-        bail!("--together joins several --module directories into one unit: give two or more, and no --kernel-module");
+    if let (true, Some(ko)) = (module_args.together, module_args.kernel_modules.first()) {
+        bail!(
+            "--together joins --module directories, each built here with its own Makefile, into one unit; \
+            --kernel-module {} is a module of the kernel build, which always runs as a unit of its own: drop \
+            --together, or check the kernel module in a run of its own",
+            ko.display()
+        );
+    }
+    if module_args.together && dirs.len() < 2 {
+        bail!("--together joins several --module directories into one unit: give two or more ({} given)", dirs.len());
     }
     if module_args.expect.is_some()
         && !module_args.together

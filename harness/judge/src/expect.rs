@@ -20,6 +20,11 @@
 //! name = "app"                     # any other name: a command step
 //! run = "app /dev/hello_misc"      # run in the guest between loading and unloading
 //! stdout = [{ line = "app: got pong" }]                                    # its own output, in order
+//!
+//! [[step]]
+//! name = "again"                   # a reload step: rmmod, then insmod again, mid-scenario
+//! reload = true                    # (or a module's name, with several)
+//! args = "count=2"                 # the new load's parameters
 //! ```
 //!
 //! `line` matches a whole message (printk timestamp removed, surrounding
@@ -83,6 +88,26 @@ struct StepSpec {
     until: Option<UntilSpec>,
     /// The step stops this background step's program and judges its output.
     stop: Option<String>,
+    /// The step unloads the unit's modules (or the one named) and loads
+    /// them again, mid-scenario.
+    reload: Option<ReloadSpec>,
+}
+
+/// A step's `reload`: `true` (every module of the unit) or a module's name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ReloadSpec {
+    All(bool),
+    Module(String),
+}
+
+/// What a `reload` step unloads and loads again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// Every module of the unit: unloaded last first, loaded in load order.
+    All,
+    /// This module alone (a unit that builds several).
+    Module(String),
 }
 
 /// `until = { line = "key down", within_ms = 2000 }`: a kernel line, or,
@@ -200,6 +225,9 @@ pub struct StepExpectation {
     /// Whether the file gave `exit`: a stopped program's status is judged
     /// only then (stopped by a signal, it has none of its own).
     pub exit_given: bool,
+    /// A `reload` step: the module(s) are unloaded and loaded again here
+    /// (with `args`, if any), and stay loaded.
+    pub reload: Option<Reload>,
 }
 
 impl StepExpectation {
@@ -219,6 +247,7 @@ impl StepExpectation {
             until: None,
             stop: false,
             exit_given: false,
+            reload: None,
         }
     }
 
@@ -264,6 +293,18 @@ pub struct Check {
 /// One entry's keys, for its kind of step (`earlier`: the entries before it).
 fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<Option<BoardStep>> {
     let on_board = board::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    if s.reload.is_some() {
+        if kind.is_builtin() || !valid_step_name(&s.name) {
+            bail!("{at}: a reload step is named like a command step: one word, not {}", StepKind::builtin_words());
+        }
+        if on_board.is_some() || s.run.is_some() || s.wait.is_some() || s.stop.is_some() || s.background {
+            bail!(
+                "{at}: a reload step unloads and loads the module, nothing else: drop `run`, `wait`, `stop`, \
+                `background` and the board's keys (another step can do them)"
+            );
+        }
+        return Ok(None);
+    }
     if on_board.is_some() {
         if kind.is_builtin() || !valid_step_name(&s.name) {
             bail!("{at}: a board step is named like a command step: one word, not {}", StepKind::builtin_words());
@@ -403,6 +444,28 @@ fn until(u: UntilSpec, earlier: &[StepExpectation], s: &StepSpec, at: &str) -> R
     Ok(Until { pattern, output: u.output, within_ms })
 }
 
+/// A step's `reload`, checked: `true` or a module's name, and (the module
+/// stays loaded after it) before the unload.
+fn reload(r: Option<ReloadSpec>, after_unload: bool, at: &str) -> Result<Option<Reload>> {
+    let reload = match r {
+        None => return Ok(None),
+        Some(ReloadSpec::All(true)) => Reload::All,
+        Some(ReloadSpec::All(false)) => bail!(
+            "{at}: reload = false reloads nothing: drop the step (the file's own `reload = false`, before the first \
+            [[step]], turns off the second load)"
+        ),
+        Some(ReloadSpec::Module(m)) if valid_step_name(&m) => Reload::Module(m),
+        Some(ReloadSpec::Module(m)) => bail!("{at}: reload = {m:?}: give true, or the name of one of the modules"),
+    };
+    if after_unload {
+        bail!(
+            "{at}: a reload step unloads the module and loads it again, so it needs the module loaded: put it \
+            before the rmmod and gone entries"
+        );
+    }
+    Ok(Some(reload))
+}
+
 fn valid_step_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
@@ -431,7 +494,7 @@ impl Expectations {
                         "{at}: reset = {r:?}: the board is reset by \"watchdog\" (the one cause the virtual board has)"
                     );
                 }
-                if kind.is_builtin() || s.background || s.wait.is_some() {
+                if kind.is_builtin() || s.background || s.wait.is_some() || s.reload.is_some() {
                     bail!("{at}: `reset` ends a command or board step");
                 }
             }
@@ -448,7 +511,9 @@ impl Expectations {
             if steps.iter().any(|e: &StepExpectation| e.name == s.name) {
                 bail!("{at}: a second entry for the same step; put its expectations in one entry");
             }
+            let reload = reload(s.reload.clone(), unloaded, &at)?;
             steps.push(StepExpectation {
+                reload,
                 after_unload: !kind.is_builtin() && unloaded,
                 expect: patterns(s.expect, "expect", &at)?,
                 stdout: patterns(s.stdout, "stdout", &at)?,
@@ -496,10 +561,10 @@ impl Expectations {
         self.steps.iter().any(|s| s.board.is_some())
     }
 
-    /// The command steps (and the steps that wait for one, and the board
-    /// steps), in file order.
+    /// The command steps (and the steps that wait for one, the board steps
+    /// and the reload steps), in file order.
     pub fn commands(&self) -> impl Iterator<Item = &StepExpectation> {
-        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some() || s.board.is_some())
+        self.steps.iter().filter(|s| s.run.is_some() || s.wait.is_some() || s.board.is_some() || s.reload.is_some())
     }
 
     /// The entry for a builtin step (exact name first, then its kind).
@@ -637,6 +702,9 @@ fn step_checks(exp: &StepExpectation, name: &str, record: Option<&step::StepReco
         checks.push(reset_check(name, t));
     } else {
         let mut ran = ran_checks(name, record.and_then(|r| r.rc), record.is_some(), exp.exit);
+        if let Some(note) = unfinished_wait(exp, name, t) {
+            ran[0].detail = ran[0].detail.take().map(|d| format!("{d}: {note}"));
+        }
         if let (Some(r), Some(_), false) = (record, step::round(name), ran[1].held) {
             // The second load's own error, the first thing it said.
             if let Some(first) = t.output_lines(r).chain(t.kernel_lines(r)).next() {
@@ -679,12 +747,47 @@ fn until_check(name: &str, u: &Until, record: Option<&step::StepRecord>, t: &Tra
     Check { step: name.to_string(), description, held, detail }
 }
 
+/// The last three lines a step's program printed, as the verdict shows
+/// them: `its last lines: a | b | c`, or `it printed nothing`.
+fn last_lines(record: Option<&step::StepRecord>, t: &Transcript) -> String {
+    let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
+    match last.len() {
+        0 => "it printed nothing".to_string(),
+        n => format!("its last lines: {}", last[n.saturating_sub(3)..].join(" | ")),
+    }
+}
+
+impl Expectations {
+    /// What a wait or stop step that did not finish says of its background
+    /// program: it was still running when the run ended (the step timeout,
+    /// or the run's end, stopped the guest and the program with it), with
+    /// what it printed by then (the guest reports its lines as they come);
+    /// or, for such a step that never began, that its output was never read.
+    /// `None` for any other step, and for one that finished.
+    pub fn unfinished_wait(&self, name: &str, t: &Transcript) -> Option<String> {
+        unfinished_wait(self.entry_for(name).filter(|e| e.name == name)?, name, t)
+    }
+}
+
+/// [`Expectations::unfinished_wait`], for the step `name` of entry `exp`.
+fn unfinished_wait(exp: &StepExpectation, name: &str, t: &Transcript) -> Option<String> {
+    let bg = exp.wait.as_deref()?;
+    match t.step(name) {
+        Some(r) if r.rc.is_none() => Some(format!(
+            "{bg} was still running when the run ended, and was killed with the guest; {}",
+            last_lines(Some(r), t)
+        )),
+        None if t.step(bg).is_some() => {
+            Some(format!("{bg} was started in the background; the run ended before this step read its output"))
+        }
+        _ => None,
+    }
+}
+
 /// A `stop` step: how the program ended, with its last lines (what a user
 /// reads first when a stopped app's output lacks a line).
 fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Transcript) -> Check {
     let how = record.and_then(|r| r.stopped);
-    let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
-    let tail = last[last.len().saturating_sub(3)..].join(" | ");
     let said = match how {
         Some(Stop::Exited) => "had already exited".to_string(),
         Some(Stop::Int) => "ended on SIGINT".to_string(),
@@ -692,7 +795,7 @@ fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Trans
         Some(Stop::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
         None => "was never stopped".to_string(),
     };
-    let lines = if last.is_empty() { "it printed nothing".to_string() } else { format!("its last lines: {tail}") };
+    let lines = last_lines(record, t);
     Check {
         step: name.to_string(),
         description: format!("{name} stops {bg}"),
@@ -900,6 +1003,29 @@ mod tests {
         assert_eq!(order.detail.as_deref(), Some("it appeared, but not after the previous expected line"));
         let exit = checks.iter().find(|c| c.description == "insmod exits 1").unwrap();
         assert_eq!(exit.detail.as_deref(), Some("it exited 0"));
+    }
+
+    /// A `reload` step: a command step's name, nothing but its reload (and
+    /// insmod's keys), before the unload; judged by its own entry.
+    #[test]
+    fn a_reload_step_is_checked_and_judged_as_its_own() {
+        let err = |text: &str| Expectations::parse(text, "e").unwrap_err().to_string();
+        let ok = Expectations::parse("[[step]]\nname='again'\nreload=true\nargs='n=2'\nexpect=[{line='up 2'}]\n", "e")
+            .unwrap();
+        assert_eq!(ok.steps[0].reload, Some(Reload::All));
+        assert_eq!(ok.commands().count(), 1, "a reload step is planned where it is written");
+        let m = Expectations::parse("[[step]]\nname='again'\nreload='hello'\n", "e").unwrap();
+        assert_eq!(m.steps[0].reload, Some(Reload::Module("hello".into())));
+        assert!(err("[[step]]\nname='again'\nreload=false\n").contains("reloads nothing"));
+        assert!(err("[[step]]\nname='again'\nreload=true\nrun='x'\n").contains("drop `run`"));
+        assert!(err("[[step]]\nname='insmod'\nreload=true\n").contains("named like a command step"));
+        assert!(err("[[step]]\nname='rmmod'\n[[step]]\nname='again'\nreload=true\n")
+            .contains("put it before the rmmod and gone entries"));
+        let n = |s: &str| s.replace("@@N", &format!("@@harness {N}"));
+        let t = Transcript::from_log(&n("@@N begin again\nup 1\n@@N end again rc=0\n"), N);
+        let checks = ok.evaluate(&["again".to_string()], &t);
+        assert_eq!(failed(&checks), ["again prints line \"up 2\""]);
+        assert!(checks.iter().any(|c| c.description == "again exits 0" && c.held));
     }
 
     #[test]

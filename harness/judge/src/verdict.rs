@@ -334,7 +334,12 @@ fn first_failure(
     failures: &Failures,
 ) -> Option<(Outcome, String)> {
     let running = t.current_step().map(|s| s.name.clone());
+    // A wait step cut short says what its background program printed.
+    let note = |s: &Option<String>| {
+        s.as_ref().and_then(|n| expectations.unfinished_wait(n, t)).map(|w| format!(": {w}")).unwrap_or_default()
+    };
     let in_step = |s: &Option<String>| s.as_ref().map(|n| format!(" during step {n}")).unwrap_or_default();
+    let in_step_noted = |s: &Option<String>| format!("{}{}", in_step(s), note(s));
     let leaks: Vec<&Event> =
         events.iter().filter(|e| matches!(e.kind, EventKind::Kmemleak | EventKind::UnfreedAtUnload)).collect();
 
@@ -348,12 +353,12 @@ fn first_failure(
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
         (Outcome::Crashed, format!("{}{}: {}{}", crash.kind, in_step(&crash.step), crash.first_line(), into(crash)))
     } else if let RunEnd::TimedOut { after_secs } = *end {
-        (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step(&running)))
+        (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step_noted(&running)))
     } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
         let id = StepId::new(unit.as_deref(), step);
-        (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s"))
+        (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s{}", note(&Some(step.clone()))))
     } else if let RunEnd::Silent { after_secs } = *end {
-        (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}", in_step(&running)))
+        (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}", in_step_noted(&running)))
     } else if *end == RunEnd::Reset && !expectations.expects_reset() {
         (Outcome::Crashed, format!("the watchdog reset the board{}", in_step(&running)))
     } else if *end == RunEnd::Panicked {
@@ -883,6 +888,46 @@ mod tests {
             Context::new("log".into()),
         );
         assert_eq!(v.reason.as_deref(), Some("step insmod did not finish within 20 s"));
+    }
+
+    /// A wait step cut short by the step timeout: TIMED-OUT (not FAILED),
+    /// and the reason and the step's own check say that its background
+    /// program was still running, with the lines it printed by then (the
+    /// guest reports them as they come); a wait step the run never reached
+    /// says its program's output was never read.
+    #[test]
+    fn a_background_program_killed_with_the_guest_says_so_with_its_last_lines() {
+        let e = Expectations::parse(
+            "[[step]]\nname='app'\nrun='app'\nbackground=true\n[[step]]\nname='collect'\nwait='app'\n\
+             stdout=[{line='tick 9'}]\n",
+            "e",
+        )
+        .unwrap();
+        let planned: Vec<String> = ["insmod", "app", "collect", "rmmod"].map(String::from).to_vec();
+        let log = "@@harness begin insmod\n@@harness end insmod rc=0\n@@harness begin app\n@@harness end app rc=0\n\
+                   @@harness begin collect\n@@harness out collect tick 1\n@@harness out collect tick 2\n\
+                   @@harness out collect tick 3\n@@harness out collect tick 4\n";
+        let end = RunEnd::StepTimedOut { step: "collect".into(), unit: None, after_secs: 8 };
+        let v = judge(&tlog(log), &e, &planned, end, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+        let said = "app was still running when the run ended, and was killed with the guest; its last lines: \
+                    tick 2 | tick 3 | tick 4";
+        assert_eq!(v.reason.as_deref(), Some(format!("step collect did not finish within 8 s: {said}").as_str()));
+        let ran = v.checks.iter().find(|c| c.description == "collect ran to completion").unwrap();
+        assert_eq!(ran.detail.as_deref(), Some(format!("the step started but never finished: {said}").as_str()));
+        let out = v.checks.iter().find(|c| c.description.starts_with("collect outputs")).unwrap();
+        assert_eq!(out.detail.as_deref(), Some("not among the 4 line(s) of output the step printed"), "{v}");
+        // The run ended in an earlier step: collect never began.
+        let log = "@@harness begin insmod\n@@harness end insmod rc=0\n@@harness begin app\n@@harness end app rc=0\n";
+        let v = judge(&tlog(log), &e, &planned, RunEnd::TimedOut { after_secs: 30 }, Context::new("log".into()));
+        let ran = v.checks.iter().find(|c| c.description == "collect ran to completion").unwrap();
+        assert_eq!(
+            ran.detail.as_deref(),
+            Some(
+                "the step never started: app was started in the background; the run ended before this step read its \
+                  output"
+            )
+        );
     }
 
     /// An oops, then a later step that never ends (the second load of a

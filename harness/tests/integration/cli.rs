@@ -106,6 +106,19 @@ fn missing_module_directory() {
     fails_with(&["check", "--module", "/no/such/module"], &["--module /no/such/module: no such directory"]);
 }
 
+/// `--together` joins module directories built here: a kernel build's
+/// module cannot join them, and one directory is no pair. Both are refused
+/// before anything is built, each with its own reason.
+#[test]
+fn together_is_refused_with_a_kernel_module_and_with_one_directory() {
+    let dir = |d: &str| repo().join("fixtures/together/led").join(d).display().to_string();
+    let (a, b) = (dir("pdevice"), dir("pdriver"));
+    let with_ko = ["check", "--module", &a, "--module", &b, "--together", "--kernel-module", "lib/list-test.ko"];
+    fails_with(&with_ko, &["--kernel-module lib/list-test.ko is a module of the kernel build", "drop --together"]);
+    fails_with(&["check", "--kernel-module", "lib/list-test.ko", "--together"], &["drop --together"]);
+    fails_with(&["check", "--module", &a, "--together"], &["give two or more (1 given)"]);
+}
+
 #[test]
 fn malformed_expectations_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

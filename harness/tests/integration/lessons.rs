@@ -135,3 +135,86 @@ fn a_background_reader_is_woken_by_a_later_step_and_its_wait_step_judges_it() {
     assert!(held("collect outputs line \"ping\""), "{v}");
     assert!(held("writer prints line \"hello_poll: 5 bytes in, waking readers\""), "{v}");
 }
+
+/// A `reload` step mid-scenario (fixtures/lessons/param/reload.toml): the
+/// lesson unloaded and loaded again with new parameters, which the next
+/// step reads back; the module stays loaded for the scenario's own rmmod,
+/// and nothing is left behind.
+#[test]
+fn a_reload_step_loads_the_lesson_again_with_new_parameters() {
+    let param = common::fixture("lessons/param");
+    let r = common::check("exynos4210", &param, Some(&param.join("reload.toml")));
+    let v = &r.verdict;
+    assert!(v.passed(), "{v}");
+    let names: Vec<&str> = v.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "census",
+            "insmod",
+            "sysfs",
+            "again",
+            "sysfs-again",
+            "rmmod",
+            "gone",
+            "insmod#2",
+            "rmmod#2",
+            "gone#2",
+            "census#2"
+        ],
+        "{v}"
+    );
+    let held = |d: &str| v.checks.iter().any(|c| c.description == d && c.held);
+    assert!(held("again exits 0"), "{v}");
+    assert!(held("again prints line \"hello_param: hello board #2\""), "{v}");
+    assert!(held("sysfs-again outputs line \"board\""), "{v}");
+    assert!(held("rmmod prints line \"hello_param: goodbye board\""), "{v}");
+    assert!(held("nothing left behind after rmmod"), "{v}");
+
+    // As one of several units in a boot (each unit's files in a folder of
+    // its own in the guest): the lesson with reload.toml as its own
+    // expect.toml, after another lesson that loads a module of the same name.
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["Makefile", "hello_param.c"] {
+        std::fs::copy(param.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::copy(param.join("reload.toml"), dir.path().join("expect.toml")).unwrap();
+    let mut o = harness::options::CheckOptions::new("exynos4210", common::fixture("lessons/param"));
+    o.module.module_dirs.push(dir.path().to_path_buf());
+    let r = common::check_with(o);
+    assert_eq!(r.units.len(), 2);
+    assert!(r.passed(), "{:?}", r.units);
+    let (_, v) = &r.units[1];
+    assert!(v.checks.iter().any(|c| c.description == "sysfs-again outputs line \"board\"" && c.held), "{v}");
+}
+
+/// A background program that never ends, waited for: the step timeout
+/// stops the guest mid-wait. The verdict is TIMED-OUT (not FAILED), and
+/// says that the program was still running, with the lines it printed by
+/// then (the wait step reports them as they come), which its `stdout`
+/// matchers are judged against.
+#[test]
+fn a_background_program_the_step_timeout_kills_shows_its_last_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = dir.path().join("endless.toml");
+    std::fs::write(
+        &expect,
+        "[[step]]\nname = \"app\"\nrun = \"i=0; while :; do i=$((i+1)); echo tick $i; sleep 1; done\"\n\
+         background = true\n\n[[step]]\nname = \"collect\"\nwait = \"app\"\nstdout = [{ line = \"tick 2\" }]\n",
+    )
+    .unwrap();
+    let mut o = harness::options::CheckOptions::new("exynos4210", common::fixture("lessons/poll"));
+    o.module.expect = Some(expect);
+    o.limits.step = Some(8);
+    let v = common::check_with(o).verdict;
+    assert_eq!(v.outcome, harness::judge::verdict::Outcome::TimedOut, "{v}");
+    let reason = v.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "step collect did not finish within 8 s: app was still running when the run ended, and was \
+             killed with the guest; its last lines: tick "
+        ),
+        "{v}"
+    );
+    assert!(v.checks.iter().any(|c| c.description == "collect outputs line \"tick 2\"" && c.held), "{v}");
+}

@@ -441,6 +441,29 @@ fn replay_of_a_lesson_runs_its_app_on_the_board() {
     common::assert_no_qemu_children();
 }
 
+/// A `reload` step on a board (fixtures/lessons/param/reload.toml): the
+/// same step library unloads the lesson and loads it again, from the file
+/// the replay copied, with new parameters the next step reads back; the
+/// board is left without the module and without the harness's files.
+#[test]
+fn replay_of_a_lesson_reloads_it_with_new_parameters() {
+    let board = board();
+    let mut opts = lesson(&board.pty, "param");
+    opts.module.expect = Some(repo().join("fixtures/lessons/param/reload.toml"));
+    let report = replayed(&opts);
+    let v = &report.verdict;
+    assert_eq!(v.outcome, Outcome::Passed, "{v}");
+    held(v, "again exits 0");
+    held(v, "again prints line \"hello_param: hello board #2\"");
+    held(v, "sysfs-again outputs line \"board\"");
+    held(v, "rmmod prints line \"hello_param: goodbye board\"");
+    held(v, "nothing left behind after rmmod");
+    assert_eq!(on_board(&board.pty, "grep -c '^hello_param ' /proc/modules"), "0");
+    assert_eq!(on_board(&board.pty, "ls /tmp | grep -c '^harness-'"), "0");
+    board.stop().unwrap();
+    common::assert_no_qemu_children();
+}
+
 /// Board steps on a board: each asks the person at it (a prompt the replay
 /// shows on its terminal) and waits for the button's pin to show it done.
 /// The emulated board's person (friendlyarm-init, over the virtual board)
