@@ -39,13 +39,13 @@ const VERSION_H: &str = "/* The board's Linux 3.5 (written by the harness for it
 
 /// How a name appears in the board's tree (the index's letters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Entry {
+pub struct IndexEntry {
     pub kinds: String,
     /// The header it first appears in.
     pub header: Option<String>,
 }
 
-impl Entry {
+impl IndexEntry {
     fn has(&self, k: char) -> bool {
         self.kinds.contains(k)
     }
@@ -71,7 +71,7 @@ impl Entry {
 pub struct Index {
     /// The board's defconfig the index was made with (what "leaves out" means).
     pub defconfig: String,
-    pub names: HashMap<String, Entry>,
+    pub names: HashMap<String, IndexEntry>,
 }
 
 impl Index {
@@ -95,7 +95,7 @@ impl Index {
                 bail!("{origin}: malformed line {l:?}: remake it with scripts/index-linux35");
             };
             let header = cols.next().and_then(|n| n.parse::<usize>().ok()).and_then(|n| files.get(n).cloned());
-            names.insert(name.to_string(), Entry { kinds: kinds.to_string(), header });
+            names.insert(name.to_string(), IndexEntry { kinds: kinds.to_string(), header });
         }
         if names.len() != n_names {
             bail!(
@@ -106,7 +106,7 @@ impl Index {
         Ok(Index { defconfig, names })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Entry> {
+    pub fn get(&self, name: &str) -> Option<&IndexEntry> {
         self.names.get(name)
     }
 }

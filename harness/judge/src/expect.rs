@@ -28,7 +28,7 @@
 
 use crate::board::{self, BoardKeys, BoardStep};
 use crate::census;
-use crate::marker::Stop;
+use crate::marker::BackgroundEnd;
 use crate::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
@@ -686,10 +686,10 @@ fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Trans
     let last: Vec<&str> = record.map(|r| t.output_lines(r).collect()).unwrap_or_default();
     let tail = last[last.len().saturating_sub(3)..].join(" | ");
     let said = match how {
-        Some(Stop::Exited) => "had already exited".to_string(),
-        Some(Stop::Int) => "ended on SIGINT".to_string(),
-        Some(Stop::Term) => "ignored SIGINT and ended on SIGTERM".to_string(),
-        Some(Stop::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
+        Some(BackgroundEnd::Exited) => "had already exited".to_string(),
+        Some(BackgroundEnd::Int) => "ended on SIGINT".to_string(),
+        Some(BackgroundEnd::Term) => "ignored SIGINT and ended on SIGTERM".to_string(),
+        Some(BackgroundEnd::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
         None => "was never stopped".to_string(),
     };
     let lines = if last.is_empty() { "it printed nothing".to_string() } else { format!("its last lines: {tail}") };

@@ -2,7 +2,7 @@
 //! lines, its command's output and its exit code, from the markers that
 //! `marker.rs` parses; and the steps' names.
 
-use super::marker::{parse_marker, split_timestamp, Marker, StepId, Stop};
+use super::marker::{parse_marker, split_timestamp, BackgroundEnd, Marker, StepId};
 use std::fmt;
 
 /// What a step does, from its name: the steps the guest runs by itself, or
@@ -197,7 +197,7 @@ pub struct StepRecord {
     /// waited), when it had one and got to wait.
     pub until: Option<(bool, u32)>,
     /// How the background program this step stopped ended.
-    pub stopped: Option<Stop>,
+    pub stopped: Option<BackgroundEnd>,
 }
 
 impl StepRecord {

@@ -7,7 +7,7 @@ use crate::common::{self, repo, text};
 use harness::guest::emulated::EmulatedBoard;
 use harness::judge::verdict::Outcome;
 use harness::replay::link::Link;
-use harness::replay::shell::{Login, Shell};
+use harness::replay::shell::{BoardShell, Login};
 use harness::replay::{self, RecheckOptions, ReplayOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +58,7 @@ fn on_board(pty: &Path, cmd: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let link = Link::open(pty, 115200, &dir.path().join("probe.log")).unwrap();
     let login = Login { user: "root".into(), password: None };
-    let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 42).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut shell = BoardShell::attach(link, &login, Duration::from_secs(60), 42).unwrap_or_else(|e| panic!("{e:#}"));
     let a = shell.run(cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e:#}"));
     a.output.trim().to_string()
 }
@@ -125,7 +125,7 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     {
         let link = Link::open(&board.pty, 115200, &dir.path().join("copy.log")).unwrap();
         let login = Login { user: "root".into(), password: None };
-        let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 7).unwrap();
+        let mut shell = BoardShell::attach(link, &login, Duration::from_secs(60), 7).unwrap();
         let tools = harness::replay::transfer::detect(&mut shell, None).unwrap();
         harness::replay::transfer::copy(&mut shell, &std::fs::read(&ko).unwrap(), "/root/mmc_byte.ko", tools).unwrap();
     }

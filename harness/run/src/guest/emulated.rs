@@ -9,7 +9,7 @@
 //! of more than 128 bytes (guest/terminal.rs measured it; `check --shell`
 //! paces its input, the replay does not).
 
-use crate::guest::cpio::{self, Entry};
+use crate::guest::cpio::{self, CpioMember};
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
@@ -158,14 +158,14 @@ pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
 
 /// The board's root filesystem: busybox, `friendlyarm-init` as /init, and
 /// the virtual board's module (`/emulated/`), its hardware.
-pub fn entries(rootfs_dir: &Path, busybox: &[u8], model: Option<Vec<u8>>) -> Result<Vec<Entry>> {
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], model: Option<Vec<u8>>) -> Result<Vec<CpioMember>> {
     let init_path = rootfs_dir.join("friendlyarm-init");
     let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
     let mut e = crate::guest::rootfs::skeleton(busybox);
-    e.push(Entry::File { path: "init".into(), mode: 0o755, data: init });
+    e.push(CpioMember::File { path: "init".into(), mode: 0o755, data: init });
     if let Some(data) = model {
-        e.push(Entry::Dir { path: "emulated".into(), mode: 0o755 });
-        e.push(Entry::File { path: "emulated/tiny4412_board.ko".into(), mode: 0o644, data });
+        e.push(CpioMember::Dir { path: "emulated".into(), mode: 0o755 });
+        e.push(CpioMember::File { path: "emulated/tiny4412_board.ko".into(), mode: 0o644, data });
     }
     Ok(e)
 }
@@ -197,7 +197,7 @@ mod tests {
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", Some(b"KO".to_vec())).unwrap();
         let init = e.iter().find(|x| x.path() == "init").expect("init");
         assert!(
-            matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst"))
+            matches!(init, CpioMember::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst"))
         );
         assert!(
             !e.iter().any(|x| x.path().starts_with("harness")),

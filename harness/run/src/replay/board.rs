@@ -1,14 +1,14 @@
 //! The board during a replay: what the replay changed on it (files, the
 //! kmsg rate limit, modules it may have loaded), and putting it back.
 
-use super::shell::Shell;
+use super::shell::BoardShell;
 use super::QUICK;
 use crate::plan::quote;
 use std::time::Duration;
 
 /// The board, and what the replay changed on it so far.
 pub(super) struct Board {
-    pub shell: Shell,
+    pub shell: BoardShell,
     /// Files written on the board.
     pub files: Vec<String>,
     /// `/proc/sys/kernel/printk_devkmsg` before the replay set it to `on`.

@@ -35,10 +35,10 @@ use crate::options::{BuildArgs, KernelArgs, ModuleArgs, OutputArgs};
 use crate::plan::{self, quote, Plan, PlanModule};
 use crate::prepare::{self, Stages};
 use crate::program::Program;
-use crate::supervisor::{self, LineSource, Next, Stop};
+use crate::supervisor::{self, DriveEnd, LineSource, Next};
 use anyhow::{bail, Context, Result};
 use link::{Lines, Link};
-use shell::{Login, Shell};
+use shell::{BoardShell, Login};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -330,7 +330,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let nonce = prepare::new_nonce();
     let seed = u64::from_str_radix(&nonce[..12], 16).unwrap_or(0);
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
-    let session = Shell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
+    let session = BoardShell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
         let mut board =
             Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
@@ -680,15 +680,15 @@ fn watch_steps(
         nonce,
     };
     match supervisor::drive(&mut watch, &mut source)? {
-        Stop::Closed(_) => Ok(None),
-        Stop::Ended(end) => Ok(Some((end, watch.into_transcript()))),
+        DriveEnd::Closed(_) => Ok(None),
+        DriveEnd::Ended(end) => Ok(Some((end, watch.into_transcript()))),
     }
 }
 
 /// A board's console, while the steps' command runs, as the supervisor's
 /// line source: it closes when the command returns.
 struct BoardLines<'a> {
-    shell: &'a mut Shell,
+    shell: &'a mut BoardShell,
     pending: &'a shell::Pending,
     lines: Lines,
     /// Lines received but not yet handed out.
