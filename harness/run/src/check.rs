@@ -191,7 +191,7 @@ fn write_all(
     p: &prepare::Prepared,
     stages: &Stages,
     units: &[(String, Verdict)],
-    pages: &[crate::html::Unit],
+    pages: &[crate::html::UnitForPage],
     nonce: &str,
 ) -> Result<()> {
     let timings = stages.timings();
@@ -347,12 +347,12 @@ fn html_units<'a>(
     whole: &'a Transcript,
     views: &'a [Option<Transcript>],
     units: &'a [(String, Verdict)],
-) -> Vec<crate::html::Unit<'a>> {
+) -> Vec<crate::html::UnitForPage<'a>> {
     units
         .iter()
         .enumerate()
         .map(|(k, (label, verdict))| match p.units.get(k) {
-            Some(u) => crate::html::Unit {
+            Some(u) => crate::html::UnitForPage {
                 label,
                 verdict,
                 transcript: Some(views[k].as_ref().unwrap_or(whole)),
@@ -360,7 +360,7 @@ fn html_units<'a>(
                 dirs: u.modules.iter().filter_map(|m| Some(m.sources.as_ref()?.now.clone())).collect(),
             },
             // The units that did not build come after those that did.
-            None => crate::html::Unit { label, verdict, transcript: None, expectations: None, dirs: Vec::new() },
+            None => crate::html::UnitForPage { label, verdict, transcript: None, expectations: None, dirs: Vec::new() },
         })
         .collect()
 }

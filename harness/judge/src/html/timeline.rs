@@ -9,7 +9,7 @@ use maud::{html, Markup};
 
 /// What a timeline entry is, as a word that says it without colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum TimelineKind {
     Step,
     Program,
     Led,
@@ -21,42 +21,42 @@ pub enum Kind {
     Report,
 }
 
-impl Kind {
+impl TimelineKind {
     pub fn word(self) -> &'static str {
         match self {
-            Kind::Step => "step",
-            Kind::Program => "program",
-            Kind::Led => "led",
-            Kind::Button => "button",
-            Kind::Interrupt => "interrupt",
-            Kind::Adc => "adc",
-            Kind::Watchdog => "watchdog",
-            Kind::Board => "board",
-            Kind::Report => "report",
+            TimelineKind::Step => "step",
+            TimelineKind::Program => "program",
+            TimelineKind::Led => "led",
+            TimelineKind::Button => "button",
+            TimelineKind::Interrupt => "interrupt",
+            TimelineKind::Adc => "adc",
+            TimelineKind::Watchdog => "watchdog",
+            TimelineKind::Board => "board",
+            TimelineKind::Report => "report",
         }
     }
 
     /// The kind of a board change, by its part (the model's names:
     /// compat35/board/tiny4412_board.c).
-    fn of_part(part: &str, state: &str) -> Kind {
+    fn of_part(part: &str, state: &str) -> TimelineKind {
         // A request of what the stock image's drivers hold (stock.c), not
         // a change of the part.
         if state == "requested" || state == "refused" {
-            return Kind::Board;
+            return TimelineKind::Board;
         }
         let numbered = |stem: &str| part.strip_prefix(stem).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if numbered("LED") || part == "buzzer" || numbered("PWM") {
-            Kind::Led
+            TimelineKind::Led
         } else if numbered("K") {
-            Kind::Button
+            TimelineKind::Button
         } else if numbered("XEINT") || numbered("EINT") {
-            Kind::Interrupt
+            TimelineKind::Interrupt
         } else if numbered("AIN") {
-            Kind::Adc
+            TimelineKind::Adc
         } else if part == "watchdog" {
-            Kind::Watchdog
+            TimelineKind::Watchdog
         } else {
-            Kind::Board
+            TimelineKind::Board
         }
     }
 }
@@ -66,7 +66,7 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct TimelineEntry {
     pub at: Option<f64>,
-    pub kind: Kind,
+    pub kind: TimelineKind,
     pub text: String,
     pub link: Option<String>,
     /// A failure: a step that did not exit 0, a report.
@@ -92,7 +92,7 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<TimelineEn
         let bad = s.exit.is_none() || (judged && s.exit != Some(exp.map_or(0, |e| e.exit)));
         out.push(TimelineEntry {
             at: s.guest_begin,
-            kind: Kind::Step,
+            kind: TimelineKind::Step,
             text: format!("{}{what} ({ended}{took})", s.name),
             link: None,
             bad,
@@ -103,13 +103,19 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<TimelineEn
         let step = c.step.as_deref().map(|s| format!(" (step {s})")).unwrap_or_default();
         let bad = c.state.starts_with("unhandled") || c.state.starts_with("storm");
         let text = format!("{} {}{step}", c.part, c.state);
-        out.push(TimelineEntry { at: Some(c.at), kind: Kind::of_part(&c.part, &c.state), text, link: None, bad });
+        out.push(TimelineEntry {
+            at: Some(c.at),
+            kind: TimelineKind::of_part(&c.part, &c.state),
+            text,
+            link: None,
+            bad,
+        });
     }
     for e in u.verdict.events.iter().chain(&u.verdict.unrelated) {
         let at = u.transcript.lines.iter().find(|l| l.number == e.line).and_then(|l| l.timestamp);
         let step = e.step.as_deref().map(|s| format!(" in step {s}")).unwrap_or_default();
         let text = format!("{}{step}: {}", e.title(), e.headline());
-        out.push(TimelineEntry { at, kind: Kind::Report, text, link: Some(anchor(e.line)), bad: true });
+        out.push(TimelineEntry { at, kind: TimelineKind::Report, text, link: Some(anchor(e.line)), bad: true });
     }
     sort(&mut out);
     out
@@ -160,7 +166,7 @@ fn programs(
     let mut out = Vec::new();
     if exp.background {
         let text = format!("{step} starts in the background: {}", exp.run.as_deref().unwrap_or(""));
-        out.push(TimelineEntry { at: begin, kind: Kind::Program, text, link: None, bad: false });
+        out.push(TimelineEntry { at: begin, kind: TimelineKind::Program, text, link: None, bad: false });
     }
     if let Some(started) = &exp.wait {
         let record = u.transcript.steps.iter().find(|r| r.name == step);
@@ -171,7 +177,7 @@ fn programs(
             None => "did not end".to_string(),
         };
         let text = format!("{started} {how} (step {step})");
-        out.push(TimelineEntry { at: end, kind: Kind::Program, text, link: None, bad: false });
+        out.push(TimelineEntry { at: end, kind: TimelineKind::Program, text, link: None, bad: false });
     }
     out
 }

@@ -7,7 +7,7 @@ use crate::plan::quote;
 use std::time::Duration;
 
 /// The board, and what the replay changed on it so far.
-pub(super) struct Board {
+pub(super) struct ReplayedBoard {
     pub shell: BoardShell,
     /// Files written on the board.
     pub files: Vec<String>,
@@ -21,7 +21,7 @@ pub(super) struct Board {
     pub reset: bool,
 }
 
-impl Board {
+impl ReplayedBoard {
     /// Leaves the board as found, as far as it answers; returns what it did
     /// beyond the expected, or could not do.
     pub fn restore(&mut self) -> Vec<String> {

@@ -22,7 +22,7 @@ pub mod shell;
 pub mod transfer;
 pub mod vermagic;
 
-use board::Board;
+use board::ReplayedBoard;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
@@ -332,8 +332,14 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
     let session = BoardShell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board =
-            Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
+        let mut board = ReplayedBoard {
+            shell,
+            files: Vec::new(),
+            devkmsg: None,
+            loaded: Vec::new(),
+            responsive: true,
+            reset: false,
+        };
         let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
@@ -399,7 +405,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 /// The replay's page, report.html in its run directory (the module folder's
 /// sources beside its verdict, when it was built here).
 fn write_page(run_dir: &Path, label: &str, verdict: &Verdict, seen: &Transcript, sc: &Scenario) -> Result<()> {
-    let unit = crate::html::Unit {
+    let unit = crate::html::UnitForPage {
         label: "",
         verdict,
         transcript: Some(seen),
@@ -446,7 +452,7 @@ enum Ran {
 }
 
 fn run_on_board(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     opts: &ReplayOptions,
     stages: &Stages,
     sc: &Scenario,
@@ -517,7 +523,7 @@ fn run_on_board(
 /// cannot load there is refused before the first step, in one line, with
 /// what would load; a module of the same name already loaded is refused
 /// (it is the user's).
-fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
+fn check_board(b: &mut ReplayedBoard, sc: &Scenario, stages: &Stages) -> Result<()> {
     let uname = b.shell.run_ok("uname -r -v", QUICK)?;
     let kernel = vermagic::BoardKernel::parse(&uname)
         .with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
@@ -547,7 +553,7 @@ fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
 /// already) and the programs; returns where the first two went and what
 /// was copied, for the message.
 fn copy_files(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     opts: &ReplayOptions,
     sc: &Scenario,
     steps_sh: &[u8],
@@ -645,7 +651,7 @@ fn build_markers(sc: &Scenario) -> String {
 /// A 6.x kernel booted without printk.devkmsg=on rate-limits writes to
 /// /dev/kmsg (3.5 has no such limit): the step markers would be dropped.
 /// Switched on for the replay (and back by the clean-up).
-fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
+fn unlimit_devkmsg(b: &mut ReplayedBoard) -> Result<()> {
     let devkmsg = b.shell.run("cat /proc/sys/kernel/printk_devkmsg 2>/dev/null", QUICK)?;
     if devkmsg.status == 0 && devkmsg.output.trim() == "ratelimit" {
         if b.shell.run("echo on > /proc/sys/kernel/printk_devkmsg", QUICK)?.status == 0 {
@@ -665,7 +671,7 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
 /// a QEMU guest. (A board whose console log level hides them is still
 /// bounded by the total deadline.) `None` when the steps' command returned.
 fn watch_steps(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     p: &shell::Pending,
     nonce: &str,
     opts: &ReplayOptions,
