@@ -324,7 +324,7 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
 }
 
 fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
-    use harness::board::{build_image, Board};
+    use harness::real_board::{build_image, Board};
     let root = harness::repo_root();
     let name = match &a.board {
         Some(b) => b.clone(),

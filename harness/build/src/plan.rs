@@ -9,7 +9,7 @@
 //! file says `reload = false`), a second census (judge/census.rs compares
 //! the two), and on kernels with kmemleak the leaks step reads its report.
 
-use crate::judge::board::BoardStep;
+use crate::judge::board_parts::BoardStep;
 use crate::judge::expect::Expectations;
 use crate::judge::marker::StepId;
 use crate::judge::step::StepKind;

@@ -26,7 +26,7 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
-use crate::board::{self, BoardKeys, BoardStep};
+use crate::board_parts::{self, BoardKeys, BoardStep};
 use crate::census;
 use crate::marker::BackgroundEnd;
 use crate::step::{self, StepKind, Transcript};
@@ -70,7 +70,7 @@ struct StepSpec {
     expect: Vec<PatternSpec>,
     #[serde(default)]
     stdout: Vec<PatternSpec>,
-    // The virtual board (judge/board.rs).
+    // The virtual board (judge/board_parts.rs).
     press: Option<String>,
     release: Option<String>,
     click: Option<String>,
@@ -263,7 +263,7 @@ pub struct Check {
 /// A name a command step may have: one word the marker protocol can carry.
 /// One entry's keys, for its kind of step (`earlier`: the entries before it).
 fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<Option<BoardStep>> {
-    let on_board = board::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    let on_board = board_parts::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
     if on_board.is_some() {
         if kind.is_builtin() || !valid_step_name(&s.name) {
             bail!("{at}: a board step is named like a command step: one word, not {}", StepKind::builtin_words());
@@ -563,7 +563,7 @@ impl Expectations {
                 in_order(&mut checks, &step, &format!("{label} outputs"), &exp.stdout, &output, "line(s) of output");
             }
             if let Some(BoardStep::Check(want)) = &exp.board {
-                let wrong = board::differences(want, &output);
+                let wrong = board_parts::differences(want, &output);
                 let parts = want.iter().map(|(p, s)| format!("{p} {s}")).collect::<Vec<_>>().join(", ");
                 checks.push(Check {
                     step,
@@ -611,7 +611,7 @@ fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
 /// A shared line that one handler claimed is handled.
 fn unhandled_checks(t: &Transcript) -> Vec<Check> {
     let mut checks: Vec<Check> = Vec::new();
-    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board::unhandled(&c.state)) {
+    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board_parts::unhandled(&c.state)) {
         let step = c.step.clone().unwrap_or_default();
         let description = format!("the interrupt on {} in {step} is handled", c.part);
         if checks.iter().any(|k| k.description == description) {

@@ -590,13 +590,13 @@ impl Transcript {
     /// The board's changes, each placed in the step it was reported in
     /// (not the accesses it reports, which are the verdict's unmodelled
     /// hardware: access.rs).
-    pub fn board_changes(&self) -> Vec<crate::board::BoardChange> {
+    pub fn board_changes(&self) -> Vec<crate::board_parts::BoardChange> {
         self.board
             .iter()
             .filter(|(_, _, part, _)| part != crate::access::BOARD_ACCESS)
             .map(|(i, at, part, state)| {
                 let step = i.map(|i| &self.steps[i]);
-                crate::board::BoardChange {
+                crate::board_parts::BoardChange {
                     at: *at,
                     part: part.clone(),
                     state: state.clone(),

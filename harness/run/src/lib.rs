@@ -4,13 +4,13 @@
 //! build side (harness-build) and the judge (harness-judge), never the
 //! other way round.
 
-pub mod board;
 pub mod check;
 pub mod coverage;
 pub mod guest;
 pub mod html;
 pub mod kcidb;
 pub mod lava;
+pub mod real_board;
 pub mod replay;
 pub mod splitter;
 pub mod supervisor;

@@ -3,7 +3,7 @@
 //! stopped, the virtual board's changes, and the kernel reports.
 
 use super::UnitPage;
-use crate::board::BoardStep;
+use crate::board_parts::BoardStep;
 use crate::expect::StepExpectation;
 use maud::{html, Markup};
 

@@ -217,12 +217,12 @@ mod tests {
 
     /// The person at the emulated board (friendlyarm-init) does what the
     /// prompts steps.sh writes ask, as the judge's control lines say it
-    /// (judge/board.rs), and only for the replay's own nonce (marker.rs):
+    /// (judge/board_parts.rs), and only for the replay's own nonce (marker.rs):
     /// steps.sh's wording, friendlyarm-init's patterns and the Rust
     /// definitions are tied here.
     #[test]
     fn the_person_at_the_emulated_board_does_what_this_runs_prompts_ask() {
-        use crate::judge::board::{step, BoardKeys, BoardStep};
+        use crate::judge::board_parts::{step, BoardKeys, BoardStep};
         use crate::judge::marker::{marker_line, parse_marker, Marker};
         let adc = std::collections::BTreeMap::from([("AIN0".to_string(), 2048)]);
         let keys = BoardKeys {

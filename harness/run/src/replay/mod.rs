@@ -15,14 +15,14 @@
 //! restored; the kernel log is never cleared.
 
 pub mod attach;
-mod board;
+mod board_changes;
 pub mod link;
 pub mod recheck;
 pub mod shell;
 pub mod transfer;
 pub mod vermagic;
 
-use board::ReplayedBoard;
+use board_changes::ReplayedBoard;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
@@ -126,7 +126,7 @@ impl ReplayOptions {
             Some(p) => p.clone(),
             None => {
                 let configs = crate::repo_root().join("configs");
-                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, None, &configs)?
+                crate::real_board::Board::load(&crate::real_board::Board::default_name(&configs)?, None, &configs)?
                     .0
                     .kernel_profile
             }
