@@ -22,6 +22,11 @@ pub(super) struct ReplayedBoard {
 }
 
 impl ReplayedBoard {
+    /// A board just attached to: nothing changed on it yet.
+    pub fn new(shell: BoardShell) -> ReplayedBoard {
+        ReplayedBoard { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false }
+    }
+
     /// Leaves the board as found, as far as it answers; returns what it did
     /// beyond the expected, or could not do.
     pub fn restore(&mut self) -> Vec<String> {

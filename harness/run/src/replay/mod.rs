@@ -332,14 +332,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
     let session = BoardShell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board = ReplayedBoard {
-            shell,
-            files: Vec::new(),
-            devkmsg: None,
-            loaded: Vec::new(),
-            responsive: true,
-            reset: false,
-        };
+        let mut board = ReplayedBoard::new(shell);
         let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
