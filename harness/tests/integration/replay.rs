@@ -66,7 +66,8 @@ fn on_board(pty: &Path, cmd: &str) -> String {
 /// The whole replay against the emulated board: a shell from "Please press
 /// Enter", the copy (base64 here), insmod/rmmod, PASSED with the module's
 /// lines, a transcript that `recheck` judges the same, and a board left as
-/// found.
+/// found; then a module already on the board, and the printf copy through
+/// the binary.
 #[test]
 fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     let board = board();
@@ -142,9 +143,29 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     assert!(!raw.contains(">> /tmp/harness-mmc_byte.ko"), "the module was copied again");
     assert_eq!(on_board(&board.pty, "ls /root/mmc_byte.ko"), "/root/mmc_byte.ko");
     std::fs::remove_dir_all(&run_dir).unwrap();
+    the_printf_transfer_through_the_cli_passes(&board.pty);
 
     board.stop().unwrap();
     common::assert_no_qemu_children();
+}
+
+/// The printf transfer (old busyboxes without base64), through the binary
+/// as `scripts/board-replay` runs it, on the same board: exit 0 and the
+/// printed verdict.
+fn the_printf_transfer_through_the_cli_passes(pty: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
+        .args(["replay", "--serial"])
+        .arg(pty)
+        .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("printf, gzipped where it helps, checked with md5sum"), "{t}");
+    assert!(t.contains("PASS  insmod prints line \"process:insmod\""), "{t}");
+    assert!(t.contains("PASS  rmmod prints line \"mmc exit!\""), "{t}");
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("verdict: PASSED"), "{t}");
 }
 
 /// A module that panics the kernel: CRASHED, as `check` says it, although
@@ -230,28 +251,6 @@ fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &s
     std::fs::remove_file(&record).unwrap();
     let e = replay::recheck(&opts).unwrap_err().to_string();
     assert!(e.contains("only its live verdict exists"), "{e}");
-}
-
-/// The printf transfer (old busyboxes without base64), through the binary
-/// as `scripts/board-replay` runs it: exit 0 and the printed verdict.
-#[test]
-fn replay_with_the_printf_transfer_through_the_cli() {
-    let board = board();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
-        .args(["replay", "--serial"])
-        .arg(&board.pty)
-        .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("printf, gzipped where it helps, checked with md5sum"), "{t}");
-    assert!(t.contains("PASS  insmod prints line \"process:insmod\""), "{t}");
-    assert!(t.contains("PASS  rmmod prints line \"mmc exit!\""), "{t}");
-    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("verdict: PASSED"), "{t}");
-    board.stop().unwrap();
-    common::assert_no_qemu_children();
 }
 
 /// A pty pair standing in for a USB serial adapter: the test holds the
