@@ -637,6 +637,32 @@ mod tests {
         assert_eq!(s.kernel.len(), 3);
     }
 
+    /// The board's parts reach the judge only as `board` markers of this run
+    /// (the model's `changes` file, printed by steps.sh): a kernel line that
+    /// says the same (the model's own storm warning, a marker's words without
+    /// the prefix, another run's marker) is an ordinary line.
+    #[test]
+    fn the_boards_parts_come_from_its_markers_never_from_the_kernel_log() {
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\n\
+             [    2.1] tiny4412-board: interrupt storm on XEINT26: more than 1000 in a second; the line is masked\n\
+             [    2.2] board 2.200000 LED1 on\n\
+             [    2.3] @@harness feedf00dfeedf00d board 2.300000 LED2 on\n\
+             @@N end insmod rc=0\n"),
+            N,
+        );
+        assert_eq!(t.board_changes(), []);
+        assert_eq!(t.step("insmod").unwrap().kernel.len(), 3);
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\n[    2.2] @@N board 2.200000 LED1 on\n@@N end insmod rc=0\n"),
+            N,
+        );
+        let changes = t.board_changes();
+        let got: Vec<(&str, &str, Option<&str>)> =
+            changes.iter().map(|c| (c.part.as_str(), c.state.as_str(), c.step.as_deref())).collect();
+        assert_eq!(got, [("LED1", "on", Some("insmod"))]);
+    }
+
     #[test]
     fn steps_collect_kernel_lines_and_output_apart() {
         let t = Transcript::from_log(

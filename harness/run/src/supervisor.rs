@@ -156,4 +156,45 @@ mod tests {
             script(&["@@begin insmod", "[ 5.0] Kernel panic - not syncing: Fatal exception"], || anyhow::bail!("gone"));
         assert_eq!(drive(&mut w, &mut s).unwrap(), DriveEnd::Ended(RunEnd::Panicked));
     }
+
+    /// `drive` is the one loop that waits for console lines under the
+    /// watch's deadlines: no other file of the harness asks the watch when
+    /// the run expires (every loop that ends a run must), nor its deadline
+    /// by the name `watch`. Comments are skipped; macro bodies are read.
+    #[test]
+    fn no_other_loop_asks_the_watch_for_its_deadlines() {
+        let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/run/ is in harness/");
+        let mut files = Vec::new();
+        for crate_src in ["src", "run/src", "build/src"] {
+            rust_files(&harness.join(crate_src), &mut files);
+        }
+        assert!(files.len() > 50, "the sources were not found: {files:?}");
+        let asking: Vec<String> = files
+            .iter()
+            .filter(|f| !f.ends_with("run/src/supervisor.rs"))
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                let lines: Vec<String> = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| !l.trim_start().starts_with("//"))
+                    .filter(|(_, l)| l.contains(".expire(") || l.contains("watch.deadline()"))
+                    .map(|(n, l)| format!("{}:{}: {}", f.display(), n + 1, l.trim()))
+                    .collect();
+                lines
+            })
+            .collect();
+        assert!(asking.is_empty(), "a loop beside supervisor::drive: {asking:#?}");
+    }
+
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Getting a shell on the board's console, as a state machine with no I/O:
 //! fed what the line holds and the time, [`BoardAttach::next`] says what to
 //! send, to wait, that a shell answered, or why it gives up.
-//! `Shell::attach` (shell.rs) is the loop that reads the link, feeds the
+//! `BoardShell::attach` (shell.rs) is the loop that reads the link, feeds the
 //! machine and sends what it says.
 //!
 //! Whatever the board shows first is answered: a prompt already waiting,
@@ -307,6 +307,18 @@ mod tests {
 
     fn root(password: Option<&str>) -> Login {
         Login { user: "root".into(), password: password.map(String::from) }
+    }
+
+    /// shell.rs feeds this machine, so this file names nothing of shell.rs
+    /// (the two once imported each other). The whole text is read, macro
+    /// bodies too; only comments (and these tests) are skipped.
+    #[test]
+    fn the_attach_machine_names_nothing_of_the_shell_loop() {
+        // The code before these tests, which name what they look for.
+        let (code, _) = include_str!("attach.rs").split_once("\n#[cfg(test)]").unwrap();
+        let code: Vec<&str> = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        let named: Vec<&&str> = code.iter().filter(|l| l.contains("shell::") || l.contains("BoardShell")).collect();
+        assert!(named.is_empty(), "attach.rs names shell.rs: {named:?}");
     }
 
     #[test]
