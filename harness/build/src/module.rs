@@ -768,6 +768,36 @@ mod tests {
         assert!(err.contains("no such directory"), "{err}");
     }
 
+    /// The tutorial's module (kmod/, Rust and its C twin) is an ordinary
+    /// module: nothing in its sources, Kbuild, Makefiles or README names the
+    /// harness, QEMU, the marker protocol or the virtual board. Its
+    /// expect.toml is the harness's file by design, and Cargo.toml's comments
+    /// say why it is stand-alone.
+    #[test]
+    fn the_tutorial_module_knows_nothing_of_the_harness_or_qemu() {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                let name = e.file_name();
+                if p.is_dir() && name != "target" {
+                    walk(&p, out);
+                } else if p.is_file() && !["expect.toml", "Cargo.toml", "Cargo.lock"].contains(&name.to_str().unwrap())
+                {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&crate::repo_root().join("kmod"), &mut files);
+        assert!(files.iter().any(|f| f.ends_with("kmod/shim.c")), "{files:?}");
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap().to_lowercase();
+            for word in ["harness", "qemu", "@@", "nonce", "tiny4412-board", "tiny4412_board"] {
+                assert!(!text.contains(word), "{} names {word:?}", f.display());
+            }
+        }
+    }
+
     #[test]
     fn kbuild_argv_is_the_ordinary_command_whatever_the_makefile() {
         let a = strings(make_argv(Path::new("/run/module"), &kernel(), 2));
