@@ -22,3 +22,44 @@ pub use harness_build::{
     options, packages, patches, plan, prepare, process, profile, program, progress, repo_root, sandbox, timer_guard,
     toolchain,
 };
+
+/// The tests' look at the harness's own code, for the rules the crate graph
+/// cannot hold (which file of a crate may do what).
+#[cfg(test)]
+pub(crate) mod code_scan {
+    use std::path::{Path, PathBuf};
+
+    /// The lines (`file:line: text`) of the command line's, the run side's
+    /// and the build side's Rust files, but the files ending in one of
+    /// `except`, that hold one of `needles`. Comment lines are skipped;
+    /// macro bodies are read like any code.
+    pub fn lines_naming(needles: &[&str], except: &[&str]) -> Vec<String> {
+        let harness = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/run/ is in harness/");
+        let mut files = Vec::new();
+        for src in ["src", "run/src", "build/src"] {
+            rust_files(&harness.join(src), &mut files);
+        }
+        assert!(files.len() > 50, "the sources were not found: {files:?}");
+        let mut found = Vec::new();
+        for f in files.iter().filter(|f| !except.iter().any(|e| f.ends_with(e))) {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (n, l) in text.lines().enumerate() {
+                if !l.trim_start().starts_with("//") && needles.iter().any(|w| l.contains(w)) {
+                    found.push(format!("{}:{}: {}", f.display(), n + 1, l.trim()));
+                }
+            }
+        }
+        found
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}

@@ -163,38 +163,7 @@ mod tests {
     /// by the name `watch`. Comments are skipped; macro bodies are read.
     #[test]
     fn no_other_loop_asks_the_watch_for_its_deadlines() {
-        let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/run/ is in harness/");
-        let mut files = Vec::new();
-        for crate_src in ["src", "run/src", "build/src"] {
-            rust_files(&harness.join(crate_src), &mut files);
-        }
-        assert!(files.len() > 50, "the sources were not found: {files:?}");
-        let asking: Vec<String> = files
-            .iter()
-            .filter(|f| !f.ends_with("run/src/supervisor.rs"))
-            .flat_map(|f| {
-                let text = std::fs::read_to_string(f).unwrap();
-                let lines: Vec<String> = text
-                    .lines()
-                    .enumerate()
-                    .filter(|(_, l)| !l.trim_start().starts_with("//"))
-                    .filter(|(_, l)| l.contains(".expire(") || l.contains("watch.deadline()"))
-                    .map(|(n, l)| format!("{}:{}: {}", f.display(), n + 1, l.trim()))
-                    .collect();
-                lines
-            })
-            .collect();
+        let asking = crate::code_scan::lines_naming(&[".expire(", "watch.deadline()"], &["run/src/supervisor.rs"]);
         assert!(asking.is_empty(), "a loop beside supervisor::drive: {asking:#?}");
-    }
-
-    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                rust_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push(p);
-            }
-        }
     }
 }
