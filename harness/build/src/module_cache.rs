@@ -307,5 +307,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(next.join("a.o")).unwrap(), "not kept", "the objects come back too");
         assert!(next.join("modules.order").is_file() && next.join("m.c").is_file());
         assert_eq!(std::fs::read_to_string(&next_log).unwrap(), "WARNING: x\n");
+        // The run's copy is its own: the entry removed (cache gc, a newer
+        // build of the group), the run still has its modules.
+        std::fs::remove_dir_all(&e.dir).unwrap();
+        assert_eq!(std::fs::read_to_string(next.join("sub/a.ko")).unwrap(), "ko", "the module went with the cache");
+        assert_eq!(std::fs::read_to_string(&next_log).unwrap(), "WARNING: x\n");
     }
 }
