@@ -198,6 +198,31 @@ mod tests {
         }
     }
 
+    /// The terminal lent is raw, and back as it was after the drop, and
+    /// after `restore` alone (the signal handler's path, which runs no
+    /// drops). A pseudo-terminal stands in for the user's, on stdin (each
+    /// test is a process of its own under nextest; stdin is put back).
+    #[test]
+    fn the_terminal_is_raw_while_lent_and_put_back_on_drop_and_by_restore() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let stdin = nix::unistd::dup(std::io::stdin()).unwrap();
+        nix::unistd::dup2_stdin(&pty.slave).unwrap();
+        let canonical =
+            || termios::tcgetattr(std::io::stdin().as_fd()).unwrap().local_flags.contains(termios::LocalFlags::ICANON);
+        assert!(canonical(), "a new pseudo-terminal edits lines");
+        let raw = RawTerminal::enter().unwrap();
+        assert!(!canonical(), "raw while lent");
+        drop(raw);
+        let after_drop = canonical();
+        std::mem::forget(RawTerminal::enter().unwrap());
+        assert!(!canonical(), "raw while lent");
+        restore();
+        let after_restore = canonical();
+        nix::unistd::dup2_stdin(&stdin).unwrap();
+        assert!(after_drop, "the drop left the terminal raw");
+        assert!(after_restore, "restore left the terminal raw");
+    }
+
     /// A paste arrives in one read; smdkc210's UART keeps only what comes in
     /// bursts of at most CHUNK bytes, GAP apart, so that is how it is sent.
     #[test]
