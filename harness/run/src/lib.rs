@@ -52,6 +52,36 @@ pub(crate) mod code_scan {
         found
     }
 
+    /// Each public type of the workspace's four crates has a name of its
+    /// own, which says what it is where two would otherwise repeat (a
+    /// `Stop` of a process group, of a background program, of the drive
+    /// loop). A re-export is the same type, and is not a definition here.
+    #[test]
+    fn no_two_public_types_share_a_name() {
+        let harness = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/run/ is in harness/");
+        let mut files = Vec::new();
+        for src in ["src", "run/src", "build/src", "judge/src"] {
+            rust_files(&harness.join(src), &mut files);
+        }
+        let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for f in &files {
+            for (n, l) in std::fs::read_to_string(f).unwrap().lines().enumerate() {
+                let l = l.trim_start();
+                let Some(rest) = ["pub ", "pub(crate) ", "pub(super) "].iter().find_map(|p| l.strip_prefix(p)) else {
+                    continue;
+                };
+                let Some((kind, rest)) = rest.split_once(' ') else { continue };
+                if ["struct", "enum", "type", "trait"].contains(&kind) {
+                    let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    seen.entry(name).or_default().push(format!("{}:{}", f.display(), n + 1));
+                }
+            }
+        }
+        assert!(seen.len() > 100, "the types were not found: {}", seen.len());
+        let twice: Vec<_> = seen.iter().filter(|(_, at)| at.len() > 1).collect();
+        assert!(twice.is_empty(), "public types sharing a name: {twice:#?}");
+    }
+
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
