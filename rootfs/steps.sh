@@ -12,7 +12,7 @@
 #   HARNESS_GCOV   the kernel's gcov directory (default /sys/kernel/debug/gcov)
 #   HARNESS_ROOT   where the census finds /proc, /sys and /dev (default: /;
 #                  a directory of stand-ins for the host-side tests)
-#   HARNESS_CENSUS the compiled census (rootfs/census.c), if there is one
+#   HARNESS_CENSUS the compiled census (rootfs/programs/census.c), if there is one
 
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
@@ -689,7 +689,7 @@ harness_census() {
 # (and compares it with FIRST's).
 harness_census_run() {
     # The QEMU guest's compiled census prints what the two functions below
-    # print (rootfs/census.c, a test holds it to them), in a fifth of the
+    # print (rootfs/programs/census.c, a test holds it to them), in a fifth of the
     # emulated time; a board runs the functions.
     if [ -n "$HARNESS_CENSUS" ]; then
         "$HARNESS_CENSUS" "$HARNESS_ROOT" > "$2" || return $?

@@ -52,7 +52,7 @@ pub struct Guest<'a> {
     /// The loader that makes one init_module per insmod (`loader.rs`),
     /// as /harness/insmod; busybox's insmod without it.
     pub loader: Option<&'a Path>,
-    /// The compiled census (`rootfs/census.c`), as /harness/census;
+    /// The compiled census (`rootfs/programs/census.c`), as /harness/census;
     /// steps.sh's shell functions without it.
     pub census: Option<&'a Path>,
 }
