@@ -196,9 +196,8 @@ mod tests {
     fn the_board_archive_has_its_own_init_and_no_steps() {
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", Some(b"KO".to_vec())).unwrap();
         let init = e.iter().find(|x| x.path() == "init").expect("init");
-        assert!(
-            matches!(init, CpioMember::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst"))
-        );
+        let CpioMember::File { mode, data, .. } = init else { panic!("init is not a file: {init:?}") };
+        assert!(*mode == 0o755 && String::from_utf8_lossy(data).contains("askfirst"));
         assert!(
             !e.iter().any(|x| x.path().starts_with("harness")),
             "a board has no harness files until the replay sends them"
