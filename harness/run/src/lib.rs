@@ -82,6 +82,49 @@ pub(crate) mod code_scan {
         assert!(twice.is_empty(), "public types sharing a name: {twice:#?}");
     }
 
+    /// `configs/` is data: no profile, board, fragment or source package it
+    /// names is written in the harness's code (tests aside), but the default
+    /// profile's name, and the fragment `--coverage` adds. LAVA's device type
+    /// `tiny4412` is LAVA's name (its template's), not the board file's.
+    #[test]
+    fn no_name_of_configs_is_written_in_code_but_the_defaults() {
+        let configs = crate::repo_root().join("configs");
+        let stems = |dir: &str| -> Vec<String> {
+            let files = std::fs::read_dir(configs.join(dir)).unwrap().flatten();
+            files.map(|e| e.file_name().to_string_lossy().trim_end_matches(".toml").to_string()).collect()
+        };
+        let mut names: Vec<String> = [stems("profiles"), stems("boards"), stems("fragments")].concat();
+        for p in crate::profile::Profile::available(&configs) {
+            let text = std::fs::read_to_string(configs.join("profiles").join(format!("{p}.toml"))).unwrap();
+            let package = text.lines().find_map(|l| l.strip_prefix("source_package = ")).map(|v| v.trim_matches('"'));
+            names.extend(package.map(String::from));
+        }
+        assert!(names.len() > 20, "{names:?}");
+        let allowed = [
+            ("build/src/options.rs", "exynos4210"),
+            ("build/src/prepare.rs", "coverage.config"),
+            ("judge/src/lava.rs", "tiny4412"),
+            ("run/src/lava.rs", "tiny4412"),
+        ];
+        let mut files = Vec::new();
+        for src in ["src", "run/src", "build/src", "judge/src"] {
+            rust_files(&crate::repo_root().join("harness").join(src), &mut files);
+        }
+        let mut found = Vec::new();
+        for f in files.iter().filter(|f| !f.ends_with("tests.rs")) {
+            let text = std::fs::read_to_string(f).unwrap();
+            let code = text.split("\n#[cfg(test)]").next().unwrap();
+            for l in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for n in names.iter().filter(|n| l.contains(&format!("\"{n}\""))) {
+                    if !allowed.iter().any(|(file, name)| f.ends_with(file) && n == name) {
+                        found.push(format!("{}: {n}: {}", f.display(), l.trim()));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "names of configs/ in code: {found:#?}");
+    }
+
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
