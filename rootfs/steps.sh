@@ -12,7 +12,7 @@
 #   HARNESS_GCOV   the kernel's gcov directory (default /sys/kernel/debug/gcov)
 #   HARNESS_ROOT   where the census finds /proc, /sys and /dev (default: /;
 #                  a directory of stand-ins for the host-side tests)
-#   HARNESS_CENSUS the compiled census (rootfs/census.c), if there is one
+#   HARNESS_CENSUS the compiled census (rootfs/programs/census.c), if there is one
 
 HARNESS_KMEMLEAK=/sys/kernel/debug/kmemleak
 # The virtual board's files (compat35/board/tiny4412_board.c), in the QEMU
@@ -766,7 +766,7 @@ harness_census() {
 # (and compares it with FIRST's).
 harness_census_run() {
     # The QEMU guest's compiled census prints what the two functions below
-    # print (rootfs/census.c, a test holds it to them), in a fifth of the
+    # print (rootfs/programs/census.c, a test holds it to them), in a fifth of the
     # emulated time, and compares it with FIRST's itself (exit 0: the
     # same, 3: not); a board runs the functions and cmp.
     if [ -n "$HARNESS_CENSUS" ]; then

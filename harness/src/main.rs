@@ -297,14 +297,14 @@ fn cache(c: CacheCommand) -> anyhow::Result<()> {
 }
 
 fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::Result<()> {
-    use harness::kernel::{cache_key, BuildOptions, Source};
+    use harness::kernel::{cache_key, BuildOptions, KernelSource};
     use harness::profile::Profile;
     let configs = harness::repo_root().join("configs");
     let named = !profiles.is_empty();
     if profiles.is_empty() {
         profiles = Profile::available(&configs);
     }
-    let source = Source::resolve(kernel_src.as_deref())?;
+    let source = KernelSource::resolve(kernel_src.as_deref())?;
     let mut keys = Vec::new();
     for name in &profiles {
         let p = Profile::load(name, &configs)?;
@@ -324,7 +324,7 @@ fn cache_key(mut profiles: Vec<String>, kernel_src: Option<PathBuf>) -> anyhow::
 }
 
 fn board_image(a: BoardImageArgs) -> anyhow::Result<()> {
-    use harness::board::{build_image, Board};
+    use harness::real_board::{build_image, Board};
     let root = harness::repo_root();
     let name = match &a.board {
         Some(b) => b.clone(),

@@ -16,7 +16,7 @@
 //! name it (or the module imports it) and the index does not hold it.
 
 // The finding itself is a pure type the judge reads (judge/lack.rs).
-pub use crate::judge::lack::{Kind, Lack};
+pub use crate::judge::lack::{Lack, NameKind};
 use crate::kernel::Kernel;
 use crate::process;
 use crate::sandbox::{Policy, Sandbox};
@@ -39,13 +39,13 @@ const VERSION_H: &str = "/* The board's Linux 3.5 (written by the harness for it
 
 /// How a name appears in the board's tree (the index's letters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Entry {
+pub struct IndexEntry {
     pub kinds: String,
     /// The header it first appears in.
     pub header: Option<String>,
 }
 
-impl Entry {
+impl IndexEntry {
     fn has(&self, k: char) -> bool {
         self.kinds.contains(k)
     }
@@ -57,9 +57,9 @@ impl Entry {
     /// Whether the board's headers have the name in the role `kind` needs:
     /// a type as a type (3.5 has `proc_ops` only as a parameter's name), a
     /// call as a function or macro.
-    fn serves(&self, kind: Kind, call: bool) -> bool {
+    fn serves(&self, kind: NameKind, call: bool) -> bool {
         match kind {
-            Kind::Type => self.has('t') || self.has('m'),
+            NameKind::Type => self.has('t') || self.has('m'),
             _ if call => self.has('f') || self.has('m'),
             _ => true,
         }
@@ -71,7 +71,7 @@ impl Entry {
 pub struct Index {
     /// The board's defconfig the index was made with (what "leaves out" means).
     pub defconfig: String,
-    pub names: HashMap<String, Entry>,
+    pub names: HashMap<String, IndexEntry>,
 }
 
 impl Index {
@@ -95,7 +95,7 @@ impl Index {
                 bail!("{origin}: malformed line {l:?}: remake it with scripts/index-linux35");
             };
             let header = cols.next().and_then(|n| n.parse::<usize>().ok()).and_then(|n| files.get(n).cloned());
-            names.insert(name.to_string(), Entry { kinds: kinds.to_string(), header });
+            names.insert(name.to_string(), IndexEntry { kinds: kinds.to_string(), header });
         }
         if names.len() != n_names {
             bail!(
@@ -106,7 +106,7 @@ impl Index {
         Ok(Index { defconfig, names })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Entry> {
+    pub fn get(&self, name: &str) -> Option<&IndexEntry> {
         self.names.get(name)
     }
 }
@@ -126,13 +126,13 @@ struct FormsFile {
 }
 
 /// The index and the forms, as shipped in configs/.
-pub struct Board {
+pub struct BoardApiTables {
     pub index: Index,
     forms: Vec<Form>,
 }
 
 /// The shipped index and forms (configs/).
-pub fn load(configs: &Path) -> Result<Board> {
+pub fn load(configs: &Path) -> Result<BoardApiTables> {
     let path = configs.join(INDEX);
     let file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut text = String::new();
@@ -144,13 +144,13 @@ pub fn load(configs: &Path) -> Result<Board> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let forms: FormsFile =
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    Ok(Board { index, forms: forms.name })
+    Ok(BoardApiTables { index, forms: forms.name })
 }
 
 /// The shipped index, read once per process: a run checks each of its
 /// module directories, and reading the index takes about a second.
-fn shipped() -> Result<&'static Board> {
-    static BOARD: std::sync::OnceLock<Board> = std::sync::OnceLock::new();
+fn shipped() -> Result<&'static BoardApiTables> {
+    static BOARD: std::sync::OnceLock<BoardApiTables> = std::sync::OnceLock::new();
     if let Some(b) = BOARD.get() {
         return Ok(b);
     }
@@ -159,7 +159,7 @@ fn shipped() -> Result<&'static Board> {
 }
 
 /// One preprocessed unit: its text, and whose each of its files is.
-pub struct Unit<'a> {
+pub struct PreprocessedUnit<'a> {
     pub text: &'a str,
     /// The module's directory: places are given relative to it.
     pub own_dir: &'a str,
@@ -171,7 +171,7 @@ pub struct Unit<'a> {
     pub kernel_dirs: &'a [String],
 }
 
-impl Unit<'_> {
+impl PreprocessedUnit<'_> {
     /// Whether lines of `file` (as a line marker names it) are the module's.
     fn own(&self, file: &str) -> bool {
         file.starts_with('/') && !self.kernel_dirs.iter().any(|d| file.starts_with(d.as_str()))
@@ -433,7 +433,7 @@ impl Define {
 
 /// Reads one preprocessed unit: GCC's line markers say which file each
 /// line is from. The kernel's lines go to `out`, the module's to `own`.
-fn scan(unit: &Unit, out: &mut Scan, own: &mut Own) {
+fn scan(unit: &PreprocessedUnit, out: &mut Scan, own: &mut Own) {
     let (mut file, mut line_no, mut in_comment, mut is_own) = (String::new(), 0usize, false, false);
     let mut typedef = Typedef::default();
     // A directive continued on the next line (`\`): an own #define's
@@ -671,14 +671,14 @@ fn header_tokens(toks: &[String], typedef: &mut Typedef, out: &mut Scan) {
     }
 }
 
-impl Board {
+impl BoardApiTables {
     /// The names the module's own lines in `units` use that the board
     /// lacks, each once with all its places, in the order first used.
     /// `imports` are the module's undefined symbols (what it needs
     /// exported). A name the module defines anywhere in its units is its
     /// own in all of them (a header of its own declares what another of its
     /// files defines).
-    pub fn lacks(&self, units: &[Unit], imports: &[String]) -> Vec<Lack> {
+    pub fn lacks(&self, units: &[PreprocessedUnit], imports: &[String]) -> Vec<Lack> {
         let (mut s, mut own) = (Scan::default(), Own::default());
         for unit in units {
             let mut unit_own = Own::default();
@@ -722,7 +722,7 @@ impl Board {
     }
 
     /// Whether one use is of a name the board lacks, and of which kind.
-    fn judge(&self, u: &Use, s: &Scan, imports: &[String]) -> Option<(Kind, Option<String>)> {
+    fn judge(&self, u: &Use, s: &Scan, imports: &[String]) -> Option<(NameKind, Option<String>)> {
         let defconfig = &self.index.defconfig;
         let imported = imports.contains(&u.name);
         let member = u.before == "." || u.before == "->";
@@ -737,15 +737,15 @@ impl Board {
             return None;
         }
         let kind = if member {
-            Kind::StructMember
+            NameKind::StructMember
         } else if kernel_macro {
-            Kind::Macro
+            NameKind::Macro
         } else if ["struct", "union", "enum"].contains(&u.before.as_str()) || s.header_typedefs.contains(&u.name) {
-            Kind::Type
+            NameKind::Type
         } else if u.call || imported {
-            Kind::Function
+            NameKind::Function
         } else {
-            Kind::Name
+            NameKind::Name
         };
         match self.index.get(&u.name) {
             None => Some((kind, None)),
@@ -759,7 +759,7 @@ impl Board {
             // against the module: 3.5 makes some exports with macros, e.g.
             // param_set_int's, which a reading of the text does not see.)
             Some(e) if imported && e.has('E') && !e.has('e') && !e.compiled_in() => Some((
-                Kind::ExportedSymbol,
+                NameKind::ExportedSymbol,
                 Some(format!(
                     "the board exports it only from code its {defconfig} leaves out: insmod would fail \
                     with \"Unknown symbol\""
@@ -854,7 +854,7 @@ fn preprocess_argv(argv: &[String], version_dir: &Path, out: &Path) -> Vec<OsStr
 
 /// The check for a module built in `dir` (the copy, after kbuild): each C
 /// unit preprocessed in the sandbox as the board's compiler would see it,
-/// then [`Board::lacks`]. `work` holds the outputs.
+/// then [`BoardApiTables::lacks`]. `work` holds the outputs.
 pub fn check(
     dir: &Path,
     built_in: &Path,
@@ -893,7 +893,8 @@ pub fn check(
         .iter()
         .map(|d| format!("{}/", d.display().to_string().trim_end_matches('/')))
         .collect();
-    let units: Vec<Unit> = texts.iter().map(|t| Unit { text: t, own_dir: &own, kernel_dirs: &kernel_dirs }).collect();
+    let units: Vec<PreprocessedUnit> =
+        texts.iter().map(|t| PreprocessedUnit { text: t, own_dir: &own, kernel_dirs: &kernel_dirs }).collect();
     Ok(board.lacks(&units, imports))
 }
 
@@ -901,7 +902,7 @@ pub fn check(
 /// (`static int key_init(void)` against `<linux/key.h>`'s): when the
 /// board's 3.5 declares it too, renaming is the fix on both kernels. Each
 /// such name once, as a sentence for the build error's explanations.
-pub fn clashes(board: &Board, log: &str) -> Vec<String> {
+pub fn clashes(board: &BoardApiTables, log: &str) -> Vec<String> {
     // gcc quotes with ‘…’ in a UTF-8 locale and '…' in the C one.
     let patterns = [
         r"error: conflicting types for ['‘](\w+)['’]",
@@ -939,8 +940,8 @@ mod tests {
     use std::sync::OnceLock;
 
     /// The shipped index and forms: the facts the check runs on.
-    fn board() -> &'static Board {
-        static BOARD: OnceLock<Board> = OnceLock::new();
+    fn board() -> &'static BoardApiTables {
+        static BOARD: OnceLock<BoardApiTables> = OnceLock::new();
         BOARD.get_or_init(|| load(&crate::repo_root().join("configs")).unwrap_or_else(|e| panic!("{e:#}")))
     }
 
@@ -951,7 +952,7 @@ mod tests {
     fn lacks_of(headers: &str, module: &str) -> Vec<Lack> {
         let text = format!("# 1 \"/k/include/linux/x.h\" 1\n{headers}\n# 1 \"/m/hello.c\"\n{module}\n");
         let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
-        board().lacks(&[Unit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[])
+        board().lacks(&[PreprocessedUnit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[])
     }
 
     fn names(lacks: &[Lack]) -> Vec<&str> {
@@ -996,12 +997,12 @@ static int __init hello_init(void)
         let (setup, ops, ts) = (find("timer_setup"), find("proc_ops"), find("ktime_get_real_ts64"));
         assert_eq!(
             (setup.kind, setup.at.as_slice(), setup.since.as_deref()),
-            (Kind::Macro, &["hello.c:13".to_string()][..], Some("4.14"))
+            (NameKind::Macro, &["hello.c:13".to_string()][..], Some("4.14"))
         );
         assert!(setup.instead.as_deref().unwrap().starts_with("setup_timer(t, fn, data)"), "{setup}");
-        assert_eq!((ops.kind, ops.since.as_deref()), (Kind::Type, Some("5.6")));
+        assert_eq!((ops.kind, ops.since.as_deref()), (NameKind::Type, Some("5.6")));
         assert!(ops.instead.as_deref().unwrap().starts_with("struct file_operations"), "{ops}");
-        assert_eq!((ts.kind, ts.at[0].as_str(), ts.since.as_deref()), (Kind::Function, "hello.c:5", Some("3.17")));
+        assert_eq!((ts.kind, ts.at[0].as_str(), ts.since.as_deref()), (NameKind::Function, "hello.c:5", Some("3.17")));
         assert!(ts.instead.as_deref().unwrap().starts_with("getnstimeofday(&ts)"), "{ts}");
         // The text names the version and the form.
         let shown = setup.to_string();
@@ -1052,7 +1053,7 @@ maple_tree:
         let lacks =
             lacks_of(OWN_HEADERS, "static int f(struct pinctrl_desc *d)\n{\n\treturn d->npins + !!d->fwnode;\n}");
         assert_eq!(names(&lacks), ["pinctrl_desc", "npins", "fwnode"]);
-        assert_eq!((lacks[0].kind, lacks[1].kind), (Kind::Type, Kind::StructMember));
+        assert_eq!((lacks[0].kind, lacks[1].kind), (NameKind::Type, NameKind::StructMember));
     }
 
     /// kmod's `__attribute__((noreturn))`: GCC's words and what an
@@ -1077,7 +1078,7 @@ maple_tree:
         let headers = "#define __ro_after_init __attribute__((__section__(\".data..ro_after_init\")))";
         let lacks = lacks_of(headers, "static int debug __ro_after_init;");
         assert_eq!(names(&lacks), ["__ro_after_init"]);
-        assert_eq!(lacks[0].kind, Kind::Macro);
+        assert_eq!(lacks[0].kind, NameKind::Macro);
     }
 
     /// A module's own macro body counts (it is the module's code), and a
@@ -1092,8 +1093,8 @@ maple_tree:
         let b =
             format!("# 1 \"/k/x.h\"\n{OWN_HEADERS}\n# 1 \"/m/b.c\"\nint g(struct own_s *s) {{ return s->folio; }}\n");
         let units = [
-            Unit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
-            Unit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
+            PreprocessedUnit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
+            PreprocessedUnit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
         ];
         assert_eq!(names(&board().lacks(&units, &[])), Vec::<&str>::new());
     }
@@ -1104,7 +1105,7 @@ maple_tree:
     #[test]
     fn lines_are_the_module_s_unless_the_kernel_s() {
         let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
-        let u = Unit { text: "", own_dir: "/w/module", kernel_dirs: &dirs };
+        let u = PreprocessedUnit { text: "", own_dir: "/w/module", kernel_dirs: &dirs };
         assert!(u.own("/w/module/led.c") && u.own("/w/include/board.h"));
         assert!(!u.own("/k/include/linux/timer.h") && !u.own("/layer/include/compat35/timer.h"));
         assert!(!u.own("./arch/arm/include/generated/asm/x.h") && !u.own("<built-in>") && !u.own("<command-line>"));

@@ -139,7 +139,7 @@ pub fn touch(entry: &Path) {
 
 /// One published kernel build in the cache.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct CachedKernel {
     pub path: PathBuf,
     /// The profile it was built for (the name before the key).
     pub profile: String,
@@ -149,7 +149,7 @@ pub struct Entry {
 }
 
 /// The published kernel builds, most recently used first.
-pub fn entries() -> Result<Vec<Entry>> {
+pub fn entries() -> Result<Vec<CachedKernel>> {
     let kernels = root().join("kernels");
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir(&kernels) else { return Ok(out) };
@@ -163,7 +163,7 @@ pub fn entries() -> Result<Vec<Entry>> {
         let stamp = root().join("last-used").join(&name);
         let last_used =
             stamp.metadata().or_else(|_| path.metadata()).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
-        out.push(Entry { bytes: dir_size(&path), path, profile: profile.to_string(), last_used });
+        out.push(CachedKernel { bytes: dir_size(&path), path, profile: profile.to_string(), last_used });
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.last_used));
     Ok(out)
@@ -187,11 +187,11 @@ fn dir_size(dir: &Path) -> u64 {
 /// The entries `gc` removes: all but the `keep` most recently used of each
 /// profile, and, with `older_than`, any not used for that long. Pure.
 pub fn to_collect(
-    entries: &[Entry],
+    entries: &[CachedKernel],
     keep: usize,
     older_than: Option<Duration>,
     now: std::time::SystemTime,
-) -> Vec<Entry> {
+) -> Vec<CachedKernel> {
     let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut out = Vec::new();
     for e in entries {
@@ -217,7 +217,7 @@ pub fn snapshots() -> PathBuf {
 
 /// Removes `entry` under its lock (never one being built), and the guests
 /// saved from it.
-pub fn remove(entry: &Entry) -> Result<()> {
+pub fn remove(entry: &CachedKernel) -> Result<()> {
     let name = entry.path.file_name().context("cache entry has no name")?.to_string_lossy().into_owned();
     let _lock = lock(&entry.path.with_file_name(format!("{name}.lock")), "removing a cache entry")?;
     std::fs::remove_dir_all(&entry.path).with_context(|| format!("removing {}", entry.path.display()))?;
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn gc_keeps_the_newest_of_each_profile_and_drops_the_stale() {
         let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let e = |profile: &str, key: &str, age_days: u64| Entry {
+        let e = |profile: &str, key: &str, age_days: u64| CachedKernel {
             path: PathBuf::from(format!("/c/kernels/{profile}-{key}")),
             profile: profile.into(),
             bytes: 1,
@@ -288,7 +288,7 @@ mod tests {
         // Most recently used first, as entries() gives them.
         let all =
             [e("exynos4210", "a", 0), e("exynos4210", "b", 3), e("vexpress-a9", "c", 40), e("exynos4210", "d", 50)];
-        let names = |v: Vec<Entry>| v.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>();
+        let names = |v: Vec<CachedKernel>| v.iter().map(|x| x.path.display().to_string()).collect::<Vec<_>>();
         assert_eq!(names(to_collect(&all, 1, None, t0)), ["/c/kernels/exynos4210-b", "/c/kernels/exynos4210-d"]);
         assert_eq!(
             names(to_collect(&all, 2, Some(Duration::from_secs(30 * 86400)), t0)),

@@ -24,14 +24,14 @@ pub const RECIPE: &str = concat!("kernel-recipe-2 harness-", env!("CARGO_PKG_VER
 
 /// Where the kernel source comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum KernelSource {
     Tarball(PathBuf),
     Tree(PathBuf),
 }
 
-impl Source {
+impl KernelSource {
     /// Resolves `--kernel-src`, or the newest Debian `linux-source-*` tarball.
-    pub fn resolve(arg: Option<&Path>) -> Result<Source> {
+    pub fn resolve(arg: Option<&Path>) -> Result<KernelSource> {
         let Some(p) = arg else {
             return default_tarball().context(
                 "no kernel source given and no /usr/src/linux-source-*.tar.xz found: \
@@ -45,9 +45,9 @@ impl Source {
             if !ok {
                 bail!("--kernel-src {}: not a kernel tree (no top-level Makefile, Kconfig and arch/)", p.display());
             }
-            Ok(Source::Tree(p))
+            Ok(KernelSource::Tree(p))
         } else if is_tarball(&p) {
-            Ok(Source::Tarball(p))
+            Ok(KernelSource::Tarball(p))
         } else {
             bail!(
                 "--kernel-src {}: expected a kernel tree or a .tar, .tar.xz, .tar.gz or .tar.bz2 tarball",
@@ -59,12 +59,12 @@ impl Source {
     /// A string that changes whenever the source does.
     fn identity(&self) -> Result<String> {
         match self {
-            Source::Tarball(p) => {
+            KernelSource::Tarball(p) => {
                 let m = p.metadata().with_context(|| format!("reading {}", p.display()))?;
                 let mtime = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
                 Ok(format!("tarball:{}:{}:{}", p.display(), m.len(), mtime.as_nanos()))
             }
-            Source::Tree(p) => Ok(format!("tree:{}:{}", p.display(), tree_fingerprint(p)?)),
+            KernelSource::Tree(p) => Ok(format!("tree:{}:{}", p.display(), tree_fingerprint(p)?)),
         }
     }
 }
@@ -76,8 +76,8 @@ fn is_tarball(p: &Path) -> bool {
 
 /// Debian installs `/usr/src/linux-source-X.Y.tar.xz`; Ubuntu
 /// `/usr/src/linux-source-X.Y.Z/linux-source-X.Y.Z.tar.bz2`. Take the newest.
-fn default_tarball() -> Option<Source> {
-    newest_source_tarball(Path::new("/usr/src")).map(Source::Tarball)
+fn default_tarball() -> Option<KernelSource> {
+    newest_source_tarball(Path::new("/usr/src")).map(KernelSource::Tarball)
 }
 
 /// The newest `linux-source-*` tarball under `usr_src`, in either layout.
@@ -159,7 +159,7 @@ impl Kernel {
 
 /// Options that change which kernel is built.
 pub struct BuildOptions<'a> {
-    pub source: &'a Source,
+    pub source: &'a KernelSource,
     pub cross_compile: &'a str,
     pub configs_dir: &'a Path,
     pub jobs: usize,
@@ -226,12 +226,12 @@ pub fn get(profile: &Profile, opts: &BuildOptions) -> Result<Kernel> {
 /// the user must give (FriendlyARM's 3.5: `kernel.source`), the one its
 /// environment variable names; none is an error for such a profile, which
 /// says how to get one. `None`: the default (Debian's) source.
-pub fn profile_source(profile: &Profile, arg: Option<&Path>) -> Result<Option<Source>> {
+pub fn profile_source(profile: &Profile, arg: Option<&Path>) -> Result<Option<KernelSource>> {
     let spec = profile.kernel.source.as_ref();
     let from_env = spec.and_then(|s| std::env::var_os(&s.env).filter(|v| !v.is_empty()).map(|v| (s, PathBuf::from(v))));
     let source = match (arg, from_env) {
-        (Some(p), _) => Source::resolve(Some(p))?,
-        (None, Some((s, p))) => Source::resolve(Some(&p)).with_context(|| {
+        (Some(p), _) => KernelSource::resolve(Some(p))?,
+        (None, Some((s, p))) => KernelSource::resolve(Some(&p)).with_context(|| {
             format!(
                 "${} names the {} profile's kernel \
             source",
@@ -250,7 +250,7 @@ pub fn profile_source(profile: &Profile, arg: Option<&Path>) -> Result<Option<So
             ),
         },
     };
-    if let (Some(s), Source::Tree(t)) = (spec, &source) {
+    if let (Some(s), KernelSource::Tree(t)) = (spec, &source) {
         check_version(t, &s.version, &profile.name)?;
     }
     Ok(Some(source))
@@ -280,11 +280,11 @@ fn prepared_tree(profile: &Profile, opts: &BuildOptions, root: &Path) -> Result<
     let version = profile.kernel.source.as_ref().map(|s| s.version.clone());
     crate::patches::patched_tree(&opts.source.identity()?, &series, root, |dest, logs| {
         match opts.source {
-            Source::Tarball(t) => {
+            KernelSource::Tarball(t) => {
                 let tmp = dest.parent().context("a patched tree has a parent")?;
                 extract(t, tmp, logs)?;
             }
-            Source::Tree(t) => crate::patches::copy_tree(t, dest, logs)?,
+            KernelSource::Tree(t) => crate::patches::copy_tree(t, dest, logs)?,
         }
         match &version {
             Some(v) => check_version(dest, v, &profile.name),
@@ -295,10 +295,10 @@ fn prepared_tree(profile: &Profile, opts: &BuildOptions, root: &Path) -> Result<
 
 /// The source tree to build from: the tree itself, or the tarball extracted
 /// once into the cache.
-fn source_tree(source: &Source, root: &Path) -> Result<PathBuf> {
+fn source_tree(source: &KernelSource, root: &Path) -> Result<PathBuf> {
     let tarball = match source {
-        Source::Tree(p) => return Ok(p.clone()),
-        Source::Tarball(p) => p,
+        KernelSource::Tree(p) => return Ok(p.clone()),
+        KernelSource::Tarball(p) => p,
     };
     let entry = root.join("sources").join(format!("{}-{}", stem(tarball), cache::digest([source.identity()?])));
     // The log is outside the temporary, which a failed extraction removes.
@@ -523,14 +523,14 @@ mod tests {
 
     #[test]
     fn bad_kernel_src_paths_are_explained() {
-        let err = Source::resolve(Some(Path::new("/no/such/linux"))).unwrap_err().to_string();
+        let err = KernelSource::resolve(Some(Path::new("/no/such/linux"))).unwrap_err().to_string();
         assert!(err.contains("--kernel-src /no/such/linux: no such file"), "{err}");
         let dir = tempfile::tempdir().unwrap();
-        let err = Source::resolve(Some(dir.path())).unwrap_err().to_string();
+        let err = KernelSource::resolve(Some(dir.path())).unwrap_err().to_string();
         assert!(err.contains("not a kernel tree"), "{err}");
         let f = dir.path().join("notes.txt");
         std::fs::write(&f, "x").unwrap();
-        let err = Source::resolve(Some(&f)).unwrap_err().to_string();
+        let err = KernelSource::resolve(Some(&f)).unwrap_err().to_string();
         assert!(err.contains("expected a kernel tree or a .tar"), "{err}");
     }
 
@@ -545,7 +545,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(st.success());
-        let src = Source::resolve(Some(&tar)).unwrap();
+        let src = KernelSource::resolve(Some(&tar)).unwrap();
         let cache = dir.path().join("cache");
         let err = source_tree(&src, &cache).unwrap_err().to_string();
         assert!(err.contains("not a kernel source tarball"), "{err}");
@@ -559,7 +559,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tar = dir.path().join("linux-source-9.9.tar.xz");
         std::fs::write(&tar, "not xz data").unwrap();
-        let src = Source::resolve(Some(&tar)).unwrap();
+        let src = KernelSource::resolve(Some(&tar)).unwrap();
         let err = format!("{:#}", source_tree(&src, &dir.path().join("cache")).unwrap_err());
         // The temporary the extraction ran in is gone; the log it names is not.
         let log = err

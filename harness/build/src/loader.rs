@@ -1,4 +1,4 @@
-//! The QEMU guest's module loader (`rootfs/insmod.c`): one init_module(2)
+//! The QEMU guest's module loader (`rootfs/programs/insmod.c`): one init_module(2)
 //! per load, as the board's busybox makes on Linux 3.5. busybox's own insmod
 //! tries finit_module(2) first and falls back to init_module(2) on any
 //! failure, so on 6.x a module whose init fails had its init run twice.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// The loader's source, in the guest's own folder.
 pub fn source() -> PathBuf {
-    crate::repo_root().join("rootfs").join("insmod.c")
+    crate::repo_root().join("rootfs/programs/insmod.c")
 }
 
 /// gcc's arguments for the loader: static and freestanding (no C library:
@@ -31,34 +31,34 @@ pub fn get(cross_compile: &str) -> Result<PathBuf> {
     helper("insmod", cross_compile)
 }
 
-/// The resumed guest's reader of its inbox (`rootfs/inbox.c`), built as
+/// The resumed guest's reader of its inbox (`rootfs/programs/inbox.c`), built as
 /// the loader is.
 pub fn inbox(cross_compile: &str) -> Result<PathBuf> {
     helper("inbox", cross_compile)
 }
 
-/// The guest's census (`rootfs/census.c`): steps.sh's lists and trees,
+/// The guest's census (`rootfs/programs/census.c`): steps.sh's lists and trees,
 /// compiled; static, with the cross compiler's C library.
 pub fn census(cross_compile: &str) -> Result<PathBuf> {
     build("census", cross_compile, &["-static", "-Os", "-s", "-Wall", "-Werror", "-o"])
 }
 
-/// `rootfs/NAME.c` as a static, freestanding ARM program, built on first
+/// `rootfs/programs/NAME.c` as a static, freestanding ARM program, built on first
 /// use into the cache, keyed by its source and the compiler.
 fn helper(name: &str, cross_compile: &str) -> Result<PathBuf> {
     build(name, cross_compile, &[])
 }
 
-/// `rootfs/NAME.c` built with gcc's `flags` (ending in `-o`; none: the
+/// `rootfs/programs/NAME.c` built with gcc's `flags` (ending in `-o`; none: the
 /// loader's, [`argv`]) into the cache, keyed by its source, the compiler
 /// and the flags.
 fn build(name: &str, cross_compile: &str, flags: &[&str]) -> Result<PathBuf> {
-    let src = crate::repo_root().join("rootfs").join(format!("{name}.c"));
+    let src = crate::repo_root().join("rootfs/programs").join(format!("{name}.c"));
     let text = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
     let gcc = format!("{cross_compile}gcc");
     let joined = flags.join(" ");
     // The freestanding programs' shared header is part of their source.
-    let header = crate::repo_root().join("rootfs/freestanding.h");
+    let header = crate::repo_root().join("rootfs/programs/freestanding.h");
     let shared = std::fs::read(&header).with_context(|| format!("reading {}", header.display()))?;
     let key = crate::cache::digest([
         text.as_slice(),
@@ -86,7 +86,7 @@ fn build(name: &str, cross_compile: &str, flags: &[&str]) -> Result<PathBuf> {
 #[cfg(test)]
 pub(crate) fn host_census(dir: &Path) -> PathBuf {
     let exe = dir.join("census");
-    let src = crate::repo_root().join("rootfs/census.c");
+    let src = crate::repo_root().join("rootfs/programs/census.c");
     let cc = std::process::Command::new("cc")
         .args(["-Wall", "-Werror", "-O2", "-o"])
         .arg(&exe)

@@ -277,7 +277,7 @@ pub fn tool_overrides(dir: &Path, kernel: &Kernel) -> Vec<ToolOverride> {
 /// What a module directory's build made: its modules in load order, and
 /// under `--api 3.5` the port list (the 3.5 APIs the layer gave back).
 #[derive(Debug, Clone)]
-pub struct Built {
+pub struct ModuleBuild {
     pub modules: Vec<Module>,
     pub ports: Vec<crate::changes::Port>,
     /// Under `--api 3.5`: the names its own code uses that the board's 3.5
@@ -302,7 +302,7 @@ pub struct Options {
 /// Builds the modules in `src` against `kernel` as `opts` say, in
 /// `work/module`, and returns them in load order: a module after those it
 /// depends on (modinfo `depends`), otherwise in kbuild's `modules.order`.
-pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<Built> {
+pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result<ModuleBuild> {
     let Options { jobs, api, sandbox, coverage } = *opts;
     check_dir(src)?;
     let src = src.canonicalize().with_context(|| format!("--module {}: no such directory", src.display()))?;
@@ -344,7 +344,7 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
         let built_in = entry.built_in()?;
         let built = finish(&dir, &log, &built_in, kernel, api)?;
         let checked = board_check(built, (&src, &dir), &built_in, kernel, (work, Some(&entry.dir)), opts)?;
-        return Ok(Built { cached: true, ..checked });
+        return Ok(ModuleBuild { cached: true, ..checked });
     }
     // A Rust module's cargo target dir is kept per source directory, so its
     // dependencies are not rebuilt on every run.
@@ -388,13 +388,13 @@ pub fn build(src: &Path, kernel: &Kernel, work: &Path, opts: &Options) -> Result
 /// the build's cache entry, keeps the answer for the next run of the
 /// same build (preprocessing took a warm check's longest 0.3 s).
 fn board_check(
-    built: Built,
+    built: ModuleBuild,
     (src, dir): (&Path, &Path),
     built_in: &Path,
     kernel: &Kernel,
     (work, kept): (&Path, Option<&Path>),
     opts: &Options,
-) -> Result<Built> {
+) -> Result<ModuleBuild> {
     if opts.api != Api::Linux35 || src.starts_with(crate::api::layer_dir()) {
         return Ok(built);
     }
@@ -409,7 +409,7 @@ fn board_check(
     let key = lacks_key(&imports)?;
     let file = kept.map(|k| k.join("board-api.json"));
     if let Some(lacks) = file.as_deref().and_then(|f| kept_lacks(f, &key)) {
-        return Ok(Built { lacks, ..built });
+        return Ok(ModuleBuild { lacks, ..built });
     }
     let lacks = crate::board_api::check(dir, built_in, kernel, work, opts.sandbox, &imports)
         .context("checking the module against the board's Linux 3.5 API")?;
@@ -418,7 +418,7 @@ fn board_check(
         let text = serde_json::json!({ "key": key, "lacks": lacks }).to_string();
         let _ = std::fs::write(f, text);
     }
-    Ok(Built { lacks, ..built })
+    Ok(ModuleBuild { lacks, ..built })
 }
 
 /// What a kept answer of the board-API check must have been made with: this
@@ -541,7 +541,7 @@ pub fn debug_file(ko: &Path) -> PathBuf {
 /// The modules a build made in `tree` (now, or kept in the module cache),
 /// in load order, with the warnings and the port list its `log` shows; the
 /// log's paths name `built_in`, the directory the build ran in.
-fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -> Result<Built> {
+fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -> Result<ModuleBuild> {
     let text = std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
     let warnings: Vec<String> = text.lines().filter(|l| l.contains("WARNING:")).map(|l| l.trim().to_string()).collect();
     let mut kos: Vec<PathBuf> = Vec::new();
@@ -560,7 +560,7 @@ fn finish(tree: &Path, log: &Path, built_in: &Path, kernel: &Kernel, api: Api) -
         }
         Api::Native => Vec::new(),
     };
-    Ok(Built { modules: load_order(modules, &order), ports, lacks: Vec::new(), cached: false })
+    Ok(ModuleBuild { modules: load_order(modules, &order), ports, lacks: Vec::new(), cached: false })
 }
 
 /// Every .ko under `dir` (a module directory may build into subdirectories).
@@ -772,6 +772,36 @@ mod tests {
         assert!(err.contains("has no Kbuild or Makefile"), "{err}");
         let err = check_dir(&dir.path().join("nope")).unwrap_err().to_string();
         assert!(err.contains("no such directory"), "{err}");
+    }
+
+    /// The tutorial's module (kmod/, Rust and its C twin) is an ordinary
+    /// module: nothing in its sources, Kbuild, Makefiles or README names the
+    /// harness, QEMU, the marker protocol or the virtual board. Its
+    /// expect.toml is the harness's file by design, and Cargo.toml's comments
+    /// say why it is stand-alone.
+    #[test]
+    fn the_tutorial_module_knows_nothing_of_the_harness_or_qemu() {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                let name = e.file_name();
+                if p.is_dir() && name != "target" {
+                    walk(&p, out);
+                } else if p.is_file() && !["expect.toml", "Cargo.toml", "Cargo.lock"].contains(&name.to_str().unwrap())
+                {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&crate::repo_root().join("kmod"), &mut files);
+        assert!(files.iter().any(|f| f.ends_with("kmod/shim.c")), "{files:?}");
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap().to_lowercase();
+            for word in ["harness", "qemu", "@@", "nonce", "tiny4412-board", "tiny4412_board"] {
+                assert!(!text.contains(word), "{} names {word:?}", f.display());
+            }
+        }
     }
 
     #[test]

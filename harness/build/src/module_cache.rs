@@ -31,11 +31,11 @@ const RECIPE: &str = "module-cache-1";
 const KEEP_OLDER: Duration = Duration::from_secs(10 * 60);
 
 /// A build found in the cache, or the place to publish one.
-pub struct Entry {
+pub struct ModuleCacheEntry {
     pub dir: PathBuf,
 }
 
-impl Entry {
+impl ModuleCacheEntry {
     /// The build's tree.
     pub fn tree(&self) -> PathBuf {
         self.dir.join("module")
@@ -72,7 +72,7 @@ pub fn entry(
     kernel: &Kernel,
     api: Api,
     make_argv: &[std::ffi::OsString],
-) -> Result<(Entry, bool)> {
+) -> Result<(ModuleCacheEntry, bool)> {
     entry_with_layer(src, tree, kernel, api, make_argv, &crate::api::layer_dir())
 }
 
@@ -84,7 +84,7 @@ fn entry_with_layer(
     api: Api,
     make_argv: &[std::ffi::OsString],
     layer: &Path,
-) -> Result<(Entry, bool)> {
+) -> Result<(ModuleCacheEntry, bool)> {
     let group = crate::cache::digest([src.display().to_string(), kernel.build_dir.display().to_string()]);
     let mut h = Sha256::new();
     let mut part = |b: &[u8]| {
@@ -112,7 +112,7 @@ fn entry_with_layer(
     let key: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
     let dir = crate::cache::root().join("modules").join(format!("{group}-{key}"));
     let found = dir.join("built-in.txt").is_file();
-    Ok((Entry { dir }, found))
+    Ok((ModuleCacheEntry { dir }, found))
 }
 
 /// Every file under `dir`, in name order: its path relative to `root` and
@@ -144,7 +144,7 @@ fn hash_tree(root: &Path, dir: &Path, h: &mut Sha256) -> Result<()> {
 /// Keeps the build made in `built` and its `log` as `entry`. Another run
 /// may publish the same entry at the same time: either copy is the same
 /// build.
-pub fn publish(entry: &Entry, built: &Path, log: &Path) -> Result<()> {
+pub fn publish(entry: &ModuleCacheEntry, built: &Path, log: &Path) -> Result<()> {
     let parent = entry.dir.parent().context("module cache entry has no parent")?;
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let tmp = tempfile::tempdir_in(parent).with_context(|| format!("creating a directory in {}", parent.display()))?;
@@ -178,7 +178,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Removes the entries of `entry`'s group last used before
 /// [`KEEP_OLDER`]: the builds of earlier versions of the same sources.
-fn remove_older(entry: &Entry, parent: &Path) {
+fn remove_older(entry: &ModuleCacheEntry, parent: &Path) {
     let name = entry.dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let Some((group, _)) = name.split_once('-') else { return };
     let Ok(dir) = std::fs::read_dir(parent) else { return };
@@ -288,7 +288,7 @@ mod tests {
             let f = std::fs::File::open(d).unwrap();
             f.set_modified(std::time::SystemTime::now() - 2 * KEEP_OLDER).unwrap();
         }
-        let e = Entry { dir: modules.join("g1-11") };
+        let e = ModuleCacheEntry { dir: modules.join("g1-11") };
         publish(&e, &built, &log).unwrap();
         assert_eq!(e.built_in().unwrap(), built);
         assert!(!old.exists(), "the group's older build is gone");
@@ -306,6 +306,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(next.join("sub/a.ko")).unwrap(), "ko");
         assert_eq!(std::fs::read_to_string(next.join("a.o")).unwrap(), "not kept", "the objects come back too");
         assert!(next.join("modules.order").is_file() && next.join("m.c").is_file());
+        assert_eq!(std::fs::read_to_string(&next_log).unwrap(), "WARNING: x\n");
+        // The run's copy is its own: the entry removed (cache gc, a newer
+        // build of the group), the run still has its modules.
+        std::fs::remove_dir_all(&e.dir).unwrap();
+        assert_eq!(std::fs::read_to_string(next.join("sub/a.ko")).unwrap(), "ko", "the module went with the cache");
         assert_eq!(std::fs::read_to_string(&next_log).unwrap(), "WARNING: x\n");
     }
 }

@@ -172,7 +172,10 @@ pub fn as_root(privilege: Privilege, argv: &[&str], log: &Path, timeout: Duratio
     let envs = [("DEBIAN_FRONTEND", OsString::from("noninteractive"))];
     // SIGTERM and time to finish on a timeout or a signal: a SIGKILLed dpkg
     // leaves the package database "interrupted".
-    crate::process::Logged::new(program, &args, log, timeout).envs(&envs).stop(crate::process::Stop::Gentle).run(|_| {})
+    crate::process::Logged::new(program, &args, log, timeout)
+        .envs(&envs)
+        .stop(crate::process::GroupStop::Gentle)
+        .run(|_| {})
 }
 
 /// Makes sure every need is met, installing what is missing where allowed.

@@ -9,7 +9,7 @@
 //! file says `reload = false`), a second census (judge/census.rs compares
 //! the two), and on kernels with kmemleak the leaks step reads its report.
 
-use crate::judge::board::BoardStep;
+use crate::judge::board_parts::BoardStep;
 use crate::judge::expect::{Expectations, Reload};
 use crate::judge::marker::StepId;
 use crate::judge::step::StepKind;
@@ -728,7 +728,7 @@ mod tests {
         assert_eq!(collect.until.map(|u| u.0), Some(true));
         // The host's sh starts a background job with SIGINT ignored (the
         // programs the harness builds take it back): SIGTERM ends it.
-        assert_eq!(collect.stopped, Some(crate::judge::marker::Stop::Term));
+        assert_eq!(collect.stopped, Some(crate::judge::marker::BackgroundEnd::Term));
         let out: Vec<&str> = t.output_lines(collect).collect();
         assert!(out.contains(&"tick") && out.last() == Some(&"bye"), "{out:?}");
         let checks = e.evaluate(&p.names(), &t);

@@ -7,7 +7,7 @@ use crate::api::{self, Api};
 use crate::changes::Port;
 use crate::judge::expect::Expectations;
 use crate::judge::step::StepKind;
-use crate::kernel::{self, BuildOptions, Kernel, Source};
+use crate::kernel::{self, BuildOptions, Kernel, KernelSource};
 use crate::module::{self, Module};
 use crate::options::{KernelArgs, ModuleArgs};
 use crate::packages;
@@ -67,7 +67,7 @@ pub fn setup(cross_compile: &str, source: Option<&str>) -> Result<()> {
 /// is installed.
 fn install(mut needs: Vec<packages::Need>, source: Option<&str>) -> Result<()> {
     // Any installed linux-source-* will do; only ask for the profile's if none is.
-    if let Some(package) = source.filter(|_| Source::resolve(None).is_err()) {
+    if let Some(package) = source.filter(|_| KernelSource::resolve(None).is_err()) {
         let tarball = format!("/usr/src/{package}.tar.xz");
         needs.push(packages::Need::file(&tarball, package));
     }
@@ -181,7 +181,7 @@ pub fn kernel_config(args: &KernelArgs, out: &Path) -> Result<PathBuf> {
 
 /// The profile, the source and the cross prefix a kernel is made from, with
 /// what making it needs installed (and, `for_check`, what booting it needs).
-fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, Source, String)> {
+fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, KernelSource, String)> {
     let configs = crate::repo_root().join("configs");
     let profile = Profile::load(&args.profile, &configs)?;
     let cross = args.build.cross_compile.clone().unwrap_or_else(|| profile.cross_compile.clone());
@@ -195,7 +195,7 @@ fn kernel_inputs(args: &KernelArgs, for_check: bool) -> Result<(Profile, Source,
     }
     let source = match explicit {
         Some(s) => s,
-        None => Source::resolve(None)?,
+        None => KernelSource::resolve(None)?,
     };
     Ok((profile, source, cross))
 }
@@ -800,7 +800,7 @@ fn build(
     work: &Path,
     opts: &module::Options,
     stages: &Stages,
-) -> Result<(module::Built, Vec<Program>, Plan)> {
+) -> Result<(module::ModuleBuild, Vec<Program>, Plan)> {
     let mut program_dir = work.join("module");
     let (built, from_dir) = match origin {
         Origin::Dir(dir) => (module::build(&dir, kernel, work, opts)?, true),
@@ -812,7 +812,7 @@ fn build(
         Origin::Kernel(modules) => {
             let given = modules.iter().map(|m| m.ko.display().to_string()).collect::<Vec<_>>().join("\n");
             (
-                module::Built {
+                module::ModuleBuild {
                     modules: module::load_order(modules, &given),
                     ports: Vec::new(),
                     lacks: Vec::new(),
@@ -905,8 +905,13 @@ fn part_dir(work: &Path, i: usize) -> PathBuf {
 /// The directories of a `--together` unit, each built with its own
 /// Makefile; their modules in the order given (each directory's own load
 /// order within it), their port lists and lacks joined.
-fn build_together(dirs: &[PathBuf], kernel: &Kernel, work: &Path, opts: &module::Options) -> Result<module::Built> {
-    let mut all = module::Built { modules: Vec::new(), ports: Vec::new(), lacks: Vec::new(), cached: true };
+fn build_together(
+    dirs: &[PathBuf],
+    kernel: &Kernel,
+    work: &Path,
+    opts: &module::Options,
+) -> Result<module::ModuleBuild> {
+    let mut all = module::ModuleBuild { modules: Vec::new(), ports: Vec::new(), lacks: Vec::new(), cached: true };
     for (i, dir) in dirs.iter().enumerate() {
         let part = part_dir(work, i);
         std::fs::create_dir_all(&part).with_context(|| format!("creating {}", part.display()))?;

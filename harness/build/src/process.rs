@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// How a child's process group is stopped when the harness must stop it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub enum GroupStop {
     /// SIGKILL: builds and guests, which a kill cannot damage.
     Kill,
     /// SIGTERM, and time to finish before SIGKILL: apt and dpkg, which a
@@ -30,7 +30,7 @@ pub enum Stop {
 const GENTLE_GRACE: Duration = Duration::from_secs(60);
 
 /// Process groups of the children running now, for the signal handler.
-static GROUPS: Mutex<BTreeMap<i32, Stop>> = Mutex::new(BTreeMap::new());
+static GROUPS: Mutex<BTreeMap<i32, GroupStop>> = Mutex::new(BTreeMap::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// What the signal handler runs before it exits, which runs no destructors:
 /// the run side registers putting back a terminal it lent to a guest's
@@ -53,7 +53,7 @@ pub fn install_signal_handler() -> Result<()> {
     ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
         eprintln!("\nharness: interrupted, stopping child processes");
-        let groups: Vec<(i32, Stop)> =
+        let groups: Vec<(i32, GroupStop)> =
             GROUPS.lock().map(|g| g.iter().map(|(k, v)| (*k, *v)).collect()).unwrap_or_default();
         stop_groups(&groups);
         reap(&groups);
@@ -86,14 +86,14 @@ fn group_alive(pgid: i32) -> bool {
 }
 
 /// Stops every group: SIGKILL, or SIGTERM and a grace period for gentle ones.
-fn stop_groups(groups: &[(i32, Stop)]) {
+fn stop_groups(groups: &[(i32, GroupStop)]) {
     for &(pgid, stop) in groups {
-        let signal = if stop == Stop::Gentle { Signal::SIGTERM } else { Signal::SIGKILL };
+        let signal = if stop == GroupStop::Gentle { Signal::SIGTERM } else { Signal::SIGKILL };
         let _ = killpg(Pid::from_raw(pgid), signal);
     }
     let deadline = Instant::now() + GENTLE_GRACE;
     for &(pgid, stop) in groups {
-        if stop == Stop::Gentle {
+        if stop == GroupStop::Gentle {
             while group_alive(pgid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -105,7 +105,7 @@ fn stop_groups(groups: &[(i32, Stop)]) {
 /// Reaps the group leaders (our children) before exiting: a child that
 /// outlives us unreaped is handed to PID 1, which in a container may never
 /// reap it, and a zombie QEMU is still a QEMU left behind.
-fn reap(groups: &[(i32, Stop)]) {
+fn reap(groups: &[(i32, GroupStop)]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for &(pid, _) in groups {
         loop {
@@ -155,7 +155,7 @@ pub fn watchdog_main() -> Result<()> {
         let _ = signal(Signal::SIGINT, SigHandler::SigIgn);
         let _ = signal(Signal::SIGHUP, SigHandler::SigIgn);
     }
-    let mut groups: BTreeMap<i32, Stop> = BTreeMap::new();
+    let mut groups: BTreeMap<i32, GroupStop> = BTreeMap::new();
     // Lines are a few bytes; a broken writer cannot make one unbounded.
     for line in BufReader::new(std::io::stdin().lock().take(u64::MAX)).split(b'\n') {
         let Ok(line) = line else { break };
@@ -164,10 +164,10 @@ pub fn watchdog_main() -> Result<()> {
         let Ok(pgid) = num.trim().parse::<i32>() else { continue };
         match op {
             "+" => {
-                groups.insert(pgid, Stop::Kill);
+                groups.insert(pgid, GroupStop::Kill);
             }
             "~" => {
-                groups.insert(pgid, Stop::Gentle);
+                groups.insert(pgid, GroupStop::Gentle);
             }
             "-" => {
                 groups.remove(&pgid);
@@ -175,7 +175,7 @@ pub fn watchdog_main() -> Result<()> {
             _ => {}
         }
     }
-    let left: Vec<(i32, Stop)> = groups.into_iter().filter(|(g, _)| group_alive(*g)).collect();
+    let left: Vec<(i32, GroupStop)> = groups.into_iter().filter(|(g, _)| group_alive(*g)).collect();
     stop_groups(&left);
     Ok(())
 }
@@ -236,15 +236,15 @@ pub fn stop_recorded(dir: &Path) {
 pub struct Registered(i32);
 
 pub fn register(pgid: u32) -> Registered {
-    register_as(pgid, Stop::Kill)
+    register_as(pgid, GroupStop::Kill)
 }
 
-pub fn register_as(pgid: u32, stop: Stop) -> Registered {
+pub fn register_as(pgid: u32, stop: GroupStop) -> Registered {
     let pgid = pgid as i32;
     if let Ok(mut g) = GROUPS.lock() {
         g.insert(pgid, stop);
     }
-    tell_watchdog(format!("{}{pgid}\n", if stop == Stop::Gentle { '~' } else { '+' }));
+    tell_watchdog(format!("{}{pgid}\n", if stop == GroupStop::Gentle { '~' } else { '+' }));
     RECORD.with(|r| {
         if let (Some(dir), Some(start)) = (r.borrow().as_ref(), start_time(pgid)) {
             use std::io::Write as _;
@@ -294,12 +294,12 @@ pub struct Logged<'a> {
     timeout: Duration,
     dir: Option<&'a Path>,
     envs: &'a [(&'a str, OsString)],
-    stop: Stop,
+    stop: GroupStop,
 }
 
 impl<'a> Logged<'a> {
     pub fn new(program: &'a str, args: &'a [OsString], log: &'a Path, timeout: Duration) -> Logged<'a> {
-        Logged { program, args, log, timeout, dir: None, envs: &[], stop: Stop::Kill }
+        Logged { program, args, log, timeout, dir: None, envs: &[], stop: GroupStop::Kill }
     }
 
     /// Its working directory.
@@ -313,8 +313,8 @@ impl<'a> Logged<'a> {
     }
 
     /// How its group is stopped on a timeout, a signal, or the harness's
-    /// death ([`Stop::Gentle`] for apt and dpkg).
-    pub fn stop(self, stop: Stop) -> Logged<'a> {
+    /// death ([`GroupStop::Gentle`] for apt and dpkg).
+    pub fn stop(self, stop: GroupStop) -> Logged<'a> {
         Logged { stop, ..self }
     }
 
@@ -437,7 +437,7 @@ pub fn wait_bounded(expr: duct::Expression, timeout: Duration) -> std::io::Resul
     match handle.wait_timeout(timeout)? {
         Some(out) => Ok(Some(out.clone())),
         None => {
-            stop_groups(&[(handle.pids()[0] as i32, Stop::Kill)]);
+            stop_groups(&[(handle.pids()[0] as i32, GroupStop::Kill)]);
             let _ = handle.wait_timeout(Duration::from_secs(10));
             Ok(None)
         }

@@ -127,7 +127,7 @@ pub struct QemuSpec {
 
 /// Where a resumed guest finds its run: the top of RAM, which the kernel
 /// is told not to use (`mem=`), and the host writes into before the guest
-/// runs (guest/inbox.rs, rootfs/inbox.c).
+/// runs (guest/inbox.rs, rootfs/programs/inbox.c).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResumeSpec {

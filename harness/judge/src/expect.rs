@@ -31,9 +31,9 @@
 //! blanks ignored); `regex` matches anywhere in a message unless anchored.
 //! This module does no I/O: the caller reads the file.
 
-use crate::board::{self, BoardKeys, BoardStep};
+use crate::board_parts::{self, BoardKeys, BoardStep};
 use crate::census;
-use crate::marker::Stop;
+use crate::marker::BackgroundEnd;
 use crate::step::{self, StepKind, Transcript};
 use anyhow::{bail, Result};
 use regex::Regex;
@@ -75,7 +75,7 @@ struct StepSpec {
     expect: Vec<PatternSpec>,
     #[serde(default)]
     stdout: Vec<PatternSpec>,
-    // The virtual board (judge/board.rs).
+    // The virtual board (judge/board_parts.rs).
     press: Option<String>,
     release: Option<String>,
     click: Option<String>,
@@ -292,7 +292,7 @@ pub struct Check {
 /// A name a command step may have: one word the marker protocol can carry.
 /// One entry's keys, for its kind of step (`earlier`: the entries before it).
 fn check_step(s: &StepSpec, kind: StepKind, earlier: &[StepExpectation], at: &str) -> Result<Option<BoardStep>> {
-    let on_board = board::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+    let on_board = board_parts::step(&s.board_keys()).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
     if s.reload.is_some() {
         if kind.is_builtin() || !valid_step_name(&s.name) {
             bail!("{at}: a reload step is named like a command step: one word, not {}", StepKind::builtin_words());
@@ -628,7 +628,7 @@ impl Expectations {
                 in_order(&mut checks, &step, &format!("{label} outputs"), &exp.stdout, &output, "line(s) of output");
             }
             if let Some(BoardStep::Check(want)) = &exp.board {
-                let wrong = board::differences(want, &output);
+                let wrong = board_parts::differences(want, &output);
                 let parts = want.iter().map(|(p, s)| format!("{p} {s}")).collect::<Vec<_>>().join(", ");
                 checks.push(Check {
                     step,
@@ -676,7 +676,7 @@ fn census_check(planned: &[String], t: &Transcript) -> Option<Check> {
 /// A shared line that one handler claimed is handled.
 fn unhandled_checks(t: &Transcript) -> Vec<Check> {
     let mut checks: Vec<Check> = Vec::new();
-    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board::unhandled(&c.state)) {
+    for c in t.board_changes().into_iter().filter(|c| c.part.starts_with("XEINT") && board_parts::unhandled(&c.state)) {
         let step = c.step.clone().unwrap_or_default();
         let description = format!("the interrupt on {} in {step} is handled", c.part);
         if checks.iter().any(|k| k.description == description) {
@@ -789,10 +789,10 @@ fn unfinished_wait(exp: &StepExpectation, name: &str, t: &Transcript) -> Option<
 fn stop_check(name: &str, bg: &str, record: Option<&step::StepRecord>, t: &Transcript) -> Check {
     let how = record.and_then(|r| r.stopped);
     let said = match how {
-        Some(Stop::Exited) => "had already exited".to_string(),
-        Some(Stop::Int) => "ended on SIGINT".to_string(),
-        Some(Stop::Term) => "ignored SIGINT and ended on SIGTERM".to_string(),
-        Some(Stop::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
+        Some(BackgroundEnd::Exited) => "had already exited".to_string(),
+        Some(BackgroundEnd::Int) => "ended on SIGINT".to_string(),
+        Some(BackgroundEnd::Term) => "ignored SIGINT and ended on SIGTERM".to_string(),
+        Some(BackgroundEnd::Kill) => "ignored SIGINT and SIGTERM and was killed (SIGKILL)".to_string(),
         None => "was never stopped".to_string(),
     };
     let lines = last_lines(record, t);

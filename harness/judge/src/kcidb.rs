@@ -17,7 +17,7 @@ pub const ORIGIN: &str = "local";
 
 /// The module's source, as the run side found it.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub struct ModuleSource {
     /// The module folder's name.
     pub module: String,
     /// The git commit of the folder's repository (40 hex digits), if any.
@@ -86,7 +86,7 @@ fn id(s: &str) -> String {
 
 /// The report of one verdict. `run` names the run (its nonce): every ID is
 /// unique among this origin's reports.
-pub fn report(src: &Source, build: &Build, v: &Verdict, run: &str) -> Value {
+pub fn report(src: &ModuleSource, build: &Build, v: &Verdict, run: &str) -> Value {
     let checkout_id = id(src.git_commit.as_deref().unwrap_or(&src.content_hash));
     let build_id = id(&format!("{}-{}-{}", src.content_hash, build.profile, build.kernel_release));
     let mut checkout = json!({ "id": checkout_id, "origin": ORIGIN, "tree_name": component(&src.module),

@@ -7,7 +7,7 @@ use std::fmt;
 /// What kind of name a module used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Kind {
+pub enum NameKind {
     Function,
     Macro,
     Type,
@@ -18,15 +18,15 @@ pub enum Kind {
     Name,
 }
 
-impl fmt::Display for Kind {
+impl fmt::Display for NameKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Kind::Function => "function",
-            Kind::Macro => "macro",
-            Kind::Type => "type",
-            Kind::StructMember => "struct member",
-            Kind::ExportedSymbol => "exported symbol",
-            Kind::Name => "name",
+            NameKind::Function => "function",
+            NameKind::Macro => "macro",
+            NameKind::Type => "type",
+            NameKind::StructMember => "struct member",
+            NameKind::ExportedSymbol => "exported symbol",
+            NameKind::Name => "name",
         })
     }
 }
@@ -35,7 +35,7 @@ impl fmt::Display for Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lack {
     pub name: String,
-    pub kind: Kind,
+    pub kind: NameKind,
     /// `file:line` of each use, relative to the module directory.
     pub at: Vec<String>,
     /// The version that added it, where known.

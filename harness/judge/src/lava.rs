@@ -45,7 +45,7 @@ pub struct QemuImages {
 }
 
 /// The images of a real board's job: a uImage (the dtb appended: the
-/// board's U-Boot passes none, see board.rs) and the initramfs as a U-Boot
+/// board's U-Boot passes none, see real_board.rs) and the initramfs as a U-Boot
 /// ramdisk (uInitrd), with the kernel command line.
 #[derive(Debug, Clone)]
 pub struct BoardImages {

@@ -10,7 +10,7 @@
 
 pub mod access;
 pub mod api;
-pub mod board;
+pub mod board_parts;
 pub mod census;
 pub mod deferred;
 pub mod event;

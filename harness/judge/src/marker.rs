@@ -179,7 +179,7 @@ pub enum Marker {
     /// How a `stop` step ended the background program it stops.
     Stopped {
         step: StepId,
-        how: Stop,
+        how: BackgroundEnd,
     },
     /// A `.gcda` file of the modules' coverage follows (`check --coverage`,
     /// gcov.rs): its size, SHA-256 and path under the guest's debugfs gcov
@@ -213,25 +213,27 @@ pub enum Marker {
 /// How a background program ended when a step stopped it: by the first
 /// signal that ended it, or on its own before any was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub enum BackgroundEnd {
     Int,
     Term,
     Kill,
     Exited,
 }
 
-impl Stop {
+impl BackgroundEnd {
     pub fn word(self) -> &'static str {
         match self {
-            Stop::Int => "int",
-            Stop::Term => "term",
-            Stop::Kill => "kill",
-            Stop::Exited => "exited",
+            BackgroundEnd::Int => "int",
+            BackgroundEnd::Term => "term",
+            BackgroundEnd::Kill => "kill",
+            BackgroundEnd::Exited => "exited",
         }
     }
 
-    fn parse(word: &str) -> Option<Stop> {
-        [Stop::Int, Stop::Term, Stop::Kill, Stop::Exited].into_iter().find(|s| s.word() == word)
+    fn parse(word: &str) -> Option<BackgroundEnd> {
+        [BackgroundEnd::Int, BackgroundEnd::Term, BackgroundEnd::Kill, BackgroundEnd::Exited]
+            .into_iter()
+            .find(|s| s.word() == word)
     }
 }
 
@@ -352,7 +354,7 @@ pub fn parse_any(message: &str) -> Option<(&str, Marker)> {
         }
         "stopped" => {
             let mut w = args.split_whitespace();
-            let (step, how) = (StepId::parse(w.next()?)?, Stop::parse(w.next()?)?);
+            let (step, how) = (StepId::parse(w.next()?)?, BackgroundEnd::parse(w.next()?)?);
             (w.next().is_none()).then_some(Marker::Stopped { step, how })?
         }
         "done" if args.trim().is_empty() => Marker::Done,
@@ -467,8 +469,8 @@ mod tests {
             Marker::Dir { path: "/home/me/lessons/led one".into() },
             Marker::Until { step: StepId::new(Some("key"), "press"), seen: true, ms: 140 },
             Marker::Until { step: StepId::new(None, "press"), seen: false, ms: 2010 },
-            Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Int },
-            Marker::Stopped { step: StepId::new(None, "collect"), how: Stop::Kill },
+            Marker::Stopped { step: StepId::new(None, "collect"), how: BackgroundEnd::Int },
+            Marker::Stopped { step: StepId::new(None, "collect"), how: BackgroundEnd::Kill },
             Marker::Gcda { bytes: 1024, sha256: "ab01".into(), path: "/tmp/run dir/module/covmisc.gcda".into() },
             Marker::GcdaData { text: "YWRjAAAA+/8=".into() },
             Marker::GcdaEnd { sha256: "ab01".into() },

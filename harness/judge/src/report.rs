@@ -232,7 +232,7 @@ mod tests {
     /// it) or passed (refused here as there), a lack failed.
     #[test]
     fn junit_carries_stock_notes_and_the_board_s_lacks() {
-        use crate::lack::{Kind, Lack};
+        use crate::lack::{Lack, NameKind};
         use crate::stock::StockNote;
         let exp = Expectations::parse("[[step]]\nname='insmod'\nexit=0\n", "e").unwrap();
         let log = "@@harness begin insmod\n@@harness end insmod rc=0\n@@harness done\n";
@@ -251,7 +251,7 @@ mod tests {
         v.stock = vec![note(false)];
         v.lacks = vec![Lack {
             name: "timer_setup".into(),
-            kind: Kind::Macro,
+            kind: NameKind::Macro,
             at: vec!["m.c:3".into()],
             since: Some("4.14".into()),
             instead: Some("setup_timer(t, fn, data)".into()),

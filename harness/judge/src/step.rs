@@ -2,7 +2,7 @@
 //! lines, its command's output and its exit code, from the markers that
 //! `marker.rs` parses; and the steps' names.
 
-use super::marker::{parse_marker, split_timestamp, Marker, StepId, Stop};
+use super::marker::{parse_marker, split_timestamp, BackgroundEnd, Marker, StepId};
 use std::fmt;
 
 /// What a step does, from its name: the steps the guest runs by itself, or
@@ -197,7 +197,7 @@ pub struct StepRecord {
     /// waited), when it had one and got to wait.
     pub until: Option<(bool, u32)>,
     /// How the background program this step stopped ended.
-    pub stopped: Option<Stop>,
+    pub stopped: Option<BackgroundEnd>,
 }
 
 impl StepRecord {
@@ -590,13 +590,13 @@ impl Transcript {
     /// The board's changes, each placed in the step it was reported in
     /// (not the accesses it reports, which are the verdict's unmodelled
     /// hardware: access.rs).
-    pub fn board_changes(&self) -> Vec<crate::board::BoardChange> {
+    pub fn board_changes(&self) -> Vec<crate::board_parts::BoardChange> {
         self.board
             .iter()
             .filter(|(_, _, part, _)| part != crate::access::BOARD_ACCESS)
             .map(|(i, at, part, state)| {
                 let step = i.map(|i| &self.steps[i]);
-                crate::board::BoardChange {
+                crate::board_parts::BoardChange {
                     at: *at,
                     part: part.clone(),
                     state: state.clone(),
@@ -635,6 +635,32 @@ mod tests {
         let s = t.step("insmod").unwrap();
         assert_eq!(s.rc, None, "the forged end did not close the step");
         assert_eq!(s.kernel.len(), 3);
+    }
+
+    /// The board's parts reach the judge only as `board` markers of this run
+    /// (the model's `changes` file, printed by steps.sh): a kernel line that
+    /// says the same (the model's own storm warning, a marker's words without
+    /// the prefix, another run's marker) is an ordinary line.
+    #[test]
+    fn the_boards_parts_come_from_its_markers_never_from_the_kernel_log() {
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\n\
+             [    2.1] tiny4412-board: interrupt storm on XEINT26: more than 1000 in a second; the line is masked\n\
+             [    2.2] board 2.200000 LED1 on\n\
+             [    2.3] @@harness feedf00dfeedf00d board 2.300000 LED2 on\n\
+             @@N end insmod rc=0\n"),
+            N,
+        );
+        assert_eq!(t.board_changes(), []);
+        assert_eq!(t.step("insmod").unwrap().kernel.len(), 3);
+        let t = Transcript::from_log(
+            &log("@@N begin insmod\n[    2.2] @@N board 2.200000 LED1 on\n@@N end insmod rc=0\n"),
+            N,
+        );
+        let changes = t.board_changes();
+        let got: Vec<(&str, &str, Option<&str>)> =
+            changes.iter().map(|c| (c.part.as_str(), c.state.as_str(), c.step.as_deref())).collect();
+        assert_eq!(got, [("LED1", "on", Some("insmod"))]);
     }
 
     #[test]

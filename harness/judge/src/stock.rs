@@ -9,7 +9,7 @@
 //! with `[board] stock-drivers = true` it holds them itself, so the request
 //! fails in the guest as it does on the image.
 
-use crate::board::BoardChange;
+use crate::board_parts::BoardChange;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

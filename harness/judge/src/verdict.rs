@@ -115,7 +115,7 @@ pub struct Verdict {
     pub board_may_change: Vec<String>,
     /// What changed on the virtual board (an LED lit, a button pressed),
     /// each with the step it happened in.
-    pub board: Vec<crate::board::BoardChange>,
+    pub board: Vec<crate::board_parts::BoardChange>,
     /// The module's requests of what the stock image's drivers hold
     /// (judge/stock.rs), and whether the virtual board held them
     /// (`[board] stock-drivers = true`).

@@ -15,7 +15,7 @@ use crate::judge::watch::{Limits, Watch};
 use crate::options::CheckOptions;
 use crate::prepare::{self, Stages};
 use crate::profile::Profile;
-use crate::supervisor::{self, LineSource, Next, Stop};
+use crate::supervisor::{self, DriveEnd, LineSource, Next};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,19 +169,19 @@ fn start_of(opts: &CheckOptions, p: &prepare::Prepared, busybox: &Path, (loader,
 }
 
 /// What the user attaches to this check's guest.
-fn attach_of(opts: &CheckOptions, p: &prepare::Prepared, plan: &crate::plan::Plan) -> Attach {
+fn attach_of(opts: &CheckOptions, p: &prepare::Prepared, plan: &crate::plan::Plan) -> UserAttach {
     let shell = match (opts.shell, opts.shell_on_failure) {
         (_, true) => {
-            Shell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() })
+            UserShell::OnFailure(OnFailure { expectations: p.units[0].expectations.clone(), planned: plan.names() })
         }
-        (true, false) => Shell::AfterSteps,
-        (false, false) => Shell::No,
+        (true, false) => UserShell::AfterSteps,
+        (false, false) => UserShell::No,
     };
     let gdb = opts.gdb.then(|| Gdb {
         vmlinux: p.kernel.build_dir.join("vmlinux"),
         modules: p.units.iter().flat_map(|u| u.modules.clone()).collect(),
     });
-    Attach { shell, gdb }
+    UserAttach { shell, gdb }
 }
 
 /// The run's reports: `--json` and `--junit` where asked, the page in the
@@ -191,7 +191,7 @@ fn write_all(
     p: &prepare::Prepared,
     stages: &Stages,
     units: &[(String, Verdict)],
-    pages: &[crate::html::Unit],
+    pages: &[crate::html::UnitForPage],
     nonce: &str,
 ) -> Result<()> {
     let timings = stages.timings();
@@ -347,12 +347,12 @@ fn html_units<'a>(
     whole: &'a Transcript,
     views: &'a [Option<Transcript>],
     units: &'a [(String, Verdict)],
-) -> Vec<crate::html::Unit<'a>> {
+) -> Vec<crate::html::UnitForPage<'a>> {
     units
         .iter()
         .enumerate()
         .map(|(k, (label, verdict))| match p.units.get(k) {
-            Some(u) => crate::html::Unit {
+            Some(u) => crate::html::UnitForPage {
                 label,
                 verdict,
                 transcript: Some(views[k].as_ref().unwrap_or(whole)),
@@ -360,7 +360,7 @@ fn html_units<'a>(
                 dirs: u.modules.iter().filter_map(|m| Some(m.sources.as_ref()?.now.clone())).collect(),
             },
             // The units that did not build come after those that did.
-            None => crate::html::Unit { label, verdict, transcript: None, expectations: None, dirs: Vec::new() },
+            None => crate::html::UnitForPage { label, verdict, transcript: None, expectations: None, dirs: Vec::new() },
         })
         .collect()
 }
@@ -398,7 +398,10 @@ fn memory_line(p: &prepare::Prepared, file: &Path, seconds: f64) -> String {
             .as_ref()
             .context("the guest booted without a device tree, which says where its RAM starts")?;
         let phys_base = kdump::ram_base(&p.kernel.dtb(dtb))?;
-        kdump::complete(file, &kdump::Kernel { release: &p.kernel.release, machine: &p.profile.arch, phys_base })?;
+        kdump::complete(
+            file,
+            &kdump::DumpedKernel { release: &p.kernel.release, machine: &p.profile.arch, phys_base },
+        )?;
         let map = p.kernel.build_dir.join("System.map");
         let text = std::fs::read_to_string(&map).with_context(|| format!("reading {}", map.display()))?;
         std::fs::write(&info, kdump::vmcoreinfo(&p.kernel.release, &text)?)
@@ -492,7 +495,7 @@ pub struct Boot {
 }
 
 /// Whether the user's terminal becomes the guest's shell, and when.
-pub enum Shell {
+pub enum UserShell {
     No,
     /// `--shell`: before the unload steps (the plan says where).
     AfterSteps,
@@ -510,8 +513,8 @@ pub struct Gdb {
 
 /// What the user attaches to the run: their terminal as the guest's shell,
 /// gdb, both or neither.
-pub struct Attach {
-    pub shell: Shell,
+pub struct UserAttach {
+    pub shell: UserShell,
     pub gdb: Option<Gdb>,
 }
 
@@ -552,9 +555,9 @@ pub fn boot(
     run_dir: &Path,
     limits: Limits,
     nonce: &str,
-    attach: Attach,
+    attach: UserAttach,
 ) -> Result<Boot> {
-    let Attach { shell, gdb } = attach;
+    let UserAttach { shell, gdb } = attach;
     let images = launch.images;
     images_exist(images)?;
     initramfs_fits(profile, &images.initramfs)?;
@@ -569,7 +572,7 @@ pub fn boot(
     let held = gdb.is_some();
     let (argv, gdb_says) = command_line(profile, launch, run_dir, (qmp_socket, sock_dir.path()), &errors_log, gdb)?;
     let stderr_log = run_dir.join("qemu.stderr");
-    let interactive = !matches!(shell, Shell::No);
+    let interactive = !matches!(shell, UserShell::No);
     let (input, to_guest) = serial_input(interactive)?;
     let (guest, pipe) = start_qemu(
         profile,
@@ -587,7 +590,7 @@ pub fn boot(
     // Raw only once QEMU runs; restored when `_raw` drops, on every path.
     let _raw = if interactive { Some(crate::guest::terminal::RawTerminal::enter()?) } else { None };
     let answer = match (shell, &to_guest) {
-        (Shell::OnFailure(f), Some(w)) => Some((f, w.try_clone().context("sharing the serial input pipe")?)),
+        (UserShell::OnFailure(f), Some(w)) => Some((f, w.try_clone().context("sharing the serial input pipe")?)),
         _ => None,
     };
     let relay = to_guest.map(crate::guest::terminal::Relay::start).transpose()?;
@@ -610,8 +613,8 @@ pub fn boot(
     }
     drop(_raw);
     let end = match driven? {
-        Stop::Closed(status) => watch.closed(status),
-        Stop::Ended(end) => end,
+        DriveEnd::Closed(status) => watch.closed(status),
+        DriveEnd::Ended(end) => end,
     };
     let (registers, memory) = post_mortem(&end, qmp_socket, &guest, run_dir)?;
     guest.kill()?;

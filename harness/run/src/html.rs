@@ -4,7 +4,7 @@
 //! each bounded: a module folder is the user's, and may hold anything.
 
 use crate::judge::expect::Expectations;
-use crate::judge::html::{self, lcov::Coverage, SourceFile};
+use crate::judge::html::{self, lcov::Tracefile, SourceFile};
 use crate::judge::step::Transcript;
 use crate::judge::verdict::Verdict;
 use anyhow::{Context, Result};
@@ -35,7 +35,7 @@ pub struct Run<'a> {
 /// One unit of the run: its verdict, its stretch of the console and its
 /// expectations (none for a unit that did not build), and the folders of
 /// its sources.
-pub struct Unit<'a> {
+pub struct UnitForPage<'a> {
     pub label: &'a str,
     pub verdict: &'a Verdict,
     pub transcript: Option<&'a Transcript>,
@@ -45,18 +45,18 @@ pub struct Unit<'a> {
 
 /// Writes `report.html` in `run_dir`, with the coverage of its
 /// `coverage.info` if there is one; returns its path.
-pub fn write(run_dir: &Path, run: &Run, units: &[Unit]) -> Result<PathBuf> {
+pub fn write(run_dir: &Path, run: &Run, units: &[UnitForPage]) -> Result<PathBuf> {
     let path = run_dir.join(FILE);
     write_page(&path, run, units, &run_dir.join(COVERAGE))?;
     Ok(path)
 }
 
 /// Writes the page at `file` too (`--report`), from the same run directory.
-pub fn write_to(file: &Path, run_dir: &Path, run: &Run, units: &[Unit]) -> Result<()> {
+pub fn write_to(file: &Path, run_dir: &Path, run: &Run, units: &[UnitForPage]) -> Result<()> {
     write_page(file, run, units, &run_dir.join(COVERAGE))
 }
 
-fn write_page(path: &Path, run: &Run, units: &[Unit], coverage: &Path) -> Result<()> {
+fn write_page(path: &Path, run: &Run, units: &[UnitForPage], coverage: &Path) -> Result<()> {
     let coverage = read_coverage(coverage)?;
     let sources: Vec<Vec<SourceFile>> = units.iter().map(|u| read_sources(&u.dirs)).collect();
     let (none, defaults) = (Transcript::default(), Expectations::defaults());
@@ -82,7 +82,7 @@ fn write_page(path: &Path, run: &Run, units: &[Unit], coverage: &Path) -> Result
 }
 
 /// The run's tracefile, if it has one.
-fn read_coverage(path: &Path) -> Result<Option<Coverage>> {
+fn read_coverage(path: &Path) -> Result<Option<Tracefile>> {
     let Ok(meta) = std::fs::metadata(path) else { return Ok(None) };
     anyhow::ensure!(
         meta.len() <= MAX_COVERAGE_BYTES,
@@ -92,7 +92,7 @@ fn read_coverage(path: &Path) -> Result<Option<Coverage>> {
         MAX_COVERAGE_BYTES
     );
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some(Coverage::parse(&String::from_utf8_lossy(&bytes))))
+    Ok(Some(Tracefile::parse(&String::from_utf8_lossy(&bytes))))
 }
 
 /// The C and Rust sources under the unit's folders (kbuild's generated

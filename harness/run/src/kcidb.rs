@@ -3,7 +3,7 @@
 //! read from its folder without running anything in it (git's own config
 //! in a module's repository may name commands: its files are read instead).
 
-use crate::judge::kcidb::{self, Build, Source};
+use crate::judge::kcidb::{self, Build, ModuleSource};
 use crate::judge::verdict::Verdict;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -98,9 +98,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// What identifies the source of a unit judged from `dir` (none for a
 /// kernel's own module, identified by its name).
-pub fn source(dir: Option<&Path>, name: &str) -> Result<Source> {
+pub fn source(dir: Option<&Path>, name: &str) -> Result<ModuleSource> {
     let Some(dir) = dir else {
-        return Ok(Source {
+        return Ok(ModuleSource {
             module: name.to_string(),
             git_commit: None,
             git_url: None,
@@ -109,7 +109,7 @@ pub fn source(dir: Option<&Path>, name: &str) -> Result<Source> {
         });
     };
     let head = git_head(dir);
-    Ok(Source {
+    Ok(ModuleSource {
         module: name.to_string(),
         git_commit: head.as_ref().map(|(c, _)| c.clone()),
         git_url: None,
@@ -119,7 +119,7 @@ pub fn source(dir: Option<&Path>, name: &str) -> Result<Source> {
 }
 
 /// Writes one report holding every unit's checkout, build and tests.
-pub fn write(path: &Path, units: &[(Source, &Verdict)], build: &Build, run: &str) -> Result<()> {
+pub fn write(path: &Path, units: &[(ModuleSource, &Verdict)], build: &Build, run: &str) -> Result<()> {
     let mut doc =
         serde_json::json!({ "version": { "major": 5, "minor": 3 }, "checkouts": [], "builds": [], "tests": [] });
     for (src, v) in units {

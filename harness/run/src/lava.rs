@@ -198,7 +198,7 @@ pub fn machine_options(argv: &[OsString]) -> Vec<String> {
 /// The Tiny4412 job: the board image's uImage (dtb appended) and the
 /// initramfs as a uInitrd, from the board's own kernel (`board-image`).
 fn board_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Result<serde_json::Value> {
-    use crate::board::{build_image_with, Board};
+    use crate::real_board::{build_image_with, Board};
     let configs = crate::repo_root().join("configs");
     let (board, profile) = Board::load(&Board::default_name(&configs)?, o.board_profile.as_deref(), &configs)?;
     let kernel = KernelArgs { profile: profile.name.clone(), build: o.kernel.build.clone() };

@@ -69,6 +69,24 @@ impl LineSplitter {
 mod tests {
     use super::*;
 
+    /// Serial bytes have two readers: `replay/link.rs`, the one file that
+    /// opens a serial port, and `guest/console.rs` (QEMU's pipe); they, and
+    /// recheck (a saved session's bytes), are the only users of this
+    /// splitter. Comments (and this file, which holds only the splitter and
+    /// this test) are skipped; macro bodies are read.
+    #[test]
+    fn only_the_console_and_the_link_read_serial_bytes() {
+        let ports = crate::code_scan::lines_naming(
+            &["serialport::", "SerialPort"],
+            &["run/src/replay/link.rs", "run/src/splitter.rs"],
+        );
+        assert!(ports.is_empty(), "a serial port opened beside link.rs: {ports:#?}");
+        let readers = ["run/src/guest/console.rs", "run/src/replay/link.rs", "run/src/replay/recheck.rs"];
+        let splitting =
+            crate::code_scan::lines_naming(&["LineSplitter"], &[&readers[..], &["run/src/splitter.rs"]].concat());
+        assert!(splitting.is_empty(), "serial bytes split beside {readers:?}: {splitting:#?}");
+    }
+
     #[test]
     fn splits_across_reads_and_cleans_carriage_returns() {
         let mut s = LineSplitter::default();

@@ -35,7 +35,7 @@ pub trait LineSource {
 
 /// Why the loop stopped.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Stop {
+pub enum DriveEnd {
     /// The source closed: the caller knows what that means (QEMU's exit
     /// status, or the end of the board's steps command).
     Closed(Option<i32>),
@@ -48,11 +48,11 @@ pub enum Stop {
 /// the run. A source that fails after the kernel panicked ended the run
 /// with the panic (a board may reboot, or vanish with its line); any other
 /// failure is the caller's.
-pub fn drive(watch: &mut Watch, source: &mut dyn LineSource) -> Result<Stop> {
+pub fn drive(watch: &mut Watch, source: &mut dyn LineSource) -> Result<DriveEnd> {
     loop {
         let next = match source.next(watch.deadline()) {
             Ok(n) => n,
-            Err(_) if watch.panicked() => return Ok(Stop::Ended(RunEnd::Panicked)),
+            Err(_) if watch.panicked() => return Ok(DriveEnd::Ended(RunEnd::Panicked)),
             Err(e) => return Err(e),
         };
         let now = Instant::now();
@@ -61,13 +61,13 @@ pub fn drive(watch: &mut Watch, source: &mut dyn LineSource) -> Result<Stop> {
                 watch.feed(&line, now);
                 source.after_line(watch)?;
             }
-            Next::Closed(status) => return Ok(Stop::Closed(status)),
+            Next::Closed(status) => return Ok(DriveEnd::Closed(status)),
             Next::Quiet => {}
         }
         // Asked after every line too: a source that never stops talking
         // still meets its deadlines.
         if let Some(end) = watch.expire(now) {
-            return Ok(Stop::Ended(end));
+            return Ok(DriveEnd::Ended(end));
         }
     }
 }
@@ -120,7 +120,7 @@ mod tests {
     fn a_closed_source_stops_the_loop_with_its_status() {
         let mut w = watch(LIMITS);
         let mut s = script(&["@@begin insmod", "@@end insmod rc=0", "@@done"], || Ok(Next::Closed(Some(0))));
-        assert_eq!(drive(&mut w, &mut s).unwrap(), Stop::Closed(Some(0)));
+        assert_eq!(drive(&mut w, &mut s).unwrap(), DriveEnd::Closed(Some(0)));
         assert!(w.transcript().done);
         assert_eq!(w.closed(Some(0)), RunEnd::Completed);
     }
@@ -134,7 +134,7 @@ mod tests {
         let mut w = watch(short);
         let mut s = script(&["@@begin app"], || Ok(Next::Quiet));
         let stop = drive(&mut w, &mut s).unwrap();
-        assert!(matches!(stop, Stop::Ended(RunEnd::StepTimedOut { ref step, .. }) if step == "app"), "{stop:?}");
+        assert!(matches!(stop, DriveEnd::Ended(RunEnd::StepTimedOut { ref step, .. }) if step == "app"), "{stop:?}");
         assert!(s.waits >= 2, "it waited, and asked the watch after each wait");
     }
 
@@ -143,7 +143,7 @@ mod tests {
         let short = Limits { total: Duration::from_millis(100), ..LIMITS };
         let mut w = watch(short);
         let mut s = script(&[], || Ok(Next::Line("chatter".into())));
-        assert_eq!(drive(&mut w, &mut s).unwrap(), Stop::Ended(RunEnd::TimedOut { after_secs: 0 }));
+        assert_eq!(drive(&mut w, &mut s).unwrap(), DriveEnd::Ended(RunEnd::TimedOut { after_secs: 0 }));
     }
 
     #[test]
@@ -154,6 +154,16 @@ mod tests {
         let mut w = watch(LIMITS);
         let mut s =
             script(&["@@begin insmod", "[ 5.0] Kernel panic - not syncing: Fatal exception"], || anyhow::bail!("gone"));
-        assert_eq!(drive(&mut w, &mut s).unwrap(), Stop::Ended(RunEnd::Panicked));
+        assert_eq!(drive(&mut w, &mut s).unwrap(), DriveEnd::Ended(RunEnd::Panicked));
+    }
+
+    /// `drive` is the one loop that waits for console lines under the
+    /// watch's deadlines: no other file of the harness asks the watch when
+    /// the run expires (every loop that ends a run must), nor its deadline
+    /// by the name `watch`. Comments are skipped; macro bodies are read.
+    #[test]
+    fn no_other_loop_asks_the_watch_for_its_deadlines() {
+        let asking = crate::code_scan::lines_naming(&[".expire(", "watch.deadline()"], &["run/src/supervisor.rs"]);
+        assert!(asking.is_empty(), "a loop beside supervisor::drive: {asking:#?}");
     }
 }

@@ -32,7 +32,7 @@ fn tiny4412_board_image_is_complete_and_consistent() {
     let l = Command::new("mkimage").arg("-l").arg(out.join("uInitrd")).output().unwrap();
     assert!(String::from_utf8_lossy(&l.stdout).contains("RAMDisk Image"));
 
-    let (model, compatible) = harness::board::dtb_identity(&out.join("exynos4412-tiny4412.dtb")).unwrap();
+    let (model, compatible) = harness::real_board::dtb_identity(&out.join("exynos4412-tiny4412.dtb")).unwrap();
     assert!(model.contains("TINY4412"), "{model}");
     assert_eq!(compatible.first().map(String::as_str), Some("friendlyarm,tiny4412"), "{compatible:?}");
 

@@ -3,7 +3,7 @@
 
 use crate::common::{self, repo};
 use harness::api::Api;
-use harness::board_api::{Kind, Lack};
+use harness::board_api::{Lack, NameKind};
 use std::path::Path;
 
 fn kernel() -> harness::kernel::Kernel {
@@ -30,9 +30,9 @@ fn the_modern_module_names_all_three_with_version_and_form() {
     let found = lacks(&k, &dir, Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
     let shown: Vec<String> = found.iter().map(Lack::to_string).collect();
     for (name, kind, at, since, form) in [
-        ("timer_setup", Kind::Macro, "hello_modern.c:48", "4.14", "setup_timer(t, fn, data)"),
-        ("proc_ops", Kind::Type, "hello_modern.c:37", "5.6", "struct file_operations"),
-        ("ktime_get_real_ts64", Kind::Function, "hello_modern.c:21", "3.17", "getnstimeofday(&ts)"),
+        ("timer_setup", NameKind::Macro, "hello_modern.c:48", "4.14", "setup_timer(t, fn, data)"),
+        ("proc_ops", NameKind::Type, "hello_modern.c:37", "5.6", "struct file_operations"),
+        ("ktime_get_real_ts64", NameKind::Function, "hello_modern.c:21", "3.17", "getnstimeofday(&ts)"),
     ] {
         let l = found.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("{name} not named: {shown:#?}"));
         assert_eq!((l.kind, l.at.as_slice(), l.since.as_deref()), (kind, &[at.to_string()][..], Some(since)), "{l}");
@@ -81,16 +81,20 @@ fn nothing_that_builds_on_the_board_is_flagged() {
 fn each_kind_s_fixture_is_named_with_its_kind() {
     let k = kernel();
     for (dir, names, kind) in [
-        ("function", &["ktime_get_real_seconds"][..], Kind::Function),
-        ("macro", &["GENMASK"][..], Kind::Macro),
-        ("type", &["time64_t"][..], Kind::Type),
-        ("struct-member", &["read_iter"][..], Kind::StructMember),
-        ("exported-symbol", &["backlight_device_register", "backlight_device_unregister"][..], Kind::ExportedSymbol),
+        ("function", &["ktime_get_real_seconds"][..], NameKind::Function),
+        ("macro", &["GENMASK"][..], NameKind::Macro),
+        ("type", &["time64_t"][..], NameKind::Type),
+        ("struct-member", &["read_iter"][..], NameKind::StructMember),
+        (
+            "exported-symbol",
+            &["backlight_device_register", "backlight_device_unregister"][..],
+            NameKind::ExportedSymbol,
+        ),
     ] {
         let found =
             lacks(&k, &repo().join("fixtures/board-api").join(dir), Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
-        let got: Vec<(&str, Kind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
-        let want: Vec<(&str, Kind)> = names.iter().map(|n| (*n, kind)).collect();
+        let got: Vec<(&str, NameKind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        let want: Vec<(&str, NameKind)> = names.iter().map(|n| (*n, kind)).collect();
         assert_eq!(got, want, "{dir}: {found:#?}");
     }
 }

@@ -3,7 +3,7 @@
 //! decide whether the module loads on the board's Linux 3.5.
 
 use crate::common::repo;
-use harness::kernel::{self, BuildOptions, Source};
+use harness::kernel::{self, BuildOptions, KernelSource};
 use harness::profile::Profile;
 use object::elf;
 use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags};
@@ -30,7 +30,7 @@ fn build(module: &str, work: &Path) -> harness::module::Module {
     // Like `check`, install what is missing first (a fresh machine).
     harness::prepare::setup(&profile.cross_compile, profile.kernel.source_package.as_deref())
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let source = Source::resolve(None).unwrap();
+    let source = KernelSource::resolve(None).unwrap();
     let k = kernel::get(
         &profile,
         &BuildOptions { source: &source, cross_compile: &profile.cross_compile, configs_dir: &configs, jobs: 2 },

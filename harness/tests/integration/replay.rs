@@ -7,7 +7,7 @@ use crate::common::{self, repo, text};
 use harness::guest::emulated::EmulatedBoard;
 use harness::judge::verdict::Outcome;
 use harness::replay::link::Link;
-use harness::replay::shell::{Login, Shell};
+use harness::replay::shell::{BoardShell, Login};
 use harness::replay::{self, RecheckOptions, ReplayOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +58,7 @@ fn on_board(pty: &Path, cmd: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let link = Link::open(pty, 115200, &dir.path().join("probe.log")).unwrap();
     let login = Login { user: "root".into(), password: None };
-    let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 42).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut shell = BoardShell::attach(link, &login, Duration::from_secs(60), 42).unwrap_or_else(|e| panic!("{e:#}"));
     let a = shell.run(cmd, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e:#}"));
     a.output.trim().to_string()
 }
@@ -66,7 +66,8 @@ fn on_board(pty: &Path, cmd: &str) -> String {
 /// The whole replay against the emulated board: a shell from "Please press
 /// Enter", the copy (base64 here), insmod/rmmod, PASSED with the module's
 /// lines, a transcript that `recheck` judges the same, and a board left as
-/// found.
+/// found; then a module already on the board, and the printf copy through
+/// the binary.
 #[test]
 fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     let board = board();
@@ -125,7 +126,7 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     {
         let link = Link::open(&board.pty, 115200, &dir.path().join("copy.log")).unwrap();
         let login = Login { user: "root".into(), password: None };
-        let mut shell = Shell::attach(link, &login, Duration::from_secs(60), 7).unwrap();
+        let mut shell = BoardShell::attach(link, &login, Duration::from_secs(60), 7).unwrap();
         let tools = harness::replay::transfer::detect(&mut shell, None).unwrap();
         harness::replay::transfer::copy(&mut shell, &std::fs::read(&ko).unwrap(), "/root/mmc_byte.ko", tools).unwrap();
     }
@@ -142,9 +143,29 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     assert!(!raw.contains(">> /tmp/harness-mmc_byte.ko"), "the module was copied again");
     assert_eq!(on_board(&board.pty, "ls /root/mmc_byte.ko"), "/root/mmc_byte.ko");
     std::fs::remove_dir_all(&run_dir).unwrap();
+    the_printf_transfer_through_the_cli_passes(&board.pty);
 
     board.stop().unwrap();
     common::assert_no_qemu_children();
+}
+
+/// The printf transfer (old busyboxes without base64), through the binary
+/// as `scripts/board-replay` runs it, on the same board: exit 0 and the
+/// printed verdict.
+fn the_printf_transfer_through_the_cli_passes(pty: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
+        .args(["replay", "--serial"])
+        .arg(pty)
+        .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("printf, gzipped where it helps, checked with md5sum"), "{t}");
+    assert!(t.contains("PASS  insmod prints line \"process:insmod\""), "{t}");
+    assert!(t.contains("PASS  rmmod prints line \"mmc exit!\""), "{t}");
+    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("verdict: PASSED"), "{t}");
 }
 
 /// A module that panics the kernel: CRASHED, as `check` says it, although
@@ -230,28 +251,6 @@ fn recheck_agrees_with_the_live_watch(report: &replay::ReplayReport, fixture: &s
     std::fs::remove_file(&record).unwrap();
     let e = replay::recheck(&opts).unwrap_err().to_string();
     assert!(e.contains("only its live verdict exists"), "{e}");
-}
-
-/// The printf transfer (old busyboxes without base64), through the binary
-/// as `scripts/board-replay` runs it: exit 0 and the printed verdict.
-#[test]
-fn replay_with_the_printf_transfer_through_the_cli() {
-    let board = board();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
-        .args(["replay", "--serial"])
-        .arg(&board.pty)
-        .args(["--profile", PROFILE, "--transfer", "printf", "--prompt-timeout", "120"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("printf, gzipped where it helps, checked with md5sum"), "{t}");
-    assert!(t.contains("PASS  insmod prints line \"process:insmod\""), "{t}");
-    assert!(t.contains("PASS  rmmod prints line \"mmc exit!\""), "{t}");
-    assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("verdict: PASSED"), "{t}");
-    board.stop().unwrap();
-    common::assert_no_qemu_children();
 }
 
 /// A pty pair standing in for a USB serial adapter: the test holds the

@@ -12,7 +12,7 @@ const MAX_FILES: usize = 256;
 
 /// One source file's coverage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileCoverage {
+pub struct TracedFile {
     /// `SF:` as written: relative to the module folder.
     pub path: String,
     /// Each instrumented line and how often it ran.
@@ -30,20 +30,20 @@ pub struct Function {
 
 /// A tracefile's files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Coverage {
-    pub files: Vec<FileCoverage>,
+pub struct Tracefile {
+    pub files: Vec<TracedFile>,
 }
 
-impl Coverage {
+impl Tracefile {
     /// Reads a tracefile's text.
-    pub fn parse(text: &str) -> Coverage {
+    pub fn parse(text: &str) -> Tracefile {
         let mut files = Vec::new();
-        let mut file: Option<FileCoverage> = None;
+        let mut file: Option<TracedFile> = None;
         for line in text.lines() {
             let (key, value) = line.split_once(':').unwrap_or((line.trim(), ""));
             match (key, file.as_mut()) {
                 ("SF", _) if files.len() < MAX_FILES => {
-                    file = Some(FileCoverage { path: value.trim().to_string(), ..Default::default() });
+                    file = Some(TracedFile { path: value.trim().to_string(), ..Default::default() });
                 }
                 ("FN", Some(f)) => {
                     // `FN:line,name` (lcov 1) or `FN:line,end,name` (lcov 2).
@@ -72,17 +72,17 @@ impl Coverage {
             }
         }
         files.extend(file);
-        Coverage { files }
+        Tracefile { files }
     }
 
     /// The coverage of the file at `path` (relative to the module folder).
-    pub fn file(&self, path: &str) -> Option<&FileCoverage> {
+    pub fn file(&self, path: &str) -> Option<&TracedFile> {
         let path = path.trim_start_matches("./");
         self.files.iter().find(|f| f.path.trim_start_matches("./") == path)
     }
 }
 
-impl FileCoverage {
+impl TracedFile {
     /// Lines that ran, of the instrumented lines.
     pub fn ran(&self) -> (usize, usize) {
         (self.lines.values().filter(|c| **c > 0).count(), self.lines.len())
@@ -110,12 +110,12 @@ mod tests {
         let info = "TN:\nSF:./covmisc.c\nFN:10,covmisc_open\nFN:17,26,covmisc_read\nFNDA:3,covmisc_open\n\
             FNDA:0,covmisc_read\nDA:10,3\nDA:11,3\nDA:17,0\nDA:18,0,abcdef\nDA:x,1\nDA:99999999,1\nBOGUS\n\
             LF:4\nLH:2\nend_of_record\nSF:other.c\nDA:1,1\n";
-        let c = Coverage::parse(info);
+        let c = Tracefile::parse(info);
         assert_eq!(c.files.len(), 2, "a last record without its end counts too");
         let f = c.file("covmisc.c").expect("./ is the module folder");
         assert_eq!(f.lines, BTreeMap::from([(10, 3), (11, 3), (17, 0), (18, 0)]));
         assert_eq!(f.summary(), "2 of 4 lines ran (50%)");
         assert_eq!(f.never_called().map(|g| (g.line, g.name.as_str())).collect::<Vec<_>>(), [(17, "covmisc_read")]);
-        assert_eq!(FileCoverage::default().summary(), "0 of 0 lines ran (0%)");
+        assert_eq!(TracedFile::default().summary(), "0 of 0 lines ran (0%)");
     }
 }

@@ -18,7 +18,7 @@ pub mod timeline;
 use crate::expect::{Check, Expectations};
 use crate::step::Transcript;
 use crate::verdict::{Outcome, Verdict};
-use lcov::Coverage;
+use lcov::Tracefile;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// A source file of the module folder, as read (bounded) by the run side.
@@ -38,7 +38,7 @@ pub struct UnitPage<'a> {
     pub transcript: &'a Transcript,
     pub expectations: &'a Expectations,
     pub sources: &'a [SourceFile],
-    pub coverage: Option<&'a Coverage>,
+    pub coverage: Option<&'a Tracefile>,
 }
 
 /// The whole page: what ran, where, and each unit.

@@ -36,7 +36,7 @@ fn run() -> (Transcript, Expectations, Verdict) {
     (t, exp, v)
 }
 
-fn page(t: &Transcript, exp: &Expectations, v: &Verdict, sources: &[SourceFile], cov: Option<&Coverage>) -> String {
+fn page(t: &Transcript, exp: &Expectations, v: &Verdict, sources: &[SourceFile], cov: Option<&Tracefile>) -> String {
     let unit = UnitPage { label: "<b>key</b>", verdict: v, transcript: t, expectations: exp, sources, coverage: cov };
     render(&Page { title: "<b>key</b>", profile: "exynos4210", kernel_release: "6.12", units: vec![unit] })
 }
@@ -111,7 +111,7 @@ fn markers_fold_reports_stand_out_and_frames_link_to_the_source() {
 fn coverage_marks_lines_that_ran_and_never_ran() {
     let (t, exp, v) = run();
     let info = std::fs::read_to_string(crate::repo_root().join("fixtures/coverage/key.info")).unwrap();
-    let cov = Coverage::parse(&info);
+    let cov = Tracefile::parse(&info);
     let html = page(&t, &exp, &v, &source(), Some(&cov));
     assert!(html.contains("key.c</code> — 3 of 5 lines ran (60%)"), "{html}");
     assert!(html.contains("✘ never ran: key_read (line 7)"), "{html}");

@@ -3,13 +3,13 @@
 //! stopped, the virtual board's changes, and the kernel reports.
 
 use super::UnitPage;
-use crate::board::BoardStep;
+use crate::board_parts::BoardStep;
 use crate::expect::StepExpectation;
 use maud::{html, Markup};
 
 /// What a timeline entry is, as a word that says it without colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum TimelineKind {
     Step,
     Program,
     Led,
@@ -21,42 +21,42 @@ pub enum Kind {
     Report,
 }
 
-impl Kind {
+impl TimelineKind {
     pub fn word(self) -> &'static str {
         match self {
-            Kind::Step => "step",
-            Kind::Program => "program",
-            Kind::Led => "led",
-            Kind::Button => "button",
-            Kind::Interrupt => "interrupt",
-            Kind::Adc => "adc",
-            Kind::Watchdog => "watchdog",
-            Kind::Board => "board",
-            Kind::Report => "report",
+            TimelineKind::Step => "step",
+            TimelineKind::Program => "program",
+            TimelineKind::Led => "led",
+            TimelineKind::Button => "button",
+            TimelineKind::Interrupt => "interrupt",
+            TimelineKind::Adc => "adc",
+            TimelineKind::Watchdog => "watchdog",
+            TimelineKind::Board => "board",
+            TimelineKind::Report => "report",
         }
     }
 
     /// The kind of a board change, by its part (the model's names:
     /// compat35/board/tiny4412_board.c).
-    fn of_part(part: &str, state: &str) -> Kind {
+    fn of_part(part: &str, state: &str) -> TimelineKind {
         // A request of what the stock image's drivers hold (stock.c), not
         // a change of the part.
         if state == "requested" || state == "refused" {
-            return Kind::Board;
+            return TimelineKind::Board;
         }
         let numbered = |stem: &str| part.strip_prefix(stem).is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if numbered("LED") || part == "buzzer" || numbered("PWM") {
-            Kind::Led
+            TimelineKind::Led
         } else if numbered("K") {
-            Kind::Button
+            TimelineKind::Button
         } else if numbered("XEINT") || numbered("EINT") {
-            Kind::Interrupt
+            TimelineKind::Interrupt
         } else if numbered("AIN") {
-            Kind::Adc
+            TimelineKind::Adc
         } else if part == "watchdog" {
-            Kind::Watchdog
+            TimelineKind::Watchdog
         } else {
-            Kind::Board
+            TimelineKind::Board
         }
     }
 }
@@ -64,9 +64,9 @@ impl Kind {
 /// One entry: when (the guest's seconds, if known), what, and where to
 /// read more (an anchor in the page).
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct TimelineEntry {
     pub at: Option<f64>,
-    pub kind: Kind,
+    pub kind: TimelineKind,
     pub text: String,
     pub link: Option<String>,
     /// A failure: a step that did not exit 0, a report.
@@ -75,7 +75,7 @@ pub struct Entry {
 
 /// The unit's entries in time order (entries with no time keep their place
 /// after the one before them).
-pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<Entry> {
+pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<TimelineEntry> {
     let mut out = Vec::new();
     for s in &u.verdict.steps {
         let exp = u.expectations.steps.iter().find(|e| e.covers(&s.name));
@@ -90,9 +90,9 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<Entry> {
         // one (expect.rs): a SIGINT's 130 is not a failure.
         let judged = exp.is_none_or(|e| !e.stop || e.exit_given);
         let bad = s.exit.is_none() || (judged && s.exit != Some(exp.map_or(0, |e| e.exit)));
-        out.push(Entry {
+        out.push(TimelineEntry {
             at: s.guest_begin,
-            kind: Kind::Step,
+            kind: TimelineKind::Step,
             text: format!("{}{what} ({ended}{took})", s.name),
             link: None,
             bad,
@@ -103,20 +103,26 @@ pub fn entries(u: &UnitPage, anchor: &dyn Fn(usize) -> String) -> Vec<Entry> {
         let step = c.step.as_deref().map(|s| format!(" (step {s})")).unwrap_or_default();
         let bad = c.state.starts_with("unhandled") || c.state.starts_with("storm");
         let text = format!("{} {}{step}", c.part, c.state);
-        out.push(Entry { at: Some(c.at), kind: Kind::of_part(&c.part, &c.state), text, link: None, bad });
+        out.push(TimelineEntry {
+            at: Some(c.at),
+            kind: TimelineKind::of_part(&c.part, &c.state),
+            text,
+            link: None,
+            bad,
+        });
     }
     for e in u.verdict.events.iter().chain(&u.verdict.unrelated) {
         let at = u.transcript.lines.iter().find(|l| l.number == e.line).and_then(|l| l.timestamp);
         let step = e.step.as_deref().map(|s| format!(" in step {s}")).unwrap_or_default();
         let text = format!("{}{step}: {}", e.title(), e.headline());
-        out.push(Entry { at, kind: Kind::Report, text, link: Some(anchor(e.line)), bad: true });
+        out.push(TimelineEntry { at, kind: TimelineKind::Report, text, link: Some(anchor(e.line)), bad: true });
     }
     sort(&mut out);
     out
 }
 
 /// Sorts by time; an entry with none stays after the entry before it.
-fn sort(entries: &mut [Entry]) {
+fn sort(entries: &mut [TimelineEntry]) {
     let mut last = f64::NEG_INFINITY;
     let mut keyed: Vec<(f64, usize)> = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
@@ -125,7 +131,7 @@ fn sort(entries: &mut [Entry]) {
     }
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by(|a, b| keyed[*a].0.total_cmp(&keyed[*b].0).then(a.cmp(b)));
-    let sorted: Vec<Entry> = order.iter().map(|i| entries[*i].clone()).collect();
+    let sorted: Vec<TimelineEntry> = order.iter().map(|i| entries[*i].clone()).collect();
     entries.clone_from_slice(&sorted);
 }
 
@@ -155,29 +161,29 @@ fn programs(
     exp: Option<&StepExpectation>,
     begin: Option<f64>,
     end: Option<f64>,
-) -> Vec<Entry> {
+) -> Vec<TimelineEntry> {
     let Some(exp) = exp else { return Vec::new() };
     let mut out = Vec::new();
     if exp.background {
         let text = format!("{step} starts in the background: {}", exp.run.as_deref().unwrap_or(""));
-        out.push(Entry { at: begin, kind: Kind::Program, text, link: None, bad: false });
+        out.push(TimelineEntry { at: begin, kind: TimelineKind::Program, text, link: None, bad: false });
     }
     if let Some(started) = &exp.wait {
         let record = u.transcript.steps.iter().find(|r| r.name == step);
         let how = match record.and_then(|r| r.stopped) {
-            Some(crate::marker::Stop::Exited) => "ended on its own".to_string(),
+            Some(crate::marker::BackgroundEnd::Exited) => "ended on its own".to_string(),
             Some(stop) => format!("stopped by SIG{}", stop.word().to_uppercase()),
             None if record.is_some_and(|r| r.rc.is_some()) => "ended".to_string(),
             None => "did not end".to_string(),
         };
         let text = format!("{started} {how} (step {step})");
-        out.push(Entry { at: end, kind: Kind::Program, text, link: None, bad: false });
+        out.push(TimelineEntry { at: end, kind: TimelineKind::Program, text, link: None, bad: false });
     }
     out
 }
 
 /// The timeline as an ordered list, each entry's kind a word in brackets.
-pub fn render(entries: &[Entry]) -> Markup {
+pub fn render(entries: &[TimelineEntry]) -> Markup {
     html! {
         @if entries.is_empty() {
             p { "No step ran." }

@@ -14,20 +14,20 @@ const S_IFCHR: u32 = 0o020000;
 
 /// One archive member.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
+pub enum CpioMember {
     Dir { path: String, mode: u32 },
     File { path: String, mode: u32, data: Vec<u8> },
     Symlink { path: String, target: String },
     CharDev { path: String, mode: u32, major: u32, minor: u32 },
 }
 
-impl Entry {
+impl CpioMember {
     pub fn path(&self) -> &str {
         match self {
-            Entry::Dir { path, .. }
-            | Entry::File { path, .. }
-            | Entry::Symlink { path, .. }
-            | Entry::CharDev { path, .. } => path,
+            CpioMember::Dir { path, .. }
+            | CpioMember::File { path, .. }
+            | CpioMember::Symlink { path, .. }
+            | CpioMember::CharDev { path, .. } => path,
         }
     }
 }
@@ -37,13 +37,13 @@ impl Entry {
 /// does; parents must come before children because the kernel creates them
 /// in archive order. Every member is owned by uid 0 and has mtime 0, which
 /// keeps the archive byte-for-byte reproducible.
-pub fn write_archive<W: Write>(out: &mut W, entries: &[Entry]) -> io::Result<()> {
+pub fn write_archive<W: Write>(out: &mut W, entries: &[CpioMember]) -> io::Result<()> {
     for (i, entry) in entries.iter().enumerate() {
         let (mode, data, major, minor): (u32, &[u8], u32, u32) = match entry {
-            Entry::Dir { mode, .. } => (S_IFDIR | mode, &[], 0, 0),
-            Entry::File { mode, data, .. } => (S_IFREG | mode, data, 0, 0),
-            Entry::Symlink { target, .. } => (S_IFLNK | 0o777, target.as_bytes(), 0, 0),
-            Entry::CharDev { mode, major, minor, .. } => (S_IFCHR | mode, &[], *major, *minor),
+            CpioMember::Dir { mode, .. } => (S_IFDIR | mode, &[], 0, 0),
+            CpioMember::File { mode, data, .. } => (S_IFREG | mode, data, 0, 0),
+            CpioMember::Symlink { target, .. } => (S_IFLNK | 0o777, target.as_bytes(), 0, 0),
+            CpioMember::CharDev { mode, major, minor, .. } => (S_IFCHR | mode, &[], *major, *minor),
         };
         let size = u32::try_from(data.len()).map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("{}: over 4 GiB, more than newc holds", entry.path()))
@@ -52,7 +52,7 @@ pub fn write_archive<W: Write>(out: &mut W, entries: &[Entry]) -> io::Result<()>
             // Inode numbers only need to be distinct; hard links are not used.
             .ino(i as u32 + 1)
             .mode(mode)
-            .nlink(if matches!(entry, Entry::Dir { .. }) { 2 } else { 1 })
+            .nlink(if matches!(entry, CpioMember::Dir { .. }) { 2 } else { 1 })
             .rdev_major(major)
             .rdev_minor(minor);
         let mut member = header.write(&mut *out, size);
@@ -68,15 +68,15 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn sample() -> Vec<Entry> {
+    fn sample() -> Vec<CpioMember> {
         vec![
-            Entry::Dir { path: "dev".into(), mode: 0o755 },
-            Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
-            Entry::Dir { path: "bin".into(), mode: 0o755 },
-            Entry::File { path: "bin/busybox".into(), mode: 0o755, data: b"\x7fELF-ish".to_vec() },
-            Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
-            Entry::File { path: "init".into(), mode: 0o755, data: b"#!/bin/sh\necho hi\n".to_vec() },
-            Entry::File { path: "empty".into(), mode: 0o644, data: vec![] },
+            CpioMember::Dir { path: "dev".into(), mode: 0o755 },
+            CpioMember::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
+            CpioMember::Dir { path: "bin".into(), mode: 0o755 },
+            CpioMember::File { path: "bin/busybox".into(), mode: 0o755, data: b"\x7fELF-ish".to_vec() },
+            CpioMember::Symlink { path: "bin/sh".into(), target: "busybox".into() },
+            CpioMember::File { path: "init".into(), mode: 0o755, data: b"#!/bin/sh\necho hi\n".to_vec() },
+            CpioMember::File { path: "empty".into(), mode: 0o644, data: vec![] },
         ]
     }
 
@@ -106,10 +106,10 @@ mod tests {
         let expect: Vec<_> = sample()
             .into_iter()
             .map(|e| match e {
-                Entry::Dir { path, mode } => (path, S_IFDIR | mode, 0, 0, vec![]),
-                Entry::File { path, mode, data } => (path, S_IFREG | mode, 0, 0, data),
-                Entry::Symlink { path, target } => (path, S_IFLNK | 0o777, 0, 0, target.into_bytes()),
-                Entry::CharDev { path, mode, major, minor } => (path, S_IFCHR | mode, major, minor, vec![]),
+                CpioMember::Dir { path, mode } => (path, S_IFDIR | mode, 0, 0, vec![]),
+                CpioMember::File { path, mode, data } => (path, S_IFREG | mode, 0, 0, data),
+                CpioMember::Symlink { path, target } => (path, S_IFLNK | 0o777, 0, 0, target.into_bytes()),
+                CpioMember::CharDev { path, mode, major, minor } => (path, S_IFCHR | mode, major, minor, vec![]),
             })
             .collect();
         assert_eq!(seen, expect);
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn leading_slashes_are_stripped_and_output_is_reproducible() {
-        let entries = vec![Entry::Dir { path: "/proc".into(), mode: 0o555 }];
+        let entries = vec![CpioMember::Dir { path: "/proc".into(), mode: 0o555 }];
         let (mut a, mut b) = (Vec::new(), Vec::new());
         write_archive(&mut a, &entries).unwrap();
         write_archive(&mut b, &entries).unwrap();
@@ -133,7 +133,8 @@ mod tests {
     #[test]
     fn the_bytes_are_newc_as_the_kernel_reads_it() {
         let mut out = Vec::new();
-        write_archive(&mut out, &[Entry::File { path: "/init".into(), mode: 0o755, data: b"ab".to_vec() }]).unwrap();
+        write_archive(&mut out, &[CpioMember::File { path: "/init".into(), mode: 0o755, data: b"ab".to_vec() }])
+            .unwrap();
         let fields = |ino: u32, mode: u32, nlink: u32, size: u32, namesize: u32| {
             let z = 0;
             format!(

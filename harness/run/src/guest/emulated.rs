@@ -9,7 +9,7 @@
 //! of more than 128 bytes (guest/terminal.rs measured it; `check --shell`
 //! paces its input, the replay does not).
 
-use crate::guest::cpio::{self, Entry};
+use crate::guest::cpio::{self, CpioMember};
 use crate::guest::qemu::{self, BootImages, Qemu};
 use crate::profile::Profile;
 use anyhow::{bail, Context, Result};
@@ -158,14 +158,14 @@ pub fn board_cmdline(profile: &Profile) -> Vec<OsString> {
 
 /// The board's root filesystem: busybox, `friendlyarm-init` as /init, and
 /// the virtual board's module (`/emulated/`), its hardware.
-pub fn entries(rootfs_dir: &Path, busybox: &[u8], model: Option<Vec<u8>>) -> Result<Vec<Entry>> {
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], model: Option<Vec<u8>>) -> Result<Vec<CpioMember>> {
     let init_path = rootfs_dir.join("friendlyarm-init");
     let init = std::fs::read(&init_path).with_context(|| format!("reading {}", init_path.display()))?;
     let mut e = crate::guest::rootfs::skeleton(busybox);
-    e.push(Entry::File { path: "init".into(), mode: 0o755, data: init });
+    e.push(CpioMember::File { path: "init".into(), mode: 0o755, data: init });
     if let Some(data) = model {
-        e.push(Entry::Dir { path: "emulated".into(), mode: 0o755 });
-        e.push(Entry::File { path: "emulated/tiny4412_board.ko".into(), mode: 0o644, data });
+        e.push(CpioMember::Dir { path: "emulated".into(), mode: 0o755 });
+        e.push(CpioMember::File { path: "emulated/tiny4412_board.ko".into(), mode: 0o644, data });
     }
     Ok(e)
 }
@@ -196,9 +196,8 @@ mod tests {
     fn the_board_archive_has_its_own_init_and_no_steps() {
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", Some(b"KO".to_vec())).unwrap();
         let init = e.iter().find(|x| x.path() == "init").expect("init");
-        assert!(
-            matches!(init, Entry::File { mode: 0o755, data, .. } if String::from_utf8_lossy(data).contains("askfirst"))
-        );
+        let CpioMember::File { mode, data, .. } = init else { panic!("init is not a file: {init:?}") };
+        assert!(*mode == 0o755 && String::from_utf8_lossy(data).contains("askfirst"));
         assert!(
             !e.iter().any(|x| x.path().starts_with("harness")),
             "a board has no harness files until the replay sends them"
@@ -217,12 +216,12 @@ mod tests {
 
     /// The person at the emulated board (friendlyarm-init) does what the
     /// prompts steps.sh writes ask, as the judge's control lines say it
-    /// (judge/board.rs), and only for the replay's own nonce (marker.rs):
+    /// (judge/board_parts.rs), and only for the replay's own nonce (marker.rs):
     /// steps.sh's wording, friendlyarm-init's patterns and the Rust
     /// definitions are tied here.
     #[test]
     fn the_person_at_the_emulated_board_does_what_this_runs_prompts_ask() {
-        use crate::judge::board::{step, BoardKeys, BoardStep};
+        use crate::judge::board_parts::{step, BoardKeys, BoardStep};
         use crate::judge::marker::{marker_line, parse_marker, Marker};
         let adc = std::collections::BTreeMap::from([("AIN0".to_string(), 2048)]);
         let keys = BoardKeys {

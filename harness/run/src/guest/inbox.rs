@@ -5,7 +5,7 @@
 //! use (`mem=`, the profile's `[qemu.resume]`). While QEMU holds the resumed
 //! guest (`-S`), the harness writes the run there through QEMU's gdb stub,
 //! whose `Qqemu.PhyMemMode` makes its memory writes physical; then the guest
-//! runs on, and `rootfs/inbox.c`, which it was polling the header with when
+//! runs on, and `rootfs/programs/inbox.c`, which it was polling the header with when
 //! it was saved, finds the run, checks it and hands it to `cpio`.
 //!
 //! This file owns the layout (a test ties inbox.c's copy to it):
@@ -185,7 +185,7 @@ mod tests {
     /// payload offset are these.
     #[test]
     fn the_guests_reader_has_this_layout() {
-        let c = std::fs::read_to_string(crate::repo_root().join("rootfs/inbox.c")).unwrap();
+        let c = std::fs::read_to_string(crate::repo_root().join("rootfs/programs/inbox.c")).unwrap();
         let magic: Vec<String> = MAGIC.iter().map(|b| format!("'{}'", *b as char)).collect();
         assert!(c.contains(&format!("magic[8] = {{ {} }}", magic.join(", "))), "MAGIC differs from inbox.c's");
         assert!(c.contains(&format!("#define VERSION {VERSION}\n")), "VERSION differs from inbox.c's");

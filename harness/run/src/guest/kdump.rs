@@ -32,7 +32,7 @@ const BLOCK_SIZE: u64 = 416;
 const MAX_RECORDS: usize = 1 << 20;
 
 /// What the dump's header must say of the kernel.
-pub struct Kernel<'a> {
+pub struct DumpedKernel<'a> {
     pub release: &'a str,
     /// `uname -m` as the kdump tools spell the architecture.
     pub machine: &'a str,
@@ -42,7 +42,7 @@ pub struct Kernel<'a> {
 
 /// Fills in the kernel's name, release, version and machine, and
 /// `phys_base`, in the flattened kdump `file`.
-pub fn complete(file: &Path, kernel: &Kernel) -> Result<()> {
+pub fn complete(file: &Path, kernel: &DumpedKernel) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -175,7 +175,8 @@ mod tests {
         let path = dir.path().join("memory.kdump");
         let before = flattened(4096);
         std::fs::write(&path, &before).unwrap();
-        complete(&path, &Kernel { release: "6.12.118-emulated", machine: "arm", phys_base: 0x4000_0000 }).unwrap();
+        complete(&path, &DumpedKernel { release: "6.12.118-emulated", machine: "arm", phys_base: 0x4000_0000 })
+            .unwrap();
         let after = std::fs::read(&path).unwrap();
         assert_eq!(after.len(), before.len());
         let header = FLAT_HEADER as usize + 16;
@@ -195,7 +196,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x");
         std::fs::write(&path, b"\x7fELF and so on").unwrap();
-        let k = Kernel { release: "r", machine: "arm", phys_base: 0 };
+        let k = DumpedKernel { release: "r", machine: "arm", phys_base: 0 };
         assert!(format!("{:#}", complete(&path, &k).unwrap_err()).contains("not a flattened kdump"));
         let mut cut = flattened(4096);
         cut.truncate(FLAT_HEADER as usize + 40);

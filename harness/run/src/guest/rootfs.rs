@@ -2,7 +2,7 @@
 //! and step script from `rootfs/`, and the module, written as a newc cpio by
 //! [`crate::guest::cpio`]. No root and no loop mounts are needed at any point.
 
-use crate::guest::cpio::{self, Entry};
+use crate::guest::cpio::{self, CpioMember};
 use crate::plan::Plan;
 use crate::program::Program;
 use anyhow::{Context, Result};
@@ -15,8 +15,8 @@ const BUSYBOX: &str = "bin/busybox";
 /// What every guest archive starts with: the directories busybox installs
 /// its applets into, the device nodes the kernel needs before /init runs,
 /// and busybox itself with `/bin/sh`.
-pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
-    let dir = |p: &str| Entry::Dir { path: p.into(), mode: 0o755 };
+pub fn skeleton(busybox: &[u8]) -> Vec<CpioMember> {
+    let dir = |p: &str| CpioMember::Dir { path: p.into(), mode: 0o755 };
     vec![
         dir("bin"),
         dir("sbin"),
@@ -26,15 +26,15 @@ pub fn skeleton(busybox: &[u8]) -> Vec<Entry> {
         dir("dev"),
         // The kernel opens /dev/console before /init runs, long before
         // devtmpfs is mounted: it must be in the archive.
-        Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
-        Entry::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
+        CpioMember::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 },
+        CpioMember::CharDev { path: "dev/null".into(), mode: 0o666, major: 1, minor: 3 },
         dir("etc"),
         dir("proc"),
         dir("sys"),
         dir("root"),
-        Entry::Dir { path: "tmp".into(), mode: 0o1777 },
-        Entry::File { path: BUSYBOX.into(), mode: 0o755, data: busybox.to_vec() },
-        Entry::Symlink { path: "bin/sh".into(), target: "busybox".into() },
+        CpioMember::Dir { path: "tmp".into(), mode: 0o1777 },
+        CpioMember::File { path: BUSYBOX.into(), mode: 0o755, data: busybox.to_vec() },
+        CpioMember::Symlink { path: "bin/sh".into(), target: "busybox".into() },
     ]
 }
 
@@ -52,7 +52,7 @@ pub struct Guest<'a> {
     /// The loader that makes one init_module per insmod (`loader.rs`),
     /// as /harness/insmod; busybox's insmod without it.
     pub loader: Option<&'a Path>,
-    /// The compiled census (`rootfs/census.c`), as /harness/census;
+    /// The compiled census (`rootfs/programs/census.c`), as /harness/census;
     /// steps.sh's shell functions without it.
     pub census: Option<&'a Path>,
 }
@@ -61,7 +61,7 @@ pub use crate::plan::GUEST_DIR;
 
 /// Everything that goes into a booted guest's archive, in order (parents
 /// first): the base every guest of the kernel has, then the run's own.
-pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<Entry>> {
+pub fn entries(rootfs_dir: &Path, busybox: &[u8], guest: &Guest) -> Result<Vec<CpioMember>> {
     let mut e = base_entries(rootfs_dir, busybox, (guest.loader, guest.census), None)?;
     let run = run_entries(guest, &e)?;
     e.extend(run);
@@ -85,20 +85,20 @@ pub fn base_entries(
     busybox: &[u8],
     helpers: (Option<&Path>, Option<&Path>),
     inbox: Option<&Inbox>,
-) -> Result<Vec<Entry>> {
+) -> Result<Vec<CpioMember>> {
     let read = |name: &str| -> Result<Vec<u8>> {
         let p = rootfs_dir.join(name);
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     };
     let mut e = skeleton(busybox);
     e.extend([
-        Entry::Dir { path: "harness".into(), mode: 0o755 },
-        Entry::File { path: "init".into(), mode: 0o755, data: read("init")? },
-        Entry::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
+        CpioMember::Dir { path: "harness".into(), mode: 0o755 },
+        CpioMember::File { path: "init".into(), mode: 0o755, data: read("init")? },
+        CpioMember::File { path: "harness/steps.sh".into(), mode: 0o644, data: read("steps.sh")? },
     ]);
-    let program = |guest: &str, host: &Path| -> Result<Entry> {
+    let program = |guest: &str, host: &Path| -> Result<CpioMember> {
         let data = std::fs::read(host).with_context(|| format!("reading {}", host.display()))?;
-        Ok(Entry::File { path: guest.into(), mode: 0o755, data })
+        Ok(CpioMember::File { path: guest.into(), mode: 0o755, data })
     };
     if let Some(loader) = helpers.0 {
         e.push(program("harness/insmod", loader)?);
@@ -112,7 +112,7 @@ pub fn base_entries(
             "HARNESS_INBOX={:#x}\nHARNESS_INBOX_SIZE={:#x}\nHARNESS_READY_NONCE={}\n",
             i.spec.inbox, i.spec.inbox_size, i.nonce
         );
-        e.push(Entry::File { path: "harness/base.env".into(), mode: 0o644, data: env.into_bytes() });
+        e.push(CpioMember::File { path: "harness/base.env".into(), mode: 0o644, data: env.into_bytes() });
     }
     let overlay = rootfs_dir.join("overlay");
     if overlay.is_dir() {
@@ -126,7 +126,7 @@ pub fn base_entries(
 /// fresh random bytes for the guest's pool (`harness/seed`), the scenario,
 /// the modules and the programs. A booted guest has them in its archive; a
 /// resumed one gets them in its inbox (guest/inbox.rs).
-pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
+pub fn run_entries(guest: &Guest, base: &[CpioMember]) -> Result<Vec<CpioMember>> {
     let epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut env = format!("HARNESS_NONCE={}\nHARNESS_EPOCH={epoch}\n", guest.nonce);
     if guest.loader.is_some() {
@@ -142,26 +142,26 @@ pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
     let mut seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
     seed.push('\n');
     let mut e = vec![
-        Entry::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
-        Entry::File { path: "harness/seed".into(), mode: 0o600, data: seed.into_bytes() },
-        Entry::File {
+        CpioMember::File { path: "harness/env".into(), mode: 0o644, data: env.into_bytes() },
+        CpioMember::File { path: "harness/seed".into(), mode: 0o600, data: seed.into_bytes() },
+        CpioMember::File {
             path: "harness/scenario.sh".into(),
             mode: 0o644,
             data: crate::plan::script(guest.plan, GUEST_DIR).into_bytes(),
         },
     ];
     let mut dirs: Vec<String> =
-        base.iter().filter(|x| matches!(x, Entry::Dir { .. })).map(|x| x.path().to_string()).collect();
+        base.iter().filter(|x| matches!(x, CpioMember::Dir { .. })).map(|x| x.path().to_string()).collect();
     for (file, ko) in guest.modules {
         if let Some((unit, _)) = file.rsplit_once('/') {
             let dir = format!("harness/{unit}");
             if !dirs.contains(&dir) {
-                e.push(Entry::Dir { path: dir.clone(), mode: 0o755 });
+                e.push(CpioMember::Dir { path: dir.clone(), mode: 0o755 });
                 dirs.push(dir);
             }
         }
         let data = std::fs::read(ko).with_context(|| format!("reading {}", ko.display()))?;
-        e.push(Entry::File { path: format!("harness/{file}"), mode: 0o644, data });
+        e.push(CpioMember::File { path: format!("harness/{file}"), mode: 0o644, data });
     }
     // Under their stems, in their directory (on PATH).
     for (p, dir) in guest.programs {
@@ -170,18 +170,18 @@ pub fn run_entries(guest: &Guest, base: &[Entry]) -> Result<Vec<Entry>> {
         for part in dir.split('/') {
             path = if path.is_empty() { part.to_string() } else { format!("{path}/{part}") };
             if !dirs.contains(&path) {
-                e.push(Entry::Dir { path: path.clone(), mode: 0o755 });
+                e.push(CpioMember::Dir { path: path.clone(), mode: 0o755 });
                 dirs.push(path.clone());
             }
         }
         let data = std::fs::read(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
-        e.push(Entry::File { path: format!("{dir}/{}", p.name), mode: 0o755, data });
+        e.push(CpioMember::File { path: format!("{dir}/{}", p.name), mode: 0o755, data });
     }
     Ok(e)
 }
 
 /// Files under `rootfs/overlay/` go to the same path in the guest.
-fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
+fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<CpioMember>) -> Result<()> {
     let mut items: Vec<_> =
         std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten().collect();
     items.sort_by_key(|e| e.file_name());
@@ -191,11 +191,11 @@ fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         let meta = item.metadata()?;
         if meta.is_dir() {
-            out.push(Entry::Dir { path: rel, mode: 0o755 });
+            out.push(CpioMember::Dir { path: rel, mode: 0o755 });
             add_overlay(base, &path, out)?;
         } else {
             let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            out.push(Entry::File { path: rel, mode: meta.permissions().mode() & 0o777, data });
+            out.push(CpioMember::File { path: rel, mode: meta.permissions().mode() & 0o777, data });
         }
     }
     Ok(())
@@ -204,8 +204,8 @@ fn add_overlay(base: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<()> {
 /// The run's files as a resumed guest gets them: a newc cpio of
 /// [`run_entries`] over the base's directories.
 pub fn payload(guest: &Guest) -> Result<Vec<u8>> {
-    let base = [Entry::Dir { path: "harness".into(), mode: 0o755 }];
-    let mut dirs: Vec<Entry> = skeleton(&[]).into_iter().filter(|e| matches!(e, Entry::Dir { .. })).collect();
+    let base = [CpioMember::Dir { path: "harness".into(), mode: 0o755 }];
+    let mut dirs: Vec<CpioMember> = skeleton(&[]).into_iter().filter(|e| matches!(e, CpioMember::Dir { .. })).collect();
     dirs.extend(base);
     let entries = run_entries(guest, &dirs)?;
     let mut buf = Vec::new();
@@ -263,9 +263,9 @@ mod tests {
         let guest = test_guest(&files, &plan);
         let e = entries(&crate::repo_root().join("rootfs"), b"BB", &guest).unwrap();
         let at = |p: &str| e.iter().position(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
-        assert!(matches!(&e[at("harness/lesson1/hello.ko")], Entry::File { data, .. } if data == b"A"));
-        assert!(matches!(&e[at("harness/lesson2/hello.ko")], Entry::File { data, .. } if data == b"B"));
-        assert!(matches!(&e[at("harness/lesson1")], Entry::Dir { .. }));
+        assert!(matches!(&e[at("harness/lesson1/hello.ko")], CpioMember::File { data, .. } if data == b"A"));
+        assert!(matches!(&e[at("harness/lesson2/hello.ko")], CpioMember::File { data, .. } if data == b"B"));
+        assert!(matches!(&e[at("harness/lesson1")], CpioMember::Dir { .. }));
         assert!(at("harness/lesson2") < at("harness/lesson2/hello.ko"));
     }
 
@@ -291,20 +291,20 @@ mod tests {
         let find = |p: &str| e.iter().find(|x| x.path() == p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(
             find("dev/console"),
-            &Entry::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 }
+            &CpioMember::CharDev { path: "dev/console".into(), mode: 0o600, major: 5, minor: 1 }
         );
-        assert!(matches!(find("init"), Entry::File { mode: 0o755, .. }));
-        assert!(matches!(find("harness/mmc_byte.ko"), Entry::File { data, .. } if data == b"KO"));
-        assert!(matches!(find("usr/bin/app"), Entry::File { mode: 0o755, data, .. } if data == b"APP"));
+        assert!(matches!(find("init"), CpioMember::File { mode: 0o755, .. }));
+        assert!(matches!(find("harness/mmc_byte.ko"), CpioMember::File { data, .. } if data == b"KO"));
+        assert!(matches!(find("usr/bin/app"), CpioMember::File { mode: 0o755, data, .. } if data == b"APP"));
         match find("harness/env") {
-            Entry::File { data, .. } => {
+            CpioMember::File { data, .. } => {
                 let env = String::from_utf8_lossy(data);
                 assert!(env.starts_with("HARNESS_NONCE=0123456789abcdef\nHARNESS_EPOCH="), "{env}");
             }
             other => panic!("{other:?}"),
         }
         match find("harness/scenario.sh") {
-            Entry::File { data, .. } => {
+            CpioMember::File { data, .. } => {
                 assert!(String::from_utf8_lossy(data).contains("harness_insmod /harness/mmc_byte.ko mmc_byte"))
             }
             other => panic!("{other:?}"),
@@ -331,7 +331,7 @@ mod tests {
         let spec = crate::profile::ResumeSpec { mem: "960M".into(), inbox: 0x7c000000, inbox_size: 0x4000000 };
         let inbox = Inbox { reader: &reader, spec: &spec, nonce: "00ff" };
         let base = base_entries(&crate::repo_root().join("rootfs"), b"BB", (None, None), Some(&inbox)).unwrap();
-        let paths: Vec<&str> = base.iter().map(Entry::path).collect();
+        let paths: Vec<&str> = base.iter().map(CpioMember::path).collect();
         assert!(paths.contains(&"harness/inbox") && paths.contains(&"harness/base.env"), "{paths:?}");
         for run in ["harness/env", "harness/seed", "harness/scenario.sh"] {
             assert!(!paths.contains(&run), "{run} in the base");
@@ -341,7 +341,7 @@ mod tests {
         let plan = crate::plan::plan(&crate::prepare::Prepared::plan_modules(&[module(dir.path())]), &exp).unwrap();
         let guest = test_guest(&files, &plan);
         let run = run_entries(&guest, &base).unwrap();
-        let run: Vec<&str> = run.iter().map(Entry::path).collect();
+        let run: Vec<&str> = run.iter().map(CpioMember::path).collect();
         assert_eq!(run, ["harness/env", "harness/seed", "harness/scenario.sh", "harness/hello.ko"]);
         let a = payload(&guest).unwrap();
         let b = payload(&guest).unwrap();

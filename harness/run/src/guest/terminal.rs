@@ -85,29 +85,7 @@ impl Relay {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("terminal".into())
-            .spawn(move || {
-                let stdin = std::io::stdin();
-                let mut buf = [0u8; 4096];
-                while !flag.load(Ordering::Relaxed) {
-                    // A bounded wait for input, so that a stop is seen.
-                    let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN)];
-                    match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(POLL.as_millis() as u16)) {
-                        Ok(0) => continue,
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                    let n = match stdin.lock().read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    for chunk in buf[..n].chunks(CHUNK) {
-                        if to_guest.write_all(chunk).is_err() {
-                            return;
-                        }
-                        std::thread::sleep(GAP);
-                    }
-                }
-            })
+            .spawn(move || relay(std::io::stdin(), &mut to_guest, &flag))
             .context("starting the terminal relay")?;
         Ok(Relay { stop, thread: Some(thread) })
     }
@@ -118,6 +96,31 @@ impl Relay {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Copies `input` to `to_guest` in bursts of at most [`CHUNK`] bytes,
+/// [`GAP`] apart, until `stop` is set or either side closes.
+fn relay<I: AsFd + Read>(mut input: I, to_guest: &mut impl Write, stop: &AtomicBool) {
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        // A bounded wait for input, so that a stop is seen.
+        let mut fds = [nix::poll::PollFd::new(input.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(POLL.as_millis() as u16)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        let n = match input.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for chunk in buf[..n].chunks(CHUNK) {
+            if to_guest.write_all(chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(GAP);
         }
     }
 }
@@ -181,6 +184,61 @@ mod tests {
 
     const OPEN: &str = "@@harness ab shell open";
     const CLOSE: &str = "@@harness ab shell closed";
+
+    /// What the guest's serial input got: each write's time and size.
+    struct Uart(Vec<(std::time::Instant, usize)>);
+
+    impl Write for Uart {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.push((std::time::Instant::now(), b.len()));
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The terminal lent is raw, and back as it was after the drop, and
+    /// after `restore` alone (the signal handler's path, which runs no
+    /// drops). A pseudo-terminal stands in for the user's, on stdin (each
+    /// test is a process of its own under nextest; stdin is put back).
+    #[test]
+    fn the_terminal_is_raw_while_lent_and_put_back_on_drop_and_by_restore() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let stdin = nix::unistd::dup(std::io::stdin()).unwrap();
+        nix::unistd::dup2_stdin(&pty.slave).unwrap();
+        let canonical =
+            || termios::tcgetattr(std::io::stdin().as_fd()).unwrap().local_flags.contains(termios::LocalFlags::ICANON);
+        assert!(canonical(), "a new pseudo-terminal edits lines");
+        let raw = RawTerminal::enter().unwrap();
+        assert!(!canonical(), "raw while lent");
+        drop(raw);
+        let after_drop = canonical();
+        std::mem::forget(RawTerminal::enter().unwrap());
+        assert!(!canonical(), "raw while lent");
+        restore();
+        let after_restore = canonical();
+        nix::unistd::dup2_stdin(&stdin).unwrap();
+        assert!(after_drop, "the drop left the terminal raw");
+        assert!(after_restore, "restore left the terminal raw");
+    }
+
+    /// A paste arrives in one read; smdkc210's UART keeps only what comes in
+    /// bursts of at most CHUNK bytes, GAP apart, so that is how it is sent.
+    #[test]
+    fn a_paste_reaches_the_guest_in_chunks_a_gap_apart() {
+        let (input, mut paste) = os_pipe::pipe().unwrap();
+        paste.write_all(&[b'x'; 10 * CHUNK + 5]).unwrap();
+        drop(paste);
+        let mut uart = Uart(Vec::new());
+        relay(input, &mut uart, &AtomicBool::new(false));
+        let sizes: Vec<usize> = uart.0.iter().map(|w| w.1).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 10 * CHUNK + 5, "{sizes:?}");
+        assert!(sizes.iter().all(|n| *n <= CHUNK), "a burst over {CHUNK} bytes: {sizes:?}");
+        for w in uart.0.windows(2) {
+            assert!(w[1].0 - w[0].0 >= GAP, "two bursts {:?} apart", w[1].0 - w[0].0);
+        }
+    }
 
     #[test]
     fn only_what_the_shell_prints_between_the_markers_is_shown_however_the_bytes_come() {

@@ -15,14 +15,14 @@
 //! restored; the kernel log is never cleared.
 
 pub mod attach;
-mod board;
+mod board_changes;
 pub mod link;
 pub mod recheck;
 pub mod shell;
 pub mod transfer;
 pub mod vermagic;
 
-use board::Board;
+use board_changes::ReplayedBoard;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
@@ -35,10 +35,10 @@ use crate::options::{BuildArgs, KernelArgs, ModuleArgs, OutputArgs};
 use crate::plan::{self, quote, Plan, PlanModule};
 use crate::prepare::{self, Stages};
 use crate::program::Program;
-use crate::supervisor::{self, LineSource, Next, Stop};
+use crate::supervisor::{self, DriveEnd, LineSource, Next};
 use anyhow::{bail, Context, Result};
 use link::{Lines, Link};
-use shell::{Login, Shell};
+use shell::{BoardShell, Login};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -126,7 +126,7 @@ impl ReplayOptions {
             Some(p) => p.clone(),
             None => {
                 let configs = crate::repo_root().join("configs");
-                crate::board::Board::load(&crate::board::Board::default_name(&configs)?, None, &configs)?
+                crate::real_board::Board::load(&crate::real_board::Board::default_name(&configs)?, None, &configs)?
                     .0
                     .kernel_profile
             }
@@ -330,10 +330,9 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     let nonce = prepare::new_nonce();
     let seed = u64::from_str_radix(&nonce[..12], 16).unwrap_or(0);
     let login = Login { user: opts.user.clone(), password: opts.password.clone() };
-    let session = Shell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
+    let session = BoardShell::attach(link, &login, Duration::from_secs(opts.limits.prompt), seed).map(|shell| {
         stages.say("shell", "prompt");
-        let mut board =
-            Board { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false };
+        let mut board = ReplayedBoard::new(shell);
         let ran = run_on_board(&mut board, opts, &stages, &sc, &steps_sh, &nonce);
         if ran.is_err() {
             // Whatever failed may have left a command running: get the
@@ -399,7 +398,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
 /// The replay's page, report.html in its run directory (the module folder's
 /// sources beside its verdict, when it was built here).
 fn write_page(run_dir: &Path, label: &str, verdict: &Verdict, seen: &Transcript, sc: &Scenario) -> Result<()> {
-    let unit = crate::html::Unit {
+    let unit = crate::html::UnitForPage {
         label: "",
         verdict,
         transcript: Some(seen),
@@ -446,7 +445,7 @@ enum Ran {
 }
 
 fn run_on_board(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     opts: &ReplayOptions,
     stages: &Stages,
     sc: &Scenario,
@@ -517,7 +516,7 @@ fn run_on_board(
 /// cannot load there is refused before the first step, in one line, with
 /// what would load; a module of the same name already loaded is refused
 /// (it is the user's).
-fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
+fn check_board(b: &mut ReplayedBoard, sc: &Scenario, stages: &Stages) -> Result<()> {
     let uname = b.shell.run_ok("uname -r -v", QUICK)?;
     let kernel = vermagic::BoardKernel::parse(&uname)
         .with_context(|| format!("the board's `uname -r -v` said {:?}, not a release and a version", uname.trim()))?;
@@ -547,7 +546,7 @@ fn check_board(b: &mut Board, sc: &Scenario, stages: &Stages) -> Result<()> {
 /// already) and the programs; returns where the first two went and what
 /// was copied, for the message.
 fn copy_files(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     opts: &ReplayOptions,
     sc: &Scenario,
     steps_sh: &[u8],
@@ -645,7 +644,7 @@ fn build_markers(sc: &Scenario) -> String {
 /// A 6.x kernel booted without printk.devkmsg=on rate-limits writes to
 /// /dev/kmsg (3.5 has no such limit): the step markers would be dropped.
 /// Switched on for the replay (and back by the clean-up).
-fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
+fn unlimit_devkmsg(b: &mut ReplayedBoard) -> Result<()> {
     let devkmsg = b.shell.run("cat /proc/sys/kernel/printk_devkmsg 2>/dev/null", QUICK)?;
     if devkmsg.status == 0 && devkmsg.output.trim() == "ratelimit" {
         if b.shell.run("echo on > /proc/sys/kernel/printk_devkmsg", QUICK)?.status == 0 {
@@ -665,7 +664,7 @@ fn unlimit_devkmsg(b: &mut Board) -> Result<()> {
 /// a QEMU guest. (A board whose console log level hides them is still
 /// bounded by the total deadline.) `None` when the steps' command returned.
 fn watch_steps(
-    b: &mut Board,
+    b: &mut ReplayedBoard,
     p: &shell::Pending,
     nonce: &str,
     opts: &ReplayOptions,
@@ -680,15 +679,15 @@ fn watch_steps(
         nonce,
     };
     match supervisor::drive(&mut watch, &mut source)? {
-        Stop::Closed(_) => Ok(None),
-        Stop::Ended(end) => Ok(Some((end, watch.into_transcript()))),
+        DriveEnd::Closed(_) => Ok(None),
+        DriveEnd::Ended(end) => Ok(Some((end, watch.into_transcript()))),
     }
 }
 
 /// A board's console, while the steps' command runs, as the supervisor's
 /// line source: it closes when the command returns.
 struct BoardLines<'a> {
-    shell: &'a mut Shell,
+    shell: &'a mut BoardShell,
     pending: &'a shell::Pending,
     lines: Lines,
     /// Lines received but not yet handed out.

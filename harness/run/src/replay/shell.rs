@@ -16,7 +16,7 @@
 // The screen's classification is the attach machine's (attach.rs), and
 // kept here under its old names for the replay's other files.
 pub use super::attach::{find, screen, strip_ansi, Login, Screen};
-use super::attach::{Attach, Failure, Step, View};
+use super::attach::{BoardAttach, Failure, Step, View};
 use super::link::Link;
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
@@ -91,17 +91,17 @@ pub struct Pending {
     searched: std::cell::Cell<usize>,
 }
 
-pub struct Shell {
+pub struct BoardShell {
     pub link: Link,
     next: u64,
 }
 
-impl Shell {
+impl BoardShell {
     /// Gets a shell prompt on `link` within `timeout`, whatever the board
-    /// shows first (see [`Attach`], the protocol, which this loop feeds).
+    /// shows first (see [`BoardAttach`], the protocol, which this loop feeds).
     /// `seed` makes the command numbers of this session unlike any other's.
-    pub fn attach(mut link: Link, login: &Login, timeout: Duration, seed: u64) -> Result<Shell> {
-        let mut m = Attach::new(login, timeout, seed, link.received(), Instant::now());
+    pub fn attach(mut link: Link, login: &Login, timeout: Duration, seed: u64) -> Result<BoardShell> {
+        let mut m = BoardAttach::new(login, timeout, seed, link.received(), Instant::now());
         loop {
             let budget = Duration::from_millis(100).min(m.deadline().saturating_duration_since(Instant::now()));
             let got = link.read_for(budget)? > 0;
@@ -126,14 +126,14 @@ impl Shell {
                     while Instant::now() < quiet {
                         link.read_for(Duration::from_millis(50))?;
                     }
-                    return Ok(Shell { link, next: m.next_command() });
+                    return Ok(BoardShell { link, next: m.next_command() });
                 }
                 Step::Fail(why) => bail!("{}", failure_message(&why, &link, login, timeout)),
             }
         }
     }
 
-    /// Sends `cmd`; its answer is then awaited with [`Shell::poll`].
+    /// Sends `cmd`; its answer is then awaited with [`BoardShell::poll`].
     pub fn start(&mut self, cmd: &str) -> Result<Pending> {
         if cmd.len() > MAX_COMMAND || cmd.contains(['\r', '\n', '\t']) {
             bail!("internal error: a board command must be one line of at most {MAX_COMMAND} characters without tabs");

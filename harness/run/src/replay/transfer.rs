@@ -9,7 +9,7 @@
 //! sent gzipped where the board has a working `gunzip` and that makes it
 //! smaller: a static program shrinks 1.7 times.
 
-use super::shell::{Shell, MAX_COMMAND};
+use super::shell::{BoardShell, MAX_COMMAND};
 use crate::plan::quote;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -202,7 +202,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Finds out which decoder and which checksum tool the board has. `forced`
 /// is the user's `--transfer` choice, if any.
-pub fn detect(shell: &mut Shell, forced: Option<Encoding>) -> Result<Tools> {
+pub fn detect(shell: &mut BoardShell, forced: Option<Encoding>) -> Result<Tools> {
     let encoding = match forced {
         Some(e) => e,
         None => {
@@ -236,7 +236,7 @@ pub fn detect(shell: &mut Shell, forced: Option<Encoding>) -> Result<Tools> {
 }
 
 /// The board's sum of `path`.
-pub fn board_sum(shell: &mut Shell, path: &str, sum: Checksum) -> Result<String> {
+pub fn board_sum(shell: &mut BoardShell, path: &str, sum: Checksum) -> Result<String> {
     let out = shell.run_ok(&format!("{} {}", sum.command(), quote(path)), Duration::from_secs(60))?;
     sum.parse(&out).with_context(|| format!("unexpected {} output on the board: {out:?}", sum.command()))
 }
@@ -260,7 +260,7 @@ pub fn copy_commands(data: &[u8], dest: &str, tools: Tools) -> Vec<String> {
 
 /// Copies `data` to `dest` on the board and checks it; one retry on a
 /// checksum mismatch. Returns how many commands the copy took.
-pub fn copy(shell: &mut Shell, data: &[u8], dest: &str, tools: Tools) -> Result<usize> {
+pub fn copy(shell: &mut BoardShell, data: &[u8], dest: &str, tools: Tools) -> Result<usize> {
     let want = tools.checksum.local(data);
     let cmds = copy_commands(data, dest, tools);
     let mut sent = 0;

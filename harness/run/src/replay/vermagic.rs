@@ -79,7 +79,7 @@ pub fn refusal(board: &BoardKernel, vermagic: &str) -> Option<String> {
 
 /// A kernel build the harness has: its profile, release and `uname -v`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Built {
+pub struct KnownKernel {
     pub profile: String,
     pub release: String,
     pub version: String,
@@ -88,7 +88,7 @@ pub struct Built {
 /// What would load instead: the profile whose kernel build is the one the
 /// board runs (its release and version), else one of the board's release,
 /// else a module built against the board's own kernel.
-pub fn advice(board: &BoardKernel, built: &[Built]) -> String {
+pub fn advice(board: &BoardKernel, built: &[KnownKernel]) -> String {
     if let Some(b) = built.iter().find(|b| b.release == board.release && b.version == board.version) {
         return format!("the board runs the {0} profile's kernel: build with --profile {0}", b.profile);
     }
@@ -107,20 +107,20 @@ pub fn advice(board: &BoardKernel, built: &[Built]) -> String {
 
 /// The kernel builds in the harness's cache (each entry's release and
 /// `UTS_VERSION`); an entry that cannot be read is left out.
-pub fn cached() -> Vec<Built> {
+pub fn cached() -> Vec<KnownKernel> {
     let Ok(entries) = crate::cache::entries() else {
         return Vec::new();
     };
     entries.iter().filter_map(|e| read_built(&e.path, &e.profile)).collect()
 }
 
-fn read_built(dir: &Path, profile: &str) -> Option<Built> {
+fn read_built(dir: &Path, profile: &str) -> Option<KnownKernel> {
     let release = std::fs::read_to_string(dir.join("include/config/kernel.release")).ok()?.trim().to_string();
     // 6.x keeps UTS_VERSION in utsversion.h, 3.5 in compile.h.
     let header = ["include/generated/utsversion.h", "include/generated/compile.h"]
         .iter()
         .find_map(|h| std::fs::read_to_string(dir.join(h)).ok().filter(|t| t.contains("UTS_VERSION")))?;
-    Some(Built { profile: profile.to_string(), release, version: uts_version(&header)? })
+    Some(KnownKernel { profile: profile.to_string(), release, version: uts_version(&header)? })
 }
 
 /// `#define UTS_VERSION "#1 SMP ..."`'s string.
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn the_advice_names_the_profile_whose_kernel_the_board_runs_else_ko() {
         let b = board("6.12.38 #1 SMP Mon Dec  7 02:00:00 UTC 2026");
-        let built = |p: &str, r: &str, v: &str| Built { profile: p.into(), release: r.into(), version: v.into() };
+        let built = |p: &str, r: &str, v: &str| KnownKernel { profile: p.into(), release: r.into(), version: v.into() };
         let cache = [
             built("exynos4210", "6.12.38-emulated", "#1 SMP PREEMPT x"),
             built("vexpress-a9-small", "6.12.38", "#1 SMP Mon Dec  7 02:00:00 UTC 2026"),

@@ -1,14 +1,14 @@
 //! The board during a replay: what the replay changed on it (files, the
 //! kmsg rate limit, modules it may have loaded), and putting it back.
 
-use super::shell::Shell;
+use super::shell::BoardShell;
 use super::QUICK;
 use crate::plan::quote;
 use std::time::Duration;
 
 /// The board, and what the replay changed on it so far.
-pub(super) struct Board {
-    pub shell: Shell,
+pub(super) struct ReplayedBoard {
+    pub shell: BoardShell,
     /// Files written on the board.
     pub files: Vec<String>,
     /// `/proc/sys/kernel/printk_devkmsg` before the replay set it to `on`.
@@ -21,7 +21,12 @@ pub(super) struct Board {
     pub reset: bool,
 }
 
-impl Board {
+impl ReplayedBoard {
+    /// A board just attached to: nothing changed on it yet.
+    pub fn new(shell: BoardShell) -> ReplayedBoard {
+        ReplayedBoard { shell, files: Vec::new(), devkmsg: None, loaded: Vec::new(), responsive: true, reset: false }
+    }
+
     /// Leaves the board as found, as far as it answers; returns what it did
     /// beyond the expected, or could not do.
     pub fn restore(&mut self) -> Vec<String> {
