@@ -34,10 +34,3 @@ mod supervision;
 mod unmodelled;
 mod virtual_board;
 mod workflow;
-
-// compare35.rs (the table of verdicts on both kernels) is not in the suite
-// yet: its first full run had 20 disagreements among 56 fixtures (9 board
-// lessons refused on 3.5, 9 that do not build on 3.5 itself, 2 that fail
-// there; docs/linux-3.5-kernel.md), none yet listed with a checked reason
-// in configs/linux-3.5-disagreements.toml, so it would fail. The 3.5 boot
-// hang that kept it and linux35.rs out is fixed (the profile's lpj=).
