@@ -227,15 +227,8 @@ impl Profile {
         }) {
             bail!("{at}: kernel.make_vars: {bad:?} is not NAME=VALUE");
         }
-        match (&self.qemu.resume, &self.qemu.no_resume) {
-            (Some(_), Some(_)) => {
-                bail!("{at}: qemu.no_resume says why a machine cannot resume: not with [qemu.resume]")
-            }
-            (None, None) => bail!(
-                "{at}: [qemu.resume] (where a resumed guest's inbox is), or qemu.no_resume = \"why\" (a machine \
-                 whose guest cannot be saved and loaded), is needed: see docs/resume.md"
-            ),
-            _ => {}
+        if self.qemu.resume.is_some() && self.qemu.no_resume.is_some() {
+            bail!("{at}: qemu.no_resume says why a machine cannot resume: not with [qemu.resume]");
         }
         if let Some(r) = &self.qemu.resume {
             let mb = r.mem.strip_suffix('M').and_then(|n| n.parse::<u64>().ok());
@@ -267,7 +260,13 @@ mod tests {
         assert!(names.contains(&"exynos4210".to_string()), "{names:?}");
         assert!(names.contains(&"vexpress-a9".to_string()), "{names:?}");
         for name in names {
-            Profile::load(&name, &configs()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let p = Profile::load(&name, &configs()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            // A shipped profile resumes, or says why not (the boot line
+            // quotes it); a user's own profile may say neither.
+            assert!(
+                p.qemu.resume.is_some() || p.qemu.no_resume.is_some(),
+                "{name}: [qemu.resume], or qemu.no_resume = \"why\" (docs/resume.md)"
+            );
         }
     }
 
