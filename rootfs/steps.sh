@@ -717,6 +717,8 @@ harness_census_trees() {
 # most HARNESS_CENSUS_MAX of each) for the harness to compare, and
 # `truncated N` when it cut one.
 harness_census() {
+    # A new unit: its second round is decided anew (harness_step).
+    [ "$1" = first ] && HARNESS_ROUND2=
     # A resumed guest's snapshot took the census of the booted guest with
     # nothing loaded (rootfs/init), and its taint: while no module has been
     # loaded since, and nothing but the run's files came, they are this
@@ -724,15 +726,12 @@ harness_census() {
     if [ "$1" = first ] && [ -z "$HARNESS_CENSUS_SEQ" ] && [ -s /harness/census.booted ] &&
         [ -s /harness/taint.booted ] && ! read -r _ < /proc/modules; then
         HARNESS_CENSUS_SEQ=0
-        HARNESS_ROUND2=
         read -r HARNESS_TAINT_BASE < /harness/taint.booted
         # Silent, as a census taken now: the verdict is a booted guest's.
         HARNESS_CENSUS_FIRST=/harness/census.booted
         return 0
     fi
     if [ "$1" = first ]; then
-        # A new unit: its second round is decided anew (harness_step).
-        HARNESS_ROUND2=
         # The taint the unit starts from (harness_step: no second load
         # after an oops in the first), read when a unit starts: the reused
         # census's too.

@@ -120,7 +120,8 @@ pub struct QemuSpec {
     #[serde(default)]
     pub resume: Option<ResumeSpec>,
     /// Why a machine without `resume` boots every check, said on the check's
-    /// `boot` line (a profile has one or the other).
+    /// `boot` line (a shipped profile has one or the other; a user's own may
+    /// have neither).
     #[serde(default)]
     pub no_resume: Option<String>,
 }
