@@ -323,6 +323,28 @@ fn into(ev: &Event) -> String {
     format!(" (into {}{left})", named.join("; "))
 }
 
+/// Where the stand-in and the board part after a sleep in atomic context.
+/// 6.12's scheduler resets the preemption count when it reports "scheduling
+/// while atomic"; 3.5's, on the board, leaves it alone. So the module's own
+/// preempt_enable() or spin_unlock() after the sleep takes the count below
+/// zero here, and until its code returns every interrupt is refused as
+/// outside hard-IRQ context: a lost timer tick can hang the step, where the
+/// board prints the same report and carries on. The hang is the stand-in's,
+/// the report the module's.
+const ATOMIC_SLEEP_HANG: &str = "Linux 6.12 resets the preemption count when it reports this and Linux 3.5 does not, \
+    so the module's own preempt_enable() or spin_unlock() after the sleep leaves it below zero here and interrupts \
+    are refused until its code returns; the board would print the same report and carry on";
+
+/// The note for a step that hung after it slept in atomic context, if it did.
+fn after_atomic_sleep(events: &[Event], step: &Option<String>) -> String {
+    let Some(step) = step else { return String::new() };
+    events
+        .iter()
+        .find(|e| e.step.as_ref() == Some(step) && e.first_line().starts_with("BUG: scheduling while atomic"))
+        .map(|e| format!("; it hung after \"{}\" (console line {}): {ATOMIC_SLEEP_HANG}", e.first_line(), e.line))
+        .unwrap_or_default()
+}
+
 /// The first failure that is the module's or the kernel's, not the missing
 /// hardware's, with its reason; `None` when there is none.
 fn first_failure(
@@ -353,12 +375,15 @@ fn first_failure(
     } else if let Some(crash) = events.iter().find(|e| e.kind.is_crash()) {
         (Outcome::Crashed, format!("{}{}: {}{}", crash.kind, in_step(&crash.step), crash.first_line(), into(crash)))
     } else if let RunEnd::TimedOut { after_secs } = *end {
-        (Outcome::TimedOut, format!("no progress within {after_secs} s{}", in_step_noted(&running)))
+        let why = after_atomic_sleep(events, &running);
+        (Outcome::TimedOut, format!("no progress within {after_secs} s{}{why}", in_step_noted(&running)))
     } else if let RunEnd::StepTimedOut { step, unit, after_secs } = end {
         let id = StepId::new(unit.as_deref(), step);
-        (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s{}", note(&Some(step.clone()))))
+        let (noted, why) = (note(&Some(step.clone())), after_atomic_sleep(events, &Some(step.clone())));
+        (Outcome::TimedOut, format!("step {id} did not finish within {after_secs} s{noted}{why}"))
     } else if let RunEnd::Silent { after_secs } = *end {
-        (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}", in_step_noted(&running)))
+        let why = after_atomic_sleep(events, &running);
+        (Outcome::TimedOut, format!("the console was silent for {after_secs} s{}{why}", in_step_noted(&running)))
     } else if *end == RunEnd::Reset && !expectations.expects_reset() {
         (Outcome::Crashed, format!("the watchdog reset the board{}", in_step(&running)))
     } else if *end == RunEnd::Panicked {
@@ -928,6 +953,35 @@ mod tests {
                   output"
             )
         );
+    }
+
+    /// A real run (fixtures/faults/sched-atomic before its fix, with five
+    /// other units, on a loaded host): the second load's sleep with
+    /// preemption off, then an interrupt refused and the step hung. TIMED-OUT,
+    /// since it hung, with the report named and why the board would not hang.
+    #[test]
+    fn a_hang_after_scheduling_while_atomic_says_the_board_would_carry_on() {
+        let p = crate::repo_root().join("harness/tests/fixtures/console/exynos4210-sched-atomic-then-hang.log");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let t = Transcript::from_log(&text, crate::marker::FIXTURE_NONCE);
+        let view = t.unit_view("sched-atomic", t.first_line_of("sched-atomic").unwrap(), t.lines.len());
+        let planned: Vec<String> = ["census", "insmod", "rmmod", "gone", "insmod#2"].map(String::from).to_vec();
+        let end = RunEnd::StepTimedOut { step: "insmod#2".into(), unit: Some("sched-atomic".into()), after_secs: 60 };
+        let v = judge(&view, &Expectations::default(), &planned, end, Context::new("log".into()));
+        assert_eq!(v.outcome, Outcome::TimedOut, "{v}");
+        let reason = v.reason.as_deref().unwrap();
+        assert!(
+            reason.starts_with(
+                "step sched-atomic/insmod#2 did not finish within 60 s; it hung after \"BUG: scheduling while atomic: \
+                 insmod/90/0x00000002\" (console line 283): Linux 6.12 resets"
+            ),
+            "{reason}"
+        );
+        // A hang in a step that did not sleep in atomic context says nothing
+        // of it: the first load's report does not explain the second's hang.
+        let end = RunEnd::StepTimedOut { step: "rmmod".into(), unit: Some("sched-atomic".into()), after_secs: 60 };
+        let v = judge(&view, &Expectations::default(), &planned, end, Context::new("log".into()));
+        assert_eq!(v.reason.as_deref(), Some("step sched-atomic/rmmod did not finish within 60 s"), "{v}");
     }
 
     /// An oops, then a later step that never ends (the second load of a
