@@ -43,6 +43,10 @@ pub struct IndexEntry {
     pub kinds: String,
     /// The header it first appears in.
     pub header: Option<String>,
+    /// Every header it appears in as a function, macro or type (numbers
+    /// into [`Index::files`]): one of them must be reached by a unit's
+    /// includes on the board.
+    pub headers: Vec<u32>,
 }
 
 impl IndexEntry {
@@ -72,30 +76,47 @@ pub struct Index {
     /// The board's defconfig the index was made with (what "leaves out" means).
     pub defconfig: String,
     pub names: HashMap<String, IndexEntry>,
+    /// The board's headers, relative to its tree, with those its build
+    /// generates.
+    pub files: Vec<String>,
+    /// Each header's #includes, resolved as 3.5's kbuild resolves them.
+    pub includes: HashMap<u32, Vec<u32>>,
+    number: HashMap<String, u32>,
 }
 
 impl Index {
     /// Parses the index's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Index> {
         let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-        let mut field = |key: &str| -> Result<String> {
+        let field = |lines: &mut dyn Iterator<Item = &str>, key: &str| -> Result<String> {
             let l = lines.next().unwrap_or_default();
             l.strip_prefix(key).and_then(|v| v.strip_prefix('\t')).map(str::to_string).with_context(|| {
                 format!("{origin}: expected `{key}<TAB>…`, found {l:?}: remake it with scripts/index-linux35")
             })
         };
-        let defconfig = field("defconfig")?;
+        let defconfig = field(&mut lines, "defconfig")?;
         let number = |v: String| v.parse::<usize>().with_context(|| format!("{origin}: {v:?} is not a count"));
-        let (n_names, n_files) = (number(field("names")?)?, number(field("files")?)?);
+        let (n_names, n_files) = (number(field(&mut lines, "names")?)?, number(field(&mut lines, "files")?)?);
         let files: Vec<String> = lines.by_ref().take(n_files).map(str::to_string).collect();
+        let numbers = |v: &str| -> Vec<u32> { v.split(',').filter_map(|n| n.parse().ok()).collect() };
+        let n_includes = number(field(&mut lines, "includes")?)?;
+        let mut includes = HashMap::with_capacity(n_includes);
+        for l in lines.by_ref().take(n_includes) {
+            let Some((from, to)) = l.split_once('\t') else {
+                bail!("{origin}: malformed include line {l:?}: remake it with scripts/index-linux35");
+            };
+            let from = from.parse::<u32>().with_context(|| format!("{origin}: include line {l:?}"))?;
+            includes.insert(from, numbers(to));
+        }
         let mut names = HashMap::with_capacity(n_names);
         for l in lines {
             let mut cols = l.split('\t');
             let (Some(name), Some(kinds)) = (cols.next(), cols.next()) else {
                 bail!("{origin}: malformed line {l:?}: remake it with scripts/index-linux35");
             };
-            let header = cols.next().and_then(|n| n.parse::<usize>().ok()).and_then(|n| files.get(n).cloned());
-            names.insert(name.to_string(), IndexEntry { kinds: kinds.to_string(), header });
+            let headers = numbers(cols.next().unwrap_or_default());
+            let header = headers.first().and_then(|&n| files.get(n as usize).cloned());
+            names.insert(name.to_string(), IndexEntry { kinds: kinds.to_string(), header, headers });
         }
         if names.len() != n_names {
             bail!(
@@ -103,7 +124,34 @@ impl Index {
                 names.len()
             );
         }
-        Ok(Index { defconfig, names })
+        let number = files.iter().enumerate().map(|(n, f)| (f.clone(), n as u32)).collect();
+        Ok(Index { defconfig, names, files, includes, number })
+    }
+
+    /// The board's header that `#include <spelling>` finds, as 3.5's ARM
+    /// kbuild's include path finds it (the top Makefile's LINUXINCLUDE, then
+    /// the machine's and platform's directories).
+    pub fn resolve(&self, spelling: &str) -> Option<u32> {
+        const PATH: &[&str] = &[
+            "arch/arm/include",
+            "arch/arm/include/generated",
+            "include",
+            "arch/arm/mach-exynos/include",
+            "arch/arm/plat-samsung/include",
+        ];
+        PATH.iter().find_map(|d| self.number.get(&format!("{d}/{spelling}")).copied())
+    }
+
+    /// Every header the board's compiler reads for a unit that includes `roots`.
+    pub fn reach(&self, roots: &[u32]) -> HashSet<u32> {
+        let mut seen = HashSet::new();
+        let mut todo = roots.to_vec();
+        while let Some(n) = todo.pop() {
+            if seen.insert(n) {
+                todo.extend(self.includes.get(&n).into_iter().flatten().copied());
+            }
+        }
+        seen
     }
 
     pub fn get(&self, name: &str) -> Option<&IndexEntry> {
@@ -217,6 +265,21 @@ struct Scan {
     header_names: HashSet<String>,
     header_macros: HashSet<String>,
     header_typedefs: HashSet<String>,
+    /// The module's own files the units read, each with its module
+    /// directory (places are relative to it).
+    own_files: Vec<(String, String)>,
+}
+
+/// An #include of a kernel header in one of the module's own files.
+struct Include {
+    /// As written between the brackets or quotes.
+    spelled: String,
+    at: String,
+    /// Taken on the board for certain: outside any conditional, or in a
+    /// branch 3.5's LINUX_VERSION_CODE takes. An include under another
+    /// condition still counts as reached (the reading errs on the side
+    /// of the module) but is never called missing.
+    certain: bool,
 }
 
 /// C's keywords and GCC's: never a kernel's name (3.5's index leaves them
@@ -447,6 +510,9 @@ fn scan(unit: &PreprocessedUnit, out: &mut Scan, own: &mut Own) {
                 line_no = n;
                 file = f.split('"').nth(1).unwrap_or_default().to_string();
                 is_own = unit.own(&file);
+                if is_own && !out.own_files.iter().any(|(f, _)| *f == file) {
+                    out.own_files.push((file.clone(), unit.own_dir.to_string()));
+                }
                 (in_comment, continued) = (false, None);
                 continue;
             }
@@ -488,6 +554,115 @@ fn scan(unit: &PreprocessedUnit, out: &mut Scan, own: &mut Own) {
             header_tokens(&toks, &mut typedef, out);
         }
     }
+}
+
+/// 3.5.0's LINUX_VERSION_CODE.
+const BOARD_VERSION_CODE: u32 = 197888;
+
+/// Whether 3.5 takes `#if COND`, where this can tell: a comparison of
+/// LINUX_VERSION_CODE with KERNEL_VERSION(a, b, c), either way round, or
+/// a plain 0 or 1.
+fn version_condition(cond: &str) -> Option<bool> {
+    let re = regex::Regex::new(
+        r"^\(?\s*(LINUX_VERSION_CODE|KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\))\s*(<=|>=|==|!=|<|>)\s*(LINUX_VERSION_CODE|KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\))\s*\)?$",
+    )
+    .expect("a valid regex");
+    match cond.trim() {
+        "0" => return Some(false),
+        "1" => return Some(true),
+        _ => {}
+    }
+    let c = re.captures(cond.trim())?;
+    let side = |whole: usize, a: usize| -> Option<u32> {
+        if &c[whole] == "LINUX_VERSION_CODE" {
+            return Some(BOARD_VERSION_CODE);
+        }
+        let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        Some((n(a)? << 16) + (n(a + 1)? << 8) + n(a + 2)?.min(255))
+    };
+    let (l, r) = (side(1, 2)?, side(6, 7)?);
+    Some(match &c[5] {
+        "<" => l < r,
+        "<=" => l <= r,
+        ">" => l > r,
+        ">=" => l >= r,
+        "==" => l == r,
+        _ => l != r,
+    })
+}
+
+/// The kernel includes of the module's own files, each with whether 3.5
+/// takes it for certain. A quoted name found beside the including file is
+/// the module's own, and is read in turn when a unit read it.
+fn own_includes(files: &[(String, String)], source: &dyn Fn(&str) -> Option<String>) -> Vec<Include> {
+    let directive = regex::Regex::new(r#"^\s*#\s*(\w+)\s*(.*)$"#).expect("a valid regex");
+    let include = regex::Regex::new(r#"^([<"])([^>"]+)[>"]"#).expect("a valid regex");
+    let mut out = Vec::new();
+    for (file, own_dir) in files {
+        let Some(text) = source(file) else { continue };
+        let unit = PreprocessedUnit { text: "", own_dir, kernel_dirs: &[] };
+        // Each open conditional: (this branch: taken, not, or unknown;
+        // whether an earlier branch was taken).
+        let mut stack: Vec<(Option<bool>, bool)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let Some(d) = directive.captures(line) else { continue };
+            let rest = d[2].trim();
+            match &d[1] {
+                "if" => {
+                    let v = version_condition(rest);
+                    stack.push((v, v == Some(true)));
+                }
+                "ifdef" | "ifndef" => stack.push((None, false)),
+                "elif" => {
+                    if let Some(top) = stack.last_mut() {
+                        let v = if top.1 { Some(false) } else { version_condition(rest) };
+                        *top = (v, top.1 || v == Some(true));
+                    }
+                }
+                "else" => {
+                    if let Some(top) = stack.last_mut() {
+                        top.0 = if top.1 { Some(false) } else { top.0.map(|v| !v) };
+                    }
+                }
+                "endif" => {
+                    stack.pop();
+                }
+                "include" => {
+                    if stack.iter().any(|f| f.0 == Some(false)) {
+                        continue;
+                    }
+                    let Some(i) = include.captures(rest) else { continue };
+                    let beside = Path::new(file).parent().map(|p| p.join(&i[2]));
+                    if &i[1] == "\"" && beside.as_ref().is_some_and(|p| p.exists()) {
+                        continue;
+                    }
+                    let certain = stack.iter().all(|f| f.0 == Some(true));
+                    out.push(Include { spelled: i[2].to_string(), at: unit.place(file, n + 1), certain });
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// How a module spelled the #include that found `path`, a kernel's, the
+/// layer's or the harness's header: what follows its include directory
+/// (`linux/gpio.h`), with 6.12's uapi and generated directories, which 3.5
+/// did not have, seen through.
+fn spelling(path: &str, kernel_dirs: &[String]) -> Option<String> {
+    let rel = if path.starts_with('/') {
+        kernel_dirs.iter().find_map(|d| path.strip_prefix(d.as_str()))?
+    } else {
+        path.trim_start_matches("./")
+    };
+    let rel = match rel.rfind("include/") {
+        Some(i) if i == 0 || rel[..i].ends_with('/') => &rel[i + "include/".len()..],
+        _ => rel,
+    };
+    let rel = rel.strip_prefix("generated/uapi/").or_else(|| rel.strip_prefix("uapi/")).unwrap_or(rel);
+    let rel = rel.strip_prefix("generated/").filter(|r| r.starts_with("asm/")).unwrap_or(rel);
+    Some(rel.to_string())
 }
 
 /// A directive's line read: continued on the next (`more`), or ended (an
@@ -678,7 +853,16 @@ impl BoardApiTables {
     /// exported). A name the module defines anywhere in its units is its
     /// own in all of them (a header of its own declares what another of its
     /// files defines).
-    pub fn lacks(&self, units: &[PreprocessedUnit], imports: &[String]) -> Vec<Lack> {
+    ///
+    /// `source` reads a module file (its #include lines are read from its
+    /// text: the preprocessor's output omits a header already included,
+    /// as the layer's forced include has included most of them).
+    pub fn lacks(
+        &self,
+        units: &[PreprocessedUnit],
+        imports: &[String],
+        source: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Lack> {
         let (mut s, mut own) = (Scan::default(), Own::default());
         for unit in units {
             let mut unit_own = Own::default();
@@ -697,9 +881,12 @@ impl BoardApiTables {
         for d in &own.defines {
             uses_in(&d.body, &mut s.uses);
         }
-        let mut found: Vec<Lack> = Vec::new();
+        let includes = own_includes(&s.own_files, source);
+        let mut found: Vec<Lack> = self.missing_headers(&includes);
+        let reached = self.reached(&includes);
         for u in &s.uses {
-            let Some((kind, note)) = self.judge(u, &s, imports) else {
+            let Some((kind, note)) = self.judge(u, &s, imports).or_else(|| self.unreached(u, &s, reached.as_ref()))
+            else {
                 continue;
             };
             match found.iter_mut().find(|l| l.name == u.name) {
@@ -719,6 +906,115 @@ impl BoardApiTables {
             }
         }
         found
+    }
+
+    /// The includes of headers the board's tree does not have: its
+    /// compiler stops at the first, before any name.
+    fn missing_headers(&self, includes: &[Include]) -> Vec<Lack> {
+        let mut found: Vec<Lack> = Vec::new();
+        for Include { spelled, at, certain } in includes {
+            if !certain || self.index.resolve(spelled).is_some() {
+                continue;
+            }
+            let name = format!("<{spelled}>");
+            match found.iter_mut().find(|l| l.name == name) {
+                Some(l) if !l.at.contains(at) => l.at.push(at.clone()),
+                Some(_) => {}
+                None => {
+                    let form = self.forms.iter().find(|f| f.name == name);
+                    found.push(Lack {
+                        name,
+                        kind: NameKind::Header,
+                        at: vec![at.clone()],
+                        since: form.map(|f| f.since.clone()),
+                        instead: form.map(|f| f.instead.clone()),
+                        note: Some("FriendlyARM's Linux 3.5 has no such header: the board's compiler stops here".into()),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// The board's headers the units' includes reach there (and the
+    /// <linux/kconfig.h> its kbuild includes first), or None when the
+    /// module includes no kernel header at all.
+    fn reached(&self, includes: &[Include]) -> Option<HashSet<u32>> {
+        let mut roots: Vec<u32> = includes.iter().filter_map(|i| self.index.resolve(&i.spelled)).collect();
+        if roots.is_empty() {
+            return None;
+        }
+        roots.extend(self.index.resolve("linux/kconfig.h"));
+        Some(self.index.reach(&roots))
+    }
+
+    /// A kernel function or macro the board declares, but only in headers
+    /// the units' includes do not reach there: 3.5's kbuild makes an
+    /// implicit declaration an error (`-Werror-implicit-function-declaration`),
+    /// and an undeclared name is one anyway. 6.12's headers include more of
+    /// each other, so the stand-in compiles what the board does not. Types
+    /// are not judged (a pointer to an undeclared struct compiles), nor
+    /// what the compiler or kbuild's command line defines.
+    fn unreached(&self, u: &Use, s: &Scan, reached: Option<&HashSet<u32>>) -> Option<(NameKind, Option<String>)> {
+        let reached = reached?;
+        let member = u.before == "." || u.before == "->";
+        let kernel_macro = s.header_macros.contains(&u.name) && !member;
+        let predefined = u.name.starts_with("__builtin")
+            || u.name.starts_with("CONFIG_")
+            || u.name.starts_with("KBUILD_")
+            || u.name == "MODULE"
+            || (u.name.starts_with("__") && u.name.ends_with("__"));
+        if member
+            || predefined
+            || ["struct", "union", "enum"].contains(&u.before.as_str())
+            || s.header_typedefs.contains(&u.name)
+            || s.own_macros.contains(&u.name)
+            || (s.own.contains(&u.name) && !kernel_macro)
+            || !(s.header_names.contains(&u.name) || kernel_macro)
+        {
+            return None;
+        }
+        let e = self.index.get(&u.name)?;
+        // Calls, macros and enumerators: the index places no variable
+        // (`jiffies` is only a use in <linux/jiffies.h>).
+        let enumerator = e.has('n') && !u.call && !kernel_macro;
+        if !((u.call || kernel_macro) && (e.has('f') || e.has('m') || e.has('i')) || enumerator)
+            || e.headers.is_empty()
+        {
+            return None;
+        }
+        if e.headers.iter().any(|h| reached.contains(h)) {
+            return None;
+        }
+        let kind = if kernel_macro {
+            NameKind::Macro
+        } else if enumerator {
+            NameKind::Name
+        } else {
+            NameKind::Function
+        };
+        Some((kind, Some(self.where_declared(e, u.call))))
+    }
+
+    /// Where the board has a name its includes do not reach: a few of its
+    /// headers, <linux/…> first.
+    fn where_declared(&self, e: &IndexEntry, call: bool) -> String {
+        let mut headers: Vec<String> = e
+            .headers
+            .iter()
+            .filter_map(|&h| self.index.files.get(h as usize))
+            .filter_map(|f| spelling(f, &[]).map(|s| format!("<{s}>")))
+            .collect();
+        headers.sort_by_key(|h| (!h.starts_with("<linux/"), h.len()));
+        headers.dedup();
+        let more = if headers.len() > 3 { ", …" } else { "" };
+        headers.truncate(3);
+        let stop = if call { "an implicit declaration" } else { "an undeclared name" };
+        format!(
+            "the board's 3.5 has it only in headers this module's includes do not reach there ({}{more}): the \
+             board's compiler stops at {stop}; include the one that declares it",
+            headers.join(", ")
+        )
     }
 
     /// Whether one use is of a name the board lacks, and of which kind.
@@ -895,7 +1191,7 @@ pub fn check(
         .collect();
     let units: Vec<PreprocessedUnit> =
         texts.iter().map(|t| PreprocessedUnit { text: t, own_dir: &own, kernel_dirs: &kernel_dirs }).collect();
-    Ok(board.lacks(&units, imports))
+    Ok(board.lacks(&units, imports, &|f| std::fs::read_to_string(f).ok()))
 }
 
 /// Compile errors that say a module's own name is one the kernel declares
@@ -952,7 +1248,7 @@ mod tests {
     fn lacks_of(headers: &str, module: &str) -> Vec<Lack> {
         let text = format!("# 1 \"/k/include/linux/x.h\" 1\n{headers}\n# 1 \"/m/hello.c\"\n{module}\n");
         let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
-        board().lacks(&[PreprocessedUnit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[])
+        board().lacks(&[PreprocessedUnit { text: &text, own_dir: "/m", kernel_dirs: &dirs }], &[], &|_| None)
     }
 
     fn names(lacks: &[Lack]) -> Vec<&str> {
@@ -1096,7 +1392,7 @@ maple_tree:
             PreprocessedUnit { text: &a, own_dir: "/m", kernel_dirs: &dirs },
             PreprocessedUnit { text: &b, own_dir: "/m", kernel_dirs: &dirs },
         ];
-        assert_eq!(names(&board().lacks(&units, &[])), Vec::<&str>::new());
+        assert_eq!(names(&board().lacks(&units, &[], &|_| None)), Vec::<&str>::new());
     }
 
     /// Whose a line is: the kernel's and the layer's directories, kbuild's

@@ -16,6 +16,8 @@ pub enum NameKind {
     /// its defconfig leaves out): the module would not load.
     ExportedSymbol,
     Name,
+    /// A header the module includes that the board's tree does not have.
+    Header,
 }
 
 impl fmt::Display for NameKind {
@@ -27,6 +29,7 @@ impl fmt::Display for NameKind {
             NameKind::StructMember => "struct member",
             NameKind::ExportedSymbol => "exported symbol",
             NameKind::Name => "name",
+            NameKind::Header => "header",
         })
     }
 }
