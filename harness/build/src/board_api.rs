@@ -928,7 +928,9 @@ impl BoardApiTables {
                         at: vec![at.clone()],
                         since: form.map(|f| f.since.clone()),
                         instead: form.map(|f| f.instead.clone()),
-                        note: Some("FriendlyARM's Linux 3.5 has no such header: the board's compiler stops here".into()),
+                        note: Some(
+                            "FriendlyARM's Linux 3.5 has no such header: the board's compiler stops here".into(),
+                        ),
                     });
                 }
             }
@@ -978,8 +980,7 @@ impl BoardApiTables {
         // Calls, macros and enumerators: the index places no variable
         // (`jiffies` is only a use in <linux/jiffies.h>).
         let enumerator = e.has('n') && !u.call && !kernel_macro;
-        if !((u.call || kernel_macro) && (e.has('f') || e.has('m') || e.has('i')) || enumerator)
-            || e.headers.is_empty()
+        if !((u.call || kernel_macro) && (e.has('f') || e.has('m') || e.has('i')) || enumerator) || e.headers.is_empty()
         {
             return None;
         }
@@ -1425,10 +1426,113 @@ maple_tree:
 
     #[test]
     fn a_malformed_index_names_the_fix() {
-        let err = Index::parse("defconfig\td\nnames\t2\nfiles\t0\na\tf\t\n", "x.tsv").unwrap_err();
+        let err = Index::parse("defconfig\td\nnames\t2\nfiles\t0\nincludes\t0\na\tf\t\n", "x.tsv").unwrap_err();
         assert!(format!("{err:#}").contains("holds 1 names, its header says 2: remake it"), "{err:#}");
         let err = Index::parse("nonsense\n", "x.tsv").unwrap_err();
         assert!(format!("{err:#}").contains("expected `defconfig<TAB>…`"), "{err:#}");
+    }
+
+    /// `#if` on the kernel's version, as 3.5.0 takes it; anything else is unknown.
+    #[test]
+    fn version_conditions_are_taken_as_on_3_5() {
+        for (cond, want) in [
+            ("LINUX_VERSION_CODE >= KERNEL_VERSION(4, 11, 0)", Some(false)),
+            ("LINUX_VERSION_CODE < KERNEL_VERSION(3,10,0)", Some(true)),
+            ("(LINUX_VERSION_CODE == KERNEL_VERSION(3,5,0))", Some(true)),
+            ("KERNEL_VERSION(2,6,36) <= LINUX_VERSION_CODE", Some(true)),
+            ("0", Some(false)),
+            ("1", Some(true)),
+            ("defined(CONFIG_OF)", None),
+            ("LINUX_VERSION_CODE >= KERNEL_VERSION(4,11,0) && defined(X)", None),
+        ] {
+            assert_eq!(version_condition(cond), want, "{cond}");
+        }
+    }
+
+    /// A module's own includes, read from its text: certain outside any
+    /// conditional and in a branch 3.5 takes; left out of a branch it does
+    /// not; counted but never called missing under another condition. A
+    /// quoted header beside the file is the module's own.
+    #[test]
+    fn own_includes_are_read_with_3_5_s_branches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.h"), "").unwrap();
+        let file = dir.path().join("m.c").display().to_string();
+        let text = "#include <linux/module.h>\n#include \"mine.h\"\n\
+            #if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 11, 0)\n#include <linux/sched/signal.h>\n\
+            #else\n#include <linux/sched.h>\n#endif\n\
+            #ifdef CONFIG_OF\n#include <linux/of.h>\n#endif\n  #  include \"asm/io.h\"\n";
+        let own_dir = dir.path().display().to_string();
+        let got = own_includes(&[(file.clone(), own_dir)], &|f| (f == file).then(|| text.to_string()));
+        let got: Vec<(&str, &str, bool)> = got.iter().map(|i| (i.spelled.as_str(), i.at.as_str(), i.certain)).collect();
+        assert_eq!(
+            got,
+            [
+                ("linux/module.h", "m.c:1", true),
+                ("linux/sched.h", "m.c:6", true),
+                ("linux/of.h", "m.c:9", false),
+                ("asm/io.h", "m.c:11", true)
+            ]
+        );
+    }
+
+    /// 3.5's include path and graph, from the shipped index: the generated
+    /// headers are there, <linux/interrupt.h> reaches <mach/irqs.h> (what
+    /// 3.5's ARM headers did for a module), and <linux/sched/signal.h>
+    /// (Linux 4.11) is not there at all.
+    #[test]
+    fn the_index_resolves_and_reaches_as_3_5_s_kbuild() {
+        let index = &board().index;
+        let file = |s: &str| index.resolve(s).map(|n| index.files[n as usize].as_str());
+        assert_eq!(file("linux/gpio.h"), Some("include/linux/gpio.h"));
+        assert_eq!(file("asm/io.h"), Some("arch/arm/include/asm/io.h"));
+        assert_eq!(file("asm/errno.h"), Some("arch/arm/include/generated/asm/errno.h"));
+        assert_eq!(file("mach/gpio.h"), Some("arch/arm/mach-exynos/include/mach/gpio.h"));
+        assert_eq!(file("plat/gpio-cfg.h"), Some("arch/arm/plat-samsung/include/plat/gpio-cfg.h"));
+        assert_eq!(file("linux/version.h"), Some("include/linux/version.h"));
+        assert_eq!(file("linux/sched/signal.h"), None);
+        let reach = index.reach(&[index.resolve("linux/interrupt.h").unwrap()]);
+        assert!(reach.contains(&index.resolve("mach/irqs.h").unwrap()));
+        let errno = index.reach(&[index.resolve("asm/errno.h").unwrap()]);
+        assert!(errno.contains(&index.resolve("asm-generic/errno.h").unwrap()), "the wrapper includes its header");
+    }
+
+    /// The five fixtures the comparison with 3.5 itself found not to build
+    /// there each lacked an include that 6.12's headers make for them; one
+    /// such module, and a header 3.5 does not have at all.
+    #[test]
+    fn a_name_3_5_s_headers_declare_but_the_module_s_includes_do_not_reach_is_named() {
+        const HEADERS: &str = "int gpio_get_value(unsigned gpio);\nstruct task_struct;\n\
+            void send_sig(int sig, struct task_struct *p, int priv);\nenum { IRQ_TYPE_EDGE_BOTH = 3 };";
+        let lacks = |includes: &str| {
+            let module = "static int f(void)\n{\n\treturn gpio_get_value(1) + IRQ_TYPE_EDGE_BOTH;\n}";
+            let text = format!("# 1 \"/k/include/linux/x.h\" 1\n{HEADERS}\n# 1 \"/m/hello.c\"\n{module}\n");
+            let source = format!("{includes}{module}\n");
+            let dirs: Vec<String> = KERNEL_DIRS.iter().map(|d| d.to_string()).collect();
+            let unit = PreprocessedUnit { text: &text, own_dir: "/m", kernel_dirs: &dirs };
+            board().lacks(&[unit], &[], &|f| (f == "/m/hello.c").then(|| source.clone()))
+        };
+        let found = lacks("#include <linux/module.h>\n#include <linux/sched/signal.h>\n");
+        let got: Vec<(&str, NameKind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("<linux/sched/signal.h>", NameKind::Header),
+                ("gpio_get_value", NameKind::Function),
+                ("IRQ_TYPE_EDGE_BOTH", NameKind::Name)
+            ],
+            "{found:#?}"
+        );
+        assert_eq!(found[0].at, ["hello.c:2"]);
+        let instead = found[0].instead.as_deref().unwrap_or_default();
+        assert!(instead.starts_with("<linux/sched.h>, "), "the form from linux35-forms.toml: {instead}");
+        let note = found[1].note.as_deref().unwrap();
+        assert!(note.contains("(<linux/gpio.h>, "), "{note}");
+        assert!(note.contains("stops at an implicit declaration"), "{note}");
+        assert!(found[2].note.as_deref().unwrap().contains("(<linux/irq.h>)"), "{found:#?}");
+        // With the includes 3.5 needs, nothing.
+        let found = lacks("#include <linux/module.h>\n#include <linux/gpio.h>\n#include <linux/irq.h>\n");
+        assert_eq!(names(&found), Vec::<&str>::new(), "{found:#?}");
     }
 
     /// The `key_init` clash, as gcc words it (either quotes).

@@ -93,7 +93,13 @@ fn each_kind_s_fixture_is_named_with_its_kind() {
     ] {
         let found =
             lacks(&k, &repo().join("fixtures/board-api").join(dir), Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
-        let got: Vec<(&str, NameKind)> = found.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        // A header 3.5 does not have is named first (its compiler stops
+        // there): the function fixture includes <linux/timekeeping.h>.
+        let headers: Vec<&str> = found.iter().filter(|l| l.kind == NameKind::Header).map(|l| &*l.name).collect();
+        let want_headers: &[&str] = if dir == "function" { &["<linux/timekeeping.h>"] } else { &[] };
+        assert_eq!(headers, want_headers, "{dir}: {found:#?}");
+        let got: Vec<(&str, NameKind)> =
+            found.iter().filter(|l| l.kind != NameKind::Header).map(|l| (l.name.as_str(), l.kind)).collect();
         let want: Vec<(&str, NameKind)> = names.iter().map(|n| (*n, kind)).collect();
         assert_eq!(got, want, "{dir}: {found:#?}");
     }
