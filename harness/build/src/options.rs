@@ -161,6 +161,7 @@ impl LimitArgs {
             total: pick(self.total, profile.qemu.timeout, crate::judge::watch::DEFAULT_TOTAL),
             step: pick(self.step, profile.qemu.step_timeout, crate::judge::watch::DEFAULT_STEP),
             silence: pick(self.silence, profile.qemu.silence_timeout, crate::judge::watch::DEFAULT_SILENCE),
+            start: None,
         }
     }
 }

@@ -41,6 +41,11 @@ pub struct Limits {
     pub step: Duration,
     /// No console output at all.
     pub silence: Duration,
+    /// From the start to the first step's begin marker, when the guest has
+    /// no boot to make first (a resumed one): a run it has not begun by
+    /// then is one it did not get, and the check boots instead of waiting
+    /// out the silence limit.
+    pub start: Option<Duration>,
 }
 
 impl Limits {
@@ -48,7 +53,7 @@ impl Limits {
     /// stands still at every breakpoint, for as long as they look): a day
     /// for each, as at the shell. A panic still ends the run.
     pub fn held() -> Limits {
-        Limits { total: SHELL_LIMIT, step: SHELL_LIMIT, silence: SHELL_LIMIT }
+        Limits { total: SHELL_LIMIT, step: SHELL_LIMIT, silence: SHELL_LIMIT, start: None }
     }
 }
 
@@ -129,6 +134,9 @@ impl Watch {
         if let Some((_, at)) = &self.step_started {
             until = until.min(*at + self.limits.step);
         }
+        if let (Some(start), true) = (self.limits.start, self.transcript.steps.is_empty()) {
+            until = until.min(self.started + start);
+        }
         if let Some(p) = self.panicked.or(self.reset) {
             until = until.min(p + PANIC_GRACE);
         }
@@ -164,6 +172,11 @@ impl Watch {
             if now >= *at + self.limits.step {
                 let (step, unit) = (step.name.clone(), step.unit.clone());
                 return Some(RunEnd::StepTimedOut { step, unit, after_secs: self.limits.step.as_secs() });
+            }
+        }
+        if let (Some(start), true) = (self.limits.start, self.transcript.steps.is_empty()) {
+            if now >= self.started + start {
+                return Some(RunEnd::TimedOut { after_secs: start.as_secs() });
             }
         }
         if now >= self.last_output + self.limits.silence {
@@ -208,8 +221,12 @@ mod tests {
     use super::*;
 
     const N: &str = "00000000000000ab";
-    const LIMITS: Limits =
-        Limits { total: Duration::from_secs(300), step: Duration::from_secs(60), silence: Duration::from_secs(120) };
+    const LIMITS: Limits = Limits {
+        total: Duration::from_secs(300),
+        step: Duration::from_secs(60),
+        silence: Duration::from_secs(120),
+        start: None,
+    };
 
     fn m(s: &str) -> String {
         format!("@@harness {N} {s}")
@@ -243,6 +260,24 @@ mod tests {
             ("system", "reset", Some("starve"))
         );
         assert_eq!(changes[0].at, 18.6, "the old boot's last time");
+    }
+
+    /// A resumed guest that begins no step by its start limit ends there
+    /// (the check then boots), though it still prints; one that began a
+    /// step is under the step's limit, not this one.
+    #[test]
+    fn a_guest_that_begins_no_step_by_its_start_limit_ends_there() {
+        let t0 = Instant::now();
+        let limits = Limits { start: Some(s(30)), ..LIMITS };
+        let mut w = Watch::new(Transcript::new(N), limits, t0);
+        w.feed("inbox: waiting", t0 + s(29));
+        assert_eq!(w.deadline(), t0 + s(30));
+        assert_eq!(w.expire(t0 + s(29)), None);
+        assert_eq!(w.expire(t0 + s(30)), Some(RunEnd::TimedOut { after_secs: 30 }));
+        let mut w = Watch::new(Transcript::new(N), limits, t0);
+        w.feed(&m("begin census"), t0 + s(20));
+        assert_eq!(w.deadline(), t0 + s(20 + 60));
+        assert_eq!(w.expire(t0 + s(31)), None);
     }
 
     #[test]

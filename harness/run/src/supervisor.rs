@@ -113,8 +113,12 @@ mod tests {
         Watch::new(Transcript::new(N), limits, Instant::now())
     }
 
-    const LIMITS: Limits =
-        Limits { total: Duration::from_secs(60), step: Duration::from_secs(60), silence: Duration::from_secs(60) };
+    const LIMITS: Limits = Limits {
+        total: Duration::from_secs(60),
+        step: Duration::from_secs(60),
+        silence: Duration::from_secs(60),
+        start: None,
+    };
 
     #[test]
     fn a_closed_source_stops_the_loop_with_its_status() {

@@ -181,7 +181,7 @@ impl ReplayLimits {
     /// level may hide printk), so silence is bounded by the total only.
     fn watch(&self) -> Limits {
         let total = Duration::from_secs(self.total);
-        Limits { total, step: Duration::from_secs(self.step), silence: total }
+        Limits { total, step: Duration::from_secs(self.step), silence: total, start: None }
     }
 }
 
