@@ -47,8 +47,8 @@ fn recheck(log: &Path, record: &Path) -> (Option<i32>, String) {
 
 /// The QEMU job runs under Debian's lava-run; `recheck --lava-log` gives
 /// `check`'s verdict for a good module (kmod/) and a faulty one (whose
-/// init forges our markers, and fails), and LAVA's test cases are named as
-/// our steps. A log tampered with is judged by what it shows, a forged
+/// init forges our markers, and fails), also as a KCIDB report kcidb-io
+/// validates, and LAVA's test cases are named as our steps. A log tampered with is judged by what it shows, a forged
 /// marker inside a line is a line, and another job's record is refused.
 #[test]
 fn a_lava_job_runs_under_lava_run_and_is_judged_as_check_judges() {
@@ -75,6 +75,9 @@ fn a_lava_job_runs_under_lava_run_and_is_judged_as_check_judges() {
             "--kcidb",
             report.to_str().unwrap(),
         ]);
+        // kcidb-io takes it, as it takes check's own (the test below).
+        let v = kcidb_validates(&kcidb_python(), &report);
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
         let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         let name = module.file_name().unwrap().to_string_lossy();
         let run = doc["tests"].as_array().unwrap().iter().find(|t| t["path"] == format!("harness.{name}")).cloned();
