@@ -51,6 +51,9 @@ pub struct QemuImages {
 pub struct BoardImages {
     pub kernel: String,
     pub ramdisk: String,
+    /// The uInitrd's size: fastboot's ramdisk partition is read back by
+    /// size (`movi read ramdisk 0 ADDR BYTES`), not as a file.
+    pub ramdisk_bytes: u64,
     pub bootargs: String,
 }
 
@@ -127,8 +130,11 @@ pub fn qemu_job(s: &Scenario, images: &QemuImages) -> Value {
     j
 }
 
-/// The U-Boot prompt of FriendlyARM's Tiny4412 U-Boot (2010.12).
-pub const TINY4412_PROMPT: &str = "TINY4412 #";
+/// What LAVA waits for at FriendlyARM's Tiny4412 U-Boot (2010.12), whose
+/// prompt is `TINY4412 # `: the word only, since LAVA's base-uboot template
+/// writes the prompt unquoted into the device's YAML, where ` #` would
+/// start a comment (LAVA's own Exynos boards say `Odroid`, `ARNDALE5250`).
+pub const TINY4412_PROMPT: &str = "TINY4412";
 
 /// A job for a Tiny4412 in a lab (device type `tiny4412`, whose template
 /// `configs/lava/tiny4412.jinja2` the lab's server holds): U-Boot's
@@ -136,17 +142,24 @@ pub const TINY4412_PROMPT: &str = "TINY4412 #";
 pub fn tiny4412_job(s: &Scenario, images: &BoardImages, deploy: Deploy) -> Value {
     let (kernel, ramdisk) = (json!({ "url": images.kernel }), json!({ "url": images.ramdisk }));
     // LAVA fills in the device's addresses and the files' names.
-    let (load, to) = match deploy {
-        Deploy::Tftp => ("tftp", "{KERNEL}"),
-        // From the SD card's first (FAT) partition: written by the
-        // SD-mux, or flashed by fastboot.
-        Deploy::Flasher | Deploy::Fastboot => ("fatload mmc 0:1", "uImage"),
+    let [load_kernel, load_ramdisk] = match deploy {
+        Deploy::Tftp => ["tftp {KERNEL_ADDR} {KERNEL}".to_string(), "tftp {RAMDISK_ADDR} {RAMDISK}".into()],
+        // From the SD card's first (FAT) partition, which the SD-mux wrote.
+        Deploy::Flasher => {
+            ["fatload mmc 0:1 {KERNEL_ADDR} uImage".to_string(), "fatload mmc 0:1 {RAMDISK_ADDR} uInitrd".into()]
+        }
+        // fastboot flashes the images' keys as partitions (`fastboot flash
+        // kernel uImage`), which FriendlyARM's U-Boot reads back with movi
+        // (the ramdisk by its size), not from the FAT partition.
+        Deploy::Fastboot => [
+            "movi read kernel 0 {KERNEL_ADDR}".to_string(),
+            format!("movi read ramdisk 0 {{RAMDISK_ADDR}} {:x}", images.ramdisk_bytes),
+        ],
     };
-    let ramdisk_file = if deploy == Deploy::Tftp { "{RAMDISK}" } else { "uInitrd" };
     let commands = json!([
         format!("setenv bootargs '{}'", images.bootargs),
-        format!("{load} {{KERNEL_ADDR}} {to}"),
-        format!("{load} {{RAMDISK_ADDR}} {ramdisk_file}"),
+        load_kernel,
+        load_ramdisk,
         "bootm {KERNEL_ADDR} {RAMDISK_ADDR}",
     ]);
     let deploy = match deploy {
@@ -457,6 +470,47 @@ mod tests {
             j["actions"][0]["deploy"]["images"]["kernel"]["image_arg"],
             "-kernel {kernel} -append \"console=ttySAC0 rdinit=/init\""
         );
+    }
+
+    /// The boot commands read the images where each deploy put them: a
+    /// TFTP server's files, the SD card's FAT partition the SD-mux wrote,
+    /// or the partitions fastboot flashed (named by the images' keys).
+    #[test]
+    fn each_deploy_boots_what_it_put_on_the_board() {
+        let images = BoardImages {
+            kernel: "http://lab/uImage".into(),
+            ramdisk: "http://lab/uInitrd".into(),
+            ramdisk_bytes: 0x2a_0001,
+            bootargs: "console=ttySAC0,115200n8".into(),
+        };
+        for deploy in [Deploy::Tftp, Deploy::Flasher, Deploy::Fastboot] {
+            let j = tiny4412_job(&scenario(), &images, deploy);
+            let commands: Vec<&str> =
+                j["actions"][1]["boot"]["commands"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+            let loads = &commands[1..3];
+            let d = &j["actions"][0]["deploy"];
+            let want: Vec<String> = match deploy {
+                Deploy::Tftp => vec!["tftp {KERNEL_ADDR} {KERNEL}".into(), "tftp {RAMDISK_ADDR} {RAMDISK}".into()],
+                Deploy::Flasher => {
+                    assert_eq!(d["images"].as_object().unwrap().keys().collect::<Vec<_>>(), ["kernel", "ramdisk"]);
+                    vec!["fatload mmc 0:1 {KERNEL_ADDR} uImage".into(), "fatload mmc 0:1 {RAMDISK_ADDR} uInitrd".into()]
+                }
+                Deploy::Fastboot => d["images"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|part| format!("movi read {part} 0 {{{}_ADDR}}", part.to_uppercase()))
+                    .collect(),
+            };
+            assert_eq!(loads.len(), want.len());
+            for (load, want) in loads.iter().zip(&want) {
+                assert!(load.starts_with(want.as_str()), "{deploy:?}: {load:?} is not {want:?}");
+            }
+            if deploy == Deploy::Fastboot {
+                assert!(loads[1].ends_with(" 2a0001"), "the ramdisk read by its size: {}", loads[1]);
+            }
+            assert_eq!(commands[3], "bootm {KERNEL_ADDR} {RAMDISK_ADDR}");
+        }
     }
 
     #[test]

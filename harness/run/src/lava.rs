@@ -208,7 +208,9 @@ fn board_job(o: &LavaJobOptions, out: &Path, url: &dyn Fn(&str) -> String) -> Re
     let s = scenario(&p, &nonce, &o.limits);
     write_record(out, o, &p, &s)?;
     let bootargs = format!("console={} rdinit=/init printk.devkmsg=on loglevel=5 panic=-1", board.console);
-    let images = lava::BoardImages { kernel: url("uImage"), ramdisk: url("uInitrd"), bootargs };
+    let uinitrd = out.join("uInitrd");
+    let ramdisk_bytes = std::fs::metadata(&uinitrd).with_context(|| format!("reading {}", uinitrd.display()))?.len();
+    let images = lava::BoardImages { kernel: url("uImage"), ramdisk: url("uInitrd"), ramdisk_bytes, bootargs };
     Ok(lava::tiny4412_job(&s, &images, o.deploy))
 }
 

@@ -47,8 +47,8 @@ fn recheck(log: &Path, record: &Path) -> (Option<i32>, String) {
 
 /// The QEMU job runs under Debian's lava-run; `recheck --lava-log` gives
 /// `check`'s verdict for a good module (kmod/) and a faulty one (whose
-/// init forges our markers, and fails), and LAVA's test cases are named as
-/// our steps. A log tampered with is judged by what it shows, a forged
+/// init forges our markers, and fails), also as a KCIDB report kcidb-io
+/// validates, and LAVA's test cases are named as our steps. A log tampered with is judged by what it shows, a forged
 /// marker inside a line is a line, and another job's record is refused.
 #[test]
 fn a_lava_job_runs_under_lava_run_and_is_judged_as_check_judges() {
@@ -75,6 +75,9 @@ fn a_lava_job_runs_under_lava_run_and_is_judged_as_check_judges() {
             "--kcidb",
             report.to_str().unwrap(),
         ]);
+        // kcidb-io takes it, as it takes check's own (the test below).
+        let v = kcidb_validates(&kcidb_python(), &report);
+        assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
         let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         let name = module.file_name().unwrap().to_string_lossy();
         let run = doc["tests"].as_array().unwrap().iter().find(|t| t["path"] == format!("harness.{name}")).cloned();
@@ -156,6 +159,7 @@ fn the_tiny4412_job_validates_with_lavas_schema() {
     let images = BoardImages {
         kernel: "http://lab/uImage".into(),
         ramdisk: "http://lab/uInitrd".into(),
+        ramdisk_bytes: 3 << 20,
         bootargs: "console=ttySAC0,115200n8 rdinit=/init".into(),
     };
     for deploy in [Deploy::Tftp, Deploy::Flasher, Deploy::Fastboot] {
@@ -177,18 +181,164 @@ fn the_tiny4412_job_validates_with_lavas_schema() {
     let bad = lava::to_yaml(&lava::tiny4412_job(&s, &images, Deploy::Tftp)).replace("\"u-boot\"", "\"u-bot\"");
     std::fs::write(&job, bad).unwrap();
     assert!(!python_validates(&job).status.success());
-    // The device-type template's addresses are the board's.
-    let template = std::fs::read_to_string(repo().join("configs/lava/tiny4412.jinja2")).unwrap();
-    let board = std::fs::read_to_string(repo().join("configs/boards/tiny4412.toml")).unwrap();
-    let board: toml::Table = toml::from_str(&board).unwrap();
-    for (var, key) in
-        [("bootm_kernel_addr", "kernel_staging_address"), ("bootm_ramdisk_addr", "ramdisk_staging_address")]
-    {
-        let addr = board[key].as_str().unwrap();
-        assert!(template.contains(&format!("{{% set {var} = '{addr}' %}}")), "{var} is not {addr}");
+}
+
+/// LAVA's own device-type templates (base-uboot.jinja2 and what it
+/// extends), as Debian's lava-server ships them: its package downloaded and
+/// unpacked under target/tools, not installed (a server brings PostgreSQL
+/// and Django along; the templates are all a lab's server adds here).
+fn lava_server_templates() -> PathBuf {
+    let dir = repo().join("target").join("tools").join("lava-server");
+    let _lock = harness::cache::lock(&dir.with_extension("lock"), "unpacking lava-server").unwrap();
+    let types = dir.join("usr/share/lava-server/device-types");
+    if types.join("base-uboot.jinja2").is_file() {
+        return types;
     }
-    assert!(template.contains(&format!("default('{}')", lava::TINY4412_PROMPT)));
-    assert!(template.contains("{% extends 'base-uboot.jinja2' %}"));
+    let debs = dir.with_extension("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let download = || Command::new("apt-get").args(["download", "lava-server"]).current_dir(&debs).output().unwrap();
+    let mut o = download();
+    if !o.status.success() {
+        // No package lists yet (a fresh container): the harness's update.
+        let logs = harness::cache::root().join("logs");
+        harness::packages::apt_update(harness::packages::privilege(), &logs);
+        o = download();
+    }
+    assert!(o.status.success(), "apt-get download lava-server: {}", text(&o));
+    let deb = std::fs::read_dir(&debs).unwrap().map(|e| e.unwrap().path()).find(|p| {
+        p.file_name().unwrap().to_string_lossy().starts_with("lava-server_")
+            && p.extension().is_some_and(|e| e == "deb")
+    });
+    let st = Command::new("dpkg-deb").arg("-x").arg(deb.expect("lava-server's .deb")).arg(&dir).status().unwrap();
+    assert!(st.success() && types.join("base-uboot.jinja2").is_file(), "no device types in lava-server's package");
+    types
+}
+
+/// A lab's device dictionary for one Tiny4412 (`{% extends %}` the
+/// shipped type, its own commands), rendered as a LAVA server renders it
+/// (jinja2, trim_blocks) with LAVA's templates; the device's YAML.
+fn render_tiny4412_device(dir: &Path) -> PathBuf {
+    let types = lava_server_templates();
+    let dicts = dir.join("dicts");
+    std::fs::create_dir_all(&dicts).unwrap();
+    // LAVA only checks that these commands exist here: a lab's are
+    // `telnet localhost 7001` (ser2net), its PDU's and its SD-mux's.
+    std::fs::write(
+        dicts.join("tiny4412-01.jinja2"),
+        "{% extends 'tiny4412.jinja2' %}\n\
+         {% set connection_command = 'cat /dev/null' %}\n\
+         {% set power_off_command = 'true' %}\n{% set power_on_command = 'true' %}\n\
+         {% set hard_reset_command = 'true' %}\n\
+         {% set flasher_deploy_commands = ['true {KERNEL} {RAMDISK}'] %}\n\
+         {% set fastboot_serial_number = '0123456789ab' %}\n",
+    )
+    .unwrap();
+    let script = "import sys, jinja2\n\
+                  env = jinja2.Environment(loader=jinja2.FileSystemLoader(sys.argv[1:4]), trim_blocks=True)\n\
+                  sys.stdout.write(env.get_template('tiny4412-01.jinja2').render())\n";
+    let o = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .args([dicts, repo().join("configs/lava"), types])
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "rendering the device: {}", text(&o));
+    let device = dir.join("device.yaml");
+    std::fs::write(&device, &o.stdout).unwrap();
+    device
+}
+
+/// `lava-run --validate` of `job` on `device`: LAVA builds the job's whole
+/// pipeline for the device and checks it, running nothing. Its TFTP check
+/// reads /etc/default/tftpd-hpa and looks for in.tftpd, a lab worker's
+/// server: given here in a bubblewrap view (a copy of /etc/default with
+/// the file, a stand-in on PATH), the machine's own files untouched.
+fn lava_validate(dir: &Path, device: &Path, job: &Path) -> std::process::Output {
+    let (etc, bin, tftp) = (dir.join("etc-default"), dir.join("bin"), dir.join("tftp"));
+    if !etc.is_dir() {
+        for d in [&etc, &bin, &tftp] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let st = Command::new("cp").arg("-a").arg("/etc/default/.").arg(&etc).status().unwrap();
+        assert!(st.success());
+        std::fs::write(etc.join("tftpd-hpa"), format!("TFTP_DIRECTORY=\"{}\"\n", tftp.display())).unwrap();
+        std::fs::write(bin.join("in.tftpd"), "#!/bin/sh\nexit 0\n").unwrap();
+        let st = Command::new("chmod").arg("+x").arg(bin.join("in.tftpd")).status().unwrap();
+        assert!(st.success());
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = job.with_extension("out");
+    Command::new("bwrap")
+        .args(["--dev-bind", "/", "/", "--ro-bind"])
+        .arg(&etc)
+        .arg("/etc/default")
+        .args(["lava-run", "--validate", "--job-id", "1", "--output-dir"])
+        .arg(&out)
+        .arg("--device")
+        .arg(device)
+        .arg(job)
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The shipped device type (configs/lava/tiny4412.jinja2) renders with
+/// LAVA's own base-uboot into a device whose prompt, addresses and flash
+/// order are the board's and the job's, and LAVA's dispatcher takes each
+/// deploy's job on it (`lava-run --validate`).
+#[test]
+fn the_tiny4412_device_type_renders_with_lavas_templates_and_takes_each_job() {
+    ensure_suite_packages();
+    let logs = harness::cache::root().join("logs");
+    harness::packages::ensure(&harness::packages::for_sandbox(), &logs).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = tempfile::tempdir().unwrap();
+    let device_path = render_tiny4412_device(dir.path());
+    let device: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&device_path).unwrap()).unwrap();
+    // One prompt everywhere LAVA reads it (a " #" in it was cut as a YAML
+    // comment in the boot method and kept in fastboot's).
+    let methods = (&device["actions"]["boot"]["methods"], &device["actions"]["deploy"]["methods"]);
+    assert_eq!(methods.0["u-boot"]["parameters"]["bootloader_prompt"].as_str(), Some(lava::TINY4412_PROMPT));
+    assert_eq!(methods.1["u-boot"]["parameters"]["bootloader_prompt"].as_str(), Some(lava::TINY4412_PROMPT));
+    let board: toml::Table =
+        toml::from_str(&std::fs::read_to_string(repo().join("configs/boards/tiny4412.toml")).unwrap()).unwrap();
+    for (part, key) in [("kernel", "kernel_staging_address"), ("ramdisk", "ramdisk_staging_address")] {
+        let addr = board[key].as_str().unwrap();
+        assert_eq!(device["parameters"]["bootm"][part].as_str(), Some(addr), "{part}'s address is not {key}");
+    }
+    let dir = dir.path();
+    for (name, f) in [("uImage", 1000), ("uInitrd", 3000)] {
+        std::fs::write(dir.join(name), vec![0u8; f]).unwrap();
+    }
+    let images = BoardImages {
+        kernel: format!("file://{}/uImage", dir.display()),
+        ramdisk: format!("file://{}/uInitrd", dir.display()),
+        ramdisk_bytes: 3000,
+        bootargs: "console=ttySAC0,115200n8 rdinit=/init".into(),
+    };
+    let s = Scenario {
+        name: "harness check kmod (tiny4412)".into(),
+        nonce: "0123456789abcdef".into(),
+        steps: vec!["insmod".into(), "rmmod".into()],
+        timeout_minutes: 5,
+    };
+    for deploy in [Deploy::Tftp, Deploy::Flasher, Deploy::Fastboot] {
+        let j = lava::tiny4412_job(&s, &images, deploy);
+        let to = j["actions"][0]["deploy"]["to"].as_str().unwrap();
+        assert!(methods.1.as_mapping().unwrap().contains_key(to), "the device type has no deploy to {to}");
+        if deploy == Deploy::Fastboot {
+            // fastboot flashes in the device's order: every image the job names.
+            let order: Vec<&str> =
+                device["flash_cmds_order"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+            for part in j["actions"][0]["deploy"]["images"].as_object().unwrap().keys() {
+                assert!(order.contains(&part.as_str()), "{part} is not in flash_cmds_order {order:?}");
+            }
+        }
+        let job = dir.join(format!("{deploy:?}.yaml"));
+        std::fs::write(&job, lava::to_yaml(&j)).unwrap();
+        let o = lava_validate(dir, &device_path, &job);
+        let t = text(&o);
+        assert!(o.status.success() && t.contains("Job finished correctly"), "{deploy:?}: {t}");
+    }
 }
 
 /// `lava-job --device tiny4412` writes the board's images (a uImage, the
