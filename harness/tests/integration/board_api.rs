@@ -41,6 +41,22 @@ fn the_modern_module_names_all_three_with_version_and_form() {
     assert_eq!(lacks(&k, &dir, Api::Native).unwrap_or_else(|e| panic!("{e}")), Vec::<Lack>::new());
 }
 
+/// A module that forgets an include that 3.5 needs and 6.12's headers make
+/// for it (the comparison with 3.5 itself found five of our fixtures doing
+/// it) is named, with the header; nothing else is: not what 3.5's own
+/// headers include for it (<linux/err.h> through <linux/device.h>), nor a
+/// header in a branch 3.5 does not take. The real 3.5's compiler stops at
+/// exactly this name (`check --profile tiny4412-3.5` on the fixture).
+#[test]
+fn a_forgotten_include_that_3_5_needs_is_named_and_nothing_else() {
+    let k = kernel();
+    let found = lacks(&k, &repo().join("fixtures/board-api/includes"), Api::Linux35).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(&str, NameKind, &[String])> = found.iter().map(|l| (&*l.name, l.kind, &l.at[..])).collect();
+    assert_eq!(got, [("IRQ_TYPE_EDGE_BOTH", NameKind::Name, &["key_irq_includes.c:40".to_string()][..])]);
+    let note = found[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("(<linux/irq.h>)") && note.contains("an undeclared name"), "{note}");
+}
+
 /// Modules of the suite that do not build on the board, each with why:
 /// what the check must name, or None when the build fails here too.
 const NOT_ON_THE_BOARD: &[(&str, Option<&str>)] = &[
