@@ -723,6 +723,17 @@ static void reset_board(void)
 	emergency_restart();
 }
 
+/* The most of one gap between two polls the watchdog counts. The poll runs
+ * every POLL_MS; a longer gap is a guest the host did not run (QEMU's vCPU
+ * threads descheduled on a busy machine: the guest's clock is the host's,
+ * so it jumps), in which the module's feeding timer did not run either. On
+ * the board that CPU would have run and fed it; counting the whole gap
+ * reset a guest that fed its watchdog on time (watchdog-init-timer, once in
+ * six runs at a load average of 9). The cost: a CPU that keeps interrupts
+ * off longer than the timeout resets the board, and this model does not
+ * see it (the step's deadline or a lockup report does). */
+#define WDT_GAP_NS (500ULL * NSEC_PER_MSEC)
+
 static void sync_wdt(void)
 {
 	u32 con = rd(BLK_WDT, WTCON), cnt = rd(BLK_WDT, WTCNT);
@@ -732,7 +743,7 @@ static void sync_wdt(void)
 	if (cnt != wdt_written)
 		wdt_count = cnt;
 	if (con & WTCON_ENABLE) {
-		ticks = div64_u64((now - wdt_last_ns) * (WDT_PCLK / 1000000),
+		ticks = div64_u64(min(now - wdt_last_ns, WDT_GAP_NS) * (WDT_PCLK / 1000000),
 				  1000ULL * (WTCON_PRESCALER(con) + 1) * WTCON_DIV(con));
 		if (ticks >= wdt_count) {
 			if (con & WTCON_RESET) {

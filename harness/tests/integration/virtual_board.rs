@@ -152,6 +152,52 @@ fn a_starved_watchdog_resets_the_board_as_the_lesson_expects_and_crashes_otherwi
     assert!(started.elapsed().as_secs() < 50, "the reset ended the run, not the step deadline (60 s): {t}");
 }
 
+/// A host too busy to run the guest for longer than the watchdog's
+/// timeout (here QEMU stopped for 4 s, with SIGSTOP, while the lesson feeds
+/// its 3 s watchdog once a second): the guest's clock is the host's, so it
+/// jumps, but its feeding timer did not run either, and on the board it
+/// would have. The virtual board counts at most half a second of such a
+/// gap, so the lesson still passes; counting the whole gap reset it.
+#[test]
+fn a_host_that_stalls_the_guest_past_the_watchdog_timeout_does_not_reset_the_board() {
+    let runs = tempfile::tempdir().unwrap();
+    let lesson = fixture("lessons/watchdog-init-timer");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tiny4412-harness"))
+        .args(["check", "--module", lesson.to_str().unwrap()])
+        .env("HARNESS_RUN_DIR", runs.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the harness binary");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    // The fed step has begun (the module feeds every second from now on).
+    let begun = |runs: &std::path::Path| -> bool {
+        std::fs::read_dir(runs)
+            .unwrap()
+            .flatten()
+            .any(|run| std::fs::read_to_string(run.path().join("console.log")).is_ok_and(|c| c.contains(" begin fed")))
+    };
+    while !begun(runs.path()) {
+        assert!(std::time::Instant::now() < deadline, "the fed step never began");
+        assert!(child.try_wait().unwrap().is_none(), "the check ended before the fed step");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let qemu = crate::common::qemu_children_of(child.id());
+    assert_eq!(qemu.len(), 1, "one guest: {qemu:?}");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill").args([sig, &qemu[0].to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("PASS  alive finds the board with watchdog on"), "{t}");
+}
+
 /// A button pressed and never released, while the app waits for the
 /// release: the wait step meets its deadline (TIMED-OUT, naming the step),
 /// and the board shows the button still down; not a hang.
