@@ -70,6 +70,27 @@ fn coverage_lists_read_as_never_run_without_a_reader_and_covers_it_with_one() {
     assert!(!f.to_string().contains("covmisc_read"), "{f}");
     let info = run_dir.join(c.info.as_deref().expect("an lcov file"));
     genhtml(&info, &reader, &run_dir.join("coverage-html"));
+    page_shows_each_units_coverage(&run_dir.join("report.html"));
+}
+
+/// The run's report.html shows each unit's own coverage beside its source
+/// (each unit's coverage.info is in its own directory, unit-N-NAME/): the
+/// writer's read() never ran, the reader's did.
+fn page_shows_each_units_coverage(page: &Path) {
+    let html = std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let section = |k: usize| {
+        let start =
+            html.find(&format!("<section class=\"unit\" id=\"u{k}\">")).unwrap_or_else(|| panic!("no unit {k}"));
+        let rest = &html[start..];
+        rest[..rest.find("</section>").unwrap()].to_string()
+    };
+    let (writer, reader) = (section(0), section(1));
+    for s in [&writer, &reader] {
+        assert!(s.contains("<summary><code>covmisc.c</code> — ") && s.contains(" lines ran ("), "{s}");
+        assert!(!s.contains("No coverage in this run"), "{s}");
+    }
+    assert!(writer.contains("✘ never ran: covmisc_read (line 24)"), "{writer}");
+    assert!(!reader.contains("never ran: covmisc_read"), "{reader}");
 }
 
 /// genhtml reads `info` (its SF paths relative to the module folder `src`)
