@@ -4,7 +4,8 @@
 //! (its link, #uK), whose pixels show the click, the interrupt and the LED
 //! in that order. Called by the tests whose
 //! boot runs a hardware lesson (board35.rs: led-va, where a click of K1
-//! raises XEINT26 and its handler toggles LED4), so no boot of its own.
+//! raises XEINT26 and its handler toggles LED4) or a fixture whose insmod
+//! prints a kernel report (faults.rs), so no boot of its own.
 
 use crate::common::repo;
 use std::path::{Path, PathBuf};
@@ -131,4 +132,24 @@ fn shows_the_click_its_interrupt_and_the_led(shot: &Path) {
     let pressed = *button.first().unwrap_or_else(|| panic!("no button entry in {what}"));
     let handled = *interrupt.iter().find(|y| **y > pressed).unwrap_or_else(|| panic!("no interrupt after it: {what}"));
     assert!(led.iter().any(|y| *y > handled), "no LED change after the interrupt: {what}");
+}
+
+/// The page of a boot in which unit `label`'s insmod printed a kernel
+/// report of `class`, read in Chromium: the report is on the unit's
+/// timeline at or after its insmod step, marked failed, and linked to its
+/// console line, which the page has and marks as a report's.
+pub fn check_a_kernel_report_in_chromium(report: &Path, label: &str, class: &str) {
+    let dom = chromium(report, "", &["--dump-dom"]);
+    let t = timeline(&dom, label);
+    let insmod = t.iter().find(|e| e.kind == "step" && e.text.starts_with("insmod ")).expect("an insmod step");
+    let said = format!("{class} in step insmod: ");
+    let entry = t.iter().find(|e| e.kind == "report" && e.text.starts_with(&said) && e.at >= insmod.at);
+    entry.unwrap_or_else(|| panic!("no report {said:?} at or after {} s in {t:#?}", insmod.at));
+    let start = dom.find(&format!("<h2>{label} ")).unwrap();
+    let section = &dom[start..start + dom[start..].find("</section>").unwrap()];
+    let link =
+        regex::Regex::new(r##"data-kind="report">.*?<span class="flag">✘ </span><a href="#(u[0-9]+-L[0-9]+)">"##);
+    let anchor = link.unwrap().captures(section).unwrap_or_else(|| panic!("no failed, linked report in {section}"))[1]
+        .to_string();
+    assert!(section.contains(&format!(r#"<div class="l report" id="{anchor}">"#)), "no console line {anchor}");
 }
