@@ -135,7 +135,7 @@ pub fn coverage_kernel(args: &KernelArgs, module_args: &ModuleArgs) -> Result<Ke
     }
     let configs = crate::repo_root().join("configs");
     let profile = Profile::load(&args.profile, &configs)?;
-    if profile.kernel.fragments.iter().any(|f| f == COVERAGE_FRAGMENT) {
+    if builds_gcov(&profile) {
         return Ok(args.clone());
     }
     let variant = format!("{}-coverage", profile.name);
@@ -150,6 +150,14 @@ pub fn coverage_kernel(args: &KernelArgs, module_args: &ModuleArgs) -> Result<Ke
     }
     eprintln!("harness: --coverage: profile {variant} (the {} kernel with gcov, built once and cached)", profile.name);
     Ok(KernelArgs { profile: variant, ..args.clone() })
+}
+
+/// Whether the profile's kernel is built with gcov's support
+/// (coverage.config among its fragments): a module built with gcov for it
+/// gives its counters there, under QEMU or on a board that runs it
+/// (`board-image --profile P`).
+pub fn builds_gcov(profile: &Profile) -> bool {
+    profile.kernel.fragments.iter().any(|f| f == COVERAGE_FRAGMENT)
 }
 
 /// The kernel of a `--coverage` run has gcov, as its .config says.
@@ -973,6 +981,18 @@ mod tests {
         assert_eq!(coverage_kernel(&with("exynos4210"), &ModuleArgs::default()).unwrap().profile, "exynos4210");
         let e = format!("{:#}", coverage_kernel(&with("vexpress-a9"), &on).unwrap_err());
         assert!(e.contains("fragments/coverage.config"), "{e}");
+    }
+
+    /// Which kernels have gcov, as `replay --coverage` asks before it
+    /// builds: the default's (a board booted with `board-image --profile
+    /// exynos4210` runs it), not the real board's own nor the small
+    /// emulated board's.
+    #[test]
+    fn the_default_kernel_builds_gcov_and_the_boards_do_not() {
+        let configs = crate::repo_root().join("configs");
+        let gcov = |p: &str| builds_gcov(&Profile::load(p, &configs).unwrap());
+        assert!(gcov("exynos4210") && gcov("exynos4210-gdb"));
+        assert!(!gcov("tiny4412") && !gcov("vexpress-a9-small") && !gcov("tiny4412-3.5"));
     }
 
     fn module(name: &str, depends: &[&str]) -> (PathBuf, Module) {

@@ -57,13 +57,28 @@ pub fn unit(t: &Transcript, modules: &[Module], run_dir: &Path, cross: &str, nam
     c
 }
 
-/// What a board replay (`replay --coverage`) says of coverage: the modules
-/// are built against the board's kernel tree here, which has no gcov, so
-/// there are no .gcno files to read counters with; what the board's kernel
-/// has is said plainly.
-pub fn board(t: &Transcript) -> Coverage {
+/// A replay's modules as built here with gcov, for the board's counters:
+/// the unit's modules (their .gcno files beside the objects), the run
+/// directory, the compiler prefix whose gcov matches them, the unit's name.
+pub struct BoardGcovBuild<'a> {
+    pub modules: &'a [Module],
+    pub run_dir: &'a Path,
+    pub cross: &'a str,
+    pub name: &'a str,
+}
+
+/// What a board replay (`replay --coverage`) says of coverage. When the
+/// modules were built here with gcov (`built`: the profile's kernel has
+/// gcov, and the board runs that kernel) and the board sent their counters,
+/// they are read as a check's are; otherwise what is missing is said
+/// plainly: the board's kernel without gcov, no data, or a build here for a
+/// kernel without gcov.
+pub fn board(t: &Transcript, built: Option<&BoardGcovBuild>) -> Coverage {
     let mut transfers = t.gcov.clone();
     transfers.finish();
+    if let Some(b) = built.filter(|_| !transfers.no_gcov && !transfers.files.is_empty()) {
+        return unit(t, b.modules, b.run_dir, b.cross, b.name);
+    }
     let mut c = Coverage { notes: transfers.refused.clone(), ..Coverage::default() };
     c.notes.push(if transfers.no_gcov {
         "the board's kernel has no gcov (no /sys/kernel/debug/gcov: CONFIG_GCOV_KERNEL and CONFIG_DEBUG_FS, which \
@@ -73,8 +88,9 @@ pub fn board(t: &Transcript) -> Coverage {
         "no coverage data came from the board (did the steps finish?)".to_string()
     } else {
         format!(
-            "{} .gcda file(s) came from the board, but the module was built here against a kernel tree without gcov \
-             (no .gcno to read them with): see docs/coverage.md",
+            "{} .gcda file(s) came from the board, but the module was built here for a profile whose kernel has no \
+             gcov (no .gcno to read them with): replay --profile with the profile of the kernel the board runs, one \
+             with fragments/coverage.config (board-image --profile exynos4210); see docs/coverage.md",
             transfers.files.len()
         )
     });
@@ -123,11 +139,11 @@ mod tests {
     fn a_board_without_gcov_is_said_so() {
         let nonce = "0123456789abcdef";
         let log = format!("[ 9.0] @@harness {nonce} gcov none\n[ 9.1] @@harness {nonce} done\n");
-        let c = board(&Transcript::from_log(&log, nonce));
+        let c = board(&Transcript::from_log(&log, nonce), None);
         assert!(c.files.is_empty() && c.info.is_none());
         assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
         assert!(c.notes[0].starts_with("the board's kernel has no gcov"), "{:?}", c.notes);
-        let c = board(&Transcript::from_log(&format!("[ 9.1] @@harness {nonce} done\n"), nonce));
+        let c = board(&Transcript::from_log(&format!("[ 9.1] @@harness {nonce} done\n"), nonce), None);
         assert!(c.notes[0].starts_with("no coverage data came from the board"), "{:?}", c.notes);
     }
 

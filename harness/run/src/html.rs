@@ -1,7 +1,7 @@
 //! The run's one-page report, `report.html` (rendered by the judge's
 //! html.rs): written in the run directory, and where `check --report`
-//! says. The module's sources and the run's `coverage.info` are read here,
-//! each bounded: a module folder is the user's, and may hold anything.
+//! says. The module's sources and each unit's `coverage.info` are read
+//! here, each bounded: a module folder is the user's, and may hold anything.
 
 use crate::judge::expect::Expectations;
 use crate::judge::html::{self, lcov::Tracefile, SourceFile};
@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 
 /// The report's name in the run directory.
 pub const FILE: &str = "report.html";
-/// The lcov tracefile a `--coverage` run leaves in the run directory.
-pub const COVERAGE: &str = "coverage.info";
 
 /// Source files shown of one unit, the bytes of one, of all of them, and
 /// of the tracefile: a module's sources are a few files of a few KiB; past
@@ -43,21 +41,30 @@ pub struct UnitForPage<'a> {
     pub dirs: Vec<PathBuf>,
 }
 
-/// Writes `report.html` in `run_dir`, with the coverage of its
-/// `coverage.info` if there is one; returns its path.
+/// Writes `report.html` in `run_dir`, each unit with the coverage of its
+/// own `coverage.info` if it has one; returns its path.
 pub fn write(run_dir: &Path, run: &Run, units: &[UnitForPage]) -> Result<PathBuf> {
     let path = run_dir.join(FILE);
-    write_page(&path, run, units, &run_dir.join(COVERAGE))?;
+    write_page(&path, run, units, run_dir)?;
     Ok(path)
 }
 
 /// Writes the page at `file` too (`--report`), from the same run directory.
 pub fn write_to(file: &Path, run_dir: &Path, run: &Run, units: &[UnitForPage]) -> Result<()> {
-    write_page(file, run, units, &run_dir.join(COVERAGE))
+    write_page(file, run, units, run_dir)
 }
 
-fn write_page(path: &Path, run: &Run, units: &[UnitForPage], coverage: &Path) -> Result<()> {
-    let coverage = read_coverage(coverage)?;
+fn write_page(path: &Path, run: &Run, units: &[UnitForPage], run_dir: &Path) -> Result<()> {
+    // Each unit's own tracefile, as its verdict names it: several units of
+    // one boot each have one in their directory (unit-N-NAME/), and one
+    // unit's counters are not another's, even of a module of the same name.
+    let coverage: Vec<Option<Tracefile>> = units
+        .iter()
+        .map(|u| match u.verdict.coverage.as_ref().and_then(|c| c.info.as_deref()) {
+            Some(info) => read_coverage(&run_dir.join(info)),
+            None => Ok(None),
+        })
+        .collect::<Result<_>>()?;
     let sources: Vec<Vec<SourceFile>> = units.iter().map(|u| read_sources(&u.dirs)).collect();
     let (none, defaults) = (Transcript::default(), Expectations::defaults());
     let page = html::Page {
@@ -67,7 +74,8 @@ fn write_page(path: &Path, run: &Run, units: &[UnitForPage], coverage: &Path) ->
         units: units
             .iter()
             .zip(&sources)
-            .map(|(u, sources)| html::UnitPage {
+            .zip(&coverage)
+            .map(|((u, sources), coverage)| html::UnitPage {
                 label: u.label,
                 verdict: u.verdict,
                 transcript: u.transcript.unwrap_or(&none),

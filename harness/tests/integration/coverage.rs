@@ -40,6 +40,8 @@ fn coverage_lists_read_as_never_run_without_a_reader_and_covers_it_with_one() {
     let mut o = CheckOptions::new("exynos4210", &writer);
     o.module.module_dirs.push(reader.clone());
     o.module.coverage = true;
+    let json = tmp.path().join("verdict.json");
+    o.output.json = Some(json.clone());
     let report = check_with(o);
     assert!(report.passed(), "{:#?}", report.units);
     let run_dir = report.run_dir.as_deref().expect("--coverage keeps the run directory");
@@ -70,6 +72,46 @@ fn coverage_lists_read_as_never_run_without_a_reader_and_covers_it_with_one() {
     assert!(!f.to_string().contains("covmisc_read"), "{f}");
     let info = run_dir.join(c.info.as_deref().expect("an lcov file"));
     genhtml(&info, &reader, &run_dir.join("coverage-html"));
+    page_shows_each_units_coverage(&run_dir.join("report.html"));
+    json_says_the_same(&json);
+}
+
+/// `--json`'s coverage key says what the verdict says: the file, its line
+/// counts, covmisc_read's count (0 for the writer, 1 for the reader), and
+/// the unit's lcov file.
+fn json_says_the_same(path: &Path) {
+    let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let read_count = |module: &str| {
+        let unit = all.as_array().unwrap().iter().find(|r| r["module"] == module);
+        let c = &unit.unwrap_or_else(|| panic!("no {module} in {all:#}"))["verdict"]["coverage"];
+        let f = c["files"].as_array().and_then(|f| f.iter().find(|f| f["file"] == "covmisc.c"));
+        let f = f.unwrap_or_else(|| panic!("no covmisc.c in {c:#}"));
+        assert!(f["lines_ran"].as_u64() <= f["lines"].as_u64() && f["line_counts"].as_array().is_some(), "{f:#}");
+        assert!(c["info"].as_str().is_some_and(|i| i.ends_with("/coverage.info")), "{c:#}");
+        let read = f["functions"].as_array().unwrap().iter().find(|g| g["name"] == "covmisc_read");
+        read.unwrap_or_else(|| panic!("no covmisc_read in {f:#}"))["count"].as_u64().unwrap()
+    };
+    assert_eq!((read_count("covmisc"), read_count("covmisc-read")), (0, 1), "{all:#}");
+}
+
+/// The run's report.html shows each unit's own coverage beside its source
+/// (each unit's coverage.info is in its own directory, unit-N-NAME/): the
+/// writer's read() never ran, the reader's did.
+fn page_shows_each_units_coverage(page: &Path) {
+    let html = std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let section = |k: usize| {
+        let start =
+            html.find(&format!("<section class=\"unit\" id=\"u{k}\">")).unwrap_or_else(|| panic!("no unit {k}"));
+        let rest = &html[start..];
+        rest[..rest.find("</section>").unwrap()].to_string()
+    };
+    let (writer, reader) = (section(0), section(1));
+    for s in [&writer, &reader] {
+        assert!(s.contains("<summary><code>covmisc.c</code> — ") && s.contains(" lines ran ("), "{s}");
+        assert!(!s.contains("No coverage in this run"), "{s}");
+    }
+    assert!(writer.contains("✘ never ran: covmisc_read (line 24)"), "{writer}");
+    assert!(!reader.contains("never ran: covmisc_read"), "{reader}");
 }
 
 /// genhtml reads `info` (its SF paths relative to the module folder `src`)

@@ -318,4 +318,8 @@ fn every_stack_dump_is_a_classed_report_and_a_failing_init_runs_once_in_one_boot
         }
     }
     assert!(failed.is_empty(), "misjudged: {failed:?}");
+    // The page of the boot, as a person's browser shows it: the report on
+    // its unit's timeline, linked to its console line.
+    let page = r.run_dir.expect("a failing check keeps its run directory").join("report.html");
+    crate::report::check_a_kernel_report_in_chromium(&page, "sysfs-dup", "duplicate sysfs name");
 }

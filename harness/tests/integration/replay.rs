@@ -135,9 +135,16 @@ fn replay_on_the_emulated_board_passes_and_recheck_agrees() {
     opts.ko = vec![ko];
     opts.board_path = Some("/root/mmc_byte.ko".into());
     opts.transcript = Some(second.clone());
+    // --coverage on a board whose kernel has no gcov (this one's, as
+    // FriendlyARM's 3.5): the board is asked, and its answer said plainly.
+    opts.module.coverage = true;
     let report = replayed(&opts);
     assert_eq!(report.verdict.outcome, Outcome::Passed, "{}", report.verdict);
     held(&report.verdict, "rmmod prints line \"mmc exit!\"");
+    let coverage = report.verdict.coverage.as_ref().expect("--coverage's result");
+    assert!(coverage.files.is_empty() && coverage.notes.len() == 1, "{coverage:?}");
+    assert!(coverage.notes[0].starts_with("the board's kernel has no gcov"), "{coverage:?}");
+    assert!(report.verdict.to_string().contains("the board's kernel has no gcov"), "{}", report.verdict);
     // The line editor wraps the echo of long commands at 80 columns.
     let raw = String::from_utf8_lossy(&std::fs::read(&second).unwrap()).replace(['\r', '\n'], "");
     assert!(!raw.contains(">> /tmp/harness-mmc_byte.ko"), "the module was copied again");

@@ -1,8 +1,11 @@
 //! The run's HTML report as a person sees it: rendered by headless Chromium
 //! (Debian's `chromium`, which the suite installs: packages::for_suite),
-//! its DOM read back and its screenshots taken. Called by the tests whose
+//! its DOM read back and its screenshots taken, of the lesson's unit alone
+//! (its link, #uK), whose pixels show the click, the interrupt and the LED
+//! in that order. Called by the tests whose
 //! boot runs a hardware lesson (board35.rs: led-va, where a click of K1
-//! raises XEINT26 and its handler toggles LED4), so no boot of its own.
+//! raises XEINT26 and its handler toggles LED4) or a fixture whose insmod
+//! prints a kernel report (faults.rs), so no boot of its own.
 
 use crate::common::repo;
 use std::path::{Path, PathBuf};
@@ -16,10 +19,10 @@ pub fn report_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// Chromium on `page` with `args` (headless, no sandbox: the suite may run
-/// as root; its own profile folder, so no user's is touched), bounded in
-/// time; its standard output.
-fn chromium(page: &Path, args: &[&str]) -> String {
+/// Chromium on `page` (with `#fragment` when not empty) with `args`
+/// (headless, no sandbox: the suite may run as root; its own profile
+/// folder, so no user's is touched), bounded in time; its standard output.
+fn chromium(page: &Path, fragment: &str, args: &[&str]) -> String {
     let logs = harness::cache::root().join("logs");
     harness::packages::ensure(&harness::packages::for_browser(), &logs).unwrap_or_else(|e| panic!("{e:#}"));
     let profile = tempfile::tempdir().unwrap();
@@ -27,7 +30,7 @@ fn chromium(page: &Path, args: &[&str]) -> String {
         .args(["-k", "10", "120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
-        .arg(format!("file://{}", page.display()))
+        .arg(format!("file://{}{fragment}", page.display()))
         .output()
         .expect("running chromium (packages::for_browser installs it)");
     assert!(out.status.success(), "chromium {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -63,7 +66,7 @@ fn timeline(dom: &str, label: &str) -> Vec<Entry> {
 /// it) in Chromium, checks its DOM, and takes its screenshots, wide and
 /// narrow, beside it.
 pub fn check_led_va_in_chromium(report: &Path, label: &str) {
-    let dom = chromium(report, &["--dump-dom"]);
+    let dom = chromium(report, "", &["--dump-dom"]);
     assert!(!dom.contains("<script"), "the page runs no script");
     let t = timeline(&dom, label);
     let find = |kind: &str, text: &str, after: f64| {
@@ -91,10 +94,62 @@ pub fn check_led_va_in_chromium(report: &Path, label: &str) {
     assert!(section.contains("✔ held</span> toggled finds the board with LED2 on, LED4 on"), "{section}");
     assert!(section.contains("<h3>Kernel reports</h3><p>None.</p>"), "{section}");
     assert!(section.contains("<summary><code>key_led.c</code>"), "the module's source: {section}");
-    for (name, size) in [("report.png", "1100,3000"), ("report-narrow.png", "420,3000")] {
+    // The unit's own link (#uK) shows it alone: its screenshots, wide and
+    // narrow, are of its timeline, whatever units came before it.
+    let k = &dom[..start].rsplit_once("<section class=\"unit\" id=\"").expect("the unit's section").1;
+    let fragment = format!("#{}", &k[..k.find('"').unwrap()]);
+    for (name, size) in [("report.png", "1100,1600"), ("report-narrow.png", "420,2400")] {
         let shot = report.with_file_name(name);
-        chromium(report, &[&format!("--screenshot={}", shot.display()), &format!("--window-size={size}")]);
-        let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{}: {} bytes", shot.display(), bytes.len());
+        let args = [format!("--screenshot={}", shot.display()), format!("--window-size={size}")];
+        chromium(report, &fragment, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        shows_the_click_its_interrupt_and_the_led(&shot);
     }
+}
+
+/// The screenshot shows a button's entry, then an interrupt's, then an
+/// LED's, top to bottom: their timeline entries are told apart by the
+/// colour of their left border (report.css: button #2050c0, interrupt
+/// #7a30b0, led #d4a000, 3 px wide; a section's outline, 2 px, or a rule,
+/// long, is not one).
+fn shows_the_click_its_interrupt_and_the_led(shot: &Path) {
+    let file = std::fs::File::open(shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(frame.bit_depth, png::BitDepth::Eight, "{}", shot.display());
+    let (width, step) = (frame.width as usize, frame.color_type.samples());
+    let rows = |rgb: [u8; 3]| -> Vec<usize> {
+        (0..frame.height as usize)
+            .filter(|y| {
+                let row = &pixels[y * frame.line_size..][..width * step];
+                let same: Vec<bool> = row.chunks(step).map(|p| p[..3] == rgb).collect();
+                same.chunk_by(|a, b| a == b).any(|run| run[0] && (3..10).contains(&run.len()))
+            })
+            .collect()
+    };
+    let (button, interrupt, led) = (rows([0x20, 0x50, 0xc0]), rows([0x7a, 0x30, 0xb0]), rows([0xd4, 0xa0, 0x00]));
+    let what = format!("{}: button rows {button:?}, interrupt rows {interrupt:?}, led rows {led:?}", shot.display());
+    let pressed = *button.first().unwrap_or_else(|| panic!("no button entry in {what}"));
+    let handled = *interrupt.iter().find(|y| **y > pressed).unwrap_or_else(|| panic!("no interrupt after it: {what}"));
+    assert!(led.iter().any(|y| *y > handled), "no LED change after the interrupt: {what}");
+}
+
+/// The page of a boot in which unit `label`'s insmod printed a kernel
+/// report of `class`, read in Chromium: the report is on the unit's
+/// timeline at or after its insmod step, marked failed, and linked to its
+/// console line, which the page has and marks as a report's.
+pub fn check_a_kernel_report_in_chromium(report: &Path, label: &str, class: &str) {
+    let dom = chromium(report, "", &["--dump-dom"]);
+    let t = timeline(&dom, label);
+    let insmod = t.iter().find(|e| e.kind == "step" && e.text.starts_with("insmod ")).expect("an insmod step");
+    let said = format!("{class} in step insmod: ");
+    let entry = t.iter().find(|e| e.kind == "report" && e.text.starts_with(&said) && e.at >= insmod.at);
+    entry.unwrap_or_else(|| panic!("no report {said:?} at or after {} s in {t:#?}", insmod.at));
+    let start = dom.find(&format!("<h2>{label} ")).unwrap();
+    let section = &dom[start..start + dom[start..].find("</section>").unwrap()];
+    let link =
+        regex::Regex::new(r##"data-kind="report">.*?<span class="flag">✘ </span><a href="#(u[0-9]+-L[0-9]+)">"##);
+    let anchor = link.unwrap().captures(section).unwrap_or_else(|| panic!("no failed, linked report in {section}"))[1]
+        .to_string();
+    assert!(section.contains(&format!(r#"<div class="l report" id="{anchor}">"#)), "no console line {anchor}");
 }

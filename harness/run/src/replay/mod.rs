@@ -26,6 +26,7 @@ use board_changes::ReplayedBoard;
 pub use recheck::{extract_dump, judge_dump, judge_transcript, recheck, RecheckOptions};
 
 use crate::judge::expect::Expectations;
+use crate::judge::gcov::Coverage;
 use crate::judge::report::Report;
 use crate::judge::step::Transcript;
 use crate::judge::verdict::{self, RunEnd, Verdict};
@@ -216,13 +217,24 @@ struct Scenario {
     /// The module folder whose expectations these are (absolute), said in
     /// the transcript for `recheck`.
     dir: Option<PathBuf>,
+    /// `--coverage` with a profile whose kernel has gcov: the modules were
+    /// built with it, and the board's counters are read with their notes.
+    gcov: Option<GcovBuilt>,
+}
+
+/// The modules as built with gcov, and the compiler prefix whose gcov
+/// reads their counters.
+struct GcovBuilt {
+    modules: Vec<module::Module>,
+    cross: String,
 }
 
 /// The modules and programs of the replay: built like `check`'s (the same
 /// `prepare`), taken from --ko, or named with --board-path. With
-/// `--coverage` the module is built as usual (the board's kernel tree here
-/// has no gcov: FriendlyARM's 3.5 is built without it), and the board is
-/// asked for its counters all the same (docs/coverage.md).
+/// `--coverage` the module is built with gcov when the profile's kernel has
+/// it (a board booted with `board-image --profile exynos4210` runs such a
+/// kernel), else as usual (FriendlyARM's 3.5 and the tiny4412 profile have
+/// none); the board is asked for its counters either way (docs/coverage.md).
 fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile::TempDir)> {
     if let Some(p) = &opts.board_path {
         if !p.starts_with('/') || p.contains(['\n', '\r', '\t', '\'']) {
@@ -239,29 +251,7 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         bail!("--serial {}: no such device (is the USB serial adapter plugged in?)", opts.serial.display());
     }
     if build {
-        let mut p = prepare::prepare(&opts.kernel()?, &ModuleArgs { coverage: false, ..opts.module.clone() }, stages)?;
-        p.single()?;
-        let u = p.units.remove(0);
-        let modules = u
-            .modules
-            .iter()
-            .map(|m| Local { ko: Some(m.ko.clone()), name: m.name.clone(), vermagic: m.vermagic.clone() })
-            .collect();
-        // The same steps as the guest's, with the modules where the board has them.
-        let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
-        let mut plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
-        plan.coverage = opts.module.coverage;
-        let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
-        let s = Scenario {
-            modules,
-            programs: u.programs,
-            expectations: u.expectations,
-            plan,
-            api: u.api,
-            ports: u.ports,
-            dir,
-        };
-        return Ok((s, p.run_dir));
+        return built_scenario(opts, stages);
     }
     let (expectations, _) = prepare::validate(&opts.module)?;
     if !expectations.programs.is_empty() {
@@ -287,7 +277,10 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
         bail!("--board-path names one module on the board; give one --ko (or none, with --module-name)");
     }
     let names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
-    let plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
+    let mut plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &expectations)?;
+    // Built elsewhere, it has no notes here; the board is asked all the
+    // same, and its answer (no gcov, or counters without notes) said.
+    plan.coverage = opts.module.coverage;
     let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
     Ok((
         Scenario {
@@ -298,9 +291,43 @@ fn scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile
             api: crate::api::Api::Native,
             ports: Vec::new(),
             dir,
+            gcov: None,
         },
         run_dir,
     ))
+}
+
+/// The scenario of a module folder built here, like `check`'s (the same
+/// `prepare`); with gcov when `--coverage` and the profile's kernel has it.
+fn built_scenario(opts: &ReplayOptions, stages: &Stages) -> Result<(Scenario, tempfile::TempDir)> {
+    let kernel = opts.kernel()?;
+    let configs = crate::repo_root().join("configs");
+    let gcov = opts.module.coverage && prepare::builds_gcov(&crate::profile::Profile::load(&kernel.profile, &configs)?);
+    let mut p = prepare::prepare(&kernel, &ModuleArgs { coverage: gcov, ..opts.module.clone() }, stages)?;
+    p.single()?;
+    let u = p.units.remove(0);
+    let gcov = gcov.then(|| GcovBuilt { modules: u.modules.clone(), cross: p.kernel.cross_compile.clone() });
+    let modules = u
+        .modules
+        .iter()
+        .map(|m| Local { ko: Some(m.ko.clone()), name: m.name.clone(), vermagic: m.vermagic.clone() })
+        .collect();
+    // The same steps as the guest's, with the modules where the board has them.
+    let names: Vec<String> = u.modules.iter().map(|m| m.name.clone()).collect();
+    let mut plan = plan::plan(&board_modules(&names, opts.board_path.as_deref()), &u.expectations)?;
+    plan.coverage = opts.module.coverage;
+    let dir = std::fs::canonicalize(opts.module.module_dir()).ok();
+    let s = Scenario {
+        modules,
+        programs: u.programs,
+        expectations: u.expectations,
+        plan,
+        api: u.api,
+        ports: u.ports,
+        dir,
+        gcov,
+    };
+    Ok((s, p.run_dir))
 }
 
 /// The modules as the plan sees them on the board.
@@ -380,19 +407,34 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplayReport> {
     // What the layer gave back is known from the build, not the board.
     verdict.api = sc.api.to_string();
     verdict.ports = sc.ports.clone();
+    let label = names.join(", ");
     if opts.module.coverage {
-        let dump = extract_dump(&seen).unwrap_or_default().join("\n");
-        verdict.coverage = Some(crate::coverage::board(&Transcript::from_log(&dump, &nonce)));
+        verdict.coverage = Some(board_coverage(&sc, &seen, &nonce, run_dir.path(), &label));
     }
     stages.say("verdict", verdict.outcome);
     let timings = stages.timings();
-    let label = names.join(", ");
     let report = Report { profile: "board", module: &label, kernel_release: "", timings: &timings, verdict: &verdict };
     crate::check::write_reports(&opts.output, &[report])?;
     write_page(run_dir.path(), &label, &verdict, &judged, &sc)?;
-    let keep = opts.output.keep || !verdict.passed();
+    // A coverage.info is kept for genhtml and editors, as check's is.
+    let covered = verdict.coverage.as_ref().is_some_and(|c| c.info.is_some());
+    let keep = opts.output.keep || !verdict.passed() || covered;
     let kept = keep.then(|| run_dir.keep());
     Ok(ReplayReport { verdict, transcript, run_dir: kept, notes })
+}
+
+/// `--coverage`'s result: the counters in the board's kernel log dump,
+/// read with the modules' notes when they were built here with gcov, or
+/// what is missing said plainly (coverage.rs).
+fn board_coverage(sc: &Scenario, seen: &[u8], nonce: &str, run_dir: &Path, label: &str) -> Coverage {
+    let dump = extract_dump(seen).unwrap_or_default().join("\n");
+    let built = sc.gcov.as_ref().map(|g| crate::coverage::BoardGcovBuild {
+        modules: &g.modules,
+        run_dir,
+        cross: &g.cross,
+        name: label,
+    });
+    crate::coverage::board(&Transcript::from_log(&dump, nonce), built.as_ref())
 }
 
 /// The replay's page, report.html in its run directory (the module folder's
