@@ -16,7 +16,21 @@ use crate::common::{fixture, harness, text};
 fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("v.json");
-    let lessons = ["key-irq", "key-tasklet", "key-poll", "key-app", "key-input", "led-gpio", "led-registers", "adc"];
+    let lessons = [
+        "key-irq",
+        "key-tasklet",
+        "key-poll",
+        "key-app",
+        "key-input",
+        "key-fasync",
+        "led-gpio",
+        "led-registers",
+        "led-hrtimer",
+        "led-ioctl",
+        "led-once",
+        "proc-led",
+        "adc",
+    ];
     let mut args = vec!["check".to_string(), "--json".into(), json.display().to_string()];
     for l in lessons {
         args.extend(["--module".into(), fixture(&format!("lessons/{l}")).display().to_string()]);
