@@ -28,6 +28,7 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
         "led-hrtimer",
         "led-ioctl",
         "led-once",
+        "led-sysfs",
         "proc-led",
         "adc",
     ];
