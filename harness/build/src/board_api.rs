@@ -983,9 +983,8 @@ void ktime_get_real_ts64(struct timespec64 *tv);";
             let e = board().index.get(name).unwrap_or_else(|| panic!("{name} is not in the index"));
             assert!(e.serves(NameKind::Function, true), "{name}: {e:?}");
         }
-        let held = |n: &str| {
-            lacks_of("#define SetPageReserved(page) set_bit(PG_reserved, &(page)->flags)", n).is_empty()
-        };
+        let held =
+            |n: &str| lacks_of("#define SetPageReserved(page) set_bit(PG_reserved, &(page)->flags)", n).is_empty();
         assert!(held("static void f(struct page *p) { SetPageReserved(p); }"));
     }
 
