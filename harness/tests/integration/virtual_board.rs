@@ -67,8 +67,16 @@ fn every_hardware_lesson_passes_and_a_storm_fails_in_one_boot() {
         t.contains("press sees line \"buttons: K1 up (after 2 edges)\" in the kernel log within 3000 ms: seen after"),
         "{t}"
     );
-    // The input device found by its name, whatever its event number.
-    assert!(t.contains("collect stops reader: reader ended on SIGINT; its last lines: key 38 down | key 38 up"), "{t}");
+    // The input device found by its name, whatever its event number. A
+    // hold that a loaded machine stretches past the input core's 250 ms
+    // autorepeat delay adds a repeat (value 2), which the app prints as
+    // "down" too (seen here under load: down | down | up).
+    let reader = t
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("collect stops reader: reader ended on SIGINT; its last lines: "))
+        .unwrap_or_else(|| panic!("the reader's stop is not shown: {t}"));
+    assert!(reader.starts_with("key 38 down | ") && reader.ends_with(" | key 38 up"), "{reader}");
+    assert!(reader.split(" | ").all(|l| l == "key 38 down" || l == "key 38 up"), "{reader}");
     let sensor = verdict("ds18b20");
     assert_eq!(sensor["outcome"], "NEEDS-THE-BOARD", "{sensor}");
     assert!(sensor["reason"].as_str().unwrap().contains("read of input pin GPX1_0 ("), "{sensor}");
