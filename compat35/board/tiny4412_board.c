@@ -97,6 +97,7 @@ struct bank {
 	const char *const *names;
 	u32 external;		/* pins the board drives; their level in `level` */
 	u32 level;
+	u32 unwired_read;	/* pins whose read as an input was reported */
 	struct gpio_chip chip;
 	bool added;
 };
@@ -499,6 +500,33 @@ static int chip_get_direction(struct gpio_chip *gc, unsigned int pin)
 	return pin_con(b, pin) == 1 ? GPIO_LINE_DIRECTION_OUT : GPIO_LINE_DIRECTION_IN;
 }
 
+/*
+ * A read of a pin that is not an output and that nothing on the modelled
+ * board drives (not a button): its level is the model's idea of the pull,
+ * not what a device wired to it on the board (a 1-wire sensor on the
+ * header) would answer, so a module that goes by it is judged on nothing.
+ * Reported once per request of the pin, as an `unwired` change the harness
+ * counts as hardware the emulated board does not have. Called with the
+ * lock held.
+ */
+static void report_unwired(struct bank *b, unsigned int pin)
+{
+	if (pin_con(b, pin) == 1 || (b->external & BIT(pin)) || (b->unwired_read & BIT(pin)))
+		return;
+	b->unwired_read |= BIT(pin);
+	changed("unwired", "read %s 0x%08x", b->names[pin], (u32)blocks[b->block].phys + b->offset + GP_DAT);
+}
+
+static void chip_free(struct gpio_chip *gc, unsigned int pin)
+{
+	struct bank *b = gpiochip_get_data(gc);
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&lock, flags);
+	b->unwired_read &= ~BIT(pin);
+	raw_spin_unlock_irqrestore(&lock, flags);
+}
+
 static int chip_get(struct gpio_chip *gc, unsigned int pin)
 {
 	struct bank *b = gpiochip_get_data(gc);
@@ -506,6 +534,7 @@ static int chip_get(struct gpio_chip *gc, unsigned int pin)
 	int v;
 
 	raw_spin_lock_irqsave(&lock, flags);
+	report_unwired(b, pin);
 	v = pin_level(b, pin);
 	raw_spin_unlock_irqrestore(&lock, flags);
 	return v;
@@ -1211,6 +1240,7 @@ static int add_chips(void)
 		c->set = chip_set;
 		c->to_irq = chip_to_irq;
 		c->request = stock_gpio_request;
+		c->free = chip_free;
 		ret = gpiochip_add_data(c, b);
 		if (ret) {
 			pr_err("tiny4412-board: bank %s at %u: %d\n", b->name, b->base, ret);

@@ -290,6 +290,17 @@ static inline void compat35_iounmap(volatile void __iomem *addr)
 #include <mach/irqs.h>
 #undef COMPAT35_IMPLICIT
 
+/*
+ * 16. strict_strtoul() and friends: on 3.5 (include/linux/kernel.h) they
+ *     were kstrtoul() and friends by another name; gone in 3.18.
+ */
+#define strict_strtoul(s, base, res)  ({ COMPAT35_USED_strict_strtoul kstrtoul((s), (base), (res)); })
+#define strict_strtol(s, base, res)   ({ COMPAT35_USED_strict_strtoul kstrtol((s), (base), (res)); })
+#define strict_strtoull(s, base, res) ({ COMPAT35_USED_strict_strtoul kstrtoull((s), (base), (res)); })
+#define strict_strtoll(s, base, res)  ({ COMPAT35_USED_strict_strtoul kstrtoll((s), (base), (res)); })
+
+#include <compat35/vm_flags.h>
+
 #include <compat35/timer.h>
 #include <compat35/proc.h>
 #include <compat35/drivers.h>

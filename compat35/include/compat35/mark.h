@@ -42,5 +42,7 @@
 #define COMPAT35_USED_input_polldev     _Pragma("GCC warning \"linux-3.5 API: input-polldev\"")
 #define COMPAT35_USED_clk_prepare       _Pragma("GCC warning \"linux-3.5 API: clk-prepare\"")
 #define COMPAT35_USED_pwm_legacy        _Pragma("GCC warning \"linux-3.5 API: pwm-legacy\"")
+#define COMPAT35_USED_strict_strtoul    _Pragma("GCC warning \"linux-3.5 API: strict_strtoul\"")
+#define COMPAT35_USED_vm_flags          _Pragma("GCC warning \"linux-3.5 API: vm_flags\"")
 
 #endif

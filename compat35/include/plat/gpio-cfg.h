@@ -42,8 +42,17 @@ static inline int s3c_gpio_cfgpin(unsigned int pin, unsigned int to)
 {
 	if (to == S3C_GPIO_INPUT)
 		return gpio_direction_input(pin);
-	if (to == S3C_GPIO_OUTPUT)
+	if (to == S3C_GPIO_OUTPUT) {
+		/*
+		 * The virtual board's pin an output first, so that the level
+		 * read back is its DAT bit (what writing GPxCON drove on 3.5),
+		 * not a read of an input that the model would report as the
+		 * module's (a read of a pin nothing drives); without the model
+		 * this does nothing, and the pin's level is read as before.
+		 */
+		compat35_gpio_cfg_special(pin, 1);
 		return gpio_direction_output(pin, gpio_get_value(pin));
+	}
 	return compat35_gpio_cfg_special(pin, to & 0xf);
 }
 

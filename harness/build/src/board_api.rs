@@ -1269,6 +1269,22 @@ typedef long long time64_t;
 struct timespec64 { time64_t tv_sec; long tv_nsec; };
 void ktime_get_real_ts64(struct timespec64 *tv);";
 
+    /// 3.5's headers make some functions by pasting (page-flags.h's
+    /// `PAGEFLAG(Reserved, reserved)` makes SetPageReserved; buffer_head.h's
+    /// `BUFFER_FNS(Uptodate, uptodate)` makes set_buffer_uptodate): no
+    /// header spells them, and the mmap lesson's SetPageReserved() was
+    /// called a name the board lacks until the index expanded the pastes.
+    #[test]
+    fn names_3_5_s_headers_make_by_pasting_are_in_the_index() {
+        for name in ["SetPageReserved", "ClearPageReserved", "PageReserved", "set_buffer_uptodate", "__SetPageTail"] {
+            let e = board().index.get(name).unwrap_or_else(|| panic!("{name} is not in the index"));
+            assert!(e.serves(NameKind::Function, true), "{name}: {e:?}");
+        }
+        let held =
+            |n: &str| lacks_of("#define SetPageReserved(page) set_bit(PG_reserved, &(page)->flags)", n).is_empty();
+        assert!(held("static void f(struct page *p) { SetPageReserved(p); }"));
+    }
+
     #[test]
     fn the_modern_module_is_named_with_each_version_and_3_5_form() {
         let module = "\

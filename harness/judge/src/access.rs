@@ -109,10 +109,24 @@ pub struct Unmodelled {
     /// The module's line that made it (`leds.c:40`), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
+    /// The input pin read (`GPX1_0`) when what the board lacks is not a
+    /// register but whatever is wired to that pin (the virtual board's
+    /// `unwired` change); `address` is then its bank's DAT register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 impl std::fmt::Display for Unmodelled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(pin) = &self.pin {
+            return write!(
+                f,
+                "read of input pin {pin} ({}), which nothing drives on the virtual board: what a device wired to \
+                 it on the board answers is not modelled, in step {}",
+                self.block.as_deref().unwrap_or(&self.address),
+                self.step
+            );
+        }
         let what = if self.write { "write to" } else { "read of" };
         write!(f, "{what} {} ({} bytes", self.address, self.size)?;
         if let Some(b) = &self.block {
@@ -163,6 +177,7 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
             block: map.name(a.address, a.size),
             mapping: None,
             line: None,
+            pin: None,
         };
         if out.iter().any(|o| o.address == u.address && o.write == u.write && o.step == u.step && o.unit == u.unit) {
             continue;
@@ -189,17 +204,51 @@ pub fn attribute(t: &Transcript, placed: &[(usize, Access)], map: &MemoryMap) ->
 /// register it lacks (`compat35/board/tiny4412_board.c`, report_access).
 pub const BOARD_ACCESS: &str = "access";
 
+/// The board change that reports a read of an input pin nothing on the
+/// virtual board drives (report_unwired): `read GPX1_0 0x11000c24`.
+pub const BOARD_UNWIRED: &str = "unwired";
+
+/// Whether a board change is one of the model's reports of hardware it
+/// lacks, which the verdict lists as such, not as the board's changes.
+pub fn is_report(part: &str) -> bool {
+    part == BOARD_ACCESS || part == BOARD_UNWIRED
+}
+
+/// An `unwired` change's state: the pin and its bank's DAT address.
+fn unwired(state: &str) -> Option<(String, u64)> {
+    let mut w = state.split_whitespace();
+    (w.next()? == "read").then_some(())?;
+    let pin = w.next()?;
+    let address = u64::from_str_radix(w.next()?.strip_prefix("0x")?, 16).ok()?;
+    let named = pin.len() <= 16 && pin.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    named.then(|| (pin.to_string(), address))
+}
+
 /// The accesses the virtual board reported, each in the step it was
 /// reported in: `write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:40`
 /// (`-` for a mapping or line not known).
 pub fn from_board(t: &Transcript, map: &MemoryMap) -> Vec<Unmodelled> {
     t.board
         .iter()
-        .filter(|(_, _, part, _)| part == BOARD_ACCESS)
-        .filter_map(|(i, _, _, state)| {
+        .filter(|(_, _, part, _)| is_report(part))
+        .filter_map(|(i, _, part, state)| {
             let step = &t.steps[(*i)?];
             if step.kind() == StepKind::Census {
                 return None;
+            }
+            if part == BOARD_UNWIRED {
+                let (pin, address) = unwired(state)?;
+                return Some(Unmodelled {
+                    address: format!("0x{address:08X}"),
+                    write: false,
+                    size: 4,
+                    unit: step.unit.clone(),
+                    step: step.name.clone(),
+                    block: map.name(address, 4),
+                    mapping: None,
+                    line: None,
+                    pin: Some(pin),
+                });
             }
             let mut w = state.split_whitespace();
             let write = match w.next()? {
@@ -221,6 +270,7 @@ pub fn from_board(t: &Transcript, map: &MemoryMap) -> Vec<Unmodelled> {
                 block: map.name(address, size),
                 mapping,
                 line,
+                pin: None,
             })
         })
         .collect()
@@ -370,6 +420,31 @@ mod tests {
                 "write to 0x11400024 (4 bytes, GPIO (part 1: GPA..GPF) GPA1DAT) through S5P_VA_GPIO in step insmod",
             ]
         );
+        assert_eq!(t.board_changes().iter().map(|c| c.part.as_str()).collect::<Vec<_>>(), ["LED1"]);
+    }
+
+    /// A read of an input pin nothing on the virtual board drives (a 1-wire
+    /// sensor's line on the header) is hardware the emulated board does
+    /// not have, named by its pin and bank register; it is not one of the
+    /// board's changes, and a forged pin name is not taken.
+    #[test]
+    fn a_read_of_an_unwired_input_pin_is_hardware_the_board_lacks() {
+        use crate::marker::{FIXTURE_NONCE, MARKER};
+        let log = "[    2.0] @@N begin app\n\
+                   [    2.1] @@N board 2.050000 unwired read GPX1_0 0x11000c24\n\
+                   [    2.1] @@N board 2.060000 unwired read GPX1_1;rm 0x11000c24\n\
+                   [    2.1] @@N board 2.070000 LED1 on\n\
+                   [    2.2] @@N end app rc=0\n"
+            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
+        let t = Transcript::from_log(&log, FIXTURE_NONCE);
+        let got = attribute(&t, &[], &map());
+        let shown: Vec<String> = got.iter().map(|u| u.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["read of input pin GPX1_0 (GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX1DAT), which nothing drives on \
+              the virtual board: what a device wired to it on the board answers is not modelled, in step app"]
+        );
+        assert_eq!(got[0].pin.as_deref(), Some("GPX1_0"));
         assert_eq!(t.board_changes().iter().map(|c| c.part.as_str()).collect::<Vec<_>>(), ["LED1"]);
     }
 

@@ -593,7 +593,7 @@ impl Transcript {
     pub fn board_changes(&self) -> Vec<crate::board_parts::BoardChange> {
         self.board
             .iter()
-            .filter(|(_, _, part, _)| part != crate::access::BOARD_ACCESS)
+            .filter(|(_, _, part, _)| !crate::access::is_report(part))
             .map(|(i, at, part, state)| {
                 let step = i.map(|i| &self.steps[i]);
                 crate::board_parts::BoardChange {

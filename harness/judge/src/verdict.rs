@@ -1127,6 +1127,7 @@ mod tests {
             block: Some("GPIO GPL2CON".into()),
             mapping: None,
             line: None,
+            pin: None,
         }
     }
 
