@@ -563,10 +563,8 @@ const BOARD_VERSION_CODE: u32 = 197888;
 /// LINUX_VERSION_CODE with KERNEL_VERSION(a, b, c), either way round, or
 /// a plain 0 or 1.
 fn version_condition(cond: &str) -> Option<bool> {
-    let re = regex::Regex::new(
-        r"^\(?\s*(LINUX_VERSION_CODE|KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\))\s*(<=|>=|==|!=|<|>)\s*(LINUX_VERSION_CODE|KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\))\s*\)?$",
-    )
-    .expect("a valid regex");
+    const SIDE: &str = r"(LINUX_VERSION_CODE|KERNEL_VERSION\s*\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\))";
+    let re = regex::Regex::new(&format!(r"^\(?\s*{SIDE}\s*(<=|>=|==|!=|<|>)\s*{SIDE}\s*\)?$")).expect("a valid regex");
     match cond.trim() {
         "0" => return Some(false),
         "1" => return Some(true),

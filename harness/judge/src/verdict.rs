@@ -429,7 +429,7 @@ fn not_on_the_board(outcome: Outcome, reason: Option<String>, lacks: &[Lack]) ->
     let names: Vec<String> =
         lacks.iter().map(|l| format!("{} ({})", l.name, l.at.first().map(String::as_str).unwrap_or("?"))).collect();
     let why = format!(
-        "uses {} name(s) the board's Linux 3.5 does not have, so it would not build or load there: {}",
+        "uses {} name(s) the board's Linux 3.5 does not give it, so it would not build or load there: {}",
         lacks.len(),
         names.join(", ")
     );
@@ -716,7 +716,8 @@ impl Verdict {
         if !self.lacks.is_empty() {
             let _ = writeln!(
                 s,
-                "\n  not on the board: the module uses {} name(s) its Linux 3.5 does not have:",
+                "\n  not on the board: the module uses {} name(s) its Linux 3.5 does not give it (absent, or not \
+                 reached by its includes there):",
                 self.lacks.len()
             );
             for l in &self.lacks {
