@@ -227,16 +227,22 @@ impl PreprocessedUnit<'_> {
 
     /// `file:line` relative to the module directory.
     fn place(&self, file: &str, line: usize) -> String {
-        let dir = Path::new(self.own_dir);
-        let rel = match Path::new(file).strip_prefix(dir) {
-            Ok(r) => r.display().to_string(),
-            Err(_) => match dir.parent().and_then(|p| Path::new(file).strip_prefix(p).ok()) {
-                Some(r) => format!("../{}", r.display()),
-                None => file.to_string(),
-            },
-        };
-        format!("{rel}:{line}")
+        place(self.own_dir, file, line)
     }
+}
+
+/// `file:line` relative to the module directory `own_dir` (`../x.h:3` for a
+/// header beside it).
+fn place(own_dir: &str, file: &str, line: usize) -> String {
+    let dir = Path::new(own_dir);
+    let rel = match Path::new(file).strip_prefix(dir) {
+        Ok(r) => r.display().to_string(),
+        Err(_) => match dir.parent().and_then(|p| Path::new(file).strip_prefix(p).ok()) {
+            Some(r) => format!("../{}", r.display()),
+            None => file.to_string(),
+        },
+    };
+    format!("{rel}:{line}")
 }
 
 /// A C token of the module's own lines, with its place.
@@ -598,7 +604,6 @@ fn own_includes(files: &[(String, String)], source: &dyn Fn(&str) -> Option<Stri
     let mut out = Vec::new();
     for (file, own_dir) in files {
         let Some(text) = source(file) else { continue };
-        let unit = PreprocessedUnit { text: "", own_dir, kernel_dirs: &[] };
         // Each open conditional: (this branch: taken, not, or unknown;
         // whether an earlier branch was taken).
         let mut stack: Vec<(Option<bool>, bool)> = Vec::new();
@@ -635,7 +640,7 @@ fn own_includes(files: &[(String, String)], source: &dyn Fn(&str) -> Option<Stri
                         continue;
                     }
                     let certain = stack.iter().all(|f| f.0 == Some(true));
-                    out.push(Include { spelled: i[2].to_string(), at: unit.place(file, n + 1), certain });
+                    out.push(Include { spelled: i[2].to_string(), at: place(own_dir, file, n + 1), certain });
                 }
                 _ => {}
             }
@@ -644,23 +649,16 @@ fn own_includes(files: &[(String, String)], source: &dyn Fn(&str) -> Option<Stri
     out
 }
 
-/// How a module spelled the #include that found `path`, a kernel's, the
-/// layer's or the harness's header: what follows its include directory
-/// (`linux/gpio.h`), with 6.12's uapi and generated directories, which 3.5
-/// did not have, seen through.
-fn spelling(path: &str, kernel_dirs: &[String]) -> Option<String> {
-    let rel = if path.starts_with('/') {
-        kernel_dirs.iter().find_map(|d| path.strip_prefix(d.as_str()))?
-    } else {
-        path.trim_start_matches("./")
+/// How a module includes one of the board's headers (`file`, relative to
+/// its tree): what follows its include directory, `<linux/gpio.h>` for
+/// include/linux/gpio.h, `<asm/errno.h>` for its generated wrapper.
+fn spelling(file: &str) -> String {
+    let rel = match file.rfind("include/") {
+        Some(i) if i == 0 || file[..i].ends_with('/') => &file[i + "include/".len()..],
+        _ => file,
     };
-    let rel = match rel.rfind("include/") {
-        Some(i) if i == 0 || rel[..i].ends_with('/') => &rel[i + "include/".len()..],
-        _ => rel,
-    };
-    let rel = rel.strip_prefix("generated/uapi/").or_else(|| rel.strip_prefix("uapi/")).unwrap_or(rel);
     let rel = rel.strip_prefix("generated/").filter(|r| r.starts_with("asm/")).unwrap_or(rel);
-    Some(rel.to_string())
+    format!("<{rel}>")
 }
 
 /// A directive's line read: continued on the next (`more`), or ended (an
@@ -998,12 +996,8 @@ impl BoardApiTables {
     /// Where the board has a name its includes do not reach: a few of its
     /// headers, <linux/…> first.
     fn where_declared(&self, e: &IndexEntry, call: bool) -> String {
-        let mut headers: Vec<String> = e
-            .headers
-            .iter()
-            .filter_map(|&h| self.index.files.get(h as usize))
-            .filter_map(|f| spelling(f, &[]).map(|s| format!("<{s}>")))
-            .collect();
+        let mut headers: Vec<String> =
+            e.headers.iter().filter_map(|&h| self.index.files.get(h as usize)).map(|f| spelling(f)).collect();
         headers.sort_by_key(|h| (!h.starts_with("<linux/"), h.len()));
         headers.dedup();
         let more = if headers.len() > 3 { ", …" } else { "" };
