@@ -235,12 +235,18 @@ static void changed(const char *what, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* For stock.c: a change of its own. */
+static void sync_outputs(void);
+
+/* For stock.c: a change of its own (a request of a pin or a line, made
+ * now). What the module wrote to the outputs before it is said first: the
+ * poll would say it up to POLL_MS later, after this, and the order of a
+ * step's changes would be the poll's timing, not the module's. */
 void board_change(const char *part, const char *state)
 {
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&lock, flags);
+	sync_outputs();
 	changed(part, "%s", state);
 	raw_spin_unlock_irqrestore(&lock, flags);
 }
