@@ -436,6 +436,8 @@ static void handled(unsigned int eint, struct unhandled_mark was)
 		eint_edge_at[eint] = 0;
 		snprintf(what, sizeof(what), "XEINT%u", eint);
 		took = div_u64(took, 100000);
+		/* What its handlers did to the outputs came before their return. */
+		sync_outputs();
 		if (now.count != was.count || now.last != was.last)
 			changed(what, "unhandled: IRQ_NONE from its handlers");
 		else

@@ -221,8 +221,11 @@ fn a_host_that_stalls_the_guest_past_the_watchdog_timeout_does_not_reset_the_boa
     signal("-CONT");
     let out = child.wait_with_output().unwrap();
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    // Not the exit status: fewer feeds came in the stalled 5 s (a timer
+    // overdue by 4 s runs once), and the lesson's rmmod counts them.
+    assert!(!t.contains("watchdog reset"), "{t}");
     assert!(t.contains("PASS  alive finds the board with watchdog on"), "{t}");
+    assert!(t.contains("PASS  stopped finds the board with watchdog off"), "{t}");
 }
 
 /// A button pressed and never released, while the app waits for the
