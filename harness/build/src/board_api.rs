@@ -276,6 +276,19 @@ struct Scan {
     own_files: Vec<(String, String)>,
 }
 
+impl Scan {
+    /// A use of a name that is not the module's own: whether it is a
+    /// member access, and whether it is a kernel's macro, which is the
+    /// kernel's even where the module seems to declare it
+    /// (`int x __ro_after_init;` expands there). None for the module's own.
+    fn not_own(&self, u: &Use) -> Option<(bool, bool)> {
+        let member = u.before == "." || u.before == "->";
+        let kernel_macro = self.header_macros.contains(&u.name) && !member;
+        let own = self.own_macros.contains(&u.name) || (self.own.contains(&u.name) && !kernel_macro);
+        (!own).then_some((member, kernel_macro))
+    }
+}
+
 /// An #include of a kernel header in one of the module's own files.
 struct Include {
     /// As written between the brackets or quotes.
@@ -955,8 +968,7 @@ impl BoardApiTables {
     /// what the compiler or kbuild's command line defines.
     fn unreached(&self, u: &Use, s: &Scan, reached: Option<&HashSet<u32>>) -> Option<(NameKind, Option<String>)> {
         let reached = reached?;
-        let member = u.before == "." || u.before == "->";
-        let kernel_macro = s.header_macros.contains(&u.name) && !member;
+        let (member, kernel_macro) = s.not_own(u)?;
         let predefined = u.name.starts_with("__builtin")
             || u.name.starts_with("CONFIG_")
             || u.name.starts_with("KBUILD_")
@@ -966,8 +978,6 @@ impl BoardApiTables {
             || predefined
             || ["struct", "union", "enum"].contains(&u.before.as_str())
             || s.header_typedefs.contains(&u.name)
-            || s.own_macros.contains(&u.name)
-            || (s.own.contains(&u.name) && !kernel_macro)
             || !(s.header_names.contains(&u.name) || kernel_macro)
         {
             return None;
@@ -1014,15 +1024,9 @@ impl BoardApiTables {
     fn judge(&self, u: &Use, s: &Scan, imports: &[String]) -> Option<(NameKind, Option<String>)> {
         let defconfig = &self.index.defconfig;
         let imported = imports.contains(&u.name);
-        let member = u.before == "." || u.before == "->";
-        // A kernel's macro is the kernel's even where the module seems to
-        // declare it (`int x __ro_after_init;`): it expands there.
-        let kernel_macro = s.header_macros.contains(&u.name) && !member;
-        if s.own_macros.contains(&u.name)
-            || (s.own.contains(&u.name) && !kernel_macro)
-            || !(s.header_names.contains(&u.name) || kernel_macro || imported)
-        {
-            // The module's own name, or one the test kernel does not have either.
+        let (member, kernel_macro) = s.not_own(u)?;
+        if !(s.header_names.contains(&u.name) || kernel_macro || imported) {
+            // A name the test kernel does not have either.
             return None;
         }
         let kind = if member {
