@@ -397,21 +397,29 @@ mod tests {
         assert_eq!((flood.changes.len(), flood.lines_before(0), flood.lines_before(7)), (1, 0, 100_000));
     }
 
+    /// A log of the virtual board's markers (`@@N` for the marker and the
+    /// nonce): its transcript, what [`attribute`] makes of it, and that as
+    /// shown.
+    fn board_log(log: &str) -> (Transcript, Vec<Unmodelled>, Vec<String>) {
+        use crate::marker::{FIXTURE_NONCE, MARKER};
+        let t = Transcript::from_log(&log.replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}")), FIXTURE_NONCE);
+        let got = attribute(&t, &[], &map());
+        let shown = got.iter().map(|u| u.to_string()).collect();
+        (t, got, shown)
+    }
+
     /// The virtual board's report of an access to its copy of a register
     /// it lacks is an unmodelled access of the step it came in, named like
     /// QEMU's, with its mapping and line; the board's other changes are not.
     #[test]
     fn the_boards_reported_accesses_are_named_with_their_mapping_and_line() {
-        use crate::marker::{FIXTURE_NONCE, MARKER};
-        let log = "[    2.0] @@N begin insmod\n\
+        let (t, _, shown) = board_log(
+            "[    2.0] @@N begin insmod\n\
                    [    2.1] @@N board 2.050000 access write 0x11400020 4 ioremap(0x11400000,0x1000) leds.c:32\n\
                    [    2.1] @@N board 2.060000 access write 0x11400024 4 S5P_VA_GPIO -\n\
                    [    2.1] @@N board 2.070000 LED1 on\n\
-                   [    2.2] @@N end insmod rc=0\n"
-            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
-        let t = Transcript::from_log(&log, FIXTURE_NONCE);
-        let got = attribute(&t, &[], &map());
-        let shown: Vec<String> = got.iter().map(|u| u.to_string()).collect();
+                   [    2.2] @@N end insmod rc=0\n",
+        );
         assert_eq!(
             shown,
             [
@@ -429,16 +437,13 @@ mod tests {
     /// board's changes, and a forged pin name is not taken.
     #[test]
     fn a_read_of_an_unwired_input_pin_is_hardware_the_board_lacks() {
-        use crate::marker::{FIXTURE_NONCE, MARKER};
-        let log = "[    2.0] @@N begin app\n\
+        let (t, got, shown) = board_log(
+            "[    2.0] @@N begin app\n\
                    [    2.1] @@N board 2.050000 unwired read GPX1_0 0x11000c24\n\
                    [    2.1] @@N board 2.060000 unwired read GPX1_1;rm 0x11000c24\n\
                    [    2.1] @@N board 2.070000 LED1 on\n\
-                   [    2.2] @@N end app rc=0\n"
-            .replace("@@N", &format!("{MARKER} {FIXTURE_NONCE}"));
-        let t = Transcript::from_log(&log, FIXTURE_NONCE);
-        let got = attribute(&t, &[], &map());
-        let shown: Vec<String> = got.iter().map(|u| u.to_string()).collect();
+                   [    2.2] @@N end app rc=0\n",
+        );
         assert_eq!(
             shown,
             ["read of input pin GPX1_0 (GPIO (part 2: GPK, GPL, GPY, GPM, GPX) GPX1DAT), which nothing drives on \
